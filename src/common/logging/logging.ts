@@ -1,0 +1,49 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Params } from 'nestjs-pino';
+import type { AppConfig } from '../../config/config';
+
+/**
+ * Keys whose values never reach a log line: credentials, tokens, codes and every PII field name used by
+ * the API. Wildcards cover one level of nesting, where such values appear in structured log objects.
+ */
+export const REDACTED_KEYS = [
+  'password', 'newPassword', 'currentPassword', 'initialPassword',
+  'token', 'accessToken', 'refreshToken', 'challengeToken', 'secret', 'code', 'recoveryCode', 'recoveryCodes',
+  'fullName', 'email', 'phone', 'nationalId', 'dateOfBirth', 'address', 'content', 'description', 'note', 'comment',
+  'variables', 'query',
+];
+
+export function redactPaths(): string[] {
+  return [
+    'req.headers.authorization',
+    'req.headers.cookie',
+    'req.headers["x-api-key"]',
+    'res.headers["set-cookie"]',
+    ...REDACTED_KEYS,
+    ...REDACTED_KEYS.map((k) => `*.${k}`),
+  ];
+}
+
+/** Structured JSON logs with the request id on every line; no bodies, no query strings, no secrets. */
+export function loggerParams(config: AppConfig): Params {
+  return {
+    pinoHttp: {
+      level: config.logLevel,
+      genReqId: (req: IncomingMessage) => (req as IncomingMessage & { id: string }).id,
+      redact: { paths: redactPaths(), censor: '[REDACTED]' },
+      customProps: () => ({ service: 'custos' }),
+      // Health probes would drown everything else.
+      autoLogging: { ignore: (req: IncomingMessage) => (req.url ?? '').startsWith('/health') },
+      serializers: {
+        // GET /graphql?query=… may carry PII in literals: log the path only.
+        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
+          id: req.id,
+          method: req.method,
+          path: (req.url ?? '').split('?')[0],
+          remoteAddress: req.remoteAddress,
+        }),
+        res: (res: ServerResponse & { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import { Type } from '@nestjs/common';
+import { ArgsType, Field, Int, ObjectType } from '@nestjs/graphql';
+
+@ObjectType({ description: 'Relay-style page information' })
+export class PageInfo {
+  @Field()
+  hasNextPage!: boolean;
+
+  @Field(() => String, { nullable: true, description: 'Opaque cursor to pass as `after` for the next page' })
+  endCursor!: string | null;
+}
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+/** `first` (≤ 100, default 20) and `after` (an opaque cursor from `pageInfo.endCursor`). */
+@ArgsType()
+export class PageArgs {
+  @Field(() => Int, { nullable: true, defaultValue: DEFAULT_PAGE_SIZE, description: `Page size, 0–${MAX_PAGE_SIZE}` })
+  first?: number;
+
+  @Field(() => String, { nullable: true })
+  after?: string;
+}
+
+export interface ConnectionShape<T> {
+  nodes: T[];
+  pageInfo: PageInfo;
+  totalCount: number;
+}
+
+/**
+ * Builds a `<Name>Connection` type for a node type. Every list in the API is one of these, so clients
+ * paginate the same way everywhere.
+ */
+export function Connection<T>(nodeType: Type<T>, name?: string): Type<ConnectionShape<T>> {
+  const typeName = name ?? `${nodeType.name}Connection`;
+
+  @ObjectType(typeName, { isAbstract: false })
+  class ConnectionType implements ConnectionShape<T> {
+    @Field(() => [nodeType])
+    nodes!: T[];
+
+    @Field(() => PageInfo)
+    pageInfo!: PageInfo;
+
+    @Field(() => Int, { description: 'Rows matching the filter, all pages together' })
+    totalCount!: number;
+  }
+  Object.defineProperty(ConnectionType, 'name', { value: typeName });
+  return ConnectionType;
+}

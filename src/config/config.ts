@@ -1,0 +1,177 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Raised when the environment cannot produce a valid configuration; its message is one line. */
+export class ConfigError extends Error {}
+
+const base64Key = z
+  .string()
+  .refine((v) => /^[A-Za-z0-9+/]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32, {
+    message: 'must be base64 of exactly 32 bytes',
+  });
+
+const intFromEnv = (fallback: number, min = 1) => z.coerce.number().int().min(min).default(fallback);
+
+/** PII_KEYS = "v1:<base64>,v2:<base64>" → ordered map of label → 32-byte key. */
+function parseKeyring(raw: string): Map<string, Buffer> {
+  const ring = new Map<string, Buffer>();
+  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^(v\d+):(.+)$/.exec(part);
+    if (!match) throw new ConfigError(`PII_KEYS entry "${part.split(':')[0]}" is not of the form v<N>:<base64>`);
+    const parsed = base64Key.safeParse(match[2]);
+    if (!parsed.success) throw new ConfigError(`PII_KEYS ${match[1]} ${parsed.error.issues[0].message}`);
+    if (ring.has(match[1])) throw new ConfigError(`PII_KEYS lists ${match[1]} twice`);
+    ring.set(match[1], Buffer.from(match[2], 'base64'));
+  }
+  if (ring.size === 0) throw new ConfigError('PII_KEYS must name at least one key (v1:<base64 32 bytes>)');
+  return ring;
+}
+
+const notifyTransport = z
+  .string()
+  .regex(/^(log|file:.+|webhook:https?:\/\/.+)$/, 'must be log, file:<path> or webhook:<url>');
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+    .optional(),
+  PII_KEYS: z.string().optional(),
+  PII_ACTIVE_KEY: z.string().optional(),
+  BLIND_INDEX_KEY: base64Key.optional(),
+  TOKEN_SECRET: base64Key.optional(),
+  AUDIT_CHAIN_KEY: base64Key.optional(),
+  AUDIT_CHECKPOINT_PATH: z.string().min(1).optional(),
+  BOOTSTRAP_ADMIN_EMAIL: z.string().email().optional(),
+  BOOTSTRAP_ADMIN_PASSWORD: z.string().min(12).max(128).optional(),
+  NOTIFY_TRANSPORT: notifyTransport.default('log'),
+  GRAPHQL_MAX_DEPTH: intFromEnv(10),
+  GRAPHQL_MAX_COST: intFromEnv(5000),
+  GRAPHQL_MAX_ALIASES: intFromEnv(30),
+  GRAPHQL_MAX_DIRECTIVES: intFromEnv(5),
+  WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().min(1).default('.data'),
+});
+
+export interface AppConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  isProduction: boolean;
+  port: number;
+  /** Undefined means: start the embedded PGlite server under dataDir. */
+  databaseUrl?: string;
+  redisUrl?: string;
+  dataDir: string;
+  keys: {
+    pii: Map<string, Buffer>;
+    piiActive: string;
+    blindIndex: Buffer;
+    token: Buffer;
+    auditChain: Buffer;
+  };
+  auditCheckpointPath: string;
+  bootstrapAdmin: { email: string; password?: string };
+  notifyTransport: string;
+  graphql: { maxDepth: number; maxCost: number; maxAliases: number; maxDirectives: number };
+  webhookAllowPrivate: boolean;
+  logLevel: string;
+}
+
+/** Variables a production deployment must set; nothing is generated for it. */
+const PRODUCTION_REQUIRED = ['DATABASE_URL', 'PII_KEYS', 'BLIND_INDEX_KEY', 'TOKEN_SECRET', 'AUDIT_CHAIN_KEY'] as const;
+
+interface DevKeys {
+  PII_KEYS: string;
+  BLIND_INDEX_KEY: string;
+  TOKEN_SECRET: string;
+  AUDIT_CHAIN_KEY: string;
+}
+
+export interface LoadConfigOptions {
+  /** Called once with a human warning when development keys had to be generated. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Reads and validates the environment once. In production every secret must be supplied; in development
+ * missing secrets come from `<DATA_DIR>/dev-keys.json`, generated on first use.
+ */
+export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions = {}): AppConfig {
+  // An empty variable (compose's `${VAR:-}`) means unset.
+  const env = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const isProduction = env.NODE_ENV === 'production';
+  if (isProduction) {
+    const missing = PRODUCTION_REQUIRED.filter((name) => !env[name]);
+    if (missing.length) throw new ConfigError(`production mode requires ${missing.join(', ')}`);
+  }
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`${issue.path.join('.')} ${issue.message}`);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.DATA_DIR);
+
+  let secrets: DevKeys;
+  if (e.PII_KEYS && e.BLIND_INDEX_KEY && e.TOKEN_SECRET && e.AUDIT_CHAIN_KEY) {
+    secrets = { PII_KEYS: e.PII_KEYS, BLIND_INDEX_KEY: e.BLIND_INDEX_KEY, TOKEN_SECRET: e.TOKEN_SECRET, AUDIT_CHAIN_KEY: e.AUDIT_CHAIN_KEY };
+  } else {
+    const dev = loadOrCreateDevKeys(dataDir, options.warn);
+    secrets = {
+      PII_KEYS: e.PII_KEYS ?? dev.PII_KEYS,
+      BLIND_INDEX_KEY: e.BLIND_INDEX_KEY ?? dev.BLIND_INDEX_KEY,
+      TOKEN_SECRET: e.TOKEN_SECRET ?? dev.TOKEN_SECRET,
+      AUDIT_CHAIN_KEY: e.AUDIT_CHAIN_KEY ?? dev.AUDIT_CHAIN_KEY,
+    };
+  }
+  const pii = parseKeyring(secrets.PII_KEYS);
+  const versions = [...pii.keys()].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+  const piiActive = e.PII_ACTIVE_KEY ?? versions[versions.length - 1];
+  if (!pii.has(piiActive)) throw new ConfigError(`PII_ACTIVE_KEY ${piiActive} is not one of PII_KEYS (${versions.join(', ')})`);
+
+  return {
+    nodeEnv: e.NODE_ENV,
+    isProduction,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    dataDir,
+    keys: {
+      pii,
+      piiActive,
+      blindIndex: Buffer.from(secrets.BLIND_INDEX_KEY, 'base64'),
+      token: Buffer.from(secrets.TOKEN_SECRET, 'base64'),
+      auditChain: Buffer.from(secrets.AUDIT_CHAIN_KEY, 'base64'),
+    },
+    auditCheckpointPath: resolve(e.AUDIT_CHECKPOINT_PATH ?? join(dataDir, 'audit-checkpoints.jsonl')),
+    bootstrapAdmin: { email: (e.BOOTSTRAP_ADMIN_EMAIL ?? 'admin@custos.local').trim().toLowerCase(), password: e.BOOTSTRAP_ADMIN_PASSWORD },
+    notifyTransport: e.NOTIFY_TRANSPORT,
+    graphql: {
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxCost: e.GRAPHQL_MAX_COST,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
+    },
+    webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE === 'true',
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+function loadOrCreateDevKeys(dataDir: string, warn?: (message: string) => void): DevKeys {
+  const file = join(dataDir, 'dev-keys.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevKeys;
+  const key = () => randomBytes(32).toString('base64');
+  const keys: DevKeys = { PII_KEYS: `v1:${key()}`, BLIND_INDEX_KEY: key(), TOKEN_SECRET: key(), AUDIT_CHAIN_KEY: key() };
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
+  warn?.(`Generated development keys in ${file}. Never use them in production; set PII_KEYS, BLIND_INDEX_KEY, TOKEN_SECRET and AUDIT_CHAIN_KEY instead.`);
+  return keys;
+}

@@ -1,0 +1,27 @@
+import { join } from 'node:path';
+import type { DataSourceOptions } from 'typeorm';
+
+/**
+ * One definition of the TypeORM connection, shared by the app, the migration CLI and the tests.
+ * Entities and migrations are found by glob next to this file so that every module can add its own.
+ * `synchronize` is off: the schema changes only through reviewed migrations.
+ */
+export function dataSourceOptions(url: string, overrides: Partial<DataSourceOptions> = {}): DataSourceOptions {
+  const root = join(__dirname, '..', '..');
+  const ext = __filename.endsWith('.ts') ? 'ts' : 'js';
+  return {
+    type: 'postgres',
+    url,
+    // PGlite has no pgcrypto/uuid-ossp extensions; this makes TypeORM emit gen_random_uuid() (core since PG 13).
+    uuidExtension: 'pgcrypto',
+    entities: [join(root, 'src', '**', `*.entity.${ext}`)],
+    migrations: [join(root, 'migrations', `*.${ext}`)],
+    migrationsTableName: 'schema_migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    migrationsRun: false,
+    logging: false,
+    extra: { max: 20, idleTimeoutMillis: 30_000, application_name: 'custos' },
+    ...overrides,
+  } as DataSourceOptions;
+}

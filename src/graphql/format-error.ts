@@ -1,0 +1,80 @@
+import { HttpException } from '@nestjs/common';
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLFormattedError } from 'graphql';
+import { AppError } from '../common/errors/app-error';
+import { ErrorCode } from '../common/errors/error-codes';
+import { LIMIT_MARKER } from './query-limits';
+
+const HTTP_TO_CODE: Record<number, ErrorCode> = {
+  400: ErrorCode.BAD_USER_INPUT,
+  401: ErrorCode.UNAUTHENTICATED,
+  403: ErrorCode.FORBIDDEN,
+  404: ErrorCode.NOT_FOUND,
+  409: ErrorCode.CONFLICT,
+  429: ErrorCode.RATE_LIMITED,
+};
+
+/** Codes produced by Apollo/graphql-js itself that clients may rely on and that reveal nothing. */
+const PASS_THROUGH = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+]);
+
+/** graphql-armor reports limits as validation errors "Syntax Error: <Kind> limit of N exceeded, found M." */
+const ARMOR_LIMIT = /^Syntax Error: (Query depth|Aliases|Directives|Token|Query Cost) limit of \d+/;
+
+function isLimitError(formatted: GraphQLFormattedError, original: unknown): boolean {
+  const marked = (original as { extensions?: Record<string, unknown> } | undefined)?.extensions?.[LIMIT_MARKER];
+  return Boolean(marked) || ARMOR_LIMIT.test(formatted.message);
+}
+
+export interface ErrorFormatterOptions {
+  isProduction: boolean;
+  /** Receives unexpected errors (with stack) so they are logged server-side, never sent. */
+  onInternalError: (error: unknown) => void;
+}
+
+/**
+ * The one place where every error becomes a client-facing `extensions.code`. Known application errors
+ * keep theirs; library errors are translated; anything unexpected becomes INTERNAL_SERVER_ERROR without
+ * its message in production (no SQL, no stack).
+ */
+export function createErrorFormatter(options: ErrorFormatterOptions) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const base = { message: formatted.message, locations: formatted.locations, path: formatted.path };
+
+    if (original instanceof AppError) {
+      const { http: _http, stacktrace: _stack, ...extensions } = (original.extensions ?? {}) as Record<string, unknown>;
+      return { ...base, message: original.message, extensions: { ...extensions, code: original.code } };
+    }
+
+    const extensions = (formatted.extensions ?? {}) as Record<string, unknown>;
+    if (isLimitError(formatted, original)) {
+      return { ...base, message: formatted.message.replace(/^Syntax Error: /, ''), extensions: { code: ErrorCode.QUERY_TOO_COMPLEX } };
+    }
+
+    if (original instanceof HttpException) {
+      const status = original.getStatus();
+      const code = HTTP_TO_CODE[status] ?? ErrorCode.INTERNAL_SERVER_ERROR;
+      if (code !== ErrorCode.INTERNAL_SERVER_ERROR) return { ...base, message: original.message, extensions: { code } };
+    }
+
+    const code = typeof extensions.code === 'string' ? extensions.code : undefined;
+    if (code && PASS_THROUGH.has(code)) {
+      return { ...base, extensions: { code, ...(options.isProduction ? {} : { stacktrace: extensions.stacktrace }) } };
+    }
+
+    options.onInternalError(original);
+    return {
+      ...base,
+      message: options.isProduction ? 'Internal server error' : formatted.message,
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR, ...(options.isProduction ? {} : { stacktrace: extensions.stacktrace }) },
+    };
+  };
+}

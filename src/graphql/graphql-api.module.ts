@@ -1,0 +1,25 @@
+import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
+import { Module } from '@nestjs/common';
+import { GraphQLModule } from '@nestjs/graphql';
+import { Logger } from 'nestjs-pino';
+import { APP_CONFIG } from '../config/config.module';
+import type { AppConfig } from '../config/config';
+import { MetricsService } from '../health/metrics.service';
+import { graphqlOptions } from './graphql.options';
+import { ServerInfoResolver } from './server-info.resolver';
+
+@Module({
+  imports: [
+    GraphQLModule.forRootAsync<ApolloDriverConfig>({
+      driver: ApolloDriver,
+      inject: [APP_CONFIG, MetricsService, Logger],
+      useFactory: (config: AppConfig, metrics: MetricsService, logger: Logger) =>
+        graphqlOptions(config, metrics, {
+          log: (fields, message) => logger.log(fields, message),
+          error: (fields, message) => logger.error(fields, message),
+        }),
+    }),
+  ],
+  providers: [ServerInfoResolver],
+})
+export class GraphqlApiModule {}

@@ -1,0 +1,48 @@
+import type { ApolloDriverConfig } from '@nestjs/apollo';
+import type { Request, Response } from 'express';
+import type { AppConfig } from '../config/config';
+import type { MetricsService } from '../health/metrics.service';
+import { createErrorFormatter } from './format-error';
+import { costLimitPlugin, operationTelemetryPlugin, singleLimitErrorPlugin, type OperationLogger } from './plugins';
+import { armorProtection } from './query-limits';
+
+export interface GraphQLContext {
+  req: Request;
+  res: Response;
+}
+
+/**
+ * Apollo settings in one place: limits before execution, CSRF prevention, no batching, and in production
+ * no introspection, landing page, suggestions or stack traces.
+ */
+export function graphqlOptions(config: AppConfig, metrics: MetricsService, logger: OperationLogger & { error(fields: object, message: string): void }): ApolloDriverConfig {
+  const armor = armorProtection(config);
+  return {
+    autoSchemaFile: true,
+    sortSchema: true,
+    path: '/graphql',
+    context: ({ req, res }: GraphQLContext): GraphQLContext => ({ req, res }),
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    introspection: !config.isProduction,
+    playground: false,
+    // GraphiQL in development only; production gets no landing page at all.
+    graphiql: !config.isProduction,
+    // Guards, interceptors and filters also run on @ResolveField, so field policies hold on nested paths.
+    fieldResolverEnhancers: ['guards', 'interceptors', 'filters'],
+    includeStacktraceInErrorResponses: !config.isProduction,
+    hideSchemaDetailsFromClientErrors: config.isProduction,
+    validationRules: armor.validationRules,
+    plugins: [
+      ...(armor.plugins as never[]),
+      costLimitPlugin(config.graphql.maxCost),
+      singleLimitErrorPlugin(),
+      operationTelemetryPlugin(metrics, logger),
+    ],
+    formatError: createErrorFormatter({
+      isProduction: config.isProduction,
+      onInternalError: (error) => logger.error({ err: error }, 'unexpected error in GraphQL operation'),
+    }),
+    buildSchemaOptions: { dateScalarMode: 'isoDate', numberScalarMode: 'integer' },
+  };
+}

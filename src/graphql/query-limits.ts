@@ -1,0 +1,72 @@
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import type { GraphQLError, GraphQLSchema, ValidationRule } from 'graphql';
+import {
+  fieldExtensionsEstimator,
+  getComplexity,
+  simpleEstimator,
+  type ComplexityEstimator,
+} from 'graphql-query-complexity';
+import { QueryTooComplexError } from '../common/errors/app-error';
+import { DEFAULT_PAGE_SIZE } from '../common/pagination/connection';
+import type { AppConfig } from '../config/config';
+
+/** Marker set on errors raised by a query limit, so the formatter can give them one code. */
+export const LIMIT_MARKER = 'custosQueryLimit';
+
+/**
+ * Sized so that one `ingestEvents` document with 1000 inline events (under 1 MB) passes; depth, alias,
+ * directive and cost limits still bound what such a document can ask for.
+ */
+export const MAX_TOKENS = 200_000;
+
+const markRejection = (_ctx: unknown, error: GraphQLError) => {
+  (error.extensions as Record<string, unknown>)[LIMIT_MARKER] = true;
+};
+
+/**
+ * Depth, alias, directive and token limits from graphql-armor, checked during validation (before anything
+ * executes). Cost is computed separately (see `costPlugin`) because it needs the operation's variables.
+ */
+export function armorProtection(config: AppConfig): { validationRules: ValidationRule[]; plugins: unknown[] } {
+  const callbacks = { onReject: [markRejection], propagateOnRejection: true };
+  const armor = new ApolloArmor({
+    maxDepth: { n: config.graphql.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...callbacks },
+    maxAliases: { n: config.graphql.maxAliases, ...callbacks },
+    maxDirectives: { n: config.graphql.maxDirectives, ...callbacks },
+    maxTokens: { n: MAX_TOKENS, ...callbacks },
+    costLimit: { enabled: false },
+    // Suggestions ("Did you mean …") leak the schema when introspection is off.
+    blockFieldSuggestion: { enabled: config.isProduction },
+  });
+  const { validationRules, plugins } = armor.protect();
+  return { validationRules, plugins };
+}
+
+/**
+ * Lists multiply what they hold: a connection field costs `first` (default 20) × its children, so
+ * `customers(first: 100) { nodes { alerts(first: 100) { … } } }` is priced as the 10 000 rows it could load.
+ */
+const connectionEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+  if (!field.args.some((a) => a.name === 'first')) return undefined;
+  const first = typeof args.first === 'number' && args.first > 0 ? args.first : DEFAULT_PAGE_SIZE;
+  return 1 + first * Math.max(childComplexity, 1);
+};
+
+/** The cost of an operation with its variables; throws QUERY_TOO_COMPLEX above `maxCost`. */
+export function assertCostWithinLimit(
+  schema: GraphQLSchema,
+  query: Parameters<typeof getComplexity>[0]['query'],
+  variables: Record<string, unknown> | undefined,
+  operationName: string | undefined,
+  maxCost: number,
+): number {
+  const cost = getComplexity({
+    schema,
+    query,
+    variables: variables ?? {},
+    operationName,
+    estimators: [fieldExtensionsEstimator(), connectionEstimator, simpleEstimator({ defaultComplexity: 1 })],
+  });
+  if (cost > maxCost) throw new QueryTooComplexError(`Query cost ${cost} exceeds the limit of ${maxCost}`);
+  return cost;
+}

@@ -1,0 +1,113 @@
+import { startTestApp, type TestApp } from '../helpers/app';
+
+const deepQuery = (depth: number) => {
+  // __type/ofType nests arbitrarily deep in any schema; ignoreIntrospection is only for the root __schema walk
+  let inner = 'name';
+  for (let i = 0; i < depth; i++) inner = `ofType { ${inner} }`;
+  return `{ serverInfo { version } q: __type(name: "ServerInfo") { ${inner} } }`;
+};
+
+describe('GraphQL hardening (development mode)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ GRAPHQL_MAX_DEPTH: '6', GRAPHQL_MAX_ALIASES: '5', GRAPHQL_MAX_DIRECTIVES: '3', GRAPHQL_MAX_COST: '50' });
+  });
+  afterAll(() => t.close());
+
+  it('refuses a too-deep query before execution with one QUERY_TOO_COMPLEX error', async () => {
+    const res = await t.gql(deepQuery(12));
+    expect(res.status).toBe(400);
+    expect(res.errors).toHaveLength(1);
+    expect(res.errors![0].extensions!.code).toBe('QUERY_TOO_COMPLEX');
+    expect(res.data ?? undefined).toBeUndefined();
+  });
+
+  it('accepts a query within the depth limit', async () => {
+    const res = await t.gql(deepQuery(2));
+    expect(res.errors).toBeUndefined();
+  });
+
+  it('refuses an alias flood with a single error', async () => {
+    const aliases = Array.from({ length: 40 }, (_, i) => `a${i}: serverInfo { version }`).join(' ');
+    const res = await t.gql(`{ ${aliases} }`);
+    expect(res.status).toBe(400);
+    expect(res.errors).toHaveLength(1);
+    expect(res.errors![0].extensions!.code).toBe('QUERY_TOO_COMPLEX');
+  });
+
+  it('refuses too many directives', async () => {
+    const res = await t.gql('{ serverInfo @include(if: true) @include(if: true) @skip(if: false) @skip(if: false) { version } }');
+    expect(res.errors).toHaveLength(1);
+    expect(res.errors![0].extensions!.code).toBe('QUERY_TOO_COMPLEX');
+  });
+
+  it('refuses a document whose cost exceeds the limit', async () => {
+    // 4 aliases (within the alias limit) × the whole introspection of a type: cost well above 50
+    const heavy = '__type(name: "Query") { name fields { name args { name type { name ofType { name } } } type { name ofType { name } } } }';
+    const res = await t.gql(`{ a: ${heavy} b: ${heavy} c: ${heavy} d: ${heavy} }`);
+    expect(res.status).toBe(400);
+    expect(res.errors).toHaveLength(1);
+    expect(res.errors![0].extensions!.code).toBe('QUERY_TOO_COMPLEX');
+    expect(res.errors![0].message).toMatch(/cost \d+ exceeds the limit of 50/);
+  });
+
+  it('refuses batched HTTP arrays', async () => {
+    const res = await t.http().post('/graphql').set('content-type', 'application/json').send([{ query: '{ __typename }' }, { query: '{ __typename }' }]);
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body ?? res.text)).not.toContain('"__typename":"Query"');
+  });
+
+  it('cannot run a mutation over GET', async () => {
+    const res = await t.http().get('/graphql').query({ query: 'mutation { __typename }' }).set('apollo-require-preflight', 'true');
+    expect(res.status).toBe(405);
+  });
+
+  it('applies CSRF prevention to simple GET requests', async () => {
+    const res = await t.http().get('/graphql').query({ query: '{ __typename }' });
+    expect(res.status).toBe(400);
+    expect(res.text).toMatch(/CSRF/i);
+  });
+
+  it('refuses bodies over 1 MB with 413', async () => {
+    const padding = 'x'.repeat(1024 * 1024 + 10);
+    const res = await t.http().post('/graphql').set('content-type', 'application/json').send({ query: `{ __typename } # ${padding}` });
+    expect(res.status).toBe(413);
+  });
+
+  it('keeps introspection and field suggestions in development', async () => {
+    const intro = await t.gql('{ __schema { queryType { name } } }');
+    expect(intro.data).toEqual({ __schema: { queryType: { name: 'Query' } } });
+    const typo = await t.gql('{ serverInfo { versio } }');
+    expect(typo.errors![0].message).toMatch(/Did you mean/);
+  });
+});
+
+describe('GraphQL hardening (production mode)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ NODE_ENV: 'production' });
+  });
+  afterAll(() => t.close());
+
+  it('turns introspection off', async () => {
+    const res = await t.gql('{ __schema { types { name } } }');
+    expect(res.data ?? undefined).toBeUndefined();
+    expect(res.errors![0].message).toMatch(/introspection/i);
+  });
+
+  it('gives no field suggestions', async () => {
+    const res = await t.gql('{ serverInfo { versio } }');
+    expect(res.errors).toBeDefined();
+    expect(JSON.stringify(res.errors)).not.toMatch(/Did you mean|version/);
+  });
+
+  it('has no landing page', async () => {
+    const res = await t.http().get('/graphql').set('accept', 'text/html');
+    expect(res.text).not.toMatch(/<html/i);
+  });
+
+  it('sends no stack traces', async () => {
+    const res = await t.gql('{ nope }');
+    expect(JSON.stringify(res.body)).not.toMatch(/stacktrace|at .*\.js:\d+/);
+  });
+});
