@@ -1,0 +1,38 @@
+/** A named policy: at most `limit` operations per sliding `windowMs`, counted per id under `name`. */
+export interface RateLimitBucket {
+  readonly name: string;
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+const MINUTE = 60_000;
+
+/** Default policies (SPEC). Limits count GraphQL operations (each root field, aliases included), not HTTP requests. */
+export const RATE_LIMITS = {
+  /** Operations per staff account. */
+  staffOperations: { name: 'staff-ops', limit: 600, windowMs: MINUTE },
+  /**
+   * Operations per partner token. Not a SPEC figure (the SPEC caps partner *events*, below): chosen so that an
+   * INTERNAL partner ingesting 3,000,000 events/minute in batches of 500 is not held back by the operation count.
+   */
+  partnerOperations: { name: 'partner-ops', limit: 6_000, windowMs: MINUTE },
+  /** Sign-in operations per client IP. */
+  signInPerIp: { name: 'sign-in-ip', limit: 60, windowMs: MINUTE },
+  /** Partner events per EXTERNAL partner token (an ingest of N events costs N). */
+  partnerEventsExternal: { name: 'partner-events-ext', limit: 100_000, windowMs: MINUTE },
+  /** Partner events per INTERNAL partner token (an ingest of N events costs N). */
+  partnerEventsInternal: { name: 'partner-events-int', limit: 3_000_000, windowMs: MINUTE },
+  /** Blind-index lookups per user. */
+  blindIndexLookups: { name: 'blind-index', limit: 60, windowMs: MINUTE },
+  /** Customer OTP resends per customer. */
+  customerOtpResend: { name: 'otp-resend', limit: 3, windowMs: 15 * MINUTE },
+} as const satisfies Record<string, RateLimitBucket>;
+
+/**
+ * The events bucket for a partner: the trust level's default, or the partner's own `eventsPerMinute` when set
+ * (CreatePartnerInput.eventsPerMinute overrides the default).
+ */
+export function partnerEventsBucket(trustLevel: 'EXTERNAL' | 'INTERNAL', eventsPerMinute?: number | null): RateLimitBucket {
+  const base = trustLevel === 'INTERNAL' ? RATE_LIMITS.partnerEventsInternal : RATE_LIMITS.partnerEventsExternal;
+  return eventsPerMinute ? { ...base, limit: eventsPerMinute } : base;
+}
