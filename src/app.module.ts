@@ -8,6 +8,14 @@ import { DatabaseModule } from './database/database.module';
 import { loggerParams } from './common/logging/logging';
 import { GraphqlApiModule } from './graphql/graphql-api.module';
 import { HealthModule } from './health/health.module';
+import { APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { AccessGuard } from './access/access.guard';
+import { ContextModule } from './common/context/context.module';
+import { CryptoModule } from './common/crypto/crypto.module';
+import { RateLimitModule } from './common/rate-limit/rate-limit.module';
+import { InputValidationPipe } from './common/validation/validation.pipe';
+import { AuditModule } from './modules/audit/audit.module';
+import { IdentityModule } from './modules/identity/identity.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -28,8 +36,18 @@ export class AppModule {
         }),
         LoggerModule.forRoot(loggerParams(config)),
         DatabaseModule.forRoot(databaseUrl),
+        ContextModule,
+        CryptoModule,
+        RateLimitModule.forRoot(config.redisUrl),
         HealthModule,
         GraphqlApiModule,
+        AuditModule,
+        IdentityModule,
+      ],
+      providers: [
+        // Guards run before pipes: authorisation is decided before input is validated.
+        { provide: APP_GUARD, useClass: AccessGuard },
+        { provide: APP_PIPE, useClass: InputValidationPipe },
       ],
     };
   }

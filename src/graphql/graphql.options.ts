@@ -5,6 +5,7 @@ import type { MetricsService } from '../health/metrics.service';
 import { createErrorFormatter } from './format-error';
 import { costLimitPlugin, operationTelemetryPlugin, singleLimitErrorPlugin, type OperationLogger } from './plugins';
 import { armorProtection } from './query-limits';
+import { oncePerRequestPlugin } from './once-per-request.plugin';
 
 export interface GraphQLContext {
   req: Request;
@@ -36,6 +37,7 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
     plugins: [
       ...(armor.plugins as never[]),
       costLimitPlugin(config.graphql.maxCost),
+      oncePerRequestPlugin(),
       singleLimitErrorPlugin(),
       operationTelemetryPlugin(metrics, logger),
     ],

@@ -5,6 +5,11 @@ import { createApp } from '../../src/app.factory';
 import { loadConfig, type AppConfig } from '../../src/config/config';
 import { createTestDatabase, type TestDatabase } from './postgres';
 
+/** The bootstrap admin every test app starts with (TOTP not yet enrolled). */
+export const TEST_ADMIN = { email: 'admin@custos.test', password: 'bootstrap-admin-passphrase-2026' };
+
+export const randomIp = () => `10.${randomBytes(1)[0]}.${randomBytes(1)[0]}.${1 + (randomBytes(1)[0] % 250)}`;
+
 const key = () => randomBytes(32).toString('base64');
 
 /** Keys for one test app: real, random, never written to disk. */
@@ -30,7 +35,11 @@ export interface TestApp {
   config: AppConfig;
   db: TestDatabase;
   http: () => ReturnType<typeof request>;
-  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, options?: { token?: string; headers?: Record<string, string> }): Promise<GraphQLResponse<T>>;
+  /**
+   * POST /graphql. Each call comes from a random client IP (X-Forwarded-For from loopback is trusted) so
+   * per-IP sign-in limits do not couple unrelated tests; pass `ip` to test those limits.
+   */
+  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, options?: { token?: string; ip?: string; headers?: Record<string, string> }): Promise<GraphQLResponse<T>>;
   close(): Promise<void>;
 }
 
@@ -47,6 +56,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     AUDIT_CHECKPOINT_PATH: `/tmp/${db.name}/audit-checkpoints.jsonl`,
     NOTIFY_TRANSPORT: `file:/tmp/${db.name}/notify.jsonl`,
     ...testSecrets(),
+    BOOTSTRAP_ADMIN_EMAIL: TEST_ADMIN.email,
+    BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN.password,
     DATABASE_URL: db.url,
     ...env,
   });
@@ -68,6 +79,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     async gql(query, variables, options = {}) {
       const req = http().post('/graphql').set('content-type', 'application/json');
       if (options.token) req.set('authorization', `Bearer ${options.token}`);
+      req.set('x-forwarded-for', options.ip ?? randomIp());
       for (const [name, value] of Object.entries(options.headers ?? {})) req.set(name, value);
       const res = await req.send({ query, variables });
       const body = res.body as { data?: never; errors?: never };

@@ -1,0 +1,118 @@
+import { AbilityBuilder, createMongoAbility, type MongoAbility, type MongoQuery } from '@casl/ability';
+import { Role, type PartnerPrincipal, type Principal, type StaffPrincipal } from '../common/context/principal';
+
+/** Verbs of the permission model, in the domain's words. */
+export type Action =
+  | 'manage' | 'read' | 'create' | 'update' | 'erase' | 'ingest' | 'activate' | 'retire' | 'assign'
+  | 'transition' | 'resolve' | 'file' | 'handle' | 'open' | 'note' | 'propose' | 'decide' | 'export' | 'verify';
+
+/** Things permissions are about. */
+export type SubjectName =
+  | 'User' | 'Partner' | 'PartnerToken' | 'Webhook' | 'Customer' | 'Consent' | 'Event' | 'Rule' | 'Watchlist'
+  | 'Alert' | 'Hold' | 'Complaint' | 'ComplaintStats' | 'Verification' | 'Case' | 'Sanction' | 'ViolationPolicy'
+  | 'Evaluation' | 'EarlyWarning' | 'CreditAssessment' | 'Notification' | 'AuditLog' | 'SecurityAlert'
+  | 'AccessReport' | 'all';
+
+export type AppAbility = MongoAbility<[Action, SubjectName | Record<string, unknown>], MongoQuery>;
+
+/**
+ * Deny by default: a principal may do only what is granted here (SPEC §4 actions table and §8 "absent from
+ * the actions table = refused"). Row scope is expressed as conditions (`accountManagerId`, `onboardedBy`)
+ * that services also turn into SQL, so lists never over-fetch.
+ */
+export function defineAbilityFor(principal: Principal | undefined): AppAbility {
+  const builder = new AbilityBuilder<AppAbility>(createMongoAbility);
+  if (principal?.kind === 'USER') staffRules(principal, builder);
+  if (principal?.kind === 'PARTNER') partnerRules(principal, builder);
+  return builder.build();
+}
+
+function staffRules(p: StaffPrincipal, { can }: AbilityBuilder<AppAbility>): void {
+  // Every staff user sees other users' id, displayName and role, and their own notifications.
+  can('read', 'User');
+  can('read', 'Notification', { userId: p.userId });
+  can('read', 'Customer', p.role === Role.ACCOUNT_MANAGER ? { accountManagerId: p.userId } : undefined);
+
+  switch (p.role) {
+    case Role.ADMIN:
+      can('manage', ['User', 'Partner', 'PartnerToken', 'Webhook']);
+      break;
+    case Role.COMPLIANCE_OFFICER:
+      can(['create', 'update'], 'Customer');
+      can('erase', 'Customer');
+      can(['create', 'read'], 'Consent');
+      can('read', ['Event', 'Rule', 'Alert', 'Complaint', 'Case', 'Sanction', 'EarlyWarning', 'Evaluation', 'ViolationPolicy', 'Verification', 'ComplaintStats', 'AccessReport']);
+      can(['create', 'update', 'activate', 'retire'], 'Rule');
+      can('manage', 'Watchlist');
+      can(['assign', 'transition'], 'Alert');
+      can('resolve', 'Hold');
+      can(['file', 'handle'], 'Complaint');
+      can('create', 'Verification');
+      can(['open', 'note', 'update'], 'Case');
+      can(['propose', 'decide'], 'Sanction');
+      can('update', 'ViolationPolicy');
+      can('create', 'Evaluation');
+      can('create', 'CreditAssessment');
+      break;
+    case Role.ANALYST:
+      can('read', ['Event', 'Rule', 'Alert', 'Case', 'Sanction', 'EarlyWarning', 'Evaluation']);
+      can(['create', 'update'], 'Rule');
+      can(['assign', 'transition'], 'Alert');
+      can('resolve', 'Hold');
+      can(['open', 'note', 'update'], 'Case');
+      can('propose', 'Sanction');
+      can('create', 'Evaluation');
+      break;
+    case Role.AGENT:
+      can(['create', 'update'], 'Customer');
+      can(['create', 'read'], 'Consent');
+      can(['file', 'handle', 'read'], 'Complaint');
+      can(['create', 'read'], 'Verification');
+      break;
+    case Role.ACCOUNT_MANAGER: {
+      const own = { accountManagerId: p.userId };
+      can(['create', 'update'], 'Customer', own);
+      can(['create', 'read'], 'Consent', own);
+      can('read', ['Event', 'Alert', 'Complaint', 'Case', 'Sanction', 'EarlyWarning', 'Verification'], own);
+      can('resolve', 'Hold', own);
+      can(['file', 'handle'], 'Complaint', own);
+      can('create', 'Verification', own);
+      break;
+    }
+    case Role.AUDITOR:
+      can(['read', 'export', 'verify'], 'AuditLog');
+      can(['read', 'update'], 'SecurityAlert');
+      can('read', 'AccessReport');
+      break;
+  }
+}
+
+function partnerRules(p: PartnerPrincipal, { can }: AbilityBuilder<AppAbility>): void {
+  const own = { onboardedBy: p.partnerId };
+  // A partner sees only the id of a user (e.g. an account manager) it comes across.
+  can('read', 'User', ['id']);
+  for (const scope of p.scopes) {
+    switch (scope) {
+      case 'customers:read':
+        can('read', 'Customer', own);
+        break;
+      case 'customers:write':
+        can(['create', 'update'], 'Customer', own);
+        can('create', 'Consent', own);
+        break;
+      case 'events:write':
+        can('ingest', 'Event', p.trustLevel === 'INTERNAL' ? undefined : own);
+        break;
+      case 'complaints:read':
+        can('read', 'Complaint', { filedByPartnerId: p.partnerId });
+        break;
+      case 'complaints:write':
+        can('file', 'Complaint', own);
+        can('handle', 'Complaint', { filedByPartnerId: p.partnerId });
+        break;
+      case 'verifications:write':
+        can('create', 'Verification', own);
+        break;
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { GqlExecutionContext } from '@nestjs/graphql';
+import type { Request } from 'express';
+import { AUDIT_SINK, type AuditSink } from '../common/audit/audit-sink';
+import { RequestContext } from '../common/context/request-context';
+import type { Principal } from '../common/context/principal';
+import { ForbiddenError, RateLimitedError, UnauthenticatedError } from '../common/errors/app-error';
+import { RateLimiter } from '../common/rate-limit/rate-limiter.service';
+import { RATE_LIMITS } from '../common/rate-limit/rate-limits';
+import { defineAbilityFor, type AppAbility } from './abilities';
+import { AUTHENTICATED, POLICY, type PolicyMetadata } from './policy.decorator';
+import { PRINCIPAL_RESOLVER, type PrincipalResolver } from './principal-resolver';
+import { IS_PUBLIC } from './public.decorator';
+import { SIGN_IN_OPERATIONS } from './operations';
+
+const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+type Targets = Array<Function>;
+type RequestWithPrincipal = Request & { custosPrincipal?: Promise<Principal | undefined> };
+
+/**
+ * The one global guard. For every root operation (each alias counts): resolve the principal once per
+ * request, build its CASL ability once, count the operation against the rate limits, then allow only what
+ * the operation declares — `@Public()`, `@Authenticated()` or `@Policy()`. No declaration means refused.
+ * Field resolvers pass through here cheaply; field rules are enforced by the field policy.
+ */
+@Injectable()
+export class AccessGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly context: RequestContext,
+    private readonly limiter: RateLimiter,
+    @Inject(PRINCIPAL_RESOLVER) private readonly principals: PrincipalResolver,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+  ) {}
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    const targets: Targets = [ctx.getHandler(), ctx.getClass()];
+    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets) ?? false;
+
+    if (ctx.getType<string>() === 'http') {
+      const req = ctx.switchToHttp().getRequest<RequestWithPrincipal>();
+      if (isPublic) return true;
+      return this.authorize(req, `${req.method} ${req.path}`, targets, false);
+    }
+    if (ctx.getType<string>() !== 'graphql') return false;
+    const gql = GqlExecutionContext.create(ctx);
+    const info = gql.getInfo<{ parentType: { name: string }; fieldName: string }>();
+    if (!ROOT_TYPES.has(info.parentType.name)) return true;
+    const req = gql.getContext<{ req: RequestWithPrincipal }>().req;
+    return this.authorize(req, info.fieldName, targets, isPublic);
+  }
+
+  private async authorize(req: RequestWithPrincipal, operation: string, targets: Targets, isPublic: boolean): Promise<boolean> {
+    this.context.setClient(req.ip, req.get?.('user-agent'));
+    if (isPublic) {
+      if (SIGN_IN_OPERATIONS.has(operation)) {
+        await this.limiter.consumeOrThrow(RATE_LIMITS.signInPerIp, req.ip ?? 'unknown', 1, (s) => new RateLimitedError(s));
+      }
+      // A credential on a public operation is used when valid and otherwise ignored.
+      await this.principalOf(req).catch(() => undefined);
+      return true;
+    }
+
+    const principal = await this.principalOf(req);
+    if (!principal) throw new UnauthenticatedError();
+    const ability = this.abilityOf(principal);
+
+    if (principal.kind === 'USER') {
+      await this.limiter.consumeOrThrow(RATE_LIMITS.staffOperations, principal.userId, 1, (s) => new RateLimitedError(s));
+    } else {
+      await this.limiter.consumeOrThrow(RATE_LIMITS.partnerOperations, principal.tokenId, 1, (s) => new RateLimitedError(s));
+    }
+
+    const kinds = this.reflector.getAllAndOverride<Array<'USER' | 'PARTNER'>>(AUTHENTICATED, targets);
+    if (kinds) {
+      if (kinds.includes(principal.kind)) return true;
+      return this.deny(operation, 'principal kind not allowed');
+    }
+    const policy = this.reflector.getAllAndOverride<PolicyMetadata>(POLICY, targets);
+    if (!policy) return this.deny(operation, 'no policy declared');
+    if (ability.can(policy.action, policy.subject)) return true;
+    return this.deny(operation, `${policy.action} ${policy.subject}`);
+  }
+
+  private principalOf(req: RequestWithPrincipal): Promise<Principal | undefined> {
+    req.custosPrincipal ??= this.principals
+      .resolve(req.get?.('authorization'), { ip: req.ip, userAgent: req.get?.('user-agent') })
+      .then((principal) => {
+        this.context.principal = principal;
+        return principal;
+      });
+    return req.custosPrincipal;
+  }
+
+  private abilityOf(principal: Principal): AppAbility {
+    let ability = this.context.getAbility<AppAbility>();
+    if (!ability) {
+      ability = defineAbilityFor(principal);
+      this.context.setAbility(ability);
+    }
+    return ability;
+  }
+
+  private async deny(operation: string, reason: string): Promise<never> {
+    await this.audit.record({ action: 'access.denied', outcome: 'DENIED', resourceType: 'Operation', resourceId: operation, details: { reason } });
+    throw new ForbiddenError(`Not allowed to run ${operation}`);
+  }
+}

@@ -1,0 +1,48 @@
+/** Staff roles (SPEC §4). */
+export enum Role {
+  ADMIN = 'ADMIN',
+  COMPLIANCE_OFFICER = 'COMPLIANCE_OFFICER',
+  ANALYST = 'ANALYST',
+  AGENT = 'AGENT',
+  ACCOUNT_MANAGER = 'ACCOUNT_MANAGER',
+  AUDITOR = 'AUDITOR',
+}
+
+export enum TrustLevel {
+  EXTERNAL = 'EXTERNAL',
+  INTERNAL = 'INTERNAL',
+}
+
+/** Scopes a partner token may carry; a token's scopes ⊆ its partner's allowed scopes. */
+export const PARTNER_SCOPES = [
+  'customers:read',
+  'customers:write',
+  'events:write',
+  'complaints:read',
+  'complaints:write',
+  'verifications:write',
+] as const;
+export type PartnerScope = (typeof PARTNER_SCOPES)[number];
+
+export interface StaffPrincipal {
+  kind: 'USER';
+  userId: string;
+  role: Role;
+  sessionId: string;
+  /** PII step-up is valid until this instant (stepUp mutation), if at all. */
+  stepUpUntil: Date | null;
+}
+
+export interface PartnerPrincipal {
+  kind: 'PARTNER';
+  partnerId: string;
+  tokenId: string;
+  trustLevel: TrustLevel;
+  /** Effective scopes: the token's, narrowed by what the partner is allowed now. */
+  scopes: PartnerScope[];
+}
+
+export type Principal = StaffPrincipal | PartnerPrincipal;
+
+export const isStaff = (p: Principal | undefined | null): p is StaffPrincipal => p?.kind === 'USER';
+export const isPartner = (p: Principal | undefined | null): p is PartnerPrincipal => p?.kind === 'PARTNER';

@@ -1,0 +1,43 @@
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import { Kind, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
+import { ONCE_PER_REQUEST_OPERATIONS } from '../access/operations';
+import { QueryTooComplexError } from '../common/errors/app-error';
+
+/** Root fields of the operation that verify a secret, counting aliases and fields reached through fragments. */
+export function countSecretChecks(selectionSet: SelectionSetNode, fragments: Record<string, FragmentDefinitionNode>, seen = new Set<string>()): number {
+  let count = 0;
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) {
+      if (ONCE_PER_REQUEST_OPERATIONS.has(selection.name.value)) count++;
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      count += countSecretChecks(selection.selectionSet, fragments, seen);
+    } else if (selection.kind === Kind.FRAGMENT_SPREAD && !seen.has(selection.name.value)) {
+      const fragment = fragments[selection.name.value];
+      if (fragment) count += countSecretChecks(fragment.selectionSet, fragments, new Set([...seen, selection.name.value]));
+    }
+  }
+  return count;
+}
+
+/**
+ * One request may verify at most one secret (login, verifyTotp, useRecoveryCode, stepUp,
+ * completeCustomerVerification): 60 aliased guesses in one document would otherwise cost one HTTP request.
+ * Refused before anything executes, so no attempt is counted and the challenge survives.
+ */
+export function oncePerRequestPlugin(): ApolloServerPlugin<BaseContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation, document }) {
+          if (!operation) return;
+          const fragments = Object.fromEntries(
+            document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]),
+          );
+          if (countSecretChecks(operation.selectionSet, fragments) > 1) {
+            throw new QueryTooComplexError('Only one sign-in or code verification may run per request');
+          }
+        },
+      };
+    },
+  };
+}

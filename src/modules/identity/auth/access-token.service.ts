@@ -1,0 +1,46 @@
+import { Inject, Injectable } from '@nestjs/common';
+import jwt from 'jsonwebtoken';
+import { APP_CONFIG } from '../../../config/config.module';
+import type { AppConfig } from '../../../config/config';
+
+export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
+const ISSUER = 'custos';
+const AUDIENCE = 'custos-api';
+
+export interface AccessClaims {
+  sub: string;
+  sid: string;
+}
+
+/**
+ * Access tokens are HS256 JWTs signed with TOKEN_SECRET. Verification pins the algorithm (no `none`, no
+ * algorithm confusion), issuer, audience and expiry; the session they name is still checked in the database
+ * on every request, so revocation is immediate.
+ */
+@Injectable()
+export class AccessTokenService {
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  issue(userId: string, sessionId: string): { token: string; expiresAt: Date } {
+    const expiresAt = new Date((Math.floor(Date.now() / 1000) + ACCESS_TOKEN_TTL_SECONDS) * 1000);
+    const token = jwt.sign({ sid: sessionId, typ: 'access' }, this.config.keys.token, {
+      algorithm: 'HS256',
+      subject: userId,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      expiresIn: ACCESS_TOKEN_TTL_SECONDS,
+    });
+    return { token, expiresAt };
+  }
+
+  /** The claims of a valid token, or null for anything expired, tampered, unsigned or malformed. */
+  verify(token: string): AccessClaims | null {
+    try {
+      const claims = jwt.verify(token, this.config.keys.token, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE }) as jwt.JwtPayload;
+      if (claims.typ !== 'access' || typeof claims.sub !== 'string' || typeof claims.sid !== 'string') return null;
+      return { sub: claims.sub, sid: claims.sid };
+    } catch {
+      return null;
+    }
+  }
+}

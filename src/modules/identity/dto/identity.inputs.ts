@@ -1,0 +1,76 @@
+import { Field, ID, InputType, Int } from '@nestjs/graphql';
+import { Transform } from 'class-transformer';
+import { ArrayMaxSize, IsBoolean, IsDate, IsEmail, IsEnum, IsIn, IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { PARTNER_SCOPES, Role, TrustLevel } from '../../../common/context/principal';
+import { Text } from '../../../common/validation/text.decorators';
+import { AssessmentResult } from '../models/partner.model';
+
+const lowerTrim = Transform(({ value }) => (typeof value === 'string' ? value.trim().toLowerCase() : value));
+
+@InputType()
+export class LoginInput {
+  @Field() @IsString() @MaxLength(254, { message: 'x must be at most 254 characters' }) email!: string;
+  @Field() @IsString() @MaxLength(1024, { message: 'x is too long' }) password!: string;
+}
+
+@InputType()
+export class CreateUserInput {
+  @Field() @lowerTrim @IsEmail({}, { message: 'x must be a valid e-mail address' }) @MaxLength(254, { message: 'x must be at most 254 characters' }) email!: string;
+  @Field() @Text(100) displayName!: string;
+  @Field(() => Role) @IsEnum(Role, { message: 'x must be a role' }) role!: Role;
+  @Field({ description: 'The user must replace it at first sign-in' }) @IsString() initialPassword!: string;
+}
+
+@InputType()
+export class UpdateUserInput {
+  @Field({ nullable: true }) @Text(100, { optional: true }) displayName?: string;
+  @Field(() => Role, { nullable: true }) @IsOptional() @IsEnum(Role, { message: 'x must be a role' }) role?: Role;
+  @Field({ nullable: true }) @IsOptional() @IsBoolean() disabled?: boolean;
+}
+
+@InputType()
+export class UsersFilter {
+  @Field(() => Role, { nullable: true }) @IsOptional() @IsEnum(Role) role?: Role;
+  @Field({ nullable: true }) @IsOptional() @IsBoolean() disabled?: boolean;
+}
+
+
+@InputType()
+export class CreatePartnerInput {
+  @Field() @Text(200) name!: string;
+  @Field() @lowerTrim @IsEmail({}, { message: 'x must be a valid e-mail address' }) contactEmail!: string;
+  @Field(() => TrustLevel) @IsEnum(TrustLevel) trustLevel!: TrustLevel;
+  @Field(() => [String]) @ArrayMaxSize(PARTNER_SCOPES.length) @IsIn(PARTNER_SCOPES as unknown as string[], { each: true, message: `x must only contain ${PARTNER_SCOPES.join(', ')}` })
+  allowedScopes!: string[];
+  @Field() @IsDate({ message: 'x must be a date-time' }) agreementSignedAt!: Date;
+  @Field() @IsDate({ message: 'x must be a date-time' }) agreementExpiresAt!: Date;
+  @Field(() => Int, { nullable: true, description: 'Default: 100 000 (EXTERNAL) or 3 000 000 (INTERNAL)' })
+  @IsOptional() @IsInt() @Min(1, { message: 'x must be at least 1' }) @Max(100_000_000) eventsPerMinute?: number;
+}
+
+@InputType()
+export class UpdatePartnerInput {
+  @Field({ nullable: true }) @Text(200, { optional: true }) name?: string;
+  @Field({ nullable: true }) @IsOptional() @lowerTrim @IsEmail({}, { message: 'x must be a valid e-mail address' }) contactEmail?: string;
+  @Field(() => [String], { nullable: true }) @IsOptional() @ArrayMaxSize(PARTNER_SCOPES.length) @IsIn(PARTNER_SCOPES as unknown as string[], { each: true, message: `x must only contain ${PARTNER_SCOPES.join(', ')}` })
+  allowedScopes?: string[];
+  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1, { message: 'x must be at least 1' }) @Max(100_000_000) eventsPerMinute?: number;
+  @Field({ nullable: true }) @IsOptional() @IsBoolean() suspended?: boolean;
+}
+
+@InputType()
+export class IssuePartnerTokenInput {
+  @Field(() => ID) @IsUUID('all', { message: 'x must be an id' }) partnerId!: string;
+  @Field() @Text(100) name!: string;
+  @Field(() => [String]) @ArrayMaxSize(PARTNER_SCOPES.length) @IsIn(PARTNER_SCOPES as unknown as string[], { each: true, message: `x must only contain ${PARTNER_SCOPES.join(', ')}` })
+  scopes!: string[];
+  @Field({ description: 'In the future and no later than the partner agreement' }) @IsDate({ message: 'x must be a date-time' }) expiresAt!: Date;
+}
+
+@InputType()
+export class RecordPartnerAssessmentInput {
+  @Field(() => ID) @IsUUID('all', { message: 'x must be an id' }) partnerId!: string;
+  @Field(() => AssessmentResult) @IsEnum(AssessmentResult) result!: AssessmentResult;
+  @Field({ nullable: true }) @Text(2000, { optional: true }) notes?: string;
+  @Field({ nullable: true }) @IsOptional() @IsDate({ message: 'x must be a date-time' }) nextDueAt?: Date;
+}

@@ -1,0 +1,132 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { isUUID } from 'class-validator';
+import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
+import { keyedDigest } from '../../../common/crypto/digest';
+import { RequestContext } from '../../../common/context/request-context';
+import { isStaff, PARTNER_SCOPES, type PartnerPrincipal, type PartnerScope, type TrustLevel } from '../../../common/context/principal';
+import { BadUserInputError, NotFoundError } from '../../../common/errors/app-error';
+import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
+import { paginate } from '../../../common/pagination/paginate';
+import { APP_CONFIG } from '../../../config/config.module';
+import type { AppConfig } from '../../../config/config';
+import { TransactionService } from '../../../database/transaction.service';
+import { newSecret } from '../auth/secrets';
+import type { IssuePartnerTokenInput } from '../dto/identity.inputs';
+import { PartnerTokenEntity } from '../entities/partner.entity';
+import type { IssuedPartnerToken, PartnerToken } from '../models/partner.model';
+import { PartnersService } from './partners.service';
+
+export const PARTNER_TOKEN_PREFIX = 'ptk_';
+
+const toModel = (t: PartnerTokenEntity): PartnerToken => ({
+  id: t.id,
+  partnerId: t.partnerId,
+  name: t.name,
+  prefix: t.tokenPrefix,
+  scopes: t.scopes,
+  expiresAt: t.expiresAt,
+  revokedAt: t.revokedAt,
+  lastUsedAt: t.lastUsedAt,
+  createdAt: t.createdAt,
+});
+
+/**
+ * Partner API tokens: 256-bit random secrets shown once and stored as keyed digests. A token works only
+ * while it is unrevoked and unexpired, its partner unsuspended and the partner agreement in force.
+ */
+@Injectable()
+export class PartnerTokensService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly tx: TransactionService,
+    private readonly partners: PartnersService,
+    private readonly context: RequestContext,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+  ) {}
+
+  private digest(token: string): string {
+    return keyedDigest(this.config.keys.token, 'partner-token', token);
+  }
+
+  async issue(input: IssuePartnerTokenInput): Promise<IssuedPartnerToken> {
+    const partner = await this.partners.findEntity(input.partnerId);
+    const scopes = [...new Set(input.scopes)];
+    const outside = scopes.filter((s) => !partner.allowedScopes.includes(s));
+    if (outside.length) throw BadUserInputError.field('scopes', `must be within the partner's allowed scopes (not ${outside.join(', ')})`);
+    if (!scopes.length) throw BadUserInputError.field('scopes', 'must name at least one scope');
+    if (input.expiresAt <= new Date()) throw BadUserInputError.field('expiresAt', 'must be in the future');
+    if (input.expiresAt > partner.agreementExpiresAt) throw BadUserInputError.field('expiresAt', 'must not be after the partner agreement expires');
+    const token = newSecret(PARTNER_TOKEN_PREFIX);
+    const principal = this.context.principal;
+    return this.tx.run(async (manager) => {
+      const { identifiers } = await manager.insert(PartnerTokenEntity, {
+        partnerId: partner.id,
+        name: input.name,
+        tokenDigest: this.digest(token),
+        tokenPrefix: token.slice(0, PARTNER_TOKEN_PREFIX.length + 6),
+        scopes,
+        expiresAt: input.expiresAt,
+        createdBy: isStaff(principal) ? principal.userId : null,
+      });
+      const id = identifiers[0].id as string;
+      await this.audit.record({ action: 'partner_token.issue', outcome: 'SUCCESS', resourceType: 'PartnerToken', resourceId: id, details: { partnerId: partner.id, scopes } });
+      return { token, tokenInfo: toModel(await manager.findOneByOrFail(PartnerTokenEntity, { id })) };
+    });
+  }
+
+  async revoke(id: string): Promise<PartnerToken> {
+    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
+    return this.tx.run(async (manager) => {
+      const token = await manager.findOneBy(PartnerTokenEntity, { id });
+      if (!token) throw new NotFoundError('Partner token');
+      if (!token.revokedAt) await manager.update(PartnerTokenEntity, { id }, { revokedAt: new Date() });
+      await this.audit.record({ action: 'partner_token.revoke', outcome: 'SUCCESS', resourceType: 'PartnerToken', resourceId: id, details: { partnerId: token.partnerId } });
+      return toModel(await manager.findOneByOrFail(PartnerTokenEntity, { id }));
+    });
+  }
+
+  async listFor(partnerId: string, page: PageArgs): Promise<ConnectionShape<PartnerToken>> {
+    const query = this.tx.manager().createQueryBuilder(PartnerTokenEntity, 't').where('t.partner_id = :partnerId', { partnerId });
+    const result = await paginate(query, page, {
+      keys: [
+        { column: 't.created_at', value: (t) => t.createdAt.toISOString() },
+        { column: 't.id', value: (t) => t.id },
+      ],
+    });
+    return { ...result, nodes: result.nodes.map(toModel) };
+  }
+
+  /**
+   * The partner principal for a presented token, or null when it is unknown or no longer valid. Marks
+   * `lastUsedAt` (at most once a minute per token, to keep the hot path write-free) and audits the use.
+   */
+  async principalFor(token: string): Promise<PartnerPrincipal | null> {
+    if (!token.startsWith(PARTNER_TOKEN_PREFIX) || token.length > 200) return null;
+    const [row] = (await this.tx.manager().query(
+      `SELECT t.id, t.partner_id, t.scopes, p.allowed_scopes, p.trust_level, t.last_used_at
+         FROM partner_token t JOIN partner p ON p.id = t.partner_id
+        WHERE t.token_digest = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
+          AND p.suspended_at IS NULL AND p.agreement_signed_at <= now() AND p.agreement_expires_at > now()`,
+      [this.digest(token)],
+    )) as Array<{ id: string; partner_id: string; scopes: string[]; allowed_scopes: string[]; trust_level: TrustLevel; last_used_at: Date | null }>;
+    if (!row) return null;
+    const [touched] = (await this.tx.manager().query(
+      `UPDATE partner_token SET last_used_at = now(), last_used_ip = $2
+        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') RETURNING id`,
+      [row.id, this.context.ip ?? null],
+    )) as [Array<{ id: string }>, number];
+    const scopes = row.scopes.filter((s): s is PartnerScope => row.allowed_scopes.includes(s) && (PARTNER_SCOPES as readonly string[]).includes(s));
+    const principal: PartnerPrincipal = { kind: 'PARTNER', partnerId: row.partner_id, tokenId: row.id, trustLevel: row.trust_level, scopes };
+    if (touched.length) {
+      await this.audit.record({
+        action: 'partner_token.use',
+        outcome: 'SUCCESS',
+        resourceType: 'PartnerToken',
+        resourceId: row.id,
+        actor: { type: 'PARTNER', id: row.id, role: 'PARTNER', partnerId: row.partner_id },
+        details: { scopes },
+      });
+    }
+    return principal;
+  }
+}

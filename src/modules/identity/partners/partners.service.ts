@@ -1,0 +1,132 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { isUUID } from 'class-validator';
+import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
+import { RequestContext } from '../../../common/context/request-context';
+import { isStaff, TrustLevel } from '../../../common/context/principal';
+import { BadUserInputError, ConflictError, NotFoundError } from '../../../common/errors/app-error';
+import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
+import { paginate } from '../../../common/pagination/paginate';
+import { RATE_LIMITS } from '../../../common/rate-limit/rate-limits';
+import { TransactionService } from '../../../database/transaction.service';
+import type { CreatePartnerInput, RecordPartnerAssessmentInput, UpdatePartnerInput } from '../dto/identity.inputs';
+import { PartnerAssessmentEntity, PartnerEntity } from '../entities/partner.entity';
+import { AssessmentResult, type Partner, type PartnerAssessment } from '../models/partner.model';
+
+/** Partner organisations: agreements, allowed scopes, throughput and periodic assessments (ADMIN). */
+@Injectable()
+export class PartnersService {
+  constructor(
+    private readonly tx: TransactionService,
+    private readonly context: RequestContext,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+  ) {}
+
+  async findEntity(id: string): Promise<PartnerEntity> {
+    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
+    const partner = await this.tx.manager().findOneBy(PartnerEntity, { id });
+    if (!partner) throw new NotFoundError('Partner');
+    return partner;
+  }
+
+  async get(id: string): Promise<Partner> {
+    return this.toModel(await this.findEntity(id));
+  }
+
+  async list(page: PageArgs): Promise<ConnectionShape<Partner>> {
+    const result = await paginate(this.tx.manager().createQueryBuilder(PartnerEntity, 'p'), page, {
+      keys: [
+        { column: 'p.created_at', value: (p) => p.createdAt.toISOString() },
+        { column: 'p.id', value: (p) => p.id },
+      ],
+    });
+    return { ...result, nodes: await Promise.all(result.nodes.map((p) => this.toModel(p))) };
+  }
+
+  async create(input: CreatePartnerInput): Promise<Partner> {
+    if (input.agreementExpiresAt <= input.agreementSignedAt) {
+      throw BadUserInputError.field('agreementExpiresAt', 'must be after agreementSignedAt');
+    }
+    return this.tx.run(async (manager) => {
+      await this.assertNameFree(input.name);
+      const { identifiers } = await manager.insert(PartnerEntity, {
+        name: input.name,
+        contactEmail: input.contactEmail,
+        trustLevel: input.trustLevel,
+        allowedScopes: [...new Set(input.allowedScopes)],
+        eventsPerMinute: input.eventsPerMinute ?? null,
+        agreementSignedAt: input.agreementSignedAt,
+        agreementExpiresAt: input.agreementExpiresAt,
+      });
+      const id = identifiers[0].id as string;
+      await this.audit.record({ action: 'partner.create', outcome: 'SUCCESS', resourceType: 'Partner', resourceId: id, details: { trustLevel: input.trustLevel, allowedScopes: input.allowedScopes } });
+      return this.get(id);
+    });
+  }
+
+  async update(id: string, input: UpdatePartnerInput): Promise<Partner> {
+    const partner = await this.findEntity(id);
+    return this.tx.run(async (manager) => {
+      const changes: Partial<PartnerEntity> = {};
+      if (input.name && input.name !== partner.name) {
+        await this.assertNameFree(input.name, id);
+        changes.name = input.name;
+      }
+      if (input.contactEmail) changes.contactEmail = input.contactEmail;
+      if (input.allowedScopes) changes.allowedScopes = [...new Set(input.allowedScopes)];
+      if (input.eventsPerMinute) changes.eventsPerMinute = input.eventsPerMinute;
+      if (input.suspended === true && !partner.suspendedAt) Object.assign(changes, { suspendedAt: new Date(), suspendedReason: 'MANUAL' });
+      if (input.suspended === false && partner.suspendedAt) Object.assign(changes, { suspendedAt: null, suspendedReason: null });
+      if (Object.keys(changes).length) await manager.update(PartnerEntity, { id }, changes);
+      await this.audit.record({ action: 'partner.update', outcome: 'SUCCESS', resourceType: 'Partner', resourceId: id, details: { changed: Object.keys(changes) } });
+      return this.get(id);
+    });
+  }
+
+  /** A FAIL suspends the partner: every token stops working on the next request. */
+  async recordAssessment(input: RecordPartnerAssessmentInput): Promise<Partner> {
+    await this.findEntity(input.partnerId);
+    const principal = this.context.principal;
+    return this.tx.run(async (manager) => {
+      await manager.insert(PartnerAssessmentEntity, {
+        partnerId: input.partnerId,
+        result: input.result,
+        notes: input.notes ?? null,
+        nextDueAt: input.nextDueAt ?? null,
+        assessedBy: isStaff(principal) ? principal.userId : null,
+        assessedAt: new Date(),
+      });
+      if (input.result === AssessmentResult.FAIL) {
+        await manager.query(`UPDATE partner SET suspended_at = coalesce(suspended_at, now()), suspended_reason = 'ASSESSMENT_FAILED', updated_at = now() WHERE id = $1`, [input.partnerId]);
+      }
+      await this.audit.record({ action: 'partner.assessment', outcome: 'SUCCESS', resourceType: 'Partner', resourceId: input.partnerId, details: { result: input.result } });
+      return this.get(input.partnerId);
+    });
+  }
+
+  private async assertNameFree(name: string, exceptId?: string): Promise<void> {
+    const [row] = (await this.tx.manager().query(`SELECT id FROM partner WHERE lower(name) = lower($1) AND id IS DISTINCT FROM $2`, [name, exceptId ?? null])) as Array<{ id: string }>;
+    if (row) throw new ConflictError('A partner with this name already exists', { field: 'name' });
+  }
+
+  async toModel(p: PartnerEntity): Promise<Partner> {
+    const last = await this.tx.manager().findOne(PartnerAssessmentEntity, { where: { partnerId: p.id }, order: { assessedAt: 'DESC' } });
+    const defaultRate = p.trustLevel === TrustLevel.INTERNAL ? RATE_LIMITS.partnerEventsInternal.limit : RATE_LIMITS.partnerEventsExternal.limit;
+    const lastAssessment: PartnerAssessment | null = last
+      ? { id: last.id, result: last.result as AssessmentResult, notes: last.notes, nextDueAt: last.nextDueAt, assessedAt: last.assessedAt }
+      : null;
+    return {
+      id: p.id,
+      name: p.name,
+      contactEmail: p.contactEmail,
+      trustLevel: p.trustLevel,
+      allowedScopes: p.allowedScopes,
+      eventsPerMinute: p.eventsPerMinute ?? defaultRate,
+      agreementSignedAt: p.agreementSignedAt,
+      agreementExpiresAt: p.agreementExpiresAt,
+      suspended: p.suspendedAt !== null,
+      suspendedAt: p.suspendedAt,
+      lastAssessment,
+      createdAt: p.createdAt,
+    };
+  }
+}

@@ -1,0 +1,151 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { isUUID } from 'class-validator';
+import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
+import { dataKeyOwner } from '../../../common/crypto/envelope';
+import { PiiVault } from '../../../common/crypto/pii-vault.service';
+import { Role, type StaffPrincipal } from '../../../common/context/principal';
+import { BadUserInputError, ConflictError, NotFoundError } from '../../../common/errors/app-error';
+import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
+import { paginate } from '../../../common/pagination/paginate';
+import { TransactionService } from '../../../database/transaction.service';
+import { SessionService } from '../auth/session.service';
+import { normalizeEmail } from '../auth/lockout.service';
+import type { CreateUserInput, UpdateUserInput, UsersFilter } from '../dto/identity.inputs';
+import { UserEntity } from '../entities/user.entity';
+import { PasswordHasher } from '../passwords/password-hasher';
+import { checkNewPassword } from '../passwords/password-policy';
+
+/** Staff accounts: creation, role and state changes, MFA and password resets (ADMIN), own password change. */
+@Injectable()
+export class UsersService {
+  constructor(
+    private readonly tx: TransactionService,
+    private readonly hasher: PasswordHasher,
+    private readonly vault: PiiVault,
+    private readonly sessions: SessionService,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+  ) {}
+
+  async findById(id: string): Promise<UserEntity> {
+    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
+    const user = await this.tx.manager().findOneBy(UserEntity, { id });
+    if (!user) throw new NotFoundError('User');
+    return user;
+  }
+
+  async findManyByIds(ids: readonly string[]): Promise<UserEntity[]> {
+    if (!ids.length) return [];
+    return this.tx.manager().createQueryBuilder(UserEntity, 'u').where('u.id IN (:...ids)', { ids: [...ids] }).getMany();
+  }
+
+  async list(filter: UsersFilter | undefined, page: PageArgs): Promise<ConnectionShape<UserEntity>> {
+    const query = this.tx.manager().createQueryBuilder(UserEntity, 'u');
+    if (filter?.role) query.andWhere('u.role = :role', { role: filter.role });
+    if (filter?.disabled !== undefined && filter.disabled !== null) query.andWhere(filter.disabled ? 'u.disabled_at IS NOT NULL' : 'u.disabled_at IS NULL');
+    return paginate(query, page, {
+      keys: [
+        { column: 'u.created_at', value: (u) => u.createdAt.toISOString() },
+        { column: 'u.id', value: (u) => u.id },
+      ],
+    });
+  }
+
+  /** Creates a staff user whose admin-set password must be replaced at first sign-in. */
+  async create(input: CreateUserInput, options: { passwordChangeRequired?: boolean; action?: string } = {}): Promise<UserEntity> {
+    const problem = await checkNewPassword(input.initialPassword);
+    if (problem) throw new BadUserInputError(`initialPassword ${problem}`, [{ path: 'initialPassword', message: problem }]);
+    const passwordHash = await this.hasher.hash(input.initialPassword);
+    return this.tx.run(async (manager) => {
+      const emailNormalized = normalizeEmail(input.email);
+      if (await manager.existsBy(UserEntity, { emailNormalized })) throw new ConflictError('A user with this e-mail already exists', { field: 'email' });
+      const id = (await manager.query('SELECT gen_random_uuid() AS id'))[0].id as string;
+      const { wrapped } = this.vault.newDataKey(dataKeyOwner.user(id));
+      await manager.insert(UserEntity, {
+        id,
+        email: input.email.trim(),
+        emailNormalized,
+        displayName: input.displayName,
+        role: input.role,
+        passwordHash,
+        passwordChangeRequired: options.passwordChangeRequired ?? true,
+        dataKey: wrapped,
+      });
+      await this.audit.record({ action: options.action ?? 'user.create', outcome: 'SUCCESS', resourceType: 'User', resourceId: id, details: { role: input.role } });
+      return manager.findOneByOrFail(UserEntity, { id });
+    });
+  }
+
+  async update(actor: StaffPrincipal, id: string, input: UpdateUserInput): Promise<UserEntity> {
+    const user = await this.findById(id);
+    if (id === actor.userId && (input.disabled === true || (input.role && input.role !== user.role))) {
+      throw new ConflictError('You cannot disable your own account or change your own role');
+    }
+    return this.tx.run(async (manager) => {
+      const changes: Partial<UserEntity> = {};
+      if (input.displayName !== undefined && input.displayName !== null) changes.displayName = input.displayName;
+      if (input.role) changes.role = input.role;
+      if (input.disabled !== undefined && input.disabled !== null) changes.disabledAt = input.disabled ? (user.disabledAt ?? new Date()) : null;
+      if (user.role === Role.ADMIN && (changes.role && changes.role !== Role.ADMIN || input.disabled === true)) await this.assertAnotherAdmin(user.id);
+      if (Object.keys(changes).length) await manager.update(UserEntity, { id }, changes);
+      if (input.disabled === true) await this.sessions.revokeAllFor(id, 'USER_DISABLED');
+      if (changes.role && changes.role !== user.role) await this.sessions.revokeAllFor(id, 'ROLE_CHANGED');
+      await this.audit.record({ action: 'user.update', outcome: 'SUCCESS', resourceType: 'User', resourceId: id, details: { changed: Object.keys(changes), role: changes.role } });
+      return manager.findOneByOrFail(UserEntity, { id });
+    });
+  }
+
+  async resetMfa(id: string): Promise<UserEntity> {
+    await this.findById(id);
+    return this.tx.run(async (manager) => {
+      await manager.update(UserEntity, { id }, { totpSecret: null, totpLastStep: null, totpEnrolledAt: null });
+      await manager.query(`DELETE FROM recovery_code WHERE user_id = $1`, [id]);
+      await manager.query(`UPDATE sign_in_challenge SET consumed_at = now() WHERE user_id = $1 AND consumed_at IS NULL`, [id]);
+      const revoked = await this.sessions.revokeAllFor(id, 'MFA_RESET');
+      await this.audit.record({ action: 'user.reset_mfa', outcome: 'SUCCESS', resourceType: 'User', resourceId: id, details: { sessionsRevoked: revoked } });
+      return manager.findOneByOrFail(UserEntity, { id });
+    });
+  }
+
+  async resetPassword(id: string, newPassword: string): Promise<UserEntity> {
+    const user = await this.findById(id);
+    const problem = await checkNewPassword(newPassword, { currentHash: user.passwordHash });
+    if (problem) throw new BadUserInputError(`newPassword ${problem}`, [{ path: 'newPassword', message: problem }]);
+    const passwordHash = await this.hasher.hash(newPassword);
+    return this.tx.run(async (manager) => {
+      await manager.update(UserEntity, { id }, { passwordHash, passwordChangeRequired: true });
+      await manager.query(`UPDATE sign_in_challenge SET consumed_at = now() WHERE user_id = $1 AND consumed_at IS NULL`, [id]);
+      const revoked = await this.sessions.revokeAllFor(id, 'PASSWORD_RESET');
+      await this.audit.record({ action: 'user.reset_password', outcome: 'SUCCESS', resourceType: 'User', resourceId: id, details: { sessionsRevoked: revoked } });
+      return manager.findOneByOrFail(UserEntity, { id });
+    });
+  }
+
+  /** The signed-in user's own change: the current password must be right; other sessions end. */
+  async changeOwnPassword(actor: StaffPrincipal, currentPassword: string, newPassword: string): Promise<void> {
+    const user = await this.findById(actor.userId);
+    if (!(await this.hasher.verify(user.passwordHash, String(currentPassword ?? '')))) {
+      await this.audit.record({ action: 'user.change_password', outcome: 'DENIED', resourceType: 'User', resourceId: user.id, details: { reason: 'wrong_current_password' } });
+      throw new BadUserInputError('currentPassword is incorrect', [{ path: 'currentPassword', message: 'is incorrect' }]);
+    }
+    const problem = await checkNewPassword(newPassword, { currentHash: user.passwordHash });
+    if (problem) throw new BadUserInputError(`newPassword ${problem}`, [{ path: 'newPassword', message: problem }]);
+    const passwordHash = await this.hasher.hash(newPassword);
+    await this.tx.run(async (manager) => {
+      await manager.update(UserEntity, { id: user.id }, { passwordHash, passwordChangeRequired: false });
+      const revoked = await this.sessions.revokeAllFor(user.id, 'PASSWORD_CHANGED', actor.sessionId);
+      await this.audit.record({ action: 'user.change_password', outcome: 'SUCCESS', resourceType: 'User', resourceId: user.id, details: { otherSessionsRevoked: revoked } });
+    });
+  }
+
+  async count(): Promise<number> {
+    return this.tx.manager().count(UserEntity);
+  }
+
+  private async assertAnotherAdmin(exceptId: string): Promise<void> {
+    const [{ n }] = (await this.tx.manager().query(
+      `SELECT count(*)::int AS n FROM app_user WHERE role = 'ADMIN' AND disabled_at IS NULL AND id <> $1`,
+      [exceptId],
+    )) as Array<{ n: number }>;
+    if (n === 0) throw new ConflictError('The last active ADMIN cannot be disabled or demoted');
+  }
+}

@@ -1,0 +1,146 @@
+import { Client } from 'pg';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../helpers/app';
+import { codeAt, createStaff, freshCode, gqlOk, lastUsedCode, LOGIN, signIn, signInAdmin, type SignedIn } from '../helpers/auth';
+
+const VERIFY = 'mutation($c: String!, $code: String!) { verifyTotp(challengeToken: $c, code: $code) { accessToken } }';
+const code = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
+const reason = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.reason;
+
+describe('identity: sign-in with mandatory TOTP', () => {
+  let t: TestApp;
+  let admin: SignedIn;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await signInAdmin(t);
+  });
+  afterAll(() => t.close());
+
+  async function challengeFor(user: SignedIn): Promise<string> {
+    const { login } = await gqlOk<{ login: { challengeToken: string; next: string } }>(t.gql, LOGIN, { email: user.email, password: user.password });
+    expect(login.next).toBe('TOTP_REQUIRED');
+    return login.challengeToken;
+  }
+
+  it('enrolls the bootstrap admin: the session works, recovery codes come once, login alone gives no tokens', async () => {
+    expect(admin.recoveryCodes).toHaveLength(10);
+    expect(new Set(admin.recoveryCodes).size).toBe(10);
+    const me = await t.gql<{ me: { id: string; role: string; email: string; mfaEnrolled: boolean; permissions: unknown } }>('{ me { id role email mfaEnrolled permissions } }', undefined, { token: admin.accessToken });
+    expect(me.data?.me).toMatchObject({ role: 'ADMIN', email: TEST_ADMIN.email, mfaEnrolled: true });
+    expect(Array.isArray(me.data?.me.permissions)).toBe(true);
+    const res = await t.gql(LOGIN, { email: TEST_ADMIN.email, password: TEST_ADMIN.password });
+    expect(res.data).toEqual({ login: { challengeToken: expect.stringMatching(/^ch_/), next: 'TOTP_REQUIRED', expiresAt: expect.any(String) } });
+    expect(JSON.stringify(res.body)).not.toMatch(/accessToken|refreshToken/);
+  });
+
+  it('forces a new user to replace the admin-set password, then enroll', async () => {
+    const email = 'forced@custos.test';
+    await gqlOk(t.gql, 'mutation($i: CreateUserInput!) { createUser(input: $i) { id } }', { i: { email, displayName: 'Forced', role: 'AGENT', initialPassword: 'admin-set-password-1' } }, admin.accessToken);
+    const { login } = await gqlOk<{ login: { challengeToken: string; next: string } }>(t.gql, LOGIN, { email, password: 'admin-set-password-1' });
+    expect(login.next).toBe('PASSWORD_CHANGE_REQUIRED');
+    const early = await t.gql('mutation($c: String!) { beginTotpEnrollment(challengeToken: $c) { secret } }', { c: login.challengeToken });
+    expect(code(early)).toBe('BAD_USER_INPUT');
+    const same = await t.gql('mutation($c: String!) { completePasswordChange(challengeToken: $c, newPassword: "admin-set-password-1") { next } }', { c: login.challengeToken });
+    expect(same.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'newPassword', message: 'must differ from the current password' }] });
+    const common = await t.gql('mutation($c: String!) { completePasswordChange(challengeToken: $c, newPassword: "Password1234") { next } }', { c: login.challengeToken });
+    expect(common.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'newPassword', message: 'is too common' }] });
+    const user = await signIn(t, email, 'admin-set-password-1');
+    expect(user.recoveryCodes).toHaveLength(10);
+    // The old password no longer works.
+    const old = await t.gql(LOGIN, { email, password: 'admin-set-password-1' });
+    expect(old.errors?.[0].extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'INVALID_CREDENTIALS' });
+  });
+
+  it('answers unknown e-mail and wrong password identically', async () => {
+    const unknown = await t.gql(LOGIN, { email: 'nobody@custos.test', password: 'whatever-password-1' });
+    const wrong = await t.gql(LOGIN, { email: TEST_ADMIN.email.toUpperCase(), password: 'not-the-password-1' });
+    expect(unknown.errors).toEqual(wrong.errors);
+    expect(unknown.errors?.[0].extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'INVALID_CREDENTIALS' });
+    expect(unknown.data).toBeNull();
+  });
+
+  it('stores passwords as argon2id with m=19456, t=2, p=1', async () => {
+    const client = new Client({ connectionString: t.db.url });
+    await client.connect();
+    const { rows } = await client.query(`SELECT password_hash, totp_secret FROM app_user WHERE email_normalized = $1`, [TEST_ADMIN.email]);
+    await client.end();
+    const hash: string = rows[0].password_hash;
+    expect(hash).toMatch(/^\$argon2id\$v=19\$/);
+    const params = Object.fromEntries(hash.split('$')[3].split(',').map((kv) => kv.split('=')));
+    expect(params).toEqual({ m: '19456', t: '2', p: '1' });
+    expect(rows[0].totp_secret).toMatch(/^e1\./);
+    expect(rows[0].totp_secret).not.toContain(admin.secret);
+  });
+
+  it('refuses a replayed TOTP code and codes two steps away', async () => {
+    const user = await createStaff(t, admin, 'ANALYST');
+    // The enrollment just used a code; presenting it again must fail.
+    const again = await challengeFor(user);
+    const replay = await t.gql(VERIFY, { c: again, code: lastUsedCode(user.secret) });
+    expect(code(replay)).toBe('BAD_USER_INPUT');
+    expect(reason(replay)).toBe('INVALID_CODE');
+    for (const offset of [-2, 2]) {
+      const far = await t.gql(VERIFY, { c: again, code: codeAt(user.secret, offset) });
+      expect(reason(far)).toBe('INVALID_CODE');
+    }
+    // The challenge survived the wrong codes and still accepts a fresh one.
+    const ok = await t.gql(VERIFY, { c: again, code: await freshCode(user.secret) });
+    expect(ok.errors).toBeUndefined();
+  });
+
+  it('refuses 60 aliased verifyTotp calls in one request before executing any; the challenge stays usable', async () => {
+    const user = await createStaff(t, admin, 'AUDITOR');
+    const challenge = await challengeFor(user);
+    const aliases = Array.from({ length: 60 }, (_, i) => `a${i}: verifyTotp(challengeToken: $c, code: "${String(i).padStart(6, '0')}") { accessToken }`).join(' ');
+    const res = await t.gql(`mutation($c: String!) { ${aliases} }`, { c: challenge });
+    expect(res.errors).toHaveLength(1);
+    expect(code(res)).toBe('QUERY_TOO_COMPLEX');
+    const two = await t.gql('mutation($c: String!, $x: String!) { a: verifyTotp(challengeToken: $c, code: $x) { accessToken } ...F } fragment F on Mutation { b: verifyTotp(challengeToken: $c, code: $x) { accessToken } }', { c: challenge, x: '000000' });
+    expect(code(two)).toBe('QUERY_TOO_COMPLEX');
+    const ok = await t.gql(VERIFY, { c: challenge, code: await freshCode(user.secret) });
+    expect(ok.errors).toBeUndefined();
+  });
+
+  it('kills a challenge after 5 wrong codes', async () => {
+    const user = await createStaff(t, admin, 'AGENT');
+    const challenge = await challengeFor(user);
+    for (let i = 0; i < 5; i++) expect(reason(await t.gql(VERIFY, { c: challenge, code: '000000' }))).toBe('INVALID_CODE');
+    const dead = await t.gql(VERIFY, { c: challenge, code: await freshCode(user.secret) });
+    expect(dead.errors?.[0].extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'CHALLENGE_EXPIRED' });
+  });
+
+  it('accepts each recovery code once', async () => {
+    const user = await createStaff(t, admin, 'ACCOUNT_MANAGER');
+    const use = async (rc: string) => t.gql('mutation($c: String!, $r: String!) { useRecoveryCode(challengeToken: $c, recoveryCode: $r) { accessToken } }', { c: await challengeFor(user), r: rc });
+    const first = await use(user.recoveryCodes[0].toUpperCase());
+    expect(first.errors).toBeUndefined();
+    const second = await use(user.recoveryCodes[0]);
+    expect(second.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'INVALID_CODE' });
+  });
+
+  it('locks the account for 15 minutes after 10 failures, unknown addresses included', async () => {
+    const user = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+    for (let i = 0; i < 10; i++) {
+      const res = await t.gql(LOGIN, { email: user.email, password: `wrong-password-${i}-xx` });
+      expect(code(res)).toBe('UNAUTHENTICATED');
+    }
+    const locked = await t.gql(LOGIN, { email: user.email, password: user.password });
+    expect(code(locked)).toBe('RATE_LIMITED');
+    expect(locked.errors?.[0].extensions?.retryAfterSeconds).toBeGreaterThan(14 * 60);
+    for (let i = 0; i < 10; i++) await t.gql(LOGIN, { email: 'ghost@custos.test', password: `wrong-password-${i}-xx` });
+    expect(code(await t.gql(LOGIN, { email: ' Ghost@Custos.test ', password: 'anything-long-enough' }))).toBe('RATE_LIMITED');
+    // Other accounts are unaffected.
+    expect((await t.gql(LOGIN, { email: admin.email, password: admin.password })).errors).toBeUndefined();
+  });
+
+  it('step-up accepts a fresh TOTP code once and sets a 10-minute window', async () => {
+    const user = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+    const stepUp = 'mutation($code: String!) { stepUp(code: $code) { expiresAt } }';
+    const good = await freshCode(user.secret);
+    const res = await t.gql<{ stepUp: { expiresAt: string } }>(stepUp, { code: good }, { token: user.accessToken });
+    const minutes = (new Date(res.data!.stepUp.expiresAt).getTime() - Date.now()) / 60_000;
+    expect(minutes).toBeGreaterThan(9);
+    expect(minutes).toBeLessThanOrEqual(10.1);
+    expect(reason(await t.gql(stepUp, { code: good }, { token: user.accessToken }))).toBe('INVALID_CODE');
+  });
+});

@@ -1,0 +1,104 @@
+import { generateSync } from 'otplib';
+import { TEST_ADMIN, type TestApp } from './app';
+
+const STEP_MS = 30_000;
+const lastStepBySecret = new Map<string, number>();
+
+/**
+ * A TOTP code the server has not seen yet for this secret: the current step, or the next one (the server
+ * accepts ±1 step) when the current one was already used. Waits for the next step only when both are used.
+ */
+export async function freshCode(secret: string): Promise<string> {
+  let step = Math.floor(Date.now() / STEP_MS);
+  const last = lastStepBySecret.get(secret) ?? -1;
+  if (last >= step + 1) {
+    await new Promise((r) => setTimeout(r, (last) * STEP_MS - Date.now() + 200));
+    step = Math.floor(Date.now() / STEP_MS);
+  }
+  const use = Math.max(step, last + 1);
+  lastStepBySecret.set(secret, use);
+  return codeAt(secret, use - step);
+}
+
+/** The code of the last step a helper sent for this secret: the server must refuse it as a replay. */
+export function lastUsedCode(secret: string): string {
+  const last = lastStepBySecret.get(secret);
+  if (last === undefined) throw new Error('no code used yet for this secret');
+  return generateSync({ secret, epoch: last * 30 });
+}
+
+/** The code for the current step shifted by `offsetSteps` (no bookkeeping: for negative tests). */
+export function codeAt(secret: string, offsetSteps = 0): string {
+  return generateSync({ secret, epoch: Math.floor(Date.now() / 1000) + offsetSteps * 30 });
+}
+
+export interface SignedIn {
+  userId: string;
+  email: string;
+  password: string;
+  secret: string;
+  accessToken: string;
+  refreshToken: string;
+  recoveryCodes: string[];
+}
+
+type Gql = TestApp['gql'];
+
+async function ok<T>(gql: Gql, query: string, variables?: Record<string, unknown>, token?: string): Promise<T> {
+  const res = await gql<T>(query, variables, { token });
+  if (res.errors?.length || !res.data) throw new Error(`GraphQL error: ${JSON.stringify(res.errors ?? res.body)}`);
+  return res.data;
+}
+
+export const LOGIN = 'mutation($email: String!, $password: String!) { login(input: {email: $email, password: $password}) { challengeToken next expiresAt } }';
+
+/** The real sign-in flow: login → (password change) → TOTP enrollment or TOTP code → session. */
+export async function signIn(t: TestApp, email: string, password: string, secret?: string): Promise<SignedIn> {
+  let { login } = await ok<{ login: { challengeToken: string; next: string } }>(t.gql, LOGIN, { email, password });
+  if (login.next === 'PASSWORD_CHANGE_REQUIRED') {
+    password = `${password}-renewed`;
+    const r = await ok<{ completePasswordChange: { challengeToken: string; next: string } }>(
+      t.gql,
+      'mutation($c: String!, $p: String!) { completePasswordChange(challengeToken: $c, newPassword: $p) { challengeToken next } }',
+      { c: login.challengeToken, p: password },
+    );
+    login = r.completePasswordChange;
+  }
+  if (login.next === 'ENROLLMENT_REQUIRED') {
+    const { beginTotpEnrollment } = await ok<{ beginTotpEnrollment: { secret: string } }>(
+      t.gql,
+      'mutation($c: String!) { beginTotpEnrollment(challengeToken: $c) { secret otpauthUri } }',
+      { c: login.challengeToken },
+    );
+    secret = beginTotpEnrollment.secret;
+    const { completeTotpEnrollment: s } = await ok<{ completeTotpEnrollment: { accessToken: string; refreshToken: string; recoveryCodes: string[]; user: { id: string } } }>(
+      t.gql,
+      'mutation($c: String!, $code: String!) { completeTotpEnrollment(challengeToken: $c, code: $code) { accessToken refreshToken recoveryCodes user { id } } }',
+      { c: login.challengeToken, code: await freshCode(secret) },
+    );
+    return { userId: s.user.id, email, password, secret, accessToken: s.accessToken, refreshToken: s.refreshToken, recoveryCodes: s.recoveryCodes };
+  }
+  if (!secret) throw new Error('user already enrolled: pass the TOTP secret');
+  const { verifyTotp: s } = await ok<{ verifyTotp: { accessToken: string; refreshToken: string; user: { id: string } } }>(
+    t.gql,
+    'mutation($c: String!, $code: String!) { verifyTotp(challengeToken: $c, code: $code) { accessToken refreshToken user { id } } }',
+    { c: login.challengeToken, code: await freshCode(secret) },
+  );
+  return { userId: s.user.id, email, password, secret, accessToken: s.accessToken, refreshToken: s.refreshToken, recoveryCodes: [] };
+}
+
+export function signInAdmin(t: TestApp): Promise<SignedIn> {
+  return signIn(t, TEST_ADMIN.email, TEST_ADMIN.password);
+}
+
+let userCounter = 0;
+
+/** Creates a staff user of `role` through the API (as admin) and signs them in. */
+export async function createStaff(t: TestApp, admin: SignedIn, role: string): Promise<SignedIn> {
+  const email = `${role.toLowerCase()}-${++userCounter}-${Date.now()}@custos.test`;
+  const password = `initial-${role.toLowerCase()}-password-${userCounter}`;
+  await ok(t.gql, 'mutation($i: CreateUserInput!) { createUser(input: $i) { id } }', { i: { email, displayName: role, role, initialPassword: password } }, admin.accessToken);
+  return signIn(t, email, password);
+}
+
+export { ok as gqlOk };
