@@ -19,7 +19,8 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
   app.use(requestIdMiddleware);
   app.useBodyParser('json', { limit: MAX_BODY_BYTES });
   app.disable('x-powered-by');
-  // Behind a load balancer the client address comes from X-Forwarded-For (rate limits and audit use it).
-  app.set('trust proxy', 'loopback, linklocal, uniquelocal');
+  // Behind a load balancer set TRUST_PROXY so the client address comes from X-Forwarded-For; by default no
+  // proxy is trusted, so clients cannot choose the IP that rate limits and the audit log see.
+  app.set('trust proxy', config.trustProxy);
   return app;
 }

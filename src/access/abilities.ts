@@ -3,7 +3,7 @@ import { Role, type PartnerPrincipal, type Principal, type StaffPrincipal } from
 
 /** Verbs of the permission model, in the domain's words. */
 export type Action =
-  | 'manage' | 'read' | 'create' | 'update' | 'erase' | 'ingest' | 'activate' | 'retire' | 'assign'
+  | 'manage' | 'read' | 'readMasked' | 'readAfterStepUp' | 'create' | 'update' | 'erase' | 'ingest' | 'activate' | 'retire' | 'assign'
   | 'transition' | 'resolve' | 'file' | 'handle' | 'open' | 'note' | 'propose' | 'decide' | 'export' | 'verify';
 
 /** Things permissions are about. */
@@ -28,10 +28,12 @@ export function defineAbilityFor(principal: Principal | undefined): AppAbility {
 }
 
 function staffRules(p: StaffPrincipal, { can }: AbilityBuilder<AppAbility>): void {
-  // Every staff user sees other users' id, displayName and role, and their own notifications.
-  can('read', 'User');
+  // Every staff user sees other users' id, displayName and role, all of their own record, and their own
+  // notifications.
+  can('read', 'User', ['id', 'displayName', 'role']);
+  can('read', 'User', { id: p.userId });
   can('read', 'Notification', { userId: p.userId });
-  can('read', 'Customer', p.role === Role.ACCOUNT_MANAGER ? { accountManagerId: p.userId } : undefined);
+  customerFieldRules(p, can);
 
   switch (p.role) {
     case Role.ADMIN:
@@ -87,14 +89,51 @@ function staffRules(p: StaffPrincipal, { can }: AbilityBuilder<AppAbility>): voi
   }
 }
 
+/** Customer fields every principal that may read a customer sees (SPEC §4 first row, and §8: unlisted fields follow it). */
+export const CUSTOMER_ID_FIELDS = [
+  'id', 'externalRef', 'status', 'lifecycleStage', 'verificationLevel', 'createdAt', 'updatedAt',
+  'accountManager', 'onboardedBy', 'consents', 'profileChanges',
+];
+const RISK = ['riskScore', 'riskLevel', 'riskFactors', 'riskHistory'];
+const CREDIT = ['creditScore', 'creditLevel', 'creditLimit', 'creditHistory'];
+const LIMITS = ['transactionLimit', 'dailyLimit'];
+
+/** The customer field matrix of SPEC §4, role by role: R = read, M = readMasked, S = readAfterStepUp. */
+function customerFieldRules(p: StaffPrincipal, can: AbilityBuilder<AppAbility>['can']): void {
+  const own = p.role === Role.ACCOUNT_MANAGER ? { accountManagerId: p.userId } : undefined;
+  can('read', 'Customer', CUSTOMER_ID_FIELDS, own);
+  switch (p.role) {
+    case Role.ADMIN:
+      can('readMasked', 'Customer', ['fullName', 'email', 'phone']);
+      break;
+    case Role.COMPLIANCE_OFFICER:
+      can('read', 'Customer', ['fullName', 'email', 'phone', ...RISK, ...CREDIT, ...LIMITS]);
+      can('readAfterStepUp', 'Customer', ['nationalId', 'dateOfBirth', 'address']);
+      break;
+    case Role.ANALYST:
+      can('read', 'Customer', ['fullName', ...RISK, ...CREDIT, ...LIMITS]);
+      can('readMasked', 'Customer', ['email', 'phone']);
+      break;
+    case Role.AGENT:
+      can('read', 'Customer', ['fullName', 'riskLevel', ...LIMITS]);
+      can('readMasked', 'Customer', ['email', 'phone', 'nationalId']);
+      break;
+    case Role.ACCOUNT_MANAGER:
+      can('read', 'Customer', ['fullName', 'email', 'phone', 'dateOfBirth', 'address', ...RISK, ...CREDIT, ...LIMITS], own);
+      break;
+    case Role.AUDITOR:
+      break;
+  }
+}
+
 function partnerRules(p: PartnerPrincipal, { can }: AbilityBuilder<AppAbility>): void {
-  const own = { onboardedBy: p.partnerId };
+  const own = { onboardedByPartnerId: p.partnerId };
   // A partner sees only the id of a user (e.g. an account manager) it comes across.
   can('read', 'User', ['id']);
   for (const scope of p.scopes) {
     switch (scope) {
       case 'customers:read':
-        can('read', 'Customer', own);
+        can('read', 'Customer', CUSTOMER_ID_FIELDS, own);
         break;
       case 'customers:write':
         can(['create', 'update'], 'Customer', own);

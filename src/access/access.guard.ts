@@ -13,11 +13,12 @@ import { AUTHENTICATED, POLICY, type PolicyMetadata } from './policy.decorator';
 import { PRINCIPAL_RESOLVER, type PrincipalResolver } from './principal-resolver';
 import { IS_PUBLIC } from './public.decorator';
 import { SIGN_IN_OPERATIONS } from './operations';
+import type { FieldPolicyRequest } from './field-policy';
 
 const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 type Targets = Array<Function>;
-type RequestWithPrincipal = Request & { custosPrincipal?: Promise<Principal | undefined> };
+type RequestWithPrincipal = Request & FieldPolicyRequest;
 
 /**
  * The one global guard. For every root operation (each alias counts): resolve the principal once per
@@ -58,14 +59,17 @@ export class AccessGuard implements CanActivate {
       if (SIGN_IN_OPERATIONS.has(operation)) {
         await this.limiter.consumeOrThrow(RATE_LIMITS.signInPerIp, req.ip ?? 'unknown', 1, (s) => new RateLimitedError(s));
       }
-      // A credential on a public operation is used when valid and otherwise ignored.
-      await this.principalOf(req).catch(() => undefined);
+      // A credential on a public operation is used when valid and otherwise ignored (a client refreshing
+      // with its expired access token still attached must get its new tokens).
+      req.custosPrincipal = this.principalOf(req).catch(() => undefined);
+      await req.custosPrincipal;
       return true;
     }
 
     const principal = await this.principalOf(req);
     if (!principal) throw new UnauthenticatedError();
     const ability = this.abilityOf(principal);
+    req.custosAbility = ability;
 
     if (principal.kind === 'USER') {
       await this.limiter.consumeOrThrow(RATE_LIMITS.staffOperations, principal.userId, 1, (s) => new RateLimitedError(s));
@@ -87,10 +91,17 @@ export class AccessGuard implements CanActivate {
   private principalOf(req: RequestWithPrincipal): Promise<Principal | undefined> {
     req.custosPrincipal ??= this.principals
       .resolve(req.get?.('authorization'), { ip: req.ip, userAgent: req.get?.('user-agent') })
-      .then((principal) => {
-        this.context.principal = principal;
-        return principal;
-      });
+      .then(
+        (principal) => {
+          this.context.principal = principal;
+          return principal;
+        },
+        async (error: unknown) => {
+          // Once per request: a presented credential that is invalid, expired or revoked.
+          await this.audit.record({ action: 'auth.invalid_credential', outcome: 'DENIED', resourceType: 'Request', details: { path: req.path } });
+          throw error;
+        },
+      );
     return req.custosPrincipal;
   }
 

@@ -58,6 +58,10 @@ const envSchema = z.object({
   GRAPHQL_MAX_ALIASES: intFromEnv(30),
   GRAPHQL_MAX_DIRECTIVES: intFromEnv(5),
   WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|\d+|[0-9a-fA-F:.,/ a-z]+)$/, 'must be true, false, a hop count or a list of addresses/subnets')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: z.string().min(1).default('.data'),
 });
@@ -82,6 +86,8 @@ export interface AppConfig {
   notifyTransport: string;
   graphql: { maxDepth: number; maxCost: number; maxAliases: number; maxDirectives: number };
   webhookAllowPrivate: boolean;
+  /** Express `trust proxy`: which hops may set X-Forwarded-For (the client IP used by limits and audit). */
+  trustProxy: boolean | number | string;
   logLevel: string;
 }
 
@@ -161,8 +167,17 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
       maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
     },
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE === 'true',
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** Unset: no proxy is trusted, the client IP is the socket's (X-Forwarded-For cannot be spoofed). */
+function parseTrustProxy(raw: string | undefined): boolean | number | string {
+  if (!raw || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw;
 }
 
 function loadOrCreateDevKeys(dataDir: string, warn?: (message: string) => void): DevKeys {

@@ -5,8 +5,17 @@ import { DataSource, type EntityManager } from 'typeorm';
 const TX_KEY = 'custos.tx';
 
 /**
- * Multi-step writes run inside `run()`: one database transaction whose EntityManager rides in the request
- * context, so a nested `run()` (or any service calling `manager()`) joins it instead of opening another.
+ * Thrown inside `run()` to keep what the transaction wrote (a failed attempt being counted, say) and still
+ * fail the operation: the transaction commits, then the wrapped error is thrown.
+ */
+export class CommitThenThrow {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * Multi-step writes run inside `run()`: one database transaction whose EntityManager rides in a child of
+ * the request context, so nested `run()` calls (and any service calling `manager()`) join it, while sibling
+ * work of the same request — parallel query fields — does not.
  */
 @Injectable()
 export class TransactionService {
@@ -17,22 +26,37 @@ export class TransactionService {
 
   /** The transaction-bound manager when inside `run()`, else the default one. */
   manager(): EntityManager {
-    return (this.cls.isActive() && this.cls.get<EntityManager>(TX_KEY)) || this.dataSource.manager;
+    return this.current() ?? this.dataSource.manager;
+  }
+
+  /**
+   * The open transaction of this async context. Work started inside a transaction can outlive it (a timer,
+   * a detached promise) and still carry its context, so a finished transaction is marked and never reused.
+   */
+  private current(): EntityManager | undefined {
+    if (!this.cls.isActive()) return undefined;
+    const slot = this.cls.get<{ manager: EntityManager; open: boolean }>(TX_KEY);
+    return slot?.open ? slot.manager : undefined;
   }
 
   async run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    const current = this.cls.isActive() ? this.cls.get<EntityManager>(TX_KEY) : undefined;
+    const current = this.current();
     if (current) return work(current);
-    const execute = () =>
+    const outcome = await this.cls.run({ ifNested: 'inherit' }, () =>
       this.dataSource.transaction(async (manager) => {
-        this.cls.set(TX_KEY, manager);
+        const slot = { manager, open: true };
+        this.cls.set(TX_KEY, slot);
         try {
-          return await work(manager);
+          return { value: await work(manager) };
+        } catch (error) {
+          if (error instanceof CommitThenThrow) return { deferred: error };
+          throw error;
         } finally {
-          this.cls.set(TX_KEY, undefined);
+          slot.open = false;
         }
-      });
-    // Outside a request (jobs, start-up) open a context of our own for the duration of the transaction.
-    return this.cls.isActive() ? execute() : this.cls.run(execute);
+      }),
+    );
+    if ('deferred' in outcome && outcome.deferred) throw outcome.deferred.error;
+    return (outcome as { value: T }).value;
   }
 }

@@ -59,6 +59,11 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
       return { ...base, message: formatted.message.replace(/^Syntax Error: /, ''), extensions: { code: ErrorCode.QUERY_TOO_COMPLEX } };
     }
 
+    // A unique constraint caught a race the service's own check could not (two creates at once).
+    if ((original as { driverError?: { code?: string } } | undefined)?.driverError?.code === '23505') {
+      return { ...base, message: 'Already exists', extensions: { code: ErrorCode.CONFLICT } };
+    }
+
     if (original instanceof HttpException) {
       const status = original.getStatus();
       const code = HTTP_TO_CODE[status] ?? ErrorCode.INTERNAL_SERVER_ERROR;

@@ -7,17 +7,18 @@ import type { AppConfig } from '../config/config';
 import { MetricsService } from '../health/metrics.service';
 import { graphqlOptions } from './graphql.options';
 import { ServerInfoResolver } from './server-info.resolver';
+import { AUDIT_SINK, type AuditSink } from '../common/audit/audit-sink';
 
 @Module({
   imports: [
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
       driver: ApolloDriver,
-      inject: [APP_CONFIG, MetricsService, Logger],
-      useFactory: (config: AppConfig, metrics: MetricsService, logger: Logger) =>
+      inject: [APP_CONFIG, MetricsService, Logger, AUDIT_SINK],
+      useFactory: (config: AppConfig, metrics: MetricsService, logger: Logger, audit: AuditSink) =>
         graphqlOptions(config, metrics, {
           log: (fields, message) => logger.log(fields, message),
           error: (fields, message) => logger.error(fields, message),
-        }),
+        }, audit),
     }),
   ],
   providers: [ServerInfoResolver],

@@ -6,6 +6,9 @@ import { createErrorFormatter } from './format-error';
 import { costLimitPlugin, operationTelemetryPlugin, singleLimitErrorPlugin, type OperationLogger } from './plugins';
 import { armorProtection } from './query-limits';
 import { oncePerRequestPlugin } from './once-per-request.plugin';
+import { fieldPolicyMiddleware } from '../access/field-policy';
+import { fieldAuditPlugin } from './field-audit.plugin';
+import type { AuditSink } from '../common/audit/audit-sink';
 
 export interface GraphQLContext {
   req: Request;
@@ -16,7 +19,7 @@ export interface GraphQLContext {
  * Apollo settings in one place: limits before execution, CSRF prevention, no batching, and in production
  * no introspection, landing page, suggestions or stack traces.
  */
-export function graphqlOptions(config: AppConfig, metrics: MetricsService, logger: OperationLogger & { error(fields: object, message: string): void }): ApolloDriverConfig {
+export function graphqlOptions(config: AppConfig, metrics: MetricsService, logger: OperationLogger & { error(fields: object, message: string): void }, audit: AuditSink): ApolloDriverConfig {
   const armor = armorProtection(config);
   return {
     autoSchemaFile: true,
@@ -38,6 +41,7 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
       ...(armor.plugins as never[]),
       costLimitPlugin(config.graphql.maxCost),
       oncePerRequestPlugin(),
+      fieldAuditPlugin(audit),
       singleLimitErrorPlugin(),
       operationTelemetryPlugin(metrics, logger),
     ],
@@ -45,6 +49,6 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
       isProduction: config.isProduction,
       onInternalError: (error) => logger.error({ err: error }, 'unexpected error in GraphQL operation'),
     }),
-    buildSchemaOptions: { dateScalarMode: 'isoDate', numberScalarMode: 'integer' },
+    buildSchemaOptions: { dateScalarMode: 'isoDate', numberScalarMode: 'integer', fieldMiddleware: [fieldPolicyMiddleware] },
   };
 }

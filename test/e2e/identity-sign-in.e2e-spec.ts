@@ -143,4 +143,37 @@ describe('identity: sign-in with mandatory TOTP', () => {
     expect(minutes).toBeLessThanOrEqual(10.1);
     expect(reason(await t.gql(stepUp, { code: good }, { token: user.accessToken }))).toBe('INVALID_CODE');
   });
+
+  it('bounds parallel guesses: a challenge gives at most 5 attempts, an account at most 10 failures', async () => {
+    const user = await createStaff(t, admin, 'ANALYST');
+    const challenge = await challengeFor(user);
+    const guesses = await Promise.all(Array.from({ length: 20 }, (_, i) => t.gql(VERIFY, { c: challenge, code: String(100000 + i) })));
+    expect(guesses.filter((r) => reason(r) === 'INVALID_CODE').length).toBeLessThanOrEqual(5);
+    expect(guesses.every((r) => ['INVALID_CODE', 'CHALLENGE_EXPIRED'].includes(String(reason(r))))).toBe(true);
+
+    const other = await createStaff(t, admin, 'AGENT');
+    const logins = await Promise.all(Array.from({ length: 25 }, (_, i) => t.gql(LOGIN, { email: other.email, password: `parallel-wrong-${i}-pw` })));
+    expect(logins.filter((r) => code(r) === 'UNAUTHENTICATED').length).toBe(10);
+    expect(logins.filter((r) => code(r) === 'RATE_LIMITED').length).toBe(15);
+  });
+
+  it('a second challenge opened before a step completed dies with it', async () => {
+    const email = 'stale@custos.test';
+    await gqlOk(t.gql, 'mutation($i: CreateUserInput!) { createUser(input: $i) { id } }', { i: { email, displayName: 'Stale', role: 'AGENT', initialPassword: 'stale-initial-pass-1' } }, admin.accessToken);
+    const a = (await gqlOk<{ login: { challengeToken: string } }>(t.gql, LOGIN, { email, password: 'stale-initial-pass-1' })).login.challengeToken;
+    const b = (await gqlOk<{ login: { challengeToken: string } }>(t.gql, LOGIN, { email, password: 'stale-initial-pass-1' })).login.challengeToken;
+    const changeDoc = 'mutation($c: String!, $p: String!) { completePasswordChange(challengeToken: $c, newPassword: $p) { next } }';
+    expect((await t.gql(changeDoc, { c: a, p: 'chosen-by-the-user-1' })).errors).toBeUndefined();
+    const hijack = await t.gql(changeDoc, { c: b, p: 'chosen-by-an-attacker' });
+    expect(hijack.errors?.[0].extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'CHALLENGE_EXPIRED' });
+    expect((await t.gql(LOGIN, { email, password: 'chosen-by-the-user-1' })).errors).toBeUndefined();
+  });
+
+  it('a wrong current password in changePassword counts toward the lockout', async () => {
+    const user = await createStaff(t, admin, 'ANALYST');
+    const change = 'mutation($c: String!) { changePassword(currentPassword: $c, newPassword: "another-long-passphrase") }';
+    for (let i = 0; i < 10; i++) expect(code(await t.gql(change, { c: `guess-number-${i}-xx` }, { token: user.accessToken }))).toBe('BAD_USER_INPUT');
+    expect(code(await t.gql(change, { c: user.password }, { token: user.accessToken }))).toBe('RATE_LIMITED');
+    expect(code(await t.gql(LOGIN, { email: user.email, password: user.password }))).toBe('RATE_LIMITED');
+  });
 });

@@ -56,6 +56,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     AUDIT_CHECKPOINT_PATH: `/tmp/${db.name}/audit-checkpoints.jsonl`,
     NOTIFY_TRANSPORT: `file:/tmp/${db.name}/notify.jsonl`,
     ...testSecrets(),
+    // supertest connects from loopback; trusting it lets each request claim its own client IP.
+    TRUST_PROXY: 'loopback',
     BOOTSTRAP_ADMIN_EMAIL: TEST_ADMIN.email,
     BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN.password,
     DATABASE_URL: db.url,

@@ -62,7 +62,7 @@ export class AuthResolver {
   async refreshSession(@Args('refreshToken') refreshToken: string): Promise<Session> {
     const issued = await this.sessions.refresh(refreshToken);
     const user = await this.users.findById(issued.userId);
-    return { ...issued, user: toUserModel(user, { full: true }), recoveryCodes: null };
+    return { ...issued, user: toUserModel(user), recoveryCodes: null };
   }
 
   @Authenticated('USER')

@@ -47,22 +47,43 @@ export class ChallengeService {
       throw new BadUserInputError(`This challenge expects ${challenge.next}`, [{ path: 'challengeToken', message: `is for ${challenge.next}` }], { reason: 'WRONG_STEP' });
     }
     const user = await manager.findOneByOrFail(UserEntity, { id: challenge.userId });
-    if (user.disabledAt) throw challengeExpired();
+    // A challenge is only good for the step the account still needs: one issued before the user enrolled
+    // (or changed the password) elsewhere must not overwrite what that flow set.
+    const stale =
+      (expected === SignInStep.ENROLLMENT_REQUIRED && user.totpSecret !== null) ||
+      (expected === SignInStep.TOTP_REQUIRED && user.totpSecret === null) ||
+      (expected === SignInStep.PASSWORD_CHANGE_REQUIRED && !user.passwordChangeRequired);
+    if (user.disabledAt || stale) throw challengeExpired();
     return { challenge, user };
+  }
+
+  /**
+   * Takes one of the challenge's 5 attempts before a code is checked, atomically, so parallel guesses
+   * cannot exceed the limit. A right code then consumes the challenge; a wrong one leaves the attempt spent.
+   */
+  async reserveAttempt(challengeId: string): Promise<void> {
+    const [, count] = (await this.tx.manager().query(
+      `UPDATE sign_in_challenge SET failed_attempts = failed_attempts + 1
+        WHERE id = $1 AND consumed_at IS NULL AND expires_at > now() AND failed_attempts < $2`,
+      [challengeId, CHALLENGE_MAX_FAILURES],
+    )) as [unknown, number];
+    if (count !== 1) throw challengeExpired();
   }
 
   /** Uses the challenge up, atomically: of two concurrent uses only one gets past this. */
   async consume(manager: EntityManager, challenge: ChallengeEntity): Promise<void> {
     const [, count] = (await manager.query(
-      `UPDATE sign_in_challenge SET consumed_at = now()
-        WHERE id = $1 AND consumed_at IS NULL AND expires_at > now() AND failed_attempts < $2`,
-      [challenge.id, CHALLENGE_MAX_FAILURES],
+      `UPDATE sign_in_challenge SET consumed_at = now() WHERE id = $1 AND consumed_at IS NULL AND expires_at > now()`,
+      [challenge.id],
     )) as [unknown, number];
     if (count !== 1) throw challengeExpired();
   }
 
-  /** Counts a wrong code against the challenge; committed even though the caller then throws. */
-  async countFailure(challengeId: string): Promise<void> {
-    await this.tx.manager().query(`UPDATE sign_in_challenge SET failed_attempts = failed_attempts + 1 WHERE id = $1`, [challengeId]);
+  /** After a step completes, the user's other open challenges die (they were issued for an older state). */
+  async retireOthers(manager: EntityManager, userId: string, keepId?: string): Promise<void> {
+    await manager.query(
+      `UPDATE sign_in_challenge SET consumed_at = now() WHERE user_id = $1 AND consumed_at IS NULL AND id IS DISTINCT FROM $2`,
+      [userId, keepId ?? null],
+    );
   }
 }

@@ -1,6 +1,9 @@
-import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { Inject, Injectable } from '@nestjs/common';
+import { keyedDigest } from '../../../common/crypto/digest';
 import { RateLimitedError } from '../../../common/errors/app-error';
+import { APP_CONFIG } from '../../../config/config.module';
+import type { AppConfig } from '../../../config/config';
+import { TransactionService } from '../../../database/transaction.service';
 
 export type FailureKind = 'PASSWORD' | 'TOTP' | 'RECOVERY_CODE' | 'STEP_UP';
 
@@ -11,48 +14,60 @@ export const normalizeEmail = (email: string): string => email.trim().toLowerCas
 
 /**
  * Counts failed secrets (password, TOTP, recovery code, step-up) per normalised e-mail — unknown addresses
- * included, so probing cannot tell them apart — and per IP. Rows in PostgreSQL, so every instance sees the
- * same counts. The per-IP throttle never locks an account; the account lock never blocks other accounts.
+ * included, so probing cannot tell them apart — and per IP. Rows live in PostgreSQL, so every instance sees
+ * the same counts; the e-mail is kept only as a keyed digest (people type passwords into e-mail fields).
+ * Callers hold the account's lock (`serialize`) from the check to the record, so parallel guesses cannot
+ * all slip in under the threshold.
  */
 @Injectable()
 export class LockoutService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly tx: TransactionService,
+  ) {}
 
-  /** Throws RATE_LIMITED while the account or the IP is locked out. */
-  async assertNotLocked(emailNormalized: string, ip: string | undefined): Promise<void> {
-    const [row] = (await this.dataSource.query(
-      `SELECT
-         (SELECT array_agg(occurred_at ORDER BY occurred_at DESC) FROM (
-            SELECT occurred_at FROM sign_in_failure
-             WHERE email_normalized = $1 AND occurred_at > now() - make_interval(secs => $3 / 1000.0)
-             ORDER BY occurred_at DESC LIMIT $4) a) AS account_failures,
-         (SELECT array_agg(occurred_at ORDER BY occurred_at DESC) FROM (
-            SELECT occurred_at FROM sign_in_failure
-             WHERE ip = $2 AND occurred_at > now() - make_interval(secs => $3 / 1000.0)
-             ORDER BY occurred_at DESC LIMIT $5) b) AS ip_failures`,
-      [emailNormalized, ip ?? null, LOCKOUT.windowMs, LOCKOUT.accountFailures, LOCKOUT.ipFailures],
-    )) as Array<{ account_failures: Date[] | null; ip_failures: Date[] | null }>;
-    const retry = (failures: Date[] | null, threshold: number): number | null => {
-      if (!failures || failures.length < threshold) return null;
-      // Locked from the threshold-th failure until lockMs after it (the most recent one counts).
-      const lockedUntil = new Date(failures[0]).getTime() + LOCKOUT.lockMs;
-      const seconds = (lockedUntil - Date.now()) / 1000;
-      return seconds > 0 ? seconds : null;
-    };
-    const account = retry(row?.account_failures ?? null, LOCKOUT.accountFailures);
-    const byIp = retry(row?.ip_failures ?? null, LOCKOUT.ipFailures);
-    const wait = Math.max(account ?? 0, byIp ?? 0);
-    if (wait > 0) throw new RateLimitedError(wait, account ? 'Too many failed attempts: the account is locked for a while' : 'Too many failed attempts from this address');
+  private accountKey(emailNormalized: string): string {
+    return keyedDigest(this.config.keys.token, 'sign-in-account', emailNormalized);
   }
 
-  /** Records one failure; returns true when this failure locked the account. */
+  /** Serialises sign-in attempts on one account until the surrounding transaction ends. */
+  async serialize(emailNormalized: string): Promise<void> {
+    await this.tx.manager().query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [this.accountKey(emailNormalized)]);
+  }
+
+  /** Seconds until the account or IP may try again, or 0. */
+  async lockedFor(emailNormalized: string, ip: string | undefined): Promise<{ seconds: number; scope: 'ACCOUNT' | 'IP' | null }> {
+    const [row] = (await this.tx.manager().query(
+      `SELECT
+         (SELECT max(occurred_at) FROM (SELECT occurred_at FROM sign_in_failure
+             WHERE email_normalized = $1 AND occurred_at > now() - make_interval(secs => $3 / 1000.0)
+             ORDER BY occurred_at DESC LIMIT $4) a HAVING count(*) >= $4) AS account_locked_from,
+         (SELECT max(occurred_at) FROM (SELECT occurred_at FROM sign_in_failure
+             WHERE ip = $2 AND occurred_at > now() - make_interval(secs => $3 / 1000.0)
+             ORDER BY occurred_at DESC LIMIT $5) b HAVING count(*) >= $5) AS ip_locked_from`,
+      [this.accountKey(emailNormalized), ip ?? null, LOCKOUT.windowMs, LOCKOUT.accountFailures, LOCKOUT.ipFailures],
+    )) as Array<{ account_locked_from: Date | null; ip_locked_from: Date | null }>;
+    const remaining = (from: Date | null) => (from ? Math.max(0, (new Date(from).getTime() + LOCKOUT.lockMs - Date.now()) / 1000) : 0);
+    const account = remaining(row?.account_locked_from ?? null);
+    const byIp = remaining(row?.ip_locked_from ?? null);
+    if (account > 0) return { seconds: Math.max(account, byIp), scope: 'ACCOUNT' };
+    if (byIp > 0) return { seconds: byIp, scope: 'IP' };
+    return { seconds: 0, scope: null };
+  }
+
+  lockedError(lock: { seconds: number; scope: 'ACCOUNT' | 'IP' | null }): RateLimitedError {
+    return new RateLimitedError(lock.seconds, lock.scope === 'ACCOUNT' ? 'Too many failed attempts: the account is locked for a while' : 'Too many failed attempts from this address');
+  }
+
+  /** Records one failure; true when it is the one that locked the account. */
   async recordFailure(emailNormalized: string, ip: string | undefined, kind: FailureKind): Promise<boolean> {
-    const [row] = (await this.dataSource.query(
+    const key = this.accountKey(emailNormalized);
+    const [row] = (await this.tx.manager().query(
       `WITH ins AS (INSERT INTO sign_in_failure (email_normalized, ip, kind) VALUES ($1, $2, $3) RETURNING 1)
        SELECT count(*)::int + 1 AS failures FROM sign_in_failure
         WHERE email_normalized = $1 AND occurred_at > now() - make_interval(secs => $4 / 1000.0)`,
-      [emailNormalized, ip ?? null, kind, LOCKOUT.windowMs],
+      [key, ip ?? null, kind, LOCKOUT.windowMs],
     )) as Array<{ failures: number }>;
-    return row.failures === LOCKOUT.accountFailures;
+    return row.failures >= LOCKOUT.accountFailures && row.failures - 1 < LOCKOUT.accountFailures;
   }
 }

@@ -1,6 +1,7 @@
 import { Field, ID, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { TrustLevel } from '../../../common/context/principal';
 import { Connection } from '../../../common/pagination/connection';
+import { protectType } from '../../../access/field-policy';
 
 registerEnumType(TrustLevel, { name: 'TrustLevel' });
 
@@ -53,6 +54,10 @@ export class Partner {
 }
 
 export const PartnerConnection = Connection(Partner, 'PartnerConnection');
+
+// Partners and their tokens are ADMIN business; wherever these types surface, other principals get FORBIDDEN.
+protectType('Partner', { subject: 'Partner' });
+protectType('PartnerToken', { subject: 'PartnerToken' });
 
 @ObjectType()
 export class IssuedPartnerToken {

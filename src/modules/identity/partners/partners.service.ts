@@ -42,6 +42,13 @@ export class PartnersService {
     return { ...result, nodes: await Promise.all(result.nodes.map((p) => this.toModel(p))) };
   }
 
+  /** Id and name of partners, in the order asked (for DataLoaders). */
+  async refs(ids: readonly string[]): Promise<Array<{ id: string; name: string } | null>> {
+    const rows = ids.length ? await this.tx.manager().createQueryBuilder(PartnerEntity, 'p').where('p.id IN (:...ids)', { ids: [...ids] }).getMany() : [];
+    const byId = new Map(rows.map((p) => [p.id, { id: p.id, name: p.name }]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
   async create(input: CreatePartnerInput): Promise<Partner> {
     if (input.agreementExpiresAt <= input.agreementSignedAt) {
       throw BadUserInputError.field('agreementExpiresAt', 'must be after agreementSignedAt');
@@ -75,7 +82,11 @@ export class PartnersService {
       if (input.allowedScopes) changes.allowedScopes = [...new Set(input.allowedScopes)];
       if (input.eventsPerMinute) changes.eventsPerMinute = input.eventsPerMinute;
       if (input.suspended === true && !partner.suspendedAt) Object.assign(changes, { suspendedAt: new Date(), suspendedReason: 'MANUAL' });
-      if (input.suspended === false && partner.suspendedAt) Object.assign(changes, { suspendedAt: null, suspendedReason: null });
+      if (input.suspended === false && partner.suspendedAt) {
+        // A failed assessment is lifted by a passing one, not by a toggle.
+        if (partner.suspendedReason === 'ASSESSMENT_FAILED') throw new ConflictError('Suspended by a failed assessment: record a PASS or CONDITIONAL assessment to lift it');
+        Object.assign(changes, { suspendedAt: null, suspendedReason: null });
+      }
       if (Object.keys(changes).length) await manager.update(PartnerEntity, { id }, changes);
       await this.audit.record({ action: 'partner.update', outcome: 'SUCCESS', resourceType: 'Partner', resourceId: id, details: { changed: Object.keys(changes) } });
       return this.get(id);
@@ -97,6 +108,8 @@ export class PartnersService {
       });
       if (input.result === AssessmentResult.FAIL) {
         await manager.query(`UPDATE partner SET suspended_at = coalesce(suspended_at, now()), suspended_reason = 'ASSESSMENT_FAILED', updated_at = now() WHERE id = $1`, [input.partnerId]);
+      } else {
+        await manager.query(`UPDATE partner SET suspended_at = NULL, suspended_reason = NULL, updated_at = now() WHERE id = $1 AND suspended_reason = 'ASSESSMENT_FAILED'`, [input.partnerId]);
       }
       await this.audit.record({ action: 'partner.assessment', outcome: 'SUCCESS', resourceType: 'Partner', resourceId: input.partnerId, details: { result: input.result } });
       return this.get(input.partnerId);

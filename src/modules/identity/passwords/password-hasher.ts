@@ -1,4 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnModuleInit } from '@nestjs/common';
 import * as argon2 from 'argon2';
 
 /** Argon2 parameters accepted by {@link PasswordHasher}. */
@@ -67,7 +67,12 @@ export function parseArgon2Hash(hash: string): Argon2HashInfo | null {
  * `verify` never throws; `burnTime` costs the same as a real verify, for unknown users.
  */
 @Injectable()
-export class PasswordHasher {
+export class PasswordHasher implements OnModuleInit {
+  /** Computed at start so the first unknown-account sign-in costs what every later one does. */
+  async onModuleInit(): Promise<void> {
+    await this.getDummyHash();
+  }
+
   readonly params: Readonly<Argon2Params>;
   private dummyHash?: Promise<string>;
 

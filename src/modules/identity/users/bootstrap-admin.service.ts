@@ -34,7 +34,8 @@ export class BootstrapAdminService implements OnApplicationBootstrap {
         { passwordChangeRequired: false, action: 'user.bootstrap_admin' },
       );
     } catch (error) {
-      if (error instanceof ConflictError) return; // another instance created it first
+      // Another instance created it first (seen by the service's check, or by the unique index).
+      if (error instanceof ConflictError || (error as { driverError?: { code?: string } }).driverError?.code === '23505') return;
       if (error instanceof BadUserInputError) throw new ConfigError(`BOOTSTRAP_ADMIN_PASSWORD ${error.message.replace(/^initialPassword /, '')}`);
       throw error;
     }

@@ -3,7 +3,7 @@ import { packRules } from '@casl/ability/extra';
 import type { AppAbility } from '../../../access/abilities';
 import { Authenticated, Policy } from '../../../access/policy.decorator';
 import { RequestContext } from '../../../common/context/request-context';
-import { isStaff, Role, type Principal } from '../../../common/context/principal';
+import { isStaff } from '../../../common/context/principal';
 import { UnauthenticatedError } from '../../../common/errors/app-error';
 import { PageArgs, type ConnectionShape } from '../../../common/pagination/connection';
 import { CreateUserInput, UpdateUserInput, UsersFilter } from '../dto/identity.inputs';
@@ -26,7 +26,7 @@ export class UsersResolver {
     if (!isStaff(principal)) throw new UnauthenticatedError();
     const user = await this.userService.findById(principal.userId);
     const ability = this.context.getAbility<AppAbility>();
-    return { ...toUserModel(user, { full: true }), permissions: ability ? packRules(ability.rules) : [] };
+    return { ...toUserModel(user), permissions: ability ? packRules(ability.rules) : [] };
   }
 
   @Policy('read', 'User')
@@ -71,10 +71,8 @@ export class UsersResolver {
     return this.view(await this.userService.resetPassword(id, newPassword));
   }
 
-  /** ADMIN and the user themself see everything; other staff id/displayName/role; partners only the id. */
+  /** Field visibility (email for ADMIN and self only, partners id only) is applied by the field policy. */
   private view(user: UserEntity): UserModel {
-    const principal: Principal | undefined = this.context.principal;
-    if (!isStaff(principal)) return toUserModel(user, { idOnly: true });
-    return toUserModel(user, { full: principal.role === Role.ADMIN || principal.userId === user.id });
+    return toUserModel(user);
   }
 }

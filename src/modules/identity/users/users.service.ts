@@ -7,9 +7,10 @@ import { Role, type StaffPrincipal } from '../../../common/context/principal';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { paginate } from '../../../common/pagination/paginate';
-import { TransactionService } from '../../../database/transaction.service';
+import { CommitThenThrow, TransactionService } from '../../../database/transaction.service';
 import { SessionService } from '../auth/session.service';
-import { normalizeEmail } from '../auth/lockout.service';
+import { LockoutService, normalizeEmail } from '../auth/lockout.service';
+import { RequestContext } from '../../../common/context/request-context';
 import type { CreateUserInput, UpdateUserInput, UsersFilter } from '../dto/identity.inputs';
 import { UserEntity } from '../entities/user.entity';
 import { PasswordHasher } from '../passwords/password-hasher';
@@ -23,6 +24,8 @@ export class UsersService {
     private readonly hasher: PasswordHasher,
     private readonly vault: PiiVault,
     private readonly sessions: SessionService,
+    private readonly lockout: LockoutService,
+    private readonly context: RequestContext,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
   ) {}
 
@@ -88,7 +91,8 @@ export class UsersService {
       if (user.role === Role.ADMIN && (changes.role && changes.role !== Role.ADMIN || input.disabled === true)) await this.assertAnotherAdmin(user.id);
       if (Object.keys(changes).length) await manager.update(UserEntity, { id }, changes);
       if (input.disabled === true) await this.sessions.revokeAllFor(id, 'USER_DISABLED');
-      if (changes.role && changes.role !== user.role) await this.sessions.revokeAllFor(id, 'ROLE_CHANGED');
+      // The new role applies on the next request; a step-up earned under the old role does not carry over.
+      if (changes.role && changes.role !== user.role) await manager.query(`UPDATE auth_session SET step_up_until = NULL WHERE user_id = $1`, [id]);
       await this.audit.record({ action: 'user.update', outcome: 'SUCCESS', resourceType: 'User', resourceId: id, details: { changed: Object.keys(changes), role: changes.role } });
       return manager.findOneByOrFail(UserEntity, { id });
     });
@@ -123,10 +127,18 @@ export class UsersService {
   /** The signed-in user's own change: the current password must be right; other sessions end. */
   async changeOwnPassword(actor: StaffPrincipal, currentPassword: string, newPassword: string): Promise<void> {
     const user = await this.findById(actor.userId);
-    if (!(await this.hasher.verify(user.passwordHash, String(currentPassword ?? '')))) {
+    // A wrong current password counts toward the lockout like a wrong sign-in: a stolen session must not
+    // become an unlimited password oracle.
+    await this.tx.run(async () => {
+      await this.lockout.serialize(user.emailNormalized);
+      const lock = await this.lockout.lockedFor(user.emailNormalized, this.context.ip);
+      if (lock.seconds) throw new CommitThenThrow(this.lockout.lockedError(lock));
+      if (await this.hasher.verify(user.passwordHash, String(currentPassword ?? ''))) return;
+      const locked = await this.lockout.recordFailure(user.emailNormalized, this.context.ip, 'PASSWORD');
       await this.audit.record({ action: 'user.change_password', outcome: 'DENIED', resourceType: 'User', resourceId: user.id, details: { reason: 'wrong_current_password' } });
-      throw new BadUserInputError('currentPassword is incorrect', [{ path: 'currentPassword', message: 'is incorrect' }]);
-    }
+      if (locked) await this.audit.record({ action: 'auth.lockout', outcome: 'DENIED', resourceType: 'User', resourceId: user.id, details: { kind: 'PASSWORD' } });
+      throw new CommitThenThrow(new BadUserInputError('currentPassword is incorrect', [{ path: 'currentPassword', message: 'is incorrect' }]));
+    });
     const problem = await checkNewPassword(newPassword, { currentHash: user.passwordHash });
     if (problem) throw new BadUserInputError(`newPassword ${problem}`, [{ path: 'newPassword', message: problem }]);
     const passwordHash = await this.hasher.hash(newPassword);

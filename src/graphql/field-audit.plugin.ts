@@ -1,0 +1,29 @@
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import type { FieldPolicyRequest } from '../access/field-policy';
+import type { AuditSink } from '../common/audit/audit-sink';
+
+/**
+ * Writes what the field policy collected during execution before the response leaves: one entry per
+ * customer whose PII was read in full (naming the fields, never the values) and one entry for the fields
+ * refused in this request (a denial counts once per request).
+ */
+export function fieldAuditPlugin(audit: AuditSink): ApolloServerPlugin<BaseContext> {
+  return {
+    async requestDidStart({ contextValue }) {
+      return {
+        async willSendResponse() {
+          const req = (contextValue as { req?: FieldPolicyRequest }).req;
+          const collected = req?.custosFieldAudit;
+          if (!collected) return;
+          req.custosFieldAudit = undefined;
+          for (const [customerId, fields] of collected.piiReads) {
+            await audit.record({ action: 'customer.read_pii', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: customerId, customerId, fields: [...fields].sort() });
+          }
+          if (collected.denied.size) {
+            await audit.record({ action: 'access.denied_fields', outcome: 'DENIED', fields: [...collected.denied].sort(), details: { reason: 'field policy' } });
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import { Client } from 'pg';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+
+const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
+const CREATE = `mutation($i: CreatePartnerInput!) { createPartner(input: $i) { id name trustLevel allowedScopes eventsPerMinute suspended agreementExpiresAt } }`;
+const ISSUE = `mutation($i: IssuePartnerTokenInput!) { issuePartnerToken(input: $i) { token tokenInfo { id prefix scopes expiresAt lastUsedAt } } }`;
+const future = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+
+describe('identity: partners and partner tokens', () => {
+  let t: TestApp;
+  let admin: SignedIn;
+  let sql: Client;
+  let n = 0;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await signInAdmin(t);
+    sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql.end();
+    await t.close();
+  });
+
+  async function partner(overrides: Record<string, unknown> = {}) {
+    const input = { name: `Partner ${++n}`, contactEmail: 'ops@partner.test', trustLevel: 'EXTERNAL', allowedScopes: ['customers:read', 'events:write'], agreementSignedAt: new Date(Date.now() - 86_400_000).toISOString(), agreementExpiresAt: future(365), ...overrides };
+    return (await gqlOk<{ createPartner: { id: string; eventsPerMinute: number } }>(t.gql, CREATE, { i: input }, admin.accessToken)).createPartner;
+  }
+  async function token(partnerId: string, scopes = ['events:write'], expiresAt = future(30)) {
+    return (await gqlOk<{ issuePartnerToken: { token: string; tokenInfo: { id: string; prefix: string } } }>(t.gql, ISSUE, { i: { partnerId, name: 'feed', scopes, expiresAt } }, admin.accessToken)).issuePartnerToken;
+  }
+  /** Any authenticated request as the partner: reading a user by id is allowed (only `id` is visible). */
+  const probe = (tok: string) => t.gql<{ user: { id: string } }>('query($id: ID!) { user(id: $id) { id } }', { id: admin.userId }, { token: tok });
+
+  it('creates partners with trust-level throughput defaults and refuses duplicates and bad input', async () => {
+    const p = await partner();
+    expect(p.eventsPerMinute).toBe(100_000);
+    expect((await partner({ trustLevel: 'INTERNAL' })).eventsPerMinute).toBe(3_000_000);
+    const dup = await t.gql(CREATE, { i: { name: `partner ${n}`, contactEmail: 'x@y.test', trustLevel: 'EXTERNAL', allowedScopes: [], agreementSignedAt: '2026-01-01T00:00:00Z', agreementExpiresAt: '2027-01-01T00:00:00Z' } }, { token: admin.accessToken });
+    expect(codeOf(dup)).toBe('CONFLICT');
+    const bad = await t.gql(CREATE, { i: { name: '   ', contactEmail: 'not-an-email', trustLevel: 'EXTERNAL', allowedScopes: ['root:all'], agreementSignedAt: '2026-01-01T00:00:00Z', agreementExpiresAt: '2027-01-01T00:00:00Z' } }, { token: admin.accessToken });
+    expect(codeOf(bad)).toBe('BAD_USER_INPUT');
+    const paths = (bad.errors![0].extensions!.fieldErrors as Array<{ path: string }>).map((e) => e.path).sort();
+    expect(paths).toEqual(['allowedScopes', 'contactEmail', 'name']);
+  });
+
+  it('issues ptk_ tokens shown once, stored only as a digest, within the partner scopes and agreement', async () => {
+    const p = await partner();
+    const issued = await token(p.id);
+    expect(issued.token).toMatch(/^ptk_[A-Za-z0-9_-]{43}$/);
+    expect(issued.token.startsWith(issued.tokenInfo.prefix)).toBe(true);
+    const { rows } = await sql.query('SELECT token_digest FROM partner_token WHERE id = $1', [issued.tokenInfo.id]);
+    expect(rows[0].token_digest).not.toContain(issued.token.slice(4));
+    const outside = await t.gql(ISSUE, { i: { partnerId: p.id, name: 'x', scopes: ['complaints:write'], expiresAt: future(10) } }, { token: admin.accessToken });
+    expect(outside.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'scopes' }] });
+    const beyond = await t.gql(ISSUE, { i: { partnerId: p.id, name: 'x', scopes: ['events:write'], expiresAt: future(400) } }, { token: admin.accessToken });
+    expect(beyond.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'expiresAt' }] });
+  });
+
+  it('a valid token authenticates, sees only ids of users, and records lastUsedAt', async () => {
+    const p = await partner();
+    const issued = await token(p.id);
+    const res = await probe(issued.token);
+    expect(res.errors).toBeUndefined();
+    expect(res.data!.user).toEqual({ id: admin.userId });
+    const more = await t.gql('query($id: ID!) { user(id: $id) { id displayName u: role } }', { id: admin.userId }, { token: issued.token });
+    expect(more.data).toEqual({ user: { id: admin.userId, displayName: null, u: null } });
+    expect(more.errors!.map((e) => [e.path!.join('.'), e.extensions!.code]).sort()).toEqual([['user.displayName', 'FORBIDDEN'], ['user.u', 'FORBIDDEN']]);
+    const { rows } = await sql.query('SELECT last_used_at FROM partner_token WHERE id = $1', [issued.tokenInfo.id]);
+    expect(rows[0].last_used_at).not.toBeNull();
+  });
+
+  it('a partner cannot call staff operations (FORBIDDEN)', async () => {
+    const p = await partner();
+    const issued = await token(p.id);
+    expect(codeOf(await t.gql('{ me { id } }', undefined, { token: issued.token }))).toBe('FORBIDDEN');
+    expect(codeOf(await t.gql('{ partners { totalCount } }', undefined, { token: issued.token }))).toBe('FORBIDDEN');
+  });
+
+  it('revoked, expired, suspended, agreement-expired and FAIL-assessed tokens stop working on the next request', async () => {
+    const revokedP = await partner();
+    const revoked = await token(revokedP.id);
+    expect((await probe(revoked.token)).errors).toBeUndefined();
+    await gqlOk(t.gql, 'mutation($id: ID!) { revokePartnerToken(id: $id) { revokedAt } }', { id: revoked.tokenInfo.id }, admin.accessToken);
+    expect(codeOf(await probe(revoked.token))).toBe('UNAUTHENTICATED');
+
+    const expiredP = await partner();
+    const expired = await token(expiredP.id);
+    await sql.query(`UPDATE partner_token SET expires_at = now() - interval '1 second' WHERE id = $1`, [expired.tokenInfo.id]);
+    expect(codeOf(await probe(expired.token))).toBe('UNAUTHENTICATED');
+
+    const suspendedP = await partner();
+    const suspended = await token(suspendedP.id);
+    await gqlOk(t.gql, 'mutation($id: ID!) { updatePartner(id: $id, input: {suspended: true}) { suspended } }', { id: suspendedP.id }, admin.accessToken);
+    expect(codeOf(await probe(suspended.token))).toBe('UNAUTHENTICATED');
+    await gqlOk(t.gql, 'mutation($id: ID!) { updatePartner(id: $id, input: {suspended: false}) { suspended } }', { id: suspendedP.id }, admin.accessToken);
+    expect((await probe(suspended.token)).errors).toBeUndefined();
+
+    const agreementP = await partner();
+    const agreement = await token(agreementP.id);
+    await sql.query(`UPDATE partner SET agreement_expires_at = now() - interval '1 second' WHERE id = $1`, [agreementP.id]);
+    expect(codeOf(await probe(agreement.token))).toBe('UNAUTHENTICATED');
+
+    const failP = await partner();
+    const fail = await token(failP.id);
+    const assessed = await gqlOk<{ recordPartnerAssessment: { suspended: boolean; lastAssessment: { result: string } } }>(
+      t.gql,
+      'mutation($i: RecordPartnerAssessmentInput!) { recordPartnerAssessment(input: $i) { suspended lastAssessment { result } } }',
+      { i: { partnerId: failP.id, result: 'FAIL', notes: 'pen test findings open' } },
+      admin.accessToken,
+    );
+    expect(assessed.recordPartnerAssessment).toEqual({ suspended: true, lastAssessment: { result: 'FAIL' } });
+    expect(codeOf(await probe(fail.token))).toBe('UNAUTHENTICATED');
+  });
+
+  it('narrowing the partner scopes narrows its existing tokens', async () => {
+    const p = await partner({ allowedScopes: ['customers:read', 'events:write'] });
+    const issued = await token(p.id, ['customers:read', 'events:write']);
+    await gqlOk(t.gql, 'mutation($id: ID!) { updatePartner(id: $id, input: {allowedScopes: ["events:write"]}) { allowedScopes } }', { id: p.id }, admin.accessToken);
+    const { rows } = await sql.query(`SELECT scopes FROM partner_token WHERE id = $1`, [issued.tokenInfo.id]);
+    expect(rows[0].scopes).toEqual(['customers:read', 'events:write']);
+    const me = await t.gql<{ user: { id: string } }>('query($id: ID!) { user(id: $id) { id } }', { id: admin.userId }, { token: issued.token });
+    expect(me.errors).toBeUndefined();
+  });
+
+  it('lists partners with their tokens, paginated; only ADMIN may', async () => {
+    const page1 = await gqlOk<{ partners: { nodes: Array<{ id: string; tokens: { totalCount: number } }>; pageInfo: { hasNextPage: boolean; endCursor: string }; totalCount: number } }>(
+      t.gql, '{ partners(first: 2) { nodes { id tokens(first: 5) { totalCount nodes { prefix } } } pageInfo { hasNextPage endCursor } totalCount } }', undefined, admin.accessToken);
+    expect(page1.partners.nodes).toHaveLength(2);
+    expect(page1.partners.pageInfo.hasNextPage).toBe(true);
+    const page2 = await gqlOk<{ partners: { nodes: Array<{ id: string }> } }>(t.gql, 'query($a: String) { partners(first: 2, after: $a) { nodes { id } } }', { a: page1.partners.pageInfo.endCursor }, admin.accessToken);
+    expect(page2.partners.nodes.map((p) => p.id)).not.toContain(page1.partners.nodes[0].id);
+    const analyst = await createStaff(t, admin, 'ANALYST');
+    expect(codeOf(await t.gql('{ partners { totalCount } }', undefined, { token: analyst.accessToken }))).toBe('FORBIDDEN');
+  });
+});
