@@ -16,6 +16,7 @@ import { RateLimitModule } from './common/rate-limit/rate-limit.module';
 import { InputValidationPipe } from './common/validation/validation.pipe';
 import { AuditModule } from './modules/audit/audit.module';
 import { IdentityModule } from './modules/identity/identity.module';
+import { CustomersModule } from './modules/customers/customers.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -43,6 +44,7 @@ export class AppModule {
         GraphqlApiModule,
         AuditModule,
         IdentityModule,
+        CustomersModule,
       ],
       providers: [
         // Guards run before pipes: authorisation is decided before input is validated.

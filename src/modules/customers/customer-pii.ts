@@ -1,0 +1,83 @@
+import { Injectable } from '@nestjs/common';
+import { dataKeyOwner } from '../../common/crypto/envelope';
+import { PiiVault } from '../../common/crypto/pii-vault.service';
+import { CUSTOMER_PII_FIELDS, PII_COLUMN, type CustomerEntity, type CustomerPiiField } from './entities/customer.entity';
+import type { CustomerModel, RiskFactor } from './models/customer.model';
+
+export type PiiValues = Partial<Record<CustomerPiiField, string | null>>;
+
+/**
+ * Encryption of a customer's PII under the customer's own data key, AAD-bound to (customer, column, id),
+ * and the blind indexes that allow exact lookup without storing the values.
+ */
+@Injectable()
+export class CustomerPii {
+  constructor(private readonly vault: PiiVault) {}
+
+  newDataKey(customerId: string): { dek: Buffer; wrapped: string } {
+    return this.vault.newDataKey(dataKeyOwner.customer(customerId));
+  }
+
+  dataKey(row: Pick<CustomerEntity, 'id' | 'dataKey'>): Buffer | null {
+    return row.dataKey ? this.vault.openDataKey(row.dataKey, dataKeyOwner.customer(row.id)) : null;
+  }
+
+  encrypt(dek: Buffer, customerId: string, field: CustomerPiiField, value: string | null | undefined): string | null {
+    return this.vault.encryptNullable(dek, value ?? null, { table: 'customer', column: PII_COLUMN[field], rowId: customerId });
+  }
+
+  decryptAll(row: CustomerEntity): PiiValues {
+    const dek = this.dataKey(row);
+    const values: PiiValues = {};
+    for (const field of CUSTOMER_PII_FIELDS) {
+      values[field] = dek ? this.vault.decryptNullable(dek, row[field], { table: 'customer', column: PII_COLUMN[field], rowId: row.id }) : null;
+    }
+    return values;
+  }
+
+  blindIndexes(values: PiiValues): { emailBidx?: string | null; phoneBidx?: string | null; nationalIdBidx?: string | null } {
+    const out: { emailBidx?: string | null; phoneBidx?: string | null; nationalIdBidx?: string | null } = {};
+    if (values.email !== undefined) out.emailBidx = values.email ? this.vault.blindIndex('email', values.email) : null;
+    if (values.phone !== undefined) out.phoneBidx = values.phone ? this.vault.blindIndex('phone', values.phone) : null;
+    if (values.nationalId !== undefined) out.nationalIdBidx = values.nationalId ? this.vault.blindIndex('nationalId', values.nationalId) : null;
+    return out;
+  }
+
+  blindIndex(field: 'email' | 'phone' | 'nationalId', value: string): string {
+    return this.vault.blindIndex(field, value);
+  }
+
+  forget(row: Pick<CustomerEntity, 'dataKey'>): void {
+    if (row.dataKey) this.vault.forget(row.dataKey);
+  }
+
+  /** The API view of a row, PII decrypted; the field policy decides what each principal gets of it. */
+  toModel(row: CustomerEntity): CustomerModel {
+    const pii = this.decryptAll(row);
+    return {
+      id: row.id,
+      externalRef: row.externalRef,
+      status: row.status as CustomerModel['status'],
+      lifecycleStage: row.lifecycleStage as CustomerModel['lifecycleStage'],
+      verificationLevel: row.verificationLevel as CustomerModel['verificationLevel'],
+      fullName: pii.fullName ?? null,
+      email: pii.email ?? null,
+      phone: pii.phone ?? null,
+      nationalId: pii.nationalId ?? null,
+      dateOfBirth: pii.dateOfBirth ?? null,
+      address: pii.address ?? null,
+      riskScore: row.riskScore,
+      riskLevel: row.riskLevel as CustomerModel['riskLevel'],
+      riskFactors: (row.riskFactors as RiskFactor[]) ?? [],
+      creditScore: row.creditScore,
+      creditLevel: row.creditLevel as CustomerModel['creditLevel'],
+      creditLimit: row.creditLimit,
+      transactionLimit: row.transactionLimit,
+      dailyLimit: row.dailyLimit,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+      accountManagerId: row.accountManagerId,
+      onboardedByPartnerId: row.onboardedByPartnerId,
+    };
+  }
+}

@@ -1,0 +1,194 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { subject } from '@casl/ability';
+import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
+import { normalisePhone } from '../../common/crypto/blind-index';
+import { Role } from '../../common/context/principal';
+import { BadUserInputError, ConflictError, ForbiddenError, StepUpRequiredError } from '../../common/errors/app-error';
+import { TransactionService } from '../../database/transaction.service';
+import { UsersService } from '../identity/users/users.service';
+import { CustomerPii, type PiiValues } from './customer-pii';
+import { CustomersService } from './customers.service';
+import type { CreateCustomerInput, RecordConsentInput, UpdateCustomerInput } from './dto/customer.inputs';
+import { CUSTOMER_PII_FIELDS, CustomerEntity, type CustomerPiiField } from './entities/customer.entity';
+import type { ConsentModel, CustomerModel } from './models/customer.model';
+
+/** Fields that, after creation, only a COMPLIANCE_OFFICER changes (SPEC §8 write rules). */
+const COMPLIANCE_ONLY_AFTER_CREATE = ['transactionLimit', 'dailyLimit', 'accountManagerId'] as const;
+const CLOSED_STATUSES = new Set(['TERMINATED', 'ERASED']);
+
+/** Normalised PII as stored (phone in E.164, e-mail trimmed) so lookups and comparisons agree. */
+function normalisedPii(input: Partial<Record<CustomerPiiField, string | undefined>>): PiiValues {
+  const out: PiiValues = {};
+  for (const field of CUSTOMER_PII_FIELDS) {
+    const value = input[field];
+    if (value === undefined) continue;
+    out[field] = value === null ? null : field === 'phone' ? normalisePhone(value) : value.trim();
+  }
+  return out;
+}
+
+/** Creating, changing and erasing customers, and recording consent. Every write is audited in its transaction. */
+@Injectable()
+export class CustomerRecordsService {
+  constructor(
+    private readonly tx: TransactionService,
+    private readonly pii: CustomerPii,
+    private readonly customers: CustomersService,
+    private readonly users: UsersService,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+  ) {}
+
+  async create(input: CreateCustomerInput): Promise<CustomerModel> {
+    const principal = this.customers.principal();
+    const ability = this.customers.ability();
+    let accountManagerId = input.accountManagerId ?? null;
+    if (principal.kind === 'USER' && principal.role === Role.ACCOUNT_MANAGER) {
+      // An account manager who creates a customer becomes its account manager.
+      if (accountManagerId && accountManagerId !== principal.userId) {
+        throw new ForbiddenError('An account manager can only create customers they manage', { field: 'accountManagerId' });
+      }
+      accountManagerId = principal.userId;
+    }
+    const onboardedByPartnerId = principal.kind === 'PARTNER' ? principal.partnerId : null;
+    if (!ability.can('create', subject('Customer', { accountManagerId, onboardedByPartnerId }) as never)) {
+      throw new ForbiddenError('Not allowed to create this customer');
+    }
+    const values = normalisedPii(input);
+    return this.tx.run(async (manager) => {
+      if (accountManagerId) await this.assertAccountManager(accountManagerId);
+      if (await manager.existsBy(CustomerEntity, { externalRef: input.externalRef })) {
+        throw new ConflictError('A customer with this externalRef already exists', { field: 'externalRef' });
+      }
+      const [{ id }] = (await manager.query('SELECT gen_random_uuid() AS id')) as Array<{ id: string }>;
+      const { dek, wrapped } = this.pii.newDataKey(id);
+      const encrypted = Object.fromEntries(CUSTOMER_PII_FIELDS.map((f) => [f, this.pii.encrypt(dek, id, f, values[f])]));
+      await manager.insert(CustomerEntity, {
+        id,
+        externalRef: input.externalRef,
+        lifecycleStage: input.lifecycleStage ?? 'ONBOARDING',
+        dataKey: wrapped,
+        ...encrypted,
+        ...this.pii.blindIndexes(values),
+        accountManagerId,
+        onboardedByPartnerId,
+        createdByUserId: principal.kind === 'USER' ? principal.userId : null,
+        transactionLimit: input.transactionLimit ?? null,
+        dailyLimit: input.dailyLimit ?? null,
+      });
+      await this.audit.record({
+        action: 'customer.create',
+        outcome: 'SUCCESS',
+        resourceType: 'Customer',
+        resourceId: id,
+        customerId: id,
+        fields: Object.keys(input).filter((k) => (input as unknown as Record<string, unknown>)[k] !== undefined).sort(),
+      });
+      return this.pii.toModel(await manager.findOneByOrFail(CustomerEntity, { id }));
+    });
+  }
+
+  async update(id: string, input: UpdateCustomerInput): Promise<CustomerModel> {
+    const principal = this.customers.principal();
+    const row = await this.customers.findEntity(id);
+    if (!this.customers.ability().can('update', subject('Customer', { ...row }) as never)) throw new ForbiddenError('Not allowed to update this customer');
+    const restricted = COMPLIANCE_ONLY_AFTER_CREATE.filter((f) => input[f] !== undefined && input[f] !== null);
+    const isCompliance = principal.kind === 'USER' && principal.role === Role.COMPLIANCE_OFFICER;
+    if (restricted.length && !isCompliance) {
+      throw new ForbiddenError(`Only a COMPLIANCE_OFFICER may change ${restricted.join(', ')}`, { field: restricted[0], fields: restricted });
+    }
+    if (CLOSED_STATUSES.has(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
+
+    return this.tx.run(async (manager) => {
+      const locked = await manager.findOneOrFail(CustomerEntity, { where: { id }, lock: { mode: 'pessimistic_write' } });
+      if (CLOSED_STATUSES.has(locked.status)) throw new ConflictError(`The customer is ${locked.status}: no further changes`);
+      const current = this.pii.decryptAll(locked);
+      const next = normalisedPii(input);
+      const dek = this.pii.dataKey(locked)!;
+      const changes: Partial<CustomerEntity> = {};
+      const changed: string[] = [];
+      for (const field of CUSTOMER_PII_FIELDS) {
+        if (next[field] === undefined || next[field] === current[field]) continue;
+        (changes as Record<string, unknown>)[field] = this.pii.encrypt(dek, id, field, next[field]);
+        changed.push(field);
+      }
+      Object.assign(changes, this.pii.blindIndexes(Object.fromEntries(changed.map((f) => [f, next[f as CustomerPiiField]]))));
+      if (input.externalRef && input.externalRef !== locked.externalRef) {
+        if (await manager.existsBy(CustomerEntity, { externalRef: input.externalRef })) throw new ConflictError('A customer with this externalRef already exists', { field: 'externalRef' });
+        changes.externalRef = input.externalRef;
+        changed.push('externalRef');
+      }
+      if (input.lifecycleStage && input.lifecycleStage !== locked.lifecycleStage) {
+        changes.lifecycleStage = input.lifecycleStage;
+        changed.push('lifecycleStage');
+      }
+      if (input.accountManagerId && input.accountManagerId !== locked.accountManagerId) {
+        await this.assertAccountManager(input.accountManagerId);
+        changes.accountManagerId = input.accountManagerId;
+        changed.push('accountManagerId');
+      }
+      for (const limit of ['transactionLimit', 'dailyLimit'] as const) {
+        if (input[limit] !== undefined && input[limit] !== null && Number(input[limit]) !== Number(locked[limit])) {
+          changes[limit] = input[limit]!;
+          changed.push(limit);
+        }
+      }
+      if (changed.length) {
+        await manager.update(CustomerEntity, { id }, changes);
+        await manager.query(
+          `INSERT INTO customer_profile_change (customer_id, fields, actor_type, actor_id) VALUES ($1, $2, $3, $4)`,
+          [id, changed, principal.kind, principal.kind === 'USER' ? principal.userId : principal.partnerId],
+        );
+      }
+      await this.audit.record({ action: 'customer.update', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: id, customerId: id, fields: changed });
+      return this.pii.toModel(await manager.findOneByOrFail(CustomerEntity, { id }));
+    });
+  }
+
+  /**
+   * Crypto-shredding: the data key and every ciphertext and blind index go; non-PII history (events,
+   * alerts, audit) stays. Needs a COMPLIANCE_OFFICER with a fresh step-up.
+   */
+  async erase(id: string, reason: string): Promise<CustomerModel> {
+    const principal = this.customers.principal();
+    const trimmed = typeof reason === 'string' ? reason.trim() : '';
+    if (!trimmed || trimmed.length > 500) throw BadUserInputError.field('reason', 'must be 1–500 characters');
+    const row = await this.customers.findEntity(id);
+    if (principal.kind !== 'USER' || !principal.stepUpUntil || principal.stepUpUntil.getTime() <= Date.now()) throw new StepUpRequiredError('Erasure needs a recent step-up (stepUp mutation)');
+    if (row.status === 'ERASED') throw new ConflictError('The customer is already erased');
+    return this.tx.run(async (manager) => {
+      await manager.query(
+        `UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL,
+                date_of_birth = NULL, address = NULL, email_bidx = NULL, phone_bidx = NULL, national_id_bidx = NULL,
+                erased_at = now(), updated_at = now()
+          WHERE id = $1`,
+        [id],
+      );
+      this.pii.forget(row);
+      await this.audit.record({ action: 'customer.erase', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: id, customerId: id, details: { reason: trimmed, previousStatus: row.status } });
+      return this.pii.toModel(await manager.findOneByOrFail(CustomerEntity, { id }));
+    });
+  }
+
+  async recordConsent(input: RecordConsentInput): Promise<ConsentModel> {
+    const principal = this.customers.principal();
+    const row = await this.customers.findEntity(input.customerId, 'customerId');
+    if (!this.customers.ability().can('create', subject('Consent', { ...row }) as never)) throw new ForbiddenError('Not allowed to record consent for this customer');
+    if (CLOSED_STATUSES.has(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
+    return this.tx.run(async (manager) => {
+      const [consent] = (await manager.query(
+        `INSERT INTO customer_consent (customer_id, purpose, granted, actor_type, actor_id) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, customer_id, purpose, granted, recorded_at`,
+        [row.id, input.purpose, input.granted, principal.kind, principal.kind === 'USER' ? principal.userId : principal.partnerId],
+      )) as Array<{ id: string; customer_id: string; purpose: string; granted: boolean; recorded_at: Date }>;
+      await this.audit.record({ action: 'customer.consent', outcome: 'SUCCESS', resourceType: 'Consent', resourceId: consent.id, customerId: row.id, details: { purpose: input.purpose, granted: input.granted } });
+      return { id: consent.id, customerId: consent.customer_id, purpose: consent.purpose, granted: consent.granted, recordedAt: consent.recorded_at };
+    });
+  }
+
+  private async assertAccountManager(userId: string): Promise<void> {
+    const [user] = await this.users.findManyByIds([userId]);
+    if (!user || user.role !== Role.ACCOUNT_MANAGER || user.disabledAt) {
+      throw BadUserInputError.field('accountManagerId', 'must be an active ACCOUNT_MANAGER');
+    }
+  }
+}

@@ -1,0 +1,125 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { isUUID } from 'class-validator';
+import type { AppAbility } from '../../access/abilities';
+import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
+import { InvalidPiiValueError } from '../../common/crypto/crypto.errors';
+import { RequestContext } from '../../common/context/request-context';
+import type { Principal } from '../../common/context/principal';
+import { BadUserInputError, ForbiddenError, NotFoundError, RateLimitedError, UnauthenticatedError } from '../../common/errors/app-error';
+import type { ConnectionShape, PageArgs } from '../../common/pagination/connection';
+import { paginate, type SortKey } from '../../common/pagination/paginate';
+import { RateLimiter } from '../../common/rate-limit/rate-limiter.service';
+import { RATE_LIMITS } from '../../common/rate-limit/rate-limits';
+import { TransactionService } from '../../database/transaction.service';
+import { applyCustomerScope } from './customer-scope';
+import { CustomerPii } from './customer-pii';
+import { CustomerOrderField, type CustomerOrder, type CustomersFilter } from './dto/customer.inputs';
+import { CustomerEntity } from './entities/customer.entity';
+import type { CustomerModel } from './models/customer.model';
+
+const ORDER_COLUMNS: Record<CustomerOrderField, SortKey<CustomerEntity>> = {
+  CREATED_AT: { column: 'c.created_at', value: (c) => c.createdAt.toISOString() },
+  UPDATED_AT: { column: 'c.updated_at', value: (c) => c.updatedAt.toISOString() },
+  RISK_SCORE: { column: 'c.risk_score', value: (c) => c.riskScore },
+  EXTERNAL_REF: { column: 'c.external_ref', value: (c) => c.externalRef },
+};
+
+/** Reading customers: by id, lists with filters and blind-index lookups, all within the principal's row scope. */
+@Injectable()
+export class CustomersService {
+  constructor(
+    private readonly tx: TransactionService,
+    private readonly pii: CustomerPii,
+    private readonly context: RequestContext,
+    private readonly limiter: RateLimiter,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+  ) {}
+
+  principal(): Principal {
+    const principal = this.context.principal;
+    if (!principal) throw new UnauthenticatedError();
+    return principal;
+  }
+
+  ability(): AppAbility {
+    const ability = this.context.getAbility<AppAbility>();
+    if (!ability) throw new UnauthenticatedError();
+    return ability;
+  }
+
+  /** The row if it exists and is in scope; absent and out-of-scope rows are the same NOT_FOUND. */
+  async findEntity(id: string, path = 'id'): Promise<CustomerEntity> {
+    if (typeof id !== 'string' || !isUUID(id)) throw BadUserInputError.field(path, 'is not a valid id');
+    const principal = this.principal();
+    const query = applyCustomerScope(this.tx.manager().createQueryBuilder(CustomerEntity, 'c').where('c.id = :id', { id }), 'c', principal);
+    const row = await query.getOne();
+    if (row) return row;
+    if (await this.tx.manager().existsBy(CustomerEntity, { id })) {
+      await this.audit.record({ action: 'customer.read', outcome: 'DENIED', resourceType: 'Customer', resourceId: id, customerId: id, details: { reason: 'out_of_scope' } });
+    }
+    throw new NotFoundError('Customer');
+  }
+
+  async get(id: string): Promise<CustomerModel> {
+    return this.pii.toModel(await this.findEntity(id));
+  }
+
+  /** Batched by DataLoader for nested `customer` fields (alerts, complaints…): in-scope rows only. */
+  async getMany(ids: readonly string[]): Promise<Array<CustomerModel | null>> {
+    const valid = ids.filter((id) => isUUID(id));
+    const rows = valid.length
+      ? await applyCustomerScope(this.tx.manager().createQueryBuilder(CustomerEntity, 'c').where('c.id IN (:...ids)', { ids: valid }), 'c', this.principal()).getMany()
+      : [];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => (byId.has(id) ? this.pii.toModel(byId.get(id)!) : null));
+  }
+
+  async list(filter: CustomersFilter | undefined, orderBy: CustomerOrder | undefined, page: PageArgs): Promise<ConnectionShape<CustomerModel>> {
+    const principal = this.principal();
+    const query = applyCustomerScope(this.tx.manager().createQueryBuilder(CustomerEntity, 'c'), 'c', principal);
+    if (filter) await this.applyFilter(query, filter);
+    const order = ORDER_COLUMNS[orderBy?.field ?? CustomerOrderField.CREATED_AT];
+    const result = await paginate(query, page, {
+      keys: [order, { column: 'c.id', value: (c) => c.id }],
+      direction: orderBy?.direction ?? 'ASC',
+    });
+    return { ...result, nodes: result.nodes.map((r) => this.pii.toModel(r)) };
+  }
+
+  /**
+   * Filters are no oracle: filtering on a field needs at least masked access to it. Blind-index lookups are
+   * rate-limited per principal and audited (field names, never the searched value).
+   */
+  private async applyFilter(query: ReturnType<typeof applyCustomerScope<CustomerEntity>>, filter: CustomersFilter): Promise<void> {
+    const lookups = (['email', 'phone', 'nationalId'] as const).filter((f) => filter[f] !== undefined && filter[f] !== null);
+    for (const field of [...lookups, ...(filter.riskLevel ? (['riskLevel'] as const) : [])]) this.assertFilterable(field);
+    if (lookups.length) {
+      const principal = this.principal();
+      const who = principal.kind === 'USER' ? principal.userId : principal.tokenId;
+      await this.limiter.consumeOrThrow(RATE_LIMITS.blindIndexLookups, who, lookups.length, (s) => new RateLimitedError(s, 'Too many customer lookups'));
+      await this.audit.record({ action: 'customer.lookup', outcome: 'SUCCESS', resourceType: 'Customer', fields: [...lookups] });
+    }
+    const column = { email: 'email_bidx', phone: 'phone_bidx', nationalId: 'national_id_bidx' } as const;
+    for (const field of lookups) {
+      let digest: string;
+      try {
+        digest = this.pii.blindIndex(field, String(filter[field]));
+      } catch (error) {
+        if (error instanceof InvalidPiiValueError) throw BadUserInputError.field(`filter.${field}`, 'is not a valid value');
+        throw error;
+      }
+      query.andWhere(`c.${column[field]} = :${field}Digest`, { [`${field}Digest`]: digest });
+    }
+    if (filter.status) query.andWhere('c.status = :status', { status: filter.status });
+    if (filter.riskLevel) query.andWhere('c.risk_level = :riskLevel', { riskLevel: filter.riskLevel });
+    if (filter.lifecycleStage) query.andWhere('c.lifecycle_stage = :stage', { stage: filter.lifecycleStage });
+    if (filter.accountManagerId) query.andWhere('c.account_manager_id = :manager', { manager: filter.accountManagerId });
+  }
+
+  /** Type-level check (row scope is already in the SQL): any of full, masked or step-up access will do. */
+  private assertFilterable(field: string): void {
+    const ability = this.ability();
+    const allowed = (['read', 'readMasked', 'readAfterStepUp'] as const).some((action) => ability.can(action, 'Customer', field));
+    if (!allowed) throw new ForbiddenError(`Filtering on ${field} is not allowed`, { field: `filter.${field}` });
+  }
+}
