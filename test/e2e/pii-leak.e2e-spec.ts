@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { randomIp, TEST_ADMIN, testSecrets, type GraphQLResponse, type TestApp } from '../helpers/app';
+import { createStaff, gqlOk, signInAdmin } from '../helpers/auth';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
+import { execFileSync } from 'node:child_process';
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+
+const MARKERS = {
+  fullName: 'Ottoline Marquessa',
+  email: 'ottoline.marquessa@leak-marker.test',
+  phone: '+8613955554444',
+  nationalId: 'LEAKMARK7788',
+  dateOfBirth: '1977-07-17',
+  address: '12 Leakproof Marker Avenue',
+};
+
+/**
+ * The real server in production mode with verbose logs: customers with marker PII are created, read,
+ * looked up and sent in invalid input; neither the database dump nor any log line may contain a marker.
+ */
+describe('no plaintext PII in the database or the logs', () => {
+  let db: TestDatabase;
+  let child: ChildProcess;
+  let logs = '';
+  let t: Pick<TestApp, 'gql'>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const port = await freePort();
+    child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
+      cwd: join(__dirname, '..', '..'),
+      env: {
+        PATH: process.env.PATH, NODE_ENV: 'production', PORT: String(port), DATABASE_URL: db.url, LOG_LEVEL: 'debug', TRUST_PROXY: 'loopback',
+        BOOTSTRAP_ADMIN_EMAIL: TEST_ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN.password, AUDIT_CHECKPOINT_PATH: `/tmp/${db.name}.jsonl`, ...testSecrets(),
+      },
+    });
+    child.stdout!.on('data', (d) => (logs += d));
+    child.stderr!.on('data', (d) => (logs += d));
+    const base = `http://127.0.0.1:${port}`;
+    for (const deadline = Date.now() + 90_000; !logs.includes('listening on'); await new Promise((r) => setTimeout(r, 250))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`server did not start: ${logs.slice(-2000)}`);
+    }
+    t = {
+      async gql<T>(query: string, variables?: Record<string, unknown>, options: { token?: string; ip?: string } = {}): Promise<GraphQLResponse<T>> {
+        const res = await fetch(`${base}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': options.ip ?? randomIp(), ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
+          body: JSON.stringify({ query, variables }),
+        });
+        const body = (await res.json()) as { data?: T; errors?: GraphQLResponse['errors'] };
+        return { status: res.status, headers: Object.fromEntries(res.headers), data: body.data, errors: body.errors, body };
+      },
+    } as Pick<TestApp, 'gql'>;
+  }, 120_000);
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await db.drop();
+  });
+
+  it('finds no marker value in pg_dump or in the logs', async () => {
+    const app = t as TestApp;
+    const admin = await signInAdmin(app);
+    const agent = await createStaff(app, admin, 'AGENT');
+    const officer = await createStaff(app, admin, 'COMPLIANCE_OFFICER');
+    const created = await gqlOk<{ createCustomer: { id: string } }>(app.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: 'leak-1', ...MARKERS } }, agent.accessToken);
+    // Literals in the document itself (not only variables) must not be logged either.
+    await app.gql(`{ customers(filter: {email: "${MARKERS.email}"}) { nodes { fullName email phone } } }`, undefined, { token: officer.accessToken });
+    await app.gql('query($id: ID!) { customer(id: $id) { fullName email phone nationalId dateOfBirth address } }', { id: created.createCustomer.id }, { token: officer.accessToken });
+    // Invalid input carrying PII: the error names the field, never the value.
+    const bad = await app.gql(`mutation { createCustomer(input: {externalRef: "leak-2", email: "not-an-email ${MARKERS.nationalId}", phone: "${MARKERS.address}"}) { id } }`, undefined, { token: agent.accessToken });
+    expect(bad.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect(JSON.stringify(bad.body)).not.toContain(MARKERS.nationalId);
+    await app.gql(`mutation { updateCustomer(id: "${created.createCustomer.id}", input: {address: "${MARKERS.address} 2"}) { id } }`, undefined, { token: agent.accessToken });
+
+    await new Promise((r) => setTimeout(r, 500));
+    expect(logs).toContain('graphql operation');
+    const dump = execFileSync('pg_dump', ['--data-only', '--no-owner', db.url], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    for (const [field, value] of Object.entries(MARKERS)) {
+      expect({ field, inLogs: logs.includes(value) }).toEqual({ field, inLogs: false });
+      expect({ field, inDump: dump.includes(value) }).toEqual({ field, inDump: false });
+    }
+  });
+});
