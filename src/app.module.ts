@@ -17,6 +17,7 @@ import { InputValidationPipe } from './common/validation/validation.pipe';
 import { AuditModule } from './modules/audit/audit.module';
 import { IdentityModule } from './modules/identity/identity.module';
 import { CustomersModule } from './modules/customers/customers.module';
+import { MonitoringModule } from './modules/monitoring/monitoring.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -45,6 +46,7 @@ export class AppModule {
         AuditModule,
         IdentityModule,
         CustomersModule,
+        MonitoringModule,
       ],
       providers: [
         // Guards run before pipes: authorisation is decided before input is validated.

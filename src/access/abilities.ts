@@ -10,7 +10,7 @@ export type Action =
 export type SubjectName =
   | 'User' | 'Partner' | 'PartnerToken' | 'Webhook' | 'Customer' | 'Consent' | 'Event' | 'Rule' | 'Watchlist'
   | 'Alert' | 'Hold' | 'Complaint' | 'ComplaintStats' | 'Verification' | 'Case' | 'Sanction' | 'ViolationPolicy'
-  | 'Evaluation' | 'EarlyWarning' | 'CreditAssessment' | 'Notification' | 'AuditLog' | 'SecurityAlert'
+  | 'EventResult' | 'Evaluation' | 'EarlyWarning' | 'CreditAssessment' | 'Notification' | 'AuditLog' | 'SecurityAlert'
   | 'AccessReport' | 'all';
 
 export type AppAbility = MongoAbility<[Action, SubjectName | Record<string, unknown>], MongoQuery>;
@@ -128,8 +128,11 @@ function customerFieldRules(p: StaffPrincipal, can: AbilityBuilder<AppAbility>['
 
 function partnerRules(p: PartnerPrincipal, { can }: AbilityBuilder<AppAbility>): void {
   const own = { onboardedByPartnerId: p.partnerId };
-  // A partner sees only the id of a user (e.g. an account manager) it comes across.
+  // A partner sees only the id of a user (e.g. an account manager) or event it comes across, and of an
+  // ingest result the decision — never the rules or alerts behind it.
   can('read', 'User', ['id']);
+  can('read', 'Event', ['id']);
+  can('read', 'EventResult', ['event', 'decision', 'duplicate']);
   for (const scope of p.scopes) {
     switch (scope) {
       case 'customers:read':

@@ -26,6 +26,11 @@ export class CustomerPii {
     return this.vault.encryptNullable(dek, value ?? null, { table: 'customer', column: PII_COLUMN[field], rowId: customerId });
   }
 
+  /** Free text bound to another table's row (event content, notes), under the customer's key. */
+  sealText(dek: Buffer, aad: { table: string; column: string; rowId: string }, text: string): string {
+    return this.vault.encrypt(dek, text, aad);
+  }
+
   decryptAll(row: CustomerEntity): PiiValues {
     const dek = this.dataKey(row);
     const values: PiiValues = {};

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { subject } from '@casl/ability';
 import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
+import { SYSTEM_EVENT_SINK, type SystemEventSink } from '../../common/audit/system-event-sink';
 import { normalisePhone } from '../../common/crypto/blind-index';
 import { Role } from '../../common/context/principal';
 import { BadUserInputError, ConflictError, ForbiddenError, StepUpRequiredError } from '../../common/errors/app-error';
@@ -35,6 +36,7 @@ export class CustomerRecordsService {
     private readonly pii: CustomerPii,
     private readonly customers: CustomersService,
     private readonly users: UsersService,
+    @Inject(SYSTEM_EVENT_SINK) private readonly systemEvents: SystemEventSink,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
   ) {}
 
@@ -134,6 +136,8 @@ export class CustomerRecordsService {
       }
       if (changed.length) {
         await manager.update(CustomerEntity, { id }, changes);
+        // Monitoring screens every profile change (FREQUENT_PROFILE_CHANGES); its decision never blocks this update.
+        await this.systemEvents.record({ customerId: id, type: 'PROFILE_CHANGE', attributes: { fields: changed } });
         await manager.query(
           `INSERT INTO customer_profile_change (customer_id, fields, actor_type, actor_id) VALUES ($1, $2, $3, $4)`,
           [id, changed, principal.kind, principal.kind === 'USER' ? principal.userId : principal.partnerId],

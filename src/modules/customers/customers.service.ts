@@ -17,6 +17,23 @@ import { CustomerOrderField, type CustomerOrder, type CustomersFilter } from './
 import { CustomerEntity } from './entities/customer.entity';
 import type { CustomerModel } from './models/customer.model';
 
+/** What monitoring needs to know about a customer to decide on an event (no PII). */
+export interface CustomerSnapshot {
+  id: string;
+  externalRef: string;
+  status: string;
+  riskLevel: string;
+  riskScore: number;
+  verificationLevel: string;
+  creditLevel: string | null;
+  transactionLimit: number | null;
+  dailyLimit: number | null;
+  createdAt: Date;
+  accountManagerId: string | null;
+  onboardedByPartnerId: string | null;
+  dataKey: string | null;
+}
+
 const ORDER_COLUMNS: Record<CustomerOrderField, SortKey<CustomerEntity>> = {
   CREATED_AT: { column: 'c.created_at', value: (c) => c.createdAt.toISOString() },
   UPDATED_AT: { column: 'c.updated_at', value: (c) => c.updatedAt.toISOString() },
@@ -62,6 +79,38 @@ export class CustomersService {
 
   async get(id: string): Promise<CustomerModel> {
     return this.pii.toModel(await this.findEntity(id));
+  }
+
+  /**
+   * Non-PII facts that monitoring decides on, by id or external ref. No row scope: the caller (the ingest
+   * pipeline) applies its own ownership rule to what it finds.
+   */
+  async snapshots(ids: readonly string[], externalRefs: readonly string[]): Promise<CustomerSnapshot[]> {
+    if (!ids.length && !externalRefs.length) return [];
+    const query = this.tx.manager().createQueryBuilder(CustomerEntity, 'c');
+    query.where('(c.id = ANY(:ids) OR c.external_ref = ANY(:refs))', { ids: ids.filter((id) => isUUID(id)), refs: [...externalRefs] });
+    const rows = await query.getMany();
+    return rows.map((r) => ({
+      id: r.id,
+      externalRef: r.externalRef,
+      status: r.status,
+      riskLevel: r.riskLevel,
+      riskScore: r.riskScore,
+      verificationLevel: r.verificationLevel,
+      creditLevel: r.creditLevel,
+      transactionLimit: r.transactionLimit === null ? null : Number(r.transactionLimit),
+      dailyLimit: r.dailyLimit === null ? null : Number(r.dailyLimit),
+      createdAt: r.createdAt,
+      accountManagerId: r.accountManagerId,
+      onboardedByPartnerId: r.onboardedByPartnerId,
+      dataKey: r.dataKey,
+    }));
+  }
+
+  /** Encrypts free text tied to a customer (event content, notes) under that customer's data key. */
+  sealForCustomer(customer: Pick<CustomerSnapshot, 'id' | 'dataKey'>, aad: { table: string; column: string; rowId: string }, text: string): string | null {
+    const dek = this.pii.dataKey({ id: customer.id, dataKey: customer.dataKey });
+    return dek ? this.pii.sealText(dek, aad, text) : null;
   }
 
   /** Batched by DataLoader for nested `customer` fields (alerts, complaints…): in-scope rows only. */

@@ -1,0 +1,177 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { isUUID } from 'class-validator';
+import type { EntityManager } from 'typeorm';
+import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
+import { RequestContext } from '../../../common/context/request-context';
+import { Role, type Principal } from '../../../common/context/principal';
+import { BadUserInputError, InvalidTransitionError, NotFoundError, UnauthenticatedError } from '../../../common/errors/app-error';
+import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
+import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
+import { TransactionService } from '../../../database/transaction.service';
+import { UsersService } from '../../identity/users/users.service';
+import { CustomersService } from '../../customers/customers.service';
+import { randomUUID } from 'node:crypto';
+import type { AlertModel, AlertsFilter, TransitionAlertInput } from '../models/alert.model';
+import { AlertKind, AlertStatus, AlertTarget, Disposition, Severity } from '../models/monitoring.enums';
+import { canTransition } from './alert-transitions';
+
+type Row = {
+  id: string; kind: AlertKind; rule_id: string | null; customer_id: string | null; event_id: string | null; severity: Severity;
+  status: AlertStatus; occurrences: number; assignee_id: string | null; disposition: Disposition | null;
+  first_seen_at: Date; last_seen_at: Date; closed_at: Date | null; created_at: Date; account_manager_id?: string | null;
+};
+export const toAlertModel = (r: Row): AlertModel => ({
+  id: r.id, kind: r.kind, severity: r.severity, status: r.status, occurrences: r.occurrences, disposition: r.disposition,
+  eventId: r.event_id, assigneeId: r.assignee_id, firstSeenAt: r.first_seen_at, lastSeenAt: r.last_seen_at, closedAt: r.closed_at,
+  createdAt: r.created_at, ruleId: r.rule_id, customerId: r.customer_id, accountManagerId: r.account_manager_id ?? null,
+});
+
+export interface RaiseAlert {
+  ruleId: string;
+  customerId: string;
+  eventId: string;
+  severity: Severity;
+  occurredAt: Date;
+  dedupWindowMs: number;
+}
+
+/** Alerts: raised (deduplicated) by the ingest pipeline, triaged by analysts and compliance officers. */
+@Injectable()
+export class AlertsService {
+  constructor(
+    private readonly tx: TransactionService,
+    private readonly context: RequestContext,
+    private readonly users: UsersService,
+    private readonly customers: CustomersService,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+  ) {}
+
+  /**
+   * A hit of the same rule for the same customer inside the rule's dedup window increments the open
+   * alert's `occurrences`; otherwise a new alert opens. Returns the alert and whether it is new.
+   */
+  async raise(manager: EntityManager, a: RaiseAlert): Promise<{ alert: AlertModel; created: boolean }> {
+    const [existing] = (await manager.query(
+      `SELECT id FROM alert WHERE rule_id = $1 AND customer_id = $2 AND status <> 'CLOSED'
+          AND last_seen_at > $3::timestamptz - make_interval(secs => $4 / 1000.0)
+        ORDER BY last_seen_at DESC LIMIT 1 FOR UPDATE`,
+      [a.ruleId, a.customerId, a.occurredAt.toISOString(), a.dedupWindowMs],
+    )) as Array<{ id: string }>;
+    if (existing) {
+      const [rows] = (await manager.query(
+        `UPDATE alert SET occurrences = occurrences + 1, last_seen_at = greatest(last_seen_at, $2), updated_at = now() WHERE id = $1 RETURNING *`,
+        [existing.id, a.occurredAt.toISOString()],
+      )) as [Row[], number];
+      return { alert: toAlertModel(rows[0]), created: false };
+    }
+    const [row] = (await manager.query(
+      `INSERT INTO alert (kind, rule_id, customer_id, event_id, severity, first_seen_at, last_seen_at)
+       VALUES ('RULE', $1, $2, $3, $4, $5, $5) RETURNING *`,
+      [a.ruleId, a.customerId, a.eventId, a.severity, a.occurredAt.toISOString()],
+    )) as Row[];
+    return { alert: toAlertModel(row), created: true };
+  }
+
+  private principal(): Principal {
+    const p = this.context.principal;
+    if (!p) throw new UnauthenticatedError();
+    return p;
+  }
+
+  /** Row scope: an account manager sees alerts of the customers they manage. */
+  private scope(principal: Principal, params: unknown[]): string {
+    if (principal.kind === 'USER' && principal.role === Role.ACCOUNT_MANAGER) {
+      params.push(principal.userId);
+      return ` AND c.account_manager_id = $${params.length}`;
+    }
+    return '';
+  }
+
+  async get(id: string): Promise<AlertModel> {
+    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
+    const params: unknown[] = [id];
+    const scope = this.scope(this.principal(), params);
+    const [row] = (await this.tx.manager().query(
+      `SELECT a.*, c.account_manager_id FROM alert a LEFT JOIN customer c ON c.id = a.customer_id WHERE a.id = $1${scope}`,
+      params,
+    )) as Row[];
+    if (!row) throw new NotFoundError('Alert');
+    return toAlertModel(row);
+  }
+
+  async list(filter: AlertsFilter | undefined, page: PageArgs, customerIds?: readonly string[]): Promise<ConnectionShape<AlertModel>> {
+    const limit = pageSize(page);
+    const params: unknown[] = [];
+    let where = 'TRUE' + this.scope(this.principal(), params);
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where += ` AND ${sql.replace('?', `$${params.length}`)}`;
+    };
+    if (filter?.status) add('a.status = ?', filter.status);
+    if (filter?.severity) add('a.severity = ?', filter.severity);
+    if (filter?.ruleId) add('a.rule_id = ?', filter.ruleId);
+    if (filter?.customerId) add('a.customer_id = ?', filter.customerId);
+    if (filter?.assigneeId) add('a.assignee_id = ?', filter.assigneeId);
+    if (filter?.from) add('a.created_at >= ?', filter.from);
+    if (filter?.to) add('a.created_at < ?', filter.to);
+    if (customerIds) add('a.customer_id = ANY(?)', customerIds);
+    const from = 'FROM alert a LEFT JOIN customer c ON c.id = a.customer_id';
+    const [{ total }] = (await this.tx.manager().query(`SELECT count(*)::int AS total ${from} WHERE ${where}`, params)) as Array<{ total: number }>;
+    if (page.after) {
+      const [at, id] = decodeCursor(page.after, 2);
+      params.push(at, id);
+      where += ` AND (a.created_at, a.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
+    }
+    const rows = (await this.tx.manager().query(`SELECT a.*, c.account_manager_id ${from} WHERE ${where} ORDER BY a.created_at DESC, a.id DESC LIMIT ${limit + 1}`, params)) as Row[];
+    const nodes = rows.slice(0, limit).map(toAlertModel);
+    const last = nodes[nodes.length - 1];
+    return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([last.createdAt.toISOString(), last.id]) : null } };
+  }
+
+  async assign(id: string, assigneeId: string): Promise<AlertModel> {
+    const alert = await this.get(id);
+    if (!isUUID(assigneeId)) throw BadUserInputError.field('assigneeId', 'is not a valid id');
+    const [assignee] = await this.users.findManyByIds([assigneeId]);
+    if (!assignee || assignee.disabledAt || ![Role.ANALYST, Role.COMPLIANCE_OFFICER].includes(assignee.role)) {
+      throw BadUserInputError.field('assigneeId', 'must be an active ANALYST or COMPLIANCE_OFFICER');
+    }
+    if (alert.status === AlertStatus.CLOSED) throw new InvalidTransitionError('Alert', 'CLOSED', 'assigned');
+    return this.tx.run(async (manager) => {
+      await manager.query(`UPDATE alert SET assignee_id = $2, updated_at = now() WHERE id = $1`, [id, assigneeId]);
+      await manager.query(`INSERT INTO alert_activity (alert_id, actor_id, from_status, to_status, note) VALUES ($1, $2, $3, $3, 'assigned')`, [id, this.actorId(), alert.status]);
+      await this.audit.record({ action: 'alert.assign', outcome: 'SUCCESS', resourceType: 'Alert', resourceId: id, customerId: alert.customerId, details: { assigneeId } });
+      return this.get(id);
+    });
+  }
+
+  async transition(id: string, input: TransitionAlertInput): Promise<AlertModel> {
+    const alert = await this.get(id);
+    const to = input.to as unknown as AlertStatus;
+    if (!canTransition(alert.status, to)) throw new InvalidTransitionError('Alert', alert.status, to);
+    if (to === AlertStatus.CLOSED && !input.disposition) throw BadUserInputError.field('disposition', 'is required to close an alert');
+    if (input.to !== AlertTarget.CLOSED && input.disposition) throw BadUserInputError.field('disposition', 'is only given when closing');
+    return this.tx.run(async (manager) => {
+      const [, count] = (await manager.query(
+        `UPDATE alert SET status = $2, disposition = $3, closed_at = CASE WHEN $2 = 'CLOSED' THEN now() END, updated_at = now() WHERE id = $1 AND status = $4`,
+        [id, to, input.disposition ?? null, alert.status],
+      )) as [unknown, number];
+      if (count !== 1) throw new InvalidTransitionError('Alert', 'a changed state', to);
+      // Notes are free text about a customer: encrypted under that customer's key, never in the audit log.
+      const activityId = randomUUID();
+      const note = input.note && alert.customerId ? await this.sealNote(alert.customerId, activityId, input.note) : null;
+      await manager.query(`INSERT INTO alert_activity (id, alert_id, actor_id, from_status, to_status, note) VALUES ($1, $2, $3, $4, $5, $6)`, [activityId, id, this.actorId(), alert.status, to, note]);
+      await this.audit.record({ action: 'alert.transition', outcome: 'SUCCESS', resourceType: 'Alert', resourceId: id, customerId: alert.customerId, details: { from: alert.status, to, disposition: input.disposition ?? null } });
+      return this.get(id);
+    });
+  }
+
+  private async sealNote(customerId: string, activityId: string, note: string): Promise<string | null> {
+    const [customer] = await this.customers.snapshots([customerId], []);
+    return customer ? this.customers.sealForCustomer(customer, { table: 'alert_activity', column: 'note', rowId: activityId }, note) : null;
+  }
+
+  private actorId(): string | null {
+    const p = this.principal();
+    return p.kind === 'USER' ? p.userId : null;
+  }
+}

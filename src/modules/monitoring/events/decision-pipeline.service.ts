@@ -1,0 +1,110 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import type { CustomerSnapshot } from '../../customers/customers.service';
+import { CustomersService } from '../../customers/customers.service';
+import { AlertsService, toAlertModel } from '../alerts/alerts.service';
+import type { AlertModel } from '../models/alert.model';
+import type { EventInput } from '../models/event.model';
+import type { EventResultModel } from '../models/event-result.model';
+import { Decision, decisionOf, EventType, maxDecision, RuleAction, RuleMode } from '../models/monitoring.enums';
+import { NotificationsService } from '../notifications/notifications.service';
+import { RuleEngine, type ActiveRule } from '../rules/rule-engine.service';
+import { toRuleModel, type RuleRow } from '../rules/rule-row';
+import { flagContent } from './event-flags';
+import { EVENT_COLUMNS, toEventModel, type EventRow } from './event-row';
+
+export interface IncomingEvent extends Omit<EventInput, 'occurredAt' | 'idempotencyKey'> {
+  id: string;
+  occurredAt: Date;
+  source: string;
+  customer: CustomerSnapshot;
+}
+
+/** LOCK_LOGIN locks the customer's login for this long (SPEC default 30 minutes). */
+export const LOGIN_LOCK_MS = 30 * 60_000;
+const HOLDABLE = new Set<string>([EventType.TRANSACTION, EventType.PAYMENT]);
+
+/**
+ * One event from persistence to decision: store it (content flagged, then encrypted), evaluate the active
+ * rules with their aggregates, take the highest ENFORCE decision together with the customer's own state,
+ * then act — alerts (deduplicated), hold, notifications, login lock, rule hits — all in the caller's
+ * transaction, so the event and everything it caused commit together.
+ */
+@Injectable()
+export class DecisionPipeline {
+  constructor(
+    private readonly engine: RuleEngine,
+    private readonly alerts: AlertsService,
+    private readonly notifications: NotificationsService,
+    private readonly customers: CustomersService,
+  ) {}
+
+  async screen(manager: EntityManager, e: IncomingEvent): Promise<EventResultModel> {
+    const flags = e.type === EventType.COMMUNICATION ? flagContent(e.content) : [];
+    const content = e.content ? this.customers.sealForCustomer(e.customer, { table: 'event', column: 'content', rowId: e.id }, e.content) : null;
+    await manager.query(
+      `INSERT INTO event (id, customer_id, type, source, occurred_at, amount, currency, channel, country, device_id, ip_address, counterparty_ref, content, flags, attributes)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+      [e.id, e.customer.id, e.type, e.source, e.occurredAt.toISOString(), e.amount ?? null, e.currency ?? null, e.channel ?? null, e.country ?? null,
+        e.deviceId ?? null, e.ipAddress ?? null, e.counterpartyRef ?? null, content, flags, JSON.stringify(e.attributes ?? {})],
+    );
+
+    const triggered = await this.engine.evaluate(manager, { ...e, flags, customerId: e.customer.id }, e.customer);
+    let decision = this.customerStateDecision(e);
+    if (e.type === EventType.LOGIN && (await this.loginLocked(manager, e.customer.id, e.occurredAt))) decision = maxDecision(decision, Decision.BLOCK);
+    const raised: AlertModel[] = [];
+    const enforced = triggered.filter((r) => r.mode === RuleMode.ENFORCE);
+    for (const rule of triggered) {
+      await manager.query(`INSERT INTO rule_hit (rule_id, event_id, customer_id, mode, occurred_at) VALUES ($1, $2, $3, $4, $5)`, [rule.id, e.id, e.customer.id, rule.mode, e.occurredAt.toISOString()]);
+    }
+    for (const rule of enforced) {
+      decision = maxDecision(decision, decisionOf(rule.actions));
+      if (rule.actions.includes(RuleAction.RAISE_ALERT)) {
+        const { alert, created } = await this.alerts.raise(manager, { ruleId: rule.id, customerId: e.customer.id, eventId: e.id, severity: rule.severity, occurredAt: e.occurredAt, dedupWindowMs: rule.dedupWindowMs });
+        raised.push(alert);
+        if (created && rule.actions.includes(RuleAction.NOTIFY_ACCOUNT_MANAGER) && e.customer.accountManagerId) {
+          await this.notifications.notify(manager, { userId: e.customer.accountManagerId, kind: 'ALERT_RAISED', title: `Alert ${rule.code} (${rule.severity}) for customer ${e.customer.externalRef}`, customerId: e.customer.id, alertId: alert.id, eventId: e.id });
+        }
+      }
+      if (rule.actions.includes(RuleAction.LOCK_LOGIN)) {
+        await manager.query(
+          `INSERT INTO login_lock (customer_id, locked_until, rule_id) VALUES ($1, $2, $3)
+           ON CONFLICT (customer_id) DO UPDATE SET locked_until = greatest(login_lock.locked_until, EXCLUDED.locked_until), rule_id = EXCLUDED.rule_id, lifted_at = NULL, lifted_by = NULL`,
+          [e.customer.id, new Date(e.occurredAt.getTime() + LOGIN_LOCK_MS).toISOString(), rule.id],
+        );
+      }
+    }
+    const held = decision === Decision.HOLD && HOLDABLE.has(e.type);
+    await manager.query(`UPDATE event SET decision = $3, hold_status = $4, triggered_rule_ids = $5 WHERE id = $1 AND occurred_at = $2`, [e.id, e.occurredAt.toISOString(), decision, held ? 'PENDING' : null, triggered.map((r) => r.id)]);
+    if (held) {
+      await manager.query(`INSERT INTO hold_action (event_id, customer_id, outcome) VALUES ($1, $2, 'PLACED')`, [e.id, e.customer.id]);
+      // The account manager hears about every hold, whichever rule (or state) caused it.
+      if (e.customer.accountManagerId) {
+        await this.notifications.notify(manager, { userId: e.customer.accountManagerId, kind: 'HOLD_PLACED', title: `Transaction of ${e.amount ?? '?'} ${e.currency ?? ''} held for customer ${e.customer.externalRef}`.trim(), customerId: e.customer.id, eventId: e.id });
+      }
+    }
+    const [row] = (await manager.query(`SELECT ${EVENT_COLUMNS} FROM event e WHERE e.id = $1 AND e.occurred_at = $2`, [e.id, e.occurredAt.toISOString()])) as EventRow[];
+    return { event: { ...toEventModel(row), accountManagerId: e.customer.accountManagerId }, decision, triggeredRules: triggered.map((r) => r.model), alerts: raised, duplicate: false };
+  }
+
+  /** The original result of an already ingested event, for an idempotent repeat. */
+  async priorResult(manager: EntityManager, eventId: string, occurredAt: Date): Promise<EventResultModel> {
+    const [row] = (await manager.query(`SELECT ${EVENT_COLUMNS} FROM event e WHERE e.id = $1 AND e.occurred_at = $2`, [eventId, new Date(occurredAt).toISOString()])) as EventRow[];
+    const rules = row.triggered_rule_ids.length ? ((await manager.query(`SELECT * FROM rule WHERE id = ANY($1)`, [row.triggered_rule_ids])) as RuleRow[]) : [];
+    const alerts = (await manager.query(`SELECT * FROM alert WHERE event_id = $1`, [eventId])) as Parameters<typeof toAlertModel>[0][];
+    return { event: toEventModel(row), decision: row.decision, triggeredRules: rules.map(toRuleModel), alerts: alerts.map(toAlertModel), duplicate: true };
+  }
+
+  /** The customer's own state decides too: SUSPENDED blocks everything. */
+  private customerStateDecision(e: IncomingEvent): Decision {
+    if (e.customer.status === 'SUSPENDED') return Decision.BLOCK;
+    return Decision.ALLOW;
+  }
+
+  private async loginLocked(manager: EntityManager, customerId: string, at: Date): Promise<boolean> {
+    const [row] = (await manager.query(`SELECT 1 FROM login_lock WHERE customer_id = $1 AND lifted_at IS NULL AND locked_until > $2`, [customerId, at.toISOString()])) as unknown[];
+    return !!row;
+  }
+}
+
+export type { ActiveRule };

@@ -1,0 +1,100 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { isUUID } from 'class-validator';
+import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
+import { RequestContext } from '../../../common/context/request-context';
+import { Role, type Principal } from '../../../common/context/principal';
+import { BadUserInputError, ForbiddenError, InvalidTransitionError, NotFoundError, UnauthenticatedError } from '../../../common/errors/app-error';
+import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
+import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
+import { SortDirection } from '../../../common/pagination/sort';
+import { TransactionService } from '../../../database/transaction.service';
+import { CustomersService } from '../../customers/customers.service';
+import { NotificationsService } from '../notifications/notifications.service';
+import type { EventModel, HoldActionModel } from '../models/event.model';
+import type { EventsFilter, EventOrder, ResolveHoldInput } from './events.inputs';
+import { EVENT_COLUMNS, toEventModel, type EventRow } from './event-row';
+
+/** Reading events (with the hold queue) and resolving holds, within the principal's row scope. */
+@Injectable()
+export class EventsService {
+  constructor(
+    private readonly tx: TransactionService,
+    private readonly context: RequestContext,
+    private readonly customers: CustomersService,
+    private readonly notifications: NotificationsService,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+  ) {}
+
+  private principal(): Principal {
+    const p = this.context.principal;
+    if (!p) throw new UnauthenticatedError();
+    return p;
+  }
+
+  private scope(params: unknown[]): string {
+    const p = this.principal();
+    // A partner may see the id of an event it sent (in its ingest results) but may not query events.
+    if (p.kind === 'PARTNER') throw new ForbiddenError('Partners cannot read events');
+    if (p.kind === 'USER' && p.role === Role.ACCOUNT_MANAGER) return ` AND c.account_manager_id = $${params.push(p.userId)}`;
+    return '';
+  }
+
+  async get(id: string): Promise<EventModel> {
+    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
+    const params: unknown[] = [id];
+    const scope = this.scope(params);
+    const [row] = (await this.tx.manager().query(`SELECT ${EVENT_COLUMNS}, c.account_manager_id FROM event e JOIN customer c ON c.id = e.customer_id WHERE e.id = $1${scope}`, params)) as EventRow[];
+    if (!row) throw new NotFoundError('Event');
+    return toEventModel(row);
+  }
+
+  async list(filter: EventsFilter | undefined, orderBy: EventOrder | undefined, page: PageArgs): Promise<ConnectionShape<EventModel>> {
+    const limit = pageSize(page);
+    const params: unknown[] = [];
+    let where = 'TRUE' + this.scope(params);
+    if (filter?.customerId) where += ` AND e.customer_id = $${params.push(filter.customerId)}`;
+    if (filter?.type) where += ` AND e.type = $${params.push(filter.type)}`;
+    if (filter?.decision) where += ` AND e.decision = $${params.push(filter.decision)}`;
+    if (filter?.holdStatus) where += ` AND e.hold_status = $${params.push(filter.holdStatus)}`;
+    if (filter?.from) where += ` AND e.occurred_at >= $${params.push(filter.from)}`;
+    if (filter?.to) where += ` AND e.occurred_at < $${params.push(filter.to)}`;
+    const from = 'FROM event e JOIN customer c ON c.id = e.customer_id';
+    const [{ total }] = (await this.tx.manager().query(`SELECT count(*)::int AS total ${from} WHERE ${where}`, params)) as Array<{ total: number }>;
+    const dir = orderBy?.direction === SortDirection.ASC ? 'ASC' : 'DESC';
+    if (page.after) {
+      const [at, id] = decodeCursor(page.after, 2);
+      where += ` AND (e.occurred_at, e.id) ${dir === 'ASC' ? '>' : '<'} ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
+    }
+    const rows = (await this.tx.manager().query(`SELECT ${EVENT_COLUMNS}, c.account_manager_id ${from} WHERE ${where} ORDER BY e.occurred_at ${dir}, e.id ${dir} LIMIT ${limit + 1}`, params)) as EventRow[];
+    const nodes = rows.slice(0, limit).map(toEventModel);
+    const last = nodes[nodes.length - 1];
+    return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([last.occurredAt!.toISOString(), last.id]) : null } };
+  }
+
+  /** PENDING → RELEASED or PENDING → REJECTED, once; the note is encrypted under the customer's key. */
+  async resolveHold(eventId: string, input: ResolveHoldInput): Promise<EventModel> {
+    const event = await this.get(eventId);
+    const to = input.release ? 'RELEASED' : 'REJECTED';
+    if (event.holdStatus !== 'PENDING') throw new InvalidTransitionError('Hold', event.holdStatus ?? 'NONE', to);
+    const principal = this.principal();
+    return this.tx.run(async (manager) => {
+      const [, count] = (await manager.query(`UPDATE event SET hold_status = $3 WHERE id = $1 AND occurred_at = $2 AND hold_status = 'PENDING'`, [eventId, event.occurredAt!.toISOString(), to])) as [unknown, number];
+      if (count !== 1) throw new InvalidTransitionError('Hold', 'resolved', to);
+      const actionId = randomUUID();
+      const [customer] = await this.customers.snapshots([event.customerId!], []);
+      const note = input.note && customer ? this.customers.sealForCustomer(customer, { table: 'hold_action', column: 'note', rowId: actionId }, input.note) : null;
+      await manager.query(`INSERT INTO hold_action (id, event_id, customer_id, outcome, actor_id, note) VALUES ($1, $2, $3, $4, $5, $6)`, [actionId, eventId, event.customerId, to, principal.kind === 'USER' ? principal.userId : null, note]);
+      if (customer?.accountManagerId && !(principal.kind === 'USER' && principal.userId === customer.accountManagerId)) {
+        await this.notifications.notify(manager, { userId: customer.accountManagerId, kind: 'HOLD_RESOLVED', title: `Held transaction ${to.toLowerCase()} for customer ${customer.externalRef}`, customerId: customer.id, eventId });
+      }
+      await this.audit.record({ action: 'hold.resolve', outcome: 'SUCCESS', resourceType: 'Event', resourceId: eventId, customerId: event.customerId, details: { outcome: to } });
+      return this.get(eventId);
+    });
+  }
+
+  async holdHistory(eventId: string): Promise<HoldActionModel[]> {
+    const rows = (await this.tx.manager().query(`SELECT id, outcome, actor_id, created_at FROM hold_action WHERE event_id = $1 ORDER BY created_at, id`, [eventId])) as Array<{ id: string; outcome: string; actor_id: string | null; created_at: Date }>;
+    return rows.map((r) => ({ id: r.id, outcome: r.outcome, actorId: r.actor_id, createdAt: r.created_at }));
+  }
+}

@@ -1,0 +1,63 @@
+import { Field, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
+import { IsEnum, IsOptional, IsUUID } from 'class-validator';
+import { Connection } from '../../../common/pagination/connection';
+import { SortDirection } from '../../../common/pagination/sort';
+import { Text } from '../../../common/validation/text.decorators';
+import { AlertKind, AlertStatus, AlertTarget, Disposition, Severity } from './monitoring.enums';
+
+@ObjectType('Alert')
+export class AlertModel {
+  @Field(() => ID) id!: string;
+  @Field(() => AlertKind) kind!: AlertKind;
+  @Field(() => Severity) severity!: Severity;
+  @Field(() => AlertStatus) status!: AlertStatus;
+  @Field(() => Int, { description: 'Hits of the same rule for the same customer inside the dedup window' }) occurrences!: number;
+  @Field(() => Disposition, { nullable: true }) disposition!: Disposition | null;
+  @Field(() => ID, { nullable: true }) eventId!: string | null;
+  @Field(() => ID, { nullable: true }) assigneeId!: string | null;
+  @Field() firstSeenAt!: Date;
+  @Field() lastSeenAt!: Date;
+  @Field(() => Date, { nullable: true }) closedAt!: Date | null;
+  @Field() createdAt!: Date;
+
+  ruleId!: string | null;
+  customerId!: string | null;
+  accountManagerId!: string | null;
+}
+export const AlertConnection = Connection(AlertModel, 'AlertConnection');
+
+@InputType()
+export class AlertsFilter {
+  @Field(() => AlertStatus, { nullable: true }) @IsOptional() @IsEnum(AlertStatus) status?: AlertStatus;
+  @Field(() => Severity, { nullable: true }) @IsOptional() @IsEnum(Severity) severity?: Severity;
+  @Field(() => ID, { nullable: true }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) ruleId?: string;
+  @Field(() => ID, { nullable: true }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) customerId?: string;
+  @Field(() => ID, { nullable: true }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) assigneeId?: string;
+  @Field({ nullable: true }) @IsOptional() from?: Date;
+  @Field({ nullable: true }) @IsOptional() to?: Date;
+}
+
+@InputType()
+export class AlertOrder {
+  @Field(() => SortDirection, { defaultValue: SortDirection.DESC }) @IsEnum(SortDirection) direction!: SortDirection;
+}
+
+@InputType()
+export class TransitionAlertInput {
+  @Field(() => AlertTarget) @IsEnum(AlertTarget) to!: AlertTarget;
+  @Field(() => Disposition, { nullable: true, description: 'Required to close' }) @IsOptional() @IsEnum(Disposition) disposition?: Disposition;
+  @Field({ nullable: true }) @Text(2000, { optional: true }) note?: string;
+}
+
+@ObjectType('Notification')
+export class NotificationModel {
+  @Field(() => ID) id!: string;
+  @Field() kind!: string;
+  @Field() title!: string;
+  @Field(() => ID, { nullable: true }) customerId!: string | null;
+  @Field(() => ID, { nullable: true }) alertId!: string | null;
+  @Field(() => ID, { nullable: true }) eventId!: string | null;
+  @Field() read!: boolean;
+  @Field() createdAt!: Date;
+}
+export const NotificationConnection = Connection(NotificationModel, 'NotificationConnection');

@@ -1,0 +1,77 @@
+import { Field, ID, InputType, ObjectType } from '@nestjs/graphql';
+import { IsEnum, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Matches, MaxLength, Validate, ValidatorConstraint, type ValidatorConstraintInterface } from 'class-validator';
+import { GraphQLJSON } from 'graphql-scalars';
+import { protectType } from '../../../access/field-policy';
+import { Connection } from '../../../common/pagination/connection';
+import { DecimalScalar } from '../../../common/scalars/scalars';
+import { Text } from '../../../common/validation/text.decorators';
+import { Decision, EventType, HoldStatus } from './monitoring.enums';
+
+@ValidatorConstraint({ name: 'flatAttributes' })
+class FlatAttributes implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (value === undefined || value === null) return true;
+    if (typeof value !== 'object' || Array.isArray(value)) return false;
+    const entries = Object.entries(value as Record<string, unknown>);
+    return entries.length <= 50 && entries.every(([k, v]) => /^[A-Za-z0-9_.]{1,64}$/.test(k) && (v === null || ['string', 'number', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.length <= 50 && v.every((x) => typeof x === 'string' && x.length <= 200))) && (typeof v !== 'string' || v.length <= 200));
+  }
+  defaultMessage(): string {
+    return 'x must be an object of at most 50 non-PII keys with scalar values (free text belongs in content)';
+  }
+}
+
+@InputType()
+export class EventInput {
+  @Field() @Text(200) idempotencyKey!: string;
+  @Field(() => ID, { nullable: true }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) customerId?: string;
+  @Field({ nullable: true }) @Text(100, { optional: true }) customerExternalRef?: string;
+  @Field(() => EventType) @IsEnum(EventType, { message: 'x must be an event type' }) type!: EventType;
+  @Field({ description: 'ISO-8601 date-time' }) @IsISO8601({ strict: true }, { message: 'x must be an ISO-8601 date-time' }) occurredAt!: string;
+  @Field(() => DecimalScalar, { nullable: true }) @IsOptional() @IsString() amount?: string;
+  @Field({ nullable: true, description: 'ISO 4217' }) @IsOptional() @Matches(/^[A-Z]{3}$/, { message: 'x must be an ISO 4217 code such as EUR' }) currency?: string;
+  @Field({ nullable: true }) @Text(50, { optional: true }) channel?: string;
+  @Field({ nullable: true, description: 'ISO 3166-1 alpha-2' }) @IsOptional() @Matches(/^[A-Z]{2}$/, { message: 'x must be an ISO 3166-1 alpha-2 code' }) country?: string;
+  @Field({ nullable: true }) @IsOptional() @Matches(/^[0-9a-fA-F:.]{2,45}$/, { message: 'x must be an IP address' }) ipAddress?: string;
+  @Field({ nullable: true }) @Text(200, { optional: true }) deviceId?: string;
+  @Field({ nullable: true }) @Text(200, { optional: true }) counterpartyRef?: string;
+  @Field({ nullable: true, description: 'Free text (encrypted at rest with the customer key; flagged at ingest)' }) @IsOptional() @IsString() @MaxLength(10_000) content?: string;
+  @Field(() => GraphQLJSON, { nullable: true, description: 'Non-PII keys only' }) @IsOptional() @IsObject() @Validate(FlatAttributes) attributes?: Record<string, unknown>;
+}
+
+/** A stored event. Field policy: staff with event read rights see it all; a partner sees only `id`. */
+@ObjectType('Event')
+export class EventModel {
+  @Field(() => ID) id!: string;
+  @Field(() => ID, { nullable: true }) customerId!: string | null;
+  @Field(() => EventType, { nullable: true }) type!: EventType | null;
+  @Field(() => String, { nullable: true, description: 'The sending partner id, or SYSTEM' }) source!: string | null;
+  @Field(() => Date, { nullable: true }) occurredAt!: Date | null;
+  @Field(() => Date, { nullable: true }) receivedAt!: Date | null;
+  @Field(() => DecimalScalar, { nullable: true }) amount!: string | null;
+  @Field(() => String, { nullable: true }) currency!: string | null;
+  @Field(() => String, { nullable: true }) channel!: string | null;
+  @Field(() => String, { nullable: true }) country!: string | null;
+  @Field(() => String, { nullable: true }) deviceId!: string | null;
+  @Field(() => String, { nullable: true }) ipAddress!: string | null;
+  @Field(() => String, { nullable: true }) counterpartyRef!: string | null;
+  @Field(() => [String], { nullable: true }) flags!: string[] | null;
+  @Field(() => GraphQLJSON, { nullable: true }) attributes!: unknown;
+  @Field(() => Decision, { nullable: true }) decision!: Decision | null;
+  @Field(() => HoldStatus, { nullable: true }) holdStatus!: HoldStatus | null;
+
+  /** Row-scope condition for the field policy (not a GraphQL field). */
+  accountManagerId!: string | null;
+  triggeredRuleIds!: string[];
+}
+export const EventConnection = Connection(EventModel, 'EventConnection');
+
+@ObjectType('HoldAction')
+export class HoldActionModel {
+  @Field(() => ID) id!: string;
+  @Field() outcome!: string;
+  @Field(() => ID, { nullable: true }) actorId!: string | null;
+  @Field() createdAt!: Date;
+}
+
+protectType('Event', { subject: 'Event' });
+protectType('EventResult', { subject: 'EventResult' });

@@ -1,0 +1,30 @@
+import { Global, Module } from '@nestjs/common';
+import { SYSTEM_EVENT_SINK, type SystemEvent } from '../../common/audit/system-event-sink';
+import { CustomersModule } from '../customers/customers.module';
+import { AlertsResolver } from './alerts/alerts.resolver';
+import { AlertsService } from './alerts/alerts.service';
+import { DecisionPipeline } from './events/decision-pipeline.service';
+import { EventsResolver } from './events/events.resolver';
+import { EventsService } from './events/events.service';
+import { IngestService } from './events/ingest.service';
+import { NotificationsResolver } from './notifications/notifications.resolver';
+import { NotificationsService } from './notifications/notifications.service';
+import { RuleEngine } from './rules/rule-engine.service';
+import { RulesResolver } from './rules/rules.resolver';
+import { RulesService } from './rules/rules.service';
+
+/**
+ * Events, rules, decisions, alerts, holds and notifications. Knows customers only through their service;
+ * global only so that other modules can hand it SYSTEM events through SYSTEM_EVENT_SINK.
+ */
+@Global()
+@Module({
+  imports: [CustomersModule],
+  providers: [
+    { provide: SYSTEM_EVENT_SINK, useFactory: (ingest: IngestService) => ({ record: (e: SystemEvent) => ingest.recordSystemEvent(e) }), inject: [IngestService] },
+    RuleEngine, RulesService, AlertsService, NotificationsService, DecisionPipeline, IngestService, EventsService,
+    EventsResolver, AlertsResolver, RulesResolver, NotificationsResolver,
+  ],
+  exports: [IngestService, NotificationsService, SYSTEM_EVENT_SINK],
+})
+export class MonitoringModule {}

@@ -1,0 +1,42 @@
+import { compileWhere } from './compile-condition';
+import type { AggregateSpec } from './condition.types';
+import { readField, toNum, toText } from './semantics';
+
+/**
+ * The meaning of an aggregate, computed over events in memory. It is the reference `buildAggregateQuery`
+ * is tested against, and serves backtests or callers that already hold the customer's events.
+ * `rows` are the customer's events shaped like `EvaluationContext.event` with `type` and `occurredAt`;
+ * `current` is the event being evaluated.
+ */
+export function computeAggregateInMemory(
+  spec: AggregateSpec,
+  rows: readonly Record<string, unknown>[],
+  current: Record<string, unknown>,
+  list: (code: string) => ReadonlySet<string>,
+): number | null {
+  const end = timeOf(current.occurredAt) - spec.offsetMs;
+  const start = end - spec.windowMs;
+  const where = spec.where ? compileWhere(spec.where) : null;
+  const matching = rows.filter((row) => {
+    const t = timeOf(row.occurredAt);
+    return (
+      spec.eventTypes.includes(row.type as never) && t > start && t <= end && (where === null || where(row, current, list))
+    );
+  });
+  if (spec.fn === 'count') return matching.length;
+  const read = readField(spec.field ?? 'amount');
+  if (spec.fn === 'distinctCount') {
+    const values = matching.map((r) => (spec.field === 'amount' ? toNum(read(r)) : toText(read(r))));
+    return new Set(values.filter((v) => v !== null)).size;
+  }
+  const numbers = matching.map((r) => toNum(read(r))).filter((n): n is number => n !== null);
+  if (spec.fn === 'sum') return numbers.reduce((a, b) => a + b, 0);
+  if (numbers.length === 0) return null;
+  return spec.fn === 'max' ? numbers.reduce((a, b) => Math.max(a, b)) : numbers.reduce((a, b) => a + b, 0) / numbers.length;
+}
+
+function timeOf(v: unknown): number {
+  const t = v instanceof Date ? v.getTime() : typeof v === 'string' ? Date.parse(v) : NaN;
+  if (Number.isNaN(t)) throw new Error('computeAggregateInMemory: occurredAt must be a Date or an ISO timestamp');
+  return t;
+}

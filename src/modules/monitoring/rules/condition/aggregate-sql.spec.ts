@@ -1,0 +1,158 @@
+import { buildAggregateQuery, readAggregateRow, type AggregateQueryInput } from './aggregate-sql';
+import { compileCondition } from './compile-condition';
+import type { AggregateSpec } from './condition.types';
+import { DEFAULT_RULE_CONDITIONS } from './default-rules';
+
+const cmp = (left: unknown, op: string, right: unknown) => ({ compare: { left, op, right } });
+const input = (over: Partial<AggregateQueryInput> = {}): AggregateQueryInput => ({
+  customerId: 'c-1',
+  occurredAt: '2025-03-01T12:00:00.000Z',
+  event: {},
+  list: () => new Set(),
+  ...over,
+});
+/** The aggregate specs of a condition that compares one aggregate with 0. */
+const specsOf = (aggregate: Record<string, unknown>): AggregateSpec[] =>
+  compileCondition(cmp({ aggregate: { eventTypes: ['TRANSACTION'], window: 'PT1H', ...aggregate } }, 'gt', { value: 0 })).aggregates;
+const sqlOf = (aggregate: Record<string, unknown>, over: Partial<AggregateQueryInput> = {}) => buildAggregateQuery(specsOf(aggregate), input(over))!;
+
+describe('buildAggregateQuery: statement shape', () => {
+  it('returns null when there is nothing to compute', () => {
+    expect(buildAggregateQuery([], input())).toBeNull();
+  });
+
+  it('reads one customer over the longest look-back, ending at the event', () => {
+    const q = sqlOf({ fn: 'count' });
+    expect(q.sql).toBe(
+      'SELECT count(*) FILTER (WHERE type = ANY($3::text[]) AND occurred_at > $2::timestamptz - $4::interval) AS a0' +
+        ' FROM event WHERE customer_id = $1 AND occurred_at > $2::timestamptz - $4::interval' +
+        ' AND occurred_at <= $2::timestamptz AND type = ANY($3::text[])',
+    );
+    expect(q.params).toEqual(['c-1', '2025-03-01T12:00:00.000Z', ['TRANSACTION'], '3600 seconds']);
+    expect(q.keys).toEqual([specsOf({ fn: 'count' })[0].key]);
+  });
+
+  it.each([
+    [{ fn: 'count' }, /^SELECT count\(\*\) FILTER \(WHERE /],
+    [{ fn: 'sum', field: 'amount' }, /^SELECT coalesce\(sum\(amount\) FILTER \(WHERE .*\), 0\) AS a0/],
+    [{ fn: 'avg', field: 'amount' }, /^SELECT avg\(amount\) FILTER \(WHERE /],
+    [{ fn: 'max', field: 'amount' }, /^SELECT max\(amount\) FILTER \(WHERE /],
+    [{ fn: 'distinctCount', field: 'deviceId' }, /^SELECT count\(DISTINCT device_id\) FILTER \(WHERE /],
+    [{ fn: 'distinctCount', field: 'amount' }, /^SELECT count\(DISTINCT amount\) FILTER \(WHERE /],
+    [{ fn: 'distinctCount', field: 'counterpartyRef' }, /^SELECT count\(DISTINCT counterparty_ref\) FILTER/],
+    [{ fn: 'sum', field: 'attributes.daysLate' }, /^SELECT coalesce\(sum\(\(CASE jsonb_typeof\(\(attributes -> \$5::text\)\) WHEN 'number'/],
+    [{ fn: 'max', field: 'attributes.daysLate' }, /^SELECT max\(\(CASE jsonb_typeof\(\(attributes -> \$5::text\)\)/],
+    [{ fn: 'distinctCount', field: 'attributes.merchant' }, /^SELECT count\(DISTINCT \(CASE WHEN jsonb_typeof\(\(attributes -> \$5::text\)\) IN/],
+  ])('%j', (aggregate, shape) => {
+    expect(sqlOf(aggregate).sql).toMatch(shape);
+  });
+
+  it('binds attribute keys instead of writing them into the SQL', () => {
+    const q = sqlOf({ fn: 'sum', field: 'attributes.daysLate' });
+    expect(q.sql).not.toContain('daysLate');
+    expect(q.params).toContain('daysLate');
+  });
+
+  it('bounds an offset window on both sides and looks back over window plus offset', () => {
+    const q = sqlOf({ fn: 'avg', field: 'amount', window: 'P7D', offset: 'P1D' });
+    expect(q.sql).toContain('occurred_at > $2::timestamptz - $4::interval AND occurred_at <= $2::timestamptz - $5::interval');
+    expect(q.params.slice(3, 5)).toEqual(['691200 seconds', '86400 seconds']);
+    expect(q.sql).toContain('WHERE customer_id = $1 AND occurred_at > $2::timestamptz - $4::interval AND occurred_at <= $2::timestamptz');
+  });
+
+  it('computes the default pack in one statement, an aggregate shared by rules only once', () => {
+    const specs = DEFAULT_RULE_CONDITIONS.flatMap((r) => compileCondition(r.condition).aggregates);
+    const twice = [...specs, ...specs];
+    const q = buildAggregateQuery(twice, input({ event: { deviceId: 'dev-9' } }))!;
+    expect(q.keys).toEqual(specs.map((s) => s.key));
+    expect(q.sql.match(/ AS a\d+/g)).toHaveLength(specs.length);
+    expect(q.sql.match(/SELECT/g)).toHaveLength(1);
+    // The longest look-back is the new-device rule's 90 days; every event type is read.
+    expect(q.params).toContain('7776000 seconds');
+    expect(q.params.at(-1)).toEqual(['COMMUNICATION', 'COMPLAINT', 'LOGIN', 'PAYMENT', 'PROFILE_CHANGE', 'TRANSACTION', 'VERIFICATION']);
+  });
+
+  it('accepts another table name but refuses anything that is not an identifier', () => {
+    const specs = specsOf({ fn: 'count' });
+    expect(buildAggregateQuery(specs, input(), { table: 'monitoring.event' })!.sql).toContain('FROM monitoring.event WHERE');
+    expect(() => buildAggregateQuery(specs, input(), { table: 'event; DROP TABLE x' })).toThrow('bad table name');
+  });
+});
+
+describe('buildAggregateQuery: where', () => {
+  const hostile = "x'); DROP TABLE event; --";
+
+  it('binds literals and current fields; no value reaches the SQL text', () => {
+    const where = {
+      all: [
+        cmp({ field: 'attributes.outcome' }, 'eq', { value: hostile }),
+        cmp({ field: 'deviceId' }, 'eq', { current: 'deviceId' }),
+        cmp({ field: 'channel' }, 'contains', { value: 'W%_' }),
+      ],
+    };
+    const q = sqlOf({ fn: 'count', where }, { event: { deviceId: 'dev-1' } });
+    expect(q.sql).not.toContain('DROP');
+    expect(q.sql).not.toContain('dev-1');
+    expect(q.sql).not.toContain('W%_');
+    expect(q.params).toEqual(expect.arrayContaining([hostile, 'outcome', 'dev-1', 'W%_']));
+    expect(q.sql).toContain('COALESCE(device_id = $');
+    expect(q.sql).toContain('COALESCE(strpos(lower(channel), lower($');
+  });
+
+  it('binds a missing current field as null, so that nothing matches it', () => {
+    const q = sqlOf({ fn: 'count', where: cmp({ field: 'deviceId' }, 'eq', { current: 'deviceId' }) });
+    expect(q.sql).toMatch(/COALESCE\(device_id = \$5::text, false\)/);
+    expect(q.params[4]).toBeNull();
+  });
+
+  it('binds watchlist entries as one array', () => {
+    const q = sqlOf(
+      { fn: 'count', where: cmp({ field: 'counterpartyRef' }, 'in', { list: 'SANCTIONED' }) },
+      { list: (code) => new Set(code === 'SANCTIONED' ? ['ACME', 'EVIL'] : []) },
+    );
+    expect(q.sql).toMatch(/COALESCE\(counterparty_ref = ANY\(\$5::text\[\]\), false\)/);
+    expect(q.params[4]).toEqual(['ACME', 'EVIL']);
+  });
+
+  it.each([
+    [cmp({ field: 'country' }, 'notIn', { value: ['NL'] }), /COALESCE\(country <> ALL\(\$5::text\[\]\), false\)/],
+    [cmp({ field: 'amount' }, 'in', { value: [1, 2] }), /COALESCE\(amount = ANY\(\$5::numeric\[\]\), false\)/],
+    [cmp({ field: 'flags' }, 'in', { value: ['THREAT'] }), /COALESCE\(\(flags && \$5::text\[\]\), false\)/],
+    [cmp({ field: 'flags' }, 'notIn', { value: ['THREAT'] }), /COALESCE\(NOT \(flags && \$5::text\[\]\), false\)/],
+    [cmp({ field: 'flags' }, 'contains', { value: 'THREAT' }), /COALESCE\(\$5::text = ANY\(flags\), false\)/],
+    [cmp({ field: 'amount' }, 'gte', { value: 10 }), /COALESCE\(amount >= \$5::numeric, false\)/],
+    [cmp({ field: 'amount' }, 'lt', { mul: [{ current: 'amount' }, { value: 2 }] }), /COALESCE\(amount < \$5::numeric, false\)/],
+    [cmp({ field: 'amount' }, 'lt', { mul: [{ field: 'attributes.qty' }, { value: 2 }] }), /COALESCE\(amount < \(\(CASE .*\) \* \$6::numeric\), false\)/],
+    [cmp({ field: 'deviceId' }, 'eq', { value: null }), /\(device_id IS NULL\)/],
+    [cmp({ field: 'attributes.x' }, 'ne', { value: null }), /\(\(attributes ->> \$5::text\) IS NOT NULL\)/],
+    [cmp({ field: 'attributes.vip' }, 'eq', { value: true }), /= \$6::boolean, false\)/],
+    [{ not: cmp({ field: 'channel' }, 'eq', { value: 'WEB' }) }, /\(NOT COALESCE\(channel = \$5::text, false\)\)/],
+    [{ any: [cmp({ field: 'channel' }, 'eq', { value: 'A' }), cmp({ field: 'channel' }, 'eq', { value: 'B' })] }, /\(COALESCE\(.*\) OR COALESCE\(.*\)\)/],
+    [cmp({ field: 'attributes.fields' }, 'contains', { value: 'email' }), /CASE jsonb_typeof\(.*\) WHEN 'string' THEN .* WHEN 'array' THEN .*@> jsonb_build_array/],
+  ])('%j', (where, shape) => {
+    expect(sqlOf({ fn: 'count', where }).sql).toMatch(shape);
+  });
+
+  it('decides comparisons that read no past event now, with the evaluator', () => {
+    const where = { all: [cmp({ current: 'channel' }, 'eq', { value: 'WEB' }), cmp({ current: 'flags' }, 'contains', { value: 'X' })] };
+    expect(sqlOf({ fn: 'count', where }, { event: { channel: 'WEB', flags: ['X'] } }).sql).toContain('(TRUE AND TRUE)');
+    expect(sqlOf({ fn: 'count', where }, { event: { channel: 'APP', flags: ['X'] } }).sql).toContain('(FALSE AND TRUE)');
+  });
+
+  it('passes a current decimal amount as text so numeric keeps every digit', () => {
+    const q = sqlOf({ fn: 'count', where: cmp({ field: 'amount' }, 'eq', { current: 'amount' }) }, { event: { amount: '12345678901234567.89' } });
+    expect(q.params).toContain('12345678901234567.89');
+  });
+});
+
+describe('readAggregateRow', () => {
+  it('turns pg text numbers into numbers by key, keeping nulls', () => {
+    const q = buildAggregateQuery([...specsOf({ fn: 'count' }), ...specsOf({ fn: 'avg', field: 'amount' })], input())!;
+    const values = readAggregateRow(q, { a0: '3', a1: null });
+    expect([...values.entries()]).toEqual([
+      [q.keys[0], 3],
+      [q.keys[1], null],
+    ]);
+    expect(readAggregateRow(q, { a0: 7, a1: '12.50' }).get(q.keys[1])).toBe(12.5);
+  });
+});

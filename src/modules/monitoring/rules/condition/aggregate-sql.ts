@@ -1,0 +1,246 @@
+import { canonicalJson } from './aggregate-spec';
+import { compileWhere, operandValue } from './compile-condition';
+import type { AggregateSpec, CompareCondition, Condition, Operand } from './condition.types';
+import { memberSet, NUMERIC_RE, NUMERIC_SQL_RE, toBool, toNum, toText } from './semantics';
+import { resolveCompare } from './typing';
+import type { EventFieldName } from './vocabulary';
+
+/**
+ * One SQL statement computing every aggregate that the rules need for one event (SPEC §8: windows are
+ * `(occurredAt − window, occurredAt]`, so the current event must already be stored). Each aggregate is a
+ * column `aN` with its own FILTER; an aggregate's `where` is translated to SQL that mirrors `semantics.ts`
+ * exactly (every comparison is wrapped in COALESCE(…, false) so NOT works on two-valued logic as in
+ * TypeScript). Every value — event types, intervals, literals, `current` fields, watchlist entries,
+ * attribute keys — is a bind parameter; the SQL text holds only fixed column names and operators.
+ */
+export interface AggregateQueryInput {
+  customerId: string;
+  /** The current event's occurredAt ($2). */
+  occurredAt: Date | string;
+  /** The current event, shaped like `EvaluationContext.event`, for `current` operands. */
+  event: Record<string, unknown>;
+  /** Watchlist entries for `list` operands inside where. */
+  list(code: string): ReadonlySet<string>;
+}
+
+export interface AggregateQuery {
+  sql: string;
+  params: unknown[];
+  /** `keys[i]` is the `AggregateSpec.key` of column `a<i>`. */
+  keys: string[];
+}
+
+const COLUMNS: Record<EventFieldName, string> = {
+  amount: 'amount',
+  currency: 'currency',
+  channel: 'channel',
+  country: 'country',
+  deviceId: 'device_id',
+  ipAddress: 'ip_address',
+  counterpartyRef: 'counterparty_ref',
+  flags: 'flags',
+};
+const SQL_OPS: Record<string, string> = { eq: '=', ne: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' };
+const TABLE_RE = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
+
+/** Returns null when there is nothing to compute. Specs with equal keys are computed once. */
+export function buildAggregateQuery(
+  specs: readonly AggregateSpec[],
+  input: AggregateQueryInput,
+  options: { table?: string } = {},
+): AggregateQuery | null {
+  const table = options.table ?? 'event';
+  if (!TABLE_RE.test(table)) throw new Error(`buildAggregateQuery: bad table name ${table}`);
+  const distinct = [...new Map(specs.map((s) => [s.key, s])).values()];
+  if (distinct.length === 0) return null;
+  const b = new Builder(input);
+  const columns = distinct.map((spec, i) => `${b.aggregate(spec)} AS a${i}`);
+  const lookBack = Math.max(...distinct.map((s) => s.windowMs + s.offsetMs));
+  const types = [...new Set(distinct.flatMap((s) => s.eventTypes))].sort();
+  const sql =
+    `SELECT ${columns.join(', ')} FROM ${table} WHERE customer_id = $1` +
+    ` AND occurred_at > $2::timestamptz - ${b.interval(lookBack)} AND occurred_at <= $2::timestamptz` +
+    ` AND type = ANY(${b.param(types, 'text[]')})`;
+  return { sql, params: b.params, keys: distinct.map((s) => s.key) };
+}
+
+/** Turns the single result row into numbers by key (pg returns bigint and numeric as strings). */
+export function readAggregateRow(query: AggregateQuery, row: Record<string, unknown>): Map<string, number | null> {
+  return new Map(query.keys.map((key, i) => [key, toNum(row[`a${i}`])]));
+}
+
+class Builder {
+  readonly params: unknown[];
+  private readonly index = new Map<string, string>();
+
+  constructor(private readonly input: AggregateQueryInput) {
+    this.params = [input.customerId, input.occurredAt];
+  }
+
+  /** `$n::cast`, one parameter per distinct (cast, value): a parameter must keep one type throughout. */
+  param(value: unknown, cast: string): string {
+    const id = `${cast}:${canonicalJson(value ?? null)}`;
+    let ref = this.index.get(id);
+    if (!ref) {
+      this.params.push(value ?? null);
+      ref = `$${this.params.length}::${cast}`;
+      this.index.set(id, ref);
+    }
+    return ref;
+  }
+
+  /** Exact milliseconds as seconds: no calendar days, so DST cannot stretch a window. */
+  interval(ms: number): string {
+    return this.param(`${ms / 1000} seconds`, 'interval');
+  }
+
+  aggregate(spec: AggregateSpec): string {
+    const filters = [
+      `type = ANY(${this.param(spec.eventTypes, 'text[]')})`,
+      `occurred_at > $2::timestamptz - ${this.interval(spec.windowMs + spec.offsetMs)}`,
+    ];
+    if (spec.offsetMs > 0) filters.push(`occurred_at <= $2::timestamptz - ${this.interval(spec.offsetMs)}`);
+    if (spec.where) filters.push(this.condition(spec.where));
+    const filter = `FILTER (WHERE ${filters.join(' AND ')})`;
+    const field: Operand = { field: spec.field ?? 'amount' };
+    switch (spec.fn) {
+      case 'count':
+        return `count(*) ${filter}`;
+      case 'sum':
+        return `coalesce(sum(${this.num(field)}) ${filter}, 0)`;
+      case 'avg':
+      case 'max':
+        return `${spec.fn}(${this.num(field)}) ${filter}`;
+      case 'distinctCount':
+        return `count(DISTINCT ${spec.field === 'amount' ? 'amount' : this.text(field)}) ${filter}`;
+    }
+  }
+
+  condition(c: Condition): string {
+    if ('all' in c) return `(${c.all.map((x) => this.condition(x)).join(' AND ')})`;
+    if ('any' in c) return `(${c.any.map((x) => this.condition(x)).join(' OR ')})`;
+    if ('not' in c) return `(NOT ${this.condition(c.not)})`;
+    return this.compare(c.compare);
+  }
+
+  private compare(c: CompareCondition['compare']): string {
+    const { left, op, right } = c;
+    const list = (code: string) => this.input.list(code);
+    // Nothing from the past event: the answer is known now, from the very code the evaluator uses.
+    if (!reads(left) && !reads(right)) return compileWhere({ compare: c })({}, this.input.event, list) ? 'TRUE' : 'FALSE';
+    const typed = resolveCompare(left, op, right);
+    if ('errors' in typed) throw new Error(`buildAggregateQuery: ${typed.errors[0].message}`); // validated earlier
+    const { domain } = typed;
+    const value = (o: Operand) => operandValue(o, this.input.event, list);
+    const members = () => {
+      const v = value(right);
+      return [...(v instanceof Set ? v : memberSet(v as unknown[], domain))];
+    };
+    const sqlOp = SQL_OPS[op];
+    switch (domain.kind) {
+      case 'isNull': {
+        const o = domain.side === 'left' ? left : right;
+        return `(${this.nullable(o)} IS ${op === 'eq' ? '' : 'NOT '}NULL)`;
+      }
+      case 'number':
+        return `COALESCE(${this.num(left)} ${sqlOp} ${this.num(right)}, false)`;
+      case 'text':
+        return `COALESCE(${this.text(left)} ${sqlOp} ${this.text(right)}, false)`;
+      case 'boolean':
+        return `COALESCE(${this.bool(left)} ${sqlOp} ${this.bool(right)}, false)`;
+      case 'memberText':
+      case 'memberNumber': {
+        const numeric = domain.kind === 'memberNumber';
+        const l = numeric ? this.num(left) : this.text(left);
+        const set = this.param(members(), numeric ? 'numeric[]' : 'text[]');
+        return `COALESCE(${l} ${op === 'in' ? '= ANY' : '<> ALL'}(${set}), false)`;
+      }
+      case 'intersect': // left is the flags column: a constant left was folded above
+        return `COALESCE(${op === 'in' ? '' : 'NOT '}(flags && ${this.param(members(), 'text[]')}), false)`;
+      case 'arrayContains': {
+        const arr = reads(left) ? 'flags' : this.param(stringsOf(value(left)), 'text[]');
+        return `COALESCE(${this.text(right)} = ANY(${arr}), false)`;
+      }
+      case 'substring': {
+        const l = reads(left) ? this.column(left) : this.param(stringOf(value(left)), 'text');
+        return substringSql(l, this.text(right));
+      }
+      case 'containsDynamic': {
+        const needle = this.text(right);
+        if (!reads(left)) {
+          const v = value(left);
+          if (typeof v === 'string') return substringSql(this.param(v, 'text'), needle);
+          if (Array.isArray(v)) return `COALESCE(${needle} = ANY(${this.param(stringsOf(v), 'text[]')}), false)`;
+          return 'FALSE';
+        }
+        const a = this.attribute(left);
+        return (
+          `(CASE jsonb_typeof(${a}) WHEN 'string' THEN ${substringSql(`(${a} #>> '{}')`, needle)}` +
+          ` WHEN 'array' THEN COALESCE(${needle} IS NOT NULL AND ${a} @> jsonb_build_array(${needle}), false) ELSE false END)`
+        );
+      }
+      case 'level':
+        throw new Error('buildAggregateQuery: levels cannot appear inside where'); // customer operands are refused there
+    }
+  }
+
+  private column(o: Operand): string {
+    if (!('field' in o) || o.field.startsWith('attributes.')) throw new Error('buildAggregateQuery: expected a column');
+    return COLUMNS[o.field as EventFieldName];
+  }
+
+  private attribute(o: Operand): string {
+    if (!('field' in o) || !o.field.startsWith('attributes.')) throw new Error('buildAggregateQuery: expected an attribute');
+    return `(attributes -> ${this.param(o.field.slice('attributes.'.length), 'text')})`;
+  }
+
+  private isAttribute(o: Operand): boolean {
+    return 'field' in o && o.field.startsWith('attributes.');
+  }
+
+  private nullable(o: Operand): string {
+    if ('mul' in o) return this.num(o);
+    if (!this.isAttribute(o)) return this.column(o);
+    return `(attributes ->> ${this.param((o as { field: string }).field.slice('attributes.'.length), 'text')})`; // JSON null is SQL NULL here
+  }
+
+  num(o: Operand): string {
+    if (!reads(o)) {
+      const v = operandValue(o, this.input.event, (c) => this.input.list(c));
+      // Decimal text goes as is: numeric keeps every digit of an amount.
+      return this.param(typeof v === 'string' && NUMERIC_RE.test(v) ? v : toNum(v), 'numeric');
+    }
+    if ('mul' in o) return `(${this.num(o.mul[0])} * ${this.num(o.mul[1])})`;
+    if (!this.isAttribute(o)) return this.column(o); // amount: validation admits no other column here
+    const a = this.attribute(o);
+    return (
+      `(CASE jsonb_typeof(${a}) WHEN 'number' THEN (${a} #>> '{}')::numeric` +
+      ` WHEN 'string' THEN (CASE WHEN (${a} #>> '{}') ~ '${NUMERIC_SQL_RE}' THEN (${a} #>> '{}')::numeric END) END)`
+    );
+  }
+
+  text(o: Operand): string {
+    if (!reads(o)) return this.param(toText(operandValue(o, this.input.event, (c) => this.input.list(c))), 'text');
+    if (!this.isAttribute(o)) return this.column(o);
+    const a = this.attribute(o);
+    return `(CASE WHEN jsonb_typeof(${a}) IN ('string', 'number') THEN ${a} #>> '{}' END)`;
+  }
+
+  private bool(o: Operand): string {
+    if (!reads(o)) return this.param(toBool(operandValue(o, this.input.event, (c) => this.input.list(c))), 'boolean');
+    const a = this.attribute(o);
+    return `(CASE WHEN jsonb_typeof(${a}) = 'boolean' THEN (${a} #>> '{}')::boolean END)`;
+  }
+}
+
+/** Does the operand read the past event being aggregated (as opposed to constants and the current event)? */
+function reads(o: Operand): boolean {
+  return 'field' in o || ('mul' in o && o.mul.some(reads));
+}
+
+function substringSql(haystack: string, needle: string): string {
+  return `COALESCE(strpos(lower(${haystack}), lower(${needle})) > 0, false)`;
+}
+
+const stringOf = (v: unknown) => (typeof v === 'string' ? v : null);
+const stringsOf = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);

@@ -1,0 +1,153 @@
+import { forEachOperand, toAggregateSpec } from './aggregate-spec';
+import type {
+  AggregateSpec,
+  CompiledCondition,
+  Condition,
+  EvaluationContext,
+  Operand,
+} from './condition.types';
+import { comparator, memberSet, readField, toNum } from './semantics';
+import { resolveCompare } from './typing';
+import { assertValidCondition } from './validate-condition';
+import type { CustomerAttribute, EventType } from './vocabulary';
+
+/** What closures read: the evaluation context, plus the triggering event while inside an aggregate's where. */
+interface Scope extends EvaluationContext {
+  current?: Record<string, unknown>;
+}
+type Thunk = (s: Scope) => unknown;
+type Predicate = (s: Scope) => boolean;
+
+/**
+ * Compiles a rule condition once into closures; `evaluate` walks no JSON. Validates first (throws
+ * `BAD_USER_INPUT`), so a stored condition that no longer validates fails loudly instead of never matching.
+ * Aggregates are not computed here: the caller computes `aggregates` for the event beforehand (one SQL
+ * statement for all rules, see `buildAggregateQuery`) and serves them through `ctx.aggregate(key)`.
+ */
+export function compileCondition(json: unknown): CompiledCondition {
+  assertValidCondition(json);
+  const condition = json as Condition;
+  const aggregates = new Map<string, AggregateSpec>();
+  const lists = new Set<string>();
+  const customerAttributes = new Set<CustomerAttribute>();
+  forEachOperand(condition, (o) => {
+    if ('list' in o) lists.add(o.list);
+    if ('customer' in o) customerAttributes.add(o.customer);
+    if ('aggregate' in o) {
+      const spec = toAggregateSpec(o.aggregate);
+      if (!aggregates.has(spec.key)) aggregates.set(spec.key, spec);
+    }
+  });
+  const predicate = compileNode(condition);
+  const eventTypes = new Set<EventType>([...aggregates.values()].flatMap((a) => a.eventTypes));
+  return {
+    evaluate: (ctx) => predicate(ctx),
+    aggregates: [...aggregates.values()],
+    lists: [...lists],
+    customerAttributes: [...customerAttributes],
+    eventTypesReferenced: [...eventTypes],
+  };
+}
+
+/**
+ * The predicate of an aggregate's `where` on one past event (`row`, shaped like `EvaluationContext.event`)
+ * against the triggering event (`current`). It is the reference the SQL translation mirrors, and lets
+ * backtests or tests aggregate in memory.
+ */
+export function compileWhere(
+  where: Condition,
+): (row: Record<string, unknown>, current: Record<string, unknown>, list: (code: string) => ReadonlySet<string>) => boolean {
+  const predicate = compileNode(where);
+  return (row, current, list) => predicate({ event: row, current, customer: {}, aggregate: noAggregate, list });
+}
+
+/**
+ * The value of an operand that reads no past event (value, current, list, or mul of those) — what the SQL
+ * translation binds as a parameter.
+ */
+export function operandValue(
+  o: Operand,
+  current: Record<string, unknown>,
+  list: (code: string) => ReadonlySet<string>,
+): unknown {
+  return compileOperand(o)({ event: {}, current, customer: {}, aggregate: noAggregate, list });
+}
+
+function noAggregate(): number | null {
+  throw new Error('an aggregate cannot appear inside where');
+}
+
+function compileNode(c: Condition): Predicate {
+  if ('all' in c || 'any' in c) {
+    const all = 'all' in c;
+    const parts = (all ? c.all : c.any).map(compileNode);
+    if (parts.length === 1) return parts[0];
+    return all
+      ? (s) => {
+          for (const p of parts) if (!p(s)) return false;
+          return true;
+        }
+      : (s) => {
+          for (const p of parts) if (p(s)) return true;
+          return false;
+        };
+  }
+  if ('not' in c) {
+    const inner = compileNode(c.not);
+    return (s) => !inner(s);
+  }
+  const { left, op, right } = c.compare;
+  const typed = resolveCompare(left, op, right);
+  if ('errors' in typed) throw new Error(`compileCondition: ${typed.errors[0].message}`); // unreachable after validation
+  const { domain } = typed;
+  const test = comparator(domain, op);
+  if (domain.kind === 'isNull') {
+    const tested = compileOperand(domain.side === 'left' ? left : right);
+    return (s) => test(tested(s), null);
+  }
+  const l = compileOperand(left);
+  let r = compileOperand(right);
+  if ((domain.kind === 'memberText' || domain.kind === 'memberNumber' || domain.kind === 'intersect') && 'value' in right) {
+    const members = memberSet(right.value as unknown[], domain); // array literal: coerced once, here
+    r = () => members;
+  }
+  return (s) => test(l(s), r(s));
+}
+
+function compileOperand(o: Operand): Thunk {
+  if ('value' in o) {
+    const v = o.value;
+    return () => v;
+  }
+  if ('field' in o) {
+    const read = readField(o.field);
+    return (s) => read(s.event);
+  }
+  if ('current' in o) {
+    const read = readField(o.current);
+    return (s) => read(s.current);
+  }
+  if ('customer' in o) {
+    const name = o.customer;
+    return (s) => s.customer[name];
+  }
+  if ('list' in o) {
+    const code = o.list;
+    return (s) => s.list(code);
+  }
+  if ('mul' in o) {
+    const [a, b] = o.mul.map(compileOperand);
+    return (s) => {
+      const x = toNum(a(s));
+      const y = toNum(b(s));
+      return x === null || y === null ? null : x * y;
+    };
+  }
+  const key = toAggregateSpec(o.aggregate).key;
+  return (s) => {
+    const v = s.aggregate(key);
+    // A missing aggregate is a caller bug; failing beats a rule that silently never fires.
+    if (v === undefined) throw new Error(`aggregate not computed for this event: ${key}`);
+    return v;
+  };
+}

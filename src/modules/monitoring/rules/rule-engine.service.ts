@@ -1,0 +1,117 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { TransactionService } from '../../../database/transaction.service';
+import type { CustomerSnapshot } from '../../customers/customers.service';
+import type { RuleModel } from '../models/rule.model';
+import type { RuleAction, RuleMode, Severity } from '../models/monitoring.enums';
+import { buildAggregateQuery, readAggregateRow } from './condition/aggregate-sql';
+import { compileCondition } from './condition/compile-condition';
+import type { CompiledCondition } from './condition/condition.types';
+import { parseDuration } from './condition/duration';
+import { toRuleModel, type RuleRow } from './rule-row';
+
+export interface ActiveRule {
+  id: string;
+  code: string;
+  version: number;
+  severity: Severity;
+  actions: RuleAction[];
+  mode: RuleMode;
+  dedupWindowMs: number;
+  eventTypes: ReadonlySet<string>;
+  compiled: CompiledCondition;
+  model: RuleModel;
+}
+
+/** How long another instance's rule change may take to be seen here (the cache re-checks its stamp). */
+const STAMP_TTL_MS = 1000;
+const DAY_MS = 86_400_000;
+
+export interface ScreenedEvent {
+  id: string;
+  customerId: string;
+  type: string;
+  occurredAt: Date;
+  amount?: string | null;
+  currency?: string | null;
+  channel?: string | null;
+  country?: string | null;
+  deviceId?: string | null;
+  ipAddress?: string | null;
+  counterpartyRef?: string | null;
+  flags: string[];
+  attributes?: Record<string, unknown> | null;
+}
+
+/**
+ * Evaluates the active rules against one stored event. Rules are compiled once per version and cached;
+ * all aggregates the applicable rules need are computed in one indexed SQL statement per event.
+ */
+@Injectable()
+export class RuleEngine {
+  private cache?: { stamp: string; checkedAt: number; rules: ActiveRule[]; lists: Map<string, ReadonlySet<string>> };
+
+  constructor(private readonly tx: TransactionService) {}
+
+  invalidate(): void {
+    this.cache = undefined;
+  }
+
+  private async active(manager: EntityManager): Promise<NonNullable<RuleEngine['cache']>> {
+    const now = Date.now();
+    if (this.cache && now - this.cache.checkedAt < STAMP_TTL_MS) return this.cache;
+    const [{ stamp }] = (await manager.query(
+      `SELECT (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM rule WHERE status = 'ACTIVE')
+              || '|' || (SELECT coalesce(max(updated_at)::text, '') FROM watchlist) AS stamp`,
+    )) as Array<{ stamp: string }>;
+    if (this.cache && this.cache.stamp === stamp) {
+      this.cache.checkedAt = now;
+      return this.cache;
+    }
+    const rows = (await manager.query(`SELECT * FROM rule WHERE status = 'ACTIVE' ORDER BY code`)) as RuleRow[];
+    const rules = rows.map((r): ActiveRule => ({
+      id: r.id, code: r.code, version: r.version, severity: r.severity, actions: r.actions, mode: r.mode,
+      dedupWindowMs: parseDuration(r.dedup_window) ?? DAY_MS, eventTypes: new Set(r.event_types),
+      compiled: compileCondition(r.condition), model: toRuleModel(r),
+    }));
+    const codes = [...new Set(rules.flatMap((r) => r.compiled.lists))];
+    const entries = codes.length
+      ? ((await manager.query(`SELECT w.code, e.value FROM watchlist w JOIN watchlist_entry e ON e.watchlist_id = w.id WHERE w.code = ANY($1)`, [codes])) as Array<{ code: string; value: string }>)
+      : [];
+    const lists = new Map<string, Set<string>>(codes.map((c) => [c, new Set<string>()]));
+    for (const e of entries) lists.get(e.code)!.add(e.value);
+    this.cache = { stamp, checkedAt: now, rules, lists };
+    return this.cache;
+  }
+
+  /** The rules (ENFORCE and SHADOW) whose condition holds for this event. */
+  async evaluate(manager: EntityManager, event: ScreenedEvent, customer: CustomerSnapshot): Promise<ActiveRule[]> {
+    const { rules, lists } = await this.active(manager);
+    const applicable = rules.filter((r) => r.eventTypes.has(event.type));
+    if (!applicable.length) return [];
+    const list = (code: string): ReadonlySet<string> => lists.get(code) ?? new Set();
+    const eventView = {
+      type: event.type, occurredAt: event.occurredAt, amount: event.amount ?? null, currency: event.currency ?? null, channel: event.channel ?? null,
+      country: event.country ?? null, deviceId: event.deviceId ?? null, ipAddress: event.ipAddress ?? null, counterpartyRef: event.counterpartyRef ?? null,
+      flags: event.flags, attributes: event.attributes ?? {},
+    };
+    const query = buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), { customerId: customer.id, occurredAt: event.occurredAt, event: eventView, list });
+    const values = query ? readAggregateRow(query, ((await manager.query(query.sql, query.params)) as Array<Record<string, unknown>>)[0] ?? {}) : new Map<string, number | null>();
+    const needsLastActivity = applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
+    let daysSinceLastActivity: number | null = null;
+    if (needsLastActivity) {
+      const [{ last }] = (await manager.query(
+        `SELECT max(occurred_at) AS last FROM event WHERE customer_id = $1 AND occurred_at <= $2 AND id <> $3`,
+        [customer.id, event.occurredAt.toISOString(), event.id],
+      )) as Array<{ last: Date | null }>;
+      daysSinceLastActivity = last ? (event.occurredAt.getTime() - new Date(last).getTime()) / DAY_MS : null;
+    }
+    const customerView = {
+      riskLevel: customer.riskLevel, riskScore: customer.riskScore, status: customer.status, transactionLimit: customer.transactionLimit,
+      dailyLimit: customer.dailyLimit, verificationLevel: customer.verificationLevel, creditLevel: customer.creditLevel,
+      accountAgeDays: (event.occurredAt.getTime() - customer.createdAt.getTime()) / DAY_MS, daysSinceLastActivity,
+    };
+    const ctx = { event: eventView, customer: customerView, aggregate: (key: string) => values.get(key) ?? null, list };
+    return applicable.filter((r) => r.compiled.evaluate(ctx));
+  }
+}

@@ -1,0 +1,152 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { isUUID } from 'class-validator';
+import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
+import { RequestContext } from '../../../common/context/request-context';
+import { BadUserInputError, ConflictError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
+import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
+import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
+import { TransactionService } from '../../../database/transaction.service';
+import { parseDuration } from './condition/duration';
+import { assertValidCondition } from './condition/validate-condition';
+import type { CreateRuleInput, RuleModel, RulesFilter, UpdateRuleInput } from '../models/rule.model';
+import { RuleMode, RuleStatus } from '../models/monitoring.enums';
+import { RuleEngine } from './rule-engine.service';
+import { toRuleModel, type RuleRow } from './rule-row';
+
+export { toRuleModel, type RuleRow };
+
+/**
+ * Versioned rules: a DRAFT is edited in place; an ACTIVE or RETIRED version is never edited — updating it
+ * drafts the next version. Activating a version retires the active one of the same code.
+ */
+@Injectable()
+export class RulesService {
+  constructor(
+    private readonly tx: TransactionService,
+    private readonly engine: RuleEngine,
+    private readonly context: RequestContext,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+  ) {}
+
+  async get(id: string): Promise<RuleModel> {
+    return toRuleModel(await this.row(id));
+  }
+
+  async getMany(ids: readonly string[]): Promise<Array<RuleModel | null>> {
+    const rows = (await this.tx.manager().query(`SELECT * FROM rule WHERE id = ANY($1)`, [ids.filter((id) => isUUID(id))])) as RuleRow[];
+    const byId = new Map(rows.map((r) => [r.id, toRuleModel(r)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  private async row(id: string): Promise<RuleRow> {
+    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
+    const [row] = (await this.tx.manager().query(`SELECT * FROM rule WHERE id = $1`, [id])) as RuleRow[];
+    if (!row) throw new NotFoundError('Rule');
+    return row;
+  }
+
+  async list(filter: RulesFilter | undefined, page: PageArgs): Promise<ConnectionShape<RuleModel>> {
+    const limit = pageSize(page);
+    const params: unknown[] = [];
+    let where = 'TRUE';
+    if (filter?.code) where += ` AND code = $${params.push(filter.code)}`;
+    if (filter?.status) where += ` AND status = $${params.push(filter.status)}`;
+    const [{ total }] = (await this.tx.manager().query(`SELECT count(*)::int AS total FROM rule WHERE ${where}`, params)) as Array<{ total: number }>;
+    if (page.after) {
+      const [code, version] = decodeCursor(page.after, 2);
+      where += ` AND (code, version) > ($${params.push(code)}, $${params.push(version)}::int)`;
+    }
+    const rows = (await this.tx.manager().query(`SELECT * FROM rule WHERE ${where} ORDER BY code, version LIMIT ${limit + 1}`, params)) as RuleRow[];
+    const nodes = rows.slice(0, limit).map(toRuleModel);
+    const last = nodes[nodes.length - 1];
+    return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([last.code, last.version]) : null } };
+  }
+
+  async create(input: CreateRuleInput): Promise<RuleModel> {
+    this.check(input.condition, input.dedupWindow);
+    return this.tx.run(async (manager) => {
+      const [exists] = (await manager.query(`SELECT 1 FROM rule WHERE code = $1 LIMIT 1`, [input.code])) as unknown[];
+      if (exists) throw new ConflictError(`Rule ${input.code} exists: update it to draft a new version`, { field: 'code' });
+      const [row] = (await manager.query(
+        `INSERT INTO rule (code, version, name, description, event_types, condition, severity, actions, mode, dedup_window, created_by)
+         VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
+        [input.code, input.name, input.description ?? null, input.eventTypes, JSON.stringify(input.condition), input.severity, [...new Set(input.actions)], input.mode ?? RuleMode.ENFORCE, input.dedupWindow ?? 'P1D', this.actorId()],
+      )) as RuleRow[];
+      await this.audit.record({ action: 'rule.create', outcome: 'SUCCESS', resourceType: 'Rule', resourceId: row.id, details: { code: row.code, version: 1 } });
+      return toRuleModel(row);
+    });
+  }
+
+  async update(id: string, input: UpdateRuleInput): Promise<RuleModel> {
+    const current = await this.row(id);
+    if (input.condition !== undefined && input.condition !== null) this.check(input.condition, input.dedupWindow);
+    else this.check(undefined, input.dedupWindow);
+    const merged = {
+      name: input.name ?? current.name,
+      description: input.description ?? current.description,
+      eventTypes: input.eventTypes ?? current.event_types,
+      condition: input.condition ?? current.condition,
+      severity: input.severity ?? current.severity,
+      actions: input.actions ? [...new Set(input.actions)] : current.actions,
+      mode: input.mode ?? current.mode,
+      dedupWindow: input.dedupWindow ?? current.dedup_window,
+    };
+    return this.tx.run(async (manager) => {
+      let row: RuleRow;
+      if (current.status === RuleStatus.DRAFT) {
+        [row] = ((await manager.query(
+          `UPDATE rule SET name = $2, description = $3, event_types = $4, condition = $5, severity = $6, actions = $7, mode = $8, dedup_window = $9, updated_at = now()
+            WHERE id = $1 AND status = 'DRAFT' RETURNING *`,
+          [id, merged.name, merged.description, merged.eventTypes, JSON.stringify(merged.condition), merged.severity, merged.actions, merged.mode, merged.dedupWindow],
+        )) as [RuleRow[], number])[0];
+        if (!row) throw new ConflictError('The rule changed meanwhile; reload it');
+      } else {
+        // An ACTIVE or RETIRED version is history: the change becomes the next DRAFT version of the code.
+        const [{ next }] = (await manager.query(`SELECT max(version) + 1 AS next FROM rule WHERE code = $1`, [current.code])) as Array<{ next: number }>;
+        [row] = (await manager.query(
+          `INSERT INTO rule (code, version, name, description, event_types, condition, severity, actions, mode, dedup_window, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+          [current.code, next, merged.name, merged.description, merged.eventTypes, JSON.stringify(merged.condition), merged.severity, merged.actions, merged.mode, merged.dedupWindow, this.actorId()],
+        )) as RuleRow[];
+      }
+      await this.audit.record({ action: 'rule.update', outcome: 'SUCCESS', resourceType: 'Rule', resourceId: row.id, details: { code: row.code, version: row.version, from: current.id } });
+      return toRuleModel(row);
+    });
+  }
+
+  async activate(id: string): Promise<RuleModel> {
+    const rule = await this.row(id);
+    if (rule.status === RuleStatus.ACTIVE) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.ACTIVE);
+    const result = await this.tx.run(async (manager) => {
+      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 11))`, [rule.code]);
+      await manager.query(`UPDATE rule SET status = 'RETIRED', retired_at = now(), updated_at = now() WHERE code = $1 AND status = 'ACTIVE'`, [rule.code]);
+      const [rows] = (await manager.query(`UPDATE rule SET status = 'ACTIVE', activated_at = now(), retired_at = NULL, updated_at = now() WHERE id = $1 RETURNING *`, [id])) as [RuleRow[], number];
+      await this.audit.record({ action: 'rule.activate', outcome: 'SUCCESS', resourceType: 'Rule', resourceId: id, details: { code: rule.code, version: rule.version } });
+      return toRuleModel(rows[0]);
+    });
+    this.engine.invalidate();
+    return result;
+  }
+
+  async retire(id: string): Promise<RuleModel> {
+    const rule = await this.row(id);
+    if (rule.status === RuleStatus.RETIRED) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.RETIRED);
+    const result = await this.tx.run(async (manager) => {
+      const [rows] = (await manager.query(`UPDATE rule SET status = 'RETIRED', retired_at = now(), updated_at = now() WHERE id = $1 RETURNING *`, [id])) as [RuleRow[], number];
+      await this.audit.record({ action: 'rule.retire', outcome: 'SUCCESS', resourceType: 'Rule', resourceId: id, details: { code: rule.code, version: rule.version } });
+      return toRuleModel(rows[0]);
+    });
+    this.engine.invalidate();
+    return result;
+  }
+
+  private check(condition: unknown, dedupWindow: string | undefined): void {
+    if (condition !== undefined) assertValidCondition(condition, 'condition');
+    if (dedupWindow !== undefined && dedupWindow !== null && parseDuration(dedupWindow) === null) throw BadUserInputError.field('dedupWindow', 'must be an ISO-8601 duration such as P1D');
+  }
+
+  private actorId(): string | null {
+    const p = this.context.principal;
+    return p?.kind === 'USER' ? p.userId : null;
+  }
+}

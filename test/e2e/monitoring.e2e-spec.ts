@@ -1,0 +1,166 @@
+import { Client } from 'pg';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { ingest, INGEST, newKey, partnerWithToken } from '../helpers/monitoring';
+
+const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
+
+describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
+  let t: TestApp;
+  let sql: Client;
+  let admin: SignedIn, co: SignedIn, analyst: SignedIn, am: SignedIn, otherAm: SignedIn;
+  let core: { id: string; token: string };
+  let shop: { id: string; token: string };
+  let n = 0;
+
+  const customer = async (extra: Record<string, unknown> = {}) =>
+    (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: `mon-${++n}`, accountManagerId: am.userId, transactionLimit: '1000.00', dailyLimit: '5000.00', ...extra } }, co.accessToken)).createCustomer.id;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+    admin = await signInAdmin(t);
+    [co, analyst, am, otherAm] = [await createStaff(t, admin, 'COMPLIANCE_OFFICER'), await createStaff(t, admin, 'ANALYST'), await createStaff(t, admin, 'ACCOUNT_MANAGER'), await createStaff(t, admin, 'ACCOUNT_MANAGER')];
+    core = await partnerWithToken(t, admin, 'INTERNAL');
+    shop = await partnerWithToken(t, admin, 'EXTERNAL');
+  }, 120_000);
+  afterAll(async () => {
+    await sql.end();
+    await t.close();
+  });
+
+  it('holds a transaction over the limit, notifies the account manager, and repeats idempotently', async () => {
+    const c = await customer();
+    const event = { idempotencyKey: newKey(), customerId: c, type: 'TRANSACTION', occurredAt: new Date().toISOString(), amount: '1500.00', currency: 'EUR' };
+    const first = await t.gql<{ ingestEvents: Array<{ decision: string; duplicate: boolean; event: { id: string } }> }>(INGEST, { e: [event] }, { token: core.token });
+    expect(first.errors).toBeUndefined();
+    expect(first.data!.ingestEvents[0]).toMatchObject({ decision: 'HOLD', duplicate: false });
+    const again = await t.gql<{ ingestEvents: Array<{ decision: string; duplicate: boolean; event: { id: string } }> }>(INGEST, { e: [event] }, { token: core.token });
+    expect(again.data!.ingestEvents[0]).toEqual({ event: first.data!.ingestEvents[0].event, decision: 'HOLD', duplicate: true });
+    const changed = await t.gql(INGEST, { e: [{ ...event, amount: '1.00' }] }, { token: core.token });
+    expect(changed.errors?.[0]).toMatchObject({ path: ['ingestEvents', 0], extensions: { code: 'CONFLICT' } });
+    const notes = await gqlOk<{ myNotifications: { nodes: Array<{ kind: string; eventId: string }> } }>(t.gql, '{ myNotifications(unreadOnly: true, first: 20) { nodes { kind eventId } } }', undefined, am.accessToken);
+    expect(notes.myNotifications.nodes).toEqual(expect.arrayContaining([{ kind: 'HOLD_PLACED', eventId: first.data!.ingestEvents[0].event.id }]));
+    const queue = await gqlOk<{ events: { nodes: Array<{ id: string; holdStatus: string }> } }>(t.gql, '{ events(filter: {decision: HOLD, holdStatus: PENDING}) { nodes { id holdStatus } } }', undefined, co.accessToken);
+    expect(queue.events.nodes.map((e) => e.id)).toContain(first.data!.ingestEvents[0].event.id);
+  });
+
+  it('executes 20 concurrent repeats of one key once', async () => {
+    const c = await customer();
+    const event = { idempotencyKey: newKey(), customerId: c, type: 'TRANSACTION', occurredAt: new Date().toISOString(), amount: '10.00' };
+    const results = await Promise.all(Array.from({ length: 20 }, () => t.gql<{ ingestEvents: Array<{ event: { id: string }; duplicate: boolean }> }>(INGEST, { e: [event] }, { token: core.token })));
+    expect(results.every((r) => !r.errors)).toBe(true);
+    expect(new Set(results.map((r) => r.data!.ingestEvents[0].event.id)).size).toBe(1);
+    expect(results.filter((r) => r.data!.ingestEvents[0].duplicate === false)).toHaveLength(1);
+    const { rows } = await sql.query('SELECT count(*)::int AS n FROM event WHERE customer_id = $1', [c]);
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('answers a bad event with null and an error at its index; the others are processed', async () => {
+    const c = await customer();
+    const res = await ingest(t, core.token, [
+      { customerId: c, type: 'TRANSACTION', amount: '5.00' },
+      { customerId: c, type: 'TRANSACTION', amount: '5.00', currency: 'euro' },
+      { customerId: '00000000-0000-0000-0000-000000000000', type: 'TRANSACTION' },
+      { customerId: c, type: 'VERIFICATION' },
+      { customerExternalRef: `mon-${n}`, type: 'LOGIN', attributes: { outcome: 'SUCCESS' } },
+    ]);
+    expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual(['ALLOW', null, null, null, 'ALLOW']);
+    const byIndex = Object.fromEntries(res.errors!.map((e) => [e.path!.join('.'), e.extensions!.code]));
+    expect(byIndex).toEqual({ 'ingestEvents.1': 'BAD_USER_INPUT', 'ingestEvents.2': 'NOT_FOUND', 'ingestEvents.3': 'FORBIDDEN' });
+    const audit = await sql.query(`SELECT details FROM audit_entry WHERE action = 'event.ingest' ORDER BY id DESC LIMIT 1`);
+    expect(audit.rows[0].details).toMatchObject({ received: 5, processed: 2, rejected: 3 });
+  });
+
+  it('refuses an EXTERNAL partner screening a customer it does not own, and hides rules and alerts from partners', async () => {
+    const notMine = await customer();
+    const res = await ingest(t, shop.token, [{ customerId: notMine, type: 'TRANSACTION', amount: '5.00' }]);
+    expect(res.errors?.[0]).toMatchObject({ path: ['ingestEvents', 0], extensions: { code: 'NOT_FOUND' } });
+    const mine = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "shop-own-1", transactionLimit: "100.00"}) { id } }', undefined, shop.token)).createCustomer.id;
+    const ok = await t.gql<{ ingestEvents: Array<Record<string, unknown>> }>('mutation($e: [EventInput!]!) { ingestEvents(events: $e) { event { id type } decision triggeredRules { code } alerts { id } } }', { e: [{ idempotencyKey: newKey(), customerId: mine, type: 'TRANSACTION', occurredAt: new Date().toISOString(), amount: '500.00' }] }, { token: shop.token });
+    expect(ok.data!.ingestEvents[0]).toMatchObject({ decision: 'HOLD', triggeredRules: null, alerts: null, event: { type: null } });
+    const codes = ok.errors!.map((e) => `${e.path!.slice(2).join('.')}:${e.extensions!.code}`).sort();
+    expect(codes).toEqual(['alerts:FORBIDDEN', 'event.type:FORBIDDEN', 'triggeredRules:FORBIDDEN']);
+    expect(codeOf(await t.gql('{ events { totalCount } }', undefined, { token: shop.token }))).toBe('FORBIDDEN');
+    const profile = await ingest(t, shop.token, [{ customerId: mine, type: 'PROFILE_CHANGE', attributes: { fields: ['email'] } }]);
+    expect(profile.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    expect((await ingest(t, core.token, [{ customerId: mine, type: 'PROFILE_CHANGE', attributes: { fields: ['email'] } }])).errors).toBeUndefined();
+  });
+
+  it('deduplicates alerts for one rule and customer inside the window, and walks the alert state machine', async () => {
+    const c = await customer();
+    await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '2000.00' }, { customerId: c, type: 'TRANSACTION', amount: '3000.00' }]);
+    const alerts = await gqlOk<{ alerts: { nodes: Array<{ id: string; occurrences: number; rule: { code: string }; status: string }> } }>(t.gql, 'query($c: ID!) { alerts(filter: {customerId: $c}) { nodes { id occurrences status rule { code name } } } }', { c }, analyst.accessToken);
+    const large = alerts.alerts.nodes.find((a) => a.rule.code === 'LARGE_TRANSACTION')!;
+    expect(large.occurrences).toBe(2);
+    const move = (to: string, extra = '') => t.gql(`mutation($id: ID!) { transitionAlert(id: $id, input: {to: ${to}${extra}}) { status disposition } }`, { id: large.id }, { token: analyst.accessToken });
+    expect(codeOf(await move('CLOSED'))).toBe('BAD_USER_INPUT');
+    expect((await move('INVESTIGATING')).data).toEqual({ transitionAlert: { status: 'INVESTIGATING', disposition: null } });
+    expect((await move('ESCALATED')).errors).toBeUndefined();
+    expect((await move('INVESTIGATING')).errors).toBeUndefined();
+    expect((await move('CLOSED', ', disposition: TRUE_POSITIVE, note: "confirmed with the customer"')).data).toEqual({ transitionAlert: { status: 'CLOSED', disposition: 'TRUE_POSITIVE' } });
+    const invalid = await move('INVESTIGATING');
+    expect(invalid.errors?.[0].extensions).toMatchObject({ code: 'INVALID_TRANSITION', from: 'CLOSED', to: 'INVESTIGATING' });
+    const assign = await t.gql('mutation($id: ID!, $a: ID!) { assignAlert(id: $id, assigneeId: $a) { assigneeId } }', { id: alerts.alerts.nodes[0].id, a: analyst.userId }, { token: co.accessToken });
+    expect(assign.errors === undefined || codeOf(assign) === 'INVALID_TRANSITION').toBe(true);
+    const { rows } = await sql.query(`SELECT note FROM alert_activity WHERE alert_id = $1 AND note IS NOT NULL`, [large.id]);
+    expect(rows[0].note).toMatch(/^e1\./);
+    // The alert's customer goes through the customers' field policy: an analyst sees the e-mail masked.
+    const nested = await t.gql('query($id: ID!) { alert(id: $id) { customer { externalRef nationalId } } }', { id: large.id }, { token: analyst.accessToken });
+    expect(nested.errors?.map((e) => `${e.path!.join('.')}:${e.extensions!.code}`)).toEqual(['alert.customer.nationalId:FORBIDDEN']);
+  });
+
+  it('resolves a hold once, within the resolver\'s scope', async () => {
+    const c = await customer();
+    const res = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1200.00' }]);
+    const eventId = res.data!.ingestEvents[0]!.event!.id;
+    const resolve = (token: string, release: boolean) => t.gql<{ resolveHold: { holdStatus: string; holdHistory: Array<{ outcome: string }> } }>('mutation($id: ID!, $r: Boolean!) { resolveHold(eventId: $id, input: {release: $r, note: "called the customer"}) { holdStatus holdHistory { outcome } } }', { id: eventId, r: release }, { token });
+    expect(codeOf(await resolve(otherAm.accessToken, true))).toBe('NOT_FOUND');
+    const released = await resolve(am.accessToken, true);
+    expect(released.data!.resolveHold).toEqual({ holdStatus: 'RELEASED', holdHistory: [{ outcome: 'PLACED' }, { outcome: 'RELEASED' }] });
+    expect(codeOf(await resolve(analyst.accessToken, false))).toBe('INVALID_TRANSITION');
+  });
+
+  it('versions rules: an ACTIVE rule is never edited in place; SHADOW rules record hits without acting', async () => {
+    const create = await gqlOk<{ createRule: { id: string; version: number; status: string } }>(t.gql, `mutation($i: CreateRuleInput!) { createRule(input: $i) { id version status } }`, {
+      i: { code: 'TEST_CHANNEL', name: 'ATM channel', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT', 'BLOCK'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'ATM' } } } },
+    }, analyst.accessToken);
+    expect(create.createRule).toMatchObject({ version: 1, status: 'DRAFT' });
+    expect(codeOf(await t.gql('mutation($id: ID!) { activateRule(id: $id) { id } }', { id: create.createRule.id }, { token: analyst.accessToken }))).toBe('FORBIDDEN');
+    await gqlOk(t.gql, 'mutation($id: ID!) { activateRule(id: $id) { status } }', { id: create.createRule.id }, co.accessToken);
+    const c = await customer();
+    const res = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00', channel: 'ATM' }]);
+    expect(res.data!.ingestEvents[0]!.decision).toBe('ALLOW');
+    const hits = await sql.query(`SELECT mode FROM rule_hit WHERE rule_id = $1`, [create.createRule.id]);
+    expect(hits.rows).toEqual([{ mode: 'SHADOW' }]);
+    const v2 = await gqlOk<{ updateRule: { id: string; version: number; status: string } }>(t.gql, 'mutation($id: ID!) { updateRule(id: $id, input: {mode: ENFORCE}) { id version status } }', { id: create.createRule.id }, analyst.accessToken);
+    expect(v2.updateRule).toMatchObject({ version: 2, status: 'DRAFT' });
+    await gqlOk(t.gql, 'mutation($id: ID!) { activateRule(id: $id) { status } }', { id: v2.updateRule.id }, co.accessToken);
+    const versions = await gqlOk<{ rules: { nodes: Array<{ version: number; status: string }> } }>(t.gql, '{ rules(filter: {code: "TEST_CHANNEL"}) { nodes { version status } } }', undefined, analyst.accessToken);
+    expect(versions.rules.nodes).toEqual([{ version: 1, status: 'RETIRED' }, { version: 2, status: 'ACTIVE' }]);
+    const blocked = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00', channel: 'ATM' }]);
+    expect(blocked.data!.ingestEvents[0]!.decision).toBe('BLOCK');
+    await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: v2.updateRule.id }, co.accessToken);
+  });
+
+  it('refuses an invalid condition naming the bad node', async () => {
+    const res = await t.gql('mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', {
+      i: { code: 'BROKEN', name: 'Broken', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], condition: { all: [{ compare: { left: { field: 'amount' }, op: 'bigger', right: { value: 1 } } }] } },
+    }, { token: analyst.accessToken });
+    expect(codeOf(res)).toBe('BAD_USER_INPUT');
+    expect((res.errors![0].extensions!.fieldErrors as Array<{ path: string }>).map((e) => e.path)).toContain('condition.all.0.compare.op');
+  });
+
+  it('turns profile changes into PROFILE_CHANGE events; three in a day raise an alert without blocking the update', async () => {
+    const c = await customer();
+    for (const name of ['One Name', 'Two Name', 'Three Name']) {
+      const res = await t.gql('mutation($id: ID!, $n: String!) { updateCustomer(id: $id, input: {fullName: $n}) { id } }', { id: c, n: name }, { token: co.accessToken });
+      expect(res.errors).toBeUndefined();
+    }
+    const events = await gqlOk<{ events: { nodes: Array<{ source: string; attributes: { fields: string[] }; decision: string }> } }>(t.gql, 'query($c: ID!) { events(filter: {customerId: $c, type: PROFILE_CHANGE}, orderBy: {direction: ASC}) { nodes { source attributes decision } } }', { c }, co.accessToken);
+    expect(events.events.nodes.map((e) => [e.source, e.attributes.fields, e.decision])).toEqual([['SYSTEM', ['fullName'], 'ALLOW'], ['SYSTEM', ['fullName'], 'ALLOW'], ['SYSTEM', ['fullName'], 'REVIEW']]);
+    const alerts = await gqlOk<{ alerts: { nodes: Array<{ rule: { code: string } }> } }>(t.gql, 'query($c: ID!) { alerts(filter: {customerId: $c}) { nodes { rule { code } } } }', { c }, co.accessToken);
+    expect(alerts.alerts.nodes.map((a) => a.rule.code)).toEqual(['FREQUENT_PROFILE_CHANGES']);
+  });
+});

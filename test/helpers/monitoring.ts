@@ -1,0 +1,37 @@
+import type { TestApp } from './app';
+import { gqlOk, type SignedIn } from './auth';
+
+let seq = 0;
+
+/** A partner with an `events:write` (and customers) token; INTERNAL partners may screen any customer. */
+export async function partnerWithToken(t: TestApp, admin: SignedIn, trustLevel: 'INTERNAL' | 'EXTERNAL', scopes = ['events:write', 'customers:read', 'customers:write']): Promise<{ id: string; token: string }> {
+  const p = await gqlOk<{ createPartner: { id: string } }>(
+    t.gql,
+    'mutation($i: CreatePartnerInput!) { createPartner(input: $i) { id } }',
+    { i: { name: `Partner ${++seq}-${Date.now()}`, contactEmail: 'ops@partner.test', trustLevel, allowedScopes: scopes, agreementSignedAt: '2026-01-01T00:00:00Z', agreementExpiresAt: '2030-01-01T00:00:00Z' } },
+    admin.accessToken,
+  );
+  const tok = await gqlOk<{ issuePartnerToken: { token: string } }>(
+    t.gql,
+    'mutation($p: ID!, $s: [String!]!) { issuePartnerToken(input: {partnerId: $p, name: "feed", scopes: $s, expiresAt: "2029-01-01T00:00:00Z"}) { token } }',
+    { p: p.createPartner.id, s: scopes },
+    admin.accessToken,
+  );
+  return { id: p.createPartner.id, token: tok.issuePartnerToken.token };
+}
+
+export const INGEST = 'mutation($e: [EventInput!]!) { ingestEvents(events: $e) { event { id } decision duplicate } }';
+
+export interface IngestResult {
+  event: { id: string } | null;
+  decision: string | null;
+  duplicate: boolean | null;
+}
+
+let key = 0;
+export const newKey = () => `k-${Date.now()}-${++key}`;
+
+/** Ingests events as a partner; returns the raw response so tests can look at per-index errors. */
+export function ingest(t: TestApp, token: string, events: Array<Record<string, unknown>>) {
+  return t.gql<{ ingestEvents: Array<IngestResult | null> }>(INGEST, { e: events.map((e) => ({ idempotencyKey: newKey(), occurredAt: new Date().toISOString(), ...e })) }, { token });
+}
