@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { SYSTEM_EVENT_SINK, type SystemEvent } from '../../common/audit/system-event-sink';
 import { CustomersModule } from '../customers/customers.module';
 import { AlertsResolver } from './alerts/alerts.resolver';
+import { CustomerMonitoringResolver } from './customer-monitoring.resolver';
 import { AlertsService } from './alerts/alerts.service';
 import { DecisionPipeline } from './events/decision-pipeline.service';
 import { EventsResolver } from './events/events.resolver';
@@ -23,7 +24,7 @@ import { RulesService } from './rules/rules.service';
   providers: [
     { provide: SYSTEM_EVENT_SINK, useFactory: (ingest: IngestService) => ({ record: (e: SystemEvent) => ingest.recordSystemEvent(e) }), inject: [IngestService] },
     RuleEngine, RulesService, AlertsService, NotificationsService, DecisionPipeline, IngestService, EventsService,
-    EventsResolver, AlertsResolver, RulesResolver, NotificationsResolver,
+    EventsResolver, AlertsResolver, RulesResolver, NotificationsResolver, CustomerMonitoringResolver,
   ],
   exports: [IngestService, NotificationsService, SYSTEM_EVENT_SINK],
 })

@@ -141,7 +141,7 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
   const mine = rows.filter((r) => r.customerId === 'a0000000-0000-4000-8000-000000000000');
   const list = (code: string) => new Set(code === 'SANCTIONED' ? ['EVIL', 'NL-ACME-01'] : []);
   const all = specs();
-  const currents = [0, 1, 2, 3, 4, 5].map((i) => ({ ...mine[i], occurredAt: new Date(NOW - i * 3_600_000).toISOString() }));
+  const currents: Record<string, unknown>[] = [0, 1, 2, 3, 4, 5].map((i) => ({ ...mine[i], occurredAt: new Date(NOW - i * 3_600_000).toISOString() }));
   currents.push({ ...mine[6], deviceId: null, amount: null, flags: [], attributes: {}, occurredAt: new Date(NOW).toISOString() });
   const queries = currents.map((current) =>
     buildAggregateQuery(all, { customerId: current.customerId as string, occurredAt: current.occurredAt as string, event: current, list })!,

@@ -223,7 +223,7 @@ class Builder {
     if (!reads(o)) return this.param(toText(operandValue(o, this.input.event, (c) => this.input.list(c))), 'text');
     if (!this.isAttribute(o)) return this.column(o);
     const a = this.attribute(o);
-    return `(CASE WHEN jsonb_typeof(${a}) IN ('string', 'number') THEN ${a} #>> '{}' END)`;
+    return `(CASE WHEN jsonb_typeof(${a}) IN ('string', 'number', 'boolean') THEN ${a} #>> '{}' END)`;
   }
 
   private bool(o: Operand): string {

@@ -3,8 +3,13 @@ import type { Domain } from './typing';
 
 /**
  * Value semantics shared by the evaluator and by the SQL translation (which mirrors each rule here).
- * The common thread: a missing, null or ill-typed value never satisfies a comparison — not even `ne` or
- * `notIn` — except the explicit `eq null` / `ne null` tests.
+ * - A missing, null or ill-typed value never satisfies a comparison — not even `ne` or `notIn` — except
+ *   the explicit `eq null` / `ne null` tests.
+ * - Numbers: numbers and decimal text (`"100.50"`) compare numerically.
+ * - Text: exact and case-sensitive for eq/ne/in; `contains` on text is a case-insensitive substring test.
+ * - Levels (riskLevel, creditLevel, verificationLevel) order by position on their scale.
+ * - `flags contains x` is exact membership; `flags in [...]` means "any flag is in the set".
+ * - An attribute `contains` x: exact membership when it is an array, substring when it is text.
  */
 
 /** Decimal text accepted as a number: amounts arrive as decimal strings. Mirrored in SQL as `NUMERIC_SQL_RE`. */

@@ -1,0 +1,63 @@
+import { Args, Context, Parent, ResolveField, Resolver } from '@nestjs/graphql';
+import DataLoader from 'dataloader';
+import type { AppAbility } from '../../access/abilities';
+import { RequestContext } from '../../common/context/request-context';
+import { requestLoader } from '../../common/context/request-loaders';
+import { ForbiddenError } from '../../common/errors/app-error';
+import { loadBatchedConnections } from '../../common/pagination/batched-connection';
+import { PageArgs, type ConnectionShape } from '../../common/pagination/connection';
+import { TransactionService } from '../../database/transaction.service';
+import { CustomerModel } from '../customers/models/customer.model';
+import { toAlertModel } from './alerts/alerts.service';
+import { toEventModel, type EventRow } from './events/event-row';
+import { AlertConnection, type AlertModel } from './models/alert.model';
+import { EventConnection, type EventModel } from './models/event.model';
+
+type Ctx = { req: object };
+
+/**
+ * `Customer.alerts` and `Customer.events`: the same permission as the top-level `alerts`/`events` queries,
+ * for a customer already in the reader's scope, batched across a page of customers (no N+1).
+ */
+@Resolver(() => CustomerModel)
+export class CustomerMonitoringResolver {
+  constructor(
+    private readonly tx: TransactionService,
+    private readonly context: RequestContext,
+  ) {}
+
+  private require(subject: 'Alert' | 'Event'): void {
+    const ability = this.context.getAbility<AppAbility>();
+    if (!ability?.can('read', subject)) throw new ForbiddenError(`Not allowed to read ${subject.toLowerCase()}s`);
+  }
+
+  @ResolveField(() => AlertConnection, { nullable: true, description: 'Newest first' })
+  alerts(@Parent() customer: CustomerModel, @Args() page: PageArgs, @Context() ctx: Ctx): Promise<ConnectionShape<AlertModel>> {
+    this.require('Alert');
+    const loader = requestLoader(ctx.req, `customerAlerts:${page.first}:${page.after}`, () =>
+      new DataLoader<string, ConnectionShape<AlertModel>>(async (ids) => {
+        const pages = await loadBatchedConnections<Parameters<typeof toAlertModel>[0]>(this.tx.manager(), { table: 'alert', parentColumn: 'customer_id', orderColumn: 'created_at', direction: 'DESC' }, ids, page, (r) => new Date(r.created_at).toISOString());
+        return ids.map((id) => {
+          const p = pages.get(id)!;
+          return { ...p, nodes: p.nodes.map(toAlertModel) };
+        });
+      }),
+    );
+    return loader.load(customer.id);
+  }
+
+  @ResolveField(() => EventConnection, { nullable: true, description: 'Newest first' })
+  events(@Parent() customer: CustomerModel, @Args() page: PageArgs, @Context() ctx: Ctx): Promise<ConnectionShape<EventModel>> {
+    this.require('Event');
+    const loader = requestLoader(ctx.req, `customerEvents:${page.first}:${page.after}`, () =>
+      new DataLoader<string, ConnectionShape<EventModel>>(async (ids) => {
+        const pages = await loadBatchedConnections<EventRow & { id: string }>(this.tx.manager(), { table: 'event', parentColumn: 'customer_id', orderColumn: 'occurred_at', direction: 'DESC' }, ids, page, (r) => new Date(r.occurred_at).toISOString());
+        return ids.map((id) => {
+          const p = pages.get(id)!;
+          return { ...p, nodes: p.nodes.map((r) => ({ ...toEventModel({ ...r, amount: r.amount === null ? null : String(r.amount) }), accountManagerId: customer.accountManagerId })) };
+        });
+      }),
+    );
+    return loader.load(customer.id);
+  }
+}

@@ -1,0 +1,43 @@
+import { computeAggregateInMemory } from './aggregate-memory';
+import { compileCondition } from './compile-condition';
+import type { AggregateSpec } from './condition.types';
+
+const NOW = Date.parse('2025-03-01T12:00:00.000Z');
+const at = (msAgo: number) => new Date(NOW - msAgo).toISOString();
+const spec = (aggregate: Record<string, unknown>): AggregateSpec =>
+  compileCondition({ compare: { left: { aggregate: { eventTypes: ['TRANSACTION'], window: 'PT1H', ...aggregate } }, op: 'gt', right: { value: 0 } } })
+    .aggregates[0];
+const none = () => new Set<string>();
+const current = { type: 'TRANSACTION', occurredAt: at(0), deviceId: 'd1' };
+
+describe('computeAggregateInMemory', () => {
+  it('over no events: count and sum are 0, avg and max are null, distinctCount is 0', () => {
+    expect(computeAggregateInMemory(spec({ fn: 'count' }), [], current, none)).toBe(0);
+    expect(computeAggregateInMemory(spec({ fn: 'sum', field: 'amount' }), [], current, none)).toBe(0);
+    expect(computeAggregateInMemory(spec({ fn: 'avg', field: 'amount' }), [], current, none)).toBeNull();
+    expect(computeAggregateInMemory(spec({ fn: 'max', field: 'amount' }), [], current, none)).toBeNull();
+    expect(computeAggregateInMemory(spec({ fn: 'distinctCount', field: 'deviceId' }), [], current, none)).toBe(0);
+  });
+
+  const rows = [
+    { type: 'TRANSACTION', occurredAt: at(0), amount: '10.00', deviceId: 'd1' },
+    { type: 'TRANSACTION', occurredAt: at(1000), amount: '30', deviceId: 'd2' },
+    { type: 'TRANSACTION', occurredAt: at(3_600_000 - 1), amount: null, deviceId: 'd1' },
+    { type: 'TRANSACTION', occurredAt: at(3_600_000), amount: '1000', deviceId: 'd3' }, // on the open edge: out
+    { type: 'TRANSACTION', occurredAt: at(-1), amount: '1000', deviceId: 'd4' }, // after the current event: out
+    { type: 'LOGIN', occurredAt: at(5), amount: '1000', deviceId: 'd5' }, // other type: out
+  ];
+
+  it.each([
+    [{ fn: 'count' }, 3],
+    [{ fn: 'sum', field: 'amount' }, 40],
+    [{ fn: 'avg', field: 'amount' }, 20],
+    [{ fn: 'max', field: 'amount' }, 30],
+    [{ fn: 'distinctCount', field: 'deviceId' }, 2],
+    [{ fn: 'distinctCount', field: 'amount' }, 2],
+    [{ fn: 'count', where: { compare: { left: { field: 'deviceId' }, op: 'eq', right: { current: 'deviceId' } } } }, 2],
+    [{ fn: 'count', window: 'PT30M', offset: 'PT30M' }, 1],
+  ])('%j → %d over (occurredAt − window, occurredAt]', (aggregate, expected) => {
+    expect(computeAggregateInMemory(spec(aggregate), rows, current, none)).toBe(expected);
+  });
+});
