@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import type { FieldPolicyRequest } from '../access/field-policy';
-import type { AuditSink } from '../common/audit/audit-sink';
+import type { AuditRecord, AuditSink } from '../common/audit/audit-sink';
 
 /**
  * Writes what the field policy collected during execution before the response leaves: one entry per
@@ -16,12 +16,14 @@ export function fieldAuditPlugin(audit: AuditSink): ApolloServerPlugin<BaseConte
           const collected = req?.custosFieldAudit;
           if (!collected) return;
           req.custosFieldAudit = undefined;
-          for (const [customerId, fields] of collected.piiReads) {
-            await audit.record({ action: 'customer.read_pii', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: customerId, customerId, fields: [...fields].sort() });
-          }
+          const entries: AuditRecord[] = [...collected.piiReads].map(([customerId, fields]) => ({
+            action: 'customer.read_pii', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: customerId, customerId, fields: [...fields].sort(),
+          }));
           if (collected.denied.size) {
-            await audit.record({ action: 'access.denied_fields', outcome: 'DENIED', fields: [...collected.denied].sort(), details: { reason: 'field policy' } });
+            entries.push({ action: 'access.denied_fields', outcome: 'DENIED', fields: [...collected.denied].sort(), details: { reason: 'field policy' } });
           }
+          // One append for the whole page: one lock, one multi-row insert.
+          await audit.recordMany(entries);
         },
       };
     },

@@ -35,4 +35,6 @@ export interface AuditSink {
    * rolls back with the change it records); outside, it commits on its own before returning.
    */
   record(entry: AuditRecord): Promise<void>;
+  /** Several entries under one lock, in as few statements as possible (e.g. one PII-read entry per customer of a page). */
+  recordMany(entries: readonly AuditRecord[]): Promise<void>;
 }

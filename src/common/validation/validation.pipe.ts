@@ -13,6 +13,9 @@ export function toFieldErrors(errors: ValidationError[], prefix = ''): FieldErro
 }
 
 /**
+ * Note for resolvers: declare input parameters with their class type (`filter: UsersFilter`, not
+ * `UsersFilter | undefined`), or TypeScript records `Object` as the design type and nothing is validated.
+ *
  * Validates every input object (class-validator decorators on the `*Input` classes) after the guard has
  * authorised the operation, and turns failures into one BAD_USER_INPUT with per-field messages.
  */

@@ -49,3 +49,59 @@ export function canonicalRow(row: AuditRow): string {
 export function chainHash(key: Buffer, prevHash: string, row: AuditRow): string {
   return createHmac('sha256', key).update(prevHash).update('\n').update(canonicalRow(row)).digest('hex');
 }
+
+/** Break kinds `verifyAuditChain` reports (`AuditChainReport.reason`). */
+export type ChainBreak = 'MISSING_ENTRY' | 'PREV_HASH_MISMATCH' | 'HASH_MISMATCH' | 'TAIL_TRUNCATED';
+
+/** Columns as selected by `AUDIT_COLUMNS`, straight from `pg`. */
+export interface AuditDbRow {
+  id: string;
+  occurred_at: Date;
+  actor_type: string;
+  actor_id: string | null;
+  role: string | null;
+  partner_id: string | null;
+  session_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  action: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  customer_id: string | null;
+  fields: string[];
+  outcome: string;
+  details: unknown;
+  prev_hash: string;
+  hash: string;
+}
+
+/**
+ * Every column, with the bigint id as text so it never passes through a JavaScript number. The alias shadows
+ * the column in ORDER BY (which would then sort as text): order by `audit_entry.id` in queries using it.
+ */
+export const AUDIT_COLUMNS = `id::text AS id, occurred_at, actor_type, actor_id, role, partner_id, session_id, ip, user_agent,
+  request_id, action, resource_type, resource_id, customer_id, fields, outcome, details, prev_hash, hash`;
+
+/** Rebuilds the hashed form of a stored row: exactly what the writer hashed, so verification can recompute it. */
+export function fromDbRow(r: AuditDbRow): AuditRow {
+  return {
+    id: r.id,
+    occurredAt: r.occurred_at.toISOString(),
+    actorType: r.actor_type,
+    actorId: r.actor_id,
+    role: r.role,
+    partnerId: r.partner_id,
+    sessionId: r.session_id,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    requestId: r.request_id,
+    action: r.action,
+    resourceType: r.resource_type,
+    resourceId: r.resource_id,
+    customerId: r.customer_id,
+    fields: r.fields,
+    outcome: r.outcome,
+    details: r.details,
+  };
+}

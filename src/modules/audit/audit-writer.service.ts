@@ -6,10 +6,20 @@ import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
 import { TransactionService } from '../../database/transaction.service';
 import { chainHash, GENESIS_HASH, type AuditRow } from './audit-chain';
+import { AuditCheckpointer } from './chain/audit-checkpointer.service';
+import { AUDIT_LOCKS } from './audit.settings';
 
-/** One advisory lock serialises appends, so ids, commit order and chain order are the same order. */
-const AUDIT_LOCK_KEY = 872_411_001;
+/** 19 parameters a row: stay well below PostgreSQL's 65 535 bind parameters per statement. */
+const ROWS_PER_INSERT = 2000;
 
+/**
+ * The one sequencer of the audit chain. An append takes a transaction-scoped advisory lock that is held
+ * until the surrounding transaction commits, reads the committed head and writes `head.id + 1` chained to
+ * `head.hash`. So id order, commit order and chain order are one order: concurrent writers never fork the
+ * chain, a rolled-back append leaves no gap (ids are not taken from a sequence), and every id at or below
+ * the committed head is final — which lets readers (detector, export) follow the log with an id cursor.
+ * The cost is that appends queue behind each other for as long as the appending transaction stays open.
+ */
 @Injectable()
 export class AuditWriter implements AuditSink {
   private readonly logger = new Logger('Audit');
@@ -18,35 +28,58 @@ export class AuditWriter implements AuditSink {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly tx: TransactionService,
     private readonly context: RequestContext,
+    private readonly checkpoints: AuditCheckpointer,
   ) {}
 
   async record(entry: AuditRecord): Promise<void> {
-    await this.tx.run((manager) => this.append(manager, entry));
+    await this.recordMany([entry]);
   }
 
-  private async append(manager: EntityManager, entry: AuditRecord): Promise<void> {
-    const row = this.toRow(entry);
-    // Held until the surrounding transaction commits: the next writer reads this row's hash as its prev.
-    await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK_KEY]);
-    const [last] = (await manager.query('SELECT hash FROM audit_entry ORDER BY id DESC LIMIT 1')) as Array<{ hash: string }>;
-    const [{ id }] = (await manager.query(`SELECT nextval('audit_entry_id_seq')::text AS id`)) as Array<{ id: string }>;
-    const prevHash = last?.hash ?? GENESIS_HASH;
-    const full: AuditRow = { ...row, id };
-    const hash = chainHash(this.config.keys.auditChain, prevHash, full);
-    await manager.query(
-      `INSERT INTO audit_entry (id, occurred_at, actor_type, actor_id, role, partner_id, session_id, ip, user_agent,
-         request_id, action, resource_type, resource_id, customer_id, fields, outcome, details, prev_hash, hash)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)`,
-      [
+  /**
+   * Appends several entries under one lock and in as few statements as possible (e.g. one PII-read entry
+   * per customer of a list). Joins the caller's transaction like `record`.
+   */
+  async recordMany(entries: readonly AuditRecord[]): Promise<void> {
+    if (!entries.length) return;
+    const rows = entries.map((entry) => this.toRow(entry));
+    await this.tx.run((manager) => this.append(manager, rows));
+    this.checkpoints.noteAppended(entries.length);
+    for (const entry of entries) if (entry.outcome !== 'SUCCESS') this.logger.debug(`${entry.action} ${entry.outcome}`);
+  }
+
+  private async append(manager: EntityManager, rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>): Promise<void> {
+    // Under READ COMMITTED every statement after the lock sees the previous holder's committed row.
+    await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]);
+    const [head] = (await manager.query('SELECT id::text AS id, hash FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string; hash: string }>;
+    let prevHash = head?.hash ?? GENESIS_HASH;
+    let id = BigInt(head?.id ?? 0);
+    // Stamped under the lock, so time never runs backwards along the chain on one clock.
+    const occurredAt = new Date().toISOString();
+    const values: unknown[][] = rows.map((row) => {
+      id += 1n;
+      const full: AuditRow = { ...row, id: id.toString(), occurredAt };
+      const hash = chainHash(this.config.keys.auditChain, prevHash, full);
+      const params = [
         full.id, full.occurredAt, full.actorType, full.actorId, full.role, full.partnerId, full.sessionId, full.ip,
         full.userAgent, full.requestId, full.action, full.resourceType, full.resourceId, full.customerId, full.fields,
         full.outcome, JSON.stringify(full.details), prevHash, hash,
-      ],
-    );
-    if (entry.outcome !== 'SUCCESS') this.logger.debug(`${entry.action} ${entry.outcome}`);
+      ];
+      prevHash = hash;
+      return params;
+    });
+    for (let start = 0; start < values.length; start += ROWS_PER_INSERT) {
+      const chunk = values.slice(start, start + ROWS_PER_INSERT);
+      const tuples = chunk.map((_, r) => `(${Array.from({ length: 19 }, (_, c) => `$${r * 19 + c + 1}`).join(',')})`);
+      await manager.query(
+        `INSERT INTO audit_entry (id, occurred_at, actor_type, actor_id, role, partner_id, session_id, ip, user_agent,
+           request_id, action, resource_type, resource_id, customer_id, fields, outcome, details, prev_hash, hash)
+         VALUES ${tuples.join(',')}`,
+        chunk.flat(),
+      );
+    }
   }
 
-  private toRow(entry: AuditRecord): Omit<AuditRow, 'id'> {
+  private toRow(entry: AuditRecord): Omit<AuditRow, 'id' | 'occurredAt'> {
     const principal = this.context.principal;
     const actor = entry.actor ?? (principal?.kind === 'USER'
       ? { type: 'USER' as const, id: principal.userId, role: principal.role, sessionId: principal.sessionId, partnerId: null }
@@ -54,22 +87,34 @@ export class AuditWriter implements AuditSink {
         ? { type: 'PARTNER' as const, id: principal.tokenId, role: 'PARTNER', partnerId: principal.partnerId, sessionId: null }
         : { type: this.context.requestId ? ('ANONYMOUS' as const) : ('SYSTEM' as const), id: null, role: null, partnerId: null, sessionId: null });
     return {
-      occurredAt: new Date().toISOString(),
       actorType: actor.type,
       actorId: actor.id ?? null,
       role: actor.role ?? null,
-      partnerId: actor.partnerId ?? null,
-      sessionId: actor.sessionId ?? null,
+      partnerId: uuidOrNull(actor.partnerId),
+      sessionId: uuidOrNull(actor.sessionId),
       ip: this.context.ip ?? null,
       userAgent: this.context.userAgent ?? null,
       requestId: this.context.requestId ?? null,
       action: entry.action,
       resourceType: entry.resourceType ?? null,
       resourceId: entry.resourceId ?? null,
-      customerId: entry.customerId ?? null,
-      fields: entry.fields ?? [],
+      customerId: uuidOrNull(entry.customerId),
+      fields: [...(entry.fields ?? [])],
       outcome: entry.outcome,
-      details: entry.details ?? {},
+      details: asStoredJson(entry.details ?? {}),
     };
   }
+}
+
+/** PostgreSQL prints uuids in lower case; hash the form that will be read back. */
+function uuidOrNull(value: string | null | undefined): string | null {
+  return value ? value.toLowerCase() : null;
+}
+
+/**
+ * The details as jsonb will give them back (Dates become strings, undefined disappears), so the hash
+ * computed now matches the one recomputed from the stored row.
+ */
+function asStoredJson(details: Record<string, unknown>): unknown {
+  return JSON.parse(JSON.stringify(details)) as unknown;
 }

@@ -35,8 +35,8 @@ export class CustomersResolver {
   @Policy('read', 'Customer')
   @Query(() => CustomerConnection)
   customers(
-    @Args('filter', { type: () => CustomersFilter, nullable: true }) filter: CustomersFilter | undefined,
-    @Args('orderBy', { type: () => CustomerOrder, nullable: true }) orderBy: CustomerOrder | undefined,
+    @Args('filter', { type: () => CustomersFilter, nullable: true }) filter: CustomersFilter,
+    @Args('orderBy', { type: () => CustomerOrder, nullable: true }) orderBy: CustomerOrder,
     @Args() page: PageArgs,
   ): Promise<ConnectionShape<CustomerModel>> {
     return this.customerService.list(filter, orderBy, page);

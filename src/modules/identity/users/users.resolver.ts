@@ -38,7 +38,7 @@ export class UsersResolver {
   @Policy('manage', 'User')
   @Query(() => UserConnection)
   async users(
-    @Args('filter', { type: () => UsersFilter, nullable: true }) filter: UsersFilter | undefined,
+    @Args('filter', { type: () => UsersFilter, nullable: true }) filter: UsersFilter,
     @Args() page: PageArgs,
   ): Promise<ConnectionShape<UserModel>> {
     const result = await this.userService.list(filter, page);

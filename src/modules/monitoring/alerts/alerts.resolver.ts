@@ -23,7 +23,7 @@ export class AlertsResolver {
 
   @Policy('read', 'Alert')
   @Query(() => AlertConnection, { description: 'Newest first' })
-  alerts(@Args('filter', { type: () => AlertsFilter, nullable: true }) filter: AlertsFilter | undefined, @Args() page: PageArgs): Promise<ConnectionShape<AlertModel>> {
+  alerts(@Args('filter', { type: () => AlertsFilter, nullable: true }) filter: AlertsFilter, @Args() page: PageArgs): Promise<ConnectionShape<AlertModel>> {
     return this.alertService.list(filter, page);
   }
 

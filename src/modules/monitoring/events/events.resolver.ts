@@ -46,8 +46,8 @@ export class EventsResolver {
   @Policy('read', 'Event')
   @Query(() => EventConnection)
   events(
-    @Args('filter', { type: () => EventsFilter, nullable: true }) filter: EventsFilter | undefined,
-    @Args('orderBy', { type: () => EventOrder, nullable: true }) orderBy: EventOrder | undefined,
+    @Args('filter', { type: () => EventsFilter, nullable: true }) filter: EventsFilter,
+    @Args('orderBy', { type: () => EventOrder, nullable: true }) orderBy: EventOrder,
     @Args() page: PageArgs,
   ): Promise<ConnectionShape<EventModel>> {
     return this.eventService.list(filter, orderBy, page);

@@ -10,7 +10,7 @@ export class RulesResolver {
 
   @Policy('read', 'Rule')
   @Query(() => RuleConnection)
-  rules(@Args('filter', { type: () => RulesFilter, nullable: true }) filter: RulesFilter | undefined, @Args() page: PageArgs): Promise<ConnectionShape<RuleModel>> {
+  rules(@Args('filter', { type: () => RulesFilter, nullable: true }) filter: RulesFilter, @Args() page: PageArgs): Promise<ConnectionShape<RuleModel>> {
     return this.ruleService.list(filter, page);
   }
 

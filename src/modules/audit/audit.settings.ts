@@ -1,0 +1,54 @@
+/**
+ * Every threshold and interval of the audit module in one place (SPEC §5 "Security alerts", §8 "Audit chain").
+ * Constants rather than env variables: changing a detection threshold is a reviewed code change.
+ */
+export const AUDIT_SETTINGS = {
+  /** Head checkpoints (outside the table, so a cut-off tail is detected). */
+  checkpoint: {
+    /** Checkpoint at once after this many appends by this instance… */
+    everyEntries: 1000,
+    /** …and otherwise at most this long after the last append. */
+    intervalMs: 5_000,
+  },
+  /** Full-chain verification in the background; one instance at a time. */
+  verification: {
+    intervalMs: 60 * 60_000,
+    batchSize: 1000,
+  },
+  /** Rows per query when streaming `GET /audit/export`. */
+  exportBatchSize: 1000,
+  /** The security-alert detector that reads the audit stream behind a cursor. */
+  detector: {
+    intervalMs: 2_000,
+    /** Audit ids scanned per transaction. */
+    scanSize: 5_000,
+  },
+  alerts: {
+    /** One actor reading full values of these fields for more than `distinctCustomers` customers in `windowMs`. */
+    piiReadSpike: {
+      action: 'customer.read_pii',
+      fields: ['email', 'phone', 'nationalId', 'dateOfBirth', 'address'],
+      distinctCustomers: 50,
+      windowMs: 60 * 60_000,
+    },
+    /** At least `requests` requests with a DENIED entry by one actor in `windowMs` (one per request id). */
+    deniedBurst: {
+      requests: 10,
+      windowMs: 10 * 60_000,
+    },
+    /** A partner token used from a network (IPv4 /24, IPv6 /48) it was never used from before. */
+    tokenNewNetwork: {
+      action: 'partner_token.use',
+      ipv4PrefixBits: 24,
+      ipv6PrefixBits: 48,
+    },
+  },
+} as const;
+
+/** Advisory lock keys (one namespace per purpose, fixed so every instance agrees). */
+export const AUDIT_LOCKS = {
+  /** The sequencer: held from an append to its commit. */
+  append: 872_411_001,
+  /** At most one instance runs the periodic full verification. */
+  verification: 872_411_002,
+} as const;

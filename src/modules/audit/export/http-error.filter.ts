@@ -1,0 +1,39 @@
+import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import type { Response } from 'express';
+import { AppError } from '../../../common/errors/app-error';
+import { ErrorCode, HTTP_STATUS } from '../../../common/errors/error-codes';
+
+/**
+ * The export is plain HTTP, not GraphQL: errors (the guard's UNAUTHENTICATED/FORBIDDEN/RATE_LIMITED
+ * included) become a JSON body `{error: {code, message, …}}` with the matching status, in the API's
+ * vocabulary. Once streaming has begun the status is already sent: the connection is cut instead, so a
+ * truncated file never looks complete.
+ */
+@Catch()
+export class HttpErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('AuditExport');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    if (res.headersSent) {
+      this.logger.error(exception, 'audit export failed while streaming');
+      res.destroy();
+      return;
+    }
+    let code = ErrorCode.INTERNAL_SERVER_ERROR;
+    let message = 'Internal server error';
+    let extra: Record<string, unknown> = {};
+    if (exception instanceof AppError) {
+      const { code: _code, http: _http, ...rest } = (exception.extensions ?? {}) as Record<string, unknown>;
+      ({ code, message } = exception);
+      extra = rest;
+    } else if (exception instanceof HttpException && exception.getStatus() === 404) {
+      code = ErrorCode.NOT_FOUND;
+      message = 'Not found';
+    } else {
+      this.logger.error(exception, 'audit export failed');
+    }
+    if (typeof extra.retryAfterSeconds === 'number') res.setHeader('retry-after', String(extra.retryAfterSeconds));
+    res.status(HTTP_STATUS[code]).json({ error: { code, message, ...extra } });
+  }
+}

@@ -1,0 +1,55 @@
+import { Field, ID, Int, ObjectType } from '@nestjs/graphql';
+import { GraphQLJSON } from 'graphql-scalars';
+import { Connection } from '../../../common/pagination/connection';
+import { AuditActorType, AuditOutcome } from './audit.enums';
+
+/** One audit entry. Names of fields, never their values; `details` holds no PII. */
+@ObjectType('AuditEntry')
+export class AuditEntryModel {
+  @Field(() => ID, { description: 'Position in the chain: consecutive integers in commit order' }) id!: string;
+  @Field() occurredAt!: Date;
+  @Field(() => AuditActorType) actorType!: AuditActorType;
+  @Field(() => String, { nullable: true, description: 'User id, partner token id, or null' }) actorId!: string | null;
+  @Field(() => String, { nullable: true }) role!: string | null;
+  @Field(() => ID, { nullable: true }) partnerId!: string | null;
+  @Field(() => ID, { nullable: true }) sessionId!: string | null;
+  @Field(() => String, { nullable: true }) ip!: string | null;
+  @Field(() => String, { nullable: true }) userAgent!: string | null;
+  @Field(() => String, { nullable: true }) requestId!: string | null;
+  @Field({ description: 'Verb such as `auth.login`, `customer.read_pii`, `access.denied`, `audit.export`' }) action!: string;
+  @Field(() => String, { nullable: true }) resourceType!: string | null;
+  @Field(() => String, { nullable: true }) resourceId!: string | null;
+  @Field(() => ID, { nullable: true }) customerId!: string | null;
+  @Field(() => [String], { description: 'Names of the fields concerned (e.g. the PII fields read)' }) fields!: string[];
+  @Field(() => AuditOutcome) outcome!: AuditOutcome;
+  @Field(() => GraphQLJSON) details!: unknown;
+}
+
+export const AuditEntryConnection = Connection(AuditEntryModel, 'AuditEntryConnection');
+
+@ObjectType('AuditChainReport')
+export class AuditChainReportModel {
+  @Field({ description: 'True when every entry checked is intact and the head matches the last checkpoint' }) valid!: boolean;
+  @Field(() => Int, { description: 'Entries verified intact (before the first break, if any)' }) checked!: number;
+  @Field(() => ID, { nullable: true, description: 'The first bad entry; for a removed entry, the missing id; for a cut-off tail, the first id past the remaining head (or the checkpointed id when the chain has grown back)' })
+  firstInvalidId!: string | null;
+  @Field(() => String, { nullable: true, description: 'MISSING_ENTRY, PREV_HASH_MISMATCH, HASH_MISMATCH or TAIL_TRUNCATED' })
+  reason!: string | null;
+  @Field(() => Int, { description: 'Entries not yet sealed into the chain (always 0: the writer seals every entry in its own transaction)' })
+  unsealed!: number;
+  @Field(() => ID, { nullable: true, description: 'The last entry when verification started' }) headId!: string | null;
+  @Field(() => ID, { nullable: true, description: 'The last head checkpointed outside the database' }) checkpointId!: string | null;
+}
+
+/** Who read which PII fields of one customer, and how often (from `customer.read_pii` entries). */
+@ObjectType('AccessSummary')
+export class AccessSummaryModel {
+  @Field(() => AuditActorType) actorType!: AuditActorType;
+  @Field(() => String, { nullable: true }) actorId!: string | null;
+  @Field(() => String, { nullable: true }) role!: string | null;
+  @Field(() => ID, { nullable: true }) partnerId!: string | null;
+  @Field(() => [String], { description: 'Every field this actor read in the period' }) fields!: string[];
+  @Field(() => Int, { description: 'Audited reads (one per request)' }) reads!: number;
+  @Field() firstAt!: Date;
+  @Field() lastAt!: Date;
+}

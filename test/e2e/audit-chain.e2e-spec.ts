@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { Client } from 'pg';
+import { AuditWriter } from '../../src/modules/audit/audit-writer.service';
+import { AuditCheckpointer } from '../../src/modules/audit/chain/audit-checkpointer.service';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+
+const VERIFY = `query($i: VerifyAuditChainInput) { verifyAuditChain(input: $i) { valid checked firstInvalidId reason unsealed headId checkpointId } }`;
+const ALERTS = `query($f: SecurityAlertsFilter) { securityAlerts(filter: $f, first: 100) { totalCount nodes { id kind actorType actor partner detail status } } }`;
+
+interface Report {
+  valid: boolean;
+  checked: number;
+  firstInvalidId: string | null;
+  reason: string | null;
+  unsealed: number;
+  headId: string | null;
+  checkpointId: string | null;
+}
+
+describe('audit chain: append-only, keyed, verifiable', () => {
+  let t: TestApp;
+  let auditor: SignedIn;
+  let sql: Client;
+  let writer: AuditWriter;
+
+  const verify = async (input?: { fromId?: string; toId?: string }): Promise<Report> =>
+    (await gqlOk<{ verifyAuditChain: Report }>(t.gql, VERIFY, { i: input }, auditor.accessToken)).verifyAuditChain;
+  const count = async (): Promise<number> => Number((await sql.query('SELECT count(*) AS n FROM audit_entry')).rows[0].n);
+  const maxId = async (): Promise<string> => (await sql.query('SELECT max(id)::text AS id FROM audit_entry')).rows[0].id as string;
+  /** As a superuser with triggers bypassed: the attacker SPEC §8 says verification must still catch. */
+  const asSuperuserBypassingTriggers = async (statement: string, params: unknown[] = []): Promise<void> => {
+    await sql.query('SET session_replication_role = replica');
+    try {
+      await sql.query(statement, params);
+    } finally {
+      await sql.query('SET session_replication_role = DEFAULT');
+    }
+  };
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+    const admin = await signInAdmin(t);
+    auditor = await createStaff(t, admin, 'AUDITOR');
+    writer = t.app.get(AuditWriter);
+  });
+  afterAll(async () => {
+    await sql?.end();
+    await t?.close();
+  });
+
+  it('is refused UPDATE, DELETE and TRUNCATE by the database itself, even for a superuser', async () => {
+    const id = await maxId();
+    await expect(sql.query(`UPDATE audit_entry SET action = 'rewritten' WHERE id = $1`, [id])).rejects.toThrow(/append-only: UPDATE refused/);
+    await expect(sql.query(`DELETE FROM audit_entry WHERE id = $1`, [id])).rejects.toThrow(/append-only: DELETE refused/);
+    await expect(sql.query(`TRUNCATE audit_entry`)).rejects.toThrow(/append-only: TRUNCATE refused/);
+    await expect(sql.query(`DELETE FROM audit_entry`)).rejects.toThrow(/append-only/);
+    expect(await maxId()).toBe(id);
+  });
+
+  it('keeps one chain under 200 concurrent writers: consecutive ids, valid links and HMACs', async () => {
+    const before = await count();
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        writer.record({ action: 'test.concurrent', outcome: 'SUCCESS', resourceType: 'Test', resourceId: String(i), details: { i, at: new Date() } }),
+      ),
+    );
+    expect(await count()).toBe(before + 200);
+    const { rows } = await sql.query(`SELECT min(id)::int AS lo, max(id)::int AS hi, count(*)::int AS n, count(DISTINCT prev_hash)::int AS prevs FROM audit_entry`);
+    expect(rows[0]).toMatchObject({ lo: 1, hi: rows[0].n, prevs: rows[0].n });
+    const report = await verify();
+    expect(report).toMatchObject({ valid: true, firstInvalidId: null, reason: null, unsealed: 0 });
+    expect(report.checked).toBe(rows[0].n);
+  });
+
+  it('verifies a range and refuses malformed bounds', async () => {
+    expect(await verify({ fromId: '10', toId: '20' })).toMatchObject({ valid: true, checked: 11 });
+    expect(await verify({ fromId: '150' })).toMatchObject({ valid: true });
+    const bad = await t.gql(VERIFY, { i: { fromId: 'abc' } }, { token: auditor.accessToken });
+    expect(bad.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'fromId', message: 'must be an audit entry id' }] });
+    const inverted = await t.gql(VERIFY, { i: { fromId: '20', toId: '10' } }, { token: auditor.accessToken });
+    expect(inverted.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+  });
+
+  it('rebuilds nothing from database access alone: rows hash with AUDIT_CHAIN_KEY', async () => {
+    const { rows } = await sql.query(`SELECT id, prev_hash, hash FROM audit_entry ORDER BY id LIMIT 3`);
+    expect(rows[0].prev_hash).toBe('0'.repeat(64));
+    expect(rows[1].prev_hash).toBe(rows[0].hash);
+    expect(rows.every((r) => /^[0-9a-f]{64}$/.test(r.hash))).toBe(true);
+  });
+
+  it('finds a superuser edit with triggers bypassed, names the entry, raises CHAIN_INVALID and keeps serving', async () => {
+    const victim = '57';
+    const { rows } = await sql.query(`SELECT details, actor_id FROM audit_entry WHERE id = $1`, [victim]);
+    await asSuperuserBypassingTriggers(`UPDATE audit_entry SET details = details || '{"edited": true}' WHERE id = $1`, [victim]);
+
+    const report = await verify();
+    expect(report).toMatchObject({ valid: false, firstInvalidId: victim, reason: 'HASH_MISMATCH', checked: 56 });
+    // A range that ends before the edit is intact.
+    expect(await verify({ toId: '56' })).toMatchObject({ valid: true, checked: 56 });
+
+    const alerts = await gqlOk<{ securityAlerts: { nodes: Array<{ kind: string; detail: Record<string, unknown>; status: string }> } }>(
+      t.gql, ALERTS, { f: { kind: 'CHAIN_INVALID' } }, auditor.accessToken,
+    );
+    expect(alerts.securityAlerts.nodes).toEqual([
+      expect.objectContaining({ kind: 'CHAIN_INVALID', status: 'OPEN', detail: expect.objectContaining({ firstInvalidId: victim, reason: 'HASH_MISMATCH' }) }),
+    ]);
+    // Verifying again does not raise the same break twice.
+    await verify();
+    const again = await gqlOk<{ securityAlerts: { totalCount: number } }>(t.gql, ALERTS, { f: { kind: 'CHAIN_INVALID' } }, auditor.accessToken);
+    expect(again.securityAlerts.totalCount).toBe(1);
+
+    // The service keeps appending while the chain is broken.
+    const head = Number(await maxId());
+    await writer.record({ action: 'test.after_break', outcome: 'SUCCESS' });
+    expect(Number(await maxId())).toBe(head + 1);
+
+    // Putting the original content back makes the entry verify again: detection is by content.
+    await asSuperuserBypassingTriggers(`UPDATE audit_entry SET details = $2 WHERE id = $1`, [victim, JSON.stringify(rows[0].details)]);
+    expect(await verify()).toMatchObject({ valid: true });
+
+    // Editing the stored hash or the link is found as well.
+    await asSuperuserBypassingTriggers(`UPDATE audit_entry SET prev_hash = repeat('a', 64) WHERE id = 80`);
+    expect(await verify()).toMatchObject({ valid: false, firstInvalidId: '80', reason: 'PREV_HASH_MISMATCH' });
+    await asSuperuserBypassingTriggers(`UPDATE audit_entry SET prev_hash = (SELECT hash FROM audit_entry WHERE id = 79) WHERE id = 80`);
+    expect(await verify()).toMatchObject({ valid: true });
+  });
+
+  it('finds a deleted row, naming the missing id', async () => {
+    const victim = '120';
+    const { rows } = await sql.query(`SELECT * FROM audit_entry WHERE id = $1`, [victim]);
+    await asSuperuserBypassingTriggers(`DELETE FROM audit_entry WHERE id = $1`, [victim]);
+    expect(await verify()).toMatchObject({ valid: false, firstInvalidId: victim, reason: 'MISSING_ENTRY', checked: 119 });
+
+    // Restored (inserts are allowed), the chain verifies again.
+    const r = rows[0];
+    await sql.query(
+      `INSERT INTO audit_entry (id, occurred_at, actor_type, actor_id, role, partner_id, session_id, ip, user_agent, request_id, action,
+         resource_type, resource_id, customer_id, fields, outcome, details, prev_hash, hash)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)`,
+      [r.id, r.occurred_at, r.actor_type, r.actor_id, r.role, r.partner_id, r.session_id, r.ip, r.user_agent, r.request_id, r.action,
+        r.resource_type, r.resource_id, r.customer_id, r.fields, r.outcome, JSON.stringify(r.details), r.prev_hash, r.hash],
+    );
+    expect(await verify()).toMatchObject({ valid: true });
+
+    // Deleting the very first entry is found too.
+    await asSuperuserBypassingTriggers(`UPDATE audit_entry SET id = -1 WHERE id = 1`);
+    expect(await verify()).toMatchObject({ valid: false, firstInvalidId: '1', reason: 'MISSING_ENTRY' });
+    await asSuperuserBypassingTriggers(`UPDATE audit_entry SET id = 1 WHERE id = -1`);
+    expect(await verify()).toMatchObject({ valid: true });
+  });
+
+  it('records every verification in the log', async () => {
+    const { rows } = await sql.query(`SELECT actor_id, details FROM audit_entry WHERE action = 'audit.verify' ORDER BY id`);
+    expect(rows.length).toBeGreaterThanOrEqual(10);
+    expect(rows[0].actor_id).toBe(auditor.userId);
+    expect(rows.some((r) => r.details.valid === false && r.details.reason === 'HASH_MISMATCH')).toBe(true);
+  });
+
+  // Last: it leaves the chain permanently cut.
+  it('detects a cut-off tail against the checkpoint, also after the chain has grown back', async () => {
+    const checkpointer = t.app.get(AuditCheckpointer);
+    const checkpoint = await checkpointer.checkpoint();
+    const head = await maxId();
+    expect(checkpoint).toMatchObject({ id: head, hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const lines = readFileSync(t.config.auditCheckpointPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[lines.length - 1]).toEqual({ id: head, hash: checkpoint!.hash, at: expect.any(String) });
+    expect(await verify()).toMatchObject({ valid: true, checkpointId: head });
+
+    const newHead = Number(head) - 3;
+    await asSuperuserBypassingTriggers(`DELETE FROM audit_entry WHERE id > $1`, [newHead]);
+    expect(await verify()).toMatchObject({ valid: false, reason: 'TAIL_TRUNCATED', firstInvalidId: String(newHead + 1), checkpointId: head });
+
+    // The writer carries on from the shortened head; once past the checkpoint the ids exist again but the
+    // hash at the checkpointed id differs — and the checkpointer refuses to paper over it.
+    for (let i = 0; i < 5; i++) await writer.record({ action: 'test.regrow', outcome: 'SUCCESS' });
+    expect(Number(await maxId())).toBeGreaterThan(Number(head));
+    expect(await checkpointer.checkpoint()).toBeNull();
+    expect(await verify()).toMatchObject({ valid: false, reason: 'TAIL_TRUNCATED', firstInvalidId: head, checkpointId: head });
+
+    const alerts = await gqlOk<{ securityAlerts: { nodes: Array<{ detail: Record<string, unknown> }> } }>(t.gql, ALERTS, { f: { kind: 'CHAIN_INVALID' } }, auditor.accessToken);
+    expect(alerts.securityAlerts.nodes.map((a) => a.detail.reason)).toEqual(expect.arrayContaining(['TAIL_TRUNCATED', 'HASH_MISMATCH', 'MISSING_ENTRY', 'PREV_HASH_MISMATCH']));
+  });
+});
