@@ -30,6 +30,16 @@ export class TransactionService {
   }
 
   /**
+   * Runs `effect` once the surrounding transaction has committed (at once when there is none): deliveries
+   * such as subscription publishes must never announce what a rollback then takes back.
+   */
+  afterCommit(effect: () => void): void {
+    const slot = this.cls.isActive() ? this.cls.get<{ open: boolean; effects: Array<() => void> }>(TX_KEY) : undefined;
+    if (slot?.open) slot.effects.push(effect);
+    else effect();
+  }
+
+  /**
    * The open transaction of this async context. Work started inside a transaction can outlive it (a timer,
    * a detached promise) and still carry its context, so a finished transaction is marked and never reused.
    */
@@ -42,9 +52,10 @@ export class TransactionService {
   async run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     const current = this.current();
     if (current) return work(current);
+    const effects: Array<() => void> = [];
     const outcome = await this.cls.run({ ifNested: 'inherit' }, () =>
       this.dataSource.transaction(async (manager) => {
-        const slot = { manager, open: true };
+        const slot = { manager, open: true, effects };
         this.cls.set(TX_KEY, slot);
         try {
           return { value: await work(manager) };
@@ -56,6 +67,13 @@ export class TransactionService {
         }
       }),
     );
+    for (const effect of effects) {
+      try {
+        effect();
+      } catch {
+        /* an after-commit effect must not fail the committed work */
+      }
+    }
     if ('deferred' in outcome && outcome.deferred) throw outcome.deferred.error;
     return (outcome as { value: T }).value;
   }

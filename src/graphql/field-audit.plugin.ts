@@ -8,24 +8,32 @@ import type { AuditRecord, AuditSink } from '../common/audit/audit-sink';
  * refused in this request (a denial counts once per request).
  */
 export function fieldAuditPlugin(audit: AuditSink): ApolloServerPlugin<BaseContext> {
+  const flush = fieldAuditFlusher(audit);
   return {
     async requestDidStart({ contextValue }) {
       return {
         async willSendResponse() {
           const req = (contextValue as { req?: FieldPolicyRequest }).req;
-          const collected = req?.custosFieldAudit;
-          if (!collected) return;
-          req.custosFieldAudit = undefined;
-          const entries: AuditRecord[] = [...collected.piiReads].map(([customerId, fields]) => ({
-            action: 'customer.read_pii', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: customerId, customerId, fields: [...fields].sort(),
-          }));
-          if (collected.denied.size) {
-            entries.push({ action: 'access.denied_fields', outcome: 'DENIED', fields: [...collected.denied].sort(), details: { reason: 'field policy' } });
-          }
-          // One append for the whole page: one lock, one multi-row insert.
-          await audit.recordMany(entries);
+          if (req) await flush(req);
         },
       };
     },
+  };
+}
+
+/** Writes and clears what the field policy collected on one request (or one subscription message). */
+export function fieldAuditFlusher(audit: AuditSink): (req: FieldPolicyRequest) => Promise<void> {
+  return async (req) => {
+    const collected = req.custosFieldAudit;
+    if (!collected) return;
+    req.custosFieldAudit = undefined;
+    const entries: AuditRecord[] = [...collected.piiReads].map(([customerId, fields]) => ({
+      action: 'customer.read_pii', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: customerId, customerId, fields: [...fields].sort(),
+    }));
+    if (collected.denied.size) {
+      entries.push({ action: 'access.denied_fields', outcome: 'DENIED', fields: [...collected.denied].sort(), details: { reason: 'field policy' } });
+    }
+    // One append for the whole page: one lock, one multi-row insert.
+    await audit.recordMany(entries);
   };
 }

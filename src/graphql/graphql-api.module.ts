@@ -8,17 +8,20 @@ import { MetricsService } from '../health/metrics.service';
 import { graphqlOptions } from './graphql.options';
 import { ServerInfoResolver } from './server-info.resolver';
 import { AUDIT_SINK, type AuditSink } from '../common/audit/audit-sink';
+import { PRINCIPAL_RESOLVER, type PrincipalResolver } from '../access/principal-resolver';
+import { ClsService } from 'nestjs-cls';
+import { RequestContext } from '../common/context/request-context';
 
 @Module({
   imports: [
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
       driver: ApolloDriver,
-      inject: [APP_CONFIG, MetricsService, Logger, AUDIT_SINK],
-      useFactory: (config: AppConfig, metrics: MetricsService, logger: Logger, audit: AuditSink) =>
+      inject: [APP_CONFIG, MetricsService, Logger, AUDIT_SINK, PRINCIPAL_RESOLVER, ClsService, RequestContext],
+      useFactory: (config: AppConfig, metrics: MetricsService, logger: Logger, audit: AuditSink, principals: PrincipalResolver, cls: ClsService, requestContext: RequestContext) =>
         graphqlOptions(config, metrics, {
           log: (fields, message) => logger.log(fields, message),
           error: (fields, message) => logger.error(fields, message),
-        }, audit),
+        }, audit, principals, cls, requestContext),
     }),
   ],
   providers: [ServerInfoResolver],

@@ -7,8 +7,12 @@ import { costLimitPlugin, operationTelemetryPlugin, singleLimitErrorPlugin, type
 import { armorProtection } from './query-limits';
 import { oncePerRequestPlugin } from './once-per-request.plugin';
 import { fieldPolicyMiddleware } from '../access/field-policy';
-import { fieldAuditPlugin } from './field-audit.plugin';
+import { fieldAuditFlusher, fieldAuditPlugin } from './field-audit.plugin';
 import type { AuditSink } from '../common/audit/audit-sink';
+import type { PrincipalResolver } from '../access/principal-resolver';
+import type { ClsService } from 'nestjs-cls';
+import type { RequestContext } from '../common/context/request-context';
+import { graphqlContext, subscriptionOptions } from './subscriptions';
 
 export interface GraphQLContext {
   req: Request;
@@ -19,13 +23,14 @@ export interface GraphQLContext {
  * Apollo settings in one place: limits before execution, CSRF prevention, no batching, and in production
  * no introspection, landing page, suggestions or stack traces.
  */
-export function graphqlOptions(config: AppConfig, metrics: MetricsService, logger: OperationLogger & { error(fields: object, message: string): void }, audit: AuditSink): ApolloDriverConfig {
+export function graphqlOptions(config: AppConfig, metrics: MetricsService, logger: OperationLogger & { error(fields: object, message: string): void }, audit: AuditSink, principals: PrincipalResolver, cls: ClsService, requestContext: RequestContext): ApolloDriverConfig {
   const armor = armorProtection(config);
   return {
     autoSchemaFile: true,
     sortSchema: true,
     path: '/graphql',
-    context: ({ req, res }: GraphQLContext): GraphQLContext => ({ req, res }),
+    context: graphqlContext,
+    subscriptions: subscriptionOptions({ audit, principals, validationRules: armor.validationRules, flushFieldAudit: fieldAuditFlusher(audit), cls, context: requestContext }) as never,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     introspection: !config.isProduction,

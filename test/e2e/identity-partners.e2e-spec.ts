@@ -135,4 +135,16 @@ describe('identity: partners and partner tokens', () => {
     const analyst = await createStaff(t, admin, 'ANALYST');
     expect(codeOf(await t.gql('{ partners { totalCount } }', undefined, { token: analyst.accessToken }))).toBe('FORBIDDEN');
   });
+
+  it('a token acts only within its scopes', async () => {
+    const p = await partner({ allowedScopes: ['customers:read', 'customers:write', 'events:write'] });
+    const eventsOnly = await token(p.id, ['events:write']);
+    const readWrite = await token(p.id, ['customers:read', 'customers:write']);
+    const create = 'mutation { createCustomer(input: {externalRef: "scope-probe-1"}) { id } }';
+    expect(codeOf(await t.gql(create, undefined, { token: eventsOnly.token }))).toBe('FORBIDDEN');
+    expect(codeOf(await t.gql('{ customers { totalCount } }', undefined, { token: eventsOnly.token }))).toBe('FORBIDDEN');
+    expect((await t.gql(create, undefined, { token: readWrite.token })).errors).toBeUndefined();
+    expect((await t.gql<{ customers: { totalCount: number } }>('{ customers { totalCount } }', undefined, { token: readWrite.token })).data!.customers.totalCount).toBe(1);
+    expect(codeOf(await t.gql('mutation { ingestEvents(events: []) { decision } }', undefined, { token: readWrite.token }))).toBe('FORBIDDEN');
+  });
 });

@@ -2,6 +2,8 @@ import { Global, Module } from '@nestjs/common';
 import { SYSTEM_EVENT_SINK, type SystemEvent } from '../../common/audit/system-event-sink';
 import { CustomersModule } from '../customers/customers.module';
 import { AlertsResolver } from './alerts/alerts.resolver';
+import { LiveResolver } from './live/live.resolver';
+import { LiveUpdates } from './live/live-updates.service';
 import { CustomerMonitoringResolver } from './customer-monitoring.resolver';
 import { AlertsService } from './alerts/alerts.service';
 import { DecisionPipeline } from './events/decision-pipeline.service';
@@ -13,19 +15,26 @@ import { NotificationsService } from './notifications/notifications.service';
 import { RuleEngine } from './rules/rule-engine.service';
 import { RulesResolver } from './rules/rules.resolver';
 import { RulesService } from './rules/rules.service';
+// webhooks: partner webhooks (outbox written by the pipeline, delivered on the job queue)
+import { WebhooksModule } from './webhooks/webhooks.module';
+import { WatchlistsResolver } from './watchlists/watchlists.resolver';
+import { WatchlistsService } from './watchlists/watchlists.service';
 
 /**
- * Events, rules, decisions, alerts, holds and notifications. Knows customers only through their service;
+ * Events, rules, decisions, alerts, holds, notifications and partner webhooks. Knows customers only through their service;
  * global only so that other modules can hand it SYSTEM events through SYSTEM_EVENT_SINK.
  */
 @Global()
 @Module({
-  imports: [CustomersModule],
+  imports: [CustomersModule, WebhooksModule],
   providers: [
     { provide: SYSTEM_EVENT_SINK, useFactory: (ingest: IngestService) => ({ record: (e: SystemEvent) => ingest.recordSystemEvent(e) }), inject: [IngestService] },
     RuleEngine, RulesService, AlertsService, NotificationsService, DecisionPipeline, IngestService, EventsService,
     EventsResolver, AlertsResolver, RulesResolver, NotificationsResolver, CustomerMonitoringResolver,
+    WatchlistsService, WatchlistsResolver,
+    LiveUpdates, LiveResolver,
   ],
-  exports: [IngestService, NotificationsService, SYSTEM_EVENT_SINK],
+  // WebhooksModule re-exported: other modules may report complaint.updated / customer.status_changed.
+  exports: [IngestService, NotificationsService, SYSTEM_EVENT_SINK, WebhooksModule],
 })
 export class MonitoringModule {}

@@ -8,6 +8,7 @@ import type { EventInput } from '../models/event.model';
 import type { EventResultModel } from '../models/event-result.model';
 import { Decision, decisionOf, EventType, maxDecision, RuleAction, RuleMode } from '../models/monitoring.enums';
 import { NotificationsService } from '../notifications/notifications.service';
+import { LiveUpdates } from '../live/live-updates.service';
 import { RuleEngine, type ActiveRule } from '../rules/rule-engine.service';
 import { toRuleModel, type RuleRow } from '../rules/rule-row';
 import { flagContent } from './event-flags';
@@ -37,6 +38,7 @@ export class DecisionPipeline {
     private readonly alerts: AlertsService,
     private readonly notifications: NotificationsService,
     private readonly customers: CustomersService,
+    private readonly live: LiveUpdates,
   ) {}
 
   async screen(manager: EntityManager, e: IncomingEvent): Promise<EventResultModel> {
@@ -61,7 +63,9 @@ export class DecisionPipeline {
       decision = maxDecision(decision, decisionOf(rule.actions));
       if (rule.actions.includes(RuleAction.RAISE_ALERT)) {
         const { alert, created } = await this.alerts.raise(manager, { ruleId: rule.id, customerId: e.customer.id, eventId: e.id, severity: rule.severity, occurredAt: e.occurredAt, dedupWindowMs: rule.dedupWindowMs });
+        alert.accountManagerId = e.customer.accountManagerId;
         raised.push(alert);
+        if (created) this.live.alertRaised(alert);
         if (created && rule.actions.includes(RuleAction.NOTIFY_ACCOUNT_MANAGER) && e.customer.accountManagerId) {
           await this.notifications.notify(manager, { userId: e.customer.accountManagerId, kind: 'ALERT_RAISED', title: `Alert ${rule.code} (${rule.severity}) for customer ${e.customer.externalRef}`, customerId: e.customer.id, alertId: alert.id, eventId: e.id });
         }

@@ -6,6 +6,7 @@ import type { ConnectionShape, PageArgs } from '../../../common/pagination/conne
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { TransactionService } from '../../../database/transaction.service';
 import type { NotificationModel } from '../models/alert.model';
+import { LiveUpdates } from '../live/live-updates.service';
 
 export interface NewNotification {
   userId: string;
@@ -26,13 +27,15 @@ export class NotificationsService {
   constructor(
     private readonly tx: TransactionService,
     private readonly context: RequestContext,
+    private readonly live: LiveUpdates,
   ) {}
 
   async notify(manager: EntityManager, n: NewNotification): Promise<void> {
-    await manager.query(
-      `INSERT INTO notification (user_id, kind, title, customer_id, alert_id, event_id) VALUES ($1, $2, $3, $4, $5, $6)`,
+    const [row] = (await manager.query(
+      `INSERT INTO notification (user_id, kind, title, customer_id, alert_id, event_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
       [n.userId, n.kind, n.title, n.customerId ?? null, n.alertId ?? null, n.eventId ?? null],
-    );
+    )) as Row[];
+    this.live.notificationReceived(n.userId, toModel(row));
   }
 
   private me(): string {

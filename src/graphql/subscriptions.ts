@@ -1,0 +1,155 @@
+import { GraphQLError, Kind, parse, specifiedRules, subscribe, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule } from 'graphql';
+import type { AppAbility } from '../access/abilities';
+import type { AuditSink } from '../common/audit/audit-sink';
+import type { ClsService } from 'nestjs-cls';
+import type { RequestContext } from '../common/context/request-context';
+import type { Context } from 'graphql-ws';
+import { defineAbilityFor } from '../access/abilities';
+import type { FieldPolicyRequest } from '../access/field-policy';
+import type { PrincipalResolver } from '../access/principal-resolver';
+import type { Principal } from '../common/context/principal';
+
+/** How often a live socket re-checks that its session or token is still valid. */
+export const SOCKET_RECHECK_MS = 15_000;
+
+type Extra = { socket: { close(code: number, reason: string): void; once?(event: string, cb: () => void): void }; request: { socket?: { remoteAddress?: string } } };
+type SocketState = { custosReq?: FieldPolicyRequest & { ip?: string; path: string; get(): undefined }; custosTimer?: NodeJS.Timeout };
+
+function authorizationOf(params: Record<string, unknown> | undefined): string | undefined {
+  const value = params?.authorization ?? params?.Authorization;
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * graphql-ws (`graphql-transport-ws`) on the same path as HTTP. The subscriber authenticates in
+ * `connection_init` ({"authorization": "Bearer …"}); no valid credential closes the socket with 4401 before
+ * any subscription. The same validation rules (depth, aliases, directives) as HTTP apply to every
+ * subscription document. The socket closes with 4401 once the session is revoked or the token expires.
+ */
+/**
+ * Who may open each subscription, checked when it is requested so a refusal is an `error` message (never a
+ * `next` carrying errors). The resolvers' own @Policy/@Authenticated declarations stay as a second check.
+ */
+const SUBSCRIPTION_RULES: Record<string, (principal: Principal, ability: AppAbility) => boolean> = {
+  alertRaised: (principal, ability) => principal.kind === 'USER' && ability.can('read', 'Alert'),
+  notificationReceived: (principal) => principal.kind === 'USER',
+};
+
+function rootFields(document: DocumentNode, operationName: string | null | undefined): string[] {
+  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
+  if (!operation || operation.operation !== 'subscription') return [];
+  return operation.selectionSet.selections.map((s) => (s.kind === Kind.FIELD ? s.name.value : '(fragment)'));
+}
+
+export interface SubscriptionDeps {
+  audit: AuditSink;
+  principals: PrincipalResolver;
+  validationRules: ValidationRule[];
+  flushFieldAudit: (req: FieldPolicyRequest) => Promise<void>;
+  cls: ClsService;
+  context: RequestContext;
+}
+
+/** Runs `work` in a fresh request context carrying the subscriber's principal and ability. */
+async function asSubscriber<T>(deps: SubscriptionDeps, req: FieldPolicyRequest, work: () => Promise<T>): Promise<T> {
+  const principal = req.custosPrincipal ? await req.custosPrincipal : undefined;
+  return deps.cls.run(() => {
+    deps.context.principal = principal;
+    deps.context.setAbility(req.custosAbility);
+    return work();
+  });
+}
+
+/**
+ * Each pushed payload is resolved inside a request context of the *subscriber* (principal, ability): without
+ * it, services would see the context of whoever published the event.
+ */
+function subscribeAsSubscriber(deps: SubscriptionDeps) {
+  return async (args: ExecutionArgs) => {
+    const result = await subscribe(args);
+    if (!(Symbol.asyncIterator in Object(result))) return result;
+    const req = (args.contextValue as { req?: FieldPolicyRequest }).req;
+    const inner = (result as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AsyncIterator<unknown>;
+    const inContext = <T>(work: () => Promise<T>): Promise<T> => (req ? asSubscriber(deps, req, work) : work());
+    return {
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      next: () => inContext(() => inner.next()),
+      return: () => (inner.return ? inner.return() : Promise.resolve({ done: true, value: undefined })),
+      throw: (e: unknown) => (inner.throw ? inner.throw(e) : Promise.reject(e)),
+    };
+  };
+}
+
+export function subscriptionOptions(deps: SubscriptionDeps) {
+  const { principals, validationRules, flushFieldAudit } = deps;
+  return {
+    'graphql-ws': {
+      path: '/graphql',
+      connectionInitWaitTimeout: 10_000,
+      onConnect: async (ctx: Context<Record<string, unknown>, Extra & SocketState>) => {
+        const authorization = authorizationOf(ctx.connectionParams);
+        let principal: Principal | undefined;
+        try {
+          principal = await principals.resolve(authorization, { ip: ctx.extra.request.socket?.remoteAddress });
+        } catch {
+          principal = undefined;
+        }
+        if (!principal) {
+          ctx.extra.socket.close(4401, 'Unauthorized');
+          return false;
+        }
+        ctx.extra.custosReq = {
+          custosPrincipal: Promise.resolve(principal),
+          custosAbility: defineAbilityFor(principal),
+          ip: ctx.extra.request.socket?.remoteAddress,
+          path: '/graphql',
+          get: () => undefined,
+        };
+        const timer = setInterval(() => {
+          principals.resolve(authorization, {}).then(
+            (still) => {
+              if (!still) ctx.extra.socket.close(4401, 'Unauthorized');
+            },
+            () => ctx.extra.socket.close(4401, 'Session ended'),
+          );
+        }, SOCKET_RECHECK_MS);
+        timer.unref();
+        ctx.extra.custosTimer = timer;
+        return true;
+      },
+      onSubscribe: async (ctx: Context<Record<string, unknown>, SocketState>, _id: string, payload: { query: string; operationName?: string | null }) => {
+        const req = ctx.extra.custosReq;
+        const principal = req?.custosPrincipal ? await req.custosPrincipal : undefined;
+        let fields: string[];
+        try {
+          fields = rootFields(parse(payload.query), payload.operationName);
+        } catch {
+          return undefined; // parse errors are reported by graphql-ws itself
+        }
+        const refused = fields.filter((f) => !principal || !req?.custosAbility || !(SUBSCRIPTION_RULES[f]?.(principal, req.custosAbility) ?? false));
+        if (!refused.length) return undefined;
+        await deps.audit.record({ action: 'access.denied', outcome: 'DENIED', resourceType: 'Subscription', resourceId: refused.join(','), actor: principal?.kind === 'USER' ? { type: 'USER', id: principal.userId, role: principal.role, sessionId: principal.sessionId } : undefined });
+        return refused.map((f) => new GraphQLError(`Not allowed to subscribe to ${f}`, { extensions: { code: 'FORBIDDEN' } }));
+      },
+      // Full-value PII reads in a pushed payload are audited before that payload leaves, as over HTTP.
+      onNext: async (ctx: Context<Record<string, unknown>, SocketState>) => {
+        const req = ctx.extra.custosReq;
+        if (req) await asSubscriber(deps, req, () => flushFieldAudit(req));
+      },
+      onClose: (ctx: Context<Record<string, unknown>, SocketState>) => {
+        if (ctx.extra.custosTimer) clearInterval(ctx.extra.custosTimer);
+      },
+      validate: (schema: GraphQLSchema, document: DocumentNode) => validate(schema, document, [...specifiedRules, ...validationRules]),
+      subscribe: subscribeAsSubscriber(deps),
+    },
+  };
+}
+
+/** GraphQL context for HTTP requests and for subscriptions alike: resolvers and the guard see a `req`. */
+export function graphqlContext(arg: { req?: unknown; res?: unknown; extra?: SocketState }): { req: unknown; res?: unknown } {
+  if (arg.req) return { req: arg.req, res: arg.res };
+  return { req: arg.extra?.custosReq };
+}

@@ -1,0 +1,110 @@
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { ingest, partnerWithToken } from '../helpers/monitoring';
+
+type Next = { data?: Record<string, unknown> | null; errors?: unknown };
+
+/** Subscribes and collects what arrives; resolves `closed` with the close code when the socket ends. */
+function subscribe(url: string, token: string | undefined, query: string, variables: Record<string, unknown> = {}) {
+  const received: Next[] = [];
+  const errors: unknown[] = [];
+  let closeCode: number | undefined;
+  let onClosed: (code: number) => void = () => undefined;
+  const closed = new Promise<number>((resolve) => (onClosed = resolve));
+  const client: Client = createClient({
+    url,
+    webSocketImpl: WebSocket,
+    retryAttempts: 0,
+    lazy: false,
+    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+    on: { closed: (event) => { closeCode = (event as { code: number }).code; onClosed(closeCode); } },
+  });
+  const connected = new Promise<void>((resolve) => client.on('connected', () => resolve()));
+  client.subscribe({ query, variables }, { next: (v) => received.push(v as Next), error: (e) => errors.push(e), complete: () => undefined });
+  return { client, received, errors, closed, connected, get closeCode() { return closeCode; } };
+}
+
+const waitFor = async (check: () => boolean, ms = 5000) => {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (check()) return;
+  throw new Error('timed out waiting');
+};
+
+describe('subscriptions over graphql-ws', () => {
+  let t: TestApp;
+  let url: string;
+  let admin: SignedIn, co: SignedIn, am: SignedIn, otherAm: SignedIn, agent: SignedIn;
+  let core: { id: string; token: string };
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    await t.app.listen(0, '127.0.0.1');
+    const port = (t.app.getHttpServer().address() as { port: number }).port;
+    url = `ws://127.0.0.1:${port}/graphql`;
+    admin = await signInAdmin(t);
+    [co, am, otherAm, agent] = [await createStaff(t, admin, 'COMPLIANCE_OFFICER'), await createStaff(t, admin, 'ACCOUNT_MANAGER'), await createStaff(t, admin, 'ACCOUNT_MANAGER'), await createStaff(t, admin, 'AGENT')];
+    core = await partnerWithToken(t, admin, 'INTERNAL');
+  }, 120_000);
+  afterAll(() => t.close());
+
+  it('pushes alerts by severity and row scope, and notifications to their owner only', async () => {
+    const all = subscribe(url, co.accessToken, 'subscription { alertRaised { id severity rule { code } customer { externalRef email } } }');
+    const critical = subscribe(url, co.accessToken, 'subscription { alertRaised(minSeverity: CRITICAL) { id } }');
+    const mine = subscribe(url, am.accessToken, 'subscription { alertRaised { id } }');
+    const notMine = subscribe(url, otherAm.accessToken, 'subscription { alertRaised { id } }');
+    const notes = subscribe(url, am.accessToken, 'subscription { notificationReceived { kind eventId } }');
+    const otherNotes = subscribe(url, otherAm.accessToken, 'subscription { notificationReceived { kind } }');
+    await Promise.all([all.connected, critical.connected, mine.connected, notMine.connected, notes.connected, otherNotes.connected]);
+    await new Promise((r) => setTimeout(r, 200));
+    const c = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($m: ID!) { createCustomer(input: {externalRef: "live-1", email: "live.person@example.test", accountManagerId: $m, transactionLimit: "100.00"}) { id } }', { m: am.userId }, co.accessToken)).createCustomer.id;
+    const res = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '500.00' }]);
+    expect(res.data!.ingestEvents[0]!.decision).toBe('HOLD');
+    await waitFor(() => all.received.length >= 1 && mine.received.length >= 1 && notes.received.length >= 2);
+    await new Promise((r) => setTimeout(r, 300));
+    const alert = all.received[0].data!.alertRaised as { severity: string; rule: { code: string }; customer: { externalRef: string; email: string } };
+    expect(alert).toMatchObject({ severity: 'HIGH', rule: { code: 'LARGE_TRANSACTION' }, customer: { externalRef: 'live-1', email: 'live.person@example.test' } });
+    expect(critical.received).toHaveLength(0);
+    expect(notMine.received).toHaveLength(0);
+    expect(otherNotes.received).toHaveLength(0);
+    expect(notes.received.map((n) => (n.data!.notificationReceived as { kind: string }).kind).sort()).toEqual(['ALERT_RAISED', 'HOLD_PLACED']);
+    for (const s of [all, critical, mine, notMine, notes, otherNotes]) await s.client.dispose();
+    // The officer's full-value read of the e-mail in the pushed payload was audited before it left.
+    const { Client } = await import('pg');
+    const sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+    const { rows } = await sql.query(`SELECT fields FROM audit_entry WHERE action = 'customer.read_pii' AND customer_id = $1 AND actor_id = $2`, [c, co.userId]);
+    await sql.end();
+    expect(rows).toEqual([{ fields: ['email'] }]);
+  });
+
+  it('refuses unauthenticated and unauthorised subscribers without ever sending a next with errors', async () => {
+    const anon = subscribe(url, undefined, 'subscription { alertRaised { id } }');
+    expect(await anon.closed).toBe(4401);
+    expect(anon.received).toHaveLength(0);
+    const bogus = subscribe(url, 'not-a-token', 'subscription { alertRaised { id } }');
+    expect(await bogus.closed).toBe(4401);
+    const forbidden = subscribe(url, agent.accessToken, 'subscription { alertRaised { id } }');
+    await waitFor(() => forbidden.errors.length > 0);
+    expect(forbidden.received).toHaveLength(0);
+    expect(JSON.stringify(forbidden.errors)).toContain('FORBIDDEN');
+    await forbidden.client.dispose();
+  });
+
+  it('applies the query limits to subscription documents', async () => {
+    let inner = 'id';
+    for (let i = 0; i < 12; i++) inner = `customer { alerts { nodes { ${inner} } } }`;
+    const deep = subscribe(url, co.accessToken, `subscription { alertRaised { ${inner} } }`);
+    await waitFor(() => deep.errors.length > 0);
+    expect(deep.received).toHaveLength(0);
+    await deep.client.dispose();
+  });
+
+  it('closes the socket with 4401 when the session is revoked', async () => {
+    const user = await createStaff(t, admin, 'ANALYST');
+    const s = subscribe(url, user.accessToken, 'subscription { alertRaised { id } }');
+    await s.connected;
+    await gqlOk(t.gql, 'mutation { logout }', undefined, user.accessToken);
+    expect(await Promise.race([s.closed, new Promise((r) => setTimeout(() => r('still open'), 20_000))])).toBe(4401);
+  }, 30_000);
+});
