@@ -15,18 +15,16 @@ import { NotificationsService } from './notifications/notifications.service';
 import { RuleEngine } from './rules/rule-engine.service';
 import { RulesResolver } from './rules/rules.resolver';
 import { RulesService } from './rules/rules.service';
-// webhooks: partner webhooks (outbox written by the pipeline, delivered on the job queue)
-import { WebhooksModule } from './webhooks/webhooks.module';
 import { WatchlistsResolver } from './watchlists/watchlists.resolver';
 import { WatchlistsService } from './watchlists/watchlists.service';
 
 /**
- * Events, rules, decisions, alerts, holds, notifications and partner webhooks. Knows customers only through their service;
+ * Events, rules, decisions, alerts, holds and notifications. Knows customers only through their service;
  * global only so that other modules can hand it SYSTEM events through SYSTEM_EVENT_SINK.
  */
 @Global()
 @Module({
-  imports: [CustomersModule, WebhooksModule],
+  imports: [CustomersModule],
   providers: [
     { provide: SYSTEM_EVENT_SINK, useFactory: (ingest: IngestService) => ({ record: (e: SystemEvent) => ingest.recordSystemEvent(e) }), inject: [IngestService] },
     RuleEngine, RulesService, AlertsService, NotificationsService, DecisionPipeline, IngestService, EventsService,
@@ -34,7 +32,6 @@ import { WatchlistsService } from './watchlists/watchlists.service';
     WatchlistsService, WatchlistsResolver,
     LiveUpdates, LiveResolver,
   ],
-  // WebhooksModule re-exported: other modules may report complaint.updated / customer.status_changed.
-  exports: [IngestService, NotificationsService, SYSTEM_EVENT_SINK, WebhooksModule],
+  exports: [IngestService, NotificationsService, SYSTEM_EVENT_SINK],
 })
 export class MonitoringModule {}

@@ -73,7 +73,10 @@ export class DecisionPipeline {
       if (rule.actions.includes(RuleAction.LOCK_LOGIN)) {
         await manager.query(
           `INSERT INTO login_lock (customer_id, locked_until, rule_id) VALUES ($1, $2, $3)
-           ON CONFLICT (customer_id) DO UPDATE SET locked_until = greatest(login_lock.locked_until, EXCLUDED.locked_until), rule_id = EXCLUDED.rule_id, lifted_at = NULL, lifted_by = NULL`,
+           ON CONFLICT (customer_id) DO UPDATE SET locked_until = greatest(login_lock.locked_until, EXCLUDED.locked_until), rule_id = EXCLUDED.rule_id,
+             -- A late-arriving burst whose lock already ended must not undo an analyst's lift.
+             lifted_at = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_at END,
+             lifted_by = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_by END`,
           [e.customer.id, new Date(e.occurredAt.getTime() + LOGIN_LOCK_MS).toISOString(), rule.id],
         );
       }
@@ -106,7 +109,12 @@ export class DecisionPipeline {
   }
 
   private async loginLocked(manager: EntityManager, customerId: string, at: Date): Promise<boolean> {
-    const [row] = (await manager.query(`SELECT 1 FROM login_lock WHERE customer_id = $1 AND lifted_at IS NULL AND locked_until > $2`, [customerId, at.toISOString()])) as unknown[];
+    // Only logins inside the lock's span are blocked: a back-filled login from before the burst is not.
+    const [row] = (await manager.query(
+      `SELECT 1 FROM login_lock WHERE customer_id = $1 AND lifted_at IS NULL AND locked_until > $2
+          AND locked_until - $3 * interval '1 millisecond' <= $2`,
+      [customerId, at.toISOString(), LOGIN_LOCK_MS],
+    )) as unknown[];
     return !!row;
   }
 }
