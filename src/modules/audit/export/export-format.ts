@@ -1,5 +1,5 @@
 import { BadUserInputError, type FieldError } from '../../../common/errors/app-error';
-import type { AuditDbRow } from '../audit-chain';
+import { fromDbRow, type AuditDbRow } from '../audit-chain';
 
 export type ExportFormat = 'jsonl' | 'csv';
 
@@ -51,27 +51,8 @@ export const EXPORT_COLUMNS = [
 ] as const;
 
 function exportRecord(r: AuditDbRow): Record<(typeof EXPORT_COLUMNS)[number], unknown> {
-  return {
-    id: r.id,
-    occurredAt: r.occurred_at.toISOString(),
-    actorType: r.actor_type,
-    actorId: r.actor_id,
-    role: r.role,
-    partnerId: r.partner_id,
-    sessionId: r.session_id,
-    ip: r.ip,
-    userAgent: r.user_agent,
-    requestId: r.request_id,
-    action: r.action,
-    resourceType: r.resource_type,
-    resourceId: r.resource_id,
-    customerId: r.customer_id,
-    fields: r.fields,
-    outcome: r.outcome,
-    details: r.details,
-    prevHash: r.prev_hash,
-    hash: r.hash,
-  };
+  // The hashed columns as the chain sees them, plus the chain links themselves.
+  return { ...fromDbRow(r), prevHash: r.prev_hash, hash: r.hash };
 }
 
 export function jsonlLine(r: AuditDbRow): string {
