@@ -38,7 +38,7 @@ export function customerFieldCell(ability: AppAbility, row: Record<string, unkno
 }
 
 const ACTIONS: Array<{ label: string; action: Parameters<AppAbility['can']>[0]; subject: string }> = [
-  { label: 'users, partners, partner tokens', action: 'manage', subject: 'User' },
+  { label: 'users, partners, partner tokens, webhooks', action: 'manage', subject: 'Webhook' },
   { label: 'read customers', action: 'read', subject: 'Customer' },
   { label: 'createCustomer, updateCustomer', action: 'create', subject: 'Customer' },
   { label: 'recordConsent', action: 'create', subject: 'Consent' },
@@ -56,6 +56,8 @@ const ACTIONS: Array<{ label: string; action: Parameters<AppAbility['can']>[0]; 
   { label: 'propose sanction', action: 'propose', subject: 'Sanction' },
   { label: 'approve / reject / lift sanction', action: 'decide', subject: 'Sanction' },
   { label: 'evaluation', action: 'create', subject: 'Evaluation' },
+  { label: 'earlyWarnings', action: 'read', subject: 'EarlyWarning' },
+  { label: 'recordCreditAssessment', action: 'create', subject: 'CreditAssessment' },
   { label: 'audit log, chain verification, export', action: 'read', subject: 'AuditLog' },
   { label: 'security alerts', action: 'read', subject: 'SecurityAlert' },
   { label: "one customer's access report", action: 'read', subject: 'AccessReport' },

@@ -21,6 +21,8 @@ export const DEFAULT_BATCH_SIZE = 500;
 export const DATA_KEY_TABLES = [
   { table: 'customer', label: 'customers', owner: dataKeyOwner.customer },
   { table: 'app_user', label: 'staff users', owner: dataKeyOwner.user },
+  // Webhook signing secrets live under per-webhook data keys (owner `webhook:<id>`).
+  { table: 'webhook', label: 'webhooks', owner: (id: string) => `webhook:${id}` },
 ] as const;
 
 export type DataKeyTable = (typeof DATA_KEY_TABLES)[number]['table'];

@@ -134,6 +134,7 @@ describe('keys:rotate: every data key moves to the active KEK, resumably, and ev
     expect(second.tables).toEqual([
       expect.objectContaining({ table: 'customer', versionsBefore: { v1: 5, v2: 2 }, versionsAfter: { v2: 7 }, rewrapped: 5, remaining: 0 }),
       expect.objectContaining({ table: 'app_user', versionsBefore: { v1: 4 }, versionsAfter: { v2: 4 }, rewrapped: 4, remaining: 0 }),
+      expect.objectContaining({ table: 'webhook', rewrapped: 0, remaining: 0 }),
     ]);
     expect(await versions('customer')).toEqual({ v2: 7 });
     expect(await versions('app_user')).toEqual({ v2: 4 });

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isUUID } from 'class-validator';
+import type { EntityManager } from 'typeorm';
 import type { AppAbility } from '../../access/abilities';
 import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
 import { InvalidPiiValueError } from '../../common/crypto/crypto.errors';
@@ -32,6 +33,21 @@ export interface CustomerSnapshot {
   accountManagerId: string | null;
   onboardedByPartnerId: string | null;
   dataKey: string | null;
+}
+
+/** What risk scoring reads of a customer (no PII), read under a row lock in the caller's transaction. */
+export interface CustomerRiskInputs {
+  id: string;
+  status: string;
+  verificationLevel: string;
+  createdAt: Date;
+  riskScore: number;
+  riskLevel: string;
+  riskFactors: Array<{ factor: string; points: number; detail: string | null }>;
+  creditScore: number | null;
+  creditLevel: string | null;
+  creditLimit: string | null;
+  accountManagerId: string | null;
 }
 
 const ORDER_COLUMNS: Record<CustomerOrderField, SortKey<CustomerEntity>> = {
@@ -121,6 +137,46 @@ export class CustomersService {
       : [];
     const byId = new Map(rows.map((r) => [r.id, r]));
     return ids.map((id) => (byId.has(id) ? this.pii.toModel(byId.get(id)!) : null));
+  }
+
+  /**
+   * Risk and credit inputs of one customer, the row locked (FOR UPDATE) in the caller's transaction so that
+   * concurrent recomputes of one customer run one after the other, each seeing what the previous committed.
+   * No row scope: monitoring calls it for customers it already resolved. `null` when the id is unknown.
+   */
+  async riskInputs(manager: EntityManager, customerId: string): Promise<CustomerRiskInputs | null> {
+    if (!isUUID(customerId)) return null;
+    const [row] = (await manager.query(
+      `SELECT id, status, verification_level, created_at, risk_score, risk_level, risk_factors, credit_score, credit_level, credit_limit, account_manager_id
+         FROM customer WHERE id = $1 FOR UPDATE`,
+      [customerId],
+    )) as Array<{
+      id: string; status: string; verification_level: string; created_at: Date; risk_score: number; risk_level: string;
+      risk_factors: CustomerRiskInputs['riskFactors'] | null; credit_score: number | null; credit_level: string | null; credit_limit: string | null; account_manager_id: string | null;
+    }>;
+    if (!row) return null;
+    return {
+      id: row.id, status: row.status, verificationLevel: row.verification_level, createdAt: new Date(row.created_at),
+      riskScore: row.risk_score, riskLevel: row.risk_level, riskFactors: row.risk_factors ?? [],
+      creditScore: row.credit_score, creditLevel: row.credit_level, creditLimit: row.credit_limit === null ? null : String(row.credit_limit),
+      accountManagerId: row.account_manager_id,
+    };
+  }
+
+  /** Stores a recomputed risk score (monitoring computes it; the customer row holds the current value). */
+  async updateRisk(manager: EntityManager, customerId: string, score: number, level: string, factors: CustomerRiskInputs['riskFactors']): Promise<void> {
+    await manager.query(
+      `UPDATE customer SET risk_score = $2, risk_level = $3, risk_factors = $4::jsonb, updated_at = now() WHERE id = $1`,
+      [customerId, score, level, JSON.stringify(factors)],
+    );
+  }
+
+  /** Stores the result of a credit assessment (monitoring validates it and keeps the history). */
+  async recordCredit(manager: EntityManager, customerId: string, credit: { score: number; level: string; limit: string }): Promise<void> {
+    await manager.query(
+      `UPDATE customer SET credit_score = $2, credit_level = $3, credit_limit = $4, updated_at = now() WHERE id = $1`,
+      [customerId, credit.score, credit.level, credit.limit],
+    );
   }
 
   async list(filter: CustomersFilter | undefined, orderBy: CustomerOrder | undefined, page: PageArgs): Promise<ConnectionShape<CustomerModel>> {

@@ -15,16 +15,20 @@ import { NotificationsService } from './notifications/notifications.service';
 import { RuleEngine } from './rules/rule-engine.service';
 import { RulesResolver } from './rules/rules.resolver';
 import { RulesService } from './rules/rules.service';
+// webhooks: partner webhooks (outbox written by the pipeline, delivered on the job queue)
+import { WebhooksModule } from './webhooks/webhooks.module';
 import { WatchlistsResolver } from './watchlists/watchlists.resolver';
 import { WatchlistsService } from './watchlists/watchlists.service';
+// risk: risk score, credit assessments, early warnings (RiskService is called by alerts and the pipeline)
+import { RiskModule } from './risk/risk.module';
 
 /**
- * Events, rules, decisions, alerts, holds and notifications. Knows customers only through their service;
+ * Events, rules, decisions, alerts, holds, notifications and partner webhooks. Knows customers only through their service;
  * global only so that other modules can hand it SYSTEM events through SYSTEM_EVENT_SINK.
  */
 @Global()
 @Module({
-  imports: [CustomersModule],
+  imports: [CustomersModule, WebhooksModule, RiskModule],
   providers: [
     { provide: SYSTEM_EVENT_SINK, useFactory: (ingest: IngestService) => ({ record: (e: SystemEvent) => ingest.recordSystemEvent(e) }), inject: [IngestService] },
     RuleEngine, RulesService, AlertsService, NotificationsService, DecisionPipeline, IngestService, EventsService,
@@ -32,6 +36,7 @@ import { WatchlistsService } from './watchlists/watchlists.service';
     WatchlistsService, WatchlistsResolver,
     LiveUpdates, LiveResolver,
   ],
-  exports: [IngestService, NotificationsService, SYSTEM_EVENT_SINK],
+  // WebhooksModule re-exported: other modules may report complaint.updated / customer.status_changed.
+  exports: [IngestService, NotificationsService, SYSTEM_EVENT_SINK, WebhooksModule, RiskModule],
 })
 export class MonitoringModule {}

@@ -10,6 +10,7 @@ import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination
 import { TransactionService } from '../../../database/transaction.service';
 import { UsersService } from '../../identity/users/users.service';
 import { CustomersService } from '../../customers/customers.service';
+import { RiskService } from '../risk/risk.service';
 import { randomUUID } from 'node:crypto';
 import type { AlertModel, AlertsFilter, TransitionAlertInput } from '../models/alert.model';
 import { AlertKind, AlertStatus, AlertTarget, Disposition, Severity } from '../models/monitoring.enums';
@@ -44,6 +45,7 @@ export class AlertsService {
     private readonly users: UsersService,
     private readonly customers: CustomersService,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    private readonly risk: RiskService,
   ) {}
 
   /**
@@ -161,6 +163,8 @@ export class AlertsService {
       const note = input.note && alert.customerId ? await this.sealNote(alert.customerId, activityId, input.note) : null;
       await manager.query(`INSERT INTO alert_activity (id, alert_id, actor_id, from_status, to_status, note) VALUES ($1, $2, $3, $4, $5, $6)`, [activityId, id, this.actorId(), alert.status, to, note]);
       await this.audit.record({ action: 'alert.transition', outcome: 'SUCCESS', resourceType: 'Alert', resourceId: id, customerId: alert.customerId, details: { from: alert.status, to, disposition: input.disposition ?? null } });
+      // risk: a closed alert leaves the open-alert factor; closed TRUE_POSITIVE it counts as confirmed.
+      if (alert.customerId) await this.risk.recompute(manager, alert.customerId, 'alert.transition');
       return this.get(id);
     });
   }

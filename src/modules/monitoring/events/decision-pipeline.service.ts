@@ -9,8 +9,10 @@ import type { EventResultModel } from '../models/event-result.model';
 import { Decision, decisionOf, EventType, maxDecision, RuleAction, RuleMode } from '../models/monitoring.enums';
 import { NotificationsService } from '../notifications/notifications.service';
 import { LiveUpdates } from '../live/live-updates.service';
+import { RiskService } from '../risk/risk.service';
 import { RuleEngine, type ActiveRule } from '../rules/rule-engine.service';
 import { toRuleModel, type RuleRow } from '../rules/rule-row';
+import { WebhookOutbox } from '../webhooks/webhook-outbox.service';
 import { flagContent } from './event-flags';
 import { EVENT_COLUMNS, toEventModel, type EventRow } from './event-row';
 
@@ -39,6 +41,8 @@ export class DecisionPipeline {
     private readonly notifications: NotificationsService,
     private readonly customers: CustomersService,
     private readonly live: LiveUpdates,
+    private readonly webhooks: WebhookOutbox,
+    private readonly risk: RiskService,
   ) {}
 
   async screen(manager: EntityManager, e: IncomingEvent): Promise<EventResultModel> {
@@ -91,6 +95,13 @@ export class DecisionPipeline {
       }
     }
     const [row] = (await manager.query(`SELECT ${EVENT_COLUMNS} FROM event e WHERE e.id = $1 AND e.occurred_at = $2`, [e.id, e.occurredAt.toISOString()])) as EventRow[];
+    // webhooks: the sending partner's webhooks hear of new alerts and of the hold, through the outbox in this
+    // transaction (delivered by the job queue after commit). A new alert is the one this event opened.
+    const stored = toEventModel(row);
+    for (const alert of raised) if (alert.eventId === e.id && alert.occurrences === 1) await this.webhooks.alertRaised(manager, e.source, alert, stored, e.customer);
+    if (held) await this.webhooks.holdPlaced(manager, e.source, stored, e.customer);
+    // risk: alerts raised or repeated change the risk score; a late PAYMENT may raise CREDIT_DETERIORATION.
+    await this.risk.afterScreen(manager, e, raised);
     return { event: { ...toEventModel(row), accountManagerId: e.customer.accountManagerId }, decision, triggeredRules: triggered.map((r) => r.model), alerts: raised, duplicate: false };
   }
 

@@ -11,6 +11,7 @@ import { SortDirection } from '../../../common/pagination/sort';
 import { TransactionService } from '../../../database/transaction.service';
 import { CustomersService } from '../../customers/customers.service';
 import { NotificationsService } from '../notifications/notifications.service';
+import { WebhookOutbox } from '../webhooks/webhook-outbox.service';
 import type { EventModel, HoldActionModel } from '../models/event.model';
 import type { EventsFilter, EventOrder, ResolveHoldInput } from './events.inputs';
 import { EVENT_COLUMNS, toEventModel, type EventRow } from './event-row';
@@ -23,6 +24,7 @@ export class EventsService {
     private readonly context: RequestContext,
     private readonly customers: CustomersService,
     private readonly notifications: NotificationsService,
+    private readonly webhooks: WebhookOutbox,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
   ) {}
 
@@ -88,6 +90,8 @@ export class EventsService {
       if (customer?.accountManagerId && !(principal.kind === 'USER' && principal.userId === customer.accountManagerId)) {
         await this.notifications.notify(manager, { userId: customer.accountManagerId, kind: 'HOLD_RESOLVED', title: `Held transaction ${to.toLowerCase()} for customer ${customer.externalRef}`, customerId: customer.id, eventId });
       }
+      // webhooks: hold.resolved to the webhooks of the partner that sent the held event (its source).
+      if (customer) await this.webhooks.holdResolved(manager, event.source, event, customer, to);
       await this.audit.record({ action: 'hold.resolve', outcome: 'SUCCESS', resourceType: 'Event', resourceId: eventId, customerId: event.customerId, details: { outcome: to } });
       return this.get(eventId);
     });

@@ -1,0 +1,130 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { CustomersService } from '../../customers/customers.service';
+import { EarlyWarningsService } from './early-warnings.service';
+import { ACCOUNT_AGE_POINTS, scoreRisk, sameRisk, TRUE_POSITIVE_WINDOW_DAYS, type Level, type RiskFactorLine } from './risk-scoring';
+
+/**
+ * A provider of further risk factors, registered by a module that owns the input — cases for active
+ * sanctions, complaints for open or repeated complaints — so monitoring never reads their tables
+ * (the dependency arrow points from them to monitoring). Each source caps its own points; its lines
+ * come after the alert factors and before credit, verification and account age (see risk-scoring.ts).
+ * Such a module also calls {@link RiskService.recompute} in its own transaction when its input changes.
+ */
+export interface RiskFactorSource {
+  name: string;
+  factors(manager: EntityManager, customerId: string, now: Date): Promise<RiskFactorLine[]>;
+}
+
+/** What the decision pipeline hands over after screening one event (structurally its IncomingEvent). */
+export interface ScreenedEvent {
+  id: string;
+  type: string;
+  occurredAt: Date;
+  attributes?: unknown;
+  customer: { id: string };
+}
+
+export interface RiskResult {
+  score: number;
+  level: Level;
+  factors: RiskFactorLine[];
+  changed: boolean;
+}
+
+const DAY_MS = 86_400_000;
+/** ACCOUNT_AGE points a customer of that creation time should have now, in SQL (constants only). */
+const AGE_POINTS_SQL = `CASE ${ACCOUNT_AGE_POINTS.map((b) => `WHEN c.created_at > now() - interval '${Number(b.days)} days' THEN ${Number(b.points)}`).join(' ')} ELSE 0 END`;
+const LAST_AGE_BRACKET_DAYS = Math.max(...ACCOUNT_AGE_POINTS.map((b) => b.days));
+
+/**
+ * The customer's risk score (0–100, factors that add up to it, level from the score), recomputed when an
+ * input changes, in the transaction of that change:
+ * - an alert raised or repeated (decision pipeline), an alert transitioned (AlertsService.transition);
+ * - a credit assessment (recordCreditAssessment);
+ * - a periodic refresh for customers never scored and for those whose account-age bracket ran out.
+ * The customers module stores the current value; a history row is written only when score or level change.
+ */
+@Injectable()
+export class RiskService {
+  private readonly sources: RiskFactorSource[] = [];
+
+  constructor(
+    private readonly customers: CustomersService,
+    private readonly warnings: EarlyWarningsService,
+  ) {}
+
+  registerFactorSource(source: RiskFactorSource): void {
+    if (!this.sources.some((s) => s.name === source.name)) this.sources.push(source);
+  }
+
+  /**
+   * Recomputes and stores one customer's risk under a row lock (concurrent recomputes of one customer
+   * queue, each seeing the inputs the previous one committed). `null` for an unknown customer.
+   */
+  async recompute(manager: EntityManager, customerId: string, reason: string): Promise<RiskResult | null> {
+    const customer = await this.customers.riskInputs(manager, customerId);
+    if (!customer) return null;
+    const now = new Date();
+    const [alerts] = (await manager.query(
+      `SELECT count(*) FILTER (WHERE status <> 'CLOSED' AND severity = 'LOW')::int AS low,
+              count(*) FILTER (WHERE status <> 'CLOSED' AND severity = 'MEDIUM')::int AS medium,
+              count(*) FILTER (WHERE status <> 'CLOSED' AND severity = 'HIGH')::int AS high,
+              count(*) FILTER (WHERE status <> 'CLOSED' AND severity = 'CRITICAL')::int AS critical,
+              count(*) FILTER (WHERE status = 'CLOSED' AND disposition = 'TRUE_POSITIVE' AND closed_at > $2::timestamptz - make_interval(days => $3::int))::int AS true_positives
+         FROM alert WHERE customer_id = $1`,
+      [customerId, now.toISOString(), TRUE_POSITIVE_WINDOW_DAYS],
+    )) as Array<{ low: number; medium: number; high: number; critical: number; true_positives: number }>;
+    const extra: RiskFactorLine[] = [];
+    for (const source of this.sources) extra.push(...(await source.factors(manager, customerId, now)));
+    const next = scoreRisk({
+      openAlerts: { LOW: alerts.low, MEDIUM: alerts.medium, HIGH: alerts.high, CRITICAL: alerts.critical },
+      truePositives: alerts.true_positives,
+      extra,
+      creditLevel: customer.creditLevel,
+      verificationLevel: customer.verificationLevel,
+      accountAgeDays: Math.max(0, (now.getTime() - customer.createdAt.getTime()) / DAY_MS),
+    });
+    const previous = { score: customer.riskScore, level: customer.riskLevel, factors: customer.riskFactors };
+    if (sameRisk(previous, next)) return { ...next, changed: false };
+    await this.customers.updateRisk(manager, customerId, next.score, next.level, next.factors);
+    const changed = previous.score !== next.score || previous.level !== next.level;
+    if (changed) {
+      await manager.query(
+        `INSERT INTO customer_risk_history (customer_id, score, level, previous_score, previous_level, factors, reason) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
+        [customerId, next.score, next.level, previous.score, previous.level, JSON.stringify(next.factors), reason.slice(0, 100)],
+      );
+      await this.warnings.onRiskChange(manager, customerId, previous, next, reason);
+    }
+    return { ...next, changed };
+  }
+
+  /**
+   * The decision pipeline's hook, in the ingest transaction: alerts raised or repeated by this event change
+   * the score; a late PAYMENT may be the second in 90 days (CREDIT_DETERIORATION).
+   */
+  async afterScreen(manager: EntityManager, e: ScreenedEvent, raisedAlerts: readonly unknown[]): Promise<void> {
+    if (raisedAlerts.length) await this.recompute(manager, e.customer.id, 'alert.raised');
+    if (e.type === 'PAYMENT') await this.warnings.evaluatePayment(manager, { customerId: e.customer.id, eventId: e.id, occurredAt: e.occurredAt, attributes: e.attributes });
+  }
+
+  /**
+   * Periodic: customers whose stored score is stale without any event — never scored yet (no history and
+   * younger than the last account-age bracket), or whose ACCOUNT_AGE factor no longer matches their age.
+   * At most `limit` per call, oldest first.
+   */
+  async refreshStale(manager: EntityManager, limit = 500): Promise<number> {
+    const rows = (await manager.query(
+      `SELECT c.id FROM customer c
+        WHERE c.status <> 'ERASED' AND (
+              (c.created_at > now() - interval '${LAST_AGE_BRACKET_DAYS} days' AND NOT EXISTS (SELECT 1 FROM customer_risk_history h WHERE h.customer_id = c.id))
+           OR EXISTS (SELECT 1 FROM jsonb_array_elements(c.risk_factors) f
+                       WHERE f->>'factor' = 'ACCOUNT_AGE'
+                         AND (f->>'points')::int > ${AGE_POINTS_SQL}))
+        ORDER BY c.created_at LIMIT $1`,
+      [limit],
+    )) as Array<{ id: string }>;
+    for (const { id } of rows) await this.recompute(manager, id, 'refresh');
+    return rows.length;
+  }
+}

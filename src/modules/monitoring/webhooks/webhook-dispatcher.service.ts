@@ -1,0 +1,160 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import type { AppConfig } from '../../../config/config';
+import { APP_CONFIG } from '../../../config/config.module';
+import { TransactionService } from '../../../database/transaction.service';
+import { postJson, type PostResult } from './webhook-http';
+import { WebhookQueue, type DeliveryJob } from './webhook-queue.service';
+import { WebhookSecrets } from './webhook-secrets';
+import { signatureHeader } from './webhook-signature';
+import { WebhookRetryPolicy, WEBHOOK_SETTINGS } from './webhooks.settings';
+
+type Claimed = {
+  id: string; event_type: string; payload: Record<string, unknown>; created_at: Date;
+  webhook_id: string; url: string; secret_enc: string | null; data_key: string | null; active: boolean; deleted_at: Date | null;
+};
+
+/** What one attempt led to, as written in the delivery log. */
+export type AttemptStatus = 'DELIVERED' | 'FAILED' | 'DEAD';
+
+/**
+ * Delivers outbox rows, one attempt per job. An attempt leases its row (so a duplicate job does nothing),
+ * POSTs outside any transaction, then in one transaction records the outcome on the row, appends to the
+ * delivery log and — after a failure with attempts left — queues the next attempt after the backoff.
+ * The row is the source of truth; jobs only say "try attempt N of row X now".
+ */
+@Injectable()
+export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('Webhooks');
+  private readonly blockPrivate: boolean;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private sweepTimer?: NodeJS.Timeout;
+  private sweeping: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    @Inject(APP_CONFIG) config: AppConfig,
+    private readonly tx: TransactionService,
+    private readonly queue: WebhookQueue,
+    private readonly secrets: WebhookSecrets,
+    private readonly retry: WebhookRetryPolicy,
+  ) {
+    this.blockPrivate = config.isProduction && !config.webhookAllowPrivate;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.queue.start((job) => this.track(this.deliver(job)));
+    this.sweepTimer = setInterval(() => {
+      this.sweeping = this.sweeping.then(() => this.sweep()).catch((error: unknown) => this.logger.warn(`webhook sweep failed: ${(error as Error).message}`));
+    }, WEBHOOK_SETTINGS.sweep.intervalMs);
+    this.sweepTimer.unref();
+  }
+
+  /** Before the database pool closes: stop taking jobs, let attempts in flight finish (bounded). */
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await this.queue.stop();
+    await Promise.allSettled([...this.inFlight, this.sweeping]);
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work)).catch(() => undefined);
+    return work;
+  }
+
+  /** One attempt. Throws only for infrastructure failures (pg-boss then retries the job). */
+  async deliver(job: DeliveryJob): Promise<AttemptStatus | null> {
+    const claimed = await this.claim(job);
+    if (!claimed) return null;
+    if (!claimed.active || claimed.deleted_at || !claimed.secret_enc || !claimed.data_key) {
+      await this.tx.manager().query(
+        `UPDATE webhook_outbox SET status = 'DEAD', last_error = 'webhook deleted or deactivated', locked_until = NULL, updated_at = now() WHERE id = $1 AND status = 'PENDING'`,
+        [claimed.id],
+      );
+      return 'DEAD';
+    }
+    let secret: string;
+    try {
+      secret = this.secrets.open(claimed.webhook_id, claimed.secret_enc, claimed.data_key);
+    } catch {
+      // A key-encryption key removed from PII_KEYS, say: nothing can be signed, so the attempt fails.
+      return this.record(claimed, job.attempt, { statusCode: null, error: 'the signing secret cannot be opened', durationMs: 0 });
+    }
+    // The same bytes on every attempt: receivers may deduplicate on the id or on the body.
+    const body = JSON.stringify({ id: claimed.id, type: claimed.event_type, createdAt: new Date(claimed.created_at).toISOString(), data: claimed.payload });
+    const result = await postJson(
+      claimed.url,
+      body,
+      {
+        'content-type': 'application/json',
+        'user-agent': 'Custos-Webhooks/1',
+        'x-custos-event': claimed.event_type,
+        'x-custos-delivery': claimed.id,
+        'x-custos-attempt': String(job.attempt),
+        'x-custos-signature': signatureHeader(secret, body, Math.floor(Date.now() / 1000)),
+      },
+      { timeoutMs: WEBHOOK_SETTINGS.timeoutMs, maxResponseBytes: WEBHOOK_SETTINGS.maxResponseBytes, blockPrivate: this.blockPrivate },
+    );
+    return this.record(claimed, job.attempt, result);
+  }
+
+  /** Leases the row for this attempt, or null when the job is stale, a duplicate, or the row is settled. */
+  private async claim(job: DeliveryJob): Promise<Claimed | null> {
+    const [rows] = (await this.tx.manager().query(
+      `UPDATE webhook_outbox o SET locked_until = now() + make_interval(secs => $3::int / 1000.0), updated_at = now()
+         FROM webhook w
+        WHERE o.id = $1 AND w.id = o.webhook_id AND o.status = 'PENDING' AND o.attempts = $2::int - 1
+          AND (o.locked_until IS NULL OR o.locked_until < now())
+        RETURNING o.id, o.event_type, o.payload, o.created_at, w.id AS webhook_id, w.url, w.secret_enc, w.data_key, w.active, w.deleted_at`,
+      [job.outboxId, job.attempt, WEBHOOK_SETTINGS.leaseMs],
+    )) as [Claimed[], number];
+    return rows[0] ?? null;
+  }
+
+  private async record(claimed: Claimed, attempt: number, result: PostResult): Promise<AttemptStatus | null> {
+    const delivered = result.error === null;
+    const status: AttemptStatus = delivered ? 'DELIVERED' : attempt >= this.retry.maxAttempts ? 'DEAD' : 'FAILED';
+    const nextAt = status === 'FAILED' ? new Date(Date.now() + this.retry.delayAfter(attempt)) : null;
+    const recorded = await this.tx.run(async (manager) => {
+      const [rows] = (await manager.query(
+        `UPDATE webhook_outbox
+            SET attempts = $2::int, status = $3, next_attempt_at = COALESCE($4::timestamptz, next_attempt_at), locked_until = NULL,
+                last_status_code = $5::int, last_error = $6, delivered_at = CASE WHEN $3 = 'DELIVERED' THEN now() END, updated_at = now()
+          WHERE id = $1 AND status = 'PENDING' AND attempts = $2::int - 1
+          RETURNING id`,
+        [claimed.id, attempt, status === 'FAILED' ? 'PENDING' : status, nextAt?.toISOString() ?? null, result.statusCode, result.error],
+      )) as [Array<{ id: string }>, number];
+      // The lease ran out and another worker already settled this attempt: keep its record.
+      if (!rows.length) return false;
+      await manager.query(
+        `INSERT INTO webhook_delivery (outbox_id, webhook_id, event_type, attempt, status, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [claimed.id, claimed.webhook_id, claimed.event_type, attempt, status, result.statusCode, result.error, result.durationMs],
+      );
+      if (nextAt) await this.queue.enqueue(manager, { outboxId: claimed.id, attempt: attempt + 1 }, nextAt);
+      return true;
+    });
+    if (recorded && status === 'DEAD') this.logger.warn(`webhook delivery ${claimed.id} (${claimed.event_type}) dead-lettered after ${attempt} attempts: ${result.error}`);
+    return recorded ? status : null;
+  }
+
+  /**
+   * Safety net for rows whose job is gone (purged by an operator, or failed by pg-boss after repeated
+   * infrastructure errors): PENDING, overdue by `sweep.overdueMs` and not leased → a new job. Instances
+   * share the scan (SKIP LOCKED); a spurious duplicate job finds the row leased or settled and does nothing.
+   */
+  async sweep(): Promise<number> {
+    return this.tx.run(async (manager) => {
+      const rows = (await manager.query(
+        `SELECT id, attempts FROM webhook_outbox
+          WHERE status = 'PENDING' AND next_attempt_at < now() - make_interval(secs => $1::int / 1000.0)
+            AND (locked_until IS NULL OR locked_until < now())
+          ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [WEBHOOK_SETTINGS.sweep.overdueMs, WEBHOOK_SETTINGS.sweep.batchSize],
+      )) as Array<{ id: string; attempts: number }>;
+      if (!rows.length) return 0;
+      await manager.query(`UPDATE webhook_outbox SET next_attempt_at = now(), updated_at = now() WHERE id = ANY ($1::uuid[])`, [rows.map((r) => r.id)]);
+      for (const row of rows) await this.queue.enqueue(manager, { outboxId: row.id, attempt: row.attempts + 1 });
+      this.logger.warn(`webhook sweep re-queued ${rows.length} overdue deliveries`);
+      return rows.length;
+    });
+  }
+}

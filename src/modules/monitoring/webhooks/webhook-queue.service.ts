@@ -1,0 +1,129 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import PgBoss from 'pg-boss';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
+import type { AppConfig } from '../../../config/config';
+import { APP_CONFIG } from '../../../config/config.module';
+import { WEBHOOK_SETTINGS } from './webhooks.settings';
+
+/** One delivery attempt of one outbox row. */
+export interface DeliveryJob {
+  outboxId: string;
+  /** 1-based; a job whose attempt no longer matches the row is stale and does nothing. */
+  attempt: number;
+}
+
+/**
+ * The job queue webhook attempts travel on: pg-boss (a maintained PostgreSQL queue, SKIP LOCKED under the
+ * hood) in the application database, so it behaves the same on the embedded PGlite, in tests and in
+ * production, and spreads attempts over every running instance. Jobs are inserted through the caller's
+ * EntityManager — inside the transaction that writes the outbox row — so a job exists exactly when its
+ * row committed: nothing to relay after commit, nothing lost if the process dies in between.
+ */
+@Injectable()
+export class WebhookQueue {
+  private readonly logger = new Logger('WebhookQueue');
+  private readonly boss: PgBoss;
+  private readonly pollingIntervalMs: number;
+  private running = false;
+  private readonly loops: Array<Promise<void>> = [];
+  private readonly sleepers = new Set<() => void>();
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig, dataSource: DataSource) {
+    // The resolved URL (DATABASE_URL or the embedded server's), as the data source was built with it.
+    const { url } = dataSource.options as PostgresConnectionOptions;
+    if (!url) throw new Error('WebhookQueue needs the data source URL');
+    this.pollingIntervalMs = config.nodeEnv === 'test' ? WEBHOOK_SETTINGS.pollingIntervalMs.test : WEBHOOK_SETTINGS.pollingIntervalMs.default;
+    this.boss = new PgBoss({
+      connectionString: url,
+      schema: WEBHOOK_SETTINGS.queueSchema,
+      max: WEBHOOK_SETTINGS.queuePoolSize,
+      application_name: 'custos-jobs',
+      // pg-boss installs (or migrates) its own schema on start, under an advisory lock.
+      migrate: true,
+      // Expiry of stuck jobs and archiving; no cron scheduling is used.
+      supervise: true,
+      schedule: false,
+    });
+    // Without a listener an 'error' event would crash the process; these are connection or polling errors.
+    this.boss.on('error', (error: Error) => this.logger.warn(`job queue: ${error.message}`));
+  }
+
+  /**
+   * Installs the schema if needed, creates the queue and starts `WEBHOOK_SETTINGS.workers` worker loops.
+   * The loops are ours (pg-boss `fetch` / `complete` / `fail`) rather than `boss.work()`: shutdown then
+   * knows exactly when the last attempt has finished and leaves no timer behind, and `wake()` is immediate.
+   */
+  async start(handler: (job: DeliveryJob) => Promise<unknown>): Promise<void> {
+    await this.boss.start();
+    await this.boss.createQueue(WEBHOOK_SETTINGS.queue, { name: WEBHOOK_SETTINGS.queue, policy: 'standard', ...WEBHOOK_SETTINGS.jobRetry, expireInSeconds: WEBHOOK_SETTINGS.jobExpireSeconds });
+    this.running = true;
+    for (let i = 0; i < WEBHOOK_SETTINGS.workers; i++) this.loops.push(this.workLoop(handler));
+  }
+
+  /**
+   * Wakes this instance's idle workers at once instead of at their next poll; called after a commit that
+   * queued jobs, so the first attempt does not wait for the polling interval. (Other instances poll.)
+   */
+  wake(): void {
+    for (const wakeUp of [...this.sleepers]) wakeUp();
+  }
+
+  /** Stops taking jobs, waits (bounded) for the attempts in flight, then closes pg-boss's pool. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, WEBHOOK_SETTINGS.shutdownTimeoutMs)));
+    await Promise.race([Promise.allSettled(this.loops), deadline]);
+    clearTimeout(timer);
+    await this.boss.stop({ graceful: true, wait: true, timeout: 1_000 });
+  }
+
+  private async workLoop(handler: (job: DeliveryJob) => Promise<unknown>): Promise<void> {
+    while (this.running) {
+      // pg-boss's fetch claims with FOR UPDATE SKIP LOCKED (so instances never share a job) and returns [] on error.
+      const [job] = await this.boss.fetch<DeliveryJob>(WEBHOOK_SETTINGS.queue, { batchSize: 1 });
+      if (!job) {
+        await this.sleep(this.pollingIntervalMs);
+        continue;
+      }
+      try {
+        await handler(job.data);
+        await this.boss.complete(WEBHOOK_SETTINGS.queue, job.id);
+      } catch (error) {
+        // An infrastructure failure (not a receiver's answer): pg-boss retries the job per jobRetry.
+        this.logger.warn(`webhook job ${job.id} failed: ${(error as Error).message}`);
+        await this.boss.fail(WEBHOOK_SETTINGS.queue, job.id, { message: (error as Error).message }).catch(() => undefined);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.sleepers.add(done);
+    });
+  }
+
+  /**
+   * Adds an attempt job through `manager`: inside a transaction the job commits or rolls back with it.
+   * `startAfter` delays the attempt (a retry's backoff).
+   */
+  async enqueue(manager: EntityManager, job: DeliveryJob, startAfter?: Date): Promise<void> {
+    const db = { executeSql: async (text: string, values: unknown[]) => ({ rows: (await manager.query(text, values)) as unknown[] }) };
+    const id = await this.boss.send(WEBHOOK_SETTINGS.queue, job, {
+      db,
+      ...(startAfter ? { startAfter } : {}),
+      ...WEBHOOK_SETTINGS.jobRetry,
+      expireInSeconds: WEBHOOK_SETTINGS.jobExpireSeconds,
+    });
+    // Only when the queue is missing (pg-boss never started on this database): the sweeper re-enqueues later.
+    if (!id) this.logger.warn(`webhook delivery ${job.outboxId} was not queued; the sweeper will retry it`);
+  }
+}
