@@ -9,6 +9,11 @@ import { chainHash, GENESIS_HASH, type AuditRow } from './audit-chain';
 import { AuditCheckpointer } from './chain/audit-checkpointer.service';
 import { AUDIT_LOCKS } from './audit.settings';
 
+const AUDIT_INSERT_COLUMNS = `id, occurred_at, actor_type, actor_id, role, partner_id, session_id, ip, user_agent,
+  request_id, action, resource_type, resource_id, customer_id, fields, outcome, details, prev_hash, hash`;
+/** Types of the columns above, for parameters inside VALUES (which, unlike a plain INSERT, infers nothing). */
+const COLUMN_CASTS = ['bigint', 'timestamptz', 'text', 'text', 'text', 'uuid', 'uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'uuid', 'text[]', 'text', 'jsonb', 'text', 'text'];
+
 /** 19 parameters a row: stay well below PostgreSQL's 65 535 bind parameters per statement. */
 const ROWS_PER_INSERT = 2000;
 
@@ -23,6 +28,8 @@ const ROWS_PER_INSERT = 2000;
 @Injectable()
 export class AuditWriter implements AuditSink {
   private readonly logger = new Logger('Audit');
+  /** The head this instance appended last (possibly not yet committed: the guard in `append` checks it). */
+  private lastHead?: { id: bigint; hash: string };
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -50,12 +57,42 @@ export class AuditWriter implements AuditSink {
   private async append(manager: EntityManager, rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>): Promise<void> {
     // Under READ COMMITTED every statement after the lock sees the previous holder's committed row.
     await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]);
+    // Fast path: chain onto the head this instance wrote last, in one guarded statement; the guard (that head
+    // is still the head) holds for the lock's holder unless another instance appended or ours rolled back,
+    // and then the head is read and the append made the usual way. One round trip less under the lock.
+    const known = this.lastHead;
+    if (known && rows.length <= ROWS_PER_INSERT) {
+      const prepared = this.chain(rows, known);
+      const tuples = prepared.values.map((_, r) => `(${COLUMN_CASTS.map((cast, c) => `$${r * 19 + c + 3}::${cast}`).join(',')})`);
+      const inserted = (await manager.query(
+        `INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS})
+         SELECT * FROM (VALUES ${tuples.join(',')}) AS v
+          WHERE EXISTS (SELECT 1 FROM audit_entry WHERE id = $1::bigint AND hash = $2)
+            AND NOT EXISTS (SELECT 1 FROM audit_entry WHERE id > $1::bigint)
+         RETURNING id`,
+        [known.id.toString(), known.hash, ...prepared.values.flat()],
+      )) as unknown[];
+      if (inserted.length === rows.length) {
+        this.lastHead = prepared.head;
+        return;
+      }
+    }
     const [head] = (await manager.query('SELECT id::text AS id, hash FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string; hash: string }>;
-    let prevHash = head?.hash ?? GENESIS_HASH;
-    let id = BigInt(head?.id ?? 0);
-    // Stamped under the lock, so time never runs backwards along the chain on one clock.
+    const prepared = this.chain(rows, { id: BigInt(head?.id ?? 0), hash: head?.hash ?? GENESIS_HASH });
+    for (let start = 0; start < prepared.values.length; start += ROWS_PER_INSERT) {
+      const chunk = prepared.values.slice(start, start + ROWS_PER_INSERT);
+      const tuples = chunk.map((_, r) => `(${Array.from({ length: 19 }, (_, c) => `$${r * 19 + c + 1}`).join(',')})`);
+      await manager.query(`INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS}) VALUES ${tuples.join(',')}`, chunk.flat());
+    }
+    this.lastHead = prepared.head;
+  }
+
+  /** Ids and hashes for `rows` chained after `head`; stamped now, under the lock, so time never runs backwards. */
+  private chain(rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>, head: { id: bigint; hash: string }): { values: unknown[][]; head: { id: bigint; hash: string } } {
+    let prevHash = head.hash;
+    let id = head.id;
     const occurredAt = new Date().toISOString();
-    const values: unknown[][] = rows.map((row) => {
+    const values = rows.map((row) => {
       id += 1n;
       const full: AuditRow = { ...row, id: id.toString(), occurredAt };
       const hash = chainHash(this.config.keys.auditChain, prevHash, full);
@@ -67,16 +104,7 @@ export class AuditWriter implements AuditSink {
       prevHash = hash;
       return params;
     });
-    for (let start = 0; start < values.length; start += ROWS_PER_INSERT) {
-      const chunk = values.slice(start, start + ROWS_PER_INSERT);
-      const tuples = chunk.map((_, r) => `(${Array.from({ length: 19 }, (_, c) => `$${r * 19 + c + 1}`).join(',')})`);
-      await manager.query(
-        `INSERT INTO audit_entry (id, occurred_at, actor_type, actor_id, role, partner_id, session_id, ip, user_agent,
-           request_id, action, resource_type, resource_id, customer_id, fields, outcome, details, prev_hash, hash)
-         VALUES ${tuples.join(',')}`,
-        chunk.flat(),
-      );
-    }
+    return { values, head: { id, hash: prevHash } };
   }
 
   private toRow(entry: AuditRecord): Omit<AuditRow, 'id' | 'occurredAt'> {
