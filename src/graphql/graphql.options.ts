@@ -1,5 +1,4 @@
 import type { ApolloDriverConfig } from '@nestjs/apollo';
-import type { Request, Response } from 'express';
 import type { AppConfig } from '../config/config';
 import type { MetricsService } from '../health/metrics.service';
 import { createErrorFormatter } from './format-error';
@@ -13,11 +12,6 @@ import type { PrincipalResolver } from '../access/principal-resolver';
 import type { ClsService } from 'nestjs-cls';
 import type { RequestContext } from '../common/context/request-context';
 import { graphqlContext, subscriptionOptions } from './subscriptions';
-
-export interface GraphQLContext {
-  req: Request;
-  res: Response;
-}
 
 /**
  * Apollo settings in one place: limits before execution, CSRF prevention, no batching, and in production

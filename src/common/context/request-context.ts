@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ClsService } from 'nestjs-cls';
-import type { Principal } from './principal';
+import { UnauthenticatedError } from '../errors/app-error';
+import type { Principal, StaffPrincipal } from './principal';
 
 /** Who is asking and from where, for the current request (or job); set once by the guard. */
 interface ContextStore {
@@ -40,6 +41,20 @@ export class RequestContext {
 
   set principal(principal: Principal | undefined) {
     this.store().principal = principal;
+  }
+
+  /** The principal of an operation that needs one (the guard has already refused anonymous callers). */
+  requirePrincipal(): Principal {
+    const principal = this.store().principal;
+    if (!principal) throw new UnauthenticatedError();
+    return principal;
+  }
+
+  /** The staff principal of a staff-only operation. */
+  requireStaff(): StaffPrincipal {
+    const principal = this.store().principal;
+    if (principal?.kind !== 'USER') throw new UnauthenticatedError();
+    return principal;
   }
 
   get ip(): string | undefined {

@@ -69,9 +69,7 @@ export class CustomersService {
   ) {}
 
   principal(): Principal {
-    const principal = this.context.principal;
-    if (!principal) throw new UnauthenticatedError();
-    return principal;
+    return this.context.requirePrincipal();
   }
 
   ability(): AppAbility {

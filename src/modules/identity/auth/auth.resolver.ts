@@ -2,8 +2,6 @@ import { Args, Mutation, Resolver } from '@nestjs/graphql';
 import { Authenticated } from '../../../access/policy.decorator';
 import { Public } from '../../../access/public.decorator';
 import { RequestContext } from '../../../common/context/request-context';
-import { isStaff } from '../../../common/context/principal';
-import { UnauthenticatedError } from '../../../common/errors/app-error';
 import { LoginInput } from '../dto/identity.inputs';
 import { LoginChallenge, Session, StepUp, TotpEnrollment } from '../models/auth.model';
 import { UsersService } from '../users/users.service';
@@ -86,8 +84,6 @@ export class AuthResolver {
   }
 
   private staff() {
-    const principal = this.context.principal;
-    if (!isStaff(principal)) throw new UnauthenticatedError();
-    return principal;
+    return this.context.requireStaff();
   }
 }

@@ -3,8 +3,6 @@ import { packRules } from '@casl/ability/extra';
 import type { AppAbility } from '../../../access/abilities';
 import { Authenticated, Policy } from '../../../access/policy.decorator';
 import { RequestContext } from '../../../common/context/request-context';
-import { isStaff } from '../../../common/context/principal';
-import { UnauthenticatedError } from '../../../common/errors/app-error';
 import { PageArgs, type ConnectionShape } from '../../../common/pagination/connection';
 import { CreateUserInput, UpdateUserInput, UsersFilter } from '../dto/identity.inputs';
 import type { UserEntity } from '../entities/user.entity';
@@ -22,9 +20,7 @@ export class UsersResolver {
   @Authenticated('USER')
   @Query(() => UserModel, { description: 'The signed-in staff user, with `permissions`' })
   async me(): Promise<UserModel> {
-    const principal = this.context.principal;
-    if (!isStaff(principal)) throw new UnauthenticatedError();
-    const user = await this.userService.findById(principal.userId);
+    const user = await this.userService.findById(this.context.requireStaff().userId);
     const ability = this.context.getAbility<AppAbility>();
     return { ...toUserModel(user), permissions: ability ? packRules(ability.rules) : [] };
   }
@@ -54,9 +50,7 @@ export class UsersResolver {
   @Policy('manage', 'User')
   @Mutation(() => UserModel)
   async updateUser(@Args('id', { type: () => ID }) id: string, @Args('input') input: UpdateUserInput): Promise<UserModel> {
-    const principal = this.context.principal;
-    if (!isStaff(principal)) throw new UnauthenticatedError();
-    return this.view(await this.userService.update(principal, id, input));
+    return this.view(await this.userService.update(this.context.requireStaff(), id, input));
   }
 
   @Policy('manage', 'User')

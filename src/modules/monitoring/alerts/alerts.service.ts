@@ -4,7 +4,7 @@ import type { EntityManager } from 'typeorm';
 import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
 import { RequestContext } from '../../../common/context/request-context';
 import { Role, type Principal } from '../../../common/context/principal';
-import { BadUserInputError, InvalidTransitionError, NotFoundError, UnauthenticatedError } from '../../../common/errors/app-error';
+import { BadUserInputError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { TransactionService } from '../../../database/transaction.service';
@@ -75,9 +75,7 @@ export class AlertsService {
   }
 
   private principal(): Principal {
-    const p = this.context.principal;
-    if (!p) throw new UnauthenticatedError();
-    return p;
+    return this.context.requirePrincipal();
   }
 
   /** Row scope: an account manager sees alerts of the customers they manage. */

@@ -4,7 +4,7 @@ import { isUUID } from 'class-validator';
 import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
 import { RequestContext } from '../../../common/context/request-context';
 import { Role, type Principal } from '../../../common/context/principal';
-import { BadUserInputError, ForbiddenError, InvalidTransitionError, NotFoundError, UnauthenticatedError } from '../../../common/errors/app-error';
+import { BadUserInputError, ForbiddenError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { SortDirection } from '../../../common/pagination/sort';
@@ -29,9 +29,7 @@ export class EventsService {
   ) {}
 
   private principal(): Principal {
-    const p = this.context.principal;
-    if (!p) throw new UnauthenticatedError();
-    return p;
+    return this.context.requirePrincipal();
   }
 
   private scope(params: unknown[]): string {

@@ -17,7 +17,7 @@ import { CustomersService, type CustomerSnapshot } from '../../customers/custome
 import { PartnersService } from '../../identity/partners/partners.service';
 import { EventInput } from '../models/event.model';
 import type { EventResultModel } from '../models/event-result.model';
-import { Decision, EventType } from '../models/monitoring.enums';
+import { EventType } from '../models/monitoring.enums';
 import { DecisionPipeline, type IncomingEvent } from './decision-pipeline.service';
 
 export const MAX_EVENTS_PER_CALL = 1000;
@@ -154,4 +154,3 @@ export class IngestService {
   }
 }
 
-export const DECISIONS = Object.values(Decision);

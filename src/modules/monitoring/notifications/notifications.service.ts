@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { RequestContext } from '../../../common/context/request-context';
-import { BadUserInputError, NotFoundError, UnauthenticatedError } from '../../../common/errors/app-error';
+import { BadUserInputError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { TransactionService } from '../../../database/transaction.service';
@@ -39,9 +39,7 @@ export class NotificationsService {
   }
 
   private me(): string {
-    const p = this.context.principal;
-    if (p?.kind !== 'USER') throw new UnauthenticatedError();
-    return p.userId;
+    return this.context.requireStaff().userId;
   }
 
   async mine(unreadOnly: boolean, page: PageArgs): Promise<ConnectionShape<NotificationModel>> {

@@ -3,7 +3,7 @@ import { isUUID } from 'class-validator';
 import type { EntityManager } from 'typeorm';
 import { RequestContext } from '../../../common/context/request-context';
 import { Role, type Principal } from '../../../common/context/principal';
-import { BadUserInputError, ForbiddenError, UnauthenticatedError } from '../../../common/errors/app-error';
+import { BadUserInputError, ForbiddenError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { TransactionService } from '../../../database/transaction.service';
@@ -218,9 +218,7 @@ export class EarlyWarningsService {
   // ---- reading --------------------------------------------------------------------------------------
 
   private principal(): Principal {
-    const p = this.context.principal;
-    if (!p) throw new UnauthenticatedError();
-    return p;
+    return this.context.requirePrincipal();
   }
 
   /** Newest first; an account manager sees the warnings of the customers they manage. */
