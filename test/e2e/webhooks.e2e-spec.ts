@@ -110,6 +110,16 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     }
   };
 
+  /** The outbox row is updated after the receiver has answered: wait for the dispatcher's commit. */
+  const outboxSettled = async (webhookId: string, where: string, expectedStatus: string, timeoutMs = 10_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await sql.query(`SELECT status, attempts, last_error, payload::text AS payload FROM webhook_outbox o WHERE webhook_id = $1 ${where}`, [webhookId]);
+      if (rows.every((r: { status: string }) => r.status === expectedStatus) || Date.now() > deadline) return rows as Array<Record<string, unknown>>;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+
   beforeAll(async () => {
     t = await startTestApp();
     // Fast retries for the test: 50 ms, 100 ms, 200 ms; dead after the 4th attempt.
@@ -183,8 +193,8 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
       expect(() => verify(shopSecret, r)).toThrow(); // signed with this webhook's secret, not another's
     }
     // The outbox row is the record: delivered once, payload without PII.
-    const { rows } = await sql.query(`SELECT o.status, o.attempts, o.payload::text AS payload FROM webhook_outbox o WHERE o.webhook_id = $1 AND o.event_type = 'hold.placed'`, [coreWebhookId]);
-    expect(rows).toEqual([{ status: 'DELIVERED', attempts: 1, payload: expect.not.stringMatching(/Zelda|hookmarker/) }]);
+    const rows = await outboxSettled(coreWebhookId, "AND o.event_type = 'hold.placed'", 'DELIVERED');
+    expect(rows).toEqual([{ status: 'DELIVERED', attempts: 1, last_error: null, payload: expect.not.stringMatching(/Zelda|hookmarker/) }]);
     // Another partner's webhook heard nothing of it.
     expect(shopHook.requests).toHaveLength(0);
   });
@@ -246,8 +256,8 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     await down.waitFor(4);
     const log = await deliveries(webhook.id, 4);
     expect(log.map((d) => `${d.attempt}:${d.status}:${d.statusCode}`)).toEqual(['1:FAILED:503', '2:FAILED:503', '3:FAILED:503', '4:DEAD:503']);
-    const { rows } = await sql.query(`SELECT status, attempts, last_error FROM webhook_outbox WHERE webhook_id = $1`, [webhook.id]);
-    expect(rows).toEqual([{ status: 'DEAD', attempts: 4, last_error: 'HTTP 503' }]);
+    const rows = await outboxSettled(webhook.id, '', 'DEAD');
+    expect(rows).toEqual([{ status: 'DEAD', attempts: 4, last_error: 'HTTP 503', payload: expect.any(String) }]);
     await new Promise((r) => setTimeout(r, 700));
     expect(down.requests).toHaveLength(4);
 
@@ -258,8 +268,8 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     await down.waitFor(5);
     const again = await deliveries(webhook.id, 5);
     expect(again.filter((d) => d.status === 'DELIVERED')).toMatchObject([{ attempt: 1, statusCode: 200 }]);
-    const { rows: after } = await sql.query(`SELECT status, attempts FROM webhook_outbox WHERE webhook_id = $1`, [webhook.id]);
-    expect(after).toEqual([{ status: 'DELIVERED', attempts: 1 }]);
+    const after = await outboxSettled(webhook.id, '', 'DELIVERED');
+    expect(after).toMatchObject([{ status: 'DELIVERED', attempts: 1 }]);
   });
 
   it('records an unreachable receiver as a failed attempt', async () => {
