@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * One Prometheus registry per application instance (not prom-client's global one), so several apps in one
@@ -32,7 +32,47 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly eventsScreened = new Counter({
+    name: 'custos_events_ingested_total',
+    help: 'Events screened and committed, by type and source (PARTNER or SYSTEM)',
+    labelNames: ['type', 'source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly decisions = new Counter({
+    name: 'custos_decisions_total',
+    help: 'Decisions on committed events, by decision',
+    labelNames: ['decision'] as const,
+    registers: [this.registry],
+  });
+
+  readonly alertsRaised = new Counter({
+    name: 'custos_alerts_raised_total',
+    help: 'New alerts committed (repeats inside a dedup window not counted), by kind and severity',
+    labelNames: ['kind', 'severity'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'custos_' });
+  }
+
+  /**
+   * A gauge read at scrape time (queue lag, say). The module that owns the data registers it, so this
+   * service knows no domain table; a failing reader leaves the gauge unset for that scrape.
+   */
+  registerGauge(name: string, help: string, read: () => Promise<Array<{ labels: Record<string, string>; value: number }>>, labelNames: string[] = []): void {
+    if (this.registry.getSingleMetric(name)) return;
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const samples = await read().catch(() => []);
+        for (const { labels, value } of samples) this.set(labels, value);
+      },
+    });
   }
 }

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { gqlOk, signInAdmin } from '../helpers/auth';
+import { ingest, partnerWithToken } from '../helpers/monitoring';
 
 describe('operations endpoints', () => {
   let t: TestApp;
@@ -28,6 +30,39 @@ describe('operations endpoints', () => {
     expect(res.headers['content-type']).toMatch(/text\/plain/);
     expect(res.text).toMatch(/custos_graphql_operation_duration_seconds_count\{operation="ServerProbe",type="query",outcome="ok"\} 1/);
     expect(res.text).toMatch(/custos_http_request_duration_seconds_count\{method="POST",route="\/graphql",status="200"\}/);
+  });
+
+  it('counts screened events, decisions and new alerts once committed, and reports queue lag', async () => {
+    const admin = await signInAdmin(t);
+    const partner = await partnerWithToken(t, admin, 'EXTERNAL');
+    const created = await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "metrics-1", transactionLimit: "100.00"}) { id } }', undefined, partner.token);
+    const customerId = created.createCustomer.id;
+    const metric = async (pattern: RegExp) => Number(pattern.exec((await t.http().get('/metrics')).text)?.[1] ?? 0);
+    const allowed = /custos_decisions_total\{decision="ALLOW"\} (\d+)/;
+    const held = /custos_decisions_total\{decision="HOLD"\} (\d+)/;
+    const transactions = /custos_events_ingested_total\{type="TRANSACTION",source="PARTNER"\} (\d+)/;
+    const highAlerts = /custos_alerts_raised_total\{kind="RULE",severity="HIGH"\} (\d+)/;
+    const before = { allowed: await metric(allowed), held: await metric(held), transactions: await metric(transactions), alerts: await metric(highAlerts) };
+
+    const res = await ingest(t, partner.token, [
+      { customerId, type: 'TRANSACTION', amount: '10.00', currency: 'EUR' },
+      { customerId, type: 'TRANSACTION', amount: '500.00', currency: 'EUR' },
+    ]);
+    expect(res.data?.ingestEvents.map((r) => r?.decision)).toEqual(['ALLOW', 'HOLD']);
+    expect(await metric(transactions)).toBe(before.transactions + 2);
+    expect(await metric(allowed)).toBe(before.allowed + 1);
+    expect(await metric(held)).toBe(before.held + 1);
+    // LARGE_TRANSACTION (HIGH) opened one alert.
+    expect(await metric(highAlerts)).toBe(before.alerts + 1);
+
+    // A call refused as a whole (too many events) screens nothing and counts nothing.
+    const tooMany = await ingest(t, partner.token, Array.from({ length: 1001 }, () => ({ customerId, type: 'TRANSACTION', amount: '1.00', currency: 'EUR' })));
+    expect(tooMany.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(await metric(transactions)).toBe(before.transactions + 2);
+
+    const text = (await t.http().get('/metrics')).text;
+    expect(text).toMatch(/custos_queue_lag_seconds\{queue="webhooks"\} \d/);
+    expect(text).toMatch(/custos_queue_due_messages\{queue="webhooks"\} \d/);
   });
 });
 

@@ -37,6 +37,7 @@ import { RiskModule } from './risk/risk.module';
     LiveUpdates, LiveResolver,
   ],
   // WebhooksModule re-exported: other modules may report complaint.updated / customer.status_changed.
-  exports: [IngestService, NotificationsService, SYSTEM_EVENT_SINK, WebhooksModule, RiskModule],
+  // AlertsService: complaints raise SLA_BREACH and SYSTEMIC alerts (raiseUnruled).
+  exports: [IngestService, NotificationsService, AlertsService, SYSTEM_EVENT_SINK, WebhooksModule, RiskModule],
 })
 export class MonitoringModule {}

@@ -8,9 +8,11 @@ import { BadUserInputError, InvalidTransitionError, NotFoundError } from '../../
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { TransactionService } from '../../../database/transaction.service';
+import { MetricsService } from '../../../health/metrics.service';
 import { UsersService } from '../../identity/users/users.service';
 import { CustomersService } from '../../customers/customers.service';
 import { RiskService } from '../risk/risk.service';
+import { LiveUpdates } from '../live/live-updates.service';
 import { randomUUID } from 'node:crypto';
 import type { AlertModel, AlertsFilter, TransitionAlertInput } from '../models/alert.model';
 import { AlertKind, AlertStatus, AlertTarget, Disposition, Severity } from '../models/monitoring.enums';
@@ -46,6 +48,8 @@ export class AlertsService {
     private readonly customers: CustomersService,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
     private readonly risk: RiskService,
+    private readonly live: LiveUpdates,
+    private readonly metrics: MetricsService,
   ) {}
 
   /**
@@ -72,6 +76,32 @@ export class AlertsService {
       [a.ruleId, a.customerId, a.eventId, a.severity, a.occurredAt.toISOString()],
     )) as Row[];
     return { alert: toAlertModel(row), created: true };
+  }
+
+  /**
+   * An alert no rule raised (SPEC §8 `Alert.kind`): `SLA_BREACH` for a complaint's customer, or `SYSTEMIC`
+   * (a complaint spike) with neither rule nor customer. Always a new alert — the caller deduplicates — in
+   * the caller's transaction; subscribers hear of it after commit.
+   */
+  async raiseUnruled(manager: EntityManager, a: { kind: AlertKind.SLA_BREACH | AlertKind.SYSTEMIC; customerId: string | null; severity: Severity; occurredAt: Date }): Promise<AlertModel> {
+    const [row] = (await manager.query(
+      `INSERT INTO alert (kind, customer_id, severity, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $4, $4)
+       RETURNING *, (SELECT account_manager_id FROM customer WHERE id = $2) AS account_manager_id`,
+      [a.kind, a.customerId, a.severity, a.occurredAt.toISOString()],
+    )) as Row[];
+    const alert = toAlertModel(row);
+    this.live.alertRaised(alert);
+    this.tx.afterCommit(() => this.metrics.alertsRaised.inc({ kind: alert.kind, severity: alert.severity }));
+    if (a.customerId) await this.risk.recompute(manager, a.customerId, 'alert.raised');
+    return alert;
+  }
+
+  /** Counts one more occurrence of an open alert raised by {@link raiseUnruled} (a running spike, say). */
+  async repeatUnruled(manager: EntityManager, alertId: string, occurredAt: Date): Promise<void> {
+    await manager.query(
+      `UPDATE alert SET occurrences = occurrences + 1, last_seen_at = greatest(last_seen_at, $2), updated_at = now() WHERE id = $1 AND kind <> 'RULE'`,
+      [alertId, occurredAt.toISOString()],
+    );
   }
 
   private principal(): Principal {

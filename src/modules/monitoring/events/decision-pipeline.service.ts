@@ -1,4 +1,6 @@
 import { Injectable } from '@nestjs/common';
+import { TransactionService } from '../../../database/transaction.service';
+import { MetricsService } from '../../../health/metrics.service';
 import type { EntityManager } from 'typeorm';
 import type { CustomerSnapshot } from '../../customers/customers.service';
 import { CustomersService } from '../../customers/customers.service';
@@ -43,6 +45,8 @@ export class DecisionPipeline {
     private readonly live: LiveUpdates,
     private readonly webhooks: WebhookOutbox,
     private readonly risk: RiskService,
+    private readonly tx: TransactionService,
+    private readonly metrics: MetricsService,
   ) {}
 
   async screen(manager: EntityManager, e: IncomingEvent): Promise<EventResultModel> {
@@ -102,6 +106,13 @@ export class DecisionPipeline {
     if (held) await this.webhooks.holdPlaced(manager, e.source, stored, e.customer);
     // risk: alerts raised or repeated change the risk score; a late PAYMENT may raise CREDIT_DETERIORATION.
     await this.risk.afterScreen(manager, e, raised);
+    // Counted once committed: a rolled-back call screened nothing.
+    const opened = raised.filter((a) => a.eventId === e.id && a.occurrences === 1);
+    this.tx.afterCommit(() => {
+      this.metrics.eventsScreened.inc({ type: e.type, source: e.source === 'SYSTEM' ? 'SYSTEM' : 'PARTNER' });
+      this.metrics.decisions.inc({ decision });
+      for (const alert of opened) this.metrics.alertsRaised.inc({ kind: alert.kind, severity: alert.severity });
+    });
     return { event: { ...toEventModel(row), accountManagerId: e.customer.accountManagerId }, decision, triggeredRules: triggered.map((r) => r.model), alerts: raised, duplicate: false };
   }
 

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { WebhookDispatcher } from './webhook-dispatcher.service';
+import { WebhookMetrics } from './webhook-metrics';
 import { WebhookOutbox } from './webhook-outbox.service';
 import { WebhookQueue } from './webhook-queue.service';
 import { WebhookSecrets } from './webhook-secrets';
@@ -13,7 +14,7 @@ import { WebhooksService } from './webhooks.service';
  * Exports only the outbox: other code reports what happened, never delivers.
  */
 @Module({
-  providers: [WebhookRetryPolicy, WebhookSecrets, WebhookQueue, WebhookOutbox, WebhookDispatcher, WebhooksService, WebhooksResolver],
+  providers: [WebhookMetrics, WebhookRetryPolicy, WebhookSecrets, WebhookQueue, WebhookOutbox, WebhookDispatcher, WebhooksService, WebhooksResolver],
   exports: [WebhookOutbox],
 })
 export class WebhooksModule {}
