@@ -1,9 +1,10 @@
 import { HttpException } from '@nestjs/common';
 import { unwrapResolverError } from '@apollo/server/errors';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { AppError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-codes';
 import { LIMIT_MARKER } from './query-limits';
+import { variableFieldErrors } from './variable-errors';
 
 const HTTP_TO_CODE: Record<number, ErrorCode> = {
   400: ErrorCode.BAD_USER_INPUT,
@@ -46,7 +47,7 @@ export interface ErrorFormatterOptions {
  */
 export function createErrorFormatter(options: ErrorFormatterOptions) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
-    const original = unwrapResolverError(error);
+    const original = appErrorInside(unwrapResolverError(error));
     const base = { message: formatted.message, locations: formatted.locations, path: formatted.path };
 
     if (original instanceof AppError) {
@@ -71,6 +72,11 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
     }
 
     const code = typeof extensions.code === 'string' ? extensions.code : undefined;
+    if (code === ErrorCode.BAD_USER_INPUT) {
+      // graphql-js's coercion of variables: name the offending input path like our own validation does.
+      const fieldErrors = variableFieldErrors(formatted.message);
+      return { ...base, extensions: { code, ...(fieldErrors.length ? { fieldErrors } : {}) } };
+    }
     if (code && PASS_THROUGH.has(code)) {
       return { ...base, extensions: { code, ...(options.isProduction ? {} : { stacktrace: extensions.stacktrace }) } };
     }
@@ -83,3 +89,13 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
     };
   };
 }
+
+/**
+ * An AppError thrown while graphql-js validates a literal (a `Date` scalar's parseLiteral, say) reaches us
+ * wrapped in a validation error: the client should still get our code, not GRAPHQL_VALIDATION_FAILED.
+ */
+function appErrorInside(error: unknown): unknown {
+  if (error instanceof GraphQLError && error.originalError instanceof AppError) return error.originalError;
+  return error;
+}
+

@@ -1,12 +1,13 @@
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import type { GraphQLError, GraphQLSchema, ValidationRule } from 'graphql';
+import { getOperationAST, getVariableValues, type GraphQLError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import {
   fieldExtensionsEstimator,
   getComplexity,
   simpleEstimator,
   type ComplexityEstimator,
 } from 'graphql-query-complexity';
-import { QueryTooComplexError } from '../common/errors/app-error';
+import { BadUserInputError, QueryTooComplexError } from '../common/errors/app-error';
+import { variableFieldErrors } from './variable-errors';
 import { DEFAULT_PAGE_SIZE } from '../common/pagination/connection';
 import type { AppConfig } from '../config/config';
 
@@ -60,13 +61,35 @@ export function assertCostWithinLimit(
   operationName: string | undefined,
   maxCost: number,
 ): number {
-  const cost = getComplexity({
-    schema,
-    query,
-    variables: variables ?? {},
-    operationName,
-    estimators: [fieldExtensionsEstimator(), connectionEstimator, simpleEstimator({ defaultComplexity: 1 })],
-  });
+  let cost: number;
+  try {
+    cost = getComplexity({
+      schema,
+      query,
+      variables: variables ?? {},
+      operationName,
+      estimators: [fieldExtensionsEstimator(), connectionEstimator, simpleEstimator({ defaultComplexity: 1 })],
+    });
+  } catch (error) {
+    // Pricing needs the variables' values, so their coercion fails here first: answer as graphql-js would
+    // (every bad variable named), not as an internal error.
+    throw variablesError(schema, query, variables, operationName) ?? error;
+  }
   if (cost > maxCost) throw new QueryTooComplexError(`Query cost ${cost} exceeds the limit of ${maxCost}`);
   return cost;
+}
+
+/** BAD_USER_INPUT (HTTP 400) naming every variable graphql-js cannot coerce, or null when they all coerce. */
+function variablesError(
+  schema: GraphQLSchema,
+  query: Parameters<typeof getComplexity>[0]['query'],
+  variables: Record<string, unknown> | undefined,
+  operationName: string | undefined,
+): BadUserInputError | null {
+  const operation = getOperationAST(query, operationName);
+  if (!operation) return null;
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {}, { maxErrors: 20 });
+  if (!coerced.errors?.length) return null;
+  const fieldErrors = coerced.errors.flatMap((e) => variableFieldErrors(e.message));
+  return new BadUserInputError(coerced.errors.map((e) => e.message).join('; '), fieldErrors, { http: { status: 400 } });
 }
