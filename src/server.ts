@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { loadConfig, type AppConfig } from './config/config';
@@ -38,8 +39,33 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<RunningServer
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    // Stop accepting and let in-flight requests finish while jobs, the audit checkpointer and the pool are
+    // still up; only then does Nest tear the modules down.
+    await drainHttp(app.getHttpServer() as Server, SHUTDOWN_GRACE_MS);
     await app.close();
     await embedded?.stop();
   };
   return { app, config, url, stop };
+}
+
+/** How long in-flight requests (and open subscriptions) get to finish on shutdown before they are cut. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * Closes the listening socket, closes idle keep-alive connections at once and waits for requests in flight;
+ * whatever still runs after `graceMs` (a stuck request, an open WebSocket) is cut so shutdown always ends.
+ */
+export function drainHttp(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
 }

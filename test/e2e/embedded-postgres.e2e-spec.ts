@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -55,9 +56,35 @@ describe('embedded PostgreSQL (no DATABASE_URL)', () => {
     expect(await ready.json()).toEqual({ status: 'ok', database: 'up', migrations: 'applied' });
   });
 
-  it('shuts down gracefully on SIGTERM', async () => {
+  it('shuts down gracefully on SIGTERM: stops accepting, finishes the request in flight, exits 0', async () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
+    // A request the server has accepted but not yet fully received when the signal arrives.
+    // A sign-in attempt needs the database and the audit writer: both must outlive the request.
+    const body = JSON.stringify({ query: 'mutation { login(input: {email: "nobody@custos.test", password: "not-the-password-2026"}) { challengeToken } }' });
+    const { port } = new URL(base);
+    const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'apollo-require-preflight': 'true' };
+      const req = request({ host: '127.0.0.1', port: Number(port), method: 'POST', path: '/graphql', headers }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 5));
+      req.once('socket', (socket) => socket.once('connect', () => {
+        setTimeout(() => {
+          child.kill('SIGTERM');
+          // Once the server has stopped listening, the rest of the body still gets its answer.
+          setTimeout(() => req.end(body.slice(5)), 3_000);
+        }, 300);
+      }));
+    });
+    const res = await answered;
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text).errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'UNAUTHENTICATED', reason: 'INVALID_CREDENTIALS' }) })]);
+    // New connections are refused by then.
+    await expect(fetch(`${base}/health/live`)).rejects.toThrow();
     expect(await exited).toBe(0);
   });
 });
