@@ -1,6 +1,7 @@
 import type { ApolloDriverConfig } from '@nestjs/apollo';
 import type { AppConfig } from '../config/config';
 import type { MetricsService } from '../health/metrics.service';
+import { loggableError } from '../common/logging/logging';
 import { createErrorFormatter } from './format-error';
 import { costLimitPlugin, operationTelemetryPlugin, singleLimitErrorPlugin, type OperationLogger } from './plugins';
 import { armorProtection } from './query-limits';
@@ -46,7 +47,7 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
     ],
     formatError: createErrorFormatter({
       isProduction: config.isProduction,
-      onInternalError: (error) => logger.error({ err: error }, 'unexpected error in GraphQL operation'),
+      onInternalError: (error) => logger.error({ err: loggableError(error) }, 'unexpected error in GraphQL operation'),
     }),
     buildSchemaOptions: { dateScalarMode: 'isoDate', numberScalarMode: 'integer', fieldMiddleware: [fieldPolicyMiddleware] },
   };

@@ -4,13 +4,16 @@ import type { AppConfig } from '../../config/config';
 
 /**
  * Keys whose values never reach a log line: credentials, tokens, codes and every PII field name used by
- * the API. Wildcards cover one level of nesting, where such values appear in structured log objects.
+ * the API. Wildcards cover two levels of nesting, where such values appear in structured log objects.
  */
 export const REDACTED_KEYS = [
   'password', 'newPassword', 'currentPassword', 'initialPassword',
   'token', 'accessToken', 'refreshToken', 'challengeToken', 'secret', 'code', 'recoveryCode', 'recoveryCodes',
-  'fullName', 'email', 'phone', 'nationalId', 'dateOfBirth', 'address', 'content', 'description', 'note', 'comment',
+  'fullName', 'email', 'phone', 'nationalId', 'dateOfBirth', 'address', 'content', 'description', 'note', 'notes', 'comment',
+  'contactEmail', 'otpauthUri', 'totpSecret', 'passwordHash', 'summary', 'reference',
   'variables', 'query',
+  // A database error carries the statement's parameters and the offending values ("Key (x)=(…)").
+  'parameters', 'driverError', 'detail',
 ];
 
 export function redactPaths(): string[] {
@@ -21,7 +24,18 @@ export function redactPaths(): string[] {
     'res.headers["set-cookie"]',
     ...REDACTED_KEYS,
     ...REDACTED_KEYS.map((k) => `*.${k}`),
+    ...REDACTED_KEYS.map((k) => `*.*.${k}`),
   ];
+}
+
+/**
+ * What of an unexpected error may be logged: its type, message, database error code and stack — never the
+ * properties libraries attach (a failed query's SQL parameters, the driver's detail naming the values).
+ */
+export function loggableError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) return { type: typeof error, message: String(error).slice(0, 500) };
+  const code = (error as { code?: unknown; driverError?: { code?: unknown } }).driverError?.code ?? (error as { code?: unknown }).code;
+  return { type: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}), stack: error.stack };
 }
 
 /** Structured JSON logs with the request id on every line; no bodies, no query strings, no secrets. */
