@@ -18,6 +18,7 @@ import { AuditModule } from './modules/audit/audit.module';
 import { IdentityModule } from './modules/identity/identity.module';
 import { CustomersModule } from './modules/customers/customers.module';
 import { MonitoringModule } from './modules/monitoring/monitoring.module';
+import { ComplaintsModule } from './modules/complaints/complaints.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -47,6 +48,7 @@ export class AppModule {
         IdentityModule,
         CustomersModule,
         MonitoringModule,
+        ComplaintsModule,
       ],
       providers: [
         // Guards run before pipes: authorisation is decided before input is validated.

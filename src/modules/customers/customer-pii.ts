@@ -31,6 +31,10 @@ export class CustomerPii {
     return this.vault.encrypt(dek, text, aad);
   }
 
+  openText(dek: Buffer, aad: { table: string; column: string; rowId: string }, sealed: string): string {
+    return this.vault.decrypt(dek, sealed, aad);
+  }
+
   decryptAll(row: CustomerEntity): PiiValues {
     const dek = this.dataKey(row);
     const values: PiiValues = {};

@@ -127,6 +127,16 @@ export class CustomersService {
     return dek ? this.pii.sealText(dek, aad, text) : null;
   }
 
+  /**
+   * Decrypts free text sealed by {@link sealForCustomer}; `null` when the customer's key is gone (erased).
+   * Callers decrypt only for principals allowed to read the record the text belongs to.
+   */
+  openForCustomer(customer: Pick<CustomerSnapshot, 'id' | 'dataKey'>, aad: { table: string; column: string; rowId: string }, sealed: string | null): string | null {
+    if (sealed === null) return null;
+    const dek = this.pii.dataKey({ id: customer.id, dataKey: customer.dataKey });
+    return dek ? this.pii.openText(dek, aad, sealed) : null;
+  }
+
   /** Batched by DataLoader for nested `customer` fields (alerts, complaints…): in-scope rows only. */
   async getMany(ids: readonly string[]): Promise<Array<CustomerModel | null>> {
     const valid = ids.filter((id) => isUUID(id));

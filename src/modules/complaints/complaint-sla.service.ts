@@ -1,0 +1,135 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { Role } from '../../common/context/principal';
+import { TransactionService } from '../../database/transaction.service';
+import { UsersService } from '../identity/users/users.service';
+import { AlertsService } from '../monitoring/alerts/alerts.service';
+import { AlertKind, type Severity } from '../monitoring/models/monitoring.enums';
+import { NotificationsService } from '../monitoring/notifications/notifications.service';
+import { ComplaintChanges } from './complaint-changes.service';
+import { ComplaintSettings } from './complaints.settings';
+import { ComplaintActivityKind, type ComplaintStatus } from './models/complaint.enums';
+
+type Due = {
+  id: string; customer_id: string; external_ref: string; severity: Severity; status: ComplaintStatus;
+  assignee_id: string | null; filed_by_partner_id: string | null; acknowledge_by: Date; resolve_by: Date; ack_due: boolean; resolve_due: boolean;
+};
+
+export interface SweepResult {
+  /** Complaints that missed at least one deadline in this sweep. */
+  complaints: number;
+  /** Deadlines reported (a complaint may miss both in one sweep). */
+  breaches: number;
+}
+
+/**
+ * The SLA clock (SPEC §5, §8: calendar hours from receivedAt). A sweep finds deadlines that passed without
+ * the state they ask for — acknowledged by `acknowledgeBy`, resolved by `resolveBy` — and for each one, in
+ * the complaint's transaction: flags the complaint `escalated`, records which deadline was missed (so a
+ * second sweep reports nothing new), adds an ESCALATED timeline entry, raises an SLA_BREACH alert, and
+ * notifies the assignee — every active COMPLIANCE_OFFICER when nobody is assigned.
+ *
+ * Several instances may sweep at once: each claims its batch with FOR UPDATE SKIP LOCKED, so no complaint is
+ * reported twice. Every instance runs it on an unref'd timer; tests call `sweep(now)` with their own clock.
+ */
+@Injectable()
+export class ComplaintSlaJob implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('ComplaintSla');
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly tx: TransactionService,
+    private readonly settings: ComplaintSettings,
+    private readonly alerts: AlertsService,
+    private readonly notifications: NotificationsService,
+    private readonly users: UsersService,
+    private readonly changes: ComplaintChanges,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => {
+      if (this.running) return;
+      this.running = this.sweep()
+        .catch((error: unknown) => this.logger.warn(`complaint SLA sweep failed: ${(error as Error).message}`))
+        .finally(() => (this.running = undefined));
+    }, this.settings.sweep.intervalMs);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** Reports every deadline passed by `now`, batch by batch; idempotent. */
+  async sweep(now: Date = new Date()): Promise<SweepResult> {
+    const total: SweepResult = { complaints: 0, breaches: 0 };
+    for (;;) {
+      const batch = await this.tx.run((manager) => this.sweepBatch(manager, now));
+      total.complaints += batch.complaints;
+      total.breaches += batch.breaches;
+      if (batch.complaints < this.settings.sweep.batchSize) return total;
+    }
+  }
+
+  private async sweepBatch(manager: EntityManager, now: Date): Promise<SweepResult> {
+    const at = now.toISOString();
+    const due = (await manager.query(
+      `SELECT k.id, k.customer_id, c.external_ref, k.severity, k.status, k.assignee_id, k.filed_by_partner_id, k.acknowledge_by, k.resolve_by,
+              (k.status = 'RECEIVED' AND k.acknowledge_breached_at IS NULL AND k.acknowledge_by <= $1::timestamptz) AS ack_due,
+              (k.status NOT IN ('RESOLVED','CLOSED') AND k.resolve_breached_at IS NULL AND k.resolve_by <= $1::timestamptz) AS resolve_due
+         FROM complaint k JOIN customer c ON c.id = k.customer_id
+        WHERE (k.status = 'RECEIVED' AND k.acknowledge_breached_at IS NULL AND k.acknowledge_by <= $1::timestamptz)
+           OR (k.status NOT IN ('RESOLVED','CLOSED') AND k.resolve_breached_at IS NULL AND k.resolve_by <= $1::timestamptz)
+        ORDER BY least(k.acknowledge_by, k.resolve_by), k.id
+        LIMIT $2
+        FOR UPDATE OF k SKIP LOCKED`,
+      [at, this.settings.sweep.batchSize],
+    )) as Due[];
+    let breaches = 0;
+    let officers: string[] | undefined;
+    for (const row of due) {
+      await manager.query(
+        `UPDATE complaint SET escalated = true, escalated_at = coalesce(escalated_at, $2::timestamptz),
+                acknowledge_breached_at = CASE WHEN $3::boolean THEN $2::timestamptz ELSE acknowledge_breached_at END,
+                resolve_breached_at = CASE WHEN $4::boolean THEN $2::timestamptz ELSE resolve_breached_at END,
+                updated_at = now()
+          WHERE id = $1`,
+        [row.id, at, row.ack_due, row.resolve_due],
+      );
+      const missed = [...(row.ack_due ? [{ deadline: 'ACKNOWLEDGE', by: row.acknowledge_by }] : []), ...(row.resolve_due ? [{ deadline: 'RESOLVE', by: row.resolve_by }] : [])];
+      for (const m of missed) {
+        const alert = await this.alerts.raiseUnruled(manager, { kind: AlertKind.SLA_BREACH, customerId: row.customer_id, severity: row.severity, occurredAt: now });
+        const recipients = row.assignee_id ? [row.assignee_id] : (officers ??= await this.activeOfficers());
+        for (const userId of recipients) {
+          await this.notifications.notify(manager, {
+            userId, kind: 'COMPLAINT_SLA_BREACH', customerId: row.customer_id, alertId: alert.id,
+            title: `Complaint ${row.id} (${row.severity}) missed its ${m.deadline.toLowerCase()} deadline for customer ${row.external_ref}`,
+          });
+        }
+        await this.changes.record(manager, {
+          complaint: row, // No text to seal on an escalation, so no data key is needed.
+          customer: { id: row.customer_id, externalRef: row.external_ref, dataKey: null },
+          kind: ComplaintActivityKind.ESCALATED, actor: null, from: row.status, to: row.status, action: 'complaint.escalate',
+          detail: { missed: m.deadline, deadline: new Date(m.by).toISOString(), alertId: alert.id, notified: recipients.length },
+        });
+        breaches++;
+      }
+    }
+    return { complaints: due.length, breaches };
+  }
+
+  /** Every active COMPLIANCE_OFFICER (paged through the users service). */
+  private async activeOfficers(): Promise<string[]> {
+    const ids: string[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.users.list({ role: Role.COMPLIANCE_OFFICER, disabled: false } as never, { first: 100, after });
+      ids.push(...page.nodes.map((u) => u.id));
+      if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return ids;
+      after = page.pageInfo.endCursor;
+    }
+  }
+}
