@@ -4,7 +4,7 @@ import type { EntityManager } from 'typeorm';
 import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
 import { RequestContext } from '../../../common/context/request-context';
 import { Role, type Principal } from '../../../common/context/principal';
-import { BadUserInputError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
+import { BadUserInputError, ConflictError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { TransactionService } from '../../../database/transaction.service';
@@ -14,7 +14,8 @@ import { CustomersService } from '../../customers/customers.service';
 import { RiskService } from '../risk/risk.service';
 import { LiveUpdates } from '../live/live-updates.service';
 import { randomUUID } from 'node:crypto';
-import type { AlertModel, AlertsFilter, TransitionAlertInput } from '../models/alert.model';
+import { AlertActivityKind, AlertOrderField, type AlertActivityModel, type AlertModel, type AlertOrder, type AlertsFilter, type TransitionAlertInput } from '../models/alert.model';
+import { SortDirection } from '../../../common/pagination/sort';
 import { AlertKind, AlertStatus, AlertTarget, Disposition, Severity } from '../models/monitoring.enums';
 import { canTransition } from './alert-transitions';
 
@@ -57,6 +58,9 @@ export class AlertsService {
    * alert's `occurrences`; otherwise a new alert opens. Returns the alert and whether it is new.
    */
   async raise(manager: EntityManager, a: RaiseAlert): Promise<{ alert: AlertModel; created: boolean }> {
+    // Two events of one customer screened at once (two calls, two instances) must not both open an alert
+    // for the same rule: the check and the insert run under a lock of that (rule, customer) until commit.
+    await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`custos.alert:${a.ruleId}:${a.customerId}`]);
     const [existing] = (await manager.query(
       `SELECT id FROM alert WHERE rule_id = $1 AND customer_id = $2 AND status <> 'CLOSED'
           AND last_seen_at > $3::timestamptz - make_interval(secs => $4 / 1000.0)
@@ -129,7 +133,7 @@ export class AlertsService {
     return toAlertModel(row);
   }
 
-  async list(filter: AlertsFilter | undefined, page: PageArgs, customerIds?: readonly string[]): Promise<ConnectionShape<AlertModel>> {
+  async list(filter: AlertsFilter | undefined, page: PageArgs, customerIds?: readonly string[], orderBy?: AlertOrder): Promise<ConnectionShape<AlertModel>> {
     const limit = pageSize(page);
     const params: unknown[] = [];
     let where = 'TRUE' + this.scope(this.principal(), params);
@@ -147,15 +151,51 @@ export class AlertsService {
     if (customerIds) add('a.customer_id = ANY(?)', customerIds);
     const from = 'FROM alert a LEFT JOIN customer c ON c.id = a.customer_id';
     const [{ total }] = (await this.tx.manager().query(`SELECT count(*)::int AS total ${from} WHERE ${where}`, params)) as Array<{ total: number }>;
+    const order = ALERT_ORDER[orderBy?.field ?? AlertOrderField.CREATED_AT];
+    const dir = orderBy?.direction === SortDirection.ASC ? 'ASC' : 'DESC';
     if (page.after) {
-      const [at, id] = decodeCursor(page.after, 2);
-      params.push(at, id);
-      where += ` AND (a.created_at, a.id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`;
+      const values = decodeCursor(page.after, order.keys.length + 1);
+      const rhs = order.keys.map((k, i) => `$${params.push(values[i])}::${k.type}`);
+      where += ` AND (${order.keys.map((k) => k.sql).join(', ')}, a.id) ${dir === 'ASC' ? '>' : '<'} (${rhs.join(', ')}, $${params.push(values[order.keys.length])}::uuid)`;
     }
-    const rows = (await this.tx.manager().query(`SELECT a.*, c.account_manager_id ${from} WHERE ${where} ORDER BY a.created_at DESC, a.id DESC LIMIT ${limit + 1}`, params)) as Row[];
+    const orderSql = [...order.keys.map((k) => `${k.sql} ${dir}`), `a.id ${dir}`].join(', ');
+    const rows = (await this.tx.manager().query(`SELECT a.*, c.account_manager_id ${from} WHERE ${where} ORDER BY ${orderSql} LIMIT ${limit + 1}`, params)) as Row[];
     const nodes = rows.slice(0, limit).map(toAlertModel);
     const last = nodes[nodes.length - 1];
-    return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([last.createdAt.toISOString(), last.id]) : null } };
+    return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([...order.keys.map((k) => k.value(last)), last.id]) : null } };
+  }
+
+  /** An alert's trail, oldest first; notes opened with the customer's key (the caller may read the alert). */
+  async activity(alert: AlertModel): Promise<AlertActivityModel[]> {
+    const rows = (await this.tx.manager().query(
+      `SELECT id, kind, from_status, to_status, actor_id, assignee_id, note, created_at FROM alert_activity WHERE alert_id = $1 ORDER BY created_at, id`,
+      [alert.id],
+    )) as Array<{ id: string; kind: AlertActivityKind; from_status: AlertStatus | null; to_status: AlertStatus | null; actor_id: string | null; assignee_id: string | null; note: string | null; created_at: Date }>;
+    const [customer] = alert.customerId && rows.some((r) => r.note) ? await this.customers.snapshots([alert.customerId], []) : [];
+    return rows.map((r) => ({
+      id: r.id, kind: r.kind, fromStatus: r.from_status, toStatus: r.to_status, actorId: r.actor_id, assigneeId: r.assignee_id, createdAt: r.created_at,
+      note: r.note && customer ? this.customers.openForCustomer(customer, { table: 'alert_activity', column: 'note', rowId: r.id }, r.note) : null,
+    }));
+  }
+
+  /** A note on an alert in any state, encrypted under its customer's key. */
+  async addNote(id: string, note: string): Promise<AlertModel> {
+    const text = typeof note === 'string' ? note.trim() : '';
+    if (!text || text.length > 2000) throw BadUserInputError.field('note', 'must be 1 to 2000 characters');
+    const alert = await this.get(id);
+    if (!alert.customerId) throw BadUserInputError.field('note', 'notes are kept under a customer\'s key: this alert has no customer');
+    return this.tx.run(async (manager) => {
+      const activityId = randomUUID();
+      const sealed = await this.sealNote(alert.customerId!, activityId, text);
+      if (!sealed) throw new ConflictError('The customer is erased: no new notes');
+      await manager.query(
+        `INSERT INTO alert_activity (id, alert_id, kind, actor_id, from_status, to_status, note) VALUES ($1, $2, 'NOTE', $3, $4, $4, $5)`,
+        [activityId, id, this.actorId(), alert.status, sealed],
+      );
+      await manager.query(`UPDATE alert SET updated_at = now() WHERE id = $1`, [id]);
+      await this.audit.record({ action: 'alert.note', outcome: 'SUCCESS', resourceType: 'Alert', resourceId: id, customerId: alert.customerId, details: { activityId } });
+      return this.get(id);
+    });
   }
 
   async assign(id: string, assigneeId: string): Promise<AlertModel> {
@@ -168,7 +208,7 @@ export class AlertsService {
     if (alert.status === AlertStatus.CLOSED) throw new InvalidTransitionError('Alert', 'CLOSED', 'assigned');
     return this.tx.run(async (manager) => {
       await manager.query(`UPDATE alert SET assignee_id = $2, updated_at = now() WHERE id = $1`, [id, assigneeId]);
-      await manager.query(`INSERT INTO alert_activity (alert_id, actor_id, from_status, to_status, note) VALUES ($1, $2, $3, $3, 'assigned')`, [id, this.actorId(), alert.status]);
+      await manager.query(`INSERT INTO alert_activity (alert_id, kind, actor_id, from_status, to_status, assignee_id) VALUES ($1, 'ASSIGNED', $2, $3, $3, $4)`, [id, this.actorId(), alert.status, assigneeId]);
       await this.audit.record({ action: 'alert.assign', outcome: 'SUCCESS', resourceType: 'Alert', resourceId: id, customerId: alert.customerId, details: { assigneeId } });
       return this.get(id);
     });
@@ -180,6 +220,7 @@ export class AlertsService {
     if (!canTransition(alert.status, to)) throw new InvalidTransitionError('Alert', alert.status, to);
     if (to === AlertStatus.CLOSED && !input.disposition) throw BadUserInputError.field('disposition', 'is required to close an alert');
     if (input.to !== AlertTarget.CLOSED && input.disposition) throw BadUserInputError.field('disposition', 'is only given when closing');
+    if (input.note && !alert.customerId) throw BadUserInputError.field('note', 'notes are kept under a customer\'s key: this alert has no customer');
     return this.tx.run(async (manager) => {
       const [, count] = (await manager.query(
         `UPDATE alert SET status = $2, disposition = $3, closed_at = CASE WHEN $2 = 'CLOSED' THEN now() END, updated_at = now() WHERE id = $1 AND status = $4`,
@@ -189,7 +230,7 @@ export class AlertsService {
       // Notes are free text about a customer: encrypted under that customer's key, never in the audit log.
       const activityId = randomUUID();
       const note = input.note && alert.customerId ? await this.sealNote(alert.customerId, activityId, input.note) : null;
-      await manager.query(`INSERT INTO alert_activity (id, alert_id, actor_id, from_status, to_status, note) VALUES ($1, $2, $3, $4, $5, $6)`, [activityId, id, this.actorId(), alert.status, to, note]);
+      await manager.query(`INSERT INTO alert_activity (id, alert_id, kind, actor_id, from_status, to_status, note) VALUES ($1, $2, 'TRANSITION', $3, $4, $5, $6)`, [activityId, id, this.actorId(), alert.status, to, note]);
       await this.audit.record({ action: 'alert.transition', outcome: 'SUCCESS', resourceType: 'Alert', resourceId: id, customerId: alert.customerId, details: { from: alert.status, to, disposition: input.disposition ?? null } });
       // risk: a closed alert leaves the open-alert factor; closed TRUE_POSITIVE it counts as confirmed.
       if (alert.customerId) await this.risk.recompute(manager, alert.customerId, 'alert.transition');
@@ -207,3 +248,18 @@ export class AlertsService {
     return p.kind === 'USER' ? p.userId : null;
   }
 }
+
+const SEVERITY_RANK = `CASE a.severity WHEN 'LOW' THEN 1 WHEN 'MEDIUM' THEN 2 WHEN 'HIGH' THEN 3 WHEN 'CRITICAL' THEN 4 END`;
+const SEVERITY_VALUE: Record<Severity, number> = { LOW: 1, MEDIUM: 2, HIGH: 3, CRITICAL: 4 } as Record<Severity, number>;
+
+/** Keyset sort keys per `AlertOrderField` (the id breaks ties): SQL, cursor type and the value read back. */
+const ALERT_ORDER: Record<AlertOrderField, { keys: Array<{ sql: string; type: string; value: (a: AlertModel) => string | number }> }> = {
+  CREATED_AT: { keys: [{ sql: 'a.created_at', type: 'timestamptz', value: (a) => a.createdAt.toISOString() }] },
+  LAST_SEEN_AT: { keys: [{ sql: 'a.last_seen_at', type: 'timestamptz', value: (a) => a.lastSeenAt.toISOString() }] },
+  SEVERITY: {
+    keys: [
+      { sql: SEVERITY_RANK, type: 'int', value: (a) => SEVERITY_VALUE[a.severity] },
+      { sql: 'a.created_at', type: 'timestamptz', value: (a) => a.createdAt.toISOString() },
+    ],
+  },
+};

@@ -1,4 +1,4 @@
-import { Field, ID, InputType } from '@nestjs/graphql';
+import { Field, ID, InputType, registerEnumType } from '@nestjs/graphql';
 import { IsBoolean, IsEnum, IsOptional, IsUUID } from 'class-validator';
 import { SortDirection } from '../../../common/pagination/sort';
 import { Text } from '../../../common/validation/text.decorators';
@@ -14,9 +14,13 @@ export class EventsFilter {
   @Field({ nullable: true }) @IsOptional() to?: Date;
 }
 
+export enum EventOrderField { OCCURRED_AT = 'OCCURRED_AT', RECEIVED_AT = 'RECEIVED_AT' }
+registerEnumType(EventOrderField, { name: 'EventOrderField', description: 'OCCURRED_AT: when it happened (back-filled events sort into the past); RECEIVED_AT: when Custos screened it' });
+
 @InputType()
 export class EventOrder {
-  @Field(() => SortDirection, { defaultValue: SortDirection.DESC, description: 'By occurredAt' }) @IsEnum(SortDirection) direction!: SortDirection;
+  @Field(() => EventOrderField, { defaultValue: EventOrderField.OCCURRED_AT }) @IsEnum(EventOrderField) field!: EventOrderField;
+  @Field(() => SortDirection, { defaultValue: SortDirection.DESC }) @IsEnum(SortDirection) direction!: SortDirection;
 }
 
 @InputType()

@@ -13,7 +13,7 @@ import { CustomersService } from '../../customers/customers.service';
 import { NotificationsService } from '../notifications/notifications.service';
 import { WebhookOutbox } from '../webhooks/webhook-outbox.service';
 import type { EventModel, HoldActionModel } from '../models/event.model';
-import type { EventsFilter, EventOrder, ResolveHoldInput } from './events.inputs';
+import { EventOrderField, type EventsFilter, type EventOrder, type ResolveHoldInput } from './events.inputs';
 import { EVENT_COLUMNS, toEventModel, type EventRow } from './event-row';
 
 /** Reading events (with the hold queue) and resolving holds, within the principal's row scope. */
@@ -49,6 +49,17 @@ export class EventsService {
     return toEventModel(row);
   }
 
+  /** Batched by DataLoader for `Alert.event`: in-scope events only, `null` for the others. */
+  async getMany(ids: readonly string[]): Promise<Array<EventModel | null>> {
+    const valid = ids.filter((id) => isUUID(id));
+    if (!valid.length) return ids.map(() => null);
+    const params: unknown[] = [valid];
+    const scope = this.scope(params);
+    const rows = (await this.tx.manager().query(`SELECT ${EVENT_COLUMNS}, c.account_manager_id FROM event e JOIN customer c ON c.id = e.customer_id WHERE e.id = ANY($1::uuid[])${scope}`, params)) as EventRow[];
+    const byId = new Map(rows.map((r) => [r.id, toEventModel(r)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
   async list(filter: EventsFilter | undefined, orderBy: EventOrder | undefined, page: PageArgs): Promise<ConnectionShape<EventModel>> {
     const limit = pageSize(page);
     const params: unknown[] = [];
@@ -62,14 +73,17 @@ export class EventsService {
     const from = 'FROM event e JOIN customer c ON c.id = e.customer_id';
     const [{ total }] = (await this.tx.manager().query(`SELECT count(*)::int AS total ${from} WHERE ${where}`, params)) as Array<{ total: number }>;
     const dir = orderBy?.direction === SortDirection.ASC ? 'ASC' : 'DESC';
+    const byReceipt = orderBy?.field === EventOrderField.RECEIVED_AT;
+    const column = byReceipt ? 'e.received_at' : 'e.occurred_at';
     if (page.after) {
       const [at, id] = decodeCursor(page.after, 2);
-      where += ` AND (e.occurred_at, e.id) ${dir === 'ASC' ? '>' : '<'} ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
+      where += ` AND (${column}, e.id) ${dir === 'ASC' ? '>' : '<'} ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
-    const rows = (await this.tx.manager().query(`SELECT ${EVENT_COLUMNS}, c.account_manager_id ${from} WHERE ${where} ORDER BY e.occurred_at ${dir}, e.id ${dir} LIMIT ${limit + 1}`, params)) as EventRow[];
+    const rows = (await this.tx.manager().query(`SELECT ${EVENT_COLUMNS}, c.account_manager_id ${from} WHERE ${where} ORDER BY ${column} ${dir}, e.id ${dir} LIMIT ${limit + 1}`, params)) as EventRow[];
     const nodes = rows.slice(0, limit).map(toEventModel);
     const last = nodes[nodes.length - 1];
-    return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([last.occurredAt!.toISOString(), last.id]) : null } };
+    const key = (event: EventModel) => (byReceipt ? event.receivedAt : event.occurredAt)!.toISOString();
+    return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([key(last), last.id]) : null } };
   }
 
   /** PENDING → RELEASED or PENDING → REJECTED, once; the note is encrypted under the customer's key. */

@@ -1,4 +1,4 @@
-import { Field, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
+import { Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { IsEnum, IsOptional, IsUUID } from 'class-validator';
 import { Connection } from '../../../common/pagination/connection';
 import { SortDirection } from '../../../common/pagination/sort';
@@ -37,9 +37,29 @@ export class AlertsFilter {
   @Field({ nullable: true }) @IsOptional() to?: Date;
 }
 
+export enum AlertOrderField { CREATED_AT = 'CREATED_AT', LAST_SEEN_AT = 'LAST_SEEN_AT', SEVERITY = 'SEVERITY' }
+registerEnumType(AlertOrderField, { name: 'AlertOrderField', description: 'SEVERITY ranks LOW < MEDIUM < HIGH < CRITICAL; within one severity, by creation time in the same direction' });
+
 @InputType()
 export class AlertOrder {
+  @Field(() => AlertOrderField, { defaultValue: AlertOrderField.CREATED_AT }) @IsEnum(AlertOrderField) field!: AlertOrderField;
   @Field(() => SortDirection, { defaultValue: SortDirection.DESC }) @IsEnum(SortDirection) direction!: SortDirection;
+}
+
+export enum AlertActivityKind { ASSIGNED = 'ASSIGNED', TRANSITION = 'TRANSITION', NOTE = 'NOTE' }
+registerEnumType(AlertActivityKind, { name: 'AlertActivityKind' });
+
+/** One entry of an alert's trail: an assignment, a state change or a note, with who and when. */
+@ObjectType('AlertActivity')
+export class AlertActivityModel {
+  @Field(() => ID) id!: string;
+  @Field(() => AlertActivityKind) kind!: AlertActivityKind;
+  @Field(() => AlertStatus, { nullable: true }) fromStatus!: AlertStatus | null;
+  @Field(() => AlertStatus, { nullable: true }) toStatus!: AlertStatus | null;
+  @Field(() => ID, { nullable: true, description: 'The staff user who acted' }) actorId!: string | null;
+  @Field(() => ID, { nullable: true, description: 'Whom an ASSIGNED entry named' }) assigneeId!: string | null;
+  @Field(() => String, { nullable: true, description: "Free text, stored encrypted under the customer's key; null once the customer is erased" }) note!: string | null;
+  @Field() createdAt!: Date;
 }
 
 @InputType()

@@ -1,0 +1,156 @@
+import { Client } from 'pg';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { ingest, partnerWithToken } from '../helpers/monitoring';
+
+const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
+
+type AlertNode = { id: string; severity: string; lastSeenAt: string; createdAt: string };
+
+describe('alerts: ordering, assignee, triggering event, activity and notes, dedup and concurrency', () => {
+  let t: TestApp;
+  let sql: Client;
+  let admin: SignedIn, co: SignedIn, analyst: SignedIn, am: SignedIn, agent: SignedIn;
+  let core: { id: string; token: string };
+  let n = 0;
+
+  const customer = async () =>
+    (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: `al-${++n}`, fullName: 'Alma Alertmarker', accountManagerId: am.userId, transactionLimit: '1000.00', dailyLimit: '50000.00' } }, co.accessToken)).createCustomer.id;
+  /** One LARGE_TRANSACTION alert (HIGH) for a new customer; returns the alert's and the event's ids. */
+  const largeAlert = async (occurredAt = new Date()) => {
+    const c = await customer();
+    const res = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1500.00', currency: 'EUR', occurredAt: occurredAt.toISOString() }]);
+    const eventId = res.data!.ingestEvents[0]!.event!.id;
+    const { rows } = await sql.query(`SELECT a.id FROM alert a JOIN rule r ON r.id = a.rule_id WHERE a.customer_id = $1 AND r.code = 'LARGE_TRANSACTION'`, [c]);
+    return { customerId: c, eventId, alertId: rows[0].id as string };
+  };
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+    admin = await signInAdmin(t);
+    [co, analyst, am, agent] = [await createStaff(t, admin, 'COMPLIANCE_OFFICER'), await createStaff(t, admin, 'ANALYST'), await createStaff(t, admin, 'ACCOUNT_MANAGER'), await createStaff(t, admin, 'AGENT')];
+    core = await partnerWithToken(t, admin, 'INTERNAL');
+  }, 120_000);
+  afterAll(async () => {
+    await sql.end();
+    await t.close();
+  });
+
+  it('orders by severity, last seen or creation, in both directions, across pages', async () => {
+    const made = [await largeAlert(), await largeAlert(), await largeAlert(), await largeAlert()];
+    // Severities and sightings set by hand so every order differs from creation order.
+    const setup: Array<[string, string]> = [['LOW', '2026-01-04'], ['CRITICAL', '2026-01-01'], ['MEDIUM', '2026-01-03'], ['CRITICAL', '2026-01-02']];
+    for (const [i, [severity, seen]] of setup.entries()) {
+      await sql.query(`UPDATE alert SET severity = $2, last_seen_at = $3 WHERE id = $1`, [made[i].alertId, severity, `${seen}T00:00:00Z`]);
+    }
+    const ids = made.map((m) => m.alertId);
+    const walk = async (orderBy: string) => {
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let page = 0; page < 5; page++) {
+        const res: { alerts: { nodes: AlertNode[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } = await gqlOk(
+          t.gql, `query($after: String) { alerts(first: 3, after: $after${orderBy ? `, orderBy: ${orderBy}` : ''}) { nodes { id severity lastSeenAt createdAt } pageInfo { hasNextPage endCursor } } }`, { after }, analyst.accessToken,
+        );
+        seen.push(...res.alerts.nodes.map((a) => a.id).filter((id) => ids.includes(id)));
+        if (!res.alerts.pageInfo.hasNextPage) break;
+        after = res.alerts.pageInfo.endCursor;
+      }
+      return seen.map((id) => ids.indexOf(id));
+    };
+    expect(await walk('')).toEqual([3, 2, 1, 0]);
+    expect(await walk('{field: CREATED_AT, direction: ASC}')).toEqual([0, 1, 2, 3]);
+    // CRITICAL (newest first within it), MEDIUM, LOW.
+    expect(await walk('{field: SEVERITY, direction: DESC}')).toEqual([3, 1, 2, 0]);
+    expect(await walk('{field: SEVERITY, direction: ASC}')).toEqual([0, 2, 1, 3]);
+    expect(await walk('{field: LAST_SEEN_AT, direction: DESC}')).toEqual([0, 2, 3, 1]);
+    expect(codeOf(await t.gql('{ alerts(orderBy: {field: AMOUNT}) { totalCount } }', undefined, { token: analyst.accessToken }))).toBe('GRAPHQL_VALIDATION_FAILED');
+  });
+
+  it('shows the assignee, the triggering event and the activity trail with notes decrypted for readers', async () => {
+    const { alertId, eventId, customerId } = await largeAlert();
+    await gqlOk(t.gql, 'mutation($id: ID!, $a: ID!) { assignAlert(id: $id, assigneeId: $a) { id } }', { id: alertId, a: analyst.userId }, co.accessToken);
+    await gqlOk(t.gql, 'mutation($id: ID!) { transitionAlert(id: $id, input: {to: INVESTIGATING, note: "Alma called back about the transfer"}) { status } }', { id: alertId }, analyst.accessToken);
+    const noted = await gqlOk<{ addAlertNote: { status: string } }>(t.gql, 'mutation($id: ID!) { addAlertNote(id: $id, note: "  Second call: invoice shown  ") { status } }', { id: alertId }, analyst.accessToken);
+    expect(noted.addAlertNote.status).toBe('INVESTIGATING');
+
+    const QUERY = 'query($id: ID!) { alert(id: $id) { assignee { id role } event { id amount type } activity { kind fromStatus toStatus actorId assigneeId note } } }';
+    const expected = {
+      assignee: { id: analyst.userId, role: 'ANALYST' },
+      event: { id: eventId, amount: '1500.00', type: 'TRANSACTION' },
+      activity: [
+        { kind: 'ASSIGNED', fromStatus: 'OPEN', toStatus: 'OPEN', actorId: co.userId, assigneeId: analyst.userId, note: null },
+        { kind: 'TRANSITION', fromStatus: 'OPEN', toStatus: 'INVESTIGATING', actorId: analyst.userId, assigneeId: null, note: 'Alma called back about the transfer' },
+        { kind: 'NOTE', fromStatus: 'INVESTIGATING', toStatus: 'INVESTIGATING', actorId: analyst.userId, assigneeId: null, note: 'Second call: invoice shown' },
+      ],
+    };
+    expect((await gqlOk<{ alert: unknown }>(t.gql, QUERY, { id: alertId }, analyst.accessToken)).alert).toEqual(expected);
+    // The customer's account manager reads the same alert (own customer), notes included.
+    expect((await gqlOk<{ alert: unknown }>(t.gql, QUERY, { id: alertId }, am.accessToken)).alert).toEqual(expected);
+
+    // Notes are ciphertext at rest, and the audit entry names the note, not its text.
+    const { rows } = await sql.query(`SELECT note FROM alert_activity WHERE alert_id = $1 AND note IS NOT NULL`, [alertId]);
+    expect(rows).toHaveLength(2);
+    for (const r of rows) expect(r.note).toMatch(/^e1\./);
+    const audit = await sql.query(`SELECT details::text AS details, customer_id FROM audit_entry WHERE action = 'alert.note' AND resource_id = $1`, [alertId]);
+    expect(audit.rows).toHaveLength(1);
+    expect(audit.rows[0].customer_id).toBe(customerId);
+    expect(audit.rows[0].details).not.toMatch(/invoice/);
+  });
+
+  it('validates notes and keeps them to those who may triage alerts', async () => {
+    const { alertId } = await largeAlert();
+    const add = (token: string, note: string) => t.gql('mutation($id: ID!, $n: String!) { addAlertNote(id: $id, note: $n) { id } }', { id: alertId, n: note }, { token });
+    expect((await add(analyst.accessToken, '   ')).errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'note' }] });
+    expect(codeOf(await add(analyst.accessToken, 'x'.repeat(2001)))).toBe('BAD_USER_INPUT');
+    expect(codeOf(await add(agent.accessToken, 'hello'))).toBe('FORBIDDEN');
+    expect(codeOf(await add(am.accessToken, 'hello'))).toBe('FORBIDDEN');
+    expect(codeOf(await t.gql('mutation { addAlertNote(id: "00000000-0000-0000-0000-000000000000", note: "x") { id } }', undefined, { token: analyst.accessToken }))).toBe('NOT_FOUND');
+  });
+
+  it('opens a new alert once the dedup window has passed, and repeats inside it', async () => {
+    const c = await customer();
+    const day = 24 * 3600_000;
+    const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+    // LARGE_TRANSACTION deduplicates for P1D: 3 days ago, then 2 h later, then now.
+    for (const occurredAt of [at(3 * day), at(3 * day - 2 * 3600_000), at(0)]) {
+      expect((await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1500.00', occurredAt }])).errors).toBeUndefined();
+    }
+    const { rows } = await sql.query(`SELECT a.occurrences FROM alert a JOIN rule r ON r.id = a.rule_id WHERE a.customer_id = $1 AND r.code = 'LARGE_TRANSACTION' ORDER BY a.first_seen_at`, [c]);
+    expect(rows.map((r) => r.occurrences)).toEqual([2, 1]);
+  });
+
+  it('never opens two alerts for one rule and customer under concurrent screening', async () => {
+    const c = await customer();
+    const results = await Promise.all(Array.from({ length: 8 }, () => ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1500.00' }])));
+    expect(results.every((r) => !r.errors && r.data!.ingestEvents[0]!.decision === 'HOLD')).toBe(true);
+    const { rows } = await sql.query(`SELECT a.occurrences FROM alert a JOIN rule r ON r.id = a.rule_id WHERE a.customer_id = $1 AND r.code = 'LARGE_TRANSACTION'`, [c]);
+    expect(rows).toEqual([{ occurrences: 8 }]);
+  });
+
+  it('records SHADOW hits without an alert or a decision', async () => {
+    const rule = await gqlOk<{ createRule: { id: string } }>(t.gql, 'mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', {
+      i: { code: 'SHADOW_BRANCH', name: 'Branch channel', eventTypes: ['TRANSACTION'], severity: 'HIGH', actions: ['RAISE_ALERT', 'HOLD_TRANSACTION'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'BRANCH' } } } },
+    }, analyst.accessToken);
+    await gqlOk(t.gql, 'mutation($id: ID!) { activateRule(id: $id) { status } }', { id: rule.createRule.id }, co.accessToken);
+    const c = await customer();
+    const res = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00', channel: 'BRANCH' }]);
+    expect(res.data!.ingestEvents[0]!.decision).toBe('ALLOW');
+    expect((await sql.query(`SELECT count(*)::int AS n FROM rule_hit WHERE rule_id = $1 AND mode = 'SHADOW'`, [rule.createRule.id])).rows[0].n).toBe(1);
+    expect((await sql.query(`SELECT count(*)::int AS n FROM alert WHERE rule_id = $1`, [rule.createRule.id])).rows[0].n).toBe(0);
+  });
+
+  it('orders events by occurrence or by receipt', async () => {
+    const c = await customer();
+    const old = new Date(Date.now() - 5 * 24 * 3600_000).toISOString();
+    const first = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1.00' }]);
+    const backfilled = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '2.00', occurredAt: old }]);
+    const [a, b] = [first.data!.ingestEvents[0]!.event!.id, backfilled.data!.ingestEvents[0]!.event!.id];
+    const order = async (orderBy: string) =>
+      (await gqlOk<{ events: { nodes: Array<{ id: string }> } }>(t.gql, `query($c: ID!) { events(filter: {customerId: $c}, orderBy: ${orderBy}) { nodes { id } } }`, { c }, analyst.accessToken)).events.nodes.map((e) => e.id);
+    expect(await order('{field: OCCURRED_AT, direction: DESC}')).toEqual([a, b]);
+    expect(await order('{field: RECEIVED_AT, direction: DESC}')).toEqual([b, a]);
+    expect(await order('{direction: ASC}')).toEqual([b, a]);
+  });
+});
