@@ -92,7 +92,7 @@ function staffRules(p: StaffPrincipal, { can }: AbilityBuilder<AppAbility>): voi
 /** Customer fields every principal that may read a customer sees (SPEC §4 first row, and §8: unlisted fields follow it). */
 export const CUSTOMER_ID_FIELDS = [
   'id', 'externalRef', 'status', 'lifecycleStage', 'verificationLevel', 'createdAt', 'updatedAt',
-  'accountManager', 'onboardedBy', 'consents', 'profileChanges', 'alerts', 'events', 'complaints', 'verifications',
+  'accountManager', 'onboardedBy', 'consents', 'profileChanges', 'alerts', 'events', 'complaints', 'verifications', 'loginLock',
 ];
 const RISK = ['riskScore', 'riskLevel', 'riskFactors', 'riskHistory'];
 const CREDIT = ['creditScore', 'creditLevel', 'creditLimit', 'creditHistory'];

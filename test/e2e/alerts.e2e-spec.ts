@@ -153,4 +153,35 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     expect(await order('{field: RECEIVED_AT, direction: DESC}')).toEqual([b, a]);
     expect(await order('{direction: ASC}')).toEqual([b, a]);
   });
+
+  it('lets an analyst lift a login lock: later logins are screened normally again (audited, once)', async () => {
+    const c = await customer();
+    const failures = Array.from({ length: 5 }, () => ({ customerId: c, type: 'LOGIN', attributes: { outcome: 'FAILURE' } }));
+    expect((await ingest(t, core.token, failures)).errors).toBeUndefined();
+    const login = async () => (await ingest(t, core.token, [{ customerId: c, type: 'LOGIN', attributes: { outcome: 'SUCCESS' } }])).data!.ingestEvents[0]!.decision;
+    expect(await login()).toBe('BLOCK');
+
+    const LOCK = 'query($c: ID!) { customer(id: $c) { loginLock { active lockedUntil liftedAt liftedById ruleId } } }';
+    const before = await gqlOk<{ customer: { loginLock: { active: boolean; lockedUntil: string; liftedAt: string | null } } }>(t.gql, LOCK, { c }, am.accessToken);
+    expect(before.customer.loginLock).toMatchObject({ active: true, liftedAt: null });
+    expect(new Date(before.customer.loginLock.lockedUntil).getTime()).toBeGreaterThan(Date.now() + 25 * 60_000);
+
+    const lift = (token: string) => t.gql<{ liftLoginLock: { active: boolean; liftedById: string } }>('mutation($c: ID!) { liftLoginLock(customerId: $c) { active liftedById } }', { c }, { token });
+    expect(codeOf(await lift(agent.accessToken))).toBe('FORBIDDEN');
+    expect(codeOf(await lift(am.accessToken))).toBe('FORBIDDEN');
+    expect((await lift(analyst.accessToken)).data!.liftLoginLock).toEqual({ active: false, liftedById: analyst.userId });
+    expect((await lift(analyst.accessToken)).errors?.[0].extensions).toMatchObject({ code: 'INVALID_TRANSITION', from: 'LIFTED', to: 'LIFTED' });
+    expect(await login()).toBe('ALLOW');
+    const audit = await sql.query(`SELECT actor_id FROM audit_entry WHERE action = 'login_lock.lift' AND customer_id = $1`, [c]);
+    expect(audit.rows).toEqual([{ actor_id: analyst.userId }]);
+
+    // No lock ever placed: nothing to lift; a partner cannot see locks.
+    const quiet = await customer();
+    expect((await t.gql('mutation($c: ID!) { liftLoginLock(customerId: $c) { active } }', { c: quiet }, { token: analyst.accessToken })).errors?.[0].extensions).toMatchObject({ code: 'INVALID_TRANSITION', from: 'NONE' });
+    expect((await gqlOk<{ customer: { loginLock: null } }>(t.gql, 'query($c: ID!) { customer(id: $c) { loginLock { active } } }', { c: quiet }, analyst.accessToken)).customer.loginLock).toBeNull();
+    const shop = await partnerWithToken(t, admin, 'EXTERNAL', ['customers:read', 'customers:write', 'events:write']);
+    const own = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "al-shop-1"}) { id } }', undefined, shop.token)).createCustomer.id;
+    const seen = await t.gql('query($c: ID!) { customer(id: $c) { id loginLock { active } } }', { c: own }, { token: shop.token });
+    expect(seen.errors?.map((e) => `${e.path!.join('.')}:${e.extensions!.code}`)).toEqual(['customer.loginLock:FORBIDDEN']);
+  });
 });

@@ -3,6 +3,8 @@ import { SYSTEM_EVENT_SINK, type SystemEvent } from '../../common/audit/system-e
 import { CustomersModule } from '../customers/customers.module';
 import { AlertsResolver } from './alerts/alerts.resolver';
 import { LiveResolver } from './live/live.resolver';
+import { LoginLocksResolver } from './login-locks/login-locks.resolver';
+import { LoginLocksService } from './login-locks/login-locks.service';
 import { LiveUpdates } from './live/live-updates.service';
 import { CustomerMonitoringResolver } from './customer-monitoring.resolver';
 import { AlertsService } from './alerts/alerts.service';
@@ -35,6 +37,7 @@ import { RiskModule } from './risk/risk.module';
     EventsResolver, AlertsResolver, RulesResolver, NotificationsResolver, CustomerMonitoringResolver,
     WatchlistsService, WatchlistsResolver,
     LiveUpdates, LiveResolver,
+    LoginLocksService, LoginLocksResolver,
   ],
   // WebhooksModule re-exported: other modules may report complaint.updated / customer.status_changed.
   // AlertsService: complaints raise SLA_BREACH and SYSTEMIC alerts (raiseUnruled).
