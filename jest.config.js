@@ -7,6 +7,7 @@ const transformIgnorePatterns = ['/node_modules/(?!(@scure|@noble|otplib|@otplib
 
 module.exports = {
   maxWorkers: 2,
+  testSequencer: '<rootDir>/test/helpers/sequencer.js',
   testTimeout: 60000,
   projects: [
     {

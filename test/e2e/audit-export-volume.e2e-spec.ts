@@ -51,13 +51,20 @@ describe('audit: export and verification at volume', () => {
     let peakHeap = baseline.heapUsed;
     let peakRss = baseline.rss;
     // What the process holds while the export runs (server and this reader share the process): a server
-    // that buffered the export would show it here, above all while the reader is paused.
-    const sampler = setInterval(() => {
+    // that buffered the export would show it here, above all while the reader is paused. Each sample forces a
+    // full GC; the next one waits at least four times as long as that GC took, so on a loaded machine the
+    // sampler cannot starve the export it is measuring.
+    let sampling = true;
+    let sampler: NodeJS.Timeout | undefined;
+    const sample = () => {
+      const gcStarted = Date.now();
       gc();
       const now = process.memoryUsage();
       peakHeap = Math.max(peakHeap, now.heapUsed);
       peakRss = Math.max(peakRss, now.rss);
-    }, 200);
+      if (sampling) sampler = setTimeout(sample, Math.max(200, 4 * (Date.now() - gcStarted)));
+    };
+    sampler = setTimeout(sample, 200);
 
     const res = await exportStream('?format=jsonl');
     expect(res.statusCode).toBe(200);
@@ -91,7 +98,8 @@ describe('audit: export and verification at volume', () => {
       res.on('end', resolve);
       res.on('error', reject);
     });
-    clearInterval(sampler);
+    sampling = false;
+    clearTimeout(sampler);
 
     expect(partial).toBe('');
     expect(firstId).toBe('1');
