@@ -158,3 +158,12 @@ function partnerRules(p: PartnerPrincipal, { can }: AbilityBuilder<AppAbility>):
     }
   }
 }
+
+/**
+ * Whether `ability` grants `action` on `subject` as a whole: a rule limited to some fields (a partner's
+ * `read Event [id]`) does not count, so a nested connection needs the same permission as the top-level query.
+ */
+export function canOnWhole(ability: AppAbility, action: Action, subject: SubjectName): boolean {
+  if (!ability.can(action, subject)) return false;
+  return ability.rulesFor(action, subject).some((r) => !r.inverted && !r.fields);
+}

@@ -1,4 +1,4 @@
-import { defineAbilityFor, CUSTOMER_ID_FIELDS, type AppAbility } from './abilities';
+import { canOnWhole, defineAbilityFor, CUSTOMER_ID_FIELDS, type AppAbility, type SubjectName } from './abilities';
 import { PARTNER_SCOPES, Role, TrustLevel, type Principal } from '../common/context/principal';
 
 /** One column of the matrix: a role (or a partner holding every scope), with an "own" row where scope applies. */
@@ -86,6 +86,8 @@ export function permissionMatrixMarkdown(): string {
     ...header('action'),
     ...ACTIONS.map((a) => {
       const cells = cols.map((c) => {
+        // A field-limited rule (a partner's `read Event [id]`) is not access to the subject; customer fields have their own table.
+        if (a.subject !== 'Customer' && !canOnWhole(c.ability, a.action, a.subject as SubjectName)) return ' ';
         if (c.ability.can(a.action, { __caslSubjectType__: a.subject, ...(c.own ?? {}) } as never)) {
           return c.ability.can(a.action, { __caslSubjectType__: a.subject } as never) ? '✓' : 'own';
         }

@@ -14,10 +14,12 @@ describe('PII masks', () => {
     expect(maskNationalId('SMOKE1234')).toBe('*****1234');
   });
   it('shows nothing of values of four characters or fewer', () => {
-    expect(maskFullName('Al')).toBe('**');
-    expect(maskEmail('a@b')).toBe('***');
+    expect(maskFullName('Al')).toBe('****');
+    expect(maskFullName('Bo')).toBe(maskFullName('Eve'));
+    expect(maskEmail('a@b')).toBe('****');
     expect(maskPhone('1234')).toBe('****');
-    expect(maskNationalId('X1')).toBe('**');
+    expect(maskNationalId('X1')).toBe('****');
+    expect(maskPhone('1')).toBe('****');
   });
   it('never reveals more than the rule', () => {
     const id = 'AB12345678';

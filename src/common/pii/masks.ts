@@ -2,7 +2,8 @@
  * Masks for partly visible PII (SPEC §4). A mask never reveals more than its rule, and a value of four
  * characters or fewer is masked entirely.
  */
-const hideAll = (value: string) => '*'.repeat(Math.max(value.length, 1));
+/** A fixed-width mask: a short value shows nothing, not even its length. */
+const hideAll = (_value: string) => '****';
 
 /** "Jane van Dyke" → "J* v* D*" */
 export function maskFullName(value: string): string {

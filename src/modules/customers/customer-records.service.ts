@@ -156,6 +156,11 @@ export class CustomerRecordsService {
     const principal = this.customers.principal();
     const trimmed = typeof reason === 'string' ? reason.trim() : '';
     if (!trimmed || trimmed.length > 500) throw BadUserInputError.field('reason', 'must be 1–500 characters');
+    // The reason is a compliance record kept in the (PII-free) audit log after the key is gone: it must name
+    // the legal ground or ticket, never the person. Anything shaped like an e-mail or a phone/id number is refused.
+    if (/[^\s@]+@[^\s@]+\.[^\s@]+/.test(trimmed) || /\d(?:[\s().\/-]*\d){6,}/.test(trimmed)) {
+      throw BadUserInputError.field('reason', 'must not contain personal data (e-mail addresses, phone or id numbers): name the legal ground or ticket');
+    }
     const row = await this.customers.findEntity(id);
     if (principal.kind !== 'USER' || !principal.stepUpUntil || principal.stepUpUntil.getTime() <= Date.now()) throw new StepUpRequiredError('Erasure needs a recent step-up (stepUp mutation)');
     if (row.status === 'ERASED') throw new ConflictError('The customer is already erased');

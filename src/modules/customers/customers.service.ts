@@ -6,7 +6,7 @@ import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
 import { InvalidPiiValueError } from '../../common/crypto/crypto.errors';
 import { RequestContext } from '../../common/context/request-context';
 import type { Principal } from '../../common/context/principal';
-import { BadUserInputError, ForbiddenError, NotFoundError, RateLimitedError, UnauthenticatedError } from '../../common/errors/app-error';
+import { BadUserInputError, ForbiddenError, NotFoundError, RateLimitedError, StepUpRequiredError, UnauthenticatedError } from '../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../common/pagination/connection';
 import { paginate, type SortKey } from '../../common/pagination/paginate';
 import { RateLimiter } from '../../common/rate-limit/rate-limiter.service';
@@ -191,7 +191,10 @@ export class CustomersService {
     const principal = this.principal();
     const query = applyCustomerScope(this.tx.manager().createQueryBuilder(CustomerEntity, 'c'), 'c', principal);
     if (filter) await this.applyFilter(query, filter);
-    const order = ORDER_COLUMNS[orderBy?.field ?? CustomerOrderField.CREATED_AT];
+    const orderField = orderBy?.field ?? CustomerOrderField.CREATED_AT;
+    // Ordering is no oracle either: sorting by a value reveals it as much as filtering on it.
+    if (orderField === CustomerOrderField.RISK_SCORE) this.assertFilterable('riskScore', 'orderBy.field');
+    const order = ORDER_COLUMNS[orderField];
     const result = await paginate(query, page, {
       keys: [order, { column: 'c.id', value: (c) => c.id }],
       direction: orderBy?.direction ?? 'ASC',
@@ -230,9 +233,15 @@ export class CustomersService {
   }
 
   /** Type-level check (row scope is already in the SQL): any of full, masked or step-up access will do. */
-  private assertFilterable(field: string): void {
+  private assertFilterable(field: string, path = `filter.${field}`): void {
     const ability = this.ability();
     const allowed = (['read', 'readMasked', 'readAfterStepUp'] as const).some((action) => ability.can(action, 'Customer', field));
-    if (!allowed) throw new ForbiddenError(`Filtering on ${field} is not allowed`, { field: `filter.${field}` });
+    // A field behind step-up is behind step-up as a search key too: a hit would reveal that the value exists.
+    if (allowed && !ability.can('read', 'Customer', field) && !ability.can('readMasked', 'Customer', field)) {
+      const principal = this.principal();
+      const stepped = principal.kind === 'USER' && principal.stepUpUntil !== null && principal.stepUpUntil.getTime() > Date.now();
+      if (!stepped) throw new StepUpRequiredError();
+    }
+    if (!allowed) throw new ForbiddenError(`Filtering or ordering on ${field} is not allowed`, { field: path });
   }
 }

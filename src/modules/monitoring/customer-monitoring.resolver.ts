@@ -1,6 +1,6 @@
 import { Args, Context, Parent, ResolveField, Resolver } from '@nestjs/graphql';
 import DataLoader from 'dataloader';
-import type { AppAbility } from '../../access/abilities';
+import { canOnWhole, type AppAbility } from '../../access/abilities';
 import { RequestContext } from '../../common/context/request-context';
 import { requestLoader } from '../../common/context/request-loaders';
 import { ForbiddenError } from '../../common/errors/app-error';
@@ -28,7 +28,7 @@ export class CustomerMonitoringResolver {
 
   private require(subject: 'Alert' | 'Event'): void {
     const ability = this.context.getAbility<AppAbility>();
-    if (!ability?.can('read', subject)) throw new ForbiddenError(`Not allowed to read ${subject.toLowerCase()}s`);
+    if (!ability || !canOnWhole(ability, 'read', subject)) throw new ForbiddenError(`Not allowed to read ${subject.toLowerCase()}s`);
   }
 
   @ResolveField(() => AlertConnection, { nullable: true, description: 'Newest first' })
