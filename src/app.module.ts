@@ -12,6 +12,7 @@ import { APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { AccessGuard } from './access/access.guard';
 import { ContextModule } from './common/context/context.module';
 import { CryptoModule } from './common/crypto/crypto.module';
+import { NotifyModule } from './common/notify/notify.module';
 import { RateLimitModule } from './common/rate-limit/rate-limit.module';
 import { InputValidationPipe } from './common/validation/validation.pipe';
 import { AuditModule } from './modules/audit/audit.module';
@@ -41,6 +42,7 @@ export class AppModule {
         DatabaseModule.forRoot(databaseUrl),
         ContextModule,
         CryptoModule,
+        NotifyModule,
         RateLimitModule.forRoot(config.redisUrl),
         HealthModule,
         GraphqlApiModule,
