@@ -7,7 +7,9 @@ import { RequestContext } from '../common/context/request-context';
 import type { Principal } from '../common/context/principal';
 import { ForbiddenError, RateLimitedError, UnauthenticatedError } from '../common/errors/app-error';
 import { RateLimiter } from '../common/rate-limit/rate-limiter.service';
-import { RATE_LIMITS } from '../common/rate-limit/rate-limits';
+import { configuredBucket, RATE_LIMITS } from '../common/rate-limit/rate-limits';
+import type { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
 import { defineAbilityFor, type AppAbility } from './abilities';
 import { AUTHENTICATED, POLICY, type PolicyMetadata } from './policy.decorator';
 import { PRINCIPAL_RESOLVER, type PrincipalResolver } from './principal-resolver';
@@ -34,6 +36,7 @@ export class AccessGuard implements CanActivate {
     private readonly limiter: RateLimiter,
     @Inject(PRINCIPAL_RESOLVER) private readonly principals: PrincipalResolver,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -57,7 +60,7 @@ export class AccessGuard implements CanActivate {
     this.context.setClient(req.ip, req.get?.('user-agent'));
     if (isPublic) {
       if (SIGN_IN_OPERATIONS.has(operation)) {
-        await this.limiter.consumeOrThrow(RATE_LIMITS.signInPerIp, req.ip ?? 'unknown', 1, (s) => new RateLimitedError(s));
+        await this.limiter.consumeOrThrow(configuredBucket(RATE_LIMITS.signInPerIp, this.config.rateLimits.signInPerIp), req.ip ?? 'unknown', 1, (s) => new RateLimitedError(s));
       }
       // A credential on a public operation is used when valid and otherwise ignored (a client refreshing
       // with its expired access token still attached must get its new tokens).
@@ -67,14 +70,18 @@ export class AccessGuard implements CanActivate {
     }
 
     const principal = await this.principalOf(req);
-    if (!principal) throw new UnauthenticatedError();
+    if (!principal) {
+      // A protected operation called with no credential at all is a denied access too (SPEC §8).
+      await this.audit.record({ action: 'access.denied', outcome: 'DENIED', resourceType: 'Operation', resourceId: operation, details: { reason: 'UNAUTHENTICATED' } });
+      throw new UnauthenticatedError();
+    }
     const ability = this.abilityOf(principal);
     req.custosAbility = ability;
 
     if (principal.kind === 'USER') {
-      await this.limiter.consumeOrThrow(RATE_LIMITS.staffOperations, principal.userId, 1, (s) => new RateLimitedError(s));
+      await this.limiter.consumeOrThrow(configuredBucket(RATE_LIMITS.staffOperations, this.config.rateLimits.staffOperations), principal.userId, 1, (s) => new RateLimitedError(s));
     } else {
-      await this.limiter.consumeOrThrow(RATE_LIMITS.partnerOperations, principal.tokenId, 1, (s) => new RateLimitedError(s));
+      await this.limiter.consumeOrThrow(configuredBucket(RATE_LIMITS.partnerOperations, this.config.rateLimits.partnerOperations), principal.tokenId, 1, (s) => new RateLimitedError(s));
     }
 
     const kinds = this.reflector.getAllAndOverride<Array<'USER' | 'PARTNER'>>(AUTHENTICATED, targets);

@@ -64,6 +64,22 @@ const envSchema = z.object({
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: z.string().min(1).default('.data'),
+  // Security-alert thresholds (audit module; SPEC §5, §8).
+  SECURITY_ALERT_PII_READ_CUSTOMERS: intFromEnv(50),
+  SECURITY_ALERT_PII_READ_WINDOW_MINUTES: intFromEnv(60),
+  SECURITY_ALERT_DENIED_REQUESTS: intFromEnv(10),
+  SECURITY_ALERT_DENIED_WINDOW_MINUTES: intFromEnv(10),
+  // Identity rate limits and lockout (SPEC §8 "Rate-limit defaults"; all per minute unless named otherwise).
+  RATE_LIMIT_STAFF_OPERATIONS_PER_MINUTE: intFromEnv(600),
+  RATE_LIMIT_PARTNER_OPERATIONS_PER_MINUTE: intFromEnv(6000),
+  RATE_LIMIT_SIGN_IN_PER_IP_PER_MINUTE: intFromEnv(60),
+  RATE_LIMIT_BLIND_INDEX_LOOKUPS_PER_MINUTE: intFromEnv(60),
+  RATE_LIMIT_PARTNER_EVENTS_EXTERNAL_PER_MINUTE: intFromEnv(100_000),
+  RATE_LIMIT_PARTNER_EVENTS_INTERNAL_PER_MINUTE: intFromEnv(3_000_000),
+  LOCKOUT_IP_FAILURES: intFromEnv(100),
+  LOCKOUT_ACCOUNT_FAILURES: intFromEnv(10),
+  LOCKOUT_WINDOW_MINUTES: intFromEnv(15),
+  LOCKOUT_DURATION_MINUTES: intFromEnv(15),
 });
 
 export interface AppConfig {
@@ -89,6 +105,18 @@ export interface AppConfig {
   /** Express `trust proxy`: which hops may set X-Forwarded-For (the client IP used by limits and audit). */
   trustProxy: boolean | number | string;
   logLevel: string;
+  /** Security-alert thresholds: PII_READ_SPIKE fires above `piiReadCustomers`, DENIED_BURST at `deniedRequests`. */
+  securityAlerts: { piiReadCustomers: number; piiReadWindowMs: number; deniedRequests: number; deniedWindowMs: number };
+  /** Identity rate limits (operations or events per minute) and sign-in lockout. */
+  rateLimits: {
+    staffOperations: number;
+    partnerOperations: number;
+    signInPerIp: number;
+    blindIndexLookups: number;
+    partnerEventsExternal: number;
+    partnerEventsInternal: number;
+  };
+  lockout: { ipFailures: number; accountFailures: number; windowMs: number; lockMs: number };
 }
 
 /** Variables a production deployment must set; nothing is generated for it. */
@@ -169,6 +197,26 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE === 'true',
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     logLevel: e.LOG_LEVEL,
+    securityAlerts: {
+      piiReadCustomers: e.SECURITY_ALERT_PII_READ_CUSTOMERS,
+      piiReadWindowMs: e.SECURITY_ALERT_PII_READ_WINDOW_MINUTES * 60_000,
+      deniedRequests: e.SECURITY_ALERT_DENIED_REQUESTS,
+      deniedWindowMs: e.SECURITY_ALERT_DENIED_WINDOW_MINUTES * 60_000,
+    },
+    rateLimits: {
+      staffOperations: e.RATE_LIMIT_STAFF_OPERATIONS_PER_MINUTE,
+      partnerOperations: e.RATE_LIMIT_PARTNER_OPERATIONS_PER_MINUTE,
+      signInPerIp: e.RATE_LIMIT_SIGN_IN_PER_IP_PER_MINUTE,
+      blindIndexLookups: e.RATE_LIMIT_BLIND_INDEX_LOOKUPS_PER_MINUTE,
+      partnerEventsExternal: e.RATE_LIMIT_PARTNER_EVENTS_EXTERNAL_PER_MINUTE,
+      partnerEventsInternal: e.RATE_LIMIT_PARTNER_EVENTS_INTERNAL_PER_MINUTE,
+    },
+    lockout: {
+      ipFailures: e.LOCKOUT_IP_FAILURES,
+      accountFailures: e.LOCKOUT_ACCOUNT_FAILURES,
+      windowMs: e.LOCKOUT_WINDOW_MINUTES * 60_000,
+      lockMs: e.LOCKOUT_DURATION_MINUTES * 60_000,
+    },
   };
 }
 

@@ -8,6 +8,7 @@ import { armorProtection } from './query-limits';
 import { oncePerRequestPlugin } from './once-per-request.plugin';
 import { fieldPolicyMiddleware } from '../access/field-policy';
 import { fieldAuditFlusher, fieldAuditPlugin } from './field-audit.plugin';
+import { deniedAccessAuditPlugin, type DeniedAccessAudit } from './denied-access-audit.plugin';
 import type { AuditSink } from '../common/audit/audit-sink';
 import type { PrincipalResolver } from '../access/principal-resolver';
 import type { ClsService } from 'nestjs-cls';
@@ -42,6 +43,7 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
       costLimitPlugin(config.graphql.maxCost),
       oncePerRequestPlugin(),
       fieldAuditPlugin(audit),
+      ...('hasDeniedEntry' in audit ? [deniedAccessAuditPlugin(audit as DeniedAccessAudit, requestContext)] : []),
       singleLimitErrorPlugin(),
       operationTelemetryPlugin(metrics, logger),
     ],

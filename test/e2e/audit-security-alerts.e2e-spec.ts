@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import type { AuditRecord } from '../../src/common/audit/audit-sink';
 import { AuditWriter } from '../../src/modules/audit/audit-writer.service';
-import { AUDIT_SETTINGS } from '../../src/modules/audit/audit.settings';
+import { securityAlertSettings } from '../../src/modules/audit/audit.settings';
 import { SecurityAlertDetector } from '../../src/modules/audit/security-alerts/security-alert-detector.service';
-import { startTestApp, type TestApp } from '../helpers/app';
+import { startTestApp, testSecrets, type TestApp } from '../helpers/app';
+import { loadConfig } from '../../src/config/config';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 
 const ALERTS = `query($f: SecurityAlertsFilter) { securityAlerts(filter: $f, first: 100) { totalCount nodes { id kind actorType actor partner detail status } } }`;
@@ -55,9 +56,9 @@ describe('audit: security alerts fire at their thresholds and not below', () => 
     await t?.close();
   });
 
-  it('keeps its thresholds in one place', () => {
-    expect(AUDIT_SETTINGS.alerts.piiReadSpike).toMatchObject({ distinctCustomers: 50, windowMs: 3_600_000, fields: ['email', 'phone', 'nationalId', 'dateOfBirth', 'address'] });
-    expect(AUDIT_SETTINGS.alerts.deniedBurst).toMatchObject({ requests: 10, windowMs: 600_000 });
+  it('keeps its thresholds in one place, with the SPEC values as defaults', () => {
+    expect(securityAlertSettings(t.config).piiReadSpike).toMatchObject({ distinctCustomers: 50, windowMs: 3_600_000, fields: ['email', 'phone', 'nationalId', 'dateOfBirth', 'address'] });
+    expect(securityAlertSettings(t.config).deniedBurst).toMatchObject({ requests: 10, windowMs: 600_000 });
   });
 
   describe('PII_READ_SPIKE: full-value reads of more than 50 distinct customers in an hour', () => {
@@ -67,7 +68,7 @@ describe('audit: security alerts fire at their thresholds and not below', () => 
     const customers = Array.from({ length: 60 }, () => randomUUID());
 
     it('does not fire at 50 distinct customers, however many reads, nor for other fields or refused reads', async () => {
-      await writer.recordMany(customers.slice(0, 50).map((c, i) => read(c, [AUDIT_SETTINGS.alerts.piiReadSpike.fields[i % 5]])));
+      await writer.recordMany(customers.slice(0, 50).map((c, i) => read(c, [securityAlertSettings(t.config).piiReadSpike.fields[i % 5]])));
       // Re-reading the same customers does not make them more distinct.
       await writer.recordMany(customers.slice(0, 50).map((c) => read(c, ['email', 'phone'])));
       // Fields outside the list (fullName) and DENIED reads do not count.
@@ -131,6 +132,56 @@ describe('audit: security alerts fire at their thresholds and not below', () => 
     });
   });
 
+  describe('DENIED_BURST counts refusals raised inside services (one access.denied entry per request)', () => {
+    let analyst: SignedIn;
+    const byId = (query: string) => t.gql(query, { id: randomUUID() }, { token: analyst.accessToken });
+    const denied = async (requestCount?: boolean) =>
+      (await sql.query(`SELECT ${requestCount ? 'count(DISTINCT request_id)' : 'count(*)'}::int AS n FROM audit_entry WHERE actor_id = $1 AND outcome = 'DENIED'`, [analyst.userId])).rows[0].n as number;
+
+    beforeAll(async () => {
+      analyst = await createStaff(t, admin, 'ANALYST');
+    });
+
+    it('writes exactly one entry for a service-level NOT_FOUND, with codes and paths and no values', async () => {
+      const res = await byId('query($id: ID!) { event(id: $id) { id } }');
+      expect(res.errors?.[0].extensions?.code).toBe('NOT_FOUND');
+      const { rows } = await sql.query(`SELECT action, outcome, actor_type, role, request_id, details FROM audit_entry WHERE actor_id = $1 AND outcome = 'DENIED'`, [analyst.userId]);
+      expect(rows).toEqual([expect.objectContaining({ action: 'access.denied', outcome: 'DENIED', actor_type: 'USER', role: 'ANALYST', details: { reason: 'refused by service', errors: [{ code: 'NOT_FOUND', path: 'event' }] } })]);
+      expect(rows[0].request_id).toEqual(expect.any(String));
+    });
+
+    it('writes one entry for a request with several refusals', async () => {
+      const res = await t.gql('query($a: ID!, $b: ID!) { a: event(id: $a) { id } b: alert(id: $b) { id } }', { a: randomUUID(), b: randomUUID() }, { token: analyst.accessToken });
+      expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+      expect(await denied()).toBe(2);
+      expect(await denied(true)).toBe(2);
+    });
+
+    it('a request with several fields refused by the field policy gets one entry (access.denied_fields), not two', async () => {
+      const co = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+      const id = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: `deny-${randomUUID()}`, transactionLimit: '1000.00', dailyLimit: '5000.00' } }, co.accessToken)).createCustomer.id;
+      const res = await t.gql('query($id: ID!) { customer(id: $id) { id nationalId dateOfBirth address } }', { id }, { token: analyst.accessToken });
+      expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN', 'FORBIDDEN', 'FORBIDDEN']);
+      const { rows } = await sql.query(`SELECT action, fields FROM audit_entry WHERE actor_id = $1 AND outcome = 'DENIED' AND request_id = (SELECT request_id FROM audit_entry WHERE actor_id = $1 AND outcome = 'DENIED' ORDER BY id DESC LIMIT 1)`, [analyst.userId]);
+      expect(rows).toEqual([{ action: 'access.denied_fields', fields: ['Customer.address', 'Customer.dateOfBirth', 'Customer.nationalId'] }]);
+    });
+
+    it('does not add an entry when the guard already recorded the refusal', async () => {
+      expect((await t.gql('{ auditLog { totalCount } }', undefined, { token: analyst.accessToken })).errors?.[0].extensions?.code).toBe('FORBIDDEN');
+      expect(await denied()).toBe(4);
+    });
+
+    it('fires DENIED_BURST on service-level refusals alone at the 10th request', async () => {
+      // 4 requests so far; 5 more make 9: below the threshold.
+      for (let i = 0; i < 5; i++) expect((await byId('query($id: ID!) { alert(id: $id) { id } }')).errors?.[0].extensions?.code).toBe('NOT_FOUND');
+      await detect();
+      expect(await alerts('DENIED_BURST', analyst.userId)).toEqual([]);
+      await byId('query($id: ID!) { event(id: $id) { id } }');
+      await detect();
+      expect(await alerts('DENIED_BURST', analyst.userId)).toEqual([expect.objectContaining({ detail: expect.objectContaining({ deniedRequests: 10 }) })]);
+    });
+  });
+
   describe('TOKEN_NEW_NETWORK: a partner token used from a /24 or /48 it never used', () => {
     let tokenId: string;
     let token: string;
@@ -187,6 +238,22 @@ describe('audit: security alerts fire at their thresholds and not below', () => 
       expect(found.map((a) => a.detail.network)).toEqual(['2001:db8:1::/48', '198.51.100.0/24']);
     });
 
+    it('sees a use from a new /24 within the same minute as the last recorded use (no clock reset)', async () => {
+      const fresh = await issue();
+      const use = async (ip: string) => expect((await t.gql('{ serverInfo { version } }', undefined, { token: fresh.token, ip })).errors).toBeUndefined();
+      await use('192.0.2.10');
+      // Same /24 inside the minute: not recorded again (once per token per minute).
+      await use('192.0.2.11');
+      // A new /24 inside the same minute: recorded, so the detector sees it.
+      await use('100.64.7.9');
+      await detect();
+      const { rows } = await sql.query(`SELECT ip FROM audit_entry WHERE action = 'partner_token.use' AND resource_id = $1 ORDER BY id`, [fresh.tokenInfo.id]);
+      expect(rows.map((r) => r.ip)).toEqual(['192.0.2.10', '100.64.7.9']);
+      expect(await alerts('TOKEN_NEW_NETWORK', fresh.tokenInfo.id)).toEqual([
+        expect.objectContaining({ actor: fresh.tokenInfo.id, detail: expect.objectContaining({ network: '100.64.7.0/24', ip: '100.64.7.9', knownNetworks: 1 }) }),
+      ]);
+    });
+
     it("does not fire on another token's first use", async () => {
       const other = await issue();
       await useFrom('192.0.2.1', other.token);
@@ -205,5 +272,35 @@ describe('audit: security alerts fire at their thresholds and not below', () => 
     const { rows: raised } = await sql.query(`SELECT count(*)::int AS n FROM audit_entry WHERE action = 'security_alert.raise'`);
     const { rows: stored } = await sql.query(`SELECT count(*)::int AS n FROM security_alert`);
     expect(raised[0].n).toBe(stored[0].n);
+  });
+});
+
+describe('audit: security-alert thresholds come from the environment', () => {
+  let t: TestApp;
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('SECURITY_ALERT_DENIED_REQUESTS=3 fires DENIED_BURST at the 3rd denied request, not the 2nd', async () => {
+    t = await startTestApp({ SECURITY_ALERT_DENIED_REQUESTS: '3', SECURITY_ALERT_DENIED_WINDOW_MINUTES: '5' });
+    expect(securityAlertSettings(t.config).deniedBurst).toEqual({ requests: 3, windowMs: 300_000 });
+    const admin = await signInAdmin(t);
+    const auditor = await createStaff(t, admin, 'AUDITOR');
+    const analyst = await createStaff(t, admin, 'ANALYST');
+    const detector = t.app.get(SecurityAlertDetector);
+    const burst = async () =>
+      (await gqlOk<{ securityAlerts: { nodes: Alert[] } }>(t.gql, ALERTS, { f: { kind: 'DENIED_BURST' } }, auditor.accessToken)).securityAlerts.nodes.filter((a) => a.actor === analyst.userId);
+    const deny = async () => expect((await t.gql('{ auditLog { totalCount } }', undefined, { token: analyst.accessToken })).errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    await deny();
+    await deny();
+    await detector.runOnce();
+    expect(await burst()).toEqual([]);
+    await deny();
+    await detector.runOnce();
+    expect(await burst()).toEqual([expect.objectContaining({ detail: expect.objectContaining({ deniedRequests: 3, threshold: 3 }) })]);
+  });
+
+  it('refuses an invalid threshold at start-up', () => {
+    expect(() => loadConfig({ NODE_ENV: 'test', ...testSecrets(), SECURITY_ALERT_PII_READ_CUSTOMERS: '0' })).toThrow(/SECURITY_ALERT_PII_READ_CUSTOMERS/);
   });
 });

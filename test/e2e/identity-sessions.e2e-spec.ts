@@ -124,15 +124,5 @@ describe('identity: sessions', () => {
     expect(codeOf(await t.gql(REFRESH, { r: 'rt_probe' }, { ip: '192.0.2.78' }))).toBe('UNAUTHENTICATED');
   });
 
-  it('throttles an IP after 100 failed passwords in 15 minutes without locking the accounts', async () => {
-    const ip = '198.51.100.9';
-    for (let i = 0; i < 100; i++) {
-      await t.gql(LOGIN, { email: `spray-${i % 20}@custos.test`, password: 'spray-password-1' }, { ip: `198.51.100.${i % 2 ? 9 : 10}` });
-    }
-    // 50 of those came from .9: not yet throttled; push it to 100.
-    for (let i = 0; i < 50; i++) await t.gql(LOGIN, { email: `spray-b-${i % 20}@custos.test`, password: 'spray-password-1' }, { ip });
-    const throttled = await t.gql(LOGIN, { email: admin.email, password: admin.password }, { ip });
-    expect(codeOf(throttled)).toBe('RATE_LIMITED');
-    expect((await t.gql(LOGIN, { email: admin.email, password: admin.password }, { ip: '198.51.100.200' })).errors).toBeUndefined();
-  });
+  // The per-IP failure threshold (100 in 15 minutes) is tested in identity-gaps.e2e-spec.ts with seeded failures.
 });

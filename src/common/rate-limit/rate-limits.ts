@@ -36,3 +36,8 @@ export function partnerEventsBucket(trustLevel: 'EXTERNAL' | 'INTERNAL', eventsP
   const base = trustLevel === 'INTERNAL' ? RATE_LIMITS.partnerEventsInternal : RATE_LIMITS.partnerEventsExternal;
   return eventsPerMinute ? { ...base, limit: eventsPerMinute } : base;
 }
+
+/** The configured limits (AppConfig.rateLimits) applied to a default bucket; the bucket name and window stay. */
+export function configuredBucket(bucket: RateLimitBucket, limit: number | undefined): RateLimitBucket {
+  return limit ? { ...bucket, limit } : bucket;
+}

@@ -54,6 +54,18 @@ export class AuditWriter implements AuditSink {
     for (const entry of entries) if (entry.outcome !== 'SUCCESS') this.logger.debug(`${entry.action} ${entry.outcome}`);
   }
 
+  /**
+   * Whether a DENIED entry of this request by this actor is committed (the denied-access plugin records one
+   * per request). Reads the partial index of denied entries by actor over the last minutes only.
+   */
+  async hasDeniedEntry(requestId: string, actorId: string): Promise<boolean> {
+    const rows = (await this.tx.manager().query(
+      `SELECT 1 FROM audit_entry WHERE outcome = 'DENIED' AND actor_id = $2 AND occurred_at > now() - interval '15 minutes' AND request_id = $1 LIMIT 1`,
+      [requestId, actorId],
+    )) as unknown[];
+    return rows.length > 0;
+  }
+
   private async append(manager: EntityManager, rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>): Promise<void> {
     // Under READ COMMITTED every statement after the lock sees the previous holder's committed row.
     await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]);

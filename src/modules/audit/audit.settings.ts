@@ -1,6 +1,8 @@
+import type { AppConfig } from '../../config/config';
+
 /**
- * Every threshold and interval of the audit module in one place (SPEC §5 "Security alerts", §8 "Audit chain").
- * Constants rather than env variables: changing a detection threshold is a reviewed code change.
+ * Every interval of the audit module in one place (SPEC §5 "Security alerts", §8 "Audit chain"). The
+ * security-alert thresholds come from the validated config (`SECURITY_ALERT_*`, see README), defaults below.
  */
 export const AUDIT_SETTINGS = {
   /** Head checkpoints (outside the table, so a cut-off tail is detected). */
@@ -23,27 +25,28 @@ export const AUDIT_SETTINGS = {
     /** Audit ids scanned per transaction. */
     scanSize: 5_000,
   },
-  alerts: {
+} as const;
+
+/** The action and fields a PII read spike counts (SPEC §8: full-value reads of these five fields only). */
+export const PII_READ_ACTION = 'customer.read_pii';
+
+/** The security-alert rules with the thresholds configured for this instance. */
+export function securityAlertSettings(config: Pick<AppConfig, 'securityAlerts'>) {
+  const t = config.securityAlerts;
+  return {
     /** One actor reading full values of these fields for more than `distinctCustomers` customers in `windowMs`. */
     piiReadSpike: {
-      action: 'customer.read_pii',
-      fields: ['email', 'phone', 'nationalId', 'dateOfBirth', 'address'],
-      distinctCustomers: 50,
-      windowMs: 60 * 60_000,
+      action: PII_READ_ACTION,
+      fields: ['email', 'phone', 'nationalId', 'dateOfBirth', 'address'] as const,
+      distinctCustomers: t.piiReadCustomers,
+      windowMs: t.piiReadWindowMs,
     },
     /** At least `requests` requests with a DENIED entry by one actor in `windowMs` (one per request id). */
-    deniedBurst: {
-      requests: 10,
-      windowMs: 10 * 60_000,
-    },
+    deniedBurst: { requests: t.deniedRequests, windowMs: t.deniedWindowMs },
     /** A partner token used from a network (IPv4 /24, IPv6 /48) it was never used from before. */
-    tokenNewNetwork: {
-      action: 'partner_token.use',
-      ipv4PrefixBits: 24,
-      ipv6PrefixBits: 48,
-    },
-  },
-} as const;
+    tokenNewNetwork: { action: 'partner_token.use', ipv4PrefixBits: 24, ipv6PrefixBits: 48 },
+  };
+}
 
 /** Advisory lock keys (one namespace per purpose, fixed so every instance agrees). */
 export const AUDIT_LOCKS = {

@@ -5,7 +5,7 @@ import { BadUserInputError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { paginate } from '../../../common/pagination/paginate';
 import { TransactionService } from '../../../database/transaction.service';
-import { AUDIT_SETTINGS } from '../audit.settings';
+import { PII_READ_ACTION } from '../audit.settings';
 import { AuditVerifier, type ChainReport } from '../chain/audit-verifier.service';
 import type { AuditLogFilter, VerifyAuditChainInput } from '../dto/audit.inputs';
 import { AuditEntryEntity } from '../entities/audit-entry.entity';
@@ -65,7 +65,7 @@ export class AuditReviewService {
           AND ($3::timestamptz IS NULL OR e.occurred_at >= $3) AND ($4::timestamptz IS NULL OR e.occurred_at < $4)
         GROUP BY e.actor_type, e.actor_id, e.role, e.partner_id
         ORDER BY last_at DESC`,
-      [customerId.toLowerCase(), AUDIT_SETTINGS.alerts.piiReadSpike.action, from ?? null, to ?? null],
+      [customerId.toLowerCase(), PII_READ_ACTION, from ?? null, to ?? null],
     )) as Array<{ actor_type: AuditActorType; actor_id: string | null; role: string | null; partner_id: string | null; fields: string[] | null; reads: number; first_at: Date; last_at: Date }>;
     await this.audit.record({
       action: 'audit.query',

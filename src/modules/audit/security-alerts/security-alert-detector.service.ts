@@ -1,12 +1,13 @@
-import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { TransactionService } from '../../../database/transaction.service';
-import { AUDIT_SETTINGS } from '../audit.settings';
+import { APP_CONFIG } from '../../../config/config.module';
+import type { AppConfig } from '../../../config/config';
+import { AUDIT_SETTINGS, securityAlertSettings } from '../audit.settings';
 import { networkOf } from './network';
 import { SecurityAlertsService } from './security-alerts.service';
 
 const CURSOR = 'security_alerts';
-const { piiReadSpike, deniedBurst, tokenNewNetwork } = AUDIT_SETTINGS.alerts;
 
 interface CandidateRow {
   id: string;
@@ -45,11 +46,15 @@ export class SecurityAlertDetector implements OnModuleInit, OnModuleDestroy {
   private timer?: NodeJS.Timeout;
   private running: Promise<number> = Promise.resolve(0);
   private stopped = false;
+  private readonly rules: ReturnType<typeof securityAlertSettings>;
 
   constructor(
     private readonly tx: TransactionService,
     private readonly alerts: SecurityAlertsService,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.rules = securityAlertSettings(config);
+  }
 
   onModuleInit(): void {
     this.timer = setInterval(() => void this.runOnce().catch((error: unknown) => this.logger.error(error)), AUDIT_SETTINGS.detector.intervalMs);
@@ -80,6 +85,7 @@ export class SecurityAlertDetector implements OnModuleInit, OnModuleDestroy {
   }
 
   private async scanBatch(manager: EntityManager): Promise<number> {
+    const { piiReadSpike, tokenNewNetwork } = this.rules;
     const [cursor] = (await manager.query(`SELECT last_id::text AS last_id FROM audit_detector_cursor WHERE name = $1 FOR UPDATE`, [CURSOR])) as Array<{ last_id: string }>;
     if (!cursor) return 0;
     const [head] = (await manager.query('SELECT id::text AS id FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string }>;
@@ -105,6 +111,7 @@ export class SecurityAlertDetector implements OnModuleInit, OnModuleDestroy {
   }
 
   private async checkPiiReadSpike(manager: EntityManager, group: ActorGroup): Promise<void> {
+    const { piiReadSpike } = this.rules;
     const [{ n }] = (await manager.query(
       `SELECT count(DISTINCT customer_id)::int AS n FROM audit_entry
         WHERE action = $1 AND outcome = 'SUCCESS' AND actor_id = $2 AND actor_type = $3 AND fields && $4::text[]
@@ -124,6 +131,7 @@ export class SecurityAlertDetector implements OnModuleInit, OnModuleDestroy {
   }
 
   private async checkDeniedBurst(manager: EntityManager, group: ActorGroup): Promise<void> {
+    const { deniedBurst } = this.rules;
     // One per request: a request denied on several fields or aliases counts once.
     const [{ n }] = (await manager.query(
       `SELECT count(DISTINCT COALESCE(request_id, 'entry:' || id))::int AS n FROM audit_entry
@@ -144,6 +152,7 @@ export class SecurityAlertDetector implements OnModuleInit, OnModuleDestroy {
   }
 
   private async checkTokenNetwork(manager: EntityManager, row: CandidateRow): Promise<void> {
+    const { tokenNewNetwork } = this.rules;
     const tokenId = row.resource_id ?? row.actor_id;
     const network = networkOf(row.ip, tokenNewNetwork.ipv4PrefixBits, tokenNewNetwork.ipv6PrefixBits);
     if (!tokenId || !network) return;

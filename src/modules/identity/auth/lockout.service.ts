@@ -7,7 +7,7 @@ import { TransactionService } from '../../../database/transaction.service';
 
 export type FailureKind = 'PASSWORD' | 'TOTP' | 'RECOVERY_CODE' | 'STEP_UP';
 
-/** SPEC: 10 failures in 15 minutes lock the account for 15 minutes; 100 from one IP throttle that IP. */
+/** SPEC defaults (10 failures in 15 minutes lock the account for 15 minutes; 100 from one IP throttle that IP); the service reads AppConfig.lockout (LOCKOUT_* env). */
 export const LOCKOUT = { accountFailures: 10, ipFailures: 100, windowMs: 15 * 60_000, lockMs: 15 * 60_000 };
 
 export const normalizeEmail = (email: string): string => email.trim().toLowerCase();
@@ -45,9 +45,9 @@ export class LockoutService {
          (SELECT max(occurred_at) FROM (SELECT occurred_at FROM sign_in_failure
              WHERE ip = $2 AND occurred_at > now() - make_interval(secs => $3 / 1000.0)
              ORDER BY occurred_at DESC LIMIT $5) b HAVING count(*) >= $5) AS ip_locked_from`,
-      [this.accountKey(emailNormalized), ip ?? null, LOCKOUT.windowMs, LOCKOUT.accountFailures, LOCKOUT.ipFailures],
+      [this.accountKey(emailNormalized), ip ?? null, this.config.lockout.windowMs, this.config.lockout.accountFailures, this.config.lockout.ipFailures],
     )) as Array<{ account_locked_from: Date | null; ip_locked_from: Date | null }>;
-    const remaining = (from: Date | null) => (from ? Math.max(0, (new Date(from).getTime() + LOCKOUT.lockMs - Date.now()) / 1000) : 0);
+    const remaining = (from: Date | null) => (from ? Math.max(0, (new Date(from).getTime() + this.config.lockout.lockMs - Date.now()) / 1000) : 0);
     const account = remaining(row?.account_locked_from ?? null);
     const byIp = remaining(row?.ip_locked_from ?? null);
     if (account > 0) return { seconds: Math.max(account, byIp), scope: 'ACCOUNT' };
@@ -66,8 +66,8 @@ export class LockoutService {
       `WITH ins AS (INSERT INTO sign_in_failure (email_normalized, ip, kind) VALUES ($1, $2, $3) RETURNING 1)
        SELECT count(*)::int + 1 AS failures FROM sign_in_failure
         WHERE email_normalized = $1 AND occurred_at > now() - make_interval(secs => $4 / 1000.0)`,
-      [key, ip ?? null, kind, LOCKOUT.windowMs],
+      [key, ip ?? null, kind, this.config.lockout.windowMs],
     )) as Array<{ failures: number }>;
-    return row.failures >= LOCKOUT.accountFailures && row.failures - 1 < LOCKOUT.accountFailures;
+    return row.failures >= this.config.lockout.accountFailures && row.failures - 1 < this.config.lockout.accountFailures;
   }
 }

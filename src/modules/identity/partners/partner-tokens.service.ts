@@ -15,6 +15,7 @@ import type { IssuePartnerTokenInput } from '../dto/identity.inputs';
 import { PartnerTokenEntity } from '../entities/partner.entity';
 import type { IssuedPartnerToken, PartnerToken } from '../models/partner.model';
 import { PartnersService } from './partners.service';
+import { networkOf } from '../../audit/security-alerts/network';
 
 export const PARTNER_TOKEN_PREFIX = 'ptk_';
 
@@ -98,22 +99,26 @@ export class PartnerTokensService {
 
   /**
    * The partner principal for a presented token, or null when it is unknown or no longer valid. Marks
-   * `lastUsedAt` (at most once a minute per token, to keep the hot path write-free) and audits the use.
+   * `lastUsedAt` and audits the use at most once a minute per token (to keep the hot path write-free) —
+   * and at once when the caller's network (IPv4 /24, IPv6 /48, as the TOKEN_NEW_NETWORK detector groups
+   * addresses) differs from the last recorded use's, so a use from a new network is never hidden.
    */
   async principalFor(token: string): Promise<PartnerPrincipal | null> {
     if (!token.startsWith(PARTNER_TOKEN_PREFIX) || token.length > 200) return null;
     const [row] = (await this.tx.manager().query(
-      `SELECT t.id, t.partner_id, t.scopes, p.allowed_scopes, p.trust_level, t.last_used_at
+      `SELECT t.id, t.partner_id, t.scopes, p.allowed_scopes, p.trust_level, t.last_used_at, t.last_used_ip
          FROM partner_token t JOIN partner p ON p.id = t.partner_id
         WHERE t.token_digest = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
           AND p.suspended_at IS NULL AND p.agreement_signed_at <= now() AND p.agreement_expires_at > now()`,
       [this.digest(token)],
-    )) as Array<{ id: string; partner_id: string; scopes: string[]; allowed_scopes: string[]; trust_level: TrustLevel; last_used_at: Date | null }>;
+    )) as Array<{ id: string; partner_id: string; scopes: string[]; allowed_scopes: string[]; trust_level: TrustLevel; last_used_at: Date | null; last_used_ip: string | null }>;
     if (!row) return null;
+    const ip = this.context.ip ?? null;
+    const newNetwork = row.last_used_at !== null && networkOf(ip) !== networkOf(row.last_used_ip);
     const [touched] = (await this.tx.manager().query(
       `UPDATE partner_token SET last_used_at = now(), last_used_ip = $2
-        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute') RETURNING id`,
-      [row.id, this.context.ip ?? null],
+        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute' OR $3::boolean) RETURNING id`,
+      [row.id, ip, newNetwork],
     )) as [Array<{ id: string }>, number];
     const scopes = row.scopes.filter((s): s is PartnerScope => row.allowed_scopes.includes(s) && (PARTNER_SCOPES as readonly string[]).includes(s));
     const principal: PartnerPrincipal = { kind: 'PARTNER', partnerId: row.partner_id, tokenId: row.id, trustLevel: row.trust_level, scopes };

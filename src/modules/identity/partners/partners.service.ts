@@ -6,7 +6,8 @@ import { isStaff, TrustLevel } from '../../../common/context/principal';
 import { BadUserInputError, ConflictError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { paginate } from '../../../common/pagination/paginate';
-import { RATE_LIMITS } from '../../../common/rate-limit/rate-limits';
+import type { AppConfig } from '../../../config/config';
+import { APP_CONFIG } from '../../../config/config.module';
 import { TransactionService } from '../../../database/transaction.service';
 import type { CreatePartnerInput, RecordPartnerAssessmentInput, UpdatePartnerInput } from '../dto/identity.inputs';
 import { PartnerAssessmentEntity, PartnerEntity } from '../entities/partner.entity';
@@ -19,6 +20,7 @@ export class PartnersService {
     private readonly tx: TransactionService,
     private readonly context: RequestContext,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async findEntity(id: string): Promise<PartnerEntity> {
@@ -123,7 +125,7 @@ export class PartnersService {
 
   async toModel(p: PartnerEntity): Promise<Partner> {
     const last = await this.tx.manager().findOne(PartnerAssessmentEntity, { where: { partnerId: p.id }, order: { assessedAt: 'DESC' } });
-    const defaultRate = p.trustLevel === TrustLevel.INTERNAL ? RATE_LIMITS.partnerEventsInternal.limit : RATE_LIMITS.partnerEventsExternal.limit;
+    const defaultRate = p.trustLevel === TrustLevel.INTERNAL ? this.config.rateLimits.partnerEventsInternal : this.config.rateLimits.partnerEventsExternal;
     const lastAssessment: PartnerAssessment | null = last
       ? { id: last.id, result: last.result as AssessmentResult, notes: last.notes, nextDueAt: last.nextDueAt, assessedAt: last.assessedAt }
       : null;

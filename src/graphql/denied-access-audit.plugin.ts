@@ -1,0 +1,49 @@
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import type { FieldPolicyRequest } from '../access/field-policy';
+import type { AuditSink } from '../common/audit/audit-sink';
+import type { RequestContext } from '../common/context/request-context';
+import { ErrorCode } from '../common/errors/error-codes';
+
+/** Refusals that count as denied access (SPEC §5: FORBIDDEN, NOT_FOUND on scoped rows, STEP_UP_REQUIRED). */
+const REFUSALS: ReadonlySet<string> = new Set([ErrorCode.FORBIDDEN, ErrorCode.STEP_UP_REQUIRED, ErrorCode.NOT_FOUND]);
+
+/** What the plugin needs of the audit log: appending, and whether this request already has a DENIED entry. */
+export interface DeniedAccessAudit extends AuditSink {
+  hasDeniedEntry(requestId: string, actorId: string): Promise<boolean>;
+}
+
+/**
+ * Refusals raised inside services (write rules, erasure without step-up, filter refusals, by-id NOT_FOUND,
+ * nested rows out of scope) are audited here, once per request: in `didEncounterErrors`, which Apollo awaits
+ * before it formats and sends the response, one `access.denied` entry names the error codes and paths
+ * (never values). A request that already has a DENIED entry — from the guard, `customer(id)` or a service
+ * that records its own — or whose refusals the field policy collected (flushed as `access.denied_fields`)
+ * gets nothing more, so a denial counts once per request.
+ */
+export function deniedAccessAuditPlugin(audit: DeniedAccessAudit, context: RequestContext): ApolloServerPlugin<BaseContext> {
+  return {
+    async requestDidStart({ contextValue }) {
+      return {
+        async didEncounterErrors({ errors }) {
+          const refused = errors
+            .map((e) => ({ code: String(e.extensions?.code ?? ''), path: e.path?.join('.') ?? null }))
+            .filter((e) => REFUSALS.has(e.code));
+          if (!refused.length) return;
+          const req = (contextValue as { req?: FieldPolicyRequest }).req;
+          if (req?.custosFieldAudit?.denied.size) return;
+          const requestId = context.requestId;
+          const principal = context.principal;
+          const actorId = principal?.kind === 'USER' ? principal.userId : principal?.kind === 'PARTNER' ? principal.tokenId : undefined;
+          if (requestId && actorId && (await audit.hasDeniedEntry(requestId, actorId))) return;
+          await audit.record({
+            action: 'access.denied',
+            outcome: 'DENIED',
+            resourceType: 'Operation',
+            resourceId: refused[0].path?.split('.')[0] ?? null,
+            details: { reason: 'refused by service', errors: refused.slice(0, 20) },
+          });
+        },
+      };
+    },
+  };
+}
