@@ -44,6 +44,8 @@ const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
     .optional(),
+  /** Namespaces this deployment's channels on a shared Redis, so two deployments never hear each other. */
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'letters, digits and : _ . - only (at most 64)').default('custos:'),
   PII_KEYS: z.string().optional(),
   PII_ACTIVE_KEY: z.string().optional(),
   BLIND_INDEX_KEY: base64Key.optional(),
@@ -89,6 +91,7 @@ export interface AppConfig {
   /** Undefined means: start the embedded PGlite server under dataDir. */
   databaseUrl?: string;
   redisUrl?: string;
+  redisKeyPrefix: string;
   dataDir: string;
   keys: {
     pii: Map<string, Buffer>;
@@ -177,6 +180,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     dataDir,
     keys: {
       pii,

@@ -1,35 +1,7 @@
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
-
-type Next = { data?: Record<string, unknown> | null; errors?: unknown };
-
-/** Subscribes and collects what arrives; resolves `closed` with the close code when the socket ends. */
-function subscribe(url: string, token: string | undefined, query: string, variables: Record<string, unknown> = {}) {
-  const received: Next[] = [];
-  const errors: unknown[] = [];
-  let closeCode: number | undefined;
-  let onClosed: (code: number) => void = () => undefined;
-  const closed = new Promise<number>((resolve) => (onClosed = resolve));
-  const client: Client = createClient({
-    url,
-    webSocketImpl: WebSocket,
-    retryAttempts: 0,
-    lazy: false,
-    connectionParams: token ? { authorization: `Bearer ${token}` } : {},
-    on: { closed: (event) => { closeCode = (event as { code: number }).code; onClosed(closeCode); } },
-  });
-  const connected = new Promise<void>((resolve) => client.on('connected', () => resolve()));
-  client.subscribe({ query, variables }, { next: (v) => received.push(v as Next), error: (e) => errors.push(e), complete: () => undefined });
-  return { client, received, errors, closed, connected, get closeCode() { return closeCode; } };
-}
-
-const waitFor = async (check: () => boolean, ms = 5000) => {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (check()) return;
-  throw new Error('timed out waiting');
-};
+import { subscribe, waitFor } from '../helpers/subscriptions';
 
 describe('subscriptions over graphql-ws', () => {
   let t: TestApp;

@@ -1,22 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { RedisRateLimitStore } from './redis.store';
+import { redisReachable, TEST_REDIS_URL } from '../../../test/helpers/redis';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = TEST_REDIS_URL;
 const MINUTE = 60_000;
-
-/** Synchronous PING with a short timeout, so the suite can be skipped while jest collects tests. */
-function redisReachable(url: string): boolean {
-  const script = `
-    const Redis = require(process.argv[1]);
-    const c = new Redis(process.argv[2], { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0,
-      retryStrategy: () => null, enableOfflineQueue: false });
-    c.on('error', () => {});
-    c.connect().then(() => c.ping()).then((r) => { process.stdout.write(String(r)); c.disconnect(); },
-      () => { c.disconnect(); process.exitCode = 1; });`;
-  const result = spawnSync(process.execPath, ['-e', script, require.resolve('ioredis'), url], { timeout: 3000, encoding: 'utf8' });
-  return result.status === 0 && result.stdout === 'PONG';
-}
 
 const redisUp = redisReachable(REDIS_URL);
 if (!redisUp) console.warn(`Redis at ${REDIS_URL} unreachable: skipping the live Redis rate-limit tests`);

@@ -1,7 +1,10 @@
-import { Injectable } from '@nestjs/common';
-import { PubSub } from 'graphql-subscriptions';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import type { PubSubEngine } from 'graphql-subscriptions';
+import type { AppConfig } from '../../../config/config';
+import { APP_CONFIG } from '../../../config/config.module';
 import { TransactionService } from '../../../database/transaction.service';
 import type { AlertModel, NotificationModel } from '../models/alert.model';
+import { createLiveBus, type LiveBus } from './live-bus';
 
 export const ALERT_RAISED = 'alertRaised';
 export const NOTIFICATION_RECEIVED = 'notificationReceived';
@@ -17,14 +20,24 @@ export interface NotificationPayload {
 
 /**
  * Subscription fan-out. Publishing waits for the commit of the transaction that produced the alert or
- * notification, so a subscriber never hears of something a rollback takes back. In-process: each instance
- * delivers to its own subscribers (a shared Redis bus for several instances is not built yet).
+ * notification, so a subscriber never hears of something a rollback takes back. With REDIS_URL set the bus
+ * is Redis pub/sub and every instance's subscribers hear every instance's alerts; without it, in-process.
  */
 @Injectable()
-export class LiveUpdates {
-  readonly pubsub = new PubSub();
+export class LiveUpdates implements OnApplicationShutdown {
+  private readonly bus: LiveBus;
 
-  constructor(private readonly tx: TransactionService) {}
+  constructor(private readonly tx: TransactionService, @Inject(APP_CONFIG) config: AppConfig) {
+    this.bus = createLiveBus(config.redisUrl, `${config.redisKeyPrefix}live:`);
+  }
+
+  get pubsub(): PubSubEngine {
+    return this.bus.pubsub;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.bus.close();
+  }
 
   alertRaised(alert: AlertModel): void {
     this.tx.afterCommit(() => void this.pubsub.publish(ALERT_RAISED, { alert } satisfies AlertRaisedPayload));
