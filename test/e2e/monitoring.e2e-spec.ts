@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, INGEST, newKey, partnerWithToken } from '../helpers/monitoring';
+import { sentMessages } from '../helpers/notify';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 
@@ -44,6 +45,12 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(notes.myNotifications.nodes).toEqual(expect.arrayContaining([{ kind: 'HOLD_PLACED', eventId: first.data!.ingestEvents[0].event.id }]));
     const queue = await gqlOk<{ events: { nodes: Array<{ id: string; holdStatus: string }> } }>(t.gql, '{ events(filter: {decision: HOLD, holdStatus: PENDING}) { nodes { id holdStatus } } }', undefined, co.accessToken);
     expect(queue.events.nodes.map((e) => e.id)).toContain(first.data!.ingestEvents[0].event.id);
+    // The account manager also hears of it through NOTIFY_TRANSPORT, once (the repeat sent nothing more).
+    const eventId = first.data!.ingestEvents[0].event.id;
+    const sent = (await sentMessages(t)).filter((m) => m.reference === eventId && m.subject?.includes('hold placed'));
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ channel: 'EMAIL', to: am.email, sensitive: false });
+    expect(sent[0].body).toContain('1500.00 EUR held');
   });
 
   it('executes 20 concurrent repeats of one key once', async () => {

@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { RequestContext } from '../../../common/context/request-context';
 import { BadUserInputError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
+import { NotifyTransport } from '../../../common/notify/notify-transport';
 import { TransactionService } from '../../../database/transaction.service';
 import type { NotificationModel } from '../models/alert.model';
 import { LiveUpdates } from '../live/live-updates.service';
@@ -21,21 +22,42 @@ export interface NewNotification {
 type Row = { id: string; kind: string; title: string; customer_id: string | null; alert_id: string | null; event_id: string | null; read_at: Date | null; created_at: Date };
 const toModel = (r: Row): NotificationModel => ({ id: r.id, kind: r.kind, title: r.title, customerId: r.customer_id, alertId: r.alert_id, eventId: r.event_id, read: r.read_at !== null, createdAt: r.created_at });
 
-/** In-app notifications for staff; written in the transaction of the change that caused them. */
+/**
+ * Notifications for staff, written in the transaction of the change that caused them, then (after commit)
+ * pushed to the user's live subscriptions and sent to the user's e-mail through NOTIFY_TRANSPORT.
+ */
 @Injectable()
 export class NotificationsService {
+  private readonly logger = new Logger(NotificationsService.name);
+
   constructor(
     private readonly tx: TransactionService,
     private readonly context: RequestContext,
     private readonly live: LiveUpdates,
+    private readonly transport: NotifyTransport,
   ) {}
 
   async notify(manager: EntityManager, n: NewNotification): Promise<void> {
     const [row] = (await manager.query(
-      `INSERT INTO notification (user_id, kind, title, customer_id, alert_id, event_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+      `INSERT INTO notification (user_id, kind, title, customer_id, alert_id, event_id) VALUES ($1, $2, $3, $4, $5, $6)
+       RETURNING *, (SELECT email FROM app_user WHERE id = $1 AND disabled_at IS NULL) AS recipient`,
       [n.userId, n.kind, n.title, n.customerId ?? null, n.alertId ?? null, n.eventId ?? null],
-    )) as Row[];
-    this.live.notificationReceived(n.userId, toModel(row));
+    )) as Array<Row & { recipient: string | null }>;
+    const notification = toModel(row);
+    this.live.notificationReceived(n.userId, notification);
+    if (row.recipient) this.tx.afterCommit(() => void this.send(row.recipient!, notification));
+  }
+
+  /**
+   * Best effort: the notification itself is committed and listed by `myNotifications`, so a transport that is
+   * down loses the e-mail, not the notice; the failure is logged without the message.
+   */
+  private async send(to: string, n: NotificationModel): Promise<void> {
+    try {
+      await this.transport.send({ channel: 'EMAIL', to, subject: `Custos: ${n.kind.toLowerCase().replace(/_/g, ' ')}`, body: n.title, reference: n.eventId ?? n.alertId ?? n.id });
+    } catch (error) {
+      this.logger.warn(`notification ${n.id} (${n.kind}) not sent: ${(error as Error).message}`);
+    }
   }
 
   private me(): string {
