@@ -53,6 +53,32 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(sent[0].body).toContain('1500.00 EUR held');
   });
 
+  it('holds a RESTRICTED customer\'s money movements above the restricted limit, and blocks a SUSPENDED one', async () => {
+    const c = await customer();
+    // Sanctions set these; here the state is set directly to test the decision alone.
+    await sql.query(`UPDATE customer SET status = 'RESTRICTED', restricted_limit = 100 WHERE id = $1`, [c]);
+    const decide = async (event: Record<string, unknown>) => {
+      const res = await ingest(t, core.token, [{ customerId: c, ...event }]);
+      expect(res.errors).toBeUndefined();
+      return res.data!.ingestEvents[0]!;
+    };
+    expect((await decide({ type: 'TRANSACTION', amount: '100.00' })).decision).toBe('ALLOW');
+    const held = await decide({ type: 'PAYMENT', amount: '100.01' });
+    expect(held.decision).toBe('HOLD');
+    expect((await decide({ type: 'LOGIN', attributes: { outcome: 'SUCCESS' } })).decision).toBe('ALLOW');
+    const { rows } = await sql.query(`SELECT hold_status FROM event WHERE id = $1`, [held.event.id]);
+    expect(rows).toEqual([{ hold_status: 'PENDING' }]);
+    const notes = await gqlOk<{ myNotifications: { nodes: Array<{ kind: string; eventId: string }> } }>(t.gql, '{ myNotifications(first: 50) { nodes { kind eventId } } }', undefined, am.accessToken);
+    expect(notes.myNotifications.nodes).toEqual(expect.arrayContaining([{ kind: 'HOLD_PLACED', eventId: held.event.id }]));
+    // Restricted without a limit: every amount is held.
+    await sql.query(`UPDATE customer SET restricted_limit = NULL WHERE id = $1`, [c]);
+    expect((await decide({ type: 'TRANSACTION', amount: '0.01' })).decision).toBe('HOLD');
+    await sql.query(`UPDATE customer SET status = 'SUSPENDED' WHERE id = $1`, [c]);
+    expect((await decide({ type: 'LOGIN', attributes: { outcome: 'SUCCESS' } })).decision).toBe('BLOCK');
+    await sql.query(`UPDATE customer SET status = 'ACTIVE' WHERE id = $1`, [c]);
+    expect((await decide({ type: 'TRANSACTION', amount: '500.00' })).decision).toBe('ALLOW');
+  });
+
   it('executes 20 concurrent repeats of one key once', async () => {
     const c = await customer();
     const event = { idempotencyKey: newKey(), customerId: c, type: 'TRANSACTION', occurredAt: new Date().toISOString(), amount: '10.00' };

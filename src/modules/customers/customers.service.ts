@@ -29,6 +29,8 @@ export interface CustomerSnapshot {
   creditLevel: string | null;
   transactionLimit: number | null;
   dailyLimit: number | null;
+  /** While RESTRICTED, money-moving events above it are held (null: every amount). */
+  restrictedLimit: number | null;
   createdAt: Date;
   accountManagerId: string | null;
   onboardedByPartnerId: string | null;
@@ -114,6 +116,7 @@ export class CustomersService {
       creditLevel: r.creditLevel,
       transactionLimit: r.transactionLimit === null ? null : Number(r.transactionLimit),
       dailyLimit: r.dailyLimit === null ? null : Number(r.dailyLimit),
+      restrictedLimit: r.restrictedLimit === null ? null : Number(r.restrictedLimit),
       createdAt: r.createdAt,
       accountManagerId: r.accountManagerId,
       onboardedByPartnerId: r.onboardedByPartnerId,

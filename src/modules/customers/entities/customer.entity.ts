@@ -30,6 +30,8 @@ export class CustomerEntity {
   @Column({ name: 'credit_level', type: 'text', nullable: true }) creditLevel!: string | null;
   @Column({ name: 'credit_limit', type: 'numeric', nullable: true }) creditLimit!: string | null;
   @Column({ name: 'transaction_limit', type: 'numeric', nullable: true }) transactionLimit!: string | null;
+  /** While RESTRICTED, money-moving events above this amount are held (NULL: every amount). */
+  @Column({ name: 'restricted_limit', type: 'numeric', nullable: true }) restrictedLimit!: string | null;
   @Column({ name: 'daily_limit', type: 'numeric', nullable: true }) dailyLimit!: string | null;
   @Column({ name: 'erased_at', type: 'timestamptz', nullable: true }) erasedAt!: Date | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;

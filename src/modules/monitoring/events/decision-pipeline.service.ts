@@ -124,9 +124,15 @@ export class DecisionPipeline {
     return { event: toEventModel(row), decision: row.decision, triggeredRules: rules.map(toRuleModel), alerts: alerts.map(toAlertModel), duplicate: true };
   }
 
-  /** The customer's own state decides too: SUSPENDED blocks everything. */
+  /**
+   * The customer's own state decides too: SUSPENDED blocks everything; RESTRICTED holds a transaction or
+   * payment above the restricted limit (every amount when none is set; an event without amount is not held).
+   */
   private customerStateDecision(e: IncomingEvent): Decision {
     if (e.customer.status === 'SUSPENDED') return Decision.BLOCK;
+    if (e.customer.status === 'RESTRICTED' && HOLDABLE.has(e.type) && e.amount != null) {
+      if (Number(e.amount) > (e.customer.restrictedLimit ?? 0)) return Decision.HOLD;
+    }
     return Decision.ALLOW;
   }
 
