@@ -66,10 +66,10 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const held = await decide({ type: 'PAYMENT', amount: '100.01' });
     expect(held.decision).toBe('HOLD');
     expect((await decide({ type: 'LOGIN', attributes: { outcome: 'SUCCESS' } })).decision).toBe('ALLOW');
-    const { rows } = await sql.query(`SELECT hold_status FROM event WHERE id = $1`, [held.event.id]);
+    const { rows } = await sql.query(`SELECT hold_status FROM event WHERE id = $1`, [held.event!.id]);
     expect(rows).toEqual([{ hold_status: 'PENDING' }]);
     const notes = await gqlOk<{ myNotifications: { nodes: Array<{ kind: string; eventId: string }> } }>(t.gql, '{ myNotifications(first: 50) { nodes { kind eventId } } }', undefined, am.accessToken);
-    expect(notes.myNotifications.nodes).toEqual(expect.arrayContaining([{ kind: 'HOLD_PLACED', eventId: held.event.id }]));
+    expect(notes.myNotifications.nodes).toEqual(expect.arrayContaining([{ kind: 'HOLD_PLACED', eventId: held.event!.id }]));
     // Restricted without a limit: every amount is held.
     await sql.query(`UPDATE customer SET restricted_limit = NULL WHERE id = $1`, [c]);
     expect((await decide({ type: 'TRANSACTION', amount: '0.01' })).decision).toBe('HOLD');
