@@ -31,8 +31,22 @@ export function protectedTypeOptions(graphqlTypeName: string): ProtectedTypeOpti
   return protectedTypes.get(graphqlTypeName);
 }
 
+/**
+ * The CASL subject for a row, made once per row and type and reused for each of its fields. A copy (CASL
+ * tags the object with its type, and the row must stay untouched) that keeps accessors as accessors: a
+ * lazily decrypted PII field is not decrypted just because a rule's conditions were checked.
+ */
+const subjects = new WeakMap<object, { name: SubjectName; target: object }>();
+function subjectOf(subjectName: SubjectName, row: Record<string, unknown>): object {
+  const cached = subjects.get(row);
+  if (cached?.name === subjectName) return cached.target;
+  const target = asSubject(subjectName as never, Object.defineProperties({}, Object.getOwnPropertyDescriptors(row)) as never) as object;
+  subjects.set(row, { name: subjectName, target });
+  return target;
+}
+
 export function fieldAccess(ability: AppAbility, principal: Principal, subjectName: SubjectName, row: Record<string, unknown>, field: string): FieldAccess {
-  const target = asSubject(subjectName as never, { ...row }) as never;
+  const target = subjectOf(subjectName, row) as never;
   if (ability.can('read', target, field)) return 'FULL';
   if (ability.can('readAfterStepUp', target, field)) {
     const stepped = principal.kind === 'USER' && principal.stepUpUntil !== null && principal.stepUpUntil.getTime() > Date.now();

@@ -29,6 +29,11 @@ export class TransactionService {
     return this.current() ?? this.dataSource.manager;
   }
 
+  /** Whether the caller runs inside an open transaction (work it does now commits or rolls back with it). */
+  inTransaction(): boolean {
+    return this.current() !== undefined;
+  }
+
   /**
    * Runs `effect` once the surrounding transaction has committed (at once when there is none): deliveries
    * such as subscription publishes must never announce what a rollback then takes back.
@@ -47,6 +52,14 @@ export class TransactionService {
     if (!this.cls.isActive()) return undefined;
     const slot = this.cls.get<{ manager: EntityManager; open: boolean }>(TX_KEY);
     return slot?.open ? slot.manager : undefined;
+  }
+
+  /**
+   * Runs `work` in a transaction of its own, in a fresh context that joins nothing and leaks nothing: for
+   * work done on behalf of several requests at once (the audit log's grouped appends).
+   */
+  runDetached<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    return this.cls.run({ ifNested: 'override' }, () => this.run(work));
   }
 
   async run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
 import { Type } from '@nestjs/common';
-import { ArgsType, Field, Int, ObjectType } from '@nestjs/graphql';
+import { ArgsType, Field, Int, ObjectType, type FieldMiddleware } from '@nestjs/graphql';
 
 @ObjectType({ description: 'Relay-style page information' })
 export class PageInfo {
@@ -26,8 +26,15 @@ export class PageArgs {
 export interface ConnectionShape<T> {
   nodes: T[];
   pageInfo: PageInfo;
-  totalCount: number;
+  /** A number, or a function GraphQL calls only when the client selects `totalCount` (saves a COUNT). */
+  totalCount: number | (() => Promise<number>);
 }
+
+/** Resolves a lazily counted `totalCount` (see ConnectionShape): the COUNT runs only when selected. */
+const countWhenSelected: FieldMiddleware = async (_ctx, next) => {
+  const value: unknown = await next();
+  return typeof value === 'function' ? (value as () => Promise<number>)() : value;
+};
 
 /**
  * Builds a `<Name>Connection` type for a node type. Every list in the API is one of these, so clients
@@ -44,7 +51,7 @@ export function Connection<T>(nodeType: Type<T>, name?: string): Type<Connection
     @Field(() => PageInfo)
     pageInfo!: PageInfo;
 
-    @Field(() => Int, { description: 'Rows matching the filter, all pages together' })
+    @Field(() => Int, { description: 'Rows matching the filter, all pages together', middleware: [countWhenSelected] })
     totalCount!: number;
   }
   Object.defineProperty(ConnectionType, 'name', { value: typeName });

@@ -17,7 +17,9 @@ export interface PaginateOptions<T> {
 
 /**
  * Keyset pagination over a TypeORM query: one query for the page (fetching one extra row to know whether
- * another page exists) and one COUNT for `totalCount`, both with the caller's filters and row scope.
+ * another page exists) and one COUNT for `totalCount`, both with the caller's filters and row scope. The
+ * COUNT runs only if the client selects `totalCount` (GraphQL calls the function then), except on a query
+ * bound to a transaction, which may be over by the time the field resolves: there it runs at once.
  */
 export async function paginate<T extends ObjectLiteral>(
   query: SelectQueryBuilder<T>,
@@ -37,9 +39,12 @@ export async function paginate<T extends ObjectLiteral>(
     pageQuery.andWhere(`(${lhs}) ${op} (${rhs})`, params);
   }
   options.keys.forEach((k, i) => (i === 0 ? pageQuery.orderBy(k.column, direction) : pageQuery.addOrderBy(k.column, direction)));
+  const inTransaction = (query as unknown as { queryRunner?: unknown }).queryRunner !== undefined;
+  let counted: Promise<number> | undefined;
+  const count = () => (counted ??= countQuery.getCount());
   const [rows, totalCount] = await Promise.all([
     limit === 0 ? Promise.resolve([] as T[]) : pageQuery.take(limit + 1).getMany(),
-    countQuery.getCount(),
+    inTransaction ? count() : count,
   ]);
   const hasNextPage = rows.length > limit;
   const nodes = hasNextPage ? rows.slice(0, limit) : rows;

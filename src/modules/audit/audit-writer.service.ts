@@ -11,11 +11,17 @@ import { AUDIT_LOCKS } from './audit.settings';
 
 const AUDIT_INSERT_COLUMNS = `id, occurred_at, actor_type, actor_id, role, partner_id, session_id, ip, user_agent,
   request_id, action, resource_type, resource_id, customer_id, fields, outcome, details, prev_hash, hash`;
-/** Types of the columns above, for parameters inside VALUES (which, unlike a plain INSERT, infers nothing). */
-const COLUMN_CASTS = ['bigint', 'timestamptz', 'text', 'text', 'text', 'uuid', 'uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'uuid', 'text[]', 'text', 'jsonb', 'text', 'text'];
+/**
+ * The rows travel as one JSON array bound to one parameter and are unpacked by jsonb_to_recordset with these
+ * column types: the statement text is the same for 1 row and for 5 000 (PostgreSQL parses a few hundred
+ * bytes, not a VALUES list of 19 casts a row, and the driver binds one value instead of thousands).
+ */
+const AUDIT_RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(id bigint, occurred_at timestamptz, actor_type text, actor_id text,
+  role text, partner_id uuid, session_id uuid, ip text, user_agent text, request_id text, action text, resource_type text,
+  resource_id text, customer_id uuid, fields text[], outcome text, details jsonb, prev_hash text, hash text)`;
 
-/** 19 parameters a row: stay well below PostgreSQL's 65 535 bind parameters per statement. */
-const ROWS_PER_INSERT = 2000;
+/** Rows per statement for very large appends (bulk imports, the volume tests): bounds one JSON document. */
+const ROWS_PER_INSERT = 5000;
 
 /**
  * The one sequencer of the audit chain. An append takes a transaction-scoped advisory lock that is held
@@ -30,6 +36,9 @@ export class AuditWriter implements AuditSink {
   private readonly logger = new Logger('Audit');
   /** The head this instance appended last (possibly not yet committed: the guard in `append` checks it). */
   private lastHead?: { id: bigint; hash: string };
+  /** Entries outside any transaction waiting for the next grouped append, and whether one is running. */
+  private readonly waiting: Array<{ rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>; resolve: () => void; reject: (error: unknown) => void }> = [];
+  private flushing = false;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -49,7 +58,8 @@ export class AuditWriter implements AuditSink {
   async recordMany(entries: readonly AuditRecord[]): Promise<void> {
     if (!entries.length) return;
     const rows = entries.map((entry) => this.toRow(entry));
-    await this.tx.run((manager) => this.append(manager, rows));
+    if (this.tx.inTransaction()) await this.tx.run((manager) => this.append(manager, rows));
+    else await this.appendGrouped(rows);
     this.checkpoints.noteAppended(entries.length);
     for (const entry of entries) if (entry.outcome !== 'SUCCESS') this.logger.debug(`${entry.action} ${entry.outcome}`);
   }
@@ -66,6 +76,43 @@ export class AuditWriter implements AuditSink {
     return rows.length > 0;
   }
 
+  /**
+   * Group commit for entries that belong to no transaction of their own (PII reads, denied requests, token
+   * use): one append is in flight per instance; entries that arrive meanwhile wait and go together in the
+   * next one — one lock, one INSERT, one COMMIT (one WAL flush) for many requests. Each caller's promise
+   * still settles only once its entries are committed, so "committed before the response" holds.
+   */
+  private appendGrouped(rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ rows, resolve, reject });
+      if (!this.flushing) void this.flushWaiting();
+    });
+  }
+
+  private async flushWaiting(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.waiting.length) {
+        const group = this.waiting.splice(0, this.waiting.length);
+        try {
+          await this.tx.runDetached((manager) => this.append(manager, group.flatMap((g) => g.rows)));
+          for (const g of group) g.resolve();
+        } catch (error) {
+          if (group.length === 1) {
+            group[0].reject(error);
+            continue;
+          }
+          // One caller's entries must not fail the others': append them one caller at a time.
+          for (const g of group) {
+            await this.tx.runDetached((manager) => this.append(manager, g.rows)).then(g.resolve, g.reject);
+          }
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
   private async append(manager: EntityManager, rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>): Promise<void> {
     // Under READ COMMITTED every statement after the lock sees the previous holder's committed row.
     await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]);
@@ -75,14 +122,13 @@ export class AuditWriter implements AuditSink {
     const known = this.lastHead;
     if (known && rows.length <= ROWS_PER_INSERT) {
       const prepared = this.chain(rows, known);
-      const tuples = prepared.values.map((_, r) => `(${COLUMN_CASTS.map((cast, c) => `$${r * 19 + c + 3}::${cast}`).join(',')})`);
       const inserted = (await manager.query(
         `INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS})
-         SELECT * FROM (VALUES ${tuples.join(',')}) AS v
-          WHERE EXISTS (SELECT 1 FROM audit_entry WHERE id = $1::bigint AND hash = $2)
-            AND NOT EXISTS (SELECT 1 FROM audit_entry WHERE id > $1::bigint)
+         SELECT ${AUDIT_INSERT_COLUMNS} FROM ${AUDIT_RECORDSET}
+          WHERE EXISTS (SELECT 1 FROM audit_entry WHERE id = $2::bigint AND hash = $3)
+            AND NOT EXISTS (SELECT 1 FROM audit_entry WHERE id > $2::bigint)
          RETURNING id`,
-        [known.id.toString(), known.hash, ...prepared.values.flat()],
+        [JSON.stringify(prepared.records), known.id.toString(), known.hash],
       )) as unknown[];
       if (inserted.length === rows.length) {
         this.lastHead = prepared.head;
@@ -91,32 +137,32 @@ export class AuditWriter implements AuditSink {
     }
     const [head] = (await manager.query('SELECT id::text AS id, hash FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string; hash: string }>;
     const prepared = this.chain(rows, { id: BigInt(head?.id ?? 0), hash: head?.hash ?? GENESIS_HASH });
-    for (let start = 0; start < prepared.values.length; start += ROWS_PER_INSERT) {
-      const chunk = prepared.values.slice(start, start + ROWS_PER_INSERT);
-      const tuples = chunk.map((_, r) => `(${Array.from({ length: 19 }, (_, c) => `$${r * 19 + c + 1}`).join(',')})`);
-      await manager.query(`INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS}) VALUES ${tuples.join(',')}`, chunk.flat());
+    for (let start = 0; start < prepared.records.length; start += ROWS_PER_INSERT) {
+      const chunk = prepared.records.slice(start, start + ROWS_PER_INSERT);
+      await manager.query(`INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS}) SELECT ${AUDIT_INSERT_COLUMNS} FROM ${AUDIT_RECORDSET}`, [JSON.stringify(chunk)]);
     }
     this.lastHead = prepared.head;
   }
 
   /** Ids and hashes for `rows` chained after `head`; stamped now, under the lock, so time never runs backwards. */
-  private chain(rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>, head: { id: bigint; hash: string }): { values: unknown[][]; head: { id: bigint; hash: string } } {
+  private chain(rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>, head: { id: bigint; hash: string }): { records: StoredRecord[]; head: { id: bigint; hash: string } } {
     let prevHash = head.hash;
     let id = head.id;
     const occurredAt = new Date().toISOString();
-    const values = rows.map((row) => {
+    const records = rows.map((row): StoredRecord => {
       id += 1n;
       const full: AuditRow = { ...row, id: id.toString(), occurredAt };
       const hash = chainHash(this.config.keys.auditChain, prevHash, full);
-      const params = [
-        full.id, full.occurredAt, full.actorType, full.actorId, full.role, full.partnerId, full.sessionId, full.ip,
-        full.userAgent, full.requestId, full.action, full.resourceType, full.resourceId, full.customerId, full.fields,
-        full.outcome, JSON.stringify(full.details), prevHash, hash,
-      ];
+      const record: StoredRecord = {
+        id: full.id, occurred_at: full.occurredAt, actor_type: full.actorType, actor_id: full.actorId, role: full.role,
+        partner_id: full.partnerId, session_id: full.sessionId, ip: full.ip, user_agent: full.userAgent, request_id: full.requestId,
+        action: full.action, resource_type: full.resourceType, resource_id: full.resourceId, customer_id: full.customerId,
+        fields: full.fields, outcome: full.outcome, details: full.details, prev_hash: prevHash, hash,
+      };
       prevHash = hash;
-      return params;
+      return record;
     });
-    return { values, head: { id, hash: prevHash } };
+    return { records, head: { id, hash: prevHash } };
   }
 
   private toRow(entry: AuditRecord): Omit<AuditRow, 'id' | 'occurredAt'> {
@@ -145,6 +191,9 @@ export class AuditWriter implements AuditSink {
     };
   }
 }
+
+/** One entry as the recordset in AUDIT_RECORDSET reads it (column names as keys). */
+type StoredRecord = Record<string, unknown>;
 
 /** PostgreSQL prints uuids in lower case; hash the form that will be read back. */
 function uuidOrNull(value: string | null | undefined): string | null {

@@ -60,21 +60,24 @@ export class CustomerPii {
     if (row.dataKey) this.vault.forget(row.dataKey);
   }
 
-  /** The API view of a row, PII decrypted; the field policy decides what each principal gets of it. */
+  /**
+   * The API view of a row; the field policy decides what each principal gets of it. PII fields decrypt on
+   * first read and only then (the data key is opened once per row): a page that selects three PII fields
+   * decrypts three, and a field the principal may not see is never decrypted at all.
+   */
   toModel(row: CustomerEntity): CustomerModel {
-    const pii = this.decryptAll(row);
-    return {
+    const model: CustomerModel = {
       id: row.id,
       externalRef: row.externalRef,
       status: row.status as CustomerModel['status'],
       lifecycleStage: row.lifecycleStage as CustomerModel['lifecycleStage'],
       verificationLevel: row.verificationLevel as CustomerModel['verificationLevel'],
-      fullName: pii.fullName ?? null,
-      email: pii.email ?? null,
-      phone: pii.phone ?? null,
-      nationalId: pii.nationalId ?? null,
-      dateOfBirth: pii.dateOfBirth ?? null,
-      address: pii.address ?? null,
+      fullName: null,
+      email: null,
+      phone: null,
+      nationalId: null,
+      dateOfBirth: null,
+      address: null,
       riskScore: row.riskScore,
       riskLevel: row.riskLevel as CustomerModel['riskLevel'],
       riskFactors: (row.riskFactors as RiskFactor[]) ?? [],
@@ -88,5 +91,24 @@ export class CustomerPii {
       accountManagerId: row.accountManagerId,
       onboardedByPartnerId: row.onboardedByPartnerId,
     };
+    let dek: Buffer | null | undefined;
+    for (const field of CUSTOMER_PII_FIELDS) {
+      let value: string | null | undefined;
+      Object.defineProperty(model, field, {
+        enumerable: true,
+        configurable: true,
+        get: () => {
+          if (value === undefined) {
+            if (dek === undefined) dek = this.dataKey(row);
+            value = dek ? this.vault.decryptNullable(dek, row[field], { table: 'customer', column: PII_COLUMN[field], rowId: row.id }) : null;
+          }
+          return value;
+        },
+        set: (next: string | null) => {
+          value = next;
+        },
+      });
+    }
+    return model;
   }
 }

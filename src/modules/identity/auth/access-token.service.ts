@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
 import { APP_CONFIG } from '../../../config/config.module';
@@ -19,11 +20,19 @@ export interface AccessClaims {
  */
 @Injectable()
 export class AccessTokenService {
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  /**
+   * A KeyObject made once: given a raw Buffer, jsonwebtoken first tries (and fails) to parse it as a public
+   * key on every verify, which cost ~2 ms of CPU per request.
+   */
+  private readonly key: KeyObject;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.key = createSecretKey(config.keys.token);
+  }
 
   issue(userId: string, sessionId: string): { token: string; expiresAt: Date } {
     const expiresAt = new Date((Math.floor(Date.now() / 1000) + ACCESS_TOKEN_TTL_SECONDS) * 1000);
-    const token = jwt.sign({ sid: sessionId, typ: 'access' }, this.config.keys.token, {
+    const token = jwt.sign({ sid: sessionId, typ: 'access' }, this.key, {
       algorithm: 'HS256',
       subject: userId,
       issuer: ISSUER,
@@ -36,7 +45,7 @@ export class AccessTokenService {
   /** The claims of a valid token, or null for anything expired, tampered, unsigned or malformed. */
   verify(token: string): AccessClaims | null {
     try {
-      const claims = jwt.verify(token, this.config.keys.token, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE }) as jwt.JwtPayload;
+      const claims = jwt.verify(token, this.key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE }) as jwt.JwtPayload;
       if (claims.typ !== 'access' || typeof claims.sub !== 'string' || typeof claims.sid !== 'string') return null;
       return { sub: claims.sub, sid: claims.sid };
     } catch {
