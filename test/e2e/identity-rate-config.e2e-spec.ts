@@ -1,6 +1,6 @@
-import { startTestApp, type TestApp } from '../helpers/app';
-import { signInAdmin } from '../helpers/auth';
-import { partnerWithToken } from '../helpers/monitoring';
+import { startTestApp, TEST_ADMIN, type TestApp } from '../helpers/app';
+import { createStaff, gqlOk, LOGIN, signInAdmin, type SignedIn } from '../helpers/auth';
+import { ingest, partnerWithToken } from '../helpers/monitoring';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 const aliasedIngest = (n: number) => `mutation { ${Array.from({ length: n }, (_, i) => `i${i}: ingestEvents(events: []) { duplicate }`).join(' ')} }`;
@@ -41,5 +41,105 @@ describe('identity: rate limits come from configuration and count operations (e2
       expect(refused.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
       expect(codes(await t.gql(aliasedIngest(2), undefined, { token: b.token }))).not.toContain('RATE_LIMITED');
     });
+  });
+});
+
+describe('identity: blind-index lookups and partner events follow their configured limits (e2e)', () => {
+  let t: TestApp;
+  let admin: SignedIn;
+  beforeAll(async () => {
+    t = await startTestApp({
+      RATE_LIMIT_BLIND_INDEX_LOOKUPS_PER_MINUTE: '3',
+      RATE_LIMIT_PARTNER_EVENTS_EXTERNAL_PER_MINUTE: '4',
+      RATE_LIMIT_PARTNER_EVENTS_INTERNAL_PER_MINUTE: '6',
+    });
+    admin = await signInAdmin(t);
+  });
+  afterAll(() => t.close());
+
+  it('refuses the lookup beyond RATE_LIMIT_BLIND_INDEX_LOOKUPS_PER_MINUTE, per user, each searched field counting once', async () => {
+    const agent = await createStaff(t, admin, 'AGENT');
+    const other = await createStaff(t, admin, 'AGENT');
+    const byEmail = 'query($v: String!) { customers(filter: {email: $v}) { totalCount } }';
+    const byEmailAndPhone = 'query($v: String!, $p: String!) { customers(filter: {email: $v, phone: $p}) { totalCount } }';
+    expect((await t.gql(byEmail, { v: 'someone@example.test' }, { token: agent.accessToken })).errors).toBeUndefined();
+    expect((await t.gql(byEmailAndPhone, { v: 'someone@example.test', p: '+15550001111' }, { token: agent.accessToken })).errors).toBeUndefined();
+    const refused = await t.gql(byEmail, { v: 'someone@example.test' }, { token: agent.accessToken });
+    expect(codeOf(refused)).toBe('RATE_LIMITED');
+    expect(refused.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    // A list without a lookup is not counted, and another user has a budget of their own.
+    expect((await t.gql('{ customers { totalCount } }', undefined, { token: agent.accessToken })).errors).toBeUndefined();
+    expect((await t.gql(byEmail, { v: 'someone@example.test' }, { token: other.accessToken })).errors).toBeUndefined();
+  });
+
+  it('an EXTERNAL partner gets RATE_LIMIT_PARTNER_EVENTS_EXTERNAL_PER_MINUTE events, shown as its eventsPerMinute', async () => {
+    const shop = await partnerWithToken(t, admin, 'EXTERNAL');
+    const shown = await gqlOk<{ partner: { eventsPerMinute: number } }>(t.gql, 'query($id: ID!) { partner(id: $id) { eventsPerMinute } }', { id: shop.id }, admin.accessToken);
+    expect(shown.partner.eventsPerMinute).toBe(4);
+    const mine = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "rate-shop-1"}) { id } }', undefined, shop.token)).createCustomer.id;
+    const login = { customerId: mine, type: 'LOGIN', attributes: { outcome: 'SUCCESS' } };
+    expect((await ingest(t, shop.token, [login, login, login])).errors).toBeUndefined();
+    const over = await ingest(t, shop.token, [login, login]);
+    expect(codeOf(over)).toBe('RATE_LIMITED');
+    expect(over.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    // The refused call counted nothing: the one event left in the budget still goes through.
+    expect((await ingest(t, shop.token, [login])).errors).toBeUndefined();
+    expect(codeOf(await ingest(t, shop.token, [login]))).toBe('RATE_LIMITED');
+  });
+
+  it('an INTERNAL partner gets RATE_LIMIT_PARTNER_EVENTS_INTERNAL_PER_MINUTE; a partner eventsPerMinute overrides the configured default', async () => {
+    const agent = await createStaff(t, admin, 'AGENT');
+    const customer = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "rate-core-1"}) { id } }', undefined, agent.accessToken)).createCustomer.id;
+    const login = { customerId: customer, type: 'LOGIN', attributes: { outcome: 'SUCCESS' } };
+    const core = await partnerWithToken(t, admin, 'INTERNAL');
+    expect(codeOf(await ingest(t, core.token, Array.from({ length: 7 }, () => login)))).toBe('RATE_LIMITED');
+    expect((await ingest(t, core.token, Array.from({ length: 6 }, () => login))).errors).toBeUndefined();
+    expect(codeOf(await ingest(t, core.token, [login]))).toBe('RATE_LIMITED');
+
+    const feed = await partnerWithToken(t, admin, 'INTERNAL');
+    await gqlOk(t.gql, 'mutation($id: ID!) { updatePartner(id: $id, input: {eventsPerMinute: 10}) { eventsPerMinute } }', { id: feed.id }, admin.accessToken);
+    expect((await ingest(t, feed.token, Array.from({ length: 10 }, () => login))).errors).toBeUndefined();
+    expect(codeOf(await ingest(t, feed.token, [login]))).toBe('RATE_LIMITED');
+  });
+});
+
+describe('identity: sign-in limits and lockout come from configuration (e2e)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({
+      RATE_LIMIT_SIGN_IN_PER_IP_PER_MINUTE: '4',
+      LOCKOUT_ACCOUNT_FAILURES: '3',
+      LOCKOUT_IP_FAILURES: '3',
+      LOCKOUT_WINDOW_MINUTES: '5',
+      LOCKOUT_DURATION_MINUTES: '2',
+    });
+  });
+  afterAll(() => t.close());
+
+  it('RATE_LIMIT_SIGN_IN_PER_IP_PER_MINUTE caps sign-in operations from one address', async () => {
+    // refreshSession is a sign-in operation whose failure is not a secret failure, so only this limit applies.
+    const refresh = 'mutation { refreshSession(refreshToken: "rt_not-a-real-token") { accessToken } }';
+    const ip = '192.0.2.10';
+    for (let i = 0; i < 4; i++) expect(codeOf(await t.gql(refresh, undefined, { ip }))).toBe('UNAUTHENTICATED');
+    const refused = await t.gql(refresh, undefined, { ip });
+    expect(codeOf(refused)).toBe('RATE_LIMITED');
+    expect(refused.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(codeOf(await t.gql(LOGIN, { email: 'nobody@custos.test', password: 'x'.repeat(12) }, { ip }))).toBe('RATE_LIMITED');
+    expect(codeOf(await t.gql(refresh, undefined, { ip: '192.0.2.11' }))).toBe('UNAUTHENTICATED');
+  });
+
+  it('LOCKOUT_ACCOUNT_FAILURES and LOCKOUT_DURATION_MINUTES: three wrong passwords lock the account for two minutes', async () => {
+    for (let i = 0; i < 3; i++) expect(codeOf(await t.gql(LOGIN, { email: TEST_ADMIN.email, password: `wrong-password-${i}-x` }))).toBe('UNAUTHENTICATED');
+    const locked = await t.gql(LOGIN, { email: TEST_ADMIN.email, password: TEST_ADMIN.password });
+    expect(codeOf(locked)).toBe('RATE_LIMITED');
+    const retry = locked.errors![0].extensions!.retryAfterSeconds as number;
+    expect(retry).toBeGreaterThan(100);
+    expect(retry).toBeLessThanOrEqual(120);
+  });
+
+  it('LOCKOUT_IP_FAILURES: three failures from one address throttle it, whichever accounts they named', async () => {
+    const ip = '192.0.2.20';
+    for (let i = 0; i < 3; i++) expect(codeOf(await t.gql(LOGIN, { email: `spray-${i}@custos.test`, password: 'y'.repeat(12) }, { ip }))).toBe('UNAUTHENTICATED');
+    expect(codeOf(await t.gql(LOGIN, { email: 'someone-else@custos.test', password: 'y'.repeat(12) }, { ip }))).toBe('RATE_LIMITED');
   });
 });

@@ -29,11 +29,18 @@ export const RATE_LIMITS = {
 } as const satisfies Record<string, RateLimitBucket>;
 
 /**
- * The events bucket for a partner: the trust level's default, or the partner's own `eventsPerMinute` when set
- * (CreatePartnerInput.eventsPerMinute overrides the default).
+ * The events bucket for a partner: the partner's own `eventsPerMinute` when set (CreatePartnerInput /
+ * UpdatePartnerInput), else the trust level's configured default (AppConfig.rateLimits, RATE_LIMIT_PARTNER_EVENTS_*),
+ * else the SPEC default.
  */
-export function partnerEventsBucket(trustLevel: 'EXTERNAL' | 'INTERNAL', eventsPerMinute?: number | null): RateLimitBucket {
-  const base = trustLevel === 'INTERNAL' ? RATE_LIMITS.partnerEventsInternal : RATE_LIMITS.partnerEventsExternal;
+export function partnerEventsBucket(
+  trustLevel: 'EXTERNAL' | 'INTERNAL',
+  eventsPerMinute?: number | null,
+  configured?: { partnerEventsExternal: number; partnerEventsInternal: number },
+): RateLimitBucket {
+  const base = trustLevel === 'INTERNAL'
+    ? configuredBucket(RATE_LIMITS.partnerEventsInternal, configured?.partnerEventsInternal)
+    : configuredBucket(RATE_LIMITS.partnerEventsExternal, configured?.partnerEventsExternal);
   return eventsPerMinute ? { ...base, limit: eventsPerMinute } : base;
 }
 

@@ -10,7 +10,9 @@ import { BadUserInputError, ForbiddenError, NotFoundError, RateLimitedError, Ste
 import type { ConnectionShape, PageArgs } from '../../common/pagination/connection';
 import { paginate, type SortKey } from '../../common/pagination/paginate';
 import { RateLimiter } from '../../common/rate-limit/rate-limiter.service';
-import { RATE_LIMITS } from '../../common/rate-limit/rate-limits';
+import { configuredBucket, RATE_LIMITS } from '../../common/rate-limit/rate-limits';
+import type { AppConfig } from '../../config/config';
+import { APP_CONFIG } from '../../config/config.module';
 import { TransactionService } from '../../database/transaction.service';
 import { applyCustomerScope } from './customer-scope';
 import { CustomerPii } from './customer-pii';
@@ -68,6 +70,7 @@ export class CustomersService {
     private readonly context: RequestContext,
     private readonly limiter: RateLimiter,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   principal(): Principal {
@@ -215,7 +218,7 @@ export class CustomersService {
     if (lookups.length) {
       const principal = this.principal();
       const who = principal.kind === 'USER' ? principal.userId : principal.tokenId;
-      await this.limiter.consumeOrThrow(RATE_LIMITS.blindIndexLookups, who, lookups.length, (s) => new RateLimitedError(s, 'Too many customer lookups'));
+      await this.limiter.consumeOrThrow(configuredBucket(RATE_LIMITS.blindIndexLookups, this.config.rateLimits.blindIndexLookups), who, lookups.length, (s) => new RateLimitedError(s, 'Too many customer lookups'));
       await this.audit.record({ action: 'customer.lookup', outcome: 'SUCCESS', resourceType: 'Customer', fields: [...lookups] });
     }
     const column = { email: 'email_bidx', phone: 'phone_bidx', nationalId: 'national_id_bidx' } as const;

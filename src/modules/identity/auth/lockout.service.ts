@@ -35,17 +35,22 @@ export class LockoutService {
     await this.tx.manager().query('SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [this.accountKey(emailNormalized)]);
   }
 
-  /** Seconds until the account or IP may try again, or 0. */
+  /**
+   * Seconds until the account or IP may try again, or 0. A lock starts at the failure that completed the
+   * threshold within the window and lasts the full lock time from there, even after the earlier failures
+   * behind it have left the window (so rows back to window + lock time are read, each counted over the
+   * window that ends at it). No failure is recorded while locked, so the rows stay few.
+   */
   async lockedFor(emailNormalized: string, ip: string | undefined): Promise<{ seconds: number; scope: 'ACCOUNT' | 'IP' | null }> {
+    const lockedFrom = (column: 'email_normalized' | 'ip', threshold: string) => `(
+      SELECT max(occurred_at) FROM (
+        SELECT occurred_at, count(*) OVER (ORDER BY occurred_at RANGE BETWEEN make_interval(secs => $3::numeric / 1000) PRECEDING AND CURRENT ROW) AS failures
+          FROM sign_in_failure
+         WHERE ${column} = ${column === 'ip' ? '$2' : '$1'} AND occurred_at > now() - make_interval(secs => ($3::numeric + $6::numeric) / 1000)
+      ) w WHERE failures >= ${threshold} AND occurred_at > now() - make_interval(secs => $6::numeric / 1000))`;
     const [row] = (await this.tx.manager().query(
-      `SELECT
-         (SELECT max(occurred_at) FROM (SELECT occurred_at FROM sign_in_failure
-             WHERE email_normalized = $1 AND occurred_at > now() - make_interval(secs => $3 / 1000.0)
-             ORDER BY occurred_at DESC LIMIT $4) a HAVING count(*) >= $4) AS account_locked_from,
-         (SELECT max(occurred_at) FROM (SELECT occurred_at FROM sign_in_failure
-             WHERE ip = $2 AND occurred_at > now() - make_interval(secs => $3 / 1000.0)
-             ORDER BY occurred_at DESC LIMIT $5) b HAVING count(*) >= $5) AS ip_locked_from`,
-      [this.accountKey(emailNormalized), ip ?? null, this.config.lockout.windowMs, this.config.lockout.accountFailures, this.config.lockout.ipFailures],
+      `SELECT ${lockedFrom('email_normalized', '$4::int')} AS account_locked_from, ${lockedFrom('ip', '$5::int')} AS ip_locked_from`,
+      [this.accountKey(emailNormalized), ip ?? null, this.config.lockout.windowMs, this.config.lockout.accountFailures, this.config.lockout.ipFailures, this.config.lockout.lockMs],
     )) as Array<{ account_locked_from: Date | null; ip_locked_from: Date | null }>;
     const remaining = (from: Date | null) => (from ? Math.max(0, (new Date(from).getTime() + this.config.lockout.lockMs - Date.now()) / 1000) : 0);
     const account = remaining(row?.account_locked_from ?? null);

@@ -12,6 +12,8 @@ import { RateLimiter } from '../../../common/rate-limit/rate-limiter.service';
 import { partnerEventsBucket } from '../../../common/rate-limit/rate-limits';
 import { canonicalJson } from '../../audit/audit-chain';
 import { toFieldErrors } from '../../../common/validation/validation.pipe';
+import type { AppConfig } from '../../../config/config';
+import { APP_CONFIG } from '../../../config/config.module';
 import { TransactionService } from '../../../database/transaction.service';
 import { CustomersService, type CustomerSnapshot } from '../../customers/customers.service';
 import { PartnersService } from '../../identity/partners/partners.service';
@@ -41,6 +43,7 @@ export class IngestService {
     private readonly limiter: RateLimiter,
     private readonly pipeline: DecisionPipeline,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async ingest(raw: unknown[]): Promise<Array<EventResultModel | AppError>> {
@@ -51,7 +54,8 @@ export class IngestService {
     const valid = slots.filter((s) => !s.error);
     if (valid.length) {
       const partner = await this.partners.findEntity(principal.partnerId);
-      await this.limiter.consumeOrThrow(partnerEventsBucket(principal.trustLevel, partner.eventsPerMinute ?? undefined), principal.partnerId, valid.length, (s) => new RateLimitedError(s, 'Event rate limit reached for this partner'));
+      const bucket = partnerEventsBucket(principal.trustLevel, partner.eventsPerMinute, this.config.rateLimits);
+      await this.limiter.consumeOrThrow(bucket, principal.partnerId, valid.length, (s) => new RateLimitedError(s, 'Event rate limit reached for this partner'));
     }
     const results: Array<EventResultModel | AppError> = slots.map((s) => s.error ?? (null as never));
     await this.tx.run(async (manager) => {
