@@ -51,7 +51,7 @@ export function chainHash(key: Buffer, prevHash: string, row: AuditRow): string 
 }
 
 /** Break kinds `verifyAuditChain` reports (`AuditChainReport.reason`). */
-export type ChainBreak = 'MISSING_ENTRY' | 'PREV_HASH_MISMATCH' | 'HASH_MISMATCH' | 'TAIL_TRUNCATED';
+export type ChainBreak = 'MISSING_ENTRY' | 'PREV_HASH_MISMATCH' | 'HASH_MISMATCH' | 'TAIL_TRUNCATED' | 'ANCHOR_INVALID';
 
 /** Columns as selected by `AUDIT_COLUMNS`, straight from `pg`. */
 export interface AuditDbRow {

@@ -2,9 +2,10 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
-import { AUDIT_COLUMNS, chainHash, fromDbRow, GENESIS_HASH, type AuditDbRow, type ChainBreak } from '../audit-chain';
-import { AUDIT_SETTINGS } from '../audit.settings';
+import { GENESIS_HASH, type ChainBreak } from '../audit-chain';
+import { checkAnchorSequence, loadAnchors, type ChainAnchor } from './audit-anchor';
 import { AuditCheckpointer, type Checkpoint } from './audit-checkpointer.service';
+import { walkEntries } from './chain-walk';
 
 export interface ChainRange {
   fromId?: bigint;
@@ -21,6 +22,8 @@ export interface ChainReport {
   unsealed: number;
   headId: string | null;
   checkpoint: Checkpoint | null;
+  /** The anchor verification started from, when the entries before the first retained one were archived. */
+  anchoredFrom: ChainAnchor | null;
 }
 
 /**
@@ -29,6 +32,11 @@ export interface ChainReport {
  * is the previous row's hash, and that the keyed HMAC over its columns matches `hash` (any edited column,
  * including by a superuser with triggers disabled). Then compares the head against the last checkpoint
  * written outside the database, which is what reveals rows cut off the end.
+ *
+ * Archived entries: when the entries before the first retained one are gone, verification starts from the
+ * newest chain anchor that ends before it — which must end right before it, and whose last hash must be
+ * the retained entry's `prev_hash`. Without such an anchor the gap is reported like any removed entry.
+ * The anchors themselves are checked first as their own keyed chain.
  */
 @Injectable()
 export class AuditVerifier {
@@ -40,8 +48,10 @@ export class AuditVerifier {
 
   async verify(range: ChainRange = {}): Promise<ChainReport> {
     const [headRow] = (await this.dataSource.query('SELECT id::text AS id FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string }>;
+    const [firstRow] = (await this.dataSource.query('SELECT id::text AS id FROM audit_entry ORDER BY audit_entry.id LIMIT 1')) as Array<{ id: string }>;
     const head = headRow ? BigInt(headRow.id) : 0n;
     const checkpoint = await this.checkpoints.lastCheckpoint();
+    let anchoredFrom: ChainAnchor | null = null;
     const report = (checked: number, firstInvalidId: bigint | string | null = null, reason: ChainBreak | null = null): ChainReport => ({
       valid: reason === null,
       checked,
@@ -50,40 +60,46 @@ export class AuditVerifier {
       unsealed: 0,
       headId: headRow?.id ?? null,
       checkpoint,
+      anchoredFrom,
     });
 
-    const from = range.fromId ?? 1n;
+    let from = range.fromId ?? 1n;
     // The head is fixed when verification starts: entries appended meanwhile are left for the next run.
     const to = range.toId !== undefined && range.toId < head ? range.toId : head;
-    let expectedId = from;
-    // The first entry's predecessor: genesis, the stored row before the range, or (if that row is gone and
-    // only a range was asked for) the entry's own prev_hash — the whole-chain run reports that gap.
-    let prevHash: string | null = from === 1n ? GENESIS_HASH : await this.hashAt(from - 1n);
-    let checked = 0;
 
-    const fetchFrom = (id: bigint) =>
-      this.dataSource.query(
-        `SELECT ${AUDIT_COLUMNS} FROM audit_entry WHERE id >= $1 AND id <= $2 ORDER BY audit_entry.id LIMIT $3`,
-        [id.toString(), to.toString(), AUDIT_SETTINGS.verification.batchSize],
-      ) as Promise<AuditDbRow[]>;
-    let next = expectedId <= to ? fetchFrom(expectedId) : null;
-    while (next) {
-      const rows = await next;
-      if (!rows.length) return report(checked, expectedId, 'MISSING_ENTRY');
-      // Fetch the next batch while this one is hashed: two batches in memory at most.
-      const lastId = BigInt(rows[rows.length - 1].id);
-      next = lastId < to ? fetchFrom(lastId + 1n) : null;
-      next?.catch(() => undefined);
-      for (const row of rows) {
-        if (BigInt(row.id) !== expectedId) return report(checked, expectedId, 'MISSING_ENTRY');
-        if (prevHash !== null && row.prev_hash !== prevHash) return report(checked, row.id, 'PREV_HASH_MISMATCH');
-        if (chainHash(this.config.keys.auditChain, row.prev_hash, fromDbRow(row)) !== row.hash) return report(checked, row.id, 'HASH_MISMATCH');
-        prevHash = row.hash;
-        expectedId += 1n;
-        checked += 1;
+    // Anchors that begin within what is verified (all of them for the whole chain) must form an intact chain.
+    const anchors = (await loadAnchors(this.dataSource)).filter((a) => BigInt(a.firstId) <= to);
+    const brokenAnchor = checkAnchorSequence(this.config.keys.auditChain, anchors);
+    if (brokenAnchor) return report(0, brokenAnchor.anchor.lastId, 'ANCHOR_INVALID');
+
+    // The first entry's predecessor: genesis, the stored row before the range, the anchor that ends right
+    // before it, or (if none and only a range was asked for) the entry's own prev_hash — the whole-chain
+    // run reports that gap.
+    let prevHash: string | null;
+    const firstRetained = firstRow ? BigInt(firstRow.id) : null;
+    if (firstRetained !== null && from < firstRetained) {
+      // Entries from `from` up to the first retained one are gone: archived behind an anchor, or removed.
+      const anchor = anchors.filter((a) => BigInt(a.lastId) < firstRetained).at(-1);
+      const firstGone = anchor && BigInt(anchor.lastId) + 1n > from ? BigInt(anchor.lastId) + 1n : from;
+      if (!anchor || firstGone < firstRetained) return report(0, firstGone, 'MISSING_ENTRY');
+      anchoredFrom = anchor;
+      from = firstRetained;
+      prevHash = anchor.lastHash;
+    } else if (from === 1n) {
+      prevHash = GENESIS_HASH;
+    } else {
+      prevHash = await this.hashAt(from - 1n);
+      if (prevHash === null) {
+        const anchor = anchors.find((a) => BigInt(a.lastId) === from - 1n);
+        if (anchor) {
+          anchoredFrom = anchor;
+          prevHash = anchor.lastHash;
+        }
       }
     }
-    if (expectedId <= to) return report(checked, expectedId, 'MISSING_ENTRY');
+    const walk = await walkEntries(this.dataSource, this.config.keys.auditChain, from, to, prevHash);
+    if (walk.broken) return report(walk.checked, walk.broken.id, walk.broken.reason);
+    const checked = walk.checked;
 
     // A cut-off tail leaves an internally valid chain; the checkpointed head shows it.
     if (checkpoint && (range.toId === undefined || range.toId >= BigInt(checkpoint.id))) {

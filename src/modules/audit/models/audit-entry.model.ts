@@ -27,18 +27,34 @@ export class AuditEntryModel {
 
 export const AuditEntryConnection = Connection(AuditEntryModel, 'AuditEntryConnection');
 
+/** A sealed chain anchor: the end of an archived (or archivable) segment of the log. */
+@ObjectType('AuditChainAnchor')
+export class AuditChainAnchorModel {
+  @Field(() => ID, { description: 'Anchors are numbered 1, 2, 3… and cover the log end to end' }) id!: string;
+  @Field({ description: 'The operator\'s name for the segment, e.g. the month it closes' }) segment!: string;
+  @Field(() => ID, { description: 'First entry of the segment' }) firstId!: string;
+  @Field(() => ID, { description: 'Last entry of the segment' }) lastId!: string;
+  @Field() firstOccurredAt!: Date;
+  @Field() lastOccurredAt!: Date;
+  @Field({ description: 'Hash of the last entry: the prev_hash the first entry after the segment must carry' }) lastHash!: string;
+  @Field(() => Int) entryCount!: number;
+  @Field() sealedAt!: Date;
+}
+
 @ObjectType('AuditChainReport')
 export class AuditChainReportModel {
   @Field({ description: 'True when every entry checked is intact and the head matches the last checkpoint' }) valid!: boolean;
   @Field(() => Int, { description: 'Entries verified intact (before the first break, if any)' }) checked!: number;
   @Field(() => ID, { nullable: true, description: 'The first bad entry; for a removed entry, the missing id; for a cut-off tail, the first id past the remaining head (or the checkpointed id when the chain has grown back)' })
   firstInvalidId!: string | null;
-  @Field(() => String, { nullable: true, description: 'MISSING_ENTRY, PREV_HASH_MISMATCH, HASH_MISMATCH or TAIL_TRUNCATED' })
+  @Field(() => String, { nullable: true, description: 'MISSING_ENTRY, PREV_HASH_MISMATCH, HASH_MISMATCH, TAIL_TRUNCATED or ANCHOR_INVALID (a chain anchor altered, removed or out of sequence; firstInvalidId is its last entry)' })
   reason!: string | null;
   @Field(() => Int, { description: 'Entries not yet sealed into the chain (always 0: the writer seals every entry in its own transaction)' })
   unsealed!: number;
   @Field(() => ID, { nullable: true, description: 'The last entry when verification started' }) headId!: string | null;
   @Field(() => ID, { nullable: true, description: 'The last head checkpointed outside the database' }) checkpointId!: string | null;
+  @Field(() => AuditChainAnchorModel, { nullable: true, description: 'The anchor verification started from, when the entries before the first one checked are archived; null when it started from entry 1 or a stored entry' })
+  anchoredFrom!: AuditChainAnchorModel | null;
 }
 
 /** Who read which PII fields of one customer, and how often (from `customer.read_pii` entries). */

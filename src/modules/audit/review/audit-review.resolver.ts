@@ -59,5 +59,16 @@ function toReportModel(r: ChainReport): AuditChainReportModel {
     unsealed: r.unsealed,
     headId: r.headId,
     checkpointId: r.checkpoint?.id ?? null,
+    anchoredFrom: r.anchoredFrom && {
+      id: r.anchoredFrom.id,
+      segment: r.anchoredFrom.segment,
+      firstId: r.anchoredFrom.firstId,
+      lastId: r.anchoredFrom.lastId,
+      firstOccurredAt: new Date(r.anchoredFrom.firstOccurredAt),
+      lastOccurredAt: new Date(r.anchoredFrom.lastOccurredAt),
+      lastHash: r.anchoredFrom.lastHash,
+      entryCount: Number(r.anchoredFrom.entryCount),
+      sealedAt: new Date(r.anchoredFrom.sealedAt),
+    },
   };
 }

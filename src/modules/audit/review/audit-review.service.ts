@@ -96,7 +96,10 @@ export class AuditReviewService {
       action: 'audit.verify',
       outcome: 'SUCCESS',
       resourceType: 'AuditLog',
-      details: { fromId: input?.fromId ?? null, toId: input?.toId ?? null, valid: report.valid, checked: report.checked, firstInvalidId: report.firstInvalidId, reason: report.reason },
+      details: {
+        fromId: input?.fromId ?? null, toId: input?.toId ?? null, valid: report.valid, checked: report.checked,
+        firstInvalidId: report.firstInvalidId, reason: report.reason, anchoredFrom: report.anchoredFrom?.id ?? null,
+      },
     });
     return report;
   }
