@@ -20,6 +20,7 @@ import { IdentityModule } from './modules/identity/identity.module';
 import { CustomersModule } from './modules/customers/customers.module';
 import { MonitoringModule } from './modules/monitoring/monitoring.module';
 import { ComplaintsModule } from './modules/complaints/complaints.module';
+import { VerificationModule } from './modules/verification/verification.module';
 
 export interface AppModuleOptions {
   config: AppConfig;
@@ -51,6 +52,7 @@ export class AppModule {
         CustomersModule,
         MonitoringModule,
         ComplaintsModule,
+        VerificationModule,
       ],
       providers: [
         // Guards run before pipes: authorisation is decided before input is validated.

@@ -78,6 +78,8 @@ const envSchema = z.object({
   RATE_LIMIT_BLIND_INDEX_LOOKUPS_PER_MINUTE: intFromEnv(60),
   RATE_LIMIT_PARTNER_EVENTS_EXTERNAL_PER_MINUTE: intFromEnv(100_000),
   RATE_LIMIT_PARTNER_EVENTS_INTERNAL_PER_MINUTE: intFromEnv(3_000_000),
+  // One-time codes started per customer in 15 minutes (verification; a 4th start is RATE_LIMITED).
+  RATE_LIMIT_CUSTOMER_OTP_STARTS_PER_15_MINUTES: intFromEnv(3),
   LOCKOUT_IP_FAILURES: intFromEnv(100),
   LOCKOUT_ACCOUNT_FAILURES: intFromEnv(10),
   LOCKOUT_WINDOW_MINUTES: intFromEnv(15),
@@ -118,6 +120,8 @@ export interface AppConfig {
     blindIndexLookups: number;
     partnerEventsExternal: number;
     partnerEventsInternal: number;
+    /** One-time codes started per customer in 15 minutes. */
+    customerOtpResend: number;
   };
   lockout: { ipFailures: number; accountFailures: number; windowMs: number; lockMs: number };
 }
@@ -214,6 +218,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
       blindIndexLookups: e.RATE_LIMIT_BLIND_INDEX_LOOKUPS_PER_MINUTE,
       partnerEventsExternal: e.RATE_LIMIT_PARTNER_EVENTS_EXTERNAL_PER_MINUTE,
       partnerEventsInternal: e.RATE_LIMIT_PARTNER_EVENTS_INTERNAL_PER_MINUTE,
+      customerOtpResend: e.RATE_LIMIT_CUSTOMER_OTP_STARTS_PER_15_MINUTES,
     },
     lockout: {
       ipFailures: e.LOCKOUT_IP_FAILURES,
