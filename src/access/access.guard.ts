@@ -101,6 +101,7 @@ export class AccessGuard implements CanActivate {
       .then(
         (principal) => {
           this.context.principal = principal;
+          req.custosPrincipalSettled = principal ?? null;
           return principal;
         },
         async (error: unknown) => {

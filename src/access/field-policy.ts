@@ -32,15 +32,16 @@ export function protectedTypeOptions(graphqlTypeName: string): ProtectedTypeOpti
 }
 
 /**
- * The CASL subject for a row, made once per row and type and reused for each of its fields. A copy (CASL
- * tags the object with its type, and the row must stay untouched) that keeps accessors as accessors: a
- * lazily decrypted PII field is not decrypted just because a rule's conditions were checked.
+ * The CASL subject for a row, made once per row and type and reused for each of its fields. CASL tags the
+ * object with its type and the row must stay untouched, so the subject is a new object whose prototype is
+ * the row: conditions read the row's attributes through it, and a lazily decrypted PII field is never
+ * decrypted just because a rule's conditions were checked.
  */
 const subjects = new WeakMap<object, { name: SubjectName; target: object }>();
 function subjectOf(subjectName: SubjectName, row: Record<string, unknown>): object {
   const cached = subjects.get(row);
   if (cached?.name === subjectName) return cached.target;
-  const target = asSubject(subjectName as never, Object.defineProperties({}, Object.getOwnPropertyDescriptors(row)) as never) as object;
+  const target = asSubject(subjectName as never, Object.create(row) as never) as object;
   subjects.set(row, { name: subjectName, target });
   return target;
 }
@@ -67,6 +68,8 @@ export interface FieldAuditCollector {
 
 export interface FieldPolicyRequest {
   custosPrincipal?: Promise<Principal | undefined>;
+  /** The principal once `custosPrincipal` has resolved (null: none), so each field need not await it. */
+  custosPrincipalSettled?: Principal | null;
   custosAbility?: AppAbility;
   custosFieldAudit?: FieldAuditCollector;
 }
@@ -79,15 +82,23 @@ export function fieldAuditOf(req: FieldPolicyRequest): FieldAuditCollector {
 /**
  * Global field middleware: applies the policy of protected types on every path — top-level queries, nested
  * objects, aliases, fragments and lists alike, because it runs where each field resolves. Requests without
- * a principal (public sign-in operations) return only what their services built for them.
+ * a principal (public sign-in operations) return only what their services built for them. Synchronous
+ * whenever the field is (most are): a list of 100 rows resolves ~1 000 fields, and a promise per field
+ * was a measurable share of a request's CPU.
  */
-export const fieldPolicyMiddleware: FieldMiddleware = async (ctx: MiddlewareContext, next: NextFn) => {
+export const fieldPolicyMiddleware: FieldMiddleware = (ctx: MiddlewareContext, next: NextFn) => {
   const options = protectedTypes.get(ctx.info.parentType.name);
   if (!options) return next();
   const req = (ctx.context as { req?: FieldPolicyRequest }).req;
-  const principal = req?.custosPrincipal ? await req.custosPrincipal : undefined;
-  const ability = req?.custosAbility;
-  if (!req || !principal || !ability) return next();
+  if (!req) return next();
+  if (req.custosPrincipalSettled !== undefined) return applyPolicy(ctx, next, options, req, req.custosPrincipalSettled ?? undefined);
+  if (!req.custosPrincipal) return next();
+  return req.custosPrincipal.then((principal) => applyPolicy(ctx, next, options, req, principal));
+};
+
+function applyPolicy(ctx: MiddlewareContext, next: NextFn, options: ProtectedTypeOptions, req: FieldPolicyRequest, principal: Principal | undefined): unknown {
+  const ability = req.custosAbility;
+  if (!principal || !ability) return next();
   const field = ctx.info.fieldName;
   const source = ctx.source as Record<string, unknown>;
   const access = fieldAccess(ability, principal, options.subject, source, field);
@@ -95,18 +106,21 @@ export const fieldPolicyMiddleware: FieldMiddleware = async (ctx: MiddlewareCont
     fieldAuditOf(req).denied.add(`${ctx.info.parentType.name}.${field}`);
     throw access === 'FORBIDDEN' ? new ForbiddenError(`Not allowed to read ${ctx.info.parentType.name}.${field}`) : new StepUpRequiredError();
   }
-  const value = await next();
-  if (access === 'MASKED') {
-    const mask = options.masks?.[field];
-    return value === null || value === undefined ? value : mask ? mask(value) : null;
-  }
-  if (options.audited && value !== null && value !== undefined && options.audited.fields.includes(field)) {
-    const customerId = options.audited.customerIdOf(source);
-    if (customerId) {
-      const reads = fieldAuditOf(req).piiReads;
-      if (!reads.has(customerId)) reads.set(customerId, new Set());
-      reads.get(customerId)!.add(field);
+  const finish = (value: unknown): unknown => {
+    if (access === 'MASKED') {
+      const mask = options.masks?.[field];
+      return value === null || value === undefined ? value : mask ? mask(value) : null;
     }
-  }
-  return value;
-};
+    if (options.audited && value !== null && value !== undefined && options.audited.fields.includes(field)) {
+      const customerId = options.audited.customerIdOf(source);
+      if (customerId) {
+        const reads = fieldAuditOf(req).piiReads;
+        if (!reads.has(customerId)) reads.set(customerId, new Set());
+        reads.get(customerId)!.add(field);
+      }
+    }
+    return value;
+  };
+  const value: unknown = next();
+  return value instanceof Promise ? value.then(finish) : finish(value);
+}
