@@ -75,6 +75,13 @@ export class RequestContext {
     return this.store().ability as T | undefined;
   }
 
+  /** The ability of an operation that needs one (the guard sets it for every authenticated caller). */
+  requireAbility<T>(): T {
+    const ability = this.store().ability as T | undefined;
+    if (!ability) throw new UnauthenticatedError();
+    return ability;
+  }
+
   setAbility(ability: unknown): void {
     this.store().ability = ability;
   }

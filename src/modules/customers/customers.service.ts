@@ -6,7 +6,7 @@ import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
 import { InvalidPiiValueError } from '../../common/crypto/crypto.errors';
 import { RequestContext } from '../../common/context/request-context';
 import type { Principal } from '../../common/context/principal';
-import { BadUserInputError, ForbiddenError, NotFoundError, RateLimitedError, StepUpRequiredError, UnauthenticatedError } from '../../common/errors/app-error';
+import { BadUserInputError, ForbiddenError, NotFoundError, RateLimitedError, StepUpRequiredError } from '../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../common/pagination/connection';
 import { paginate, type SortKey } from '../../common/pagination/paginate';
 import { RateLimiter } from '../../common/rate-limit/rate-limiter.service';
@@ -78,9 +78,7 @@ export class CustomersService {
   }
 
   ability(): AppAbility {
-    const ability = this.context.getAbility<AppAbility>();
-    if (!ability) throw new UnauthenticatedError();
-    return ability;
+    return this.context.requireAbility<AppAbility>();
   }
 
   /** The row if it exists and is in scope; absent and out-of-scope rows are the same NOT_FOUND. */

@@ -5,7 +5,7 @@ import type { AppAbility } from '../../access/abilities';
 import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
 import { RequestContext } from '../../common/context/request-context';
 import type { Principal } from '../../common/context/principal';
-import { BadUserInputError, NotFoundError, UnauthenticatedError } from '../../common/errors/app-error';
+import { BadUserInputError, NotFoundError } from '../../common/errors/app-error';
 import { TransactionService } from '../../database/transaction.service';
 import { applyCustomerScope } from '../customers/customer-scope';
 import { VerificationClock } from './verification.clock';
@@ -50,9 +50,7 @@ export class VerificationReader {
   }
 
   ability(): AppAbility {
-    const ability = this.context.getAbility<AppAbility>();
-    if (!ability) throw new UnauthenticatedError();
-    return ability;
+    return this.context.requireAbility<AppAbility>();
   }
 
   /**
