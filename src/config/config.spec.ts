@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config';
+import { DEFAULT_FLAG_WORDS } from '../modules/monitoring/events/event-flags';
 
 const key = () => randomBytes(32).toString('base64');
 const productionEnv = () => ({
@@ -53,6 +54,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...productionEnv(), NOTIFY_TRANSPORT: 'smtp://x' })).toThrow(/NOTIFY_TRANSPORT/);
   });
 
+  it('reads EVENT_PARTITIONS_AHEAD_MONTHS (default 12) and refuses values outside 1..120', () => {
+    expect(loadConfig(productionEnv()).eventPartitionsAheadMonths).toBe(12);
+    expect(loadConfig({ ...productionEnv(), EVENT_PARTITIONS_AHEAD_MONTHS: '36' }).eventPartitionsAheadMonths).toBe(36);
+    expect(loadConfig({ ...productionEnv(), EVENT_PARTITIONS_AHEAD_MONTHS: '120' }).eventPartitionsAheadMonths).toBe(120);
+    for (const bad of ['0', '121', '-1', '1.5', 'twelve']) {
+      expect(() => loadConfig({ ...productionEnv(), EVENT_PARTITIONS_AHEAD_MONTHS: bad })).toThrow(/^EVENT_PARTITIONS_AHEAD_MONTHS /);
+    }
+  });
+
   it('generates development keys once into dev-keys.json, with a warning, and reuses them', () => {
     const dir = mkdtempSync(join(tmpdir(), 'custos-config-'));
     const warnings: string[] = [];
@@ -66,5 +76,63 @@ describe('loadConfig', () => {
     expect(JSON.parse(readFileSync(join(dir, 'dev-keys.json'), 'utf8'))).toHaveProperty('AUDIT_CHAIN_KEY');
     expect(first.databaseUrl).toBeUndefined();
     expect(first.auditCheckpointPath).toBe(join(dir, 'audit-checkpoints.jsonl'));
+  });
+});
+
+describe('CONTENT_FLAG_WORDS_FILE', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'custos-flag-words-'));
+  let n = 0;
+  const file = (text: string) => {
+    const path = join(dir, `words-${++n}.json`);
+    writeFileSync(path, text);
+    return path;
+  };
+  const load = (path: string) => loadConfig({ ...productionEnv(), CONTENT_FLAG_WORDS_FILE: path });
+  const refusal = (path: string): string => {
+    try {
+      load(path);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).not.toContain('\n');
+      return (error as Error).message;
+    }
+    throw new Error('loadConfig accepted the file');
+  };
+
+  it('defaults to the built-in THREAT and FRAUD lists when unset or empty', () => {
+    expect(loadConfig(productionEnv()).contentFlagWords).toEqual(DEFAULT_FLAG_WORDS);
+    expect(loadConfig({ ...productionEnv(), CONTENT_FLAG_WORDS_FILE: '' }).contentFlagWords).toEqual(DEFAULT_FLAG_WORDS);
+  });
+
+  it('replaces the defaults with the file’s lists, in the file’s order, words trimmed', () => {
+    const path = file(JSON.stringify({ FRAUD: [' betrug ', 'chargeback scheme'], MY_FLAG: ['x'] }));
+    expect(load(path).contentFlagWords).toEqual({ FRAUD: ['betrug', 'chargeback scheme'], MY_FLAG: ['x'] });
+    expect(Object.keys(load(path).contentFlagWords)).toEqual(['FRAUD', 'MY_FLAG']);
+  });
+
+  it('accepts a UTF-8 byte-order mark', () => {
+    expect(load(file('\uFEFF{"THREAT": ["drohung"]}')).contentFlagWords).toEqual({ THREAT: ['drohung'] });
+  });
+
+  it('refuses a missing file', () => {
+    expect(refusal(join(dir, 'missing.json'))).toMatch(/^CONTENT_FLAG_WORDS_FILE cannot be read \(.*missing\.json\): ENOENT$/);
+  });
+
+  it('refuses a directory', () => {
+    expect(refusal(dir)).toMatch(/^CONTENT_FLAG_WORDS_FILE cannot be read/);
+  });
+
+  it('refuses invalid JSON', () => {
+    expect(refusal(file('{"THREAT": ["kill",]}'))).toMatch(/^CONTENT_FLAG_WORDS_FILE is not valid JSON \(/);
+  });
+
+  it.each<[string, string, RegExp]>([
+    ['a bad flag name', '{"threat": ["kill"]}', /^CONTENT_FLAG_WORDS_FILE flag name "threat" must match/],
+    ['an empty list', '{"THREAT": []}', /^CONTENT_FLAG_WORDS_FILE THREAT must be a non-empty list of words$/],
+    ['a blank word', '{"FRAUD": ["scam", " "]}', /^CONTENT_FLAG_WORDS_FILE FRAUD\[1\] must be a non-empty string/],
+    ['a list instead of an object', '["kill"]', /^CONTENT_FLAG_WORDS_FILE must be a JSON object/],
+    ['an empty object', '{}', /^CONTENT_FLAG_WORDS_FILE must name at least one flag$/],
+  ])('refuses %s, naming the variable and the reason', (_label, text, reason) => {
+    expect(refusal(file(text))).toMatch(reason);
   });
 });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_FLAG_WORDS, validateFlagWords, type FlagWordLists } from './content-flag-words';
 
 /** Raised when the environment cannot produce a valid configuration; its message is one line. */
 export class ConfigError extends Error {}
@@ -66,6 +67,8 @@ const envSchema = z.object({
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATA_DIR: z.string().min(1).default('.data'),
+  /** JSON file of content-flag word lists; replaces the built-in THREAT and FRAUD lists. */
+  CONTENT_FLAG_WORDS_FILE: z.string().min(1).optional(),
   // Security-alert thresholds (audit module; SPEC §5, §8).
   SECURITY_ALERT_PII_READ_CUSTOMERS: intFromEnv(50),
   SECURITY_ALERT_PII_READ_WINDOW_MINUTES: intFromEnv(60),
@@ -84,6 +87,8 @@ const envSchema = z.object({
   LOCKOUT_ACCOUNT_FAILURES: intFromEnv(10),
   LOCKOUT_WINDOW_MINUTES: intFromEnv(15),
   LOCKOUT_DURATION_MINUTES: intFromEnv(15),
+  // Monthly event partitions the maintenance job keeps created past the current month (SPEC §7).
+  EVENT_PARTITIONS_AHEAD_MONTHS: z.coerce.number().int().min(1).max(120).default(12),
 });
 
 export interface AppConfig {
@@ -124,6 +129,10 @@ export interface AppConfig {
     customerOtpResend: number;
   };
   lockout: { ipFailures: number; accountFailures: number; windowMs: number; lockMs: number };
+  /** Months past the current one for which the event-partition job keeps monthly partitions (1..120). */
+  eventPartitionsAheadMonths: number;
+  /** Flag name → words that set it on COMMUNICATION content (CONTENT_FLAG_WORDS_FILE, else the built-in lists). */
+  contentFlagWords: FlagWordLists;
 }
 
 /** Variables a production deployment must set; nothing is generated for it. */
@@ -177,6 +186,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
   const versions = [...pii.keys()].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
   const piiActive = e.PII_ACTIVE_KEY ?? versions[versions.length - 1];
   if (!pii.has(piiActive)) throw new ConfigError(`PII_ACTIVE_KEY ${piiActive} is not one of PII_KEYS (${versions.join(', ')})`);
+  const contentFlagWords = loadContentFlagWords(e.CONTENT_FLAG_WORDS_FILE);
 
   return {
     nodeEnv: e.NODE_ENV,
@@ -226,7 +236,30 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
       windowMs: e.LOCKOUT_WINDOW_MINUTES * 60_000,
       lockMs: e.LOCKOUT_DURATION_MINUTES * 60_000,
     },
+    eventPartitionsAheadMonths: e.EVENT_PARTITIONS_AHEAD_MONTHS,
+    contentFlagWords,
   };
+}
+
+/** Unset: the built-in lists. Set: the file's lists replace them entirely; any problem refuses the start. */
+function loadContentFlagWords(file: string | undefined): FlagWordLists {
+  if (!file) return structuredClone(DEFAULT_FLAG_WORDS) as FlagWordLists;
+  const path = resolve(file);
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`CONTENT_FLAG_WORDS_FILE cannot be read (${path}): ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.replace(/^\uFEFF/, ''));
+  } catch (error) {
+    throw new ConfigError(`CONTENT_FLAG_WORDS_FILE is not valid JSON (${path}): ${(error as Error).message.split('\n')[0]}`);
+  }
+  const result = validateFlagWords(parsed);
+  if (typeof result === 'string') throw new ConfigError(`CONTENT_FLAG_WORDS_FILE ${result}`);
+  return result;
 }
 
 /** Unset: no proxy is trusted, the client IP is the socket's (X-Forwarded-For cannot be spoofed). */

@@ -9,6 +9,7 @@ import { LiveUpdates } from './live/live-updates.service';
 import { CustomerMonitoringResolver } from './customer-monitoring.resolver';
 import { AlertsService } from './alerts/alerts.service';
 import { DecisionPipeline } from './events/decision-pipeline.service';
+import { EventPartitions } from './events/event-partitions.service';
 import { EventsResolver } from './events/events.resolver';
 import { EventsService } from './events/events.service';
 import { IngestService } from './events/ingest.service';
@@ -38,6 +39,8 @@ import { RiskModule } from './risk/risk.module';
     WatchlistsService, WatchlistsResolver,
     LiveUpdates, LiveResolver,
     LoginLocksService, LoginLocksResolver,
+    // keeps monthly event partitions created ahead (at start-up, then daily)
+    EventPartitions,
   ],
   // WebhooksModule re-exported: other modules may report complaint.updated / customer.status_changed.
   // AlertsService: complaints raise SLA_BREACH and SYSTEMIC alerts (raiseUnruled).

@@ -1,4 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import type { AppConfig } from '../../../config/config';
+import { APP_CONFIG } from '../../../config/config.module';
 import { TransactionService } from '../../../database/transaction.service';
 import { MetricsService } from '../../../health/metrics.service';
 import type { EntityManager } from 'typeorm';
@@ -15,7 +17,7 @@ import { RiskService } from '../risk/risk.service';
 import { RuleEngine, type ActiveRule } from '../rules/rule-engine.service';
 import { toRuleModel, type RuleRow } from '../rules/rule-row';
 import { WebhookOutbox } from '../webhooks/webhook-outbox.service';
-import { flagContent } from './event-flags';
+import { ContentFlagger } from './event-flags';
 import { EVENT_COLUMNS, toEventModel, type EventRow } from './event-row';
 
 export interface IncomingEvent extends Omit<EventInput, 'occurredAt' | 'idempotencyKey'> {
@@ -37,6 +39,9 @@ const HOLDABLE = new Set<string>([EventType.TRANSACTION, EventType.PAYMENT]);
  */
 @Injectable()
 export class DecisionPipeline {
+  /** The configured word lists, compiled once (CONTENT_FLAG_WORDS_FILE or the built-in lists). */
+  private readonly flagger: ContentFlagger;
+
   constructor(
     private readonly engine: RuleEngine,
     private readonly alerts: AlertsService,
@@ -47,10 +52,13 @@ export class DecisionPipeline {
     private readonly risk: RiskService,
     private readonly tx: TransactionService,
     private readonly metrics: MetricsService,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.flagger = new ContentFlagger(config.contentFlagWords);
+  }
 
   async screen(manager: EntityManager, e: IncomingEvent): Promise<EventResultModel> {
-    const flags = e.type === EventType.COMMUNICATION ? flagContent(e.content) : [];
+    const flags = e.type === EventType.COMMUNICATION ? this.flagger.flag(e.content) : [];
     const content = e.content ? this.customers.sealForCustomer(e.customer, { table: 'event', column: 'content', rowId: e.id }, e.content) : null;
     await manager.query(
       `INSERT INTO event (id, customer_id, type, source, occurred_at, amount, currency, channel, country, device_id, ip_address, counterparty_ref, content, flags, attributes)
