@@ -267,8 +267,11 @@ async function main() {
       cappedByAccountBudget: app.capped,
       requestsServed: afterRun.requests - beforeRun.requests,
       statementsPerRequestUnderLoad: round2((afterRun.inRequest - beforeRun.inRequest) / Math.max(1, afterRun.requests - beforeRun.requests)),
+      // CPU of the app process per request served (requests and background work together): steadier than
+      // req/s when something else shares the machine.
+      processCpuMsPerRequest: round2((afterRun.cpuMicros - beforeRun.cpuMicros) / 1000 / Math.max(1, afterRun.requests - beforeRun.requests)),
     };
-    console.log(`${appResult.reqPerSec.toFixed(1)} req/s`);
+    console.log(`${appResult.reqPerSec.toFixed(1)} req/s, ${appResult.processCpuMsPerRequest} ms app CPU/request`);
 
     process.stdout.write('  baseline run 2 ... ');
     const base2 = await baseline.run(SECONDS);

@@ -6,7 +6,8 @@ import { createErrorFormatter } from './format-error';
 import { costLimitPlugin, operationTelemetryPlugin, singleLimitErrorPlugin, type OperationLogger } from './plugins';
 import { armorProtection } from './query-limits';
 import { oncePerRequestPlugin } from './once-per-request.plugin';
-import { fieldPolicyMiddleware } from '../access/field-policy';
+import { applyFieldPolicies } from '../access/field-policy';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { fieldAuditFlusher, fieldAuditPlugin } from './field-audit.plugin';
 import { deniedAccessAuditPlugin, type DeniedAccessAudit } from './denied-access-audit.plugin';
 import type { AuditSink } from '../common/audit/audit-sink';
@@ -39,6 +40,8 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
     hideSchemaDetailsFromClientErrors: config.isProduction,
     validationRules: armor.validationRules,
     plugins: [
+      // No HTTP caching of an authenticated API; left on, Apollo's cache-control plugin hooks every field.
+      ApolloServerPluginCacheControlDisabled(),
       ...(armor.plugins as never[]),
       costLimitPlugin(config.graphql.maxCost),
       oncePerRequestPlugin(),
@@ -51,6 +54,8 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
       isProduction: config.isProduction,
       onInternalError: (error) => logger.error({ err: loggableError(error) }, 'unexpected error in GraphQL operation'),
     }),
-    buildSchemaOptions: { dateScalarMode: 'isoDate', numberScalarMode: 'integer', fieldMiddleware: [fieldPolicyMiddleware] },
+    buildSchemaOptions: { dateScalarMode: 'isoDate', numberScalarMode: 'integer' },
+    // The field policy wraps the resolvers of protected types in the built schema (see applyFieldPolicies).
+    transformSchema: applyFieldPolicies,
   };
 }

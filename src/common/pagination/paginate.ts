@@ -9,10 +9,12 @@ export interface SortKey<T> {
   value: (row: T) => string | number;
 }
 
-export interface PaginateOptions<T> {
+export interface PaginateOptions<T extends ObjectLiteral> {
   /** Sort keys, most significant first; the last must be unique (usually the id). */
   keys: SortKey<T>[];
   direction?: 'ASC' | 'DESC';
+  /** Loads up to `limit` rows of the ordered page query; TypeORM entities (`getMany`) unless given. */
+  load?: (query: SelectQueryBuilder<T>, limit: number) => Promise<T[]>;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function paginate<T extends ObjectLiteral>(
   let counted: Promise<number> | undefined;
   const count = () => (counted ??= countQuery.getCount());
   const [rows, totalCount] = await Promise.all([
-    limit === 0 ? Promise.resolve([] as T[]) : pageQuery.take(limit + 1).getMany(),
+    limit === 0 ? Promise.resolve([] as T[]) : options.load ? options.load(pageQuery, limit + 1) : pageQuery.take(limit + 1).getMany(),
     inTransaction ? count() : count,
   ]);
   const hasNextPage = rows.length > limit;

@@ -12,6 +12,35 @@ describe('audit chain primitives', () => {
     expect(canonicalJson({ a: undefined, b: 'x' })).toBe('{"b":"x"}');
   });
 
+  it('gives the same bytes as the first (map/join) form, so chains written before still verify', () => {
+    const reference = (value: unknown): string => {
+      if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+      if (Array.isArray(value)) return `[${value.map(reference).join(',')}]`;
+      const entries = Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+    };
+    const samples: unknown[] = [
+      [], {}, [undefined, null, 0, -1.5, 'x'], { 'é': 1, e: 2, E: 3, '': 4, '10': 5, '9': 6, 'a\u0000b': 7, '😀': 8, 'ﬀ': 9 },
+      { nested: [{ z: [{}], a: true }, 'line\nbreak "quoted"'], when: new Date(0), u: undefined },
+      Array.from({ length: 17 }, (_, i) => (i % 3 ? `v${i}` : null)),
+    ];
+    let seed = 7;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    const randomValue = (depth: number): unknown => {
+      const pick = next() % (depth > 3 ? 4 : 6);
+      if (pick === 0) return null;
+      if (pick === 1) return next() % 1000 - 500;
+      if (pick === 2) return String.fromCharCode(...Array.from({ length: next() % 5 }, () => 32 + (next() % 500)));
+      if (pick === 3) return next() % 2 === 0;
+      if (pick === 4) return Array.from({ length: next() % 4 }, () => randomValue(depth + 1));
+      return Object.fromEntries(Array.from({ length: next() % 5 }, () => [String.fromCharCode(97 + (next() % 300)), next() % 5 ? randomValue(depth + 1) : undefined]));
+    };
+    for (let i = 0; i < 300; i++) samples.push(randomValue(0));
+    for (const sample of samples) expect(canonicalJson(sample)).toBe(reference(sample));
+  });
+
   it('keys the hash: another key, another link or any changed column gives another hash', () => {
     const key = Buffer.alloc(32, 1);
     const hash = chainHash(key, GENESIS_HASH, row);

@@ -24,14 +24,29 @@ export interface AuditRow {
   details: unknown;
 }
 
-/** JSON with object keys sorted at every level, so the same row always serialises to the same bytes. */
+/**
+ * JSON with object keys sorted at every level, so the same row always serialises to the same bytes.
+ * Written as loops: it runs once per audit entry on the request path (a 100-row PII page writes 100).
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i ? ',' : '') + canonicalJson(value[i]);
+    return out + ']';
+  }
+  const object = value as Record<string, unknown>;
+  // Default sort order is UTF-16 code-unit order, the same as comparing keys with `<`.
+  const keys = Object.keys(object).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const item = object[key];
+    if (item === undefined) continue;
+    out += (first ? '' : ',') + JSON.stringify(key) + ':' + canonicalJson(item);
+    first = false;
+  }
+  return out + '}';
 }
 
 export function canonicalRow(row: AuditRow): string {

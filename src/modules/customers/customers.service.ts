@@ -19,6 +19,7 @@ import { CustomerPii } from './customer-pii';
 import { CustomerOrderField, type CustomerOrder, type CustomersFilter } from './dto/customer.inputs';
 import { CustomerEntity } from './entities/customer.entity';
 import type { CustomerModel } from './models/customer.model';
+import { loadPlainRows } from '../../database/raw-entities';
 
 /** What monitoring needs to know about a customer to decide on an event (no PII). */
 export interface CustomerSnapshot {
@@ -202,6 +203,7 @@ export class CustomersService {
     const result = await paginate(query, page, {
       keys: [order, { column: 'c.id', value: (c) => c.id }],
       direction: orderBy?.direction ?? 'ASC',
+      load: loadPlainRows,
     });
     return { ...result, nodes: result.nodes.map((r) => this.pii.toModel(r)) };
   }
