@@ -17,7 +17,7 @@ const path = require('node:path');
 const fs = require('node:fs');
 const os = require('node:os');
 const { randomBytes } = require('node:crypto');
-const { positiveInt, requireDist, sleep, percentile, round2, mean, printTable, pkgVersion } = require('./lib/util');
+const { postgresCpuMicros, positiveInt, requireDist, sleep, percentile, round2, mean, printTable, pkgVersion } = require('./lib/util');
 const { OPS_PER_ACCOUNT, gqlClient, signIn, createOfficers, accountsFor, seedInput, seed } = require('./lib/graphql');
 const { startServer, stopServer, take, settle } = require('./lib/app-process');
 const { cannon } = require('./lib/load');
@@ -248,10 +248,12 @@ async function main() {
 
     process.stdout.write('  app run ... ');
     const beforeRun = (await take(child)).totals;
+    const pgCpuBefore = postgresCpuMicros();
     const app = await cannon(url, runTokens, SECONDS, { connections: CONNECTIONS, body: BODY });
     // autocannon hangs up on requests still in flight at the end; the app finishes them regardless. Wait for
     // that before the second baseline run, and count their statements too (their requests were counted).
     const afterRun = await settle(child);
+    const pgCpuAfter = postgresCpuMicros();
     const appResult = {
       reqPerSec: app.r.requests.mean,
       reqPerSecStddev: app.r.requests.stddev,
@@ -270,8 +272,10 @@ async function main() {
       // CPU of the app process per request served (requests and background work together): steadier than
       // req/s when something else shares the machine.
       processCpuMsPerRequest: round2((afterRun.cpuMicros - beforeRun.cpuMicros) / 1000 / Math.max(1, afterRun.requests - beforeRun.requests)),
+      // The database server's share (local server only): it runs on the same cores.
+      postgresCpuMsPerRequest: pgCpuBefore === null || pgCpuAfter === null ? null : round2((pgCpuAfter - pgCpuBefore) / 1000 / Math.max(1, afterRun.requests - beforeRun.requests)),
     };
-    console.log(`${appResult.reqPerSec.toFixed(1)} req/s, ${appResult.processCpuMsPerRequest} ms app CPU/request`);
+    console.log(`${appResult.reqPerSec.toFixed(1)} req/s, ${appResult.processCpuMsPerRequest} ms app CPU/request${appResult.postgresCpuMsPerRequest === null ? '' : `, ${appResult.postgresCpuMsPerRequest} ms PostgreSQL CPU/request`}`);
 
     process.stdout.write('  baseline run 2 ... ');
     const base2 = await baseline.run(SECONDS);

@@ -61,4 +61,34 @@ function pkgVersion(name) {
   }
 }
 
-module.exports = { ROOT, DIST, positiveInt, requireDist, sleep, key, randomIp, pool, percentile, round2, mean, printTable, pkgVersion };
+/**
+ * CPU time (µs) used so far by the local PostgreSQL server's processes, from /proc (Linux, server on this
+ * machine); null elsewhere. Backends that exit between two readings drop out, so read it around a phase
+ * whose connections stay open.
+ */
+function postgresCpuMicros() {
+  const fs = require('node:fs');
+  let dirs;
+  try {
+    dirs = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return null;
+  }
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  let ticks = 0;
+  let found = false;
+  for (const pid of dirs) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+      found = true;
+    } catch {
+      // the process exited meanwhile
+    }
+  }
+  return found ? (ticks * 1e6) / ticksPerSecond : null;
+}
+
+module.exports = { postgresCpuMicros, ROOT, DIST, positiveInt, requireDist, sleep, key, randomIp, pool, percentile, round2, mean, printTable, pkgVersion };

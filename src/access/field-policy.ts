@@ -73,19 +73,20 @@ export function fieldAccess(ability: AppAbility, principal: Principal, subjectNa
  * ability (one per request) and field.
  */
 interface FieldVerdict { read: boolean; afterStepUp: boolean; masked: boolean }
-const verdicts = new WeakMap<AppAbility, Map<string, FieldVerdict | null>>();
+const verdicts = new WeakMap<AppAbility, Map<SubjectName, Map<string, FieldVerdict | null>>>();
 
 function typeVerdict(ability: AppAbility, subjectName: SubjectName, field: string): FieldVerdict | null {
-  let byField = verdicts.get(ability);
-  if (!byField) verdicts.set(ability, (byField = new Map()));
-  const key = `${subjectName}.${field}`;
-  let verdict = byField.get(key);
+  let bySubject = verdicts.get(ability);
+  if (!bySubject) verdicts.set(ability, (bySubject = new Map()));
+  let byField = bySubject.get(subjectName);
+  if (!byField) bySubject.set(subjectName, (byField = new Map()));
+  let verdict = byField.get(field);
   if (verdict === undefined) {
     const read = rowIndependentAnswer(ability, 'read', subjectName, field);
     const afterStepUp = rowIndependentAnswer(ability, 'readAfterStepUp', subjectName, field);
     const masked = rowIndependentAnswer(ability, 'readMasked', subjectName, field);
     verdict = read === null || afterStepUp === null || masked === null ? null : { read, afterStepUp, masked };
-    byField.set(key, verdict);
+    byField.set(field, verdict);
   }
   return verdict;
 }
