@@ -1,4 +1,4 @@
-import { canonicalJson, chainHash, fromDbRow, GENESIS_HASH, type AuditDbRow, type AuditRow } from './audit-chain';
+import { CanonicalRowWriter, canonicalJson, canonicalRow, chainHash, chainHashOf, fromDbRow, GENESIS_HASH, type AuditDbRow, type AuditRow } from './audit-chain';
 
 const row: AuditRow = {
   id: '7', occurredAt: '2026-01-02T03:04:05.678Z', actorType: 'USER', actorId: 'u', role: 'AUDITOR', partnerId: null, sessionId: null,
@@ -39,6 +39,23 @@ describe('audit chain primitives', () => {
     };
     for (let i = 0; i < 300; i++) samples.push(randomValue(0));
     for (const sample of samples) expect(canonicalJson(sample)).toBe(reference(sample));
+  });
+
+  it('writes the same canonical form row by row with values shared across an append', () => {
+    const writer = new CanonicalRowWriter();
+    const variants: Array<Partial<AuditRow>> = [
+      {}, { actorId: null, role: null, ip: null }, { fields: [] }, { fields: ['email', 'phone'] }, { fields: ['email', 'phone'] },
+      { fields: ['a\u0000b'] }, { fields: ['a', 'b'] }, { details: {} }, { details: { z: 1, a: [null, 'é"\n'] } },
+      { userAgent: 'Mozilla/5.0 "quoted" \\ back' }, { customerId: '00000000-0000-4000-8000-000000000009', resourceId: 'x' },
+    ];
+    for (const [i, change] of variants.entries()) {
+      const full: AuditRow = { ...row, ...change, id: String(100 + i) };
+      const { id, occurredAt, ...rest } = full;
+      const canonical = writer.row(id, occurredAt, rest);
+      expect(canonical).toBe(canonicalRow(full));
+      const key = Buffer.alloc(32, 3);
+      expect(chainHashOf(key, GENESIS_HASH, canonical)).toBe(chainHash(key, GENESIS_HASH, full));
+    }
   });
 
   it('keys the hash: another key, another link or any changed column gives another hash', () => {

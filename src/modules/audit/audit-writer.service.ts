@@ -5,7 +5,7 @@ import { RequestContext } from '../../common/context/request-context';
 import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
 import { TransactionService } from '../../database/transaction.service';
-import { chainHash, GENESIS_HASH, type AuditRow } from './audit-chain';
+import { CanonicalRowWriter, chainHashOf, GENESIS_HASH, type AuditRow } from './audit-chain';
 import { AuditCheckpointer } from './chain/audit-checkpointer.service';
 import { AUDIT_LOCKS } from './audit.settings';
 
@@ -122,15 +122,18 @@ export class AuditWriter implements AuditSink {
     const known = this.lastHead;
     if (known && rows.length <= ROWS_PER_INSERT) {
       const prepared = this.chain(rows, known);
-      const inserted = (await manager.query(
-        `INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS})
-         SELECT ${AUDIT_INSERT_COLUMNS} FROM ${AUDIT_RECORDSET}
-          WHERE EXISTS (SELECT 1 FROM audit_entry WHERE id = $2::bigint AND hash = $3)
-            AND NOT EXISTS (SELECT 1 FROM audit_entry WHERE id > $2::bigint)
-         RETURNING id`,
+      // A count comes back rather than one id per row: 100 result rows would be parsed for nothing.
+      const [{ inserted }] = (await manager.query(
+        `WITH appended AS (
+           INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS})
+           SELECT ${AUDIT_INSERT_COLUMNS} FROM ${AUDIT_RECORDSET}
+            WHERE EXISTS (SELECT 1 FROM audit_entry WHERE id = $2::bigint AND hash = $3)
+              AND NOT EXISTS (SELECT 1 FROM audit_entry WHERE id > $2::bigint)
+           RETURNING 1)
+         SELECT count(*)::int AS inserted FROM appended`,
         [JSON.stringify(prepared.records), known.id.toString(), known.hash],
-      )) as unknown[];
-      if (inserted.length === rows.length) {
+      )) as Array<{ inserted: number }>;
+      if (inserted === rows.length) {
         this.lastHead = prepared.head;
         return;
       }
@@ -149,15 +152,17 @@ export class AuditWriter implements AuditSink {
     let prevHash = head.hash;
     let id = head.id;
     const occurredAt = new Date().toISOString();
+    const canonical = new CanonicalRowWriter();
+    const key = this.config.keys.auditChain;
     const records = rows.map((row): StoredRecord => {
       id += 1n;
-      const full: AuditRow = { ...row, id: id.toString(), occurredAt };
-      const hash = chainHash(this.config.keys.auditChain, prevHash, full);
+      const idText = id.toString();
+      const hash = chainHashOf(key, prevHash, canonical.row(idText, occurredAt, row));
       const record: StoredRecord = {
-        id: full.id, occurred_at: full.occurredAt, actor_type: full.actorType, actor_id: full.actorId, role: full.role,
-        partner_id: full.partnerId, session_id: full.sessionId, ip: full.ip, user_agent: full.userAgent, request_id: full.requestId,
-        action: full.action, resource_type: full.resourceType, resource_id: full.resourceId, customer_id: full.customerId,
-        fields: full.fields, outcome: full.outcome, details: full.details, prev_hash: prevHash, hash,
+        id: idText, occurred_at: occurredAt, actor_type: row.actorType, actor_id: row.actorId, role: row.role,
+        partner_id: row.partnerId, session_id: row.sessionId, ip: row.ip, user_agent: row.userAgent, request_id: row.requestId,
+        action: row.action, resource_type: row.resourceType, resource_id: row.resourceId, customer_id: row.customerId,
+        fields: row.fields, outcome: row.outcome, details: row.details, prev_hash: prevHash, hash,
       };
       prevHash = hash;
       return record;
