@@ -57,7 +57,8 @@ export class AuditWriter implements AuditSink {
    */
   async recordMany(entries: readonly AuditRecord[]): Promise<void> {
     if (!entries.length) return;
-    const rows = entries.map((entry) => this.toRow(entry));
+    const context = this.contextColumns();
+    const rows = entries.map((entry) => this.toRow(entry, context));
     if (this.tx.inTransaction()) await this.tx.run((manager) => this.append(manager, rows));
     else await this.appendGrouped(rows);
     this.checkpoints.noteAppended(entries.length);
@@ -170,13 +171,15 @@ export class AuditWriter implements AuditSink {
     return { records, head: { id, hash: prevHash } };
   }
 
-  private toRow(entry: AuditRecord): Omit<AuditRow, 'id' | 'occurredAt'> {
+  /** The columns every entry of one call shares: who is acting, from where, in which request. */
+  private contextColumns(): Pick<AuditRow, 'actorType' | 'actorId' | 'role' | 'partnerId' | 'sessionId' | 'ip' | 'userAgent' | 'requestId'> {
     const principal = this.context.principal;
-    const actor = entry.actor ?? (principal?.kind === 'USER'
+    const requestId = this.context.requestId;
+    const actor = principal?.kind === 'USER'
       ? { type: 'USER' as const, id: principal.userId, role: principal.role, sessionId: principal.sessionId, partnerId: null }
       : principal?.kind === 'PARTNER'
         ? { type: 'PARTNER' as const, id: principal.tokenId, role: 'PARTNER', partnerId: principal.partnerId, sessionId: null }
-        : { type: this.context.requestId ? ('ANONYMOUS' as const) : ('SYSTEM' as const), id: null, role: null, partnerId: null, sessionId: null });
+        : { type: requestId ? ('ANONYMOUS' as const) : ('SYSTEM' as const), id: null, role: null, partnerId: null, sessionId: null };
     return {
       actorType: actor.type,
       actorId: actor.id ?? null,
@@ -185,7 +188,21 @@ export class AuditWriter implements AuditSink {
       sessionId: uuidOrNull(actor.sessionId),
       ip: this.context.ip ?? null,
       userAgent: this.context.userAgent ?? null,
-      requestId: this.context.requestId ?? null,
+      requestId: requestId ?? null,
+    };
+  }
+
+  private toRow(entry: AuditRecord, context: ReturnType<AuditWriter['contextColumns']>): Omit<AuditRow, 'id' | 'occurredAt'> {
+    const actor = entry.actor;
+    return {
+      ...context,
+      ...(actor && {
+        actorType: actor.type,
+        actorId: actor.id ?? null,
+        role: actor.role ?? null,
+        partnerId: uuidOrNull(actor.partnerId),
+        sessionId: uuidOrNull(actor.sessionId),
+      }),
       action: entry.action,
       resourceType: entry.resourceType ?? null,
       resourceId: entry.resourceId ?? null,
