@@ -4,6 +4,7 @@ import { Transform } from 'class-transformer';
 import { IsBoolean, IsEmail, IsEnum, IsOptional, IsUUID, MaxLength, Validate, ValidatorConstraint, type ValidatorConstraintInterface } from 'class-validator';
 import { isE164, normalisePhone } from '../../../common/crypto/blind-index';
 import { DateScalar, DecimalScalar } from '../../../common/scalars/scalars';
+import { MaxDecimals } from '../../../common/validation/decimal.decorators';
 import { Text } from '../../../common/validation/text.decorators';
 import { SortDirection } from '../../../common/pagination/sort';
 import { CustomerStatusEnum, LifecycleStage, RiskLevel } from '../models/customer.model';
@@ -63,8 +64,8 @@ export class CreateCustomerInput {
   @Field(() => DateScalar, { nullable: true }) @IsOptional() @Validate(PastDate) dateOfBirth?: string;
   @Field({ nullable: true }) @Text(500, { optional: true }) address?: string;
   @Field(() => ID, { nullable: true }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) accountManagerId?: string;
-  @Field(() => DecimalScalar, { nullable: true }) @IsOptional() @Validate(NonNegative) transactionLimit?: string;
-  @Field(() => DecimalScalar, { nullable: true }) @IsOptional() @Validate(NonNegative) dailyLimit?: string;
+  @Field(() => DecimalScalar, { nullable: true }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) transactionLimit?: string;
+  @Field(() => DecimalScalar, { nullable: true }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) dailyLimit?: string;
   @Field(() => LifecycleStage, { nullable: true, defaultValue: LifecycleStage.ONBOARDING }) @IsOptional() @IsEnum(LifecycleStage) lifecycleStage?: LifecycleStage;
 }
 
@@ -78,8 +79,8 @@ export class UpdateCustomerInput {
   @Field(() => DateScalar, { nullable: true }) @IsOptional() @Validate(PastDate) dateOfBirth?: string;
   @Field({ nullable: true }) @Text(500, { optional: true }) address?: string;
   @Field(() => ID, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) accountManagerId?: string;
-  @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) transactionLimit?: string;
-  @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) dailyLimit?: string;
+  @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) transactionLimit?: string;
+  @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) dailyLimit?: string;
   @Field(() => LifecycleStage, { nullable: true }) @IsOptional() @IsEnum(LifecycleStage) lifecycleStage?: LifecycleStage;
 }
 
