@@ -96,9 +96,9 @@ describe('customers: records, scope, lookups, write rules, erasure', () => {
     const precise = await t.gql(CREATE, { i: { externalRef: 'x', transactionLimit: '10.005', dailyLimit: '20.120' } }, { token: agent.accessToken });
     expect(codeOf(precise)).toBe('BAD_USER_INPUT');
     expect((precise.errors![0].extensions!.fieldErrors as Array<{ path: string }>).map((e) => e.path).sort()).toEqual(['dailyLimit', 'transactionLimit']);
-    const exact = await t.gql('mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { transactionLimit dailyLimit } }', { i: { externalRef: 'limits-exact', transactionLimit: '10.5', dailyLimit: '20.12' } }, { token: agent.accessToken });
+    const exact = await t.gql<{ createCustomer: { transactionLimit: string } }>('mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { transactionLimit dailyLimit } }', { i: { externalRef: 'limits-exact', transactionLimit: '10.5', dailyLimit: '20.12' } }, { token: agent.accessToken });
     expect(exact.errors).toBeUndefined();
-    expect(Number((exact.body.data as { createCustomer: { transactionLimit: string } }).createCustomer.transactionLimit)).toBe(10.5);
+    expect(Number(exact.data!.createCustomer.transactionLimit)).toBe(10.5);
     const dup = await t.gql(CREATE, { i: { externalRef: 'cust-1' } }, { token: agent.accessToken });
     expect(codeOf(dup)).toBe('CONFLICT');
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { VerificationClock } from '../../src/modules/verification/verification.clock';
 import { randomIp, startTestApp, TEST_ADMIN, testSecrets, type GraphQLResponse, type TestApp } from '../helpers/app';
-import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { partnerWithToken } from '../helpers/monitoring';
 import { sentMessages } from '../helpers/notify';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
@@ -170,6 +170,27 @@ describe('customer verification', () => {
     expect((await audits(cust)).filter((e) => e.action === 'verification.complete').map((e) => [e.outcome, e.details.answer])).toEqual([
       ['DENIED', 'FAILED'], ['DENIED', 'FAILED'], ['SUCCESS', 'PASSED'],
     ]);
+  });
+
+  it('refuses every verification write for a TERMINATED or ERASED customer with CONFLICT, an open challenge included', async () => {
+    for (const status of ['TERMINATED', 'ERASED']) {
+      const cust = await customer(agent.accessToken);
+      const open = await startOk(agent.accessToken, cust);
+      const code = await codeFor(open.verificationId);
+      // The status changes while the challenge is open: terminated elsewhere, or erased here.
+      if (status === 'TERMINATED') await sql.query(`UPDATE customer SET status = 'TERMINATED' WHERE id = $1`, [cust]);
+      else {
+        await gqlOk(t.gql, 'mutation($c: String!) { stepUp(code: $c) { expiresAt } }', { c: await freshCode(co.secret) }, co.accessToken);
+        await gqlOk(t.gql, 'mutation($id: ID!) { eraseCustomer(id: $id, reason: "GDPR art. 17 request, ticket DPO-7") { id } }', { id: cust }, co.accessToken);
+      }
+      const completed = await complete(agent.accessToken, open.verificationId, code);
+      expect([status, codeOf(completed)]).toEqual([status, 'CONFLICT']);
+      expect([status, codeOf(await start(agent.accessToken, cust))]).toEqual([status, 'CONFLICT']);
+      expect([status, codeOf(await record(co.accessToken, { customerId: cust }))]).toEqual([status, 'CONFLICT']);
+      // Nothing was earned or recorded by the refused attempts.
+      expect(await level(cust)).toBe('NONE');
+      expect((await verificationEvents(cust)).length).toBe(0);
+    }
   });
 
   it('refuses a code after five minutes (EXPIRED), on a clock the test moves', async () => {
