@@ -199,6 +199,10 @@ describe('complaints', () => {
     expect(fieldPaths(await resolve(agent.accessToken, c.id, { summary: 'Paid', remedy: 'COMPENSATION' }))).toEqual(['amount']);
     expect(fieldPaths(await resolve(agent.accessToken, c.id, { summary: 'Sorry', remedy: 'APOLOGY', amount: '5.00' }))).toEqual(['amount']);
     expect(fieldPaths(await resolve(agent.accessToken, c.id, { summary: 'Paid', remedy: 'REFUND', amount: '-5.00' }))).toEqual(['amount']);
+    // remedy_amount is numeric(20,2): a third decimal is refused rather than rounded away.
+    const third = await resolve(agent.accessToken, c.id, { summary: 'Paid', remedy: 'REFUND', amount: '5.005' });
+    expect(third.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'amount', message: 'must have at most 2 decimals' }] });
+    expect((await resolve(agent.accessToken, c.id, { summary: 'Paid', remedy: 'REFUND', amount: '5.10' })).data!.resolveComplaint).toMatchObject({ resolution: { amount: '5.10' } });
   });
 
   it('takes feedback 1–5 only after resolution; 0, 6 and 3.5 are refused; ≤ 2 raises LOW_SATISFACTION', async () => {

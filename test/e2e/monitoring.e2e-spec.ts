@@ -106,6 +106,31 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(audit.rows[0].details).toMatchObject({ received: 5, processed: 2, rejected: 3 });
   });
 
+  it('refuses an amount with more than 2 decimals at its index instead of rounding it; 2 decimals are stored as sent', async () => {
+    const c = await customer();
+    const res = await ingest(t, core.token, [
+      { customerId: c, type: 'TRANSACTION', amount: '10.123' },
+      { customerId: c, type: 'TRANSACTION', amount: '10.12' },
+      { customerId: c, type: 'TRANSACTION', amount: '10.10' },
+      { customerId: c, type: 'PAYMENT', amount: '7.500', attributes: { daysLate: 0 } },
+    ]);
+    expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual([null, 'ALLOW', 'ALLOW', null]);
+    expect(res.errors!.map((e) => ({ path: e.path, code: e.extensions!.code, fieldErrors: e.extensions!.fieldErrors }))).toEqual([
+      { path: ['ingestEvents', 0], code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'amount', message: 'must have at most 2 decimals' }] },
+      { path: ['ingestEvents', 3], code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'amount', message: 'must have at most 2 decimals' }] },
+    ]);
+    const ids = res.data!.ingestEvents.filter((r) => r).map((r) => r!.event!.id);
+    const stored = await gqlOk<{ events: { nodes: Array<{ id: string; amount: string }> } }>(t.gql, 'query($c: ID!) { events(filter: {customerId: $c}) { nodes { id amount } } }', { c }, co.accessToken);
+    expect(Object.fromEntries(stored.events.nodes.map((e) => [e.id, e.amount]))).toEqual({ [ids[0]]: '10.12', [ids[1]]: '10.10' });
+
+    // An inline literal is checked the same way.
+    const inline = await t.gql<{ ingestEvents: unknown[] }>(
+      `mutation { ingestEvents(events: [{idempotencyKey: "${newKey()}", customerId: "${c}", type: TRANSACTION, occurredAt: "${new Date().toISOString()}", amount: "0.001"}]) { decision } }`,
+      undefined, { token: core.token });
+    expect(inline.data!.ingestEvents).toEqual([null]);
+    expect(inline.errors![0]).toMatchObject({ path: ['ingestEvents', 0], extensions: { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'amount' }] } });
+  });
+
   it('refuses an EXTERNAL partner screening a customer it does not own, and hides rules and alerts from partners', async () => {
     const notMine = await customer();
     const res = await ingest(t, shop.token, [{ customerId: notMine, type: 'TRANSACTION', amount: '5.00' }]);

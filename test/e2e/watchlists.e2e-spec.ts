@@ -184,6 +184,63 @@ describe('watchlists', () => {
     expect((await pay('CP-SANCTIONED-1')).data!.ingestEvents[0]!.decision).toBe('ALLOW');
   });
 
+  it('refuses a rule condition naming a watchlist that does not exist, on createRule and updateRule, naming the node', async () => {
+    const CREATE_RULE = 'mutation($i: CreateRuleInput!) { createRule(input: $i) { id version status condition } }';
+    const UPDATE_RULE = 'mutation($id: ID!, $i: UpdateRuleInput!) { updateRule(id: $id, input: $i) { id version status name condition } }';
+    const onList = (code: string) => ({ compare: { left: { field: 'counterpartyRef' }, op: 'in', right: { list: code } } });
+    const rule = (code: string, condition: unknown) => ({ code, name: 'Watchlist rule', eventTypes: ['TRANSACTION'], severity: 'HIGH', actions: ['RAISE_ALERT'], condition });
+    const refused = (res: { errors?: Array<{ message: string; extensions?: Record<string, unknown> }> }) => {
+      expect(codeOf(res)).toBe('BAD_USER_INPUT');
+      expect(res.errors![0].message).toMatch(/^Invalid rule condition: condition\.\S+ names no watchlist: create TEST_MISSING/);
+      return res.errors![0].extensions!.fieldErrors;
+    };
+
+    // create: a missing code anywhere — here beside an existing one and inside an aggregate's where.
+    const nested = {
+      all: [
+        onList('SANCTIONED_COUNTERPARTIES'),
+        { compare: { left: { aggregate: { fn: 'count', eventTypes: ['TRANSACTION'], window: 'P1D', where: { not: onList('TEST_MISSING_MULES') } } }, op: 'gte', right: { value: 3 } } },
+        { compare: { left: { field: 'deviceId' }, op: 'notIn', right: { list: 'TEST_MISSING_DEVICES' } } },
+      ],
+    };
+    expect(refused(await t.gql(CREATE_RULE, { i: rule('TEST_LIST_RULE', nested) }, { token: co.accessToken }))).toEqual([
+      { path: 'condition.all.1.compare.left.aggregate.where.not.compare.right.list', message: 'names no watchlist: create TEST_MISSING_MULES with createWatchlist first' },
+      { path: 'condition.all.2.compare.right.list', message: 'names no watchlist: create TEST_MISSING_DEVICES with createWatchlist first' },
+    ]);
+    // Checked after the shape: a malformed condition still gets its own errors first.
+    expect(fieldPaths(await t.gql(CREATE_RULE, { i: rule('TEST_LIST_RULE', { compare: { left: { field: 'counterpartyRef' }, op: 'in', right: { list: 7 } } }) }, { token: co.accessToken })))
+      .toEqual(['condition.compare.right.list']);
+    expect((await sql.query(`SELECT count(*)::int AS n FROM rule WHERE code = 'TEST_LIST_RULE'`)).rows[0].n).toBe(0);
+
+    // Once the watchlists exist, the same condition is accepted.
+    await create({ code: 'TEST_MISSING_MULES', name: 'Mules' });
+    await create({ code: 'TEST_MISSING_DEVICES', name: 'Devices' });
+    const draft = await gqlOk<{ createRule: { id: string; version: number; status: string } }>(t.gql, CREATE_RULE, { i: rule('TEST_LIST_RULE', nested) }, co.accessToken);
+    expect(draft.createRule).toMatchObject({ version: 1, status: 'DRAFT' });
+
+    // update of a DRAFT (edited in place): refused, and the draft keeps its condition.
+    expect(refused(await t.gql(UPDATE_RULE, { id: draft.createRule.id, i: { condition: onList('TEST_MISSING_X') } }, { token: co.accessToken }))).toEqual([
+      { path: 'condition.compare.right.list', message: 'names no watchlist: create TEST_MISSING_X with createWatchlist first' },
+    ]);
+    expect((await sql.query(`SELECT condition FROM rule WHERE id = $1`, [draft.createRule.id])).rows[0].condition).toEqual(nested);
+    // An update that leaves the condition alone is not re-checked against the watchlists.
+    expect((await gqlOk<{ updateRule: { name: string } }>(t.gql, UPDATE_RULE, { id: draft.createRule.id, i: { name: 'Renamed' } }, co.accessToken)).updateRule.name).toBe('Renamed');
+
+    // update of an ACTIVE rule (would draft version N+1): refused, and no version is drafted.
+    const { rules } = await gqlOk<{ rules: { nodes: Array<{ id: string }> } }>(t.gql, '{ rules(filter: {code: "WATCHLIST_COUNTERPARTY", status: ACTIVE}) { nodes { id } } }', undefined, co.accessToken);
+    expect(refused(await t.gql(UPDATE_RULE, { id: rules.nodes[0].id, i: { condition: onList('TEST_MISSING_SANCTIONS') } }, { token: co.accessToken }))).toEqual([
+      { path: 'condition.compare.right.list', message: 'names no watchlist: create TEST_MISSING_SANCTIONS with createWatchlist first' },
+    ]);
+    expect((await sql.query(`SELECT count(*)::int AS n FROM rule WHERE code = 'WATCHLIST_COUNTERPARTY'`)).rows[0].n).toBe(1);
+    const v2 = await gqlOk<{ updateRule: { version: number; status: string } }>(t.gql, UPDATE_RULE, { id: rules.nodes[0].id, i: { condition: onList('TEST_MISSING_MULES') } }, co.accessToken);
+    expect(v2.updateRule).toMatchObject({ version: 2, status: 'DRAFT' }); // a draft: version 1 stays the one that runs
+  });
+
+  it('offers no way to delete a watchlist, so a list a rule reads cannot disappear from under it', async () => {
+    const { data } = await t.gql<{ __schema: { mutationType: { fields: Array<{ name: string }> } } }>('{ __schema { mutationType { fields { name } } } }', undefined, { token: co.accessToken });
+    expect(data!.__schema.mutationType.fields.map((f) => f.name).filter((n) => /watchlist/i.test(n)).sort()).toEqual(['createWatchlist', 'updateWatchlistEntries']);
+  });
+
   it('sees a change another instance committed within about a second (the cache stamp watches watchlist.updated_at)', async () => {
     const c = await customer();
     const pay = async () => (await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00', counterpartyRef: 'CP-ELSEWHERE' }])).data!.ingestEvents[0]!.decision;

@@ -2,6 +2,7 @@ import { Field, ID, InputType, Int } from '@nestjs/graphql';
 import { IsBoolean, IsEnum, IsInt, IsOptional, IsUUID, Matches, Max, Min } from 'class-validator';
 import { SortDirection } from '../../../common/pagination/sort';
 import { DecimalScalar } from '../../../common/scalars/scalars';
+import { MaxDecimals } from '../../../common/validation/decimal.decorators';
 import { Text } from '../../../common/validation/text.decorators';
 import { Severity } from '../../monitoring/models/monitoring.enums';
 import { ComplaintChannel, ComplaintOrderField, ComplaintStatsGroupBy, ComplaintStatus, Remedy } from '../models/complaint.enums';
@@ -28,7 +29,7 @@ export class FileComplaintInput {
 export class ResolveComplaintInput {
   @Field() @Text(COMPLAINT_TEXT.summary) summary!: string;
   @Field(() => Remedy) @IsEnum(Remedy) remedy!: Remedy;
-  @Field(() => DecimalScalar, { nullable: true, description: 'Money refunded or paid; not negative' }) @IsOptional() amount?: string;
+  @Field(() => DecimalScalar, { nullable: true, description: 'Money refunded or paid; not negative' }) @IsOptional() @MaxDecimals(2) amount?: string;
 }
 
 @InputType()

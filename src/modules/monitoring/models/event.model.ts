@@ -4,6 +4,7 @@ import { GraphQLJSON } from 'graphql-scalars';
 import { protectType } from '../../../access/field-policy';
 import { Connection } from '../../../common/pagination/connection';
 import { DecimalScalar } from '../../../common/scalars/scalars';
+import { MaxDecimals } from '../../../common/validation/decimal.decorators';
 import { Text } from '../../../common/validation/text.decorators';
 import { Decision, EventType, HoldStatus } from './monitoring.enums';
 
@@ -27,7 +28,7 @@ export class EventInput {
   @Field({ nullable: true }) @Text(100, { optional: true }) customerExternalRef?: string;
   @Field(() => EventType) @IsEnum(EventType, { message: 'x must be an event type' }) type!: EventType;
   @Field({ description: 'ISO-8601 date-time' }) @IsISO8601({ strict: true }, { message: 'x must be an ISO-8601 date-time' }) occurredAt!: string;
-  @Field(() => DecimalScalar, { nullable: true }) @IsOptional() @IsString() amount?: string;
+  @Field(() => DecimalScalar, { nullable: true }) @IsOptional() @IsString() @MaxDecimals(2) amount?: string;
   @Field({ nullable: true, description: 'ISO 4217' }) @IsOptional() @Matches(/^[A-Z]{3}$/, { message: 'x must be an ISO 4217 code such as EUR' }) currency?: string;
   @Field({ nullable: true }) @Text(50, { optional: true }) channel?: string;
   @Field({ nullable: true, description: 'ISO 3166-1 alpha-2' }) @IsOptional() @Matches(/^[A-Z]{2}$/, { message: 'x must be an ISO 3166-1 alpha-2 code' }) country?: string;

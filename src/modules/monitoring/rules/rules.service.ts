@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isUUID } from 'class-validator';
+import type { EntityManager } from 'typeorm';
 import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
 import { RequestContext } from '../../../common/context/request-context';
 import { BadUserInputError, ConflictError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
@@ -7,7 +8,9 @@ import type { ConnectionShape, PageArgs } from '../../../common/pagination/conne
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { TransactionService } from '../../../database/transaction.service';
 import { parseDuration } from './condition/duration';
-import { assertValidCondition } from './condition/validate-condition';
+import type { Condition } from './condition/condition.types';
+import { listReferences } from './condition/list-references';
+import { assertValidCondition, invalidConditionError } from './condition/validate-condition';
 import type { CreateRuleInput, RuleModel, RulesFilter, UpdateRuleInput } from '../models/rule.model';
 import { RuleMode, RuleStatus } from '../models/monitoring.enums';
 import { RuleEngine } from './rule-engine.service';
@@ -65,6 +68,7 @@ export class RulesService {
   async create(input: CreateRuleInput): Promise<RuleModel> {
     this.check(input.condition, input.dedupWindow);
     return this.tx.run(async (manager) => {
+      await this.checkWatchlists(manager, input.condition);
       const [exists] = (await manager.query(`SELECT 1 FROM rule WHERE code = $1 LIMIT 1`, [input.code])) as unknown[];
       if (exists) throw new ConflictError(`Rule ${input.code} exists: update it to draft a new version`, { field: 'code' });
       const [row] = (await manager.query(
@@ -92,6 +96,7 @@ export class RulesService {
       dedupWindow: input.dedupWindow ?? current.dedup_window,
     };
     return this.tx.run(async (manager) => {
+      if (input.condition !== undefined && input.condition !== null) await this.checkWatchlists(manager, input.condition);
       let row: RuleRow;
       if (current.status === RuleStatus.DRAFT) {
         [row] = ((await manager.query(
@@ -143,6 +148,20 @@ export class RulesService {
   private check(condition: unknown, dedupWindow: string | undefined): void {
     if (condition !== undefined) assertValidCondition(condition, 'condition');
     if (dedupWindow !== undefined && dedupWindow !== null && parseDuration(dedupWindow) === null) throw BadUserInputError.field('dedupWindow', 'must be an ISO-8601 duration such as P1D');
+  }
+
+  /**
+   * Every `{"list": code}` must name an existing watchlist: the engine reads a missing one as empty, so a
+   * misspelt code would make `in` never match and `notIn` match everything. Watchlists cannot be deleted
+   * (there is no such operation), so a code that exists now keeps existing for the rule's lifetime.
+   */
+  private async checkWatchlists(manager: EntityManager, condition: unknown): Promise<void> {
+    const refs = listReferences(condition as Condition, 'condition');
+    if (!refs.length) return;
+    const rows = (await manager.query(`SELECT code FROM watchlist WHERE code = ANY($1::text[])`, [[...new Set(refs.map((r) => r.code))]])) as Array<{ code: string }>;
+    const known = new Set(rows.map((r) => r.code));
+    const errors = refs.filter((r) => !known.has(r.code)).map((r) => ({ path: r.path, message: `names no watchlist: create ${r.code} with createWatchlist first` }));
+    if (errors.length) throw invalidConditionError(errors);
   }
 
   private actorId(): string | null {

@@ -1,7 +1,8 @@
 export * from './condition.types';
 export * from './vocabulary';
 export { parseDuration, MAX_WINDOW_MS } from './duration';
-export { validateCondition, assertValidCondition } from './validate-condition';
+export { validateCondition, assertValidCondition, invalidConditionError } from './validate-condition';
+export { listReferences, type ListReference } from './list-references';
 export { compileCondition, compileWhere } from './compile-condition';
 export { canonicalJson } from './aggregate-spec';
 export { buildAggregateQuery, readAggregateRow, type AggregateQuery, type AggregateQueryInput } from './aggregate-sql';

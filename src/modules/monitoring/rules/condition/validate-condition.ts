@@ -41,10 +41,14 @@ export function validateCondition(json: unknown, rootPath = 'condition'): FieldE
 /** Throws `BAD_USER_INPUT` carrying every field error when the condition is not valid. */
 export function assertValidCondition(json: unknown, rootPath = 'condition'): void {
   const errors = validateCondition(json, rootPath);
-  if (errors.length === 0) return;
+  if (errors.length) throw invalidConditionError(errors);
+}
+
+/** The one error shape for a refused condition: the first problem in the message, every one in `fieldErrors`. */
+export function invalidConditionError(errors: FieldError[]): BadUserInputError {
   const first = `${errors[0].path} ${errors[0].message}`;
   const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
-  throw new BadUserInputError(`Invalid rule condition: ${first}${more}`, errors);
+  return new BadUserInputError(`Invalid rule condition: ${first}${more}`, errors);
 }
 
 function fail(st: State, path: string, message: string): void {
