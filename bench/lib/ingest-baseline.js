@@ -6,9 +6,9 @@
  * - POST /single: for the one event, in one transaction (BEGIN … COMMIT): the app's own `INSERT INTO event`
  *   statement, then the SQL the active rules need for the event's type, built the way the app's RuleEngine
  *   builds it — `buildAggregateQuery` (dist/…/aggregate-sql.js) over the aggregates of the active rules
- *   compiled with `compileCondition`, and the `max(occurred_at)` look-up when a rule reads
- *   `daysSinceLastActivity` (DORMANT_REACTIVATION). Nothing else: no authentication, customer look-up,
- *   idempotency key, rule evaluation, decision update, read-back or audit entry.
+ *   compiled with `compileCondition`, with the `max(occurred_at)` look-up as one more column when a rule
+ *   reads `daysSinceLastActivity` (DORMANT_REACTIVATION). Nothing else: no authentication, customer look-up,
+ *   idempotency key, rule evaluation, decision update or audit entry.
  * - POST /batch: the events as one `INSERT INTO event … SELECT … FROM unnest($1::uuid[], …) RETURNING id`
  *   (one statement, its own transaction), no screening at all.
  *
@@ -23,10 +23,9 @@ const { fork } = require('node:child_process');
 const { randomUUID } = require('node:crypto');
 const { requireDist } = require('./util');
 
-/** The app's statement, as in DecisionPipeline.screen (dist/src/modules/monitoring/events/decision-pipeline.service.js). */
-const INSERT_EVENT = `INSERT INTO event (id, customer_id, type, source, occurred_at, amount, currency, channel, country, device_id, ip_address, counterparty_ref, content, flags, attributes)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`;
-const LAST_ACTIVITY = `SELECT max(occurred_at) AS last FROM event WHERE customer_id = $1 AND occurred_at <= $2 AND id <> $3`;
+/** The app's event insert (INSERT_EVENT in dist/src/modules/monitoring/events/decision-pipeline.service.js; partner events claim their idempotency key in the same statement). */
+const INSERT_EVENT = `INSERT INTO event AS e (id, customer_id, type, source, occurred_at, amount, currency, channel, country, device_id, ip_address, counterparty_ref, content, flags, attributes)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${requireDist('modules/monitoring/events/event-row').EVENT_COLUMNS}`;
 const INSERT_BATCH = `INSERT INTO event (id, customer_id, type, source, occurred_at, amount, currency, channel, country, device_id, ip_address, counterparty_ref)
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[], $6::numeric[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
   RETURNING id`;
@@ -48,8 +47,8 @@ async function loadRules(db) {
 
 /**
  * The statements the active rules need for one event `e` (an EventInput with `customerId`, `occurredAt` as a
- * Date and `id`): [{ sql, params, kind }] — the aggregate statement (as RuleEngine.evaluate) and the
- * last-activity look-up when a rule reads daysSinceLastActivity.
+ * Date and `id`): [{ sql, params, kind }] — the aggregate statement (as RuleEngine.evaluate), which also
+ * looks up the last activity when a rule reads daysSinceLastActivity.
  */
 function aggregateStatements({ rules, list }, e) {
   const { buildAggregateQuery } = requireDist('modules/monitoring/rules/condition/aggregate-sql');
@@ -61,11 +60,11 @@ function aggregateStatements({ rules, list }, e) {
     country: e.country ?? null, deviceId: e.deviceId ?? null, ipAddress: e.ipAddress ?? null, counterpartyRef: e.counterpartyRef ?? null,
     flags: [], attributes: e.attributes ?? {},
   };
-  const query = buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), { customerId: e.customerId, occurredAt: e.occurredAt, event: eventView, list });
+  const needsLastActivity = applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
+  const query = buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), {
+    customerId: e.customerId, occurredAt: e.occurredAt, event: eventView, list, lastActivityExcluding: needsLastActivity ? e.id : undefined,
+  });
   if (query) out.push({ kind: 'aggregate', sql: query.sql, params: query.params });
-  if (applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'))) {
-    out.push({ kind: 'lastActivity', sql: LAST_ACTIVITY, params: [e.customerId, e.occurredAt.toISOString(), e.id] });
-  }
   return out;
 }
 
@@ -199,4 +198,4 @@ if (require.main === module && process.argv[2] === '--serve') {
   });
 }
 
-module.exports = { INSERT_EVENT, LAST_ACTIVITY, BASELINE_SOURCE, loadRules, aggregateStatements, startBaseline, stopBaseline, baselineCpu };
+module.exports = { INSERT_EVENT, BASELINE_SOURCE, loadRules, aggregateStatements, startBaseline, stopBaseline, baselineCpu };

@@ -40,6 +40,11 @@ export interface PartnerPrincipal {
   trustLevel: TrustLevel;
   /** Effective scopes: the token's, narrowed by what the partner is allowed now. */
   scopes: PartnerScope[];
+  /**
+   * The partner's own events-per-minute limit (null: the trust level's default), read with the token so
+   * that ingestion need not read the partner again; absent when the principal was made another way.
+   */
+  eventsPerMinute?: number | null;
 }
 
 export type Principal = StaffPrincipal | PartnerPrincipal;

@@ -40,6 +40,24 @@ export interface CustomerSnapshot {
   dataKey: string | null;
 }
 
+/** The customer columns behind a {@link CustomerSnapshot}, as pg returns them (numeric as text). */
+interface SnapshotRow {
+  id: string;
+  external_ref: string;
+  status: string;
+  risk_level: string;
+  risk_score: number;
+  verification_level: string;
+  credit_level: string | null;
+  transaction_limit: string | null;
+  daily_limit: string | null;
+  restricted_limit: string | null;
+  created_at: Date;
+  account_manager_id: string | null;
+  onboarded_by_partner_id: string | null;
+  data_key: string | null;
+}
+
 /** What risk scoring reads of a customer (no PII), read under a row lock in the caller's transaction. */
 export interface CustomerRiskInputs {
   id: string;
@@ -105,24 +123,30 @@ export class CustomersService {
    */
   async snapshots(ids: readonly string[], externalRefs: readonly string[]): Promise<CustomerSnapshot[]> {
     if (!ids.length && !externalRefs.length) return [];
-    const query = this.tx.manager().createQueryBuilder(CustomerEntity, 'c');
-    query.where('(c.id = ANY(:ids) OR c.external_ref = ANY(:refs))', { ids: ids.filter((id) => isUUID(id)), refs: [...externalRefs] });
-    const rows = await query.getMany();
+    // Only the columns a decision reads, as plain rows: no entity hydration of the encrypted PII columns on
+    // the ingest hot path.
+    const rows = (await this.tx.manager().query(
+      `SELECT id, external_ref, status, risk_level, risk_score, verification_level, credit_level, transaction_limit, daily_limit,
+              restricted_limit, created_at, account_manager_id, onboarded_by_partner_id, data_key
+         FROM customer WHERE id = ANY($1::uuid[]) OR external_ref = ANY($2::text[])`,
+      [ids.filter((id) => isUUID(id)), [...externalRefs]],
+    )) as SnapshotRow[];
+    const num = (v: string | null) => (v === null ? null : Number(v));
     return rows.map((r) => ({
       id: r.id,
-      externalRef: r.externalRef,
+      externalRef: r.external_ref,
       status: r.status,
-      riskLevel: r.riskLevel,
-      riskScore: r.riskScore,
-      verificationLevel: r.verificationLevel,
-      creditLevel: r.creditLevel,
-      transactionLimit: r.transactionLimit === null ? null : Number(r.transactionLimit),
-      dailyLimit: r.dailyLimit === null ? null : Number(r.dailyLimit),
-      restrictedLimit: r.restrictedLimit === null ? null : Number(r.restrictedLimit),
-      createdAt: r.createdAt,
-      accountManagerId: r.accountManagerId,
-      onboardedByPartnerId: r.onboardedByPartnerId,
-      dataKey: r.dataKey,
+      riskLevel: r.risk_level,
+      riskScore: r.risk_score,
+      verificationLevel: r.verification_level,
+      creditLevel: r.credit_level,
+      transactionLimit: num(r.transaction_limit),
+      dailyLimit: num(r.daily_limit),
+      restrictedLimit: num(r.restricted_limit),
+      createdAt: r.created_at,
+      accountManagerId: r.account_manager_id,
+      onboardedByPartnerId: r.onboarded_by_partner_id,
+      dataKey: r.data_key,
     }));
   }
 

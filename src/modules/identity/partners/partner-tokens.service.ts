@@ -106,22 +106,32 @@ export class PartnerTokensService {
   async principalFor(token: string): Promise<PartnerPrincipal | null> {
     if (!token.startsWith(PARTNER_TOKEN_PREFIX) || token.length > 200) return null;
     const [row] = (await this.tx.manager().query(
-      `SELECT t.id, t.partner_id, t.scopes, p.allowed_scopes, p.trust_level, t.last_used_at, t.last_used_ip
+      `SELECT t.id, t.partner_id, t.scopes, p.allowed_scopes, p.trust_level, p.events_per_minute, t.last_used_at, t.last_used_ip,
+              (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale
          FROM partner_token t JOIN partner p ON p.id = t.partner_id
         WHERE t.token_digest = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
           AND p.suspended_at IS NULL AND p.agreement_signed_at <= now() AND p.agreement_expires_at > now()`,
       [this.digest(token)],
-    )) as Array<{ id: string; partner_id: string; scopes: string[]; allowed_scopes: string[]; trust_level: TrustLevel; last_used_at: Date | null; last_used_ip: string | null }>;
+    )) as Array<{
+      id: string; partner_id: string; scopes: string[]; allowed_scopes: string[]; trust_level: TrustLevel; events_per_minute: number | null;
+      last_used_at: Date | null; last_used_ip: string | null; stale: boolean;
+    }>;
     if (!row) return null;
     const ip = this.context.ip ?? null;
     const newNetwork = row.last_used_at !== null && networkOf(ip) !== networkOf(row.last_used_ip);
-    const [touched] = (await this.tx.manager().query(
-      `UPDATE partner_token SET last_used_at = now(), last_used_ip = $2
-        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute' OR $3::boolean) RETURNING id`,
-      [row.id, ip, newNetwork],
-    )) as [Array<{ id: string }>, number];
+    // Most uses need no write at all: skip the statement then. When one is due, the guarded UPDATE still
+    // decides, so concurrent uses of one token record (and audit) it once.
+    const [touched] = row.stale || newNetwork
+      ? ((await this.tx.manager().query(
+          `UPDATE partner_token SET last_used_at = now(), last_used_ip = $2
+            WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute' OR $3::boolean) RETURNING id`,
+          [row.id, ip, newNetwork],
+        )) as [Array<{ id: string }>, number])
+      : [[]];
     const scopes = row.scopes.filter((s): s is PartnerScope => row.allowed_scopes.includes(s) && (PARTNER_SCOPES as readonly string[]).includes(s));
-    const principal: PartnerPrincipal = { kind: 'PARTNER', partnerId: row.partner_id, tokenId: row.id, trustLevel: row.trust_level, scopes };
+    const principal: PartnerPrincipal = {
+      kind: 'PARTNER', partnerId: row.partner_id, tokenId: row.id, trustLevel: row.trust_level, scopes, eventsPerMinute: row.events_per_minute,
+    };
     if (touched.length) {
       await this.audit.record({
         action: 'partner_token.use',

@@ -10,7 +10,7 @@ import { AlertsService, toAlertModel } from '../alerts/alerts.service';
 import type { AlertModel } from '../models/alert.model';
 import type { EventInput } from '../models/event.model';
 import type { EventResultModel } from '../models/event-result.model';
-import { Decision, decisionOf, EventType, maxDecision, RuleAction, RuleMode } from '../models/monitoring.enums';
+import { Decision, decisionOf, EventType, HoldStatus, maxDecision, RuleAction, RuleMode } from '../models/monitoring.enums';
 import { NotificationsService } from '../notifications/notifications.service';
 import { LiveUpdates } from '../live/live-updates.service';
 import { RiskService } from '../risk/risk.service';
@@ -26,6 +26,28 @@ export interface IncomingEvent extends Omit<EventInput, 'occurredAt' | 'idempote
   source: string;
   customer: CustomerSnapshot;
 }
+
+/** The key a partner sent with an event, and the digest of the event's canonical body. */
+export interface IdempotencyClaim {
+  key: string;
+  bodyHash: string;
+}
+
+const EVENT_INSERT_COLUMNS =
+  'id, customer_id, type, source, occurred_at, amount, currency, channel, country, device_id, ip_address, counterparty_ref, content, flags, attributes';
+const INSERT_EVENT = `INSERT INTO event AS e (${EVENT_INSERT_COLUMNS})
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${EVENT_COLUMNS}`;
+/**
+ * Claims (source, key) and inserts the event only if the claim succeeded. A concurrent transaction holding
+ * the same key makes the claim wait until it ends, as the unique key does on its own. The SELECT names its
+ * types: in INSERT … SELECT, parameters are not typed from the target columns.
+ */
+const INSERT_CLAIMED_EVENT = `WITH claim AS (
+         INSERT INTO event_idempotency (source, idempotency_key, body_hash, event_id, occurred_at) VALUES ($4, $16, $17, $1, $5)
+         ON CONFLICT (source, idempotency_key) DO NOTHING RETURNING event_id)
+       INSERT INTO event AS e (${EVENT_INSERT_COLUMNS})
+       SELECT $1::uuid, $2::uuid, $3::text, $4::text, $5::timestamptz, $6::numeric, $7::text, $8::text, $9::text, $10::text, $11::text, $12::text,
+              $13::text, $14::text[], $15::jsonb FROM claim RETURNING ${EVENT_COLUMNS}`;
 
 /** LOCK_LOGIN locks the customer's login for this long (SPEC default 30 minutes). */
 export const LOGIN_LOCK_MS = 30 * 60_000;
@@ -57,15 +79,30 @@ export class DecisionPipeline {
     this.flagger = new ContentFlagger(config.contentFlagWords);
   }
 
+  /** Screens an event that needs no idempotency key (a SYSTEM event). */
   async screen(manager: EntityManager, e: IncomingEvent): Promise<EventResultModel> {
+    return (await this.screenClaiming(manager, e))!;
+  }
+
+  /**
+   * Screens a partner's event if its idempotency key is still free: the claim on `event_idempotency` and the
+   * event's insert are one statement. Null when the key was taken (then nothing was written): the caller
+   * answers with the earlier result.
+   */
+  async screenClaimed(manager: EntityManager, e: IncomingEvent, claim: IdempotencyClaim): Promise<EventResultModel | null> {
+    return this.screenClaiming(manager, e, claim);
+  }
+
+  private async screenClaiming(manager: EntityManager, e: IncomingEvent, claim?: IdempotencyClaim): Promise<EventResultModel | null> {
     const flags = e.type === EventType.COMMUNICATION ? this.flagger.flag(e.content) : [];
     const content = e.content ? this.customers.sealForCustomer(e.customer, { table: 'event', column: 'content', rowId: e.id }, e.content) : null;
-    await manager.query(
-      `INSERT INTO event (id, customer_id, type, source, occurred_at, amount, currency, channel, country, device_id, ip_address, counterparty_ref, content, flags, attributes)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-      [e.id, e.customer.id, e.type, e.source, e.occurredAt.toISOString(), e.amount ?? null, e.currency ?? null, e.channel ?? null, e.country ?? null,
-        e.deviceId ?? null, e.ipAddress ?? null, e.counterpartyRef ?? null, content, flags, JSON.stringify(e.attributes ?? {})],
-    );
+    const params = [e.id, e.customer.id, e.type, e.source, e.occurredAt.toISOString(), e.amount ?? null, e.currency ?? null, e.channel ?? null, e.country ?? null,
+      e.deviceId ?? null, e.ipAddress ?? null, e.counterpartyRef ?? null, content, flags, JSON.stringify(e.attributes ?? {})];
+    // RETURNING gives the stored row (received_at, amount as numeric(20,2) kept it): no read-back later.
+    const [inserted] = (await (claim
+      ? manager.query(INSERT_CLAIMED_EVENT, [...params, claim.key, claim.bodyHash])
+      : manager.query(INSERT_EVENT, params))) as EventRow[];
+    if (!inserted) return null;
 
     const triggered = await this.engine.evaluate(manager, { ...e, flags, customerId: e.customer.id }, e.customer);
     let decision = this.customerStateDecision(e);
@@ -98,7 +135,11 @@ export class DecisionPipeline {
       }
     }
     const held = decision === Decision.HOLD && HOLDABLE.has(e.type);
-    await manager.query(`UPDATE event SET decision = $3, hold_status = $4, triggered_rule_ids = $5 WHERE id = $1 AND occurred_at = $2`, [e.id, e.occurredAt.toISOString(), decision, held ? 'PENDING' : null, triggered.map((r) => r.id)]);
+    const row: EventRow = { ...inserted, decision, hold_status: held ? HoldStatus.PENDING : null, triggered_rule_ids: triggered.map((r) => r.id) };
+    // The insert stored ALLOW, no hold and no rules: most events need no second write.
+    if (row.decision !== inserted.decision || row.hold_status !== inserted.hold_status || row.triggered_rule_ids.length) {
+      await manager.query(`UPDATE event SET decision = $3, hold_status = $4, triggered_rule_ids = $5 WHERE id = $1 AND occurred_at = $2`, [e.id, e.occurredAt.toISOString(), row.decision, row.hold_status, row.triggered_rule_ids]);
+    }
     if (held) {
       await manager.query(`INSERT INTO hold_action (event_id, customer_id, outcome) VALUES ($1, $2, 'PLACED')`, [e.id, e.customer.id]);
       // The account manager hears about every hold, whichever rule (or state) caused it.
@@ -106,7 +147,6 @@ export class DecisionPipeline {
         await this.notifications.notify(manager, { userId: e.customer.accountManagerId, kind: 'HOLD_PLACED', title: `Transaction of ${e.amount ?? '?'} ${e.currency ?? ''} held for customer ${e.customer.externalRef}`.trim(), customerId: e.customer.id, eventId: e.id });
       }
     }
-    const [row] = (await manager.query(`SELECT ${EVENT_COLUMNS} FROM event e WHERE e.id = $1 AND e.occurred_at = $2`, [e.id, e.occurredAt.toISOString()])) as EventRow[];
     // webhooks: the sending partner's webhooks hear of new alerts and of the hold, through the outbox in this
     // transaction (delivered by the job queue after commit). A new alert is the one this event opened.
     const stored = toEventModel(row);

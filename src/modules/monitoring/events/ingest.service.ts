@@ -53,8 +53,8 @@ export class IngestService {
     await this.resolveCustomers(slots, principal);
     const valid = slots.filter((s) => !s.error);
     if (valid.length) {
-      const partner = await this.partners.findEntity(principal.partnerId);
-      const bucket = partnerEventsBucket(principal.trustLevel, partner.eventsPerMinute, this.config.rateLimits);
+      const perMinute = principal.eventsPerMinute !== undefined ? principal.eventsPerMinute : (await this.partners.findEntity(principal.partnerId)).eventsPerMinute;
+      const bucket = partnerEventsBucket(principal.trustLevel, perMinute, this.config.rateLimits);
       await this.limiter.consumeOrThrow(bucket, principal.partnerId, valid.length, (s) => new RateLimitedError(s, 'Event rate limit reached for this partner'));
     }
     const results: Array<EventResultModel | AppError> = slots.map((s) => s.error ?? (null as never));
@@ -140,21 +140,14 @@ export class IngestService {
     const { input } = slot;
     const { idempotencyKey, ...body } = input as EventInput & Record<string, unknown>;
     const bodyHash = createHash('sha256').update(canonicalJson({ ...body, customerId: slot.customer!.id, customerExternalRef: undefined })).digest('hex');
-    const eventId = randomUUID();
-    const occurredAt = new Date(input.occurredAt);
-    // Concurrent repeats of one key wait here for the first to commit, then see it: they execute once.
-    const [claimed] = (await manager.query(
-      `INSERT INTO event_idempotency (source, idempotency_key, body_hash, event_id, occurred_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (source, idempotency_key) DO NOTHING RETURNING event_id`,
-      [principal.partnerId, idempotencyKey, bodyHash, eventId, occurredAt.toISOString()],
-    )) as Array<{ event_id: string }>;
-    if (!claimed) {
-      const [prior] = (await manager.query(`SELECT body_hash, event_id, occurred_at FROM event_idempotency WHERE source = $1 AND idempotency_key = $2`, [principal.partnerId, idempotencyKey])) as Array<{ body_hash: string; event_id: string; occurred_at: Date }>;
-      if (prior.body_hash !== bodyHash) return new ConflictError('This idempotencyKey was already used with a different event', { field: 'idempotencyKey' });
-      return this.pipeline.priorResult(manager, prior.event_id, prior.occurred_at);
-    }
-    const incoming: IncomingEvent = { ...input, id: eventId, occurredAt, source: principal.partnerId, customer: slot.customer! };
-    return this.pipeline.screen(manager, incoming);
+    const incoming: IncomingEvent = { ...input, id: randomUUID(), occurredAt: new Date(input.occurredAt), source: principal.partnerId, customer: slot.customer! };
+    // The key is claimed in the event's own INSERT. Concurrent repeats of one key wait there for the first
+    // to commit, then see it: they execute once.
+    const screened = await this.pipeline.screenClaimed(manager, incoming, { key: idempotencyKey as string, bodyHash });
+    if (screened) return screened;
+    const [prior] = (await manager.query(`SELECT body_hash, event_id, occurred_at FROM event_idempotency WHERE source = $1 AND idempotency_key = $2`, [principal.partnerId, idempotencyKey])) as Array<{ body_hash: string; event_id: string; occurred_at: Date }>;
+    if (prior.body_hash !== bodyHash) return new ConflictError('This idempotencyKey was already used with a different event', { field: 'idempotencyKey' });
+    return this.pipeline.priorResult(manager, prior.event_id, prior.occurred_at);
   }
 }
 

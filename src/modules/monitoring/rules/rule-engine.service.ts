@@ -4,7 +4,7 @@ import { TransactionService } from '../../../database/transaction.service';
 import type { CustomerSnapshot } from '../../customers/customers.service';
 import type { RuleModel } from '../models/rule.model';
 import type { RuleAction, RuleMode, Severity } from '../models/monitoring.enums';
-import { buildAggregateQuery, readAggregateRow } from './condition/aggregate-sql';
+import { buildAggregateQuery, readAggregateRow, readLastActivity } from './condition/aggregate-sql';
 import { compileCondition } from './condition/compile-condition';
 import type { CompiledCondition } from './condition/condition.types';
 import { parseDuration } from './condition/duration';
@@ -95,17 +95,15 @@ export class RuleEngine {
       country: event.country ?? null, deviceId: event.deviceId ?? null, ipAddress: event.ipAddress ?? null, counterpartyRef: event.counterpartyRef ?? null,
       flags: event.flags, attributes: event.attributes ?? {},
     };
-    const query = buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), { customerId: customer.id, occurredAt: event.occurredAt, event: eventView, list });
-    const values = query ? readAggregateRow(query, ((await manager.query(query.sql, query.params)) as Array<Record<string, unknown>>)[0] ?? {}) : new Map<string, number | null>();
+    // One statement: every aggregate, and the customer's previous activity when a rule reads it.
     const needsLastActivity = applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
-    let daysSinceLastActivity: number | null = null;
-    if (needsLastActivity) {
-      const [{ last }] = (await manager.query(
-        `SELECT max(occurred_at) AS last FROM event WHERE customer_id = $1 AND occurred_at <= $2 AND id <> $3`,
-        [customer.id, event.occurredAt.toISOString(), event.id],
-      )) as Array<{ last: Date | null }>;
-      daysSinceLastActivity = last ? (event.occurredAt.getTime() - new Date(last).getTime()) / DAY_MS : null;
-    }
+    const query = buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), {
+      customerId: customer.id, occurredAt: event.occurredAt, event: eventView, list, lastActivityExcluding: needsLastActivity ? event.id : undefined,
+    });
+    const row = query ? (((await manager.query(query.sql, query.params)) as Array<Record<string, unknown>>)[0] ?? {}) : {};
+    const values = query ? readAggregateRow(query, row) : new Map<string, number | null>();
+    const last = needsLastActivity ? readLastActivity(row) : null;
+    const daysSinceLastActivity = last ? (event.occurredAt.getTime() - last.getTime()) / DAY_MS : null;
     const customerView = {
       riskLevel: customer.riskLevel, riskScore: customer.riskScore, status: customer.status, transactionLimit: customer.transactionLimit,
       dailyLimit: customer.dailyLimit, verificationLevel: customer.verificationLevel, creditLevel: customer.creditLevel,

@@ -91,8 +91,12 @@ const wheres: unknown[] = [
 
 function specs(): AggregateSpec[] {
   const out: AggregateSpec[] = [];
+  // Compared with a customer attribute: exact values.
   const add = (aggregate: Record<string, unknown>) =>
-    out.push(...compileCondition(cmp({ aggregate }, 'gt', v(0))).aggregates);
+    out.push(...compileCondition(cmp({ aggregate }, 'gt', { customer: 'riskScore' })).aggregates);
+  // Compared with a literal: a count stops at its cap.
+  const capped = (aggregate: Record<string, unknown>, k: number) =>
+    out.push(...compileCondition(cmp({ aggregate }, 'gte', v(k))).aggregates);
   const windows = [{ window: 'PT1H' }, { window: 'P1D' }, { window: 'P7D', offset: 'P1D' }, { window: 'P90D' }];
   for (const w of windows) {
     add({ fn: 'count', eventTypes: ALL, ...w });
@@ -106,6 +110,11 @@ function specs(): AggregateSpec[] {
   add({ fn: 'distinctCount', field: 'amount', eventTypes: ALL, window: 'P90D' });
   add({ fn: 'distinctCount', field: 'attributes.outcome', eventTypes: ALL, window: 'P90D' });
   for (const where of wheres) add({ fn: 'count', eventTypes: ALL, window: 'P90D', where });
+  for (const k of [0, 1, 3, 10, 1000]) {
+    capped({ fn: 'count', eventTypes: ['LOGIN', 'PAYMENT'], window: 'P30D' }, k);
+    capped({ fn: 'count', eventTypes: ALL, window: 'P2D', offset: 'PT12H' }, k);
+  }
+  for (const where of wheres.slice(0, 12)) capped({ fn: 'count', eventTypes: ALL, window: 'P60D', where }, 2);
   for (const r of DEFAULT_RULE_CONDITIONS) out.push(...compileCondition(r.condition).aggregates);
   return out;
 }
@@ -170,7 +179,11 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
     currents.forEach((current, i) => {
       const got = readAggregateRow(queries[i], results[i][0]);
       for (const spec of new Map(all.map((s) => [s.key, s])).values()) {
-        const expected = computeAggregateInMemory(spec, mine, current, list);
+        const exact = computeAggregateInMemory(spec, mine, current, list);
+        // Uses of one key merge to the largest cap, or to an exact count when one use has none.
+        const caps = all.filter((s) => s.key === spec.key).map((s) => s.countCap);
+        const cap = caps.includes(undefined) ? undefined : Math.max(...(caps as number[]));
+        const expected = cap === undefined || exact === null ? exact : Math.min(exact, cap);
         const actual = got.get(spec.key) ?? null;
         const round = (n: number | null) => (n === null ? null : Number(n.toFixed(6)));
         expect({ current: i, key: spec.key, value: round(actual) }).toEqual({ current: i, key: spec.key, value: round(expected) });
@@ -178,6 +191,24 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
       }
     });
     expect(compared).toBeGreaterThan(300);
+  });
+
+  it('caps counts compared with a constant, some of them below and some above the cap', () => {
+    const cappedKeys = new Set(all.filter((s) => s.countCap !== undefined).map((s) => s.key));
+    expect(cappedKeys.size).toBeGreaterThan(10);
+    const sqlCapped = queries[0].sql.match(/ LIMIT \$\d+::bigint\) AS capped\)/g) ?? [];
+    expect(sqlCapped.length).toBe([...cappedKeys].filter((k) => !all.some((s) => s.key === k && s.countCap === undefined)).length);
+    let below = 0;
+    let stopped = 0;
+    currents.forEach((current) => {
+      for (const spec of all.filter((s) => s.countCap !== undefined)) {
+        const exact = computeAggregateInMemory(spec, mine, current, list)!;
+        if (exact < spec.countCap!) below++;
+        else stopped++;
+      }
+    });
+    expect(below).toBeGreaterThan(0);
+    expect(stopped).toBeGreaterThan(0);
   });
 
   it('sees non-trivial data: most where clauses match some but not all events', () => {

@@ -1,4 +1,4 @@
-import { buildAggregateQuery, readAggregateRow, type AggregateQueryInput } from './aggregate-sql';
+import { buildAggregateQuery, readAggregateRow, readLastActivity, type AggregateQueryInput } from './aggregate-sql';
 import { compileCondition } from './compile-condition';
 import type { AggregateSpec } from './condition.types';
 import { DEFAULT_RULE_CONDITIONS } from './default-rules';
@@ -11,9 +11,12 @@ const input = (over: Partial<AggregateQueryInput> = {}): AggregateQueryInput => 
   list: () => new Set(),
   ...over,
 });
-/** The aggregate specs of a condition that compares one aggregate with 0. */
+/** The aggregate specs of a condition that compares one aggregate with a customer attribute: exact values. */
 const specsOf = (aggregate: Record<string, unknown>): AggregateSpec[] =>
-  compileCondition(cmp({ aggregate: { eventTypes: ['TRANSACTION'], window: 'PT1H', ...aggregate } }, 'gt', { value: 0 })).aggregates;
+  compileCondition(cmp({ aggregate: { eventTypes: ['TRANSACTION'], window: 'PT1H', ...aggregate } }, 'gt', { customer: 'riskScore' })).aggregates;
+/** The same compared with a literal: a count gets a cap. */
+const cappedSpecsOf = (aggregate: Record<string, unknown>, op = 'gte', k = 5): AggregateSpec[] =>
+  compileCondition(cmp({ aggregate: { eventTypes: ['TRANSACTION'], window: 'PT1H', ...aggregate } }, op, { value: k })).aggregates;
 const sqlOf = (aggregate: Record<string, unknown>, over: Partial<AggregateQueryInput> = {}) => buildAggregateQuery(specsOf(aggregate), input(over))!;
 
 describe('buildAggregateQuery: statement shape', () => {
@@ -66,16 +69,80 @@ describe('buildAggregateQuery: statement shape', () => {
     const q = buildAggregateQuery(twice, input({ event: { deviceId: 'dev-9' } }))!;
     expect(q.keys).toEqual(specs.map((s) => s.key));
     expect(q.sql.match(/ AS a\d+/g)).toHaveLength(specs.length);
-    expect(q.sql.match(/SELECT/g)).toHaveLength(1);
-    // The longest look-back is the new-device rule's 90 days; every event type is read.
-    expect(q.params).toContain('7776000 seconds');
-    expect(q.params.at(-1)).toEqual(['COMMUNICATION', 'COMPLAINT', 'LOGIN', 'PAYMENT', 'PROFILE_CHANGE', 'TRANSACTION', 'VERIFICATION']);
+    // Every count of the pack is compared with a constant: each is a capped subquery; the one scan reads
+    // only what the sums and averages need (8 days of transactions), not the new-device rule's 90 days.
+    const counts = specs.filter((s) => s.fn === 'count');
+    expect(counts.map((s) => s.countCap).sort()).toEqual([2, 4, 4, 6]);
+    expect(q.sql.match(/SELECT/g)).toHaveLength(1 + 2 * counts.length);
+    expect(q.sql.match(/ LIMIT \$\d+::bigint\) AS capped\)/g)).toHaveLength(counts.length);
+    expect(q.sql).toMatch(/ FROM event WHERE customer_id = \$1 AND occurred_at > \$2::timestamptz - (\$\d+)::interval AND occurred_at <= \$2::timestamptz AND type = ANY\((\$\d+)::text\[\]\)$/);
+    const [, lookBack, types] = / FROM event WHERE .* - \$(\d+)::interval AND .* = ANY\(\$(\d+)::text\[\]\)$/.exec(q.sql)!;
+    expect(q.params[Number(lookBack) - 1]).toBe('691200 seconds');
+    expect(q.params[Number(types) - 1]).toEqual(['TRANSACTION']);
+    expect(q.params).toContain('7776000 seconds'); // inside the new-device subquery
+  });
+
+  it('drops the scan altogether when every aggregate is a capped count', () => {
+    const q = buildAggregateQuery([...cappedSpecsOf({ fn: 'count' }), ...cappedSpecsOf({ fn: 'count', window: 'P1D' }, 'eq', 1)], input())!;
+    expect(q.sql).not.toMatch(/\) FROM event/);
+    expect(q.sql.startsWith('SELECT (SELECT count(*) FROM (SELECT 1 FROM event WHERE')).toBe(true);
+    expect(q.sql.match(/SELECT count/g)).toHaveLength(2);
   });
 
   it('accepts another table name but refuses anything that is not an identifier', () => {
     const specs = specsOf({ fn: 'count' });
     expect(buildAggregateQuery(specs, input(), { table: 'monitoring.event' })!.sql).toContain('FROM monitoring.event WHERE');
     expect(() => buildAggregateQuery(specs, input(), { table: 'event; DROP TABLE x' })).toThrow('bad table name');
+  });
+});
+
+describe('buildAggregateQuery: counts compared with a constant stop at the cap', () => {
+  it('counts at most countCap rows of the window in a LIMITed subquery with its own bounds', () => {
+    const specs = cappedSpecsOf({ fn: 'count' });
+    expect(specs[0].countCap).toBe(6);
+    const q = buildAggregateQuery(specs, input())!;
+    expect(q.sql).toBe(
+      'SELECT (SELECT count(*) FROM (SELECT 1 FROM event WHERE customer_id = $1 AND type = ANY($3::text[])' +
+        ' AND occurred_at > $2::timestamptz - $4::interval AND occurred_at <= $2::timestamptz LIMIT $5::bigint) AS capped) AS a0',
+    );
+    expect(q.params).toEqual(['c-1', '2025-03-01T12:00:00.000Z', ['TRANSACTION'], '3600 seconds', 6]);
+  });
+
+  it('keeps an offset window and a where inside the subquery', () => {
+    const where = cmp({ field: 'deviceId' }, 'eq', { current: 'deviceId' });
+    const q = buildAggregateQuery(cappedSpecsOf({ fn: 'count', window: 'P7D', offset: 'P1D', where }, 'eq', 1), input({ event: { deviceId: 'd-1' } }))!;
+    expect(q.sql).toBe(
+      'SELECT (SELECT count(*) FROM (SELECT 1 FROM event WHERE customer_id = $1 AND type = ANY($3::text[])' +
+        ' AND occurred_at > $2::timestamptz - $4::interval AND occurred_at <= $2::timestamptz - $5::interval' +
+        ' AND COALESCE(device_id = $6::text, false) LIMIT $7::bigint) AS capped) AS a0',
+    );
+    expect(q.params.slice(3)).toEqual(['691200 seconds', '86400 seconds', 'd-1', 2]);
+  });
+
+  it('sits beside exact aggregates in the same statement; those keep one scan with FILTER', () => {
+    const q = buildAggregateQuery([...cappedSpecsOf({ fn: 'count', window: 'P90D' }), ...specsOf({ fn: 'sum', field: 'amount' })], input())!;
+    expect(q.sql).toMatch(/^SELECT \(SELECT count\(\*\) FROM \(SELECT 1 FROM event WHERE .* LIMIT \$5::bigint\) AS capped\) AS a0, coalesce\(sum\(amount\) FILTER \(WHERE .*\), 0\) AS a1 FROM event WHERE customer_id = \$1 AND occurred_at > \$2::timestamptz - \$6::interval /);
+    expect(q.params[5]).toBe('3600 seconds'); // the scan looks back one hour (the sum), not 90 days (the count)
+  });
+
+  it.each([
+    ['capped uses only: the largest cap', [6, 3], 6],
+    ['one exact use: exact', [6, undefined], undefined],
+    ['exact first: exact', [undefined, 6], undefined],
+  ])('merges the uses of one key: %s', (_, caps, merged) => {
+    const [spec] = cappedSpecsOf({ fn: 'count' });
+    const q = buildAggregateQuery(
+      caps.map((countCap) => ({ ...spec, countCap })),
+      input(),
+    )!;
+    expect(q.keys).toEqual([spec.key]);
+    if (merged === undefined) expect(q.sql).toMatch(/^SELECT count\(\*\) FILTER/);
+    else expect(q.params.at(-1)).toBe(merged);
+  });
+
+  it('leaves counts exact when the rule needs the value', () => {
+    expect(buildAggregateQuery(specsOf({ fn: 'count' }), input())!.sql).not.toContain('LIMIT');
+    expect(buildAggregateQuery(cappedSpecsOf({ fn: 'distinctCount', field: 'deviceId' }), input())!.sql).not.toContain('LIMIT');
   });
 });
 
@@ -142,6 +209,28 @@ describe('buildAggregateQuery: where', () => {
   it('passes a current decimal amount as text so numeric keeps every digit', () => {
     const q = sqlOf({ fn: 'count', where: cmp({ field: 'amount' }, 'eq', { current: 'amount' }) }, { event: { amount: '12345678901234567.89' } });
     expect(q.params).toContain('12345678901234567.89');
+  });
+});
+
+describe('buildAggregateQuery: last activity', () => {
+  it('adds the previous activity as a column, excluding the current event', () => {
+    const q = buildAggregateQuery(specsOf({ fn: 'sum', field: 'amount' }), input({ lastActivityExcluding: 'e-1' }))!;
+    expect(q.sql).toContain(', (SELECT max(occurred_at) FROM event WHERE customer_id = $1 AND occurred_at <= $2::timestamptz AND id <> $5::uuid) AS last_activity FROM event WHERE');
+    expect(q.params[4]).toBe('e-1');
+    expect(q.keys).toHaveLength(1);
+  });
+
+  it('is a statement of its own when no aggregate is needed', () => {
+    const q = buildAggregateQuery([], input({ lastActivityExcluding: 'e-1' }))!;
+    expect(q.sql).toBe('SELECT (SELECT max(occurred_at) FROM event WHERE customer_id = $1 AND occurred_at <= $2::timestamptz AND id <> $3::uuid) AS last_activity');
+    expect(q.keys).toEqual([]);
+  });
+
+  it('reads the column as a Date, null when there was none', () => {
+    expect(readLastActivity({ last_activity: null })).toBeNull();
+    expect(readLastActivity({})).toBeNull();
+    expect(readLastActivity({ last_activity: new Date('2025-01-01T00:00:00Z') })!.toISOString()).toBe('2025-01-01T00:00:00.000Z');
+    expect(readLastActivity({ last_activity: '2025-01-01T00:00:00Z' })!.toISOString()).toBe('2025-01-01T00:00:00.000Z');
   });
 });
 

@@ -8,10 +8,14 @@ import type { EventFieldName } from './vocabulary';
 /**
  * One SQL statement computing every aggregate that the rules need for one event (SPEC §8: windows are
  * `(occurredAt − window, occurredAt]`, so the current event must already be stored). Each aggregate is a
- * column `aN` with its own FILTER; an aggregate's `where` is translated to SQL that mirrors `semantics.ts`
- * exactly (every comparison is wrapped in COALESCE(…, false) so NOT works on two-valued logic as in
- * TypeScript). Every value — event types, intervals, literals, `current` fields, watchlist entries,
- * attribute keys — is a bind parameter; the SQL text holds only fixed column names and operators.
+ * column `aN`. An exact aggregate is an aggregate function with its own FILTER over one scan of the
+ * customer's events (the longest look-back of the exact ones). A count with a `countCap` — one its rules
+ * compare only with constants — is instead a scalar subquery counting at most `countCap` rows with LIMIT,
+ * so a customer with 100 000 events in the window costs a few index entries, not a scan of them all.
+ * An aggregate's `where` is translated to SQL that mirrors `semantics.ts` exactly (every comparison is
+ * wrapped in COALESCE(…, false) so NOT works on two-valued logic as in TypeScript). Every value — event
+ * types, intervals, limits, literals, `current` fields, watchlist entries, attribute keys — is a bind
+ * parameter; the SQL text holds only fixed column names and operators.
  */
 export interface AggregateQueryInput {
   customerId: string;
@@ -21,6 +25,11 @@ export interface AggregateQueryInput {
   event: Record<string, unknown>;
   /** Watchlist entries for `list` operands inside where. */
   list(code: string): ReadonlySet<string>;
+  /**
+   * The stored current event's id: when given, the statement also returns `last_activity`, the latest
+   * `occurred_at` of the customer's other events at or before this one (for `daysSinceLastActivity`).
+   */
+  lastActivityExcluding?: string;
 }
 
 export interface AggregateQuery {
@@ -43,7 +52,10 @@ const COLUMNS: Record<EventFieldName, string> = {
 const SQL_OPS: Record<string, string> = { eq: '=', ne: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' };
 const TABLE_RE = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
 
-/** Returns null when there is nothing to compute. Specs with equal keys are computed once. */
+/**
+ * Returns null when there is nothing to compute. Specs with equal keys are computed once; their caps merge
+ * to the largest, and to none (an exact count) if any of them has none.
+ */
 export function buildAggregateQuery(
   specs: readonly AggregateSpec[],
   input: AggregateQueryInput,
@@ -51,16 +63,35 @@ export function buildAggregateQuery(
 ): AggregateQuery | null {
   const table = options.table ?? 'event';
   if (!TABLE_RE.test(table)) throw new Error(`buildAggregateQuery: bad table name ${table}`);
-  const distinct = [...new Map(specs.map((s) => [s.key, s])).values()];
-  if (distinct.length === 0) return null;
-  const b = new Builder(input);
-  const columns = distinct.map((spec, i) => `${b.aggregate(spec)} AS a${i}`);
-  const lookBack = Math.max(...distinct.map((s) => s.windowMs + s.offsetMs));
-  const types = [...new Set(distinct.flatMap((s) => s.eventTypes))].sort();
-  const sql =
-    `SELECT ${columns.join(', ')} FROM ${table} WHERE customer_id = $1` +
-    ` AND occurred_at > $2::timestamptz - ${b.interval(lookBack)} AND occurred_at <= $2::timestamptz` +
-    ` AND type = ANY(${b.param(types, 'text[]')})`;
+  const byKey = new Map<string, AggregateSpec>();
+  for (const s of specs) {
+    const seen = byKey.get(s.key);
+    if (!seen) byKey.set(s.key, s);
+    else if (seen.countCap !== undefined) {
+      byKey.set(s.key, { ...seen, countCap: s.countCap === undefined ? undefined : Math.max(seen.countCap, s.countCap) });
+    }
+  }
+  const distinct = [...byKey.values()];
+  if (distinct.length === 0 && input.lastActivityExcluding === undefined) return null;
+  const b = new Builder(input, table);
+  const columns = distinct.map((s, i) => `${s.countCap !== undefined ? b.cappedCount(s, s.countCap) : b.aggregate(s)} AS a${i}`);
+  if (input.lastActivityExcluding !== undefined) {
+    // On event_customer_time_idx: one backward step per partition. Here rather than in a statement of its own.
+    columns.push(
+      `(SELECT max(occurred_at) FROM ${table} WHERE customer_id = $1 AND occurred_at <= $2::timestamptz` +
+        ` AND id <> ${b.param(input.lastActivityExcluding, 'uuid')}) AS last_activity`,
+    );
+  }
+  const scanned = distinct.filter((s) => s.countCap === undefined);
+  let sql = `SELECT ${columns.join(', ')}`;
+  if (scanned.length) {
+    const lookBack = Math.max(...scanned.map((s) => s.windowMs + s.offsetMs));
+    const types = [...new Set(scanned.flatMap((s) => s.eventTypes))].sort();
+    sql +=
+      ` FROM ${table} WHERE customer_id = $1` +
+      ` AND occurred_at > $2::timestamptz - ${b.interval(lookBack)} AND occurred_at <= $2::timestamptz` +
+      ` AND type = ANY(${b.param(types, 'text[]')})`;
+  }
   return { sql, params: b.params, keys: distinct.map((s) => s.key) };
 }
 
@@ -69,11 +100,21 @@ export function readAggregateRow(query: AggregateQuery, row: Record<string, unkn
   return new Map(query.keys.map((key, i) => [key, toNum(row[`a${i}`])]));
 }
 
+/** The `last_activity` column of the row (see `lastActivityExcluding`), or null when the customer had none. */
+export function readLastActivity(row: Record<string, unknown>): Date | null {
+  const v = row.last_activity;
+  if (v === null || v === undefined) return null;
+  return v instanceof Date ? v : new Date(String(v));
+}
+
 class Builder {
   readonly params: unknown[];
   private readonly index = new Map<string, string>();
 
-  constructor(private readonly input: AggregateQueryInput) {
+  constructor(
+    private readonly input: AggregateQueryInput,
+    private readonly table: string,
+  ) {
     this.params = [input.customerId, input.occurredAt];
   }
 
@@ -94,14 +135,33 @@ class Builder {
     return this.param(`${ms / 1000} seconds`, 'interval');
   }
 
-  aggregate(spec: AggregateSpec): string {
+  /**
+   * The rows of `spec`. Inside the statement's scan, which already ends at the event, a window without an
+   * offset needs no upper bound of its own; a subquery (`standalone`) needs it.
+   */
+  private filters(spec: AggregateSpec, standalone: boolean): string[] {
     const filters = [
       `type = ANY(${this.param(spec.eventTypes, 'text[]')})`,
       `occurred_at > $2::timestamptz - ${this.interval(spec.windowMs + spec.offsetMs)}`,
     ];
     if (spec.offsetMs > 0) filters.push(`occurred_at <= $2::timestamptz - ${this.interval(spec.offsetMs)}`);
+    else if (standalone) filters.push('occurred_at <= $2::timestamptz');
     if (spec.where) filters.push(this.condition(spec.where));
-    const filter = `FILTER (WHERE ${filters.join(' AND ')})`;
+    return filters;
+  }
+
+  /**
+   * min(count, cap) as a scalar subquery: LIMIT stops the index scan on `(customer_id, type, occurred_at)`
+   * after `cap` matching rows, however many the window holds.
+   */
+  cappedCount(spec: AggregateSpec, cap: number): string {
+    if (spec.fn !== 'count') throw new Error('buildAggregateQuery: only a count can be capped');
+    const where = ['customer_id = $1', ...this.filters(spec, true)].join(' AND ');
+    return `(SELECT count(*) FROM (SELECT 1 FROM ${this.table} WHERE ${where} LIMIT ${this.param(cap, 'bigint')}) AS capped)`;
+  }
+
+  aggregate(spec: AggregateSpec): string {
+    const filter = `FILTER (WHERE ${this.filters(spec, false).join(' AND ')})`;
     const field: Operand = { field: spec.field ?? 'amount' };
     switch (spec.fn) {
       case 'count':

@@ -6,6 +6,7 @@ import type {
   EvaluationContext,
   Operand,
 } from './condition.types';
+import { countCaps } from './count-cap';
 import { comparator, memberSet, readField, toNum } from './semantics';
 import { resolveCompare } from './typing';
 import { assertValidCondition } from './validate-condition';
@@ -38,6 +39,9 @@ export function compileCondition(json: unknown): CompiledCondition {
       if (!aggregates.has(spec.key)) aggregates.set(spec.key, spec);
     }
   });
+  for (const [key, cap] of countCaps(condition)) {
+    if (Number.isFinite(cap)) aggregates.set(key, { ...aggregates.get(key)!, countCap: cap });
+  }
   const predicate = compileNode(condition);
   const eventTypes = new Set<EventType>([...aggregates.values()].flatMap((a) => a.eventTypes));
   return {

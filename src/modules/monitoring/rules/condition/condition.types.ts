@@ -77,6 +77,12 @@ export interface AggregateSpec {
   windowMs: number;
   offsetMs: number;
   where?: Condition;
+  /**
+   * Set on a count that its rule compares only with constants: the value may stop at this many, i.e. be
+   * `min(true count, countCap)`, which decides every such comparison exactly as the true count would (see
+   * `countCap`). Not part of `key`; specs of one key merge to the largest cap, or none if one lacks it.
+   */
+  countCap?: number;
 }
 
 /**

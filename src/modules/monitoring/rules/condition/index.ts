@@ -5,6 +5,6 @@ export { validateCondition, assertValidCondition, invalidConditionError } from '
 export { listReferences, type ListReference } from './list-references';
 export { compileCondition, compileWhere } from './compile-condition';
 export { canonicalJson } from './aggregate-spec';
-export { buildAggregateQuery, readAggregateRow, type AggregateQuery, type AggregateQueryInput } from './aggregate-sql';
+export { buildAggregateQuery, readAggregateRow, readLastActivity, type AggregateQuery, type AggregateQueryInput } from './aggregate-sql';
 export { computeAggregateInMemory } from './aggregate-memory';
 export { DEFAULT_RULE_CONDITIONS, SANCTIONED_COUNTERPARTIES, type DefaultRule, type RuleAction, type RuleSeverity } from './default-rules';
