@@ -202,6 +202,30 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: v2.updateRule.id }, co.accessToken);
   });
 
+  it('NOTIFY_ACCOUNT_MANAGER without RAISE_ALERT notifies on every triggering event (ENFORCE only), with no alert', async () => {
+    const rule = await gqlOk<{ createRule: { id: string } }>(t.gql, 'mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', {
+      i: { code: 'TEST_NOTIFY_ONLY', name: 'Branch cash', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['NOTIFY_ACCOUNT_MANAGER'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'BRANCH_CASH' } } } },
+    }, co.accessToken);
+    await gqlOk(t.gql, 'mutation($id: ID!) { activateRule(id: $id) { status } }', { id: rule.createRule.id }, co.accessToken);
+    const notified = async (eventId: string) =>
+      (await sql.query(`SELECT kind FROM notification WHERE event_id = $1 AND user_id = $2`, [eventId, am.userId])).rows.map((r: { kind: string }) => r.kind);
+    const c = await customer();
+    const shadow = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00', channel: 'BRANCH_CASH' }]);
+    expect(await notified(shadow.data!.ingestEvents[0]!.event!.id)).toEqual([]);
+
+    const enforce = await gqlOk<{ updateRule: { id: string } }>(t.gql, 'mutation($id: ID!) { updateRule(id: $id, input: {mode: ENFORCE}) { id } }', { id: rule.createRule.id }, co.accessToken);
+    await gqlOk(t.gql, 'mutation($id: ID!) { activateRule(id: $id) { status } }', { id: enforce.updateRule.id }, co.accessToken);
+    const res = await ingest(t, core.token, [
+      { customerId: c, type: 'TRANSACTION', amount: '10.00', channel: 'BRANCH_CASH' },
+      { customerId: c, type: 'TRANSACTION', amount: '11.00', channel: 'BRANCH_CASH' },
+      { customerId: c, type: 'TRANSACTION', amount: '12.00', channel: 'ONLINE' },
+    ]);
+    const [first, second, quiet] = res.data!.ingestEvents.map((r) => r!.event!.id);
+    expect([await notified(first), await notified(second), await notified(quiet)]).toEqual([['RULE_TRIGGERED'], ['RULE_TRIGGERED'], []]);
+    expect((await sql.query(`SELECT count(*)::int AS n FROM alert WHERE rule_id = $1`, [enforce.updateRule.id])).rows[0].n).toBe(0);
+    await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: enforce.updateRule.id }, co.accessToken);
+  });
+
   it('refuses an invalid condition naming the bad node', async () => {
     const res = await t.gql('mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', {
       i: { code: 'BROKEN', name: 'Broken', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], condition: { all: [{ compare: { left: { field: 'amount' }, op: 'bigger', right: { value: 1 } } }] } },

@@ -122,6 +122,9 @@ export class DecisionPipeline {
         if (created && rule.actions.includes(RuleAction.NOTIFY_ACCOUNT_MANAGER) && e.customer.accountManagerId) {
           await this.notifications.notify(manager, { userId: e.customer.accountManagerId, kind: 'ALERT_RAISED', title: `Alert ${rule.code} (${rule.severity}) for customer ${e.customer.externalRef}`, customerId: e.customer.id, alertId: alert.id, eventId: e.id });
         }
+      } else if (rule.actions.includes(RuleAction.NOTIFY_ACCOUNT_MANAGER) && e.customer.accountManagerId) {
+        // No alert to deduplicate on: the account manager hears of every event that triggers the rule.
+        await this.notifications.notify(manager, { userId: e.customer.accountManagerId, kind: 'RULE_TRIGGERED', title: `Rule ${rule.code} (${rule.severity}) triggered for customer ${e.customer.externalRef}`, customerId: e.customer.id, eventId: e.id });
       }
       if (rule.actions.includes(RuleAction.LOCK_LOGIN)) {
         await manager.query(
