@@ -98,12 +98,14 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
       { customerId: '00000000-0000-0000-0000-000000000000', type: 'TRANSACTION' },
       { customerId: c, type: 'VERIFICATION' },
       { customerExternalRef: `mon-${n}`, type: 'LOGIN', attributes: { outcome: 'SUCCESS' } },
+      // Authorization before validation: a type the partner may not send is FORBIDDEN, bad amount or not.
+      { customerId: c, type: 'VERIFICATION', amount: '1.001' },
     ]);
-    expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual(['ALLOW', null, null, null, 'ALLOW']);
+    expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual(['ALLOW', null, null, null, 'ALLOW', null]);
     const byIndex = Object.fromEntries(res.errors!.map((e) => [e.path!.join('.'), e.extensions!.code]));
-    expect(byIndex).toEqual({ 'ingestEvents.1': 'BAD_USER_INPUT', 'ingestEvents.2': 'NOT_FOUND', 'ingestEvents.3': 'FORBIDDEN' });
+    expect(byIndex).toEqual({ 'ingestEvents.1': 'BAD_USER_INPUT', 'ingestEvents.2': 'NOT_FOUND', 'ingestEvents.3': 'FORBIDDEN', 'ingestEvents.5': 'FORBIDDEN' });
     const audit = await sql.query(`SELECT details FROM audit_entry WHERE action = 'event.ingest' ORDER BY id DESC LIMIT 1`);
-    expect(audit.rows[0].details).toMatchObject({ received: 5, processed: 2, rejected: 3 });
+    expect(audit.rows[0].details).toMatchObject({ received: 6, processed: 2, rejected: 4 });
   });
 
   it('refuses an amount with more than 2 decimals at its index instead of rounding it; 2 decimals are stored as sent', async () => {

@@ -104,6 +104,11 @@ export class IngestService {
     return Promise.all(
       raw.map(async (item, index): Promise<Slot> => {
         const input = plainToInstance(EventInput, item ?? {});
+        // Authorization before validation (SPEC §8): a type this partner may not send is FORBIDDEN whatever
+        // else is wrong with the event. (An unknown type is a validation error below.)
+        const known = (Object.values(EventType) as string[]).includes(input.type);
+        const allowed = PARTNER_TYPES.has(input.type) || (input.type === EventType.PROFILE_CHANGE && principal.trustLevel === TrustLevel.INTERNAL);
+        if (known && !allowed) return { index, input, error: new ForbiddenError(`A partner may not send ${input.type} events`, { field: 'type' }) };
         const errors = await validate(input);
         const fieldErrors = toFieldErrors(errors);
         if (!input.customerId && !input.customerExternalRef) fieldErrors.push({ path: 'customerId', message: 'or customerExternalRef is required' });
@@ -111,8 +116,6 @@ export class IngestService {
         const occurred = Date.parse(input.occurredAt);
         if (!Number.isNaN(occurred) && occurred > Date.now() + 5 * 60_000) fieldErrors.push({ path: 'occurredAt', message: 'must not be in the future' });
         if (fieldErrors.length) return { index, input, error: new BadUserInputError(`Invalid event at ${index}: ${fieldErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`, fieldErrors) };
-        const allowed = PARTNER_TYPES.has(input.type) || (input.type === EventType.PROFILE_CHANGE && principal.trustLevel === TrustLevel.INTERNAL);
-        if (!allowed) return { index, input, error: new ForbiddenError(`A partner may not send ${input.type} events`, { field: 'type' }) };
         return { index, input };
       }),
     );
