@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -46,6 +46,15 @@ describe('embedded PostgreSQL (no DATABASE_URL)', () => {
     if (child.exitCode === null) child.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
+
+  it('keeps concurrent parameterised statements of different connections apart, large ones included', () => {
+    const out = execFileSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'test/helpers/embedded-concurrency.ts'], {
+      cwd: join(__dirname, '..', '..'), encoding: 'utf8', timeout: 120_000, env: { PATH: process.env.PATH },
+    });
+    // Before statements were kept whole, a large statement split across packets let another connection's
+    // Parse take the unnamed statement: "bind message supplies 2 parameters, but prepared statement "" requires 1".
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ errors: [], errorCount: 0, wrong: 0 });
+  }, 150_000);
 
   it('starts PGlite, applies migrations and answers GraphQL', async () => {
     expect(output).toContain('starting embedded PostgreSQL (PGlite)');
