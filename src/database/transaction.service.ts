@@ -45,6 +45,16 @@ export class TransactionService {
   }
 
   /**
+   * Runs `effect` once the surrounding transaction has ended, committed or rolled back (at once when there is
+   * none): for releasing something held for the transaction's lifetime.
+   */
+  afterSettle(effect: () => void): void {
+    const slot = this.cls.isActive() ? this.cls.get<{ open: boolean; settled: Array<() => void> }>(TX_KEY) : undefined;
+    if (slot?.open) slot.settled.push(effect);
+    else effect();
+  }
+
+  /**
    * The open transaction of this async context. Work started inside a transaction can outlive it (a timer,
    * a detached promise) and still carry its context, so a finished transaction is marked and never reused.
    */
@@ -66,9 +76,10 @@ export class TransactionService {
     const current = this.current();
     if (current) return work(current);
     const effects: Array<() => void> = [];
+    const settled: Array<() => void> = [];
     const outcome = await this.cls.run({ ifNested: 'inherit' }, () =>
       this.dataSource.transaction(async (manager) => {
-        const slot = { manager, open: true, effects };
+        const slot = { manager, open: true, effects, settled };
         this.cls.set(TX_KEY, slot);
         try {
           return { value: await work(manager) };
@@ -79,7 +90,9 @@ export class TransactionService {
           slot.open = false;
         }
       }),
-    );
+    ).finally(() => {
+      for (const effect of settled) effect();
+    });
     for (const effect of effects) {
       try {
         effect();

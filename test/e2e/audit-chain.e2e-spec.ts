@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
 import { AuditWriter } from '../../src/modules/audit/audit-writer.service';
 import { AuditCheckpointer } from '../../src/modules/audit/chain/audit-checkpointer.service';
+import { RequestContext } from '../../src/common/context/request-context';
+import { APP_CONFIG } from '../../src/config/config.module';
+import { TransactionService } from '../../src/database/transaction.service';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 
@@ -77,6 +80,39 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     const report = await verify();
     expect(report).toMatchObject({ valid: true, firstInvalidId: null, reason: null, unsealed: 0 });
     expect(report.checked).toBe(rows[0].n);
+  });
+
+  it('keeps one chain when many transactions append concurrently, twice each, some rolling back, a second instance in between', async () => {
+    const tx = t.app.get(TransactionService);
+    const before = await count();
+    // A second writer stands for another instance: its own turns and its own remembered head, ordered with
+    // this one by the database lock alone. Each of its appends makes this instance's remembered head stale,
+    // which the guarded fast path must notice.
+    const writerOfOtherInstance = new AuditWriter(t.app.get(APP_CONFIG), tx, t.app.get(RequestContext), t.app.get(AuditCheckpointer));
+    const otherInstance = (i: number) =>
+      tx.run(() => writerOfOtherInstance.record({ action: 'test.other_instance', outcome: 'SUCCESS', resourceType: 'Test', resourceId: String(i) }));
+    const results = await Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) =>
+        i % 15 === 7
+          ? otherInstance(i)
+          : tx.run(async () => {
+              await writer.record({ action: 'test.in_transaction', outcome: 'SUCCESS', resourceType: 'Test', resourceId: `${i}.a` });
+              await writer.record({ action: 'test.in_transaction', outcome: 'SUCCESS', resourceType: 'Test', resourceId: `${i}.b` });
+              if (i % 10 === 3) throw new Error(`roll back ${i}`);
+            }),
+      ),
+    );
+    const rolledBack = results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason.message));
+    expect(rolledBack.sort()).toEqual(['roll back 13', 'roll back 23', 'roll back 3', 'roll back 33', 'roll back 43', 'roll back 53']);
+    // 60 callers: 4 of the other instance (one entry each), 6 rolled back, 50 committed with two entries each.
+    expect(await count()).toBe(before + 4 + 50 * 2);
+    const { rows } = await sql.query(`SELECT min(id)::int AS lo, max(id)::int AS hi, count(*)::int AS n, count(DISTINCT prev_hash)::int AS prevs FROM audit_entry`);
+    expect(rows[0]).toMatchObject({ lo: 1, hi: rows[0].n, prevs: rows[0].n });
+    // Both entries of a transaction are consecutive: nothing of another caller between them.
+    const pairs = (await sql.query(`SELECT resource_id, id::int AS id FROM audit_entry WHERE action = 'test.in_transaction' ORDER BY id`)).rows as Array<{ resource_id: string; id: number }>;
+    const ids = new Map(pairs.map((p) => [p.resource_id, p.id]));
+    for (const [resource, id] of ids) if (resource.endsWith('.a')) expect(ids.get(resource.replace(/\.a$/, '.b'))).toBe(id + 1);
+    expect(await verify()).toMatchObject({ valid: true, firstInvalidId: null, reason: null, unsealed: 0 });
   });
 
   it('verifies a range and refuses malformed bounds', async () => {

@@ -39,6 +39,9 @@ export class AuditWriter implements AuditSink {
   /** Entries outside any transaction waiting for the next grouped append, and whether one is running. */
   private readonly waiting: Array<{ rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>; resolve: () => void; reject: (error: unknown) => void }> = [];
   private flushing = false;
+  /** The end of the last transaction of this instance that took its turn to append (see `appendInTurn`). */
+  private turn: Promise<void> = Promise.resolve();
+  private readonly turnHolders = new WeakSet<EntityManager>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -59,7 +62,7 @@ export class AuditWriter implements AuditSink {
     if (!entries.length) return;
     const context = this.contextColumns();
     const rows = entries.map((entry) => this.toRow(entry, context));
-    if (this.tx.inTransaction()) await this.tx.run((manager) => this.append(manager, rows));
+    if (this.tx.inTransaction()) await this.tx.run((manager) => this.appendInTurn(manager, rows));
     else await this.appendGrouped(rows);
     this.checkpoints.noteAppended(entries.length);
     for (const entry of entries) if (entry.outcome !== 'SUCCESS') this.logger.debug(`${entry.action} ${entry.outcome}`);
@@ -96,7 +99,7 @@ export class AuditWriter implements AuditSink {
       while (this.waiting.length) {
         const group = this.waiting.splice(0, this.waiting.length);
         try {
-          await this.tx.runDetached((manager) => this.append(manager, group.flatMap((g) => g.rows)));
+          await this.tx.runDetached((manager) => this.appendInTurn(manager, group.flatMap((g) => g.rows)));
           for (const g of group) g.resolve();
         } catch (error) {
           if (group.length === 1) {
@@ -105,7 +108,7 @@ export class AuditWriter implements AuditSink {
           }
           // One caller's entries must not fail the others': append them one caller at a time.
           for (const g of group) {
-            await this.tx.runDetached((manager) => this.append(manager, g.rows)).then(g.resolve, g.reject);
+            await this.tx.runDetached((manager) => this.appendInTurn(manager, g.rows)).then(g.resolve, g.reject);
           }
         }
       }
@@ -114,30 +117,58 @@ export class AuditWriter implements AuditSink {
     }
   }
 
+  /**
+   * One transaction of this instance appends at a time, from its first append until it ends: then the head
+   * this instance wrote last is the head when its turn comes (unless another instance appended, which the
+   * guard in `append` notices), so the entries can be chained before the lock is granted and the lock and
+   * the insert sent together. Waiting happens here rather than on the database lock, which still orders
+   * instances. A transaction that appends again already has its turn.
+   */
+  private async appendInTurn(manager: EntityManager, rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>): Promise<void> {
+    if (!this.turnHolders.has(manager)) {
+      const previous = this.turn;
+      let release!: () => void;
+      this.turn = new Promise<void>((resolve) => (release = resolve));
+      await previous;
+      this.turnHolders.add(manager);
+      this.tx.afterSettle(() => {
+        this.turnHolders.delete(manager);
+        release();
+      });
+    }
+    await this.append(manager, rows);
+  }
+
   private async append(manager: EntityManager, rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>): Promise<void> {
-    // Under READ COMMITTED every statement after the lock sees the previous holder's committed row.
-    await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]);
-    // Fast path: chain onto the head this instance wrote last, in one guarded statement; the guard (that head
-    // is still the head) holds for the lock's holder unless another instance appended or ours rolled back,
-    // and then the head is read and the append made the usual way. One round trip less under the lock.
+    const lock = 'SELECT pg_advisory_xact_lock($1)';
+    // Fast path: chain onto the head this instance wrote last, in one guarded statement queued right behind
+    // the lock request on the same connection, so no round trip to the app separates them while the lock is
+    // held. Under READ COMMITTED the insert, which starts once the lock is granted, sees the previous
+    // holder's committed rows; its guard (that head is still the head) fails only if another instance
+    // appended or ours rolled back, and then the head is read and the append made the usual way.
     const known = this.lastHead;
     if (known && rows.length <= ROWS_PER_INSERT) {
       const prepared = this.chain(rows, known);
       // A count comes back rather than one id per row: 100 result rows would be parsed for nothing.
-      const [{ inserted }] = (await manager.query(
-        `WITH appended AS (
-           INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS})
-           SELECT ${AUDIT_INSERT_COLUMNS} FROM ${AUDIT_RECORDSET}
-            WHERE EXISTS (SELECT 1 FROM audit_entry WHERE id = $2::bigint AND hash = $3)
-              AND NOT EXISTS (SELECT 1 FROM audit_entry WHERE id > $2::bigint)
-           RETURNING 1)
-         SELECT count(*)::int AS inserted FROM appended`,
-        [JSON.stringify(prepared.records), known.id.toString(), known.hash],
-      )) as Array<{ inserted: number }>;
+      const [, [{ inserted }]] = (await Promise.all([
+        manager.query(lock, [AUDIT_LOCKS.append]),
+        manager.query(
+          `WITH appended AS (
+             INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS})
+             SELECT ${AUDIT_INSERT_COLUMNS} FROM ${AUDIT_RECORDSET}
+              WHERE EXISTS (SELECT 1 FROM audit_entry WHERE id = $2::bigint AND hash = $3)
+                AND NOT EXISTS (SELECT 1 FROM audit_entry WHERE id > $2::bigint)
+             RETURNING 1)
+           SELECT count(*)::int AS inserted FROM appended`,
+          [JSON.stringify(prepared.records), known.id.toString(), known.hash],
+        ),
+      ])) as [unknown, Array<{ inserted: number }>];
       if (inserted === rows.length) {
         this.lastHead = prepared.head;
         return;
       }
+    } else {
+      await manager.query(lock, [AUDIT_LOCKS.append]);
     }
     const [head] = (await manager.query('SELECT id::text AS id, hash FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string; hash: string }>;
     const prepared = this.chain(rows, { id: BigInt(head?.id ?? 0), hash: head?.hash ?? GENESIS_HASH });
