@@ -234,6 +234,13 @@ describe('watchlists', () => {
     expect((await sql.query(`SELECT count(*)::int AS n FROM rule WHERE code = 'WATCHLIST_COUNTERPARTY'`)).rows[0].n).toBe(1);
     const v2 = await gqlOk<{ updateRule: { version: number; status: string } }>(t.gql, UPDATE_RULE, { id: rules.nodes[0].id, i: { condition: onList('TEST_MISSING_MULES') } }, co.accessToken);
     expect(v2.updateRule).toMatchObject({ version: 2, status: 'DRAFT' }); // a draft: version 1 stays the one that runs
+
+    // A draft stored before codes were checked on save (written here straight into the table) cannot be
+    // activated while it names a missing list; nothing is retired or activated.
+    await sql.query(`UPDATE rule SET condition = $2 WHERE id = $1`, [draft.createRule.id, JSON.stringify(onList('TEST_MISSING_LEGACY'))]);
+    const activation = await t.gql('mutation($id: ID!) { activateRule(id: $id) { status } }', { id: draft.createRule.id }, { token: co.accessToken });
+    expect(refused(activation)).toEqual([{ path: 'condition.compare.right.list', message: 'names no watchlist: create TEST_MISSING_LEGACY with createWatchlist first' }]);
+    expect((await sql.query(`SELECT status FROM rule WHERE id = $1`, [draft.createRule.id])).rows[0].status).toBe('DRAFT');
   });
 
   it('offers no way to delete a watchlist, so a list a rule reads cannot disappear from under it', async () => {

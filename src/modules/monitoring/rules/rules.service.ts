@@ -124,6 +124,8 @@ export class RulesService {
     if (rule.status === RuleStatus.ACTIVE) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.ACTIVE);
     const result = await this.tx.run(async (manager) => {
       await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 11))`, [rule.code]);
+      // A draft saved before watchlist codes were checked on save is checked here, before it can run.
+      await this.checkWatchlists(manager, rule.condition);
       await manager.query(`UPDATE rule SET status = 'RETIRED', retired_at = now(), updated_at = now() WHERE code = $1 AND status = 'ACTIVE'`, [rule.code]);
       const [rows] = (await manager.query(`UPDATE rule SET status = 'ACTIVE', activated_at = now(), retired_at = NULL, updated_at = now() WHERE id = $1 RETURNING *`, [id])) as [RuleRow[], number];
       await this.audit.record({ action: 'rule.activate', outcome: 'SUCCESS', resourceType: 'Rule', resourceId: id, details: { code: rule.code, version: rule.version } });
