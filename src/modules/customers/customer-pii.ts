@@ -66,39 +66,7 @@ export class CustomerPii {
    * decrypts three, and a field the principal may not see is never decrypted at all.
    */
   toModel(row: CustomerEntity): CustomerModel {
-    const pii = new LazyPii(row, this);
-    // Accessors in the literal rather than defineProperty per field: a 100-row page builds 100 of these.
-    return {
-      id: row.id,
-      externalRef: row.externalRef,
-      status: row.status as CustomerModel['status'],
-      lifecycleStage: row.lifecycleStage as CustomerModel['lifecycleStage'],
-      verificationLevel: row.verificationLevel as CustomerModel['verificationLevel'],
-      get fullName() { return pii.get('fullName'); },
-      set fullName(value) { pii.set('fullName', value); },
-      get email() { return pii.get('email'); },
-      set email(value) { pii.set('email', value); },
-      get phone() { return pii.get('phone'); },
-      set phone(value) { pii.set('phone', value); },
-      get nationalId() { return pii.get('nationalId'); },
-      set nationalId(value) { pii.set('nationalId', value); },
-      get dateOfBirth() { return pii.get('dateOfBirth'); },
-      set dateOfBirth(value) { pii.set('dateOfBirth', value); },
-      get address() { return pii.get('address'); },
-      set address(value) { pii.set('address', value); },
-      riskScore: row.riskScore,
-      riskLevel: row.riskLevel as CustomerModel['riskLevel'],
-      riskFactors: (row.riskFactors as RiskFactor[]) ?? [],
-      creditScore: row.creditScore,
-      creditLevel: row.creditLevel as CustomerModel['creditLevel'],
-      creditLimit: row.creditLimit,
-      transactionLimit: row.transactionLimit,
-      dailyLimit: row.dailyLimit,
-      createdAt: row.createdAt,
-      updatedAt: row.updatedAt,
-      accountManagerId: row.accountManagerId,
-      onboardedByPartnerId: row.onboardedByPartnerId,
-    };
+    return new CustomerView(row, this) as CustomerModel;
   }
 
   decryptField(dek: Buffer, row: CustomerEntity, field: CustomerPiiField): string | null {
@@ -106,26 +74,76 @@ export class CustomerPii {
   }
 }
 
-/** One row's PII, each field decrypted on first read; the data key is opened once, on the first of them. */
-class LazyPii {
-  private dek: Buffer | null | undefined;
-  private readonly values: PiiValues = {};
+/**
+ * The API view of a customer row: plain fields copied, PII fields as accessors on the prototype that
+ * decrypt on first read (the data key opened once, on the first of them) — no closures per row, and a
+ * field the principal may not see is never decrypted. Writable like the plain model it stands for.
+ */
+class CustomerView {
+  id: string;
+  externalRef: string | null;
+  status: CustomerModel['status'];
+  lifecycleStage: CustomerModel['lifecycleStage'];
+  verificationLevel: CustomerModel['verificationLevel'];
+  riskScore: number | null;
+  riskLevel: CustomerModel['riskLevel'];
+  riskFactors: RiskFactor[] | null;
+  creditScore: number | null;
+  creditLevel: CustomerModel['creditLevel'];
+  creditLimit: string | null;
+  transactionLimit: string | null;
+  dailyLimit: string | null;
+  createdAt: Date | null;
+  updatedAt: Date | null;
+  accountManagerId: string | null;
+  onboardedByPartnerId: string | null;
+  // Private fields (not properties): the row's ciphertexts and key never show in a copy or a serialisation.
+  readonly #row: CustomerEntity;
+  readonly #pii: CustomerPii;
+  #dek: Buffer | null | undefined;
+  readonly #values: PiiValues = {};
 
-  constructor(
-    private readonly row: CustomerEntity,
-    private readonly pii: CustomerPii,
-  ) {}
-
-  get(field: CustomerPiiField): string | null {
-    let value = this.values[field];
-    if (value === undefined) {
-      if (this.dek === undefined) this.dek = this.pii.dataKey(this.row);
-      value = this.values[field] = this.dek ? this.pii.decryptField(this.dek, this.row, field) : null;
-    }
-    return value;
+  constructor(row: CustomerEntity, pii: CustomerPii) {
+    this.#row = row;
+    this.#pii = pii;
+    this.id = row.id;
+    this.externalRef = row.externalRef;
+    this.status = row.status as CustomerModel['status'];
+    this.lifecycleStage = row.lifecycleStage as CustomerModel['lifecycleStage'];
+    this.verificationLevel = row.verificationLevel as CustomerModel['verificationLevel'];
+    this.riskScore = row.riskScore;
+    this.riskLevel = row.riskLevel as CustomerModel['riskLevel'];
+    this.riskFactors = (row.riskFactors as RiskFactor[]) ?? [];
+    this.creditScore = row.creditScore;
+    this.creditLevel = row.creditLevel as CustomerModel['creditLevel'];
+    this.creditLimit = row.creditLimit;
+    this.transactionLimit = row.transactionLimit;
+    this.dailyLimit = row.dailyLimit;
+    this.createdAt = row.createdAt;
+    this.updatedAt = row.updatedAt;
+    this.accountManagerId = row.accountManagerId;
+    this.onboardedByPartnerId = row.onboardedByPartnerId;
   }
 
-  set(field: CustomerPiiField, value: string | null): void {
-    this.values[field] = value;
+  get fullName(): string | null { return this.#decrypted('fullName'); }
+  set fullName(value: string | null) { this.#values.fullName = value; }
+  get email(): string | null { return this.#decrypted('email'); }
+  set email(value: string | null) { this.#values.email = value; }
+  get phone(): string | null { return this.#decrypted('phone'); }
+  set phone(value: string | null) { this.#values.phone = value; }
+  get nationalId(): string | null { return this.#decrypted('nationalId'); }
+  set nationalId(value: string | null) { this.#values.nationalId = value; }
+  get dateOfBirth(): string | null { return this.#decrypted('dateOfBirth'); }
+  set dateOfBirth(value: string | null) { this.#values.dateOfBirth = value; }
+  get address(): string | null { return this.#decrypted('address'); }
+  set address(value: string | null) { this.#values.address = value; }
+
+  #decrypted(field: CustomerPiiField): string | null {
+    let value = this.#values[field];
+    if (value === undefined) {
+      if (this.#dek === undefined) this.#dek = this.#pii.dataKey(this.#row);
+      value = this.#values[field] = this.#dek ? this.#pii.decryptField(this.#dek, this.#row, field) : null;
+    }
+    return value;
   }
 }
