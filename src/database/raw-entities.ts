@@ -9,28 +9,30 @@ import type { EntityMetadata, ObjectLiteral, SelectQueryBuilder } from 'typeorm'
 export async function loadPlainRows<T extends ObjectLiteral>(query: SelectQueryBuilder<T>, limit: number): Promise<T[]> {
   const main = query.expressionMap.mainAlias;
   if (!main?.hasMetadata) throw new Error('loadPlainRows: the query has no entity');
-  const columns = plainColumns(main.metadata, main.name);
+  const build = rowBuilder(main.metadata, main.name);
   const raw = await query.limit(limit).getRawMany<Record<string, unknown>>();
-  return raw.map((row) => {
-    const entity: Record<string, unknown> = {};
-    for (const [property, key] of columns) entity[property] = row[key];
-    return entity as T;
-  });
+  return raw.map((row) => build(row) as T);
 }
 
-const columnCache = new WeakMap<EntityMetadata, Map<string, Array<[property: string, rawKey: string]>>>();
+const builders = new WeakMap<EntityMetadata, Map<string, (row: Record<string, unknown>) => Record<string, unknown>>>();
 
-function plainColumns(metadata: EntityMetadata, alias: string): Array<[string, string]> {
-  let byAlias = columnCache.get(metadata);
-  if (!byAlias) columnCache.set(metadata, (byAlias = new Map()));
-  let columns = byAlias.get(alias);
-  if (!columns) {
+/**
+ * One function per entity and alias that copies the raw columns into an object literal with every property
+ * named: V8 then gives all rows one shape (a loop assigning 30 keys one by one did not). The source is made
+ * from the entity's own metadata (property and column names), each name JSON-quoted.
+ */
+function rowBuilder(metadata: EntityMetadata, alias: string): (row: Record<string, unknown>) => Record<string, unknown> {
+  let byAlias = builders.get(metadata);
+  if (!byAlias) builders.set(metadata, (byAlias = new Map()));
+  let build = byAlias.get(alias);
+  if (!build) {
     if (metadata.relations.length) throw new Error(`loadPlainRows: ${metadata.name} has relations`);
-    columns = metadata.columns.map((column) => {
+    const properties = metadata.columns.map((column) => {
       if (column.transformer) throw new Error(`loadPlainRows: ${metadata.name}.${column.propertyName} has a transformer`);
-      return [column.propertyPath, `${alias}_${column.databaseName}`] as [string, string];
+      return `${JSON.stringify(column.propertyPath)}: row[${JSON.stringify(`${alias}_${column.databaseName}`)}]`;
     });
-    byAlias.set(alias, columns);
+    build = new Function('row', `return { ${properties.join(', ')} };`) as (row: Record<string, unknown>) => Record<string, unknown>;
+    byAlias.set(alias, build);
   }
-  return columns;
+  return build;
 }
