@@ -115,11 +115,14 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
       { customerId: c, type: 'TRANSACTION', amount: '10.12' },
       { customerId: c, type: 'TRANSACTION', amount: '10.10' },
       { customerId: c, type: 'PAYMENT', amount: '7.500', attributes: { daysLate: 0 } },
+      // Far too precise still fails only its own event, not the call.
+      { customerId: c, type: 'TRANSACTION', amount: '1.123456789' },
     ]);
-    expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual([null, 'ALLOW', 'ALLOW', null]);
+    expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual([null, 'ALLOW', 'ALLOW', null, null]);
     expect(res.errors!.map((e) => ({ path: e.path, code: e.extensions!.code, fieldErrors: e.extensions!.fieldErrors }))).toEqual([
       { path: ['ingestEvents', 0], code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'amount', message: 'must have at most 2 decimals' }] },
       { path: ['ingestEvents', 3], code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'amount', message: 'must have at most 2 decimals' }] },
+      { path: ['ingestEvents', 4], code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'amount', message: 'must have at most 2 decimals' }] },
     ]);
     const ids = res.data!.ingestEvents.filter((r) => r).map((r) => r!.event!.id);
     const stored = await gqlOk<{ events: { nodes: Array<{ id: string; amount: string }> } }>(t.gql, 'query($c: ID!) { events(filter: {customerId: $c}) { nodes { id amount } } }', { c }, co.accessToken);

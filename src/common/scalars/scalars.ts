@@ -28,7 +28,9 @@ function parseDate(value: unknown): string {
   return value;
 }
 
-const DECIMAL = /^-?(0|[1-9]\d{0,17})(\.\d{1,6})?$/;
+// Fraction digits are bounded loosely: each input that stores money checks its own precision
+// (`MaxDecimals`), so an over-precise amount fails its own field (one event of a batch), not the operation.
+const DECIMAL = /^-?(0|[1-9]\d{0,17})(\.\d{1,30})?$/;
 
 /**
  * Money and other exact numbers travel as strings ("12500.00") so no client rounds them through a float.
@@ -52,7 +54,7 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
 function parseDecimal(value: unknown): string {
   const text = typeof value === 'number' && Number.isInteger(value) ? String(value) : value;
   if (typeof text !== 'string' || !DECIMAL.test(text.trim())) {
-    throw new BadUserInputError('Decimal must be a string such as "12500.00" (up to 18 integer and 6 fraction digits)');
+    throw new BadUserInputError('Decimal must be a string such as "12500.00" (up to 18 integer and 30 fraction digits)');
   }
   return text.trim();
 }
