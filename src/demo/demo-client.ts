@@ -1,4 +1,4 @@
-import { generateSync } from 'otplib';
+import { TotpCodes } from '../modules/identity/auth/totp-codes';
 
 /** A GraphQL error as the API sends it. */
 export interface GqlError {
@@ -97,20 +97,8 @@ export interface StaffSession {
   userId: string;
 }
 
-const STEP_S = 30;
-const usedSteps = new Map<string, number>();
-
-/** A TOTP code for a step this process has not used yet for the secret (the server accepts ±1 step, once each). */
-async function freshCode(secret: string): Promise<string> {
-  const now = Math.floor(Date.now() / 1000 / STEP_S);
-  let step = Math.max(now, (usedSteps.get(secret) ?? now - 1) + 1);
-  if (step > now + 1) {
-    await new Promise((r) => setTimeout(r, (step - 1) * STEP_S * 1000 - Date.now() + 200));
-    step = Math.max(Math.floor(Date.now() / 1000 / STEP_S), step);
-  }
-  usedSteps.set(secret, step);
-  return generateSync({ secret, epoch: step * STEP_S });
-}
+const totp = new TotpCodes();
+const freshCode = (secret: string): Promise<string> => totp.fresh(secret);
 
 /**
  * The real staff sign-in: login → (replace an admin-set password) → TOTP enrolment, or a TOTP code when the

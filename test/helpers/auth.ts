@@ -1,30 +1,17 @@
 import { generateSync } from 'otplib';
+import { TotpCodes } from '../../src/modules/identity/auth/totp-codes';
 import { TEST_ADMIN, type TestApp } from './app';
 
-const STEP_MS = 30_000;
-const lastStepBySecret = new Map<string, number>();
+const codes = new TotpCodes();
 
-/**
- * A TOTP code the server has not seen yet for this secret: the current step, or the next one (the server
- * accepts ±1 step) when the current one was already used. Waits for the next step only when both are used.
- */
-export async function freshCode(secret: string): Promise<string> {
-  let step = Math.floor(Date.now() / STEP_MS);
-  const last = lastStepBySecret.get(secret) ?? -1;
-  if (last >= step + 1) {
-    await new Promise((r) => setTimeout(r, (last) * STEP_MS - Date.now() + 200));
-    step = Math.floor(Date.now() / STEP_MS);
-  }
-  const use = Math.max(step, last + 1);
-  lastStepBySecret.set(secret, use);
-  return codeAt(secret, use - step);
+/** A TOTP code the server has not seen yet for this secret (see `TotpCodes`). */
+export function freshCode(secret: string): Promise<string> {
+  return codes.fresh(secret);
 }
 
 /** The code of the last step a helper sent for this secret: the server must refuse it as a replay. */
 export function lastUsedCode(secret: string): string {
-  const last = lastStepBySecret.get(secret);
-  if (last === undefined) throw new Error('no code used yet for this secret');
-  return generateSync({ secret, epoch: last * 30 });
+  return codes.lastUsed(secret);
 }
 
 /** The code for the current step shifted by `offsetSteps` (no bookkeeping: for negative tests). */
