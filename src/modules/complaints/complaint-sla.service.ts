@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { Role } from '../../common/context/principal';
+import { PeriodicJob } from '../../common/jobs/periodic-job';
 import { TransactionService } from '../../database/transaction.service';
 import { UsersService } from '../identity/users/users.service';
 import { AlertsService } from '../monitoring/alerts/alerts.service';
@@ -35,8 +36,7 @@ export interface SweepResult {
 @Injectable()
 export class ComplaintSlaJob implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('ComplaintSla');
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly job = new PeriodicJob('complaint SLA sweep', this.logger, () => this.sweep());
 
   constructor(
     private readonly tx: TransactionService,
@@ -48,19 +48,11 @@ export class ComplaintSlaJob implements OnApplicationBootstrap, OnModuleDestroy 
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.sweep()
-        .catch((error: unknown) => this.logger.warn(`complaint SLA sweep failed: ${(error as Error).message}`))
-        .finally(() => (this.running = undefined));
-    }, this.settings.sweep.intervalMs);
-    this.timer.unref();
+    this.job.start(this.settings.sweep.intervalMs);
   }
 
   async onModuleDestroy(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.job.stop();
   }
 
   /** Reports every deadline passed by `now`, batch by batch; idempotent. */

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleD
 import type { EntityManager } from 'typeorm';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
+import { PeriodicJob } from '../../../common/jobs/periodic-job';
 import { TransactionService } from '../../../database/transaction.service';
 
 /** How often the partition job runs after the one at start-up. */
@@ -61,8 +62,7 @@ export function monthsAhead(now: Date, ahead: number): EventMonth[] {
 @Injectable()
 export class EventPartitions implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('EventPartitions');
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly job = new PeriodicJob('event partition maintenance', this.logger, () => this.ensureAhead());
 
   constructor(
     private readonly tx: TransactionService,
@@ -71,22 +71,11 @@ export class EventPartitions implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** Runs once now — without holding up start-up, a failure is only a warning — and then daily. */
   onApplicationBootstrap(): void {
-    this.trigger();
-    this.timer = setInterval(() => this.trigger(), EVENT_PARTITIONS_INTERVAL_MS);
-    this.timer.unref();
+    this.job.start(EVENT_PARTITIONS_INTERVAL_MS, { runNow: true });
   }
 
   async onModuleDestroy(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  private trigger(): void {
-    if (this.running) return;
-    this.running = this.ensureAhead()
-      .catch((error: unknown) => this.logger.warn(`event partition maintenance failed: ${(error as Error).message}`))
-      .finally(() => (this.running = undefined));
+    await this.job.stop();
   }
 
   /**

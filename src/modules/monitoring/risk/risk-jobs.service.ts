@@ -1,4 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { PeriodicJob } from '../../../common/jobs/periodic-job';
 import { TransactionService } from '../../../database/transaction.service';
 import { EarlyWarningsService } from './early-warnings.service';
 import { RiskService } from './risk.service';
@@ -15,8 +16,7 @@ export const RISK_REFRESH_INTERVAL_MS = 60 * 60_000;
 @Injectable()
 export class RiskJobs implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('RiskJobs');
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly job = new PeriodicJob('risk refresh', this.logger, () => this.runOnce());
 
   constructor(
     private readonly tx: TransactionService,
@@ -25,19 +25,11 @@ export class RiskJobs implements OnApplicationBootstrap, OnModuleDestroy {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.runOnce()
-        .catch((error: unknown) => this.logger.warn(`risk refresh failed: ${(error as Error).message}`))
-        .finally(() => (this.running = undefined));
-    }, RISK_REFRESH_INTERVAL_MS);
-    this.timer.unref();
+    this.job.start(RISK_REFRESH_INTERVAL_MS);
   }
 
   async onModuleDestroy(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.job.stop();
   }
 
   /** Returns null when another instance holds the lock. */
