@@ -32,6 +32,11 @@ function parseDate(value: unknown): string {
 // (`MaxDecimals`), so an over-precise amount fails its own field (one event of a batch), not the operation.
 const DECIMAL = /^-?(0|[1-9]\d{0,17})(\.\d{1,30})?$/;
 
+/** Whether `text` is a decimal in the form the `Decimal` scalar accepts (for input that did not come through it). */
+export function isDecimalString(text: string): boolean {
+  return DECIMAL.test(text);
+}
+
 /**
  * Money and other exact numbers travel as strings ("12500.00") so no client rounds them through a float.
  * Inputs accept strings (and, leniently, integer literals); outputs are always strings.

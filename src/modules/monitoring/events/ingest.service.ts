@@ -11,6 +11,7 @@ import { AppError, BadUserInputError, ConflictError, ForbiddenError, NotFoundErr
 import { RateLimiter } from '../../../common/rate-limit/rate-limiter.service';
 import { partnerEventsBucket } from '../../../common/rate-limit/rate-limits';
 import { canonicalJson } from '../../audit/audit-chain';
+import { isDecimalString } from '../../../common/scalars/scalars';
 import { toFieldErrors } from '../../../common/validation/validation.pipe';
 import type { AppConfig } from '../../../config/config';
 import { APP_CONFIG } from '../../../config/config.module';
@@ -112,7 +113,7 @@ export class IngestService {
         const errors = await validate(input);
         const fieldErrors = toFieldErrors(errors);
         if (!input.customerId && !input.customerExternalRef) fieldErrors.push({ path: 'customerId', message: 'or customerExternalRef is required' });
-        if (input.amount !== undefined && input.amount !== null && !/^-?\d{1,18}(\.\d{1,30})?$/.test(input.amount)) fieldErrors.push({ path: 'amount', message: 'must be a decimal string' });
+        if (input.amount !== undefined && input.amount !== null && !isDecimalString(String(input.amount))) fieldErrors.push({ path: 'amount', message: 'must be a decimal string' });
         const occurred = Date.parse(input.occurredAt);
         if (!Number.isNaN(occurred) && occurred > Date.now() + 5 * 60_000) fieldErrors.push({ path: 'occurredAt', message: 'must not be in the future' });
         if (fieldErrors.length) return { index, input, error: new BadUserInputError(`Invalid event at ${index}: ${fieldErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`, fieldErrors) };
