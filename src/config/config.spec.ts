@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config';
-import { DEFAULT_FLAG_WORDS } from '../modules/monitoring/events/event-flags';
+import { DEFAULT_FLAG_WORDS } from './content-flag-words';
 
 const key = () => randomBytes(32).toString('base64');
 const productionEnv = () => ({

@@ -1,4 +1,9 @@
-import { compileFlagPatterns, ContentFlagger, DEFAULT_FLAG_WORDS, flagContent, validateFlagWords, type FlagWordLists } from './event-flags';
+import { DEFAULT_FLAG_WORDS, validateFlagWords, type FlagWordLists } from '../../../config/content-flag-words';
+import { compileFlagPatterns, ContentFlagger } from './event-flags';
+
+/** Flags content against the built-in lists, as the pipeline does when no word-list file is configured. */
+const defaultFlagger = new ContentFlagger(DEFAULT_FLAG_WORDS);
+const flagContent = (content: string | null | undefined): string[] => defaultFlagger.flag(content);
 
 describe('content flags', () => {
   describe('built-in lists', () => {

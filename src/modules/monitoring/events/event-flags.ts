@@ -11,8 +11,6 @@
 
 import { DEFAULT_FLAG_WORDS, type FlagWordLists } from '../../../config/content-flag-words';
 
-export { DEFAULT_FLAG_WORDS, FLAG_NAME_RE, FLAG_WORDS_LIMITS, validateFlagWords, type FlagWordLists } from '../../../config/content-flag-words';
-
 /** Characters that continue a word: letters, combining marks and digits of any script, and underscore. */
 const WORD_CHAR = '[\\p{L}\\p{M}\\p{N}_]';
 /** Regex syntax characters (and `/`), the only ones a unicode-mode pattern lets us escape. */
@@ -50,11 +48,4 @@ export class ContentFlagger {
     const text = content.normalize('NFC');
     return this.patterns.filter(([, pattern]) => pattern.test(text)).map(([flag]) => flag);
   }
-}
-
-const defaultFlagger = new ContentFlagger(DEFAULT_FLAG_WORDS);
-
-/** Flags content against the built-in lists (`DEFAULT_FLAG_WORDS`). */
-export function flagContent(content: string | null | undefined): string[] {
-  return defaultFlagger.flag(content);
 }
