@@ -45,13 +45,19 @@ export class TransactionService {
   }
 
   /**
-   * Runs `effect` once the surrounding transaction has ended, committed or rolled back (at once when there is
-   * none): for releasing something held for the transaction's lifetime.
+   * Runs `task` once the surrounding transaction has committed, and makes the outermost `run()` wait for it
+   * before returning (at once, awaited by the caller, when there is no transaction): work that must be done
+   * before the operation counts as finished but cannot be inside the transaction — chaining the audit entries
+   * it wrote, which would otherwise hold the chain lock for the whole transaction. A failing task is the
+   * task's to report; it never fails the committed work.
    */
-  afterSettle(effect: () => void): void {
-    const slot = this.cls.isActive() ? this.cls.get<{ open: boolean; settled: Array<() => void> }>(TX_KEY) : undefined;
-    if (slot?.open) slot.settled.push(effect);
-    else effect();
+  afterCommitAwait(task: () => Promise<void>): Promise<void> {
+    const slot = this.cls.isActive() ? this.cls.get<{ open: boolean; awaited: Array<() => Promise<void>> }>(TX_KEY) : undefined;
+    if (slot?.open) {
+      slot.awaited.push(task);
+      return Promise.resolve();
+    }
+    return task();
   }
 
   /**
@@ -76,10 +82,10 @@ export class TransactionService {
     const current = this.current();
     if (current) return work(current);
     const effects: Array<() => void> = [];
-    const settled: Array<() => void> = [];
+    const awaited: Array<() => Promise<void>> = [];
     const outcome = await this.cls.run({ ifNested: 'inherit' }, () =>
       this.dataSource.transaction(async (manager) => {
-        const slot = { manager, open: true, effects, settled };
+        const slot = { manager, open: true, effects, awaited };
         this.cls.set(TX_KEY, slot);
         try {
           return { value: await work(manager) };
@@ -90,9 +96,7 @@ export class TransactionService {
           slot.open = false;
         }
       }),
-    ).finally(() => {
-      for (const effect of settled) effect();
-    });
+    );
     for (const effect of effects) {
       try {
         effect();
@@ -100,6 +104,7 @@ export class TransactionService {
         /* an after-commit effect must not fail the committed work */
       }
     }
+    if (awaited.length) await Promise.all(awaited.map((task) => task().catch(() => undefined)));
     if ('deferred' in outcome && outcome.deferred) throw outcome.deferred.error;
     return (outcome as { value: T }).value;
   }

@@ -85,9 +85,9 @@ describe('audit chain: append-only, keyed, verifiable', () => {
   it('keeps one chain when many transactions append concurrently, twice each, some rolling back, a second instance in between', async () => {
     const tx = t.app.get(TransactionService);
     const before = await count();
-    // A second writer stands for another instance: its own turns and its own remembered head, ordered with
-    // this one by the database lock alone. Each of its appends makes this instance's remembered head stale,
-    // which the guarded fast path must notice.
+    // A second writer stands for another instance: its own sequencer and its own remembered head, ordered
+    // with this one by the database lock alone. Each of its appends makes this instance's remembered head
+    // stale, which the guarded fast path must notice.
     const writerOfOtherInstance = new AuditWriter(t.app.get(APP_CONFIG), tx, t.app.get(RequestContext), t.app.get(AuditCheckpointer));
     const otherInstance = (i: number) =>
       tx.run(() => writerOfOtherInstance.record({ action: 'test.other_instance', outcome: 'SUCCESS', resourceType: 'Test', resourceId: String(i) }));
@@ -113,6 +113,84 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     const ids = new Map(pairs.map((p) => [p.resource_id, p.id]));
     for (const [resource, id] of ids) if (resource.endsWith('.a')) expect(ids.get(resource.replace(/\.a$/, '.b'))).toBe(id + 1);
     expect(await verify()).toMatchObject({ valid: true, firstInvalidId: null, reason: null, unsealed: 0 });
+  });
+
+  it('chains a transaction\'s entries just after its commit, before run() returns; a rollback leaves nothing', async () => {
+    const tx = t.app.get(TransactionService);
+    const pendingOf = async (resource: string): Promise<number> =>
+      Number((await sql.query(`SELECT count(*) AS n FROM audit_entry_pending WHERE resource_id = $1`, [resource])).rows[0].n);
+    const chainedOf = async (resource: string): Promise<number> =>
+      Number((await sql.query(`SELECT count(*) AS n FROM audit_entry WHERE resource_id = $1`, [resource])).rows[0].n);
+
+    let seenInside: { pending: number; chained: number } | undefined;
+    await tx.run(async (manager) => {
+      await writer.record({ action: 'test.staged', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'staged-1' });
+      const [row] = (await manager.query(`SELECT (SELECT count(*)::int FROM audit_entry_pending WHERE resource_id = 'staged-1') AS pending,
+        (SELECT count(*)::int FROM audit_entry WHERE resource_id = 'staged-1') AS chained`)) as Array<{ pending: number; chained: number }>;
+      seenInside = row;
+    });
+    // Inside the transaction the entry waits in the pending table; once run() has returned it is in the log.
+    expect(seenInside).toEqual({ pending: 1, chained: 0 });
+    expect({ pending: await pendingOf('staged-1'), chained: await chainedOf('staged-1') }).toEqual({ pending: 0, chained: 1 });
+
+    await expect(
+      tx.run(async () => {
+        await writer.record({ action: 'test.staged', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'staged-2' });
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect({ pending: await pendingOf('staged-2'), chained: await chainedOf('staged-2') }).toEqual({ pending: 0, chained: 0 });
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
+  });
+
+  it('never makes a transaction wait for another open transaction that has written an entry', async () => {
+    const tx = t.app.get(TransactionService);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let recorded!: () => void;
+    const firstRecorded = new Promise<void>((resolve) => (recorded = resolve));
+    const slow = tx.run(async () => {
+      await writer.record({ action: 'test.slow', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'slow' });
+      recorded();
+      await gate;
+    });
+    await firstRecorded;
+    // With the chain lock held to commit, this would wait for `slow` and the race below would time out.
+    const fast = tx.run(() => writer.record({ action: 'test.fast', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'fast' }));
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([fast.then(() => 'fast committed'), new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting'), 3000)))]);
+    clearTimeout(timer);
+    release();
+    await slow;
+    expect(finished).toBe('fast committed');
+    const order = (await sql.query(`SELECT resource_id FROM audit_entry WHERE action IN ('test.slow', 'test.fast') ORDER BY id`)).rows.map((r) => r.resource_id);
+    // Chained in commit order: the transaction that committed first comes first.
+    expect(order).toEqual(['fast', 'slow']);
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
+  });
+
+  it('reports committed entries not yet chained apart from breaks, and chains what a crashed instance left behind', async () => {
+    // An instance that died between its commit and the chaining leaves its entries pending.
+    const writtenAt = '2026-01-02T03:04:05.678Z';
+    await sql.query(
+      `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)
+       VALUES ($1, 'SYSTEM', 'test.left_pending', 'Test', 'left-1', '{a,b}', 'SUCCESS', '{"z": 1, "a": [1, "x"]}'),
+              ($1, 'SYSTEM', 'test.left_pending', 'Test', 'left-2', '{}', 'DENIED', '{}')`,
+      [writtenAt],
+    );
+    expect(await verify()).toMatchObject({ valid: true, firstInvalidId: null, reason: null, unsealed: 2 });
+
+    await writer.chainPending();
+    const rows = (await sql.query(`SELECT resource_id, occurred_at FROM audit_entry WHERE action = 'test.left_pending' ORDER BY id`)).rows as Array<{ resource_id: string; occurred_at: Date }>;
+    // Chained in the order written, keeping the time they were written, and hashed as verification reads them.
+    expect(rows.map((r) => [r.resource_id, r.occurred_at.toISOString()])).toEqual([['left-1', writtenAt], ['left-2', writtenAt]]);
+    expect(await verify()).toMatchObject({ valid: true, firstInvalidId: null, reason: null, unsealed: 0 });
+    expect(Number((await sql.query('SELECT count(*) AS n FROM audit_entry_pending')).rows[0].n)).toBe(0);
+  });
+
+  it('keeps the chain on the log alone: no other table carries prev_hash', async () => {
+    const { rows } = await sql.query(`SELECT table_name FROM information_schema.columns WHERE column_name = 'prev_hash' AND table_schema = 'public' ORDER BY 1`);
+    expect(rows.map((r) => r.table_name)).toEqual(['audit_entry']);
   });
 
   it('verifies a range and refuses malformed bounds', async () => {

@@ -1,47 +1,70 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { AuditRecord, AuditSink } from '../../common/audit/audit-sink';
 import { RequestContext } from '../../common/context/request-context';
 import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
 import { TransactionService } from '../../database/transaction.service';
-import { CanonicalRowWriter, chainHashOf, GENESIS_HASH, type AuditRow } from './audit-chain';
+import { PeriodicJob } from '../../common/jobs/periodic-job';
+import { CanonicalRowWriter, chainHashOf, fromDbRow, GENESIS_HASH, type AuditDbRow, type AuditRow } from './audit-chain';
 import { AuditCheckpointer } from './chain/audit-checkpointer.service';
 import { AUDIT_LOCKS } from './audit.settings';
 
-const AUDIT_INSERT_COLUMNS = `id, occurred_at, actor_type, actor_id, role, partner_id, session_id, ip, user_agent,
-  request_id, action, resource_type, resource_id, customer_id, fields, outcome, details, prev_hash, hash`;
+const AUDIT_DATA_COLUMNS = `occurred_at, actor_type, actor_id, role, partner_id, session_id, ip, user_agent,
+  request_id, action, resource_type, resource_id, customer_id, fields, outcome, details`;
+const AUDIT_INSERT_COLUMNS = `id, ${AUDIT_DATA_COLUMNS}, prev_hash, hash`;
+const AUDIT_DATA_TYPES = `occurred_at timestamptz, actor_type text, actor_id text, role text, partner_id uuid, session_id uuid,
+  ip text, user_agent text, request_id text, action text, resource_type text, resource_id text, customer_id uuid, fields text[],
+  outcome text, details jsonb`;
 /**
  * The rows travel as one JSON array bound to one parameter and are unpacked by jsonb_to_recordset with these
  * column types: the statement text is the same for 1 row and for 5 000 (PostgreSQL parses a few hundred
  * bytes, not a VALUES list of 19 casts a row, and the driver binds one value instead of thousands).
  */
-const AUDIT_RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(id bigint, occurred_at timestamptz, actor_type text, actor_id text,
-  role text, partner_id uuid, session_id uuid, ip text, user_agent text, request_id text, action text, resource_type text,
-  resource_id text, customer_id uuid, fields text[], outcome text, details jsonb, prev_hash text, hash text)`;
+const AUDIT_RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(id bigint, ${AUDIT_DATA_TYPES}, prev_hash text, hash text)`;
+const PENDING_RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(${AUDIT_DATA_TYPES})`;
 
 /** Rows per statement for very large appends (bulk imports, the volume tests): bounds one JSON document. */
 const ROWS_PER_INSERT = 5000;
+/** Pending entries chained per sequencer transaction. */
+const PENDING_PER_TAKE = 5000;
+/** Leftover pending entries (an instance that died between its commit and the chaining) are swept this often. */
+const PENDING_SWEEP_MS = 5_000;
+
+type EntryColumns = Omit<AuditRow, 'id' | 'occurredAt'>;
+
+/** Callers waiting for the sequencer: entries to append now, or a transaction's committed entries to chain. */
+type Waiter =
+  | { kind: 'append'; rows: EntryColumns[]; resolve: () => void; reject: (error: unknown) => void }
+  | { kind: 'chainPending'; resolve: () => void };
 
 /**
- * The one sequencer of the audit chain. An append takes a transaction-scoped advisory lock that is held
- * until the surrounding transaction commits, reads the committed head and writes `head.id + 1` chained to
- * `head.hash`. So id order, commit order and chain order are one order: concurrent writers never fork the
- * chain, a rolled-back append leaves no gap (ids are not taken from a sequence), and every id at or below
- * the committed head is final — which lets readers (detector, export) follow the log with an id cursor.
- * The cost is that appends queue behind each other for as long as the appending transaction stays open.
+ * The one sequencer of the audit chain (SPEC §8). Entries reach the chain in two ways:
+ *
+ * - **Inside a business transaction** they are inserted into `audit_entry_pending` and commit (or roll back)
+ *   with it; no lock is taken there, so business transactions never queue behind each other for the chain.
+ *   Right after the commit, and before the transaction's `run()` returns, the sequencer chains them.
+ * - **Outside a transaction** (PII reads, denied requests, token use) they are appended by the sequencer
+ *   directly, grouped with whatever else is waiting.
+ *
+ * The sequencer runs one transaction at a time per instance and takes a transaction-scoped advisory lock
+ * across instances; under it, it moves the committed pending entries (oldest first) and the grouped ones
+ * into `audit_entry` as `head.id + 1…`, each chained to the one before. So chain order is the order in which
+ * entries were committed to the log, ids have no gaps (they are not taken from a sequence, and a rolled-back
+ * business transaction leaves nothing pending), and every id at or below the committed head is final — which
+ * lets readers (detector, export) follow the log with an id cursor.
  */
 @Injectable()
-export class AuditWriter implements AuditSink {
+export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Audit');
-  /** The head this instance appended last (possibly not yet committed: the guard in `append` checks it). */
+  /** The head this instance appended last (the guard in `appendDirect` checks it is still the head). */
   private lastHead?: { id: bigint; hash: string };
-  /** Entries outside any transaction waiting for the next grouped append, and whether one is running. */
-  private readonly waiting: Array<{ rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>; resolve: () => void; reject: (error: unknown) => void }> = [];
-  private flushing = false;
-  /** The end of the last transaction of this instance that took its turn to append (see `appendInTurn`). */
-  private turn: Promise<void> = Promise.resolve();
-  private readonly turnHolders = new WeakSet<EntityManager>();
+  private readonly waiting: Waiter[] = [];
+  /** The sequencer transaction in flight, if any. */
+  private flushing?: Promise<void>;
+  /** Transactions that already asked for their pending entries to be chained after commit. */
+  private readonly chainAsked = new WeakSet<EntityManager>();
+  private readonly sweep = new PeriodicJob('audit pending sweep', this.logger, () => this.chainPending());
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -50,102 +73,160 @@ export class AuditWriter implements AuditSink {
     private readonly checkpoints: AuditCheckpointer,
   ) {}
 
+  onApplicationBootstrap(): void {
+    // At start-up too: entries another (crashed) instance committed but never chained.
+    this.sweep.start(PENDING_SWEEP_MS, { runNow: true });
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.sweep.stop();
+    while (this.flushing) await this.flushing;
+  }
+
   async record(entry: AuditRecord): Promise<void> {
     await this.recordMany([entry]);
   }
 
   /**
-   * Appends several entries under one lock and in as few statements as possible (e.g. one PII-read entry
-   * per customer of a list). Joins the caller's transaction like `record`.
+   * Appends several entries in as few statements as possible (e.g. one PII-read entry per customer of a
+   * list). Joins the caller's transaction like `record`: then they commit with it and are chained right after.
    */
   async recordMany(entries: readonly AuditRecord[]): Promise<void> {
     if (!entries.length) return;
     const context = this.contextColumns();
     const rows = entries.map((entry) => this.toRow(entry, context));
-    if (this.tx.inTransaction()) await this.tx.run((manager) => this.appendInTurn(manager, rows));
-    else await this.appendGrouped(rows);
-    this.checkpoints.noteAppended(entries.length);
+    if (this.tx.inTransaction()) await this.tx.run((manager) => this.stage(manager, rows));
+    else await this.enqueue(rows);
     for (const entry of entries) if (entry.outcome !== 'SUCCESS') this.logger.debug(`${entry.action} ${entry.outcome}`);
   }
 
   /**
+   * Chains every committed pending entry; resolves once those committed before the call are in the log.
+   * Never rejects: the entries are committed, and a failure leaves them for the next run or the sweep.
+   */
+  chainPending(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waiting.push({ kind: 'chainPending', resolve });
+      this.startFlushing();
+    });
+  }
+
+  /**
    * Whether a DENIED entry of this request by this actor is committed (the denied-access plugin records one
-   * per request). Reads the partial index of denied entries by actor over the last minutes only.
+   * per request), chained or not yet. Reads the partial indexes of denied entries over the last minutes only.
    */
   async hasDeniedEntry(requestId: string, actorId: string): Promise<boolean> {
     const rows = (await this.tx.manager().query(
-      `SELECT 1 FROM audit_entry WHERE outcome = 'DENIED' AND actor_id = $2 AND occurred_at > now() - interval '15 minutes' AND request_id = $1 LIMIT 1`,
+      `SELECT 1 FROM audit_entry WHERE outcome = 'DENIED' AND actor_id = $2 AND occurred_at > now() - interval '15 minutes' AND request_id = $1
+       UNION ALL
+       SELECT 1 FROM audit_entry_pending WHERE outcome = 'DENIED' AND request_id = $1 AND actor_id = $2
+       LIMIT 1`,
       [requestId, actorId],
     )) as unknown[];
     return rows.length > 0;
   }
 
+  /** In the caller's transaction: the entries commit or roll back with it; the chaining waits for the commit. */
+  private async stage(manager: EntityManager, rows: EntryColumns[]): Promise<void> {
+    const occurredAt = new Date().toISOString();
+    const records = rows.map((row) => storedRecord(row, occurredAt));
+    await manager.query(`INSERT INTO audit_entry_pending (${AUDIT_DATA_COLUMNS}) SELECT ${AUDIT_DATA_COLUMNS} FROM ${PENDING_RECORDSET}`, [JSON.stringify(records)]);
+    if (!this.chainAsked.has(manager)) {
+      this.chainAsked.add(manager);
+      void this.tx.afterCommitAwait(() => this.chainPending());
+    }
+  }
+
   /**
-   * Group commit for entries that belong to no transaction of their own (PII reads, denied requests, token
-   * use): one append is in flight per instance; entries that arrive meanwhile wait and go together in the
-   * next one — one lock, one INSERT, one COMMIT (one WAL flush) for many requests. Each caller's promise
-   * still settles only once its entries are committed, so "committed before the response" holds.
+   * Entries that belong to no transaction: one sequencer transaction is in flight per instance; entries that
+   * arrive meanwhile wait and go together in the next one — one lock, one INSERT, one COMMIT (one WAL flush)
+   * for many requests. Each caller's promise settles only once its entries are committed, so "committed
+   * before the response" holds.
    */
-  private appendGrouped(rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>): Promise<void> {
+  private enqueue(rows: EntryColumns[]): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ rows, resolve, reject });
-      if (!this.flushing) void this.flushWaiting();
+      this.waiting.push({ kind: 'append', rows, resolve, reject });
+      this.startFlushing();
     });
   }
 
+  private startFlushing(): void {
+    if (this.flushing) return;
+    this.flushing = this.flushWaiting().finally(() => (this.flushing = undefined));
+  }
+
   private async flushWaiting(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.waiting.length) {
-        const group = this.waiting.splice(0, this.waiting.length);
-        try {
-          await this.tx.runDetached((manager) => this.appendInTurn(manager, group.flatMap((g) => g.rows)));
-          for (const g of group) g.resolve();
-        } catch (error) {
-          if (group.length === 1) {
-            group[0].reject(error);
-            continue;
-          }
-          // One caller's entries must not fail the others': append them one caller at a time.
-          for (const g of group) {
-            await this.tx.runDetached((manager) => this.appendInTurn(manager, g.rows)).then(g.resolve, g.reject);
-          }
+    while (this.waiting.length) {
+      const group = this.waiting.splice(0, this.waiting.length);
+      const appends = group.filter((w) => w.kind === 'append');
+      const chainers = group.filter((w) => w.kind === 'chainPending');
+      try {
+        const { drained, chained } = await this.tx.runDetached((manager) =>
+          this.sequence(manager, appends.flatMap((w) => w.rows), chainers.length > 0),
+        );
+        this.checkpoints.noteAppended(chained);
+        for (const w of appends) w.resolve();
+        // More pending entries than one take: those waiting for theirs try again in the next transaction.
+        if (drained) for (const w of chainers) w.resolve();
+        else this.waiting.push(...chainers);
+      } catch (error) {
+        if (chainers.length) this.logger.error(`chaining committed audit entries failed (left pending for the next run): ${(error as Error).message}`);
+        for (const w of chainers) w.resolve();
+        if (appends.length === 1) {
+          appends[0].reject(error);
+          continue;
+        }
+        // One caller's entries must not fail the others': append them one caller at a time.
+        for (const w of appends) {
+          await this.tx
+            .runDetached((manager) => this.sequence(manager, w.rows, false))
+            .then(({ chained }) => {
+              this.checkpoints.noteAppended(chained);
+              w.resolve();
+            }, w.reject);
         }
       }
-    } finally {
-      this.flushing = false;
     }
   }
 
   /**
-   * One transaction of this instance appends at a time, from its first append until it ends: then the head
-   * this instance wrote last is the head when its turn comes (unless another instance appended, which the
-   * guard in `append` notices), so the entries can be chained before the lock is granted and the lock and
-   * the insert sent together. Waiting happens here rather than on the database lock, which still orders
-   * instances. A transaction that appends again already has its turn.
+   * One sequencer transaction: under the chain lock, takes committed pending entries (when asked) and chains
+   * them, oldest first, then the grouped entries, after the committed head.
    */
-  private async appendInTurn(manager: EntityManager, rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>): Promise<void> {
-    if (!this.turnHolders.has(manager)) {
-      const previous = this.turn;
-      let release!: () => void;
-      this.turn = new Promise<void>((resolve) => (release = resolve));
-      await previous;
-      this.turnHolders.add(manager);
-      this.tx.afterSettle(() => {
-        this.turnHolders.delete(manager);
-        release();
-      });
+  private async sequence(manager: EntityManager, rows: EntryColumns[], takePending: boolean): Promise<{ drained: boolean; chained: number }> {
+    if (!takePending) {
+      await this.appendDirect(manager, rows);
+      return { drained: true, chained: rows.length };
     }
-    await this.append(manager, rows);
+    await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]);
+    // After the lock, in a statement of its own: under READ COMMITTED its snapshot then includes the previous
+    // holder's commit, so it neither re-takes entries already chained nor misses the head they moved.
+    // A transaction's entries stay together (rows it wrote share xmin), in the order of its first entry.
+    const taken = (await manager.query(
+      `WITH picked AS (
+         SELECT seq, min(seq) OVER (PARTITION BY xmin::text) AS first_of_transaction FROM audit_entry_pending ORDER BY seq LIMIT ${PENDING_PER_TAKE}),
+       taken AS (
+         DELETE FROM audit_entry_pending p USING picked WHERE p.seq = picked.seq
+         RETURNING picked.first_of_transaction, p.seq, ${AUDIT_DATA_COLUMNS.replace(/(\w+)/g, 'p.$1')}),
+       head AS (SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1)
+       SELECT h.id::text AS head_id, h.hash AS head_hash, t.*
+         FROM (SELECT 1) AS one LEFT JOIN head h ON true LEFT JOIN taken t ON true
+        ORDER BY t.first_of_transaction, t.seq`,
+    )) as Array<PendingDbRow & { head_id: string | null; head_hash: string | null; seq: string | null }>;
+    const head = { id: BigInt(taken[0].head_id ?? 0), hash: taken[0].head_hash ?? GENESIS_HASH };
+    const pending = taken.filter((t) => t.seq !== null);
+    const prepared = this.chain([...pending.map(pendingColumns), ...rows], head, pending.map((p) => p.occurred_at.toISOString()));
+    await this.insertChained(manager, prepared.records);
+    this.lastHead = prepared.head;
+    return { drained: pending.length < PENDING_PER_TAKE, chained: prepared.records.length };
   }
 
-  private async append(manager: EntityManager, rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>): Promise<void> {
+  private async appendDirect(manager: EntityManager, rows: EntryColumns[]): Promise<void> {
     const lock = 'SELECT pg_advisory_xact_lock($1)';
     // Fast path: chain onto the head this instance wrote last, in one guarded statement queued right behind
-    // the lock request on the same connection, so no round trip to the app separates them while the lock is
-    // held. Under READ COMMITTED the insert, which starts once the lock is granted, sees the previous
-    // holder's committed rows; its guard (that head is still the head) fails only if another instance
-    // appended or ours rolled back, and then the head is read and the append made the usual way.
+    // the lock request on the same connection. Under READ COMMITTED the insert, which starts once the lock
+    // is granted, sees the previous holder's committed rows; its guard (that head is still the head) fails
+    // only if another instance appended or ours rolled back, and then the head is read under the lock.
     const known = this.lastHead;
     if (known && rows.length <= ROWS_PER_INSERT) {
       const prepared = this.chain(rows, known);
@@ -172,30 +253,36 @@ export class AuditWriter implements AuditSink {
     }
     const [head] = (await manager.query('SELECT id::text AS id, hash FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string; hash: string }>;
     const prepared = this.chain(rows, { id: BigInt(head?.id ?? 0), hash: head?.hash ?? GENESIS_HASH });
-    for (let start = 0; start < prepared.records.length; start += ROWS_PER_INSERT) {
-      const chunk = prepared.records.slice(start, start + ROWS_PER_INSERT);
-      await manager.query(`INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS}) SELECT ${AUDIT_INSERT_COLUMNS} FROM ${AUDIT_RECORDSET}`, [JSON.stringify(chunk)]);
-    }
+    await this.insertChained(manager, prepared.records);
     this.lastHead = prepared.head;
   }
 
-  /** Ids and hashes for `rows` chained after `head`; stamped now, under the lock, so time never runs backwards. */
-  private chain(rows: Array<Omit<AuditRow, 'id' | 'occurredAt'>>, head: { id: bigint; hash: string }): { records: StoredRecord[]; head: { id: bigint; hash: string } } {
+  private async insertChained(manager: EntityManager, records: StoredRecord[]): Promise<void> {
+    for (let start = 0; start < records.length; start += ROWS_PER_INSERT) {
+      const chunk = start === 0 && records.length <= ROWS_PER_INSERT ? records : records.slice(start, start + ROWS_PER_INSERT);
+      await manager.query(`INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS}) SELECT ${AUDIT_INSERT_COLUMNS} FROM ${AUDIT_RECORDSET}`, [JSON.stringify(chunk)]);
+    }
+  }
+
+  /**
+   * Ids and hashes for `rows` chained after `head`. Entries that were pending keep the time they were written
+   * (`occurredAt[i]` for the first ones); the others are stamped now, under the lock.
+   */
+  private chain(rows: EntryColumns[], head: { id: bigint; hash: string }, occurredAt: string[] = []): { records: StoredRecord[]; head: { id: bigint; hash: string } } {
     let prevHash = head.hash;
     let id = head.id;
-    const occurredAt = new Date().toISOString();
+    const now = new Date().toISOString();
     const canonical = new CanonicalRowWriter();
     const key = this.config.keys.auditChain;
-    const records = rows.map((row): StoredRecord => {
+    const records = rows.map((row, index): StoredRecord => {
       id += 1n;
       const idText = id.toString();
-      const hash = chainHashOf(key, prevHash, canonical.row(idText, occurredAt, row));
-      const record: StoredRecord = {
-        id: idText, occurred_at: occurredAt, actor_type: row.actorType, actor_id: row.actorId, role: row.role,
-        partner_id: row.partnerId, session_id: row.sessionId, ip: row.ip, user_agent: row.userAgent, request_id: row.requestId,
-        action: row.action, resource_type: row.resourceType, resource_id: row.resourceId, customer_id: row.customerId,
-        fields: row.fields, outcome: row.outcome, details: row.details, prev_hash: prevHash, hash,
-      };
+      const at = index < occurredAt.length ? occurredAt[index] : now;
+      const hash = chainHashOf(key, prevHash, canonical.row(idText, at, row));
+      const record = storedRecord(row, at);
+      record.id = idText;
+      record.prev_hash = prevHash;
+      record.hash = hash;
       prevHash = hash;
       return record;
     });
@@ -223,7 +310,7 @@ export class AuditWriter implements AuditSink {
     };
   }
 
-  private toRow(entry: AuditRecord, context: ReturnType<AuditWriter['contextColumns']>): Omit<AuditRow, 'id' | 'occurredAt'> {
+  private toRow(entry: AuditRecord, context: ReturnType<AuditWriter['contextColumns']>): EntryColumns {
     // Built field by field (no spreads): a 100-row PII page makes 100 of these per request.
     const actor = entry.actor;
     return {
@@ -246,8 +333,26 @@ export class AuditWriter implements AuditSink {
   }
 }
 
-/** One entry as the recordset in AUDIT_RECORDSET reads it (column names as keys). */
+/** One entry as the recordsets above read it (column names as keys). */
 type StoredRecord = Record<string, unknown>;
+
+function storedRecord(row: EntryColumns, occurredAt: string): StoredRecord {
+  return {
+    id: undefined, occurred_at: occurredAt, actor_type: row.actorType, actor_id: row.actorId, role: row.role,
+    partner_id: row.partnerId, session_id: row.sessionId, ip: row.ip, user_agent: row.userAgent, request_id: row.requestId,
+    action: row.action, resource_type: row.resourceType, resource_id: row.resourceId, customer_id: row.customerId,
+    fields: row.fields, outcome: row.outcome, details: row.details, prev_hash: undefined, hash: undefined,
+  };
+}
+
+/** A pending entry as `pg` returns it. */
+type PendingDbRow = Omit<AuditDbRow, 'id' | 'prev_hash' | 'hash'>;
+
+/** A pending entry's columns as they were hashed-to-be: what verification will rebuild from the stored row. */
+function pendingColumns(r: PendingDbRow): EntryColumns {
+  const { id: _id, occurredAt: _at, ...columns } = fromDbRow({ ...r, id: '', prev_hash: '', hash: '' });
+  return columns;
+}
 
 /** PostgreSQL prints uuids in lower case; hash the form that will be read back. */
 function uuidOrNull(value: string | null | undefined): string | null {

@@ -18,7 +18,10 @@ export interface ChainReport {
   checked: number;
   firstInvalidId: string | null;
   reason: ChainBreak | null;
-  /** Always 0: entries are sealed by the writer inside their own transaction (no deferred sealer). */
+  /**
+   * Entries committed but not yet chained (written inside a business transaction, chained just after its
+   * commit): not a break; normally 0 or a handful in flight.
+   */
   unsealed: number;
   headId: string | null;
   checkpoint: Checkpoint | null;
@@ -50,6 +53,7 @@ export class AuditVerifier {
     const [headRow] = (await this.dataSource.query('SELECT id::text AS id FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string }>;
     const [firstRow] = (await this.dataSource.query('SELECT id::text AS id FROM audit_entry ORDER BY audit_entry.id LIMIT 1')) as Array<{ id: string }>;
     const head = headRow ? BigInt(headRow.id) : 0n;
+    const [pending] = (await this.dataSource.query('SELECT count(*)::int AS n FROM audit_entry_pending')) as Array<{ n: number }>;
     const checkpoint = await this.checkpoints.lastCheckpoint();
     let anchoredFrom: ChainAnchor | null = null;
     const report = (checked: number, firstInvalidId: bigint | string | null = null, reason: ChainBreak | null = null): ChainReport => ({
@@ -57,7 +61,7 @@ export class AuditVerifier {
       checked,
       firstInvalidId: firstInvalidId === null ? null : String(firstInvalidId),
       reason,
-      unsealed: 0,
+      unsealed: pending.n,
       headId: headRow?.id ?? null,
       checkpoint,
       anchoredFrom,

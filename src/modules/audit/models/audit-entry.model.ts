@@ -49,7 +49,7 @@ export class AuditChainReportModel {
   firstInvalidId!: string | null;
   @Field(() => String, { nullable: true, description: 'MISSING_ENTRY, PREV_HASH_MISMATCH, HASH_MISMATCH, TAIL_TRUNCATED or ANCHOR_INVALID (a chain anchor altered, removed or out of sequence; firstInvalidId is its last entry)' })
   reason!: string | null;
-  @Field(() => Int, { description: 'Entries not yet sealed into the chain (always 0: the writer seals every entry in its own transaction)' })
+  @Field(() => Int, { description: 'Entries committed but not yet sealed into the chain (written in a transaction and chained just after its commit): not a break' })
   unsealed!: number;
   @Field(() => ID, { nullable: true, description: 'The last entry when verification started' }) headId!: string | null;
   @Field(() => ID, { nullable: true, description: 'The last head checkpointed outside the database' }) checkpointId!: string | null;
