@@ -203,14 +203,16 @@ export class DecisionPipeline {
       );
     }
     if (lockWrites.size) {
-      // One row per customer: its latest end and the rule of its last hit, which is what the hits one by one leave.
+      // One row per customer: its latest end and the rule of its last hit, which is what the hits one by one
+      // leave. In customer order, so two batches locking the same customers never wait on each other crosswise.
+      const locked = [...lockWrites].sort(([a], [b]) => (a < b ? -1 : 1));
       await manager.query(
         `INSERT INTO login_lock (customer_id, locked_until, rule_id) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[])
          ON CONFLICT (customer_id) DO UPDATE SET locked_until = greatest(login_lock.locked_until, EXCLUDED.locked_until), rule_id = EXCLUDED.rule_id,
            -- A late-arriving burst whose lock already ended must not undo an analyst's lift.
            lifted_at = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_at END,
            lifted_by = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_by END`,
-        [[...lockWrites.keys()], [...lockWrites.values()].map((w) => w.lockedUntil.toISOString()), [...lockWrites.values()].map((w) => w.ruleId)],
+        [locked.map(([customerId]) => customerId), locked.map(([, w]) => w.lockedUntil.toISOString()), locked.map(([, w]) => w.ruleId)],
       );
     }
     if (holds.length) {
