@@ -27,7 +27,7 @@ const { OPS_PER_ACCOUNT, gqlClient, signIn, createOfficers } = require('./lib/gr
 const { startServer, stopServer, take, settle } = require('./lib/app-process');
 const { cannon } = require('./lib/load');
 const { benchDatabase, appEnv } = require('./lib/database');
-const { INSERT_EVENT, loadRules, aggregateStatements, startBaseline, stopBaseline, baselineCpu } = require('./lib/ingest-baseline');
+const { INSERT_EVENT, loadRules, startBaseline, stopBaseline, baselineCpu } = require('./lib/ingest-baseline');
 
 const MODE = process.argv[2] || process.env.BENCH_INGEST_MODE || 'all';
 if (!['single', 'batch', 'all'].includes(MODE)) {
@@ -90,6 +90,32 @@ const randomCustomer = (ids) => Math.floor(Math.random() * ids.length);
 const bodyOf = (events) => JSON.stringify({ query: INGEST, variables: { events } });
 const singleBody = (ids, pick) => () => bodyOf([transaction(ids, pick())]);
 const batchBody = (ids, size) => () => bodyOf(Array.from({ length: size }, () => transaction(ids, randomCustomer(ids))));
+
+/**
+ * The aggregate statement the app sends for `events` (EventInputs with `customerId`, `occurredAt` as a Date
+ * and `id`), as RuleEngine.evaluateBatch builds it: each event's query from the same `buildAggregateQuery`
+ * inputs as `aggregateStatements` (the baseline's per-event statement), combined into one statement.
+ */
+function batchAggregateStatement({ rules, list }, events) {
+  const { buildAggregateQuery } = requireDist('modules/monitoring/rules/condition/aggregate-sql');
+  const { combineAggregateQueries } = requireDist('modules/monitoring/rules/condition/aggregate-batch-sql');
+  const queries = events.flatMap((e, ord) => {
+    const applicable = rules.filter((r) => r.eventTypes.has(e.type));
+    if (!applicable.length) return [];
+    const eventView = {
+      type: e.type, occurredAt: e.occurredAt, amount: e.amount ?? null, currency: e.currency ?? null, channel: e.channel ?? null,
+      country: e.country ?? null, deviceId: e.deviceId ?? null, ipAddress: e.ipAddress ?? null, counterpartyRef: e.counterpartyRef ?? null,
+      flags: [], attributes: e.attributes ?? {},
+    };
+    const needsLastActivity = applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
+    const query = buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), {
+      customerId: e.customerId, occurredAt: e.occurredAt.toISOString(), event: eventView, list, lastActivityExcluding: needsLastActivity ? e.id : undefined,
+    });
+    return query ? [{ ord, query }] : [];
+  });
+  const batch = combineAggregateQueries(queries);
+  return batch ? { kind: 'aggregate', sql: batch.sql, params: batch.params } : undefined;
+}
 
 // ---------------------------------------------------------------------------
 // Load generators
@@ -306,7 +332,7 @@ async function main() {
       throw new Error(`probe event not stored as sent: ${JSON.stringify(stored)}`);
     }
     const norm = (s) => String(s).replace(/\s+/g, ' ').trim();
-    const expected = aggregateStatements(rules, { ...probeEvent, id: probeResult.event.id, occurredAt: new Date(probeEvent.occurredAt) });
+    const expected = [batchAggregateStatement(rules, [{ ...probeEvent, id: probeResult.event.id, occurredAt: new Date(probeEvent.occurredAt) }])].filter(Boolean);
     const appSql = probeStore.sql.map(norm);
     const sqlCheck = {
       // The app claims the idempotency key in the same statement (WITH claim AS (…) INSERT INTO event … SELECT
@@ -325,8 +351,9 @@ async function main() {
     // --- EXPLAIN of the aggregate on the seeded data ----------------------------------------------------------
     const explainFor = async (k, label) => {
       const e = { ...transaction(ids, k), id: '00000000-0000-4000-8000-000000000000', occurredAt: new Date() };
-      const statements = aggregateStatements(rules, e);
-      const agg = statements.find((s) => s.kind === 'aggregate');
+      // As in a batch: a second event (another customer) makes customer and time per-row values of the join.
+      const other = { ...transaction(ids, (k + 1) % ids.length), id: '00000000-0000-4000-8000-000000000001', occurredAt: new Date() };
+      const agg = batchAggregateStatement(rules, [e, other]);
       // The app looks the last activity up as a column of the aggregate statement; timed alone here too.
       const last = /AS last_activity/.test(agg.sql)
         ? { sql: `SELECT max(occurred_at) AS last FROM event WHERE customer_id = $1 AND occurred_at <= $2 AND id <> $3`, params: [e.customerId, e.occurredAt.toISOString(), e.id] }

@@ -6,17 +6,20 @@ import { MetricsService } from '../../../health/metrics.service';
 import type { EntityManager } from 'typeorm';
 import type { CustomerSnapshot } from '../../customers/customers.service';
 import { CustomersService } from '../../customers/customers.service';
-import { AlertsService, toAlertModel } from '../alerts/alerts.service';
+import { toAlertModel } from '../alerts/alerts.service';
 import type { AlertModel } from '../models/alert.model';
+import type { NewNotification } from '../notifications/notifications.service';
 import type { EventInput } from '../models/event.model';
 import type { EventResultModel } from '../models/event-result.model';
 import { Decision, decisionOf, EventType, HoldStatus, maxDecision, RuleAction, RuleMode } from '../models/monitoring.enums';
 import { NotificationsService } from '../notifications/notifications.service';
 import { LiveUpdates } from '../live/live-updates.service';
+import { EarlyWarningsService } from '../risk/early-warnings.service';
 import { RiskService } from '../risk/risk.service';
 import { RuleEngine, type ActiveRule } from '../rules/rule-engine.service';
 import { toRuleModel, type RuleRow } from '../rules/rule-row';
-import { WebhookOutbox } from '../webhooks/webhook-outbox.service';
+import { WebhookOutbox, type WebhookPublication } from '../webhooks/webhook-outbox.service';
+import { AlertBook, type AlertHit } from './alert-book';
 import { ContentFlagger } from './event-flags';
 import { EVENT_COLUMNS, toEventModel, type EventRow } from './event-row';
 
@@ -33,31 +36,49 @@ export interface IdempotencyClaim {
   bodyHash: string;
 }
 
-const EVENT_INSERT_COLUMNS =
-  'id, customer_id, type, source, occurred_at, amount, currency, channel, country, device_id, ip_address, counterparty_ref, content, flags, attributes';
-const INSERT_EVENT = `INSERT INTO event AS e (${EVENT_INSERT_COLUMNS})
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING ${EVENT_COLUMNS}`;
+/** One event of a batch to screen, with its claim when it has an idempotency key. */
+export interface ScreeningItem {
+  event: IncomingEvent;
+  claim?: IdempotencyClaim;
+}
+
 /**
- * Claims (source, key) and inserts the event only if the claim succeeded. A concurrent transaction holding
- * the same key makes the claim wait until it ends, as the unique key does on its own. The SELECT names its
- * types: in INSERT … SELECT, parameters are not typed from the target columns.
+ * Stores a batch of events, each claiming its (source, key) first when it has one: an event whose key is
+ * taken is not stored (the caller answers with the earlier result). Claims go in key order, so two batches
+ * sharing keys wait for each other in one order, never crosswise; a concurrent transaction holding a key
+ * makes the claim wait until it ends, as the unique key does on its own. RETURNING gives the stored rows
+ * (received_at, amount as numeric(20,2) kept it): no read-back later.
  */
-const INSERT_CLAIMED_EVENT = `WITH claim AS (
-         INSERT INTO event_idempotency (source, idempotency_key, body_hash, event_id, occurred_at) VALUES ($4, $16, $17, $1, $5)
+const INSERT_EVENTS = `WITH input AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, customer_id uuid, type text, source text, occurred_at timestamptz, amount numeric,
+           currency text, channel text, country text, device_id text, ip_address text, counterparty_ref text, content text, flags text[], attributes jsonb,
+           idempotency_key text, body_hash text)),
+       claim AS (
+         INSERT INTO event_idempotency (source, idempotency_key, body_hash, event_id, occurred_at)
+         SELECT source, idempotency_key, body_hash, id, occurred_at FROM input WHERE idempotency_key IS NOT NULL ORDER BY idempotency_key
          ON CONFLICT (source, idempotency_key) DO NOTHING RETURNING event_id)
-       INSERT INTO event AS e (${EVENT_INSERT_COLUMNS})
-       SELECT $1::uuid, $2::uuid, $3::text, $4::text, $5::timestamptz, $6::numeric, $7::text, $8::text, $9::text, $10::text, $11::text, $12::text,
-              $13::text, $14::text[], $15::jsonb FROM claim RETURNING ${EVENT_COLUMNS}`;
+       INSERT INTO event AS e (id, customer_id, type, source, occurred_at, amount, currency, channel, country, device_id, ip_address, counterparty_ref, content, flags, attributes)
+       SELECT id, customer_id, type, source, occurred_at, amount, currency, channel, country, device_id, ip_address, counterparty_ref, content, flags, attributes
+         FROM input WHERE idempotency_key IS NULL OR id IN (SELECT event_id FROM claim)
+       RETURNING ${EVENT_COLUMNS}`;
 
 /** LOCK_LOGIN locks the customer's login for this long (SPEC default 30 minutes). */
 export const LOGIN_LOCK_MS = 30 * 60_000;
 const HOLDABLE = new Set<string>([EventType.TRANSACTION, EventType.PAYMENT]);
 
+/** A customer's login lock as the batch has it so far: stored, then extended by the batch's LOCK_LOGIN hits. */
+type LoginLock = { lockedUntil: Date; lifted: boolean };
+
 /**
- * One event from persistence to decision: store it (content flagged, then encrypted), evaluate the active
- * rules with their aggregates, take the highest ENFORCE decision together with the customer's own state,
- * then act — alerts (deduplicated), hold, notifications, login lock, rule hits — all in the caller's
- * transaction, so the event and everything it caused commit together.
+ * A batch of events from persistence to decision, set-based: one statement stores them all (claiming their
+ * idempotency keys), one evaluates every active rule's aggregates for every event (each event's windows
+ * see the stored history and the earlier events of the call, never the later ones), then decisions are
+ * taken in memory event by event in call order — the highest ENFORCE decision together with the customer's
+ * own state, alerts deduplicated, login locks — so an earlier event's alert or lock is seen by a later one
+ * exactly as if they came one per call. What the decisions cause — rule hits, alerts, decisions on the
+ * events, login locks, holds, notifications, webhook outbox rows — is written afterwards, one statement
+ * per kind, all in the caller's transaction, so the events and everything they caused commit together.
+ * A batch of 10 and a batch of 1000 cost the same number of statements.
  */
 @Injectable()
 export class DecisionPipeline {
@@ -66,12 +87,12 @@ export class DecisionPipeline {
 
   constructor(
     private readonly engine: RuleEngine,
-    private readonly alerts: AlertsService,
     private readonly notifications: NotificationsService,
     private readonly customers: CustomersService,
     private readonly live: LiveUpdates,
     private readonly webhooks: WebhookOutbox,
     private readonly risk: RiskService,
+    private readonly warnings: EarlyWarningsService,
     private readonly tx: TransactionService,
     private readonly metrics: MetricsService,
     @Inject(APP_CONFIG) config: AppConfig,
@@ -81,98 +102,168 @@ export class DecisionPipeline {
 
   /** Screens an event that needs no idempotency key (a SYSTEM event). */
   async screen(manager: EntityManager, e: IncomingEvent): Promise<EventResultModel> {
-    return (await this.screenClaiming(manager, e))!;
+    return (await this.screenBatch(manager, [{ event: e }]))[0]!;
   }
 
   /**
-   * Screens a partner's event if its idempotency key is still free: the claim on `event_idempotency` and the
-   * event's insert are one statement. Null when the key was taken (then nothing was written): the caller
-   * answers with the earlier result.
+   * Screens a batch in array order. The result at an index is null when that event's idempotency key was
+   * taken (then nothing was written for it): the caller answers with the earlier result. Keys must be
+   * distinct within the batch.
    */
-  async screenClaimed(manager: EntityManager, e: IncomingEvent, claim: IdempotencyClaim): Promise<EventResultModel | null> {
-    return this.screenClaiming(manager, e, claim);
-  }
+  async screenBatch(manager: EntityManager, items: readonly ScreeningItem[]): Promise<Array<EventResultModel | null>> {
+    const flagsOf = items.map(({ event: e }) => (e.type === EventType.COMMUNICATION ? this.flagger.flag(e.content) : []));
+    const input = items.map(({ event: e, claim }, i) => ({
+      id: e.id, customer_id: e.customer.id, type: e.type, source: e.source, occurred_at: e.occurredAt.toISOString(), amount: e.amount ?? null,
+      currency: e.currency ?? null, channel: e.channel ?? null, country: e.country ?? null, device_id: e.deviceId ?? null, ip_address: e.ipAddress ?? null,
+      counterparty_ref: e.counterpartyRef ?? null, flags: flagsOf[i], attributes: e.attributes ?? {},
+      content: e.content ? this.customers.sealForCustomer(e.customer, { table: 'event', column: 'content', rowId: e.id }, e.content) : null,
+      idempotency_key: claim?.key ?? null, body_hash: claim?.bodyHash ?? null,
+    }));
+    const stored = new Map((((await manager.query(INSERT_EVENTS, [JSON.stringify(input)])) as EventRow[])).map((r) => [r.id, r]));
+    const screened = items.flatMap(({ event }, index) => {
+      const row = stored.get(event.id);
+      return row ? [{ e: event, index, row, flags: flagsOf[index] }] : [];
+    });
+    const results: Array<EventResultModel | null> = items.map(() => null);
+    if (!screened.length) return results;
 
-  private async screenClaiming(manager: EntityManager, e: IncomingEvent, claim?: IdempotencyClaim): Promise<EventResultModel | null> {
-    const flags = e.type === EventType.COMMUNICATION ? this.flagger.flag(e.content) : [];
-    const content = e.content ? this.customers.sealForCustomer(e.customer, { table: 'event', column: 'content', rowId: e.id }, e.content) : null;
-    const params = [e.id, e.customer.id, e.type, e.source, e.occurredAt.toISOString(), e.amount ?? null, e.currency ?? null, e.channel ?? null, e.country ?? null,
-      e.deviceId ?? null, e.ipAddress ?? null, e.counterpartyRef ?? null, content, flags, JSON.stringify(e.attributes ?? {})];
-    // RETURNING gives the stored row (received_at, amount as numeric(20,2) kept it): no read-back later.
-    const [inserted] = (await (claim
-      ? manager.query(INSERT_CLAIMED_EVENT, [...params, claim.key, claim.bodyHash])
-      : manager.query(INSERT_EVENT, params))) as EventRow[];
-    if (!inserted) return null;
+    const triggeredOf = await this.engine.evaluateBatch(
+      manager,
+      screened.map(({ e, flags }, k) => ({ event: { ...e, flags, customerId: e.customer.id }, customer: e.customer, laterIds: laterOfSameCustomer(screened, k) })),
+    );
+    const alerts = new AlertBook();
+    await alerts.load(manager, screened.flatMap(({ e }, k) => triggeredOf[k].filter((r) => r.mode === RuleMode.ENFORCE && r.actions.includes(RuleAction.RAISE_ALERT)).map((r) => alertHit(r, e))));
+    const locks = await this.loginLocks(manager, screened.filter(({ e }) => e.type === EventType.LOGIN).map(({ e }) => e.customer.id));
+    const now = screened[0].row.received_at;
 
-    const triggered = await this.engine.evaluate(manager, { ...e, flags, customerId: e.customer.id }, e.customer);
-    let decision = this.customerStateDecision(e);
-    if (e.type === EventType.LOGIN && (await this.loginLocked(manager, e.customer.id, e.occurredAt))) decision = maxDecision(decision, Decision.BLOCK);
-    const raised: AlertModel[] = [];
-    const enforced = triggered.filter((r) => r.mode === RuleMode.ENFORCE);
-    for (const rule of triggered) {
-      await manager.query(`INSERT INTO rule_hit (rule_id, event_id, customer_id, mode, occurred_at) VALUES ($1, $2, $3, $4, $5)`, [rule.id, e.id, e.customer.id, rule.mode, e.occurredAt.toISOString()]);
-    }
-    for (const rule of enforced) {
-      decision = maxDecision(decision, decisionOf(rule.actions));
-      if (rule.actions.includes(RuleAction.RAISE_ALERT)) {
-        const { alert, created } = await this.alerts.raise(manager, { ruleId: rule.id, customerId: e.customer.id, eventId: e.id, severity: rule.severity, occurredAt: e.occurredAt, dedupWindowMs: rule.dedupWindowMs });
-        alert.accountManagerId = e.customer.accountManagerId;
-        raised.push(alert);
-        if (created) this.live.alertRaised(alert);
-        if (created && rule.actions.includes(RuleAction.NOTIFY_ACCOUNT_MANAGER) && e.customer.accountManagerId) {
-          await this.notifications.notify(manager, { userId: e.customer.accountManagerId, kind: 'ALERT_RAISED', title: `Alert ${rule.code} (${rule.severity}) for customer ${e.customer.externalRef}`, customerId: e.customer.id, alertId: alert.id, eventId: e.id });
+    const hits: Array<[string, string, string, string, string]> = [];
+    const lockWrites = new Map<string, { lockedUntil: Date; ruleId: string }>();
+    const decided: Array<{ id: string; occurredAt: string; decision: Decision; holdStatus: HoldStatus | null; ruleIds: string[] }> = [];
+    const holds: Array<{ eventId: string; customerId: string }> = [];
+    const notes: NewNotification[] = [];
+    const after: Array<{ e: IncomingEvent; event: ReturnType<typeof toEventModel>; opened: AlertModel[]; held: boolean; raised: AlertModel[]; decision: Decision }> = [];
+    for (const [k, { e, index, row: inserted }] of screened.entries()) {
+      const triggered = triggeredOf[k];
+      const accountManager = e.customer.accountManagerId;
+      let decision = this.customerStateDecision(e);
+      if (e.type === EventType.LOGIN && isLocked(locks.get(e.customer.id), e.occurredAt)) decision = maxDecision(decision, Decision.BLOCK);
+      const raised: AlertModel[] = [];
+      const opened: AlertModel[] = [];
+      for (const rule of triggered) hits.push([rule.id, e.id, e.customer.id, rule.mode, e.occurredAt.toISOString()]);
+      for (const rule of triggered.filter((r) => r.mode === RuleMode.ENFORCE)) {
+        decision = maxDecision(decision, decisionOf(rule.actions));
+        if (rule.actions.includes(RuleAction.RAISE_ALERT)) {
+          const { alert, created } = alerts.raise(alertHit(rule, e));
+          alert.accountManagerId = accountManager;
+          raised.push(alert);
+          if (created) opened.push(alert);
+          if (created && rule.actions.includes(RuleAction.NOTIFY_ACCOUNT_MANAGER) && accountManager) {
+            notes.push({ userId: accountManager, kind: 'ALERT_RAISED', title: `Alert ${rule.code} (${rule.severity}) for customer ${e.customer.externalRef}`, customerId: e.customer.id, alertId: alert.id, eventId: e.id });
+          }
+        } else if (rule.actions.includes(RuleAction.NOTIFY_ACCOUNT_MANAGER) && accountManager) {
+          // No alert to deduplicate on: the account manager hears of every event that triggers the rule.
+          notes.push({ userId: accountManager, kind: 'RULE_TRIGGERED', title: `Rule ${rule.code} (${rule.severity}) triggered for customer ${e.customer.externalRef}`, customerId: e.customer.id, eventId: e.id });
         }
-      } else if (rule.actions.includes(RuleAction.NOTIFY_ACCOUNT_MANAGER) && e.customer.accountManagerId) {
-        // No alert to deduplicate on: the account manager hears of every event that triggers the rule.
-        await this.notifications.notify(manager, { userId: e.customer.accountManagerId, kind: 'RULE_TRIGGERED', title: `Rule ${rule.code} (${rule.severity}) triggered for customer ${e.customer.externalRef}`, customerId: e.customer.id, eventId: e.id });
+        if (rule.actions.includes(RuleAction.LOCK_LOGIN)) {
+          const until = new Date(e.occurredAt.getTime() + LOGIN_LOCK_MS);
+          extendLock(locks, e.customer.id, until, now);
+          const write = lockWrites.get(e.customer.id);
+          lockWrites.set(e.customer.id, { lockedUntil: write && write.lockedUntil > until ? write.lockedUntil : until, ruleId: rule.id });
+        }
       }
-      if (rule.actions.includes(RuleAction.LOCK_LOGIN)) {
-        await manager.query(
-          `INSERT INTO login_lock (customer_id, locked_until, rule_id) VALUES ($1, $2, $3)
-           ON CONFLICT (customer_id) DO UPDATE SET locked_until = greatest(login_lock.locked_until, EXCLUDED.locked_until), rule_id = EXCLUDED.rule_id,
-             -- A late-arriving burst whose lock already ended must not undo an analyst's lift.
-             lifted_at = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_at END,
-             lifted_by = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_by END`,
-          [e.customer.id, new Date(e.occurredAt.getTime() + LOGIN_LOCK_MS).toISOString(), rule.id],
-        );
+      const held = decision === Decision.HOLD && HOLDABLE.has(e.type);
+      const row: EventRow = { ...inserted, decision, hold_status: held ? HoldStatus.PENDING : null, triggered_rule_ids: triggered.map((r) => r.id) };
+      // The insert stored ALLOW, no hold and no rules: most events need no second write.
+      if (row.decision !== inserted.decision || row.hold_status !== inserted.hold_status || row.triggered_rule_ids.length) {
+        decided.push({ id: e.id, occurredAt: e.occurredAt.toISOString(), decision, holdStatus: row.hold_status, ruleIds: row.triggered_rule_ids });
       }
-    }
-    const held = decision === Decision.HOLD && HOLDABLE.has(e.type);
-    const row: EventRow = { ...inserted, decision, hold_status: held ? HoldStatus.PENDING : null, triggered_rule_ids: triggered.map((r) => r.id) };
-    // The insert stored ALLOW, no hold and no rules: most events need no second write.
-    if (row.decision !== inserted.decision || row.hold_status !== inserted.hold_status || row.triggered_rule_ids.length) {
-      await manager.query(`UPDATE event SET decision = $3, hold_status = $4, triggered_rule_ids = $5 WHERE id = $1 AND occurred_at = $2`, [e.id, e.occurredAt.toISOString(), row.decision, row.hold_status, row.triggered_rule_ids]);
-    }
-    if (held) {
-      await manager.query(`INSERT INTO hold_action (event_id, customer_id, outcome) VALUES ($1, $2, 'PLACED')`, [e.id, e.customer.id]);
-      // The account manager hears about every hold, whichever rule (or state) caused it.
-      if (e.customer.accountManagerId) {
-        await this.notifications.notify(manager, { userId: e.customer.accountManagerId, kind: 'HOLD_PLACED', title: `Transaction of ${e.amount ?? '?'} ${e.currency ?? ''} held for customer ${e.customer.externalRef}`.trim(), customerId: e.customer.id, eventId: e.id });
+      if (held) {
+        holds.push({ eventId: e.id, customerId: e.customer.id });
+        // The account manager hears about every hold, whichever rule (or state) caused it.
+        if (accountManager) notes.push({ userId: accountManager, kind: 'HOLD_PLACED', title: `Transaction of ${e.amount ?? '?'} ${e.currency ?? ''} held for customer ${e.customer.externalRef}`.trim(), customerId: e.customer.id, eventId: e.id });
       }
+      const event = toEventModel(row);
+      after.push({ e, event, opened, held, raised, decision });
+      results[index] = { event: { ...event, accountManagerId: accountManager }, decision, triggeredRules: triggered.map((r) => r.model), alerts: raised, duplicate: false };
     }
+
+    await alerts.write(manager);
+    if (hits.length) {
+      await manager.query(
+        `INSERT INTO rule_hit (rule_id, event_id, customer_id, mode, occurred_at) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[])`,
+        [0, 1, 2, 3, 4].map((c) => hits.map((h) => h[c])),
+      );
+    }
+    if (decided.length) {
+      await manager.query(
+        `UPDATE event SET decision = x.decision, hold_status = x.hold_status, triggered_rule_ids = ARRAY(SELECT jsonb_array_elements_text(x.rule_ids))::uuid[]
+           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, occurred_at timestamptz, decision text, hold_status text, rule_ids jsonb)
+          WHERE event.id = x.id AND event.occurred_at = x.occurred_at`,
+        [JSON.stringify(decided.map((d) => ({ id: d.id, occurred_at: d.occurredAt, decision: d.decision, hold_status: d.holdStatus, rule_ids: d.ruleIds })))],
+      );
+    }
+    if (lockWrites.size) {
+      // One row per customer: its latest end and the rule of its last hit, which is what the hits one by one
+      // leave. In customer order, so two batches locking the same customers never wait on each other crosswise.
+      const locked = [...lockWrites].sort(([a], [b]) => (a < b ? -1 : 1));
+      await manager.query(
+        `INSERT INTO login_lock (customer_id, locked_until, rule_id) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[])
+         ON CONFLICT (customer_id) DO UPDATE SET locked_until = greatest(login_lock.locked_until, EXCLUDED.locked_until), rule_id = EXCLUDED.rule_id,
+           -- A late-arriving burst whose lock already ended must not undo an analyst's lift.
+           lifted_at = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_at END,
+           lifted_by = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_by END`,
+        [locked.map(([customerId]) => customerId), locked.map(([, w]) => w.lockedUntil.toISOString()), locked.map(([, w]) => w.ruleId)],
+      );
+    }
+    if (holds.length) {
+      await manager.query(`INSERT INTO hold_action (event_id, customer_id, outcome) SELECT e, c, 'PLACED' FROM unnest($1::uuid[], $2::uuid[]) AS x(e, c)`, [holds.map((h) => h.eventId), holds.map((h) => h.customerId)]);
+    }
+    await this.notifications.notifyAll(manager, notes);
     // webhooks: the sending partner's webhooks hear of new alerts and of the hold, through the outbox in this
     // transaction (delivered by the job queue after commit). A new alert is the one this event opened.
-    const stored = toEventModel(row);
-    for (const alert of raised) if (alert.eventId === e.id && alert.occurrences === 1) await this.webhooks.alertRaised(manager, e.source, alert, stored, e.customer);
-    if (held) await this.webhooks.holdPlaced(manager, e.source, stored, e.customer);
-    // risk: alerts raised or repeated change the risk score; a late PAYMENT may raise CREDIT_DETERIORATION.
-    await this.risk.afterScreen(manager, e, raised);
+    const publications: WebhookPublication[] = [];
+    for (const { e, event, opened, held } of after) {
+      for (const alert of opened) publications.push({ partnerId: e.source, ...this.webhooks.alertRaisedPayload(alert, event, e.customer) });
+      if (held) publications.push({ partnerId: e.source, ...this.webhooks.holdPlacedPayload(event, e.customer) });
+    }
+    await this.webhooks.publishAll(manager, publications);
+    for (const { opened } of after) for (const alert of opened) this.live.alertRaised(alert);
+    // risk: alerts raised or repeated change the score, recomputed once per customer from what the batch
+    // left; a late PAYMENT may raise CREDIT_DETERIORATION.
+    for (const customerId of new Set(after.filter((a) => a.raised.length).map((a) => a.e.customer.id))) await this.risk.recompute(manager, customerId, 'alert.raised');
+    for (const { e } of after) {
+      if (e.type === EventType.PAYMENT) await this.warnings.evaluatePayment(manager, { customerId: e.customer.id, eventId: e.id, occurredAt: e.occurredAt, attributes: e.attributes });
+    }
     // Counted once committed: a rolled-back call screened nothing.
-    const opened = raised.filter((a) => a.eventId === e.id && a.occurrences === 1);
     this.tx.afterCommit(() => {
-      this.metrics.eventsScreened.inc({ type: e.type, source: e.source === 'SYSTEM' ? 'SYSTEM' : 'PARTNER' });
-      this.metrics.decisions.inc({ decision });
-      for (const alert of opened) this.metrics.alertsRaised.inc({ kind: alert.kind, severity: alert.severity });
+      for (const { e, opened, decision } of after) {
+        this.metrics.eventsScreened.inc({ type: e.type, source: e.source === 'SYSTEM' ? 'SYSTEM' : 'PARTNER' });
+        this.metrics.decisions.inc({ decision });
+        for (const alert of opened) this.metrics.alertsRaised.inc({ kind: alert.kind, severity: alert.severity });
+      }
     });
-    return { event: { ...toEventModel(row), accountManagerId: e.customer.accountManagerId }, decision, triggeredRules: triggered.map((r) => r.model), alerts: raised, duplicate: false };
+    return results;
   }
 
-  /** The original result of an already ingested event, for an idempotent repeat. */
-  async priorResult(manager: EntityManager, eventId: string, occurredAt: Date): Promise<EventResultModel> {
-    const [row] = (await manager.query(`SELECT ${EVENT_COLUMNS} FROM event e WHERE e.id = $1 AND e.occurred_at = $2`, [eventId, new Date(occurredAt).toISOString()])) as EventRow[];
-    const rules = row.triggered_rule_ids.length ? ((await manager.query(`SELECT * FROM rule WHERE id = ANY($1)`, [row.triggered_rule_ids])) as RuleRow[]) : [];
-    const alerts = (await manager.query(`SELECT * FROM alert WHERE event_id = $1`, [eventId])) as Parameters<typeof toAlertModel>[0][];
-    return { event: toEventModel(row), decision: row.decision, triggeredRules: rules.map(toRuleModel), alerts: alerts.map(toAlertModel), duplicate: true };
+  /** The original results of already ingested events, for idempotent repeats: three statements for any number. */
+  async priorResults(manager: EntityManager, refs: ReadonlyArray<{ eventId: string; occurredAt: Date }>): Promise<Map<string, EventResultModel>> {
+    if (!refs.length) return new Map();
+    const rows = (await manager.query(
+      `SELECT ${EVENT_COLUMNS} FROM event e JOIN unnest($1::uuid[], $2::timestamptz[]) AS k(id, occurred_at) ON e.id = k.id AND e.occurred_at = k.occurred_at`,
+      [refs.map((r) => r.eventId), refs.map((r) => new Date(r.occurredAt).toISOString())],
+    )) as EventRow[];
+    const ruleIds = [...new Set(rows.flatMap((r) => r.triggered_rule_ids))];
+    const rules = new Map((ruleIds.length ? ((await manager.query(`SELECT * FROM rule WHERE id = ANY($1)`, [ruleIds])) as RuleRow[]) : []).map((r) => [r.id, toRuleModel(r)]));
+    const alerts = (await manager.query(`SELECT * FROM alert WHERE event_id = ANY($1)`, [rows.map((r) => r.id)])) as Parameters<typeof toAlertModel>[0][];
+    return new Map(
+      rows.map((row) => [
+        row.id,
+        {
+          event: toEventModel(row), decision: row.decision, triggeredRules: row.triggered_rule_ids.flatMap((id) => rules.get(id) ?? []),
+          alerts: alerts.filter((a) => a.event_id === row.id).map(toAlertModel), duplicate: true,
+        },
+      ]),
+    );
   }
 
   /**
@@ -187,15 +278,45 @@ export class DecisionPipeline {
     return Decision.ALLOW;
   }
 
-  private async loginLocked(manager: EntityManager, customerId: string, at: Date): Promise<boolean> {
-    // Only logins inside the lock's span are blocked: a back-filled login from before the burst is not.
-    const [row] = (await manager.query(
-      `SELECT 1 FROM login_lock WHERE customer_id = $1 AND lifted_at IS NULL AND locked_until > $2
-          AND locked_until - $3 * interval '1 millisecond' <= $2`,
-      [customerId, at.toISOString(), LOGIN_LOCK_MS],
-    )) as unknown[];
-    return !!row;
+  /** The stored login locks of these customers, to be extended in memory as the batch's hits lock them. */
+  private async loginLocks(manager: EntityManager, customerIds: string[]): Promise<Map<string, LoginLock>> {
+    if (!customerIds.length) return new Map();
+    const rows = (await manager.query(`SELECT customer_id, locked_until, lifted_at IS NOT NULL AS lifted FROM login_lock WHERE customer_id = ANY($1::uuid[])`, [[...new Set(customerIds)]])) as Array<{
+      customer_id: string; locked_until: Date; lifted: boolean;
+    }>;
+    return new Map(rows.map((r) => [r.customer_id, { lockedUntil: r.locked_until, lifted: r.lifted }]));
   }
+}
+
+/** The same customer's events screened after `screened[k]` that its windows could reach (not later in time). */
+function laterOfSameCustomer(screened: ReadonlyArray<{ e: IncomingEvent }>, k: number): string[] {
+  const { e } = screened[k];
+  const later: string[] = [];
+  for (let j = k + 1; j < screened.length; j++) {
+    const other = screened[j].e;
+    if (other.customer.id === e.customer.id && other.occurredAt <= e.occurredAt) later.push(other.id);
+  }
+  return later;
+}
+
+const alertHit = (rule: ActiveRule, e: IncomingEvent): AlertHit => ({
+  ruleId: rule.id, customerId: e.customer.id, eventId: e.id, severity: rule.severity, occurredAt: e.occurredAt, dedupWindowMs: rule.dedupWindowMs,
+});
+
+/** Only logins inside the lock's span are blocked: a back-filled login from before the burst is not. */
+function isLocked(lock: LoginLock | undefined, at: Date): boolean {
+  return !!lock && !lock.lifted && lock.lockedUntil > at && lock.lockedUntil.getTime() - LOGIN_LOCK_MS <= at.getTime();
+}
+
+/** What the login_lock upsert does to a lock, for the later logins of the batch. */
+function extendLock(locks: Map<string, LoginLock>, customerId: string, until: Date, now: Date): void {
+  const lock = locks.get(customerId);
+  if (!lock) {
+    locks.set(customerId, { lockedUntil: until, lifted: false });
+    return;
+  }
+  if (until.getTime() > Math.max(lock.lockedUntil.getTime(), now.getTime())) lock.lifted = false;
+  if (until > lock.lockedUntil) lock.lockedUntil = until;
 }
 
 export type { ActiveRule };

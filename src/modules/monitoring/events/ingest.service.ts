@@ -60,11 +60,12 @@ export class IngestService {
     }
     const results: Array<EventResultModel | AppError> = slots.map((s) => s.error ?? (null as never));
     await this.tx.run(async (manager) => {
+      const screened = await this.screenAll(manager, principal, valid);
       const counts: Record<string, number> = {};
       let duplicates = 0;
       const ids: string[] = [];
       for (const slot of valid) {
-        const outcome = await this.screenOne(manager, principal, slot);
+        const outcome = screened.get(slot.index)!;
         results[slot.index] = outcome;
         if (outcome instanceof AppError) continue;
         if (outcome.duplicate) duplicates++;
@@ -140,18 +141,60 @@ export class IngestService {
     }
   }
 
-  private async screenOne(manager: EntityManager, principal: PartnerPrincipal, slot: Slot): Promise<EventResultModel | AppError> {
-    const { input } = slot;
-    const { idempotencyKey, ...body } = input as EventInput & Record<string, unknown>;
-    const bodyHash = createHash('sha256').update(canonicalJson({ ...body, customerId: slot.customer!.id, customerExternalRef: undefined })).digest('hex');
-    const incoming: IncomingEvent = { ...input, id: randomUUID(), occurredAt: new Date(input.occurredAt), source: principal.partnerId, customer: slot.customer! };
-    // The key is claimed in the event's own INSERT. Concurrent repeats of one key wait there for the first
-    // to commit, then see it: they execute once.
-    const screened = await this.pipeline.screenClaimed(manager, incoming, { key: idempotencyKey as string, bodyHash });
-    if (screened) return screened;
-    const [prior] = (await manager.query(`SELECT body_hash, event_id, occurred_at FROM event_idempotency WHERE source = $1 AND idempotency_key = $2`, [principal.partnerId, idempotencyKey])) as Array<{ body_hash: string; event_id: string; occurred_at: Date }>;
-    if (prior.body_hash !== bodyHash) return new ConflictError('This idempotencyKey was already used with a different event', { field: 'idempotencyKey' });
-    return this.pipeline.priorResult(manager, prior.event_id, prior.occurred_at);
+  /**
+   * Screens the valid events as one batch. The first event of each idempotency key in the call is screened
+   * (or, its key taken by an earlier call, answered with that call's result); a later event of the call
+   * with the same key is a duplicate of it, or a CONFLICT when its body differs — as in a later call.
+   */
+  private async screenAll(manager: EntityManager, principal: PartnerPrincipal, slots: readonly Slot[]): Promise<Map<number, EventResultModel | AppError>> {
+    const claims = slots.map((slot) => {
+      const { idempotencyKey, ...body } = slot.input as EventInput & Record<string, unknown>;
+      const bodyHash = createHash('sha256').update(canonicalJson({ ...body, customerId: slot.customer!.id, customerExternalRef: undefined })).digest('hex');
+      return { slot, key: idempotencyKey as string, bodyHash };
+    });
+    const firstOfKey = new Map<string, (typeof claims)[number]>();
+    for (const c of claims) if (!firstOfKey.has(c.key)) firstOfKey.set(c.key, c);
+    const firsts = [...firstOfKey.values()];
+    const screened = await this.pipeline.screenBatch(
+      manager,
+      firsts.map(({ slot, key, bodyHash }) => ({
+        event: { ...slot.input, id: randomUUID(), occurredAt: new Date(slot.input.occurredAt), source: principal.partnerId, customer: slot.customer! } as IncomingEvent,
+        claim: { key, bodyHash },
+      })),
+    );
+    // Keys taken before this call: the stored claim says which event answers and with which body.
+    const taken = firsts.filter((_, i) => !screened[i]);
+    const priors = taken.length
+      ? ((await manager.query(`SELECT idempotency_key, body_hash, event_id, occurred_at FROM event_idempotency WHERE source = $1 AND idempotency_key = ANY($2::text[])`, [
+          principal.partnerId,
+          taken.map((c) => c.key),
+        ])) as Array<{ idempotency_key: string; body_hash: string; event_id: string; occurred_at: Date }>)
+      : [];
+    const priorByKey = new Map(priors.map((p) => [p.idempotency_key, p]));
+    const priorResults = await this.pipeline.priorResults(manager, priors.map((p) => ({ eventId: p.event_id, occurredAt: p.occurred_at })));
+    const original = new Map<string, { bodyHash: string; result: EventResultModel }>();
+    firsts.forEach((c, i) => {
+      const fresh = screened[i];
+      if (fresh) original.set(c.key, { bodyHash: c.bodyHash, result: fresh });
+      const prior = priorByKey.get(c.key);
+      if (prior) original.set(c.key, { bodyHash: prior.body_hash, result: priorResults.get(prior.event_id)! });
+    });
+    const screenedFirsts = new Set(firsts.filter((_, i) => screened[i]));
+    const outcomes = new Map<number, EventResultModel | AppError>();
+    for (const c of claims) {
+      const first = original.get(c.key)!;
+      if (first.bodyHash !== c.bodyHash) outcomes.set(c.slot.index, new ConflictError('This idempotencyKey was already used with a different event', { field: 'idempotencyKey' }));
+      else if (screenedFirsts.has(c)) outcomes.set(c.slot.index, first.result);
+      // A repeat answers as a later call would: the stored event, and the alerts it opened.
+      else outcomes.set(c.slot.index, duplicateOf(first.result));
+    }
+    return outcomes;
   }
 }
 
+const duplicateOf = (r: EventResultModel): EventResultModel => ({
+  ...r,
+  event: r.event && { ...r.event, accountManagerId: null },
+  alerts: r.alerts ? r.alerts.filter((a) => a.eventId === r.event?.id) : null,
+  duplicate: true,
+});

@@ -48,6 +48,24 @@ export class NotificationsService {
     if (row.recipient) this.tx.afterCommit(() => void this.send(row.recipient!, notification));
   }
 
+  /** Many notifications in one statement (a batch of events), each then pushed and sent as `notify` does. */
+  async notifyAll(manager: EntityManager, list: readonly NewNotification[]): Promise<void> {
+    if (!list.length) return;
+    const rows = (await manager.query(
+      `INSERT INTO notification (user_id, kind, title, customer_id, alert_id, event_id)
+       SELECT user_id, kind, title, customer_id, alert_id, event_id
+         FROM jsonb_to_recordset($1::jsonb) AS x(n int, user_id uuid, kind text, title text, customer_id uuid, alert_id uuid, event_id uuid)
+        ORDER BY n
+       RETURNING *, (SELECT email FROM app_user WHERE id = user_id AND disabled_at IS NULL) AS recipient`,
+      [JSON.stringify(list.map((n, i) => ({ n: i, user_id: n.userId, kind: n.kind, title: n.title, customer_id: n.customerId ?? null, alert_id: n.alertId ?? null, event_id: n.eventId ?? null })))],
+    )) as Array<Row & { user_id: string; recipient: string | null }>;
+    for (const row of rows) {
+      const notification = toModel(row);
+      this.live.notificationReceived(row.user_id, notification);
+      if (row.recipient) this.tx.afterCommit(() => void this.send(row.recipient!, notification));
+    }
+  }
+
   /**
    * Best effort: the notification itself is committed and listed by `myNotifications`, so a transport that is
    * down loses the e-mail, not the notice; the failure is logged without the message.

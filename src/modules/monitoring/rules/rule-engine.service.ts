@@ -4,6 +4,7 @@ import { TransactionService } from '../../../database/transaction.service';
 import type { CustomerSnapshot } from '../../customers/customers.service';
 import type { RuleModel } from '../models/rule.model';
 import type { RuleAction, RuleMode, Severity } from '../models/monitoring.enums';
+import { combineAggregateQueries } from './condition/aggregate-batch-sql';
 import { buildAggregateQuery, readAggregateRow, readLastActivity } from './condition/aggregate-sql';
 import { compileCondition } from './condition/compile-condition';
 import type { CompiledCondition } from './condition/condition.types';
@@ -43,9 +44,17 @@ export interface ScreenedEvent {
   attributes?: Record<string, unknown> | null;
 }
 
+/** One event of a batch to evaluate: stored already; `laterIds` are its customer's events screened after it. */
+export interface BatchEvaluation {
+  event: ScreenedEvent;
+  customer: CustomerSnapshot;
+  laterIds: readonly string[];
+}
+
 /**
- * Evaluates the active rules against one stored event. Rules are compiled once per version and cached;
- * all aggregates the applicable rules need are computed in one indexed SQL statement per event.
+ * Evaluates the active rules against the stored events of a batch. Rules are compiled once per version and
+ * cached; all aggregates the applicable rules need, for every event of the batch, are computed in one
+ * indexed SQL statement.
  */
 @Injectable()
 export class RuleEngine {
@@ -84,32 +93,48 @@ export class RuleEngine {
     return this.cache;
   }
 
-  /** The rules (ENFORCE and SHADOW) whose condition holds for this event. */
-  async evaluate(manager: EntityManager, event: ScreenedEvent, customer: CustomerSnapshot): Promise<ActiveRule[]> {
+  /**
+   * The rules (ENFORCE and SHADOW) whose condition holds, for each event of a batch in order. Every event
+   * is already stored; `laterIds` names the same customer's events that come after it in the call, which its
+   * windows must not count. All aggregates of all events are one statement (see combineAggregateQueries).
+   */
+  async evaluateBatch(manager: EntityManager, items: readonly BatchEvaluation[]): Promise<ActiveRule[][]> {
     const { rules, lists } = await this.active(manager);
-    const applicable = rules.filter((r) => r.eventTypes.has(event.type));
-    if (!applicable.length) return [];
     const list = (code: string): ReadonlySet<string> => lists.get(code) ?? new Set();
-    const eventView = {
-      type: event.type, occurredAt: event.occurredAt, amount: event.amount ?? null, currency: event.currency ?? null, channel: event.channel ?? null,
-      country: event.country ?? null, deviceId: event.deviceId ?? null, ipAddress: event.ipAddress ?? null, counterpartyRef: event.counterpartyRef ?? null,
-      flags: event.flags, attributes: event.attributes ?? {},
-    };
-    // One statement: every aggregate, and the customer's previous activity when a rule reads it.
-    const needsLastActivity = applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
-    const query = buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), {
-      customerId: customer.id, occurredAt: event.occurredAt, event: eventView, list, lastActivityExcluding: needsLastActivity ? event.id : undefined,
+    const prepared = items.map(({ event, customer, laterIds }) => {
+      const applicable = rules.filter((r) => r.eventTypes.has(event.type));
+      const eventView = {
+        type: event.type, occurredAt: event.occurredAt, amount: event.amount ?? null, currency: event.currency ?? null, channel: event.channel ?? null,
+        country: event.country ?? null, deviceId: event.deviceId ?? null, ipAddress: event.ipAddress ?? null, counterpartyRef: event.counterpartyRef ?? null,
+        flags: event.flags, attributes: event.attributes ?? {},
+      };
+      const needsLastActivity = applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
+      const query = applicable.length
+        ? buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), {
+            customerId: customer.id, occurredAt: event.occurredAt.toISOString(), event: eventView, list,
+            lastActivityExcluding: needsLastActivity ? event.id : undefined, excludeIds: laterIds,
+          })
+        : null;
+      return { event, customer, applicable, eventView, needsLastActivity, query };
     });
-    const row = query ? (((await manager.query(query.sql, query.params)) as Array<Record<string, unknown>>)[0] ?? {}) : {};
-    const values = query ? readAggregateRow(query, row) : new Map<string, number | null>();
-    const last = needsLastActivity ? readLastActivity(row) : null;
-    const daysSinceLastActivity = last ? (event.occurredAt.getTime() - last.getTime()) / DAY_MS : null;
-    const customerView = {
-      riskLevel: customer.riskLevel, riskScore: customer.riskScore, status: customer.status, transactionLimit: customer.transactionLimit,
-      dailyLimit: customer.dailyLimit, verificationLevel: customer.verificationLevel, creditLevel: customer.creditLevel,
-      accountAgeDays: (event.occurredAt.getTime() - customer.createdAt.getTime()) / DAY_MS, daysSinceLastActivity,
-    };
-    const ctx = { event: eventView, customer: customerView, aggregate: (key: string) => values.get(key) ?? null, list };
-    return applicable.filter((r) => r.compiled.evaluate(ctx));
+    const batch = combineAggregateQueries(prepared.flatMap((p, ord) => (p.query ? [{ ord, query: p.query }] : [])));
+    const rows = new Map<number, Record<string, unknown>>();
+    if (batch) {
+      for (const r of (await manager.query(batch.sql, batch.params)) as Array<{ ord: number; r: Record<string, unknown> }>) rows.set(Number(r.ord), r.r);
+    }
+    return prepared.map(({ event, customer, applicable, eventView, needsLastActivity, query }, ord) => {
+      if (!applicable.length) return [];
+      const row = rows.get(ord) ?? {};
+      const values = query ? readAggregateRow(query, row) : new Map<string, number | null>();
+      const last = needsLastActivity ? readLastActivity(row) : null;
+      const daysSinceLastActivity = last ? (event.occurredAt.getTime() - last.getTime()) / DAY_MS : null;
+      const customerView = {
+        riskLevel: customer.riskLevel, riskScore: customer.riskScore, status: customer.status, transactionLimit: customer.transactionLimit,
+        dailyLimit: customer.dailyLimit, verificationLevel: customer.verificationLevel, creditLevel: customer.creditLevel,
+        accountAgeDays: (event.occurredAt.getTime() - customer.createdAt.getTime()) / DAY_MS, daysSinceLastActivity,
+      };
+      const ctx = { event: eventView, customer: customerView, aggregate: (key: string) => values.get(key) ?? null, list };
+      return applicable.filter((r) => r.compiled.evaluate(ctx));
+    });
   }
 }

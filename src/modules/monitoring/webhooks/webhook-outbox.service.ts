@@ -25,6 +25,13 @@ export interface WebhookAlertFacts {
   createdAt: Date;
 }
 
+/** One outbox message of a batch: its type and payload, for the webhooks of `partnerId`. */
+export interface WebhookPublication {
+  partnerId: string | null | undefined;
+  type: WebhookEventType;
+  data: Record<string, unknown>;
+}
+
 const eventData = (event: WebhookEventFacts, customer: WebhookCustomerRef) => ({
   eventId: event.id,
   eventType: event.type,
@@ -49,7 +56,12 @@ export class WebhookOutbox {
   ) {}
 
   holdPlaced(manager: EntityManager, partnerId: string | null | undefined, event: WebhookEventFacts, customer: WebhookCustomerRef): Promise<number> {
-    return this.publish(manager, partnerId, 'hold.placed', { ...eventData(event, customer), holdStatus: 'PENDING' });
+    const { type, data } = this.holdPlacedPayload(event, customer);
+    return this.publish(manager, partnerId, type, data);
+  }
+
+  holdPlacedPayload(event: WebhookEventFacts, customer: WebhookCustomerRef): Omit<WebhookPublication, 'partnerId'> {
+    return { type: 'hold.placed', data: { ...eventData(event, customer), holdStatus: 'PENDING' } };
   }
 
   holdResolved(manager: EntityManager, partnerId: string | null | undefined, event: WebhookEventFacts, customer: WebhookCustomerRef, outcome: 'RELEASED' | 'REJECTED'): Promise<number> {
@@ -57,7 +69,33 @@ export class WebhookOutbox {
   }
 
   alertRaised(manager: EntityManager, partnerId: string | null | undefined, alert: WebhookAlertFacts, event: WebhookEventFacts, customer: WebhookCustomerRef): Promise<number> {
-    return this.publish(manager, partnerId, 'alert.raised', { alertId: alert.id, severity: alert.severity, raisedAt: alert.createdAt.toISOString(), ...eventData(event, customer) });
+    const { type, data } = this.alertRaisedPayload(alert, event, customer);
+    return this.publish(manager, partnerId, type, data);
+  }
+
+  alertRaisedPayload(alert: WebhookAlertFacts, event: WebhookEventFacts, customer: WebhookCustomerRef): Omit<WebhookPublication, 'partnerId'> {
+    return { type: 'alert.raised', data: { alertId: alert.id, severity: alert.severity, raisedAt: alert.createdAt.toISOString(), ...eventData(event, customer) } };
+  }
+
+  /**
+   * Many messages (a batch of events) in one statement, in order; each then gets its attempt job as in
+   * `publish`. Returns the rows written.
+   */
+  async publishAll(manager: EntityManager, list: readonly WebhookPublication[]): Promise<number> {
+    const reachable = list.filter((p) => p.partnerId && isUUID(p.partnerId));
+    if (!reachable.length) return 0;
+    const rows = (await manager.query(
+      `INSERT INTO webhook_outbox (webhook_id, event_type, payload)
+       SELECT w.id, x.type, x.payload
+         FROM jsonb_to_recordset($1::jsonb) AS x(n int, partner_id uuid, type text, payload jsonb)
+         JOIN webhook w ON w.partner_id = x.partner_id AND w.active AND w.deleted_at IS NULL AND x.type = ANY (w.event_types)
+        ORDER BY x.n, w.id
+       RETURNING id`,
+      [JSON.stringify(reachable.map((p, n) => ({ n, partner_id: p.partnerId, type: p.type, payload: p.data })))],
+    )) as Array<{ id: string }>;
+    for (const row of rows) await this.queue.enqueue(manager, { outboxId: row.id, attempt: 1 });
+    if (rows.length) this.tx.afterCommit(() => this.queue.wake());
+    return rows.length;
   }
 
   /**

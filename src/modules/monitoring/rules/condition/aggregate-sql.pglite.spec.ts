@@ -1,4 +1,5 @@
 import { computeAggregateInMemory } from './aggregate-memory';
+import { combineAggregateQueries } from './aggregate-batch-sql';
 import { buildAggregateQuery, readAggregateRow } from './aggregate-sql';
 import { compileCondition } from './compile-condition';
 import type { AggregateSpec } from './condition.types';
@@ -155,7 +156,10 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
   const queries = currents.map((current) =>
     buildAggregateQuery(all, { customerId: current.customerId as string, occurredAt: current.occurredAt as string, event: current, list })!,
   );
+  // The same queries as one statement, as a batch of events runs them (the last current twice: two ordinals).
+  const batch = combineAggregateQueries([...queries, queries[queries.length - 1]].map((query, ord) => ({ ord, query })))!;
   let results: Record<string, unknown>[][] = [];
+  let combined: Array<{ ord: number; r: Record<string, unknown> }> = [];
 
   beforeAll(() => {
     const setup = [
@@ -171,7 +175,8 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
         params: [r.customerId, r.type, r.occurredAt, r.amount, r.currency, r.channel, r.country, r.deviceId, r.ipAddress, r.counterpartyRef, r.flags, JSON.stringify(r.attributes)],
       })),
     ];
-    results = runInPglite([...setup, ...queries]).slice(setup.length);
+    results = runInPglite([...setup, ...queries, batch]).slice(setup.length);
+    combined = results.pop() as typeof combined;
   }, 180_000);
 
   it('for every aggregate function, window, offset and where, around several current events', () => {
@@ -191,6 +196,17 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
       }
     });
     expect(compared).toBeGreaterThan(300);
+  });
+
+  it('gives every event the same values when all the queries run as one combined statement', () => {
+    expect(combined).toHaveLength(queries.length + 1);
+    const round = (m: Map<string, number | null>) => [...m].map(([k, n]) => [k, n === null ? null : Number(n.toFixed(6))]);
+    for (const { ord, r } of combined) {
+      const i = Math.min(ord, queries.length - 1);
+      expect({ ord, values: round(readAggregateRow(queries[i], r)) }).toEqual({ ord, values: round(readAggregateRow(queries[i], results[i][0])) });
+    }
+    // Queries that differ only in the current event's values share one branch.
+    expect(batch.sql.split(' UNION ALL ').length).toBeLessThan(queries.length);
   });
 
   it('caps counts compared with a constant, some of them below and some above the cap', () => {

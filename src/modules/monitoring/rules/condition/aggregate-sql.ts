@@ -30,6 +30,11 @@ export interface AggregateQueryInput {
    * `occurred_at` of the customer's other events at or before this one (for `daysSinceLastActivity`).
    */
   lastActivityExcluding?: string;
+  /**
+   * Stored events the windows must not see: in a batch, the same customer's events that come later in the
+   * call (already inserted, but screened after this one).
+   */
+  excludeIds?: readonly string[];
 }
 
 export interface AggregateQuery {
@@ -37,6 +42,8 @@ export interface AggregateQuery {
   params: unknown[];
   /** `keys[i]` is the `AggregateSpec.key` of column `a<i>`. */
   keys: string[];
+  /** `casts[i]` is the SQL type of parameter `$<i+1>`. */
+  casts: string[];
 }
 
 const COLUMNS: Record<EventFieldName, string> = {
@@ -79,7 +86,7 @@ export function buildAggregateQuery(
     // On event_customer_time_idx: one backward step per partition. Here rather than in a statement of its own.
     columns.push(
       `(SELECT max(occurred_at) FROM ${table} WHERE customer_id = $1 AND occurred_at <= $2::timestamptz` +
-        ` AND id <> ${b.param(input.lastActivityExcluding, 'uuid')}) AS last_activity`,
+        ` AND id <> ${b.param(input.lastActivityExcluding, 'uuid')}${b.excluded()}) AS last_activity`,
     );
   }
   const scanned = distinct.filter((s) => s.countCap === undefined);
@@ -90,9 +97,9 @@ export function buildAggregateQuery(
     sql +=
       ` FROM ${table} WHERE customer_id = $1` +
       ` AND occurred_at > $2::timestamptz - ${b.interval(lookBack)} AND occurred_at <= $2::timestamptz` +
-      ` AND type = ANY(${b.param(types, 'text[]')})`;
+      ` AND type = ANY(${b.param(types, 'text[]')})${b.excluded()}`;
   }
-  return { sql, params: b.params, keys: distinct.map((s) => s.key) };
+  return { sql, params: b.params, keys: distinct.map((s) => s.key), casts: b.casts };
 }
 
 /** Turns the single result row into numbers by key (pg returns bigint and numeric as strings). */
@@ -109,6 +116,7 @@ export function readLastActivity(row: Record<string, unknown>): Date | null {
 
 class Builder {
   readonly params: unknown[];
+  readonly casts = ['uuid', 'timestamptz'];
   private readonly index = new Map<string, string>();
 
   constructor(
@@ -118,12 +126,19 @@ class Builder {
     this.params = [input.customerId, input.occurredAt];
   }
 
+  /** The filter leaving out `excludeIds`; nothing when there are none, so the usual scan stays index-only. */
+  excluded(): string {
+    const ids = this.input.excludeIds ?? [];
+    return ids.length ? ` AND id <> ALL(${this.param(ids, 'uuid[]')})` : '';
+  }
+
   /** `$n::cast`, one parameter per distinct (cast, value): a parameter must keep one type throughout. */
   param(value: unknown, cast: string): string {
     const id = `${cast}:${canonicalJson(value ?? null)}`;
     let ref = this.index.get(id);
     if (!ref) {
       this.params.push(value ?? null);
+      this.casts.push(cast);
       ref = `$${this.params.length}::${cast}`;
       this.index.set(id, ref);
     }
@@ -156,7 +171,7 @@ class Builder {
    */
   cappedCount(spec: AggregateSpec, cap: number): string {
     if (spec.fn !== 'count') throw new Error('buildAggregateQuery: only a count can be capped');
-    const where = ['customer_id = $1', ...this.filters(spec, true)].join(' AND ');
+    const where = ['customer_id = $1', ...this.filters(spec, true)].join(' AND ') + this.excluded();
     return `(SELECT count(*) FROM (SELECT 1 FROM ${this.table} WHERE ${where} LIMIT ${this.param(cap, 'bigint')}) AS capped)`;
   }
 

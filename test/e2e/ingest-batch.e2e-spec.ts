@@ -1,0 +1,93 @@
+import { Client } from 'pg';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { ingest, newKey, partnerWithToken } from '../helpers/monitoring';
+
+const MIN = 60_000;
+
+/**
+ * One ingestEvents call is screened as a batch (docs/MONITORING.md "Batches"): the events are stored at once
+ * and their aggregates computed in one statement, yet every event must be decided as if the events came one
+ * per call in array order — its windows see the earlier events of the call, never the later ones (even
+ * when those lie earlier in time), and what an earlier event did (an alert opened, a login locked) is
+ * seen by the later ones.
+ */
+describe('ingest: a call screened as one batch, decided in array order', () => {
+  let t: TestApp;
+  let sql: Client;
+  let co: SignedIn, am: SignedIn;
+  let core: { id: string; token: string };
+  let n = 0;
+
+  const customer = async () =>
+    (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: `batch-${++n}`, accountManagerId: am.userId, transactionLimit: '1000.00', dailyLimit: '5000.00' } }, co.accessToken)).createCustomer.id;
+  const decisions = async (events: Array<Record<string, unknown>>) => {
+    const res = await ingest(t, core.token, events);
+    expect(res.errors).toBeUndefined();
+    return res.data!.ingestEvents.map((r) => r!.decision);
+  };
+  const profileChange = (customerId: string, at: number) => ({ customerId, type: 'PROFILE_CHANGE', occurredAt: new Date(at).toISOString(), attributes: { fields: ['email'] } });
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+    const admin = await signInAdmin(t);
+    [co, am] = [await createStaff(t, admin, 'COMPLIANCE_OFFICER'), await createStaff(t, admin, 'ACCOUNT_MANAGER')];
+    core = await partnerWithToken(t, admin, 'INTERNAL');
+  }, 120_000);
+  afterAll(async () => {
+    await sql?.end();
+    await t?.close();
+  });
+
+  it('counts the earlier events of the call at the same time, and not the later ones', async () => {
+    const c = await customer();
+    const at = Date.now() - MIN;
+    // FREQUENT_PROFILE_CHANGES: the third change within 24 hours.
+    expect(await decisions([profileChange(c, at), profileChange(c, at), profileChange(c, at)])).toEqual(['ALLOW', 'ALLOW', 'REVIEW']);
+  });
+
+  it('leaves a later event of the call out of an earlier one\'s window even when it occurred before', async () => {
+    const c = await customer();
+    const at = Date.now() - 10 * MIN;
+    // One by one, each of these sees only itself: the others came later (in the call) or lie after it (in time).
+    expect(await decisions([profileChange(c, at), profileChange(c, at - MIN), profileChange(c, at - 2 * MIN)])).toEqual(['ALLOW', 'ALLOW', 'ALLOW']);
+    // A later call sees all three stored.
+    expect(await decisions([profileChange(c, at + MIN)])).toEqual(['REVIEW']);
+  });
+
+  it('repeats the alert an earlier event of the call opened, as consecutive calls would', async () => {
+    const c = await customer();
+    const at = Date.now() - MIN;
+    expect(await decisions([0, 1, 2, 3].map(() => profileChange(c, at)))).toEqual(['ALLOW', 'ALLOW', 'REVIEW', 'REVIEW']);
+    const { rows } = await sql.query(
+      `SELECT r.code, a.occurrences FROM alert a JOIN rule r ON r.id = a.rule_id WHERE a.customer_id = $1`,
+      [c],
+    );
+    expect(rows).toEqual([{ code: 'FREQUENT_PROFILE_CHANGES', occurrences: 2 }]);
+    // Rule hits, decisions and the REVIEWs are stored per event.
+    const hits = await sql.query(`SELECT count(*)::int AS n FROM rule_hit WHERE customer_id = $1`, [c]);
+    expect(hits.rows[0].n).toBe(2);
+    const stored = await sql.query(`SELECT decision, count(*)::int AS n FROM event WHERE customer_id = $1 GROUP BY decision ORDER BY decision`, [c]);
+    expect(stored.rows).toEqual([{ decision: 'ALLOW', n: 2 }, { decision: 'REVIEW', n: 2 }]);
+  });
+
+  it('holds and notifies per event inside one call, and writes one audit entry for the call', async () => {
+    const c = await customer();
+    const tx = (amount: string) => ({ customerId: c, type: 'TRANSACTION', amount, currency: 'EUR', idempotencyKey: newKey() });
+    expect(await decisions([tx('1500.00'), tx('10.00'), tx('2500.00')])).toEqual(['HOLD', 'ALLOW', 'HOLD']);
+    const holds = await sql.query(`SELECT count(*)::int AS n FROM hold_action h JOIN event e ON e.id = h.event_id WHERE e.customer_id = $1`, [c]);
+    expect(holds.rows[0].n).toBe(2);
+    const notes = await sql.query(`SELECT kind, count(*)::int AS n FROM notification WHERE customer_id = $1 GROUP BY kind ORDER BY kind`, [c]);
+    expect(notes.rows).toEqual([{ kind: 'ALERT_RAISED', n: 1 }, { kind: 'HOLD_PLACED', n: 2 }]);
+    const alerts = await sql.query(`SELECT occurrences FROM alert WHERE customer_id = $1`, [c]);
+    expect(alerts.rows).toEqual([{ occurrences: 2 }]);
+    const audit = await sql.query(
+      `SELECT details FROM audit_entry WHERE action = 'event.ingest' AND details->>'firstEventId' = (SELECT id::text FROM event WHERE customer_id = $1 AND amount = 1500)`,
+      [c],
+    );
+    expect(audit.rows).toHaveLength(1);
+    expect(audit.rows[0].details).toMatchObject({ received: 3, processed: 3, decisions: { HOLD: 2, ALLOW: 1 } });
+  });
+});
