@@ -5,7 +5,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * chains them into `audit_entry` just after the commit (SPEC §8 "Sealing may happen just after commit"), so a
  * business transaction never holds the chain lock. The columns and checks are `audit_entry`'s data columns, so
  * a row that would not fit the log fails in the writer's transaction, never at sealing. `seq` orders a batch
- * of pending rows; it is not the entry's id (the sequencer assigns ids without gaps). No `prev_hash` here:
+ * of pending rows; it is not the entry's id (the sequencer assigns ids without gaps), and `occurred_at` here is
+ * when the entry was written (the sequencer stamps the chained entry when it chains it). No `prev_hash` here:
  * only the log carries the chain. The sequencer deletes what it chained, so DELETE is allowed on this table.
  */
 export class AuditPendingEntries1764000001400 implements MigrationInterface {

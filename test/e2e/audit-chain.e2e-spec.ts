@@ -182,8 +182,12 @@ describe('audit chain: append-only, keyed, verifiable', () => {
 
     await writer.chainPending();
     const rows = (await sql.query(`SELECT resource_id, occurred_at FROM audit_entry WHERE action = 'test.left_pending' ORDER BY id`)).rows as Array<{ resource_id: string; occurred_at: Date }>;
-    // Chained in the order written, keeping the time they were written, and hashed as verification reads them.
-    expect(rows.map((r) => [r.resource_id, r.occurred_at.toISOString()])).toEqual([['left-1', writtenAt], ['left-2', writtenAt]]);
+    // Chained in the order written, stamped when chained (time never runs backwards along the chain), and
+    // hashed as verification reads them.
+    expect(rows.map((r) => r.resource_id)).toEqual(['left-1', 'left-2']);
+    expect(rows.every((r) => r.occurred_at.getTime() > Date.parse(writtenAt))).toBe(true);
+    const { rows: backwards } = await sql.query(`SELECT count(*)::int AS n FROM audit_entry a JOIN audit_entry b ON b.id = a.id + 1 WHERE b.occurred_at < a.occurred_at`);
+    expect(backwards[0].n).toBe(0);
     expect(await verify()).toMatchObject({ valid: true, firstInvalidId: null, reason: null, unsealed: 0 });
     expect(Number((await sql.query('SELECT count(*) AS n FROM audit_entry_pending')).rows[0].n)).toBe(0);
   });

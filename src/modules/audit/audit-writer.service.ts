@@ -215,7 +215,7 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     )) as Array<PendingDbRow & { head_id: string | null; head_hash: string | null; seq: string | null }>;
     const head = { id: BigInt(taken[0].head_id ?? 0), hash: taken[0].head_hash ?? GENESIS_HASH };
     const pending = taken.filter((t) => t.seq !== null);
-    const prepared = this.chain([...pending.map(pendingColumns), ...rows], head, pending.map((p) => p.occurred_at.toISOString()));
+    const prepared = this.chain([...pending.map(pendingColumns), ...rows], head);
     await this.insertChained(manager, prepared.records);
     this.lastHead = prepared.head;
     return { drained: pending.length < PENDING_PER_TAKE, chained: prepared.records.length };
@@ -265,21 +265,20 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   }
 
   /**
-   * Ids and hashes for `rows` chained after `head`. Entries that were pending keep the time they were written
-   * (`occurredAt[i]` for the first ones); the others are stamped now, under the lock.
+   * Ids and hashes for `rows` chained after `head`, all stamped now, under the lock — pending entries too —
+   * so time never runs backwards along the chain (the export's keyset and the anchors rely on it).
    */
-  private chain(rows: EntryColumns[], head: { id: bigint; hash: string }, occurredAt: string[] = []): { records: StoredRecord[]; head: { id: bigint; hash: string } } {
+  private chain(rows: EntryColumns[], head: { id: bigint; hash: string }): { records: StoredRecord[]; head: { id: bigint; hash: string } } {
     let prevHash = head.hash;
     let id = head.id;
-    const now = new Date().toISOString();
+    const occurredAt = new Date().toISOString();
     const canonical = new CanonicalRowWriter();
     const key = this.config.keys.auditChain;
-    const records = rows.map((row, index): StoredRecord => {
+    const records = rows.map((row): StoredRecord => {
       id += 1n;
       const idText = id.toString();
-      const at = index < occurredAt.length ? occurredAt[index] : now;
-      const hash = chainHashOf(key, prevHash, canonical.row(idText, at, row));
-      const record = storedRecord(row, at);
+      const hash = chainHashOf(key, prevHash, canonical.row(idText, occurredAt, row));
+      const record = storedRecord(row, occurredAt);
       record.id = idText;
       record.prev_hash = prevHash;
       record.hash = hash;
