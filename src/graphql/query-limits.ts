@@ -53,14 +53,47 @@ const connectionEstimator: ComplexityEstimator = ({ field, args, childComplexity
   return 1 + first * Math.max(childComplexity, 1);
 };
 
+type CostedDocument = Parameters<typeof getComplexity>[0]['query'];
+
+/**
+ * Costs already computed, per parsed document (Apollo hands the same document object to every request with
+ * the same query text) and per operation name and variables. Only operations whose variables are all scalars
+ * are remembered — cheap to key, and the usual shape of a front-end's repeated queries; a batch of events in
+ * a variable is priced each time. Bounded per document, so a client varying its variables cannot grow it.
+ */
+const knownCosts = new WeakMap<object, Map<string, number>>();
+const COSTS_PER_DOCUMENT = 64;
+
+function costKey(variables: Record<string, unknown> | undefined, operationName: string | undefined): string | null {
+  const values = variables ? Object.values(variables) : [];
+  for (const value of values) if (value !== null && typeof value === 'object') return null;
+  return `${operationName ?? ''}\u0000${values.length ? JSON.stringify(variables) : ''}`;
+}
+
 /** The cost of an operation with its variables; throws QUERY_TOO_COMPLEX above `maxCost`. */
 export function assertCostWithinLimit(
   schema: GraphQLSchema,
-  query: Parameters<typeof getComplexity>[0]['query'],
+  query: CostedDocument,
   variables: Record<string, unknown> | undefined,
   operationName: string | undefined,
   maxCost: number,
 ): number {
+  const key = costKey(variables, operationName);
+  let known = knownCosts.get(query);
+  let cost = key === null ? undefined : known?.get(key);
+  if (cost === undefined) {
+    cost = computeCost(schema, query, variables, operationName);
+    if (key !== null) {
+      if (!known) knownCosts.set(query, (known = new Map()));
+      if (known.size >= COSTS_PER_DOCUMENT) known.clear();
+      known.set(key, cost);
+    }
+  }
+  if (cost > maxCost) throw new QueryTooComplexError(`Query cost ${cost} exceeds the limit of ${maxCost}`);
+  return cost;
+}
+
+function computeCost(schema: GraphQLSchema, query: CostedDocument, variables: Record<string, unknown> | undefined, operationName: string | undefined): number {
   let cost: number;
   try {
     cost = getComplexity({
@@ -75,7 +108,6 @@ export function assertCostWithinLimit(
     // (every bad variable named), not as an internal error.
     throw variablesError(schema, query, variables, operationName) ?? error;
   }
-  if (cost > maxCost) throw new QueryTooComplexError(`Query cost ${cost} exceeds the limit of ${maxCost}`);
   return cost;
 }
 

@@ -51,6 +51,15 @@ describe('GraphQL hardening (development mode)', () => {
     expect(res.errors![0].message).toMatch(/cost \d+ exceeds the limit of 50/);
   });
 
+  it('prices the same document by its variables each time, remembered costs included', async () => {
+    // Priced before anything executes: the anonymous caller gets UNAUTHENTICATED only when the cost passes.
+    const page = 'query($n: Int) { customers(first: $n) { nodes { id } } }';
+    const codeFor = async (n: number) => (await t.gql(page, { n })).errors?.[0]?.extensions?.code;
+    for (const [n, code] of [[2, 'UNAUTHENTICATED'], [100, 'QUERY_TOO_COMPLEX'], [100, 'QUERY_TOO_COMPLEX'], [2, 'UNAUTHENTICATED'], [40, 'QUERY_TOO_COMPLEX']] as const) {
+      expect(await codeFor(n)).toBe(code);
+    }
+  });
+
   it('refuses batched HTTP arrays', async () => {
     const res = await t.http().post('/graphql').set('content-type', 'application/json').send([{ query: '{ __typename }' }, { query: '{ __typename }' }]);
     expect(res.status).toBe(400);

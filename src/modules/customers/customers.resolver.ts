@@ -1,8 +1,10 @@
-import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { Args, Context, ID, Info, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import DataLoader from 'dataloader';
+import type { GraphQLResolveInfo } from 'graphql';
 import { Policy } from '../../access/policy.decorator';
 import { requestLoader } from '../../common/context/request-loaders';
 import { PageArgs, type ConnectionShape } from '../../common/pagination/connection';
+import { selectedNodeFields } from '../../common/pagination/selected-fields';
 import { UserModel } from '../identity/models/user.model';
 import { PartnersService } from '../identity/partners/partners.service';
 import { toUserModel } from '../identity/users/user.mapper';
@@ -38,8 +40,9 @@ export class CustomersResolver {
     @Args('filter', { type: () => CustomersFilter, nullable: true }) filter: CustomersFilter,
     @Args('orderBy', { type: () => CustomerOrder, nullable: true }) orderBy: CustomerOrder,
     @Args() page: PageArgs,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<ConnectionShape<CustomerModel>> {
-    return this.customerService.list(filter, orderBy, page);
+    return this.customerService.list(filter, orderBy, page, selectedNodeFields(info));
   }
 
   @Policy('create', 'Customer')
