@@ -82,6 +82,24 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     expect(report.checked).toBe(rows[0].n);
   });
 
+  it('keeps one chain when two instances append outside transactions at once, each with a stale head in turn', async () => {
+    // Each instance appends in one statement onto the head it wrote last; every append of the other makes
+    // that head stale, so these rounds go through the guard, the primary key and the fallback in turn.
+    const other = new AuditWriter(t.app.get(APP_CONFIG), t.app.get(TransactionService), t.app.get(RequestContext), t.app.get(AuditCheckpointer));
+    const before = await count();
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 ? other : writer).record({ action: 'test.two_instances', outcome: 'SUCCESS', resourceType: 'Test', resourceId: `${round}.${i}` }),
+        ),
+      );
+    }
+    expect(await count()).toBe(before + 200);
+    const { rows } = await sql.query(`SELECT min(id)::int AS lo, max(id)::int AS hi, count(*)::int AS n, count(DISTINCT prev_hash)::int AS prevs FROM audit_entry`);
+    expect(rows[0]).toMatchObject({ lo: 1, hi: rows[0].n, prevs: rows[0].n });
+    expect(await verify()).toMatchObject({ valid: true, firstInvalidId: null, reason: null, unsealed: 0 });
+  });
+
   it('keeps one chain when many transactions append concurrently, twice each, some rolling back, a second instance in between', async () => {
     const tx = t.app.get(TransactionService);
     const before = await count();
