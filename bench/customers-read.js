@@ -19,7 +19,7 @@ const os = require('node:os');
 const { randomBytes } = require('node:crypto');
 const { postgresCpuMicros, positiveInt, requireDist, sleep, percentile, round2, mean, printTable, pkgVersion } = require('./lib/util');
 const { OPS_PER_ACCOUNT, gqlClient, signIn, createOfficers, accountsFor, seedInput, seed } = require('./lib/graphql');
-const { startServer, stopServer, take, settle } = require('./lib/app-process');
+const { appNodeFlags, startServer, stopServer, take, settle } = require('./lib/app-process');
 const { cannon } = require('./lib/load');
 const { benchDatabase, appEnv } = require('./lib/database');
 
@@ -112,7 +112,7 @@ async function main() {
   console.log(
     `Customer read bench: customers(first: ${PAGE_SIZE}) as COMPLIANCE_OFFICER, ${CUSTOMERS} customers, ` +
       `${CONNECTIONS} connections/workers, ${WARMUP_SECONDS}s warm-up + ${SECONDS}s, node ${process.version}, ${os.cpus().length} CPUs, ` +
-      `load ${os.loadavg()[0].toFixed(2)}`,
+      `load ${os.loadavg()[0].toFixed(2)}; app node flags (as npm start): ${appNodeFlags().join(' ') || 'none'}`,
   );
 
   await db.create();

@@ -24,7 +24,7 @@ const { randomBytes } = require('node:crypto');
 const { Client } = require('pg');
 const { positiveInt, requireDist, sleep, pool, percentile, round2, mean, printTable, pkgVersion } = require('./lib/util');
 const { OPS_PER_ACCOUNT, gqlClient, signIn, createOfficers } = require('./lib/graphql');
-const { startServer, stopServer, take, settle } = require('./lib/app-process');
+const { appNodeFlags, startServer, stopServer, take, settle } = require('./lib/app-process');
 const { cannon } = require('./lib/load');
 const { benchDatabase, appEnv } = require('./lib/database');
 const { INSERT_EVENT, loadRules, startBaseline, stopBaseline, baselineCpu } = require('./lib/ingest-baseline');
@@ -191,7 +191,7 @@ async function main() {
   console.log(
     `Ingest bench (${MODE}): ${CUSTOMERS} customers, ${EVENTS} seeded events, ${CONNECTIONS} connections (single), ` +
       `${BATCH_CONNECTIONS} workers × ${BATCH_SIZE} events (batch), ${WARMUP_SECONDS}s warm-up + ${SECONDS}s per run, node ${process.version}, ` +
-      `${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(2)}`,
+      `${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(2)}; app node flags (as npm start): ${appNodeFlags().join(' ') || 'none'}`,
   );
 
   await db.create();

@@ -13,6 +13,7 @@
  */
 
 const { fork } = require('node:child_process');
+const path = require('node:path');
 const { AsyncLocalStorage } = require('node:async_hooks');
 const { requireDist, sleep } = require('./util');
 
@@ -126,11 +127,27 @@ async function serve({ withoutAudit }) {
 // Parent
 // ---------------------------------------------------------------------------
 
+/**
+ * The Node flags `npm start` runs the app with (the options before the script in package.json's `start`),
+ * so the app under test runs as shipped; the bench's own process, and so the baselines, keep the defaults.
+ */
+function appNodeFlags() {
+  const start = require(path.join(__dirname, '..', '..', 'package.json')).scripts.start;
+  const words = start.trim().split(/\s+/);
+  if (words[0] !== 'node') throw new Error(`package.json start script does not run node: ${start}`);
+  const flags = [];
+  for (const word of words.slice(1)) {
+    if (!word.startsWith('--')) break;
+    flags.push(word);
+  }
+  return flags;
+}
+
 /** Forks the app (DATABASE_URL etc. in `env`); resolves to { child, port } once it listens. */
 function startServer(env, { withoutAudit = false } = {}) {
   return new Promise((resolve, reject) => {
     const args = ['--serve', ...(withoutAudit ? ['--without-audit'] : [])];
-    const child = fork(__filename, args, { stdio: 'inherit', env });
+    const child = fork(__filename, args, { stdio: 'inherit', env, execArgv: [...process.execArgv, ...appNodeFlags()] });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error('app did not start within 60 s'));
@@ -194,4 +211,4 @@ if (require.main === module && process.argv[2] === '--serve') {
   });
 }
 
-module.exports = { statementLabel, startServer, stopServer, take, settle };
+module.exports = { statementLabel, appNodeFlags, startServer, stopServer, take, settle };
