@@ -210,6 +210,44 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     expect(Number((await sql.query('SELECT count(*) AS n FROM audit_entry_pending')).rows[0].n)).toBe(0);
   });
 
+  it('takes a backlog by whole transactions, and chains direct appends only after every committed pending entry', async () => {
+    // Three transactions left pending by a crashed instance; the second straddles the 5 000-entry take.
+    const leave = (n: number, tag: string) =>
+      sql.query(
+        `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)
+         SELECT now(), 'SYSTEM', 'test.backlog', 'Test', $2 || '.' || g, '{}', 'SUCCESS', '{}' FROM generate_series(1, $1::int) g`,
+        [n, tag],
+      );
+    await leave(4999, 't1');
+    await leave(3, 't2');
+    await leave(10, 't3');
+    // One append in flight first, so the take and the next append form one group behind it: the take's
+    // whole transactions come first, and the append waits until no committed entry is left pending.
+    const inFlight = writer.record({ action: 'test.after_backlog', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'first' });
+    await Promise.all([inFlight, writer.chainPending(), writer.record({ action: 'test.after_backlog', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'direct' })]);
+    const ids = async (like: string) =>
+      (await sql.query(`SELECT id::int AS id FROM audit_entry WHERE resource_id LIKE $1 ORDER BY id`, [like])).rows.map((r: { id: number }) => r.id);
+    const [t1, t2, t3, direct] = [await ids('t1.%'), await ids('t2.%'), await ids('t3.%'), await ids('direct')];
+    expect([t1.length, t2.length, t3.length, direct.length]).toEqual([4999, 3, 10, 1]);
+    // Each transaction's entries side by side, in the order written, and the direct entry after them all.
+    expect(t2).toEqual([t1[4998] + 1, t1[4998] + 2, t1[4998] + 3]);
+    expect(t3[0]).toBe(t2[2] + 1);
+    expect(direct[0]).toBeGreaterThan(t3[9]);
+    expect(await verify()).toMatchObject({ valid: true, firstInvalidId: null, unsealed: 0 });
+  });
+
+  it('refuses UPDATE and TRUNCATE of pending entries: they leave only by being chained', async () => {
+    await sql.query(
+      `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)
+       VALUES (now(), 'USER', 'customer.read_pii', 'Customer', 'tamper-1', '{email}', 'SUCCESS', '{}')`,
+    );
+    await expect(sql.query(`UPDATE audit_entry_pending SET action = 'nothing.to.see' WHERE resource_id = 'tamper-1'`)).rejects.toThrow(/leave only by being chained: UPDATE refused/);
+    await expect(sql.query(`TRUNCATE audit_entry_pending`)).rejects.toThrow(/TRUNCATE refused/);
+    await writer.chainPending();
+    const { rows } = await sql.query(`SELECT action FROM audit_entry WHERE resource_id = 'tamper-1'`);
+    expect(rows).toEqual([{ action: 'customer.read_pii' }]);
+  });
+
   it('keeps the chain on the log alone: no other table carries prev_hash', async () => {
     const { rows } = await sql.query(`SELECT table_name FROM information_schema.columns WHERE column_name = 'prev_hash' AND table_schema = 'public' ORDER BY 1`);
     expect(rows.map((r) => r.table_name)).toEqual(['audit_entry']);

@@ -217,6 +217,18 @@ describe('risk score, credit assessments and early warnings', () => {
     // One OPEN warning per customer and type: a third late payment repeats it.
     await pay(7);
     expect((await fired(late)).map((x) => [x.id, x.occurrences, x.detail.latePayments])).toEqual([[w[0].id, 2, 3]]);
+
+    // Two late payments in one call, at the same time: judged as two calls would judge them — the first
+    // sees one late payment (no warning), the second two (one warning, raised by the second).
+    const batched = await customer();
+    const at = new Date().toISOString();
+    const both = await ingest(t, core.token, [
+      { customerId: batched, type: 'PAYMENT', amount: '50.00', occurredAt: at, attributes: { daysLate: 4 } },
+      { customerId: batched, type: 'PAYMENT', amount: '60.00', occurredAt: at, attributes: { daysLate: 9 } },
+    ]);
+    const warned = await fired(batched);
+    expect(warned.map((x) => [x.occurrences, x.detail.latePayments])).toEqual([[1, 2]]);
+    expect(warned[0].detail.eventId).toBe(both.data!.ingestEvents[1]!.event!.id);
   });
 
   it('CHURN_RISK: last 30 days below 30 % of the prior monthly average, refreshed periodically; resolved when activity recovers', async () => {

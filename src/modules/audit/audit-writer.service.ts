@@ -165,14 +165,19 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
           this.sequence(manager, appends.flatMap((w) => w.rows), chainers.length > 0),
         );
         this.checkpoints.noteAppended(chained);
-        for (const w of appends) w.resolve();
-        // More pending entries than one take: those waiting for theirs try again in the next transaction.
-        if (drained) for (const w of chainers) w.resolve();
-        else this.waiting.push(...chainers);
+        if (drained) {
+          for (const w of appends) w.resolve();
+          for (const w of chainers) w.resolve();
+        } else {
+          // More pending entries than one take: the rest were committed before the grouped appends, so
+          // those go after them, in the next transaction, with the callers waiting for their entries.
+          this.waiting.unshift(...appends, ...chainers);
+        }
       } catch (error) {
         if (chainers.length) this.logger.error(`chaining committed audit entries failed (left pending for the next run): ${(error as Error).message}`);
         for (const w of chainers) w.resolve();
-        if (appends.length === 1) {
+        // Alone, without the pending entries that may have caused the failure, an append gets its own answer.
+        if (appends.length === 1 && !chainers.length) {
           appends[0].reject(error);
           continue;
         }
@@ -191,7 +196,7 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
 
   /**
    * One sequencer transaction: under the chain lock, takes committed pending entries (when asked) and chains
-   * them, oldest first, then the grouped entries, after the committed head.
+   * them, oldest first, then — once none are left — the grouped entries, after the committed head.
    */
   private async sequence(manager: EntityManager, rows: EntryColumns[], takePending: boolean): Promise<{ drained: boolean; chained: number }> {
     if (!takePending) {
@@ -202,23 +207,30 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     // After the lock, in a statement of its own: under READ COMMITTED its snapshot then includes the previous
     // holder's commit, so it neither re-takes entries already chained nor misses the head they moved.
     // A transaction's entries stay together (rows it wrote share xmin), in the order of its first entry.
+    // Whole transactions only: those of the oldest PENDING_PER_TAKE entries, every entry of each (a take may
+    // so exceed the bound), so no transaction's entries are ever split across two takes.
     const taken = (await manager.query(
-      `WITH picked AS (
-         SELECT seq, min(seq) OVER (PARTITION BY xmin::text) AS first_of_transaction FROM audit_entry_pending ORDER BY seq LIMIT ${PENDING_PER_TAKE}),
+      `WITH oldest AS (SELECT DISTINCT xmin::text AS tx FROM (SELECT xmin FROM audit_entry_pending ORDER BY seq LIMIT ${PENDING_PER_TAKE}) o),
+       picked AS (
+         SELECT p.seq, min(p.seq) OVER (PARTITION BY p.xmin::text) AS first_of_transaction
+           FROM audit_entry_pending p WHERE p.xmin::text IN (SELECT tx FROM oldest)),
        taken AS (
          DELETE FROM audit_entry_pending p USING picked WHERE p.seq = picked.seq
          RETURNING picked.first_of_transaction, p.seq, ${AUDIT_DATA_COLUMNS.replace(/(\w+)/g, 'p.$1')}),
        head AS (SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1)
-       SELECT h.id::text AS head_id, h.hash AS head_hash, t.*
+       SELECT h.id::text AS head_id, h.hash AS head_hash, (SELECT count(*)::int FROM audit_entry_pending) AS pending_before, t.*
          FROM (SELECT 1) AS one LEFT JOIN head h ON true LEFT JOIN taken t ON true
         ORDER BY t.first_of_transaction, t.seq`,
-    )) as Array<PendingDbRow & { head_id: string | null; head_hash: string | null; seq: string | null }>;
+    )) as Array<PendingDbRow & { head_id: string | null; head_hash: string | null; pending_before: number; seq: string | null }>;
     const head = { id: BigInt(taken[0].head_id ?? 0), hash: taken[0].head_hash ?? GENESIS_HASH };
     const pending = taken.filter((t) => t.seq !== null);
-    const prepared = this.chain([...pending.map(pendingColumns), ...rows], head);
+    // The statement's snapshot (taken after the lock) holds every entry committed before the take: when some
+    // are left, the grouped appends wait for the next take, so nothing jumps ahead of a committed entry.
+    const drained = pending.length === taken[0].pending_before;
+    const prepared = this.chain(drained ? [...pending.map(pendingColumns), ...rows] : pending.map(pendingColumns), head);
     await this.insertChained(manager, prepared.records);
     this.lastHead = prepared.head;
-    return { drained: pending.length < PENDING_PER_TAKE, chained: prepared.records.length };
+    return { drained, chained: prepared.records.length };
   }
 
   private async appendDirect(manager: EntityManager, rows: EntryColumns[]): Promise<void> {

@@ -230,9 +230,21 @@ export class DecisionPipeline {
     for (const { opened } of after) for (const alert of opened) this.live.alertRaised(alert);
     // risk: alerts raised or repeated change the score, recomputed once per customer from what the batch
     // left; a late PAYMENT may raise CREDIT_DETERIORATION.
-    for (const customerId of new Set(after.filter((a) => a.raised.length).map((a) => a.e.customer.id))) await this.risk.recompute(manager, customerId, 'alert.raised');
-    for (const { e } of after) {
-      if (e.type === EventType.PAYMENT) await this.warnings.evaluatePayment(manager, { customerId: e.customer.id, eventId: e.id, occurredAt: e.occurredAt, attributes: e.attributes });
+    // Customers in id order: two concurrent calls lock the customer rows they recompute in the same order.
+    const rescored = [...new Set(after.filter((a) => a.raised.length).map((a) => a.e.customer.id))].sort();
+    for (const customerId of rescored) await this.risk.recompute(manager, customerId, 'alert.raised');
+    // Each PAYMENT is judged as its own call would have judged it: without the events that follow it in
+    // this one (stored already, but not there yet for the event before them).
+    const later = new Map<string, string[]>();
+    const payments: Array<{ e: (typeof after)[number]['e']; laterIds: string[] }> = [];
+    for (let i = after.length - 1; i >= 0; i--) {
+      const { e } = after[i];
+      const seen = later.get(e.customer.id) ?? [];
+      if (e.type === EventType.PAYMENT) payments.push({ e, laterIds: [...seen] });
+      later.set(e.customer.id, [...seen, e.id]);
+    }
+    for (const { e, laterIds } of payments.reverse()) {
+      await this.warnings.evaluatePayment(manager, { customerId: e.customer.id, eventId: e.id, occurredAt: e.occurredAt, attributes: e.attributes, excludeIds: laterIds });
     }
     // Counted once committed: a rolled-back call screened nothing.
     this.tx.afterCommit(() => {

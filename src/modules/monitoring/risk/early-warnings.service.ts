@@ -97,21 +97,25 @@ export class EarlyWarningsService {
   // ---- CREDIT_DETERIORATION -------------------------------------------------------------------------
 
   /** Late PAYMENT events of a customer in the window that ends at `at` (inclusive). */
-  async latePayments(manager: EntityManager, customerId: string, at: Date): Promise<number> {
+  async latePayments(manager: EntityManager, customerId: string, at: Date, excludeIds: readonly string[] = []): Promise<number> {
     const [{ n }] = (await manager.query(
       `SELECT count(*)::int AS n FROM event
         WHERE customer_id = $1 AND type = 'PAYMENT'
           AND occurred_at > $2::timestamptz - make_interval(days => $3::int) AND occurred_at <= $2::timestamptz
-          AND (${DAYS_LATE_SQL}) > 0`,
-      [customerId, at.toISOString(), CREDIT_DETERIORATION.windowDays],
+          AND (${DAYS_LATE_SQL}) > 0 AND NOT (id = ANY($4::uuid[]))`,
+      [customerId, at.toISOString(), CREDIT_DETERIORATION.windowDays, excludeIds],
     )) as Array<{ n: number }>;
     return n;
   }
 
   /** On PAYMENT ingest (pipeline hook): a late payment that makes ≥ 2 in 90 days raises the warning. */
-  async evaluatePayment(manager: EntityManager, e: { customerId: string; eventId?: string; occurredAt: Date; attributes?: unknown }): Promise<EarlyWarningModel | null> {
+  async evaluatePayment(
+    manager: EntityManager,
+    e: { customerId: string; eventId?: string; occurredAt: Date; attributes?: unknown; excludeIds?: readonly string[] },
+  ): Promise<EarlyWarningModel | null> {
     if (daysLateOf(e.attributes) <= 0) return null;
-    const late = await this.latePayments(manager, e.customerId, e.occurredAt);
+    // `excludeIds`: events stored in the same call after this one, which this one must not count.
+    const late = await this.latePayments(manager, e.customerId, e.occurredAt, e.excludeIds);
     if (late < CREDIT_DETERIORATION.latePayments) return null;
     return this.raise(manager, e.customerId, EarlyWarningType.CREDIT_DETERIORATION, {
       reasons: ['LATE_PAYMENTS'], latePayments: late, windowDays: CREDIT_DETERIORATION.windowDays, eventId: e.eventId ?? null,
