@@ -236,6 +236,19 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     expect(await verify()).toMatchObject({ valid: true, firstInvalidId: null, unsealed: 0 });
   });
 
+  it('never chains a direct append ahead of an entry already committed and pending', async () => {
+    // A business transaction has committed its entry; its chaining has not run yet when a read appends.
+    await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm' }); // the fast path knows the head
+    await sql.query(
+      `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)
+       VALUES (now(), 'SYSTEM', 'test.committed_first', 'Test', 'committed-first', '{}', 'SUCCESS', '{}')`,
+    );
+    await writer.record({ action: 'test.read_after', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'read-after' });
+    const { rows } = await sql.query(`SELECT resource_id FROM audit_entry WHERE resource_id IN ('committed-first', 'read-after') ORDER BY id`);
+    expect(rows.map((r: { resource_id: string }) => r.resource_id)).toEqual(['committed-first', 'read-after']);
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
+  });
+
   it('refuses UPDATE and TRUNCATE of pending entries: they leave only by being chained', async () => {
     await sql.query(
       `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)

@@ -57,7 +57,7 @@ type Waiter =
 @Injectable()
 export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Audit');
-  /** The head this instance appended last (the guard in `appendDirect` checks it is still the head). */
+  /** The head this instance appended last (the fast path's guard checks it is still the head). */
   private lastHead?: { id: bigint; hash: string };
   private readonly waiting: Waiter[] = [];
   /** The sequencer transaction in flight, if any. */
@@ -176,34 +176,34 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
       } catch (error) {
         if (chainers.length) this.logger.error(`chaining committed audit entries failed (left pending for the next run): ${(error as Error).message}`);
         for (const w of chainers) w.resolve();
-        // Alone, without the pending entries that may have caused the failure, an append gets its own answer.
         if (appends.length === 1 && !chainers.length) {
           appends[0].reject(error);
           continue;
         }
         // One caller's entries must not fail the others': append them one caller at a time.
-        for (const w of appends) {
-          await this.tx
-            .runDetached((manager) => this.sequence(manager, w.rows, false))
-            .then(({ chained }) => {
-              this.checkpoints.noteAppended(chained);
-              w.resolve();
-            }, w.reject);
-        }
+        for (const w of appends) await this.appendOneCaller(w.rows).then(w.resolve, w.reject);
       }
     }
   }
 
+  /** One caller's grouped entries, in as many sequencer transactions as a pending backlog takes first. */
+  private async appendOneCaller(rows: EntryColumns[]): Promise<void> {
+    for (;;) {
+      const { drained, chained } = await this.tx.runDetached((manager) => this.sequence(manager, rows, false));
+      this.checkpoints.noteAppended(chained);
+      if (drained) return;
+    }
+  }
+
   /**
-   * One sequencer transaction: under the chain lock, takes committed pending entries (when asked) and chains
-   * them, oldest first, then — once none are left — the grouped entries, after the committed head.
+   * One sequencer transaction: under the chain lock, takes the committed pending entries and chains them,
+   * oldest first, then — once none are left — the grouped entries, after the committed head. Grouped entries
+   * alone first try the fast path, which succeeds only when no committed entry is pending.
    */
   private async sequence(manager: EntityManager, rows: EntryColumns[], takePending: boolean): Promise<{ drained: boolean; chained: number }> {
-    if (!takePending) {
-      await this.appendDirect(manager, rows);
-      return { drained: true, chained: rows.length };
-    }
-    await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]);
+    const fast = takePending ? 'unlocked' : await this.appendOntoKnownHead(manager, rows);
+    if (fast === 'appended') return { drained: true, chained: rows.length };
+    if (fast === 'unlocked') await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]);
     // After the lock, in a statement of its own: under READ COMMITTED its snapshot then includes the previous
     // holder's commit, so it neither re-takes entries already chained nor misses the head they moved.
     // A transaction's entries stay together (rows it wrote share xmin), in the order of its first entry.
@@ -233,40 +233,36 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     return { drained, chained: prepared.records.length };
   }
 
-  private async appendDirect(manager: EntityManager, rows: EntryColumns[]): Promise<void> {
-    const lock = 'SELECT pg_advisory_xact_lock($1)';
-    // Fast path: chain onto the head this instance wrote last, in one guarded statement queued right behind
-    // the lock request on the same connection. Under READ COMMITTED the insert, which starts once the lock
-    // is granted, sees the previous holder's committed rows; its guard (that head is still the head) fails
-    // only if another instance appended or ours rolled back, and then the head is read under the lock.
+  /**
+   * Fast path for grouped entries: chain onto the head this instance wrote last, in one guarded statement
+   * queued right behind the lock request on the same connection. Under READ COMMITTED the insert, which
+   * starts once the lock is granted, sees the previous holder's committed rows and every committed pending
+   * entry; its guard (that head is still the head, and no committed entry waits to be chained before these)
+   * fails only if another instance appended, ours rolled back, or a business transaction's entries are
+   * pending — then the caller takes them, with the lock already held.
+   */
+  private async appendOntoKnownHead(manager: EntityManager, rows: EntryColumns[]): Promise<'appended' | 'locked' | 'unlocked'> {
     const known = this.lastHead;
-    if (known && rows.length <= ROWS_PER_INSERT) {
-      const prepared = this.chain(rows, known);
-      // A count comes back rather than one id per row: 100 result rows would be parsed for nothing.
-      const [, [{ inserted }]] = (await Promise.all([
-        manager.query(lock, [AUDIT_LOCKS.append]),
-        manager.query(
-          `WITH appended AS (
-             INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS})
-             SELECT ${AUDIT_INSERT_COLUMNS} FROM ${AUDIT_RECORDSET}
-              WHERE EXISTS (SELECT 1 FROM audit_entry WHERE id = $2::bigint AND hash = $3)
-                AND NOT EXISTS (SELECT 1 FROM audit_entry WHERE id > $2::bigint)
-             RETURNING 1)
-           SELECT count(*)::int AS inserted FROM appended`,
-          [JSON.stringify(prepared.records), known.id.toString(), known.hash],
-        ),
-      ])) as [unknown, Array<{ inserted: number }>];
-      if (inserted === rows.length) {
-        this.lastHead = prepared.head;
-        return;
-      }
-    } else {
-      await manager.query(lock, [AUDIT_LOCKS.append]);
-    }
-    const [head] = (await manager.query('SELECT id::text AS id, hash FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string; hash: string }>;
-    const prepared = this.chain(rows, { id: BigInt(head?.id ?? 0), hash: head?.hash ?? GENESIS_HASH });
-    await this.insertChained(manager, prepared.records);
+    if (!known || rows.length > ROWS_PER_INSERT) return 'unlocked';
+    const prepared = this.chain(rows, known);
+    // A count comes back rather than one id per row: 100 result rows would be parsed for nothing.
+    const [, [{ inserted }]] = (await Promise.all([
+      manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]),
+      manager.query(
+        `WITH appended AS (
+           INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS})
+           SELECT ${AUDIT_INSERT_COLUMNS} FROM ${AUDIT_RECORDSET}
+            WHERE EXISTS (SELECT 1 FROM audit_entry WHERE id = $2::bigint AND hash = $3)
+              AND NOT EXISTS (SELECT 1 FROM audit_entry WHERE id > $2::bigint)
+              AND NOT EXISTS (SELECT 1 FROM audit_entry_pending)
+           RETURNING 1)
+         SELECT count(*)::int AS inserted FROM appended`,
+        [JSON.stringify(prepared.records), known.id.toString(), known.hash],
+      ),
+    ])) as [unknown, Array<{ inserted: number }>];
+    if (inserted !== rows.length) return 'locked';
     this.lastHead = prepared.head;
+    return 'appended';
   }
 
   private async insertChained(manager: EntityManager, records: StoredRecord[]): Promise<void> {
