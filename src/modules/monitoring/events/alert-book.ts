@@ -1,18 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { toAlertModel } from '../alerts/alerts.service';
+import { toAlertModel, type RaiseAlert } from '../alerts/alerts.service';
 import type { AlertModel } from '../models/alert.model';
-import { AlertKind, AlertStatus, type Severity } from '../models/monitoring.enums';
+import { AlertKind, AlertStatus } from '../models/monitoring.enums';
 
 /** One rule hit that raises an alert, in the order the batch screens its events. */
-export interface AlertHit {
-  ruleId: string;
-  customerId: string;
-  eventId: string;
-  severity: Severity;
-  occurredAt: Date;
-  dedupWindowMs: number;
-}
+export type AlertHit = RaiseAlert;
 
 type OpenAlert = AlertModel & { isNew: boolean; repeats: number };
 
