@@ -199,6 +199,24 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     expect(shopHook.requests).toHaveLength(0);
   });
 
+  it('delivers every hold and alert of a batch call once, each with its own attempt job', async () => {
+    const customers = [await customer(), await customer(), await customer()];
+    const before = coreHook.of('hold.placed').length;
+    const res = await ingest(t, core.token, customers.map((customerId) => ({ customerId, type: 'TRANSACTION', amount: '1500', currency: 'EUR' })));
+    expect(res.data!.ingestEvents.map((r) => r!.decision)).toEqual(['HOLD', 'HOLD', 'HOLD']);
+    const eventIds = res.data!.ingestEvents.map((r) => r!.event!.id);
+    const holds = (await coreHook.waitFor(before + 3, 'hold.placed')).slice(before).map((r) => JSON.parse(r.body).data.eventId);
+    expect(holds.sort()).toEqual([...eventIds].sort());
+    const jobs = await sql.query(
+      `SELECT count(*)::int AS n FROM (SELECT data FROM pgboss.job UNION ALL SELECT data FROM pgboss.archive) j
+         JOIN webhook_outbox o ON o.id::text = j.data->>'outboxId' WHERE o.payload->>'eventId' = ANY($1::text[])`,
+      [eventIds],
+    );
+    expect(jobs.rows[0].n).toBe(6); // hold.placed and alert.raised for each of the three events
+    const rows = await outboxSettled(coreWebhookId, `AND o.payload->>'eventId' = ANY('{${eventIds.join(',')}}')`, 'DELIVERED');
+    expect(rows.map((r) => [r.status, r.attempts])).toEqual(Array(6).fill(['DELIVERED', 1]));
+  });
+
   it('delivers to an EXTERNAL partner its own hold, and nothing to the others', async () => {
     const mine = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "shop-wh-1", transactionLimit: "100.00"}) { id } }', undefined, shop.token)).createCustomer.id;
     const coreBefore = coreHook.requests.length;

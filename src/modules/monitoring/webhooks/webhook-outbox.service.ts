@@ -78,8 +78,8 @@ export class WebhookOutbox {
   }
 
   /**
-   * Many messages (a batch of events) in one statement, in order; each then gets its attempt job as in
-   * `publish`. Returns the rows written.
+   * Many messages (a batch of events) in one statement, in order, and their first attempt jobs in one more.
+   * Returns the rows written.
    */
   async publishAll(manager: EntityManager, list: readonly WebhookPublication[]): Promise<number> {
     const reachable = list.filter((p) => p.partnerId && isUUID(p.partnerId));
@@ -93,7 +93,7 @@ export class WebhookOutbox {
        RETURNING id`,
       [JSON.stringify(reachable.map((p, n) => ({ n, partner_id: p.partnerId, type: p.type, payload: p.data })))],
     )) as Array<{ id: string }>;
-    for (const row of rows) await this.queue.enqueue(manager, { outboxId: row.id, attempt: 1 });
+    await this.queue.enqueueMany(manager, rows.map((row) => ({ outboxId: row.id, attempt: 1 })));
     if (rows.length) this.tx.afterCommit(() => this.queue.wake());
     return rows.length;
   }

@@ -126,4 +126,18 @@ export class WebhookQueue {
     // Only when the queue is missing (pg-boss never started on this database): the sweeper re-enqueues later.
     if (!id) this.logger.warn(`webhook delivery ${job.outboxId} was not queued; the sweeper will retry it`);
   }
+
+  /**
+   * First attempts of many deliveries (a batch of events' outbox rows) in one statement, through `manager`
+   * like `enqueue`. A job pg-boss cannot place (no queue yet) is left to the sweeper, as with `enqueue`.
+   */
+  async enqueueMany(manager: EntityManager, jobs: readonly DeliveryJob[]): Promise<void> {
+    if (jobs.length === 1) return this.enqueue(manager, jobs[0]);
+    if (!jobs.length) return;
+    const db = { executeSql: async (text: string, values: unknown[]) => ({ rows: (await manager.query(text, values)) as unknown[] }) };
+    await this.boss.insert(
+      jobs.map((data) => ({ name: WEBHOOK_SETTINGS.queue, data, ...WEBHOOK_SETTINGS.jobRetry, expireInSeconds: WEBHOOK_SETTINGS.jobExpireSeconds })),
+      { db },
+    );
+  }
 }
