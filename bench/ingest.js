@@ -27,7 +27,7 @@ const { OPS_PER_ACCOUNT, gqlClient, signIn, createOfficers } = require('./lib/gr
 const { appNodeFlags, startServer, stopServer, take, settle } = require('./lib/app-process');
 const { cannon } = require('./lib/load');
 const { benchDatabase, appEnv } = require('./lib/database');
-const { INSERT_EVENT, loadRules, startBaseline, stopBaseline, baselineCpu } = require('./lib/ingest-baseline');
+const { INSERT_EVENT, loadRules, aggregateQuery, startBaseline, stopBaseline, baselineCpu } = require('./lib/ingest-baseline');
 
 const MODE = process.argv[2] || process.env.BENCH_INGEST_MODE || 'all';
 if (!['single', 'batch', 'all'].includes(MODE)) {
@@ -94,23 +94,12 @@ const batchBody = (ids, size) => () => bodyOf(Array.from({ length: size }, () =>
 /**
  * The aggregate statement the app sends for `events` (EventInputs with `customerId`, `occurredAt` as a Date
  * and `id`), as RuleEngine.evaluateBatch builds it: each event's query from the same `buildAggregateQuery`
- * inputs as `aggregateStatements` (the baseline's per-event statement), combined into one statement.
+ * inputs as the baseline's per-event statement (`aggregateQuery`), combined into one statement.
  */
-function batchAggregateStatement({ rules, list }, events) {
-  const { buildAggregateQuery } = requireDist('modules/monitoring/rules/condition/aggregate-sql');
+function batchAggregateStatement(ruleSet, events) {
   const { combineAggregateQueries } = requireDist('modules/monitoring/rules/condition/aggregate-batch-sql');
   const queries = events.flatMap((e, ord) => {
-    const applicable = rules.filter((r) => r.eventTypes.has(e.type));
-    if (!applicable.length) return [];
-    const eventView = {
-      type: e.type, occurredAt: e.occurredAt, amount: e.amount ?? null, currency: e.currency ?? null, channel: e.channel ?? null,
-      country: e.country ?? null, deviceId: e.deviceId ?? null, ipAddress: e.ipAddress ?? null, counterpartyRef: e.counterpartyRef ?? null,
-      flags: [], attributes: e.attributes ?? {},
-    };
-    const needsLastActivity = applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
-    const query = buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), {
-      customerId: e.customerId, occurredAt: e.occurredAt.toISOString(), event: eventView, list, lastActivityExcluding: needsLastActivity ? e.id : undefined,
-    });
+    const query = aggregateQuery(ruleSet, e, e.occurredAt.toISOString());
     return query ? [{ ord, query }] : [];
   });
   const batch = combineAggregateQueries(queries);

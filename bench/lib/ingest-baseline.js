@@ -46,26 +46,30 @@ async function loadRules(db) {
 }
 
 /**
- * The statements the active rules need for one event `e` (an EventInput with `customerId`, `occurredAt` as a
- * Date and `id`): [{ sql, params, kind }] — the aggregate statement (as RuleEngine.evaluate), which also
+ * The aggregate query ({ sql, params }) the active rules need for one event `e` (an EventInput with
+ * `customerId`, `occurredAt` as a Date and `id`), with the event time bound as `occurredAt` (the single
+ * path binds the Date, the batch path its ISO text, as the app does), or null when no rule applies. It also
  * looks up the last activity when a rule reads daysSinceLastActivity.
  */
-function aggregateStatements({ rules, list }, e) {
+function aggregateQuery({ rules, list }, e, occurredAt) {
   const { buildAggregateQuery } = requireDist('modules/monitoring/rules/condition/aggregate-sql');
   const applicable = rules.filter((r) => r.eventTypes.has(e.type));
-  const out = [];
-  if (!applicable.length) return out;
+  if (!applicable.length) return null;
   const eventView = {
     type: e.type, occurredAt: e.occurredAt, amount: e.amount ?? null, currency: e.currency ?? null, channel: e.channel ?? null,
     country: e.country ?? null, deviceId: e.deviceId ?? null, ipAddress: e.ipAddress ?? null, counterpartyRef: e.counterpartyRef ?? null,
     flags: [], attributes: e.attributes ?? {},
   };
   const needsLastActivity = applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
-  const query = buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), {
-    customerId: e.customerId, occurredAt: e.occurredAt, event: eventView, list, lastActivityExcluding: needsLastActivity ? e.id : undefined,
-  });
-  if (query) out.push({ kind: 'aggregate', sql: query.sql, params: query.params });
-  return out;
+  return buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), {
+    customerId: e.customerId, occurredAt, event: eventView, list, lastActivityExcluding: needsLastActivity ? e.id : undefined,
+  }) || null;
+}
+
+/** The statements the active rules need for one event (as RuleEngine.evaluate): [{ sql, params, kind }]. */
+function aggregateStatements(ruleSet, e) {
+  const query = aggregateQuery(ruleSet, e, e.occurredAt);
+  return query ? [{ kind: 'aggregate', sql: query.sql, params: query.params }] : [];
 }
 
 // ---------------------------------------------------------------------------
@@ -198,4 +202,4 @@ if (require.main === module && process.argv[2] === '--serve') {
   });
 }
 
-module.exports = { INSERT_EVENT, BASELINE_SOURCE, loadRules, aggregateStatements, startBaseline, stopBaseline, baselineCpu };
+module.exports = { INSERT_EVENT, BASELINE_SOURCE, loadRules, aggregateQuery, aggregateStatements, startBaseline, stopBaseline, baselineCpu };
