@@ -235,16 +235,17 @@ export class DecisionPipeline {
     for (const customerId of rescored) await this.risk.recompute(manager, customerId, 'alert.raised');
     // Each PAYMENT is judged as its own call would have judged it: without the events that follow it in
     // this one (stored already, but not there yet for the event before them).
-    const later = new Map<string, string[]>();
-    const payments: Array<{ e: (typeof after)[number]['e']; laterIds: string[] }> = [];
-    for (let i = after.length - 1; i >= 0; i--) {
-      const { e } = after[i];
-      const seen = later.get(e.customer.id) ?? [];
-      if (e.type === EventType.PAYMENT) payments.push({ e, laterIds: [...seen] });
-      later.set(e.customer.id, [...seen, e.id]);
+    const callOrder = new Map<string, string[]>(); // customer → the call's event ids, in call order
+    for (const { e } of after) {
+      const ids = callOrder.get(e.customer.id);
+      if (ids) ids.push(e.id);
+      else callOrder.set(e.customer.id, [e.id]);
     }
-    for (const { e, laterIds } of payments.reverse()) {
-      await this.warnings.evaluatePayment(manager, { customerId: e.customer.id, eventId: e.id, occurredAt: e.occurredAt, attributes: e.attributes, excludeIds: laterIds });
+    for (const { e } of after) {
+      if (e.type !== EventType.PAYMENT) continue;
+      const ids = callOrder.get(e.customer.id)!;
+      const excludeIds = ids.slice(ids.indexOf(e.id) + 1);
+      await this.warnings.evaluatePayment(manager, { customerId: e.customer.id, eventId: e.id, occurredAt: e.occurredAt, attributes: e.attributes, excludeIds });
     }
     // Counted once committed: a rolled-back call screened nothing.
     this.tx.afterCommit(() => {

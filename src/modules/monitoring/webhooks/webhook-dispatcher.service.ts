@@ -152,7 +152,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       )) as Array<{ id: string; attempts: number }>;
       if (!rows.length) return 0;
       await manager.query(`UPDATE webhook_outbox SET next_attempt_at = now(), updated_at = now() WHERE id = ANY ($1::uuid[])`, [rows.map((r) => r.id)]);
-      for (const row of rows) await this.queue.enqueue(manager, { outboxId: row.id, attempt: row.attempts + 1 });
+      await this.queue.enqueueMany(manager, rows.map((row) => ({ outboxId: row.id, attempt: row.attempts + 1 })));
       this.logger.warn(`webhook sweep re-queued ${rows.length} overdue deliveries`);
       return rows.length;
     });

@@ -111,7 +111,7 @@ export class WebhookOutbox {
        RETURNING id`,
       [partnerId, type, JSON.stringify(data)],
     )) as Array<{ id: string }>;
-    for (const row of rows) await this.queue.enqueue(manager, { outboxId: row.id, attempt: 1 });
+    await this.queue.enqueueMany(manager, rows.map((row) => ({ outboxId: row.id, attempt: 1 })));
     if (rows.length) this.tx.afterCommit(() => this.queue.wake());
     return rows.length;
   }

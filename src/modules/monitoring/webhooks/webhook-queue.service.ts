@@ -116,28 +116,26 @@ export class WebhookQueue {
    * `startAfter` delays the attempt (a retry's backoff).
    */
   async enqueue(manager: EntityManager, job: DeliveryJob, startAfter?: Date): Promise<void> {
-    const db = { executeSql: async (text: string, values: unknown[]) => ({ rows: (await manager.query(text, values)) as unknown[] }) };
-    const id = await this.boss.send(WEBHOOK_SETTINGS.queue, job, {
-      db,
-      ...(startAfter ? { startAfter } : {}),
-      ...WEBHOOK_SETTINGS.jobRetry,
-      expireInSeconds: WEBHOOK_SETTINGS.jobExpireSeconds,
-    });
+    const id = await this.boss.send(WEBHOOK_SETTINGS.queue, job, { db: throughManager(manager), ...(startAfter ? { startAfter } : {}), ...JOB_OPTIONS });
     // Only when the queue is missing (pg-boss never started on this database): the sweeper re-enqueues later.
     if (!id) this.logger.warn(`webhook delivery ${job.outboxId} was not queued; the sweeper will retry it`);
   }
 
   /**
-   * First attempts of many deliveries (a batch of events' outbox rows) in one statement, through `manager`
-   * like `enqueue`. A job pg-boss cannot place (no queue yet) is left to the sweeper, as with `enqueue`.
+   * Attempts due now for many deliveries (a batch of events' outbox rows, a sweep) in one statement, through
+   * `manager` like `enqueue`. A job pg-boss cannot place (no queue yet) is left to the sweeper, as with `enqueue`.
    */
   async enqueueMany(manager: EntityManager, jobs: readonly DeliveryJob[]): Promise<void> {
     if (jobs.length === 1) return this.enqueue(manager, jobs[0]);
     if (!jobs.length) return;
-    const db = { executeSql: async (text: string, values: unknown[]) => ({ rows: (await manager.query(text, values)) as unknown[] }) };
-    await this.boss.insert(
-      jobs.map((data) => ({ name: WEBHOOK_SETTINGS.queue, data, ...WEBHOOK_SETTINGS.jobRetry, expireInSeconds: WEBHOOK_SETTINGS.jobExpireSeconds })),
-      { db },
-    );
+    await this.boss.insert(jobs.map((data) => ({ name: WEBHOOK_SETTINGS.queue, data, ...JOB_OPTIONS })), { db: throughManager(manager) });
   }
+}
+
+/** pg-boss options of every attempt job: its own retries (infrastructure failures) and expiry. */
+const JOB_OPTIONS = { ...WEBHOOK_SETTINGS.jobRetry, expireInSeconds: WEBHOOK_SETTINGS.jobExpireSeconds };
+
+/** pg-boss's `db` option sending through `manager`, so a job commits or rolls back with the caller's transaction. */
+function throughManager(manager: EntityManager): { executeSql: (text: string, values: unknown[]) => Promise<{ rows: unknown[] }> } {
+  return { executeSql: async (text, values) => ({ rows: (await manager.query(text, values)) as unknown[] }) };
 }
