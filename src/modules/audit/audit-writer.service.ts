@@ -6,64 +6,22 @@ import { APP_CONFIG } from '../../config/config.module';
 import type { AppConfig } from '../../config/config';
 import { TransactionService } from '../../database/transaction.service';
 import { PeriodicJob } from '../../common/jobs/periodic-job';
-import { CanonicalRowWriter, chainHashOf, fromDbRow, GENESIS_HASH, type AuditDbRow, type AuditRow } from './audit-chain';
+import { CanonicalRowWriter, chainHashOf, GENESIS_HASH, type AuditRow } from './audit-chain';
+import {
+  asStoredJson, AUDIT_CHAINED_SOURCE, AUDIT_CHAINED_VALUES, AUDIT_DATA_COLUMNS, AUDIT_INSERT_COLUMNS, chainedParameters, pendingColumns,
+  PENDING_RECORDSET, storedRecord, uuidOrNull, type EntryColumns, type PendingDbRow, type StoredRecord,
+} from './audit-entry-rows';
 import { AuditCheckpointer } from './chain/audit-checkpointer.service';
 import { AUDIT_LOCKS } from './audit.settings';
 
-const AUDIT_DATA_COLUMNS = `occurred_at, actor_type, actor_id, role, partner_id, session_id, ip, user_agent,
-  request_id, action, resource_type, resource_id, customer_id, fields, outcome, details`;
-const AUDIT_INSERT_COLUMNS = `id, ${AUDIT_DATA_COLUMNS}, prev_hash, hash`;
-const AUDIT_DATA_TYPES = `occurred_at timestamptz, actor_type text, actor_id text, role text, partner_id uuid, session_id uuid,
-  ip text, user_agent text, request_id text, action text, resource_type text, resource_id text, customer_id uuid, fields text[],
-  outcome text, details jsonb`;
-/**
- * The rows travel as one JSON array bound to one parameter and are unpacked by jsonb_to_recordset with these
- * column types: the statement text is the same for 1 row and for 5 000 (PostgreSQL parses a few hundred
- * bytes, not a VALUES list of 19 casts a row, and the driver binds one value instead of thousands).
- */
-const PENDING_RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(${AUDIT_DATA_TYPES})`;
-
-/**
- * Columns usually the same for every entry of one insert (one request's, one call's): sent once, in `$2`,
- * when they are, and left out of each row in `$1` — a 100-row PII page then sends a third of the bytes for
- * PostgreSQL to parse. `prev_hash` is not sent at all: each row's is the hash of the row before it (`lag`),
- * the first's is `$3`. The stored columns are exactly those hashed; the chain tests verify every row.
- */
-const SHAREABLE_COLUMNS = ['occurred_at', 'actor_type', 'actor_id', 'role', 'partner_id', 'session_id', 'ip', 'user_agent', 'request_id', 'action', 'resource_type', 'outcome'] as const;
-const SHAREABLE = new Set<string>(SHAREABLE_COLUMNS);
-const AUDIT_SHARED_TYPES = AUDIT_DATA_TYPES.split(',').map((c) => c.trim()).filter((c) => SHAREABLE.has(c.split(' ')[0])).join(', ');
-const AUDIT_CHAINED_SOURCE = `jsonb_to_recordset($1::jsonb) AS r(id bigint, ${AUDIT_DATA_TYPES}, hash text), jsonb_to_record($2::jsonb) AS s(${AUDIT_SHARED_TYPES})`;
-const AUDIT_CHAINED_VALUES = [
-  'r.id',
-  ...AUDIT_DATA_COLUMNS.split(',').map((c) => c.trim()).map((c) => (SHAREABLE.has(c) ? `COALESCE(r.${c}, s.${c})` : `r.${c}`)),
-  'COALESCE(lag(r.hash) OVER (ORDER BY r.id), $3)',
-  'r.hash',
-].join(', ');
-
-/** The parameters `$1`–`$3` of {@link AUDIT_CHAINED_SOURCE} for consecutive chained records. */
-function chainedParameters(records: StoredRecord[]): [string, string, string] {
-  const first = records[0];
-  const shared: StoredRecord = {};
-  for (const column of SHAREABLE_COLUMNS) {
-    const value = first[column];
-    if (records.every((r) => r[column] === value)) shared[column] = value;
-  }
-  const rows = records.map((record) => {
-    const row: StoredRecord = {};
-    for (const column in record) if (column !== 'prev_hash' && !(column in shared)) row[column] = record[column];
-    return row;
-  });
-  return [JSON.stringify(rows), JSON.stringify(shared), first.prev_hash as string];
-}
-
+/** The chain lock, held by one sequencer transaction at a time across instances. */
+const CHAIN_LOCK = 'SELECT pg_advisory_xact_lock($1)';
 /** Rows per statement for very large appends (bulk imports, the volume tests): bounds one JSON document. */
 const ROWS_PER_INSERT = 5000;
 /** Pending entries chained per sequencer transaction. */
 const PENDING_PER_TAKE = 5000;
 /** Leftover pending entries (an instance that died between its commit and the chaining) are swept this often. */
 const PENDING_SWEEP_MS = 5_000;
-
-type EntryColumns = Omit<AuditRow, 'id' | 'occurredAt'>;
 
 /** Callers waiting for the sequencer: entries to append now, or a transaction's committed entries to chain. */
 type Waiter =
@@ -235,7 +193,7 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   private async sequence(manager: EntityManager, rows: EntryColumns[], takePending: boolean): Promise<{ drained: boolean; chained: number }> {
     const fast = takePending ? 'unlocked' : await this.appendOntoKnownHead(manager, rows);
     if (fast === 'appended') return { drained: true, chained: rows.length };
-    if (fast === 'unlocked') await manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]);
+    if (fast === 'unlocked') await manager.query(CHAIN_LOCK, [AUDIT_LOCKS.append]);
     // After the lock, in a statement of its own: under READ COMMITTED its snapshot then includes the previous
     // holder's commit, so it neither re-takes entries already chained nor misses the head they moved.
     // A transaction's entries stay together (rows it wrote share xmin), in the order of its first entry.
@@ -279,7 +237,7 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     const prepared = this.chain(rows, known);
     // A count comes back rather than one id per row: 100 result rows would be parsed for nothing.
     const [, [{ inserted }]] = (await Promise.all([
-      manager.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCKS.append]),
+      manager.query(CHAIN_LOCK, [AUDIT_LOCKS.append]),
       manager.query(
         `WITH appended AS (
            INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS})
@@ -370,38 +328,4 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
       details: asStoredJson(entry.details ?? {}),
     };
   }
-}
-
-/** One entry as the recordsets above read it (column names as keys). */
-type StoredRecord = Record<string, unknown>;
-
-function storedRecord(row: EntryColumns, occurredAt: string): StoredRecord {
-  return {
-    id: undefined, occurred_at: occurredAt, actor_type: row.actorType, actor_id: row.actorId, role: row.role,
-    partner_id: row.partnerId, session_id: row.sessionId, ip: row.ip, user_agent: row.userAgent, request_id: row.requestId,
-    action: row.action, resource_type: row.resourceType, resource_id: row.resourceId, customer_id: row.customerId,
-    fields: row.fields, outcome: row.outcome, details: row.details, prev_hash: undefined, hash: undefined,
-  };
-}
-
-/** A pending entry as `pg` returns it. */
-type PendingDbRow = Omit<AuditDbRow, 'id' | 'prev_hash' | 'hash'>;
-
-/** A pending entry's columns as they were hashed-to-be: what verification will rebuild from the stored row. */
-function pendingColumns(r: PendingDbRow): EntryColumns {
-  const { id: _id, occurredAt: _at, ...columns } = fromDbRow({ ...r, id: '', prev_hash: '', hash: '' });
-  return columns;
-}
-
-/** PostgreSQL prints uuids in lower case; hash the form that will be read back. */
-function uuidOrNull(value: string | null | undefined): string | null {
-  return value ? value.toLowerCase() : null;
-}
-
-/**
- * The details as jsonb will give them back (Dates become strings, undefined disappears), so the hash
- * computed now matches the one recomputed from the stored row.
- */
-function asStoredJson(details: Record<string, unknown>): unknown {
-  return JSON.parse(JSON.stringify(details)) as unknown;
 }
