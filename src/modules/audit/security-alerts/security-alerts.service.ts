@@ -62,14 +62,7 @@ export class SecurityAlertsService {
   async raise(alert: NewSecurityAlert): Promise<SecurityAlertEntity | null> {
     return this.tx.run(async (manager) => {
       await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [ALERT_LOCK_CLASS, `${alert.kind}:${alert.dedupKey}`]);
-      const existing = 'anyStatus' in alert.dedup
-        ? await manager.query('SELECT 1 FROM security_alert WHERE kind = $1 AND dedup_key = $2 LIMIT 1', [alert.kind, alert.dedupKey])
-        : await manager.query(
-            `SELECT 1 FROM security_alert WHERE kind = $1 AND dedup_key = $2 AND status = 'OPEN'
-                AND created_at > now() - $3::int * interval '1 millisecond' LIMIT 1`,
-            [alert.kind, alert.dedupKey, alert.dedup.windowMs],
-          );
-      if ((existing as unknown[]).length) return null;
+      if (await this.isDuplicate(alert)) return null;
       const [{ id }] = (await manager.query(
         `INSERT INTO security_alert (kind, dedup_key, actor_type, actor_id, partner_id, detail)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
@@ -86,6 +79,23 @@ export class SecurityAlertsService {
       });
       return manager.findOneByOrFail(SecurityAlertEntity, { id });
     });
+  }
+
+  /**
+   * Whether `raise` would drop this alert as a duplicate now. A detector asks first and skips the work of
+   * measuring a pattern (counting an actor's reads over an hour, say) that could only confirm an alert
+   * already open; `raise` asks again under its lock. Joins the caller's transaction.
+   */
+  async isDuplicate(alert: Pick<NewSecurityAlert, 'kind' | 'dedupKey' | 'dedup'>): Promise<boolean> {
+    const manager = this.tx.manager();
+    const existing = 'anyStatus' in alert.dedup
+      ? await manager.query('SELECT 1 FROM security_alert WHERE kind = $1 AND dedup_key = $2 LIMIT 1', [alert.kind, alert.dedupKey])
+      : await manager.query(
+          `SELECT 1 FROM security_alert WHERE kind = $1 AND dedup_key = $2 AND status = 'OPEN'
+              AND created_at > now() - $3::int * interval '1 millisecond' LIMIT 1`,
+          [alert.kind, alert.dedupKey, alert.dedup.windowMs],
+        );
+    return (existing as unknown[]).length > 0;
   }
 
   acknowledge(id: string): Promise<SecurityAlertEntity> {
