@@ -60,6 +60,8 @@ const envSchema = z.object({
   GRAPHQL_MAX_COST: intFromEnv(5000),
   GRAPHQL_MAX_ALIASES: intFromEnv(30),
   GRAPHQL_MAX_DIRECTIVES: intFromEnv(5),
+  /** Executions of a document interpreted by graphql-js before it is compiled (0: compile at once). */
+  GRAPHQL_COMPILE_AFTER: intFromEnv(1, 0),
   WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
   TRUST_PROXY: z
     .string()
@@ -110,7 +112,8 @@ export interface AppConfig {
   auditCheckpointPath: string;
   bootstrapAdmin: { email: string; password?: string };
   notifyTransport: string;
-  graphql: { maxDepth: number; maxCost: number; maxAliases: number; maxDirectives: number };
+  /** `compileAfter`: executions of a document interpreted before it is compiled (graphql-jit). */
+  graphql: { maxDepth: number; maxCost: number; maxAliases: number; maxDirectives: number; compileAfter: number };
   webhookAllowPrivate: boolean;
   /** Express `trust proxy`: which hops may set X-Forwarded-For (the client IP used by limits and audit). */
   trustProxy: boolean | number | string;
@@ -211,6 +214,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
       maxCost: e.GRAPHQL_MAX_COST,
       maxAliases: e.GRAPHQL_MAX_ALIASES,
       maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
+      compileAfter: e.GRAPHQL_COMPILE_AFTER,
     },
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE === 'true',
     trustProxy: parseTrustProxy(e.TRUST_PROXY),

@@ -15,6 +15,7 @@ import type { PrincipalResolver } from '../access/principal-resolver';
 import type { ClsService } from 'nestjs-cls';
 import type { RequestContext } from '../common/context/request-context';
 import { graphqlContext, subscriptionOptions } from './subscriptions';
+import { CompiledExecution } from './compiled-execution';
 
 /**
  * Apollo settings in one place: limits before execution, CSRF prevention, no batching, and in production
@@ -22,6 +23,7 @@ import { graphqlContext, subscriptionOptions } from './subscriptions';
  */
 export function graphqlOptions(config: AppConfig, metrics: MetricsService, logger: OperationLogger & { error(fields: object, message: string): void }, audit: AuditSink, principals: PrincipalResolver, cls: ClsService, requestContext: RequestContext): ApolloDriverConfig {
   const armor = armorProtection(config);
+  const execution = new CompiledExecution(config.graphql.compileAfter);
   return {
     autoSchemaFile: true,
     sortSchema: true,
@@ -56,6 +58,7 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
     }),
     buildSchemaOptions: { dateScalarMode: 'isoDate', numberScalarMode: 'integer' },
     // The field policy wraps the resolvers of protected types in the built schema (see applyFieldPolicies).
-    transformSchema: applyFieldPolicies,
-  };
+    transformSchema: (schema) => execution.useSchema(applyFieldPolicies(schema)),
+    gateway: execution.gateway,
+  } as ApolloDriverConfig;
 }

@@ -58,6 +58,9 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     ...testSecrets(),
     // supertest connects from loopback; trusting it lets each request claim its own client IP.
     TRUST_PROXY: 'loopback',
+    // Every document compiled from its first execution, so the suite runs the code production runs for
+    // repeated queries (compiled-execution.e2e-spec compares it with graphql-js).
+    GRAPHQL_COMPILE_AFTER: '0',
     BOOTSTRAP_ADMIN_EMAIL: TEST_ADMIN.email,
     BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN.password,
     DATABASE_URL: db.url,

@@ -1,0 +1,62 @@
+import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
+import { buildSchema, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { CompiledExecution } from './compiled-execution';
+
+function schema(): GraphQLSchema {
+  const built = buildSchema(`type Query { rows(n: Int!): [Row!]! }  type Row { id: Int! secret: String label: String }`);
+  const fields = built.getQueryType()!.getFields();
+  fields.rows.resolve = (_s, { n }: { n: number }) => Array.from({ length: n }, (_, i) => ({ id: i }));
+  const row = (built.getType('Row') as import('graphql').GraphQLObjectType).getFields();
+  row.secret.resolve = () => {
+    throw Object.assign(new Error('no'), { extensions: { code: 'FORBIDDEN' } });
+  };
+  row.label.resolve = async (r: { id: number }) => `row ${r.id}`;
+  return built;
+}
+
+async function executorOf(execution: CompiledExecution) {
+  const { executor } = await execution.gateway.load({ apollo: {} as never });
+  return (document: DocumentNode, variables: Record<string, unknown>) =>
+    executor!({ document, operationName: null, request: { variables }, context: {} } as unknown as GatewayGraphQLRequestContext);
+}
+
+describe('CompiledExecution', () => {
+  const document = parse('query($n: Int!) { rows(n: $n) { id secret label } }');
+
+  it('interprets a document first, then runs it compiled, with the same data and errors', async () => {
+    const execution = new CompiledExecution(1);
+    execution.useSchema(schema());
+    const run = await executorOf(execution);
+    const interpreted = await run(document, { n: 2 });
+    expect(execution.counts).toEqual({ interpreted: 1, compiled: 0 });
+    const compiled = await run(document, { n: 2 });
+    expect(execution.counts).toEqual({ interpreted: 1, compiled: 1 });
+    expect(compiled.data).toEqual(interpreted.data);
+    expect(compiled.data).toEqual({ rows: [{ id: 0, secret: null, label: 'row 0' }, { id: 1, secret: null, label: 'row 1' }] });
+    const shape = (r: typeof compiled) => r.errors!.map((e) => ({ message: e.message, path: e.path, code: e.extensions?.code, locations: e.locations }));
+    expect(shape(compiled)).toEqual(shape(interpreted));
+    expect(shape(compiled)[0]).toEqual({ message: 'no', path: ['rows', 0, 'secret'], code: 'FORBIDDEN', locations: [{ line: 1, column: 36 }] });
+  });
+
+  it('hands Apollo errors whose messages plugins may rewrite', async () => {
+    const execution = new CompiledExecution(0);
+    execution.useSchema(schema());
+    const run = await executorOf(execution);
+    const result = await run(document, { n: 1 });
+    expect(execution.counts.compiled).toBe(1);
+    const error = result.errors![0] as { message: string };
+    error.message = 'rewritten';
+    expect(error.message).toBe('rewritten');
+  });
+
+  it('compiles each document once and keeps documents apart', async () => {
+    const execution = new CompiledExecution(0);
+    execution.useSchema(schema());
+    const run = await executorOf(execution);
+    const other = parse('{ rows(n: 1) { id } }');
+    expect((await run(document, { n: 3 })).data).toEqual({ rows: [0, 1, 2].map((id) => ({ id, secret: null, label: `row ${id}` })) });
+    expect((await run(other, {})).data).toEqual({ rows: [{ id: 0 }] });
+    expect((await run(document, { n: 1 })).data).toEqual({ rows: [{ id: 0, secret: null, label: 'row 0' }] });
+    expect(execution.counts).toEqual({ interpreted: 0, compiled: 3 });
+  });
+});
