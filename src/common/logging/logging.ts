@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
 import type { Params } from 'nestjs-pino';
 import type { AppConfig } from '../../config/config';
 
@@ -45,7 +46,8 @@ export function loggerParams(config: AppConfig): Params {
       level: config.logLevel,
       genReqId: (req: IncomingMessage) => (req as IncomingMessage & { id: string }).id,
       redact: { paths: redactPaths(), censor: '[REDACTED]' },
-      customProps: () => ({ service: 'custos' }),
+      // On the root logger once, not per request (pino-http's customProps makes two child loggers a request).
+      base: { pid: process.pid, hostname: hostname(), service: 'custos' },
       // Health probes would drown everything else.
       autoLogging: { ignore: (req: IncomingMessage) => (req.url ?? '').startsWith('/health') },
       serializers: {
