@@ -7,8 +7,8 @@ import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
  * resolves its selection without re-walking the AST for every field of every row (graphql-js does, for a
  * 100-row page ~700 times). A document's first executions (GRAPHQL_COMPILE_AFTER, default 1) are
  * interpreted by graphql-js, because compiling costs more than one execution and many documents (inline
- * literals) are seen once; after them the compiled form runs. Resolvers, field policies and errors are the same either way: both call the
- * schema's resolvers and report errors at their paths.
+ * literals) are seen once; after them the compiled form runs. Resolvers, field policies and errors are the
+ * same either way: both call the schema's resolvers and report errors at their paths.
  *
  * Apollo Server accepts a custom executor only through its gateway interface, so this is one: it serves the
  * schema Nest built (with the field policies applied) and never changes it.
@@ -45,19 +45,13 @@ export class CompiledExecution {
     const variables = requestContext.request.variables ?? {};
     const plan = this.planFor(document, operationName ?? null);
     plan.executions += 1;
-    if (plan.executions <= this.compileAfter) {
-      this.counts.interpreted += 1;
-      return (await execute({ schema, document, operationName, contextValue: requestContext.context, variableValues: variables })) as ExecutionResult;
-    }
-    if (!plan.compiled) {
-      plan.compiled = compile(schema, document, operationName);
-    }
-    if (plan.compiled === 'interpret') {
+    const compiled = plan.executions > this.compileAfter ? (plan.compiled ??= compile(schema, document, operationName)) : 'interpret';
+    if (compiled === 'interpret') {
       this.counts.interpreted += 1;
       return (await execute({ schema, document, operationName, contextValue: requestContext.context, variableValues: variables })) as ExecutionResult;
     }
     this.counts.compiled += 1;
-    const result = (await plan.compiled.query(undefined, requestContext.context, variables)) as ExecutionResult;
+    const result = (await compiled.query(undefined, requestContext.context, variables)) as ExecutionResult;
     return result.errors?.length ? { ...result, errors: result.errors.map(standardError) } : result;
   };
 
