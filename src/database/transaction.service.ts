@@ -29,6 +29,14 @@ export class TransactionService {
     return this.current() ?? this.dataSource.manager;
   }
 
+  /**
+   * The default manager whatever the context: each statement it runs is a transaction of its own, even when
+   * called from inside `run()` (a statement that must commit on its own, now).
+   */
+  outsideTransaction(): EntityManager {
+    return this.dataSource.manager;
+  }
+
   /** Whether the caller runs inside an open transaction (work it does now commits or rolls back with it). */
   inTransaction(): boolean {
     return this.current() !== undefined;

@@ -249,6 +249,42 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
   });
 
+  it('appends onto the known head in one statement that is its own transaction, and appends nothing once the head has moved', async () => {
+    await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-2' }); // the fast path knows the head
+    const statements: string[] = [];
+    const tx = t.app.get(TransactionService);
+    const manager = tx.outsideTransaction();
+    const query = manager.query.bind(manager);
+    const spy = jest.spyOn(manager, 'query').mockImplementation((text: string, params?: unknown[]) => {
+      statements.push(text);
+      return query(text, params);
+    });
+    const detached = jest.spyOn(tx, 'runDetached');
+    let lockedPathRuns = -1;
+    try {
+      await writer.recordMany([1, 2, 3].map((i) => ({ action: 'test.grouped', outcome: 'SUCCESS' as const, resourceType: 'Test', resourceId: `grouped-${i}` })));
+      lockedPathRuns = detached.mock.calls.length;
+    } finally {
+      spy.mockRestore();
+      detached.mockRestore();
+    }
+    expect(lockedPathRuns).toBe(0); // no BEGIN … COMMIT around it: the locked path was not needed
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatch(/^SELECT audit_append_onto_head\(/);
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
+
+    // The guard, in the database: a head that is not the head (or not its hash) appends nothing.
+    const head = (await sql.query('SELECT id::text AS id, hash FROM audit_entry ORDER BY id DESC LIMIT 1')).rows[0] as { id: string; hash: string };
+    const before = await count();
+    const entry = JSON.stringify([{ id: String(BigInt(head.id) + 1n), occurred_at: new Date().toISOString(), actor_type: 'SYSTEM', action: 'test.forged', fields: [], outcome: 'SUCCESS', details: {}, hash: 'f'.repeat(64) }]);
+    const stale = String(BigInt(head.id) - 1n);
+    const appended = async (headId: string, headHash: string): Promise<number> =>
+      (await sql.query('SELECT audit_append_onto_head($1, $2, $3, $4::jsonb, $5::jsonb) AS n', [1, headId, headHash, entry, '{}'])).rows[0].n as number;
+    expect(await appended(stale, head.hash)).toBe(0);
+    expect(await appended(head.id, 'e'.repeat(64))).toBe(0);
+    expect(await count()).toBe(before);
+  });
+
   it('refuses UPDATE and TRUNCATE of pending entries: they leave only by being chained', async () => {
     await sql.query(
       `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)

@@ -151,9 +151,11 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
       const appends = group.filter((w) => w.kind === 'append');
       const chainers = group.filter((w) => w.kind === 'chainPending');
       try {
-        const { drained, chained } = await this.tx.runDetached((manager) =>
-          this.sequence(manager, appends.flatMap((w) => w.rows), chainers.length > 0),
-        );
+        if (!chainers.length && (await this.appendOntoKnownHead(appends.flatMap((w) => w.rows)))) {
+          for (const w of appends) w.resolve();
+          continue;
+        }
+        const { drained, chained } = await this.tx.runDetached((manager) => this.sequence(manager, appends.flatMap((w) => w.rows)));
         this.checkpoints.noteAppended(chained);
         if (drained) {
           for (const w of appends) w.resolve();
@@ -179,7 +181,7 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   /** One caller's grouped entries, in as many sequencer transactions as a pending backlog takes first. */
   private async appendOneCaller(rows: EntryColumns[]): Promise<void> {
     for (;;) {
-      const { drained, chained } = await this.tx.runDetached((manager) => this.sequence(manager, rows, false));
+      const { drained, chained } = await this.tx.runDetached((manager) => this.sequence(manager, rows));
       this.checkpoints.noteAppended(chained);
       if (drained) return;
     }
@@ -187,13 +189,10 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
 
   /**
    * One sequencer transaction: under the chain lock, takes the committed pending entries and chains them,
-   * oldest first, then — once none are left — the grouped entries, after the committed head. Grouped entries
-   * alone first try the fast path, which succeeds only when no committed entry is pending.
+   * oldest first, then — once none are left — the grouped entries, after the committed head.
    */
-  private async sequence(manager: EntityManager, rows: EntryColumns[], takePending: boolean): Promise<{ drained: boolean; chained: number }> {
-    const fast = takePending ? 'unlocked' : await this.appendOntoKnownHead(manager, rows);
-    if (fast === 'appended') return { drained: true, chained: rows.length };
-    if (fast === 'unlocked') await manager.query(CHAIN_LOCK, [AUDIT_LOCKS.append]);
+  private async sequence(manager: EntityManager, rows: EntryColumns[]): Promise<{ drained: boolean; chained: number }> {
+    await manager.query(CHAIN_LOCK, [AUDIT_LOCKS.append]);
     // After the lock, in a statement of its own: under READ COMMITTED its snapshot then includes the previous
     // holder's commit, so it neither re-takes entries already chained nor misses the head they moved.
     // A transaction's entries stay together (rows it wrote share xmin), in the order of its first entry.
@@ -224,35 +223,32 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   }
 
   /**
-   * Fast path for grouped entries: chain onto the head this instance wrote last, in one guarded statement
-   * queued right behind the lock request on the same connection. Under READ COMMITTED the insert, which
-   * starts once the lock is granted, sees the previous holder's committed rows and every committed pending
-   * entry; its guard (that head is still the head, and no committed entry waits to be chained before these)
-   * fails only if another instance appended, ours rolled back, or a business transaction's entries are
-   * pending — then the caller takes them, with the lock already held.
+   * Fast path for grouped entries: chain them onto the head this instance wrote last and append them in one
+   * statement of its own transaction (`audit_append_onto_head`: the chain lock, then the guarded INSERT, then
+   * the commit), so no transaction stays open while this process is busy between round trips. The guard
+   * (that head is still the head, and no committed entry waits to be chained before these) fails only if
+   * another instance appended, ours rolled back, or a business transaction's entries are pending; then
+   * nothing was written and the caller takes the locked path. The hashes are computed before the lock.
    */
-  private async appendOntoKnownHead(manager: EntityManager, rows: EntryColumns[]): Promise<'appended' | 'locked' | 'unlocked'> {
+  private async appendOntoKnownHead(rows: EntryColumns[]): Promise<boolean> {
     const known = this.lastHead;
-    if (!known || rows.length > ROWS_PER_INSERT) return 'unlocked';
+    if (!known || rows.length > ROWS_PER_INSERT) return false;
     const prepared = this.chain(rows, known);
-    // A count comes back rather than one id per row: 100 result rows would be parsed for nothing.
-    const [, [{ inserted }]] = (await Promise.all([
-      manager.query(CHAIN_LOCK, [AUDIT_LOCKS.append]),
-      manager.query(
-        `WITH appended AS (
-           INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS})
-           SELECT ${AUDIT_CHAINED_VALUES} FROM ${AUDIT_CHAINED_SOURCE}
-            WHERE EXISTS (SELECT 1 FROM audit_entry WHERE id = $4::bigint AND hash = $3)
-              AND NOT EXISTS (SELECT 1 FROM audit_entry WHERE id > $4::bigint)
-              AND NOT EXISTS (SELECT 1 FROM audit_entry_pending)
-           RETURNING 1)
-         SELECT count(*)::int AS inserted FROM appended`,
-        [...chainedParameters(prepared.records), known.id.toString()],
-      ),
-    ])) as [unknown, Array<{ inserted: number }>];
-    if (inserted !== rows.length) return 'locked';
+    const [entries, shared, headHash] = chainedParameters(prepared.records);
+    let appended: number;
+    try {
+      [{ appended }] = (await this.tx.outsideTransaction().query(`SELECT audit_append_onto_head($1, $2, $3, $4::jsonb, $5::jsonb) AS appended`, [
+        AUDIT_LOCKS.append, known.id.toString(), headHash, entries, shared,
+      ])) as Array<{ appended: number }>;
+    } catch (error) {
+      // Nothing was committed (the statement is its own transaction); the locked path retries and reports.
+      this.logger.warn(`fast audit append failed, retrying under the lock: ${(error as Error).message}`);
+      return false;
+    }
+    if (appended !== rows.length) return false;
     this.lastHead = prepared.head;
-    return 'appended';
+    this.checkpoints.noteAppended(rows.length);
+    return true;
   }
 
   private async insertChained(manager: EntityManager, records: StoredRecord[]): Promise<void> {
