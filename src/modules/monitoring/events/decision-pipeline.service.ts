@@ -127,9 +127,10 @@ export class DecisionPipeline {
     const results: Array<EventResultModel | null> = items.map(() => null);
     if (!screened.length) return results;
 
+    const laterOf = laterOfSameCustomer(screened.map(({ e }) => e));
     const triggeredOf = await this.engine.evaluateBatch(
       manager,
-      screened.map(({ e, flags }, k) => ({ event: { ...e, flags, customerId: e.customer.id }, customer: e.customer, laterIds: laterOfSameCustomer(screened, k) })),
+      screened.map(({ e, flags }, k) => ({ event: { ...e, flags, customerId: e.customer.id }, customer: e.customer, laterIds: laterOf[k] })),
     );
     const alerts = new AlertBook();
     await alerts.load(manager, screened.flatMap(({ e }, k) => triggeredOf[k].filter((r) => r.mode === RuleMode.ENFORCE && r.actions.includes(RuleAction.RAISE_ALERT)).map((r) => alertHit(r, e))));
@@ -301,13 +302,27 @@ export class DecisionPipeline {
   }
 }
 
-/** The same customer's events screened after `screened[k]` that its windows could reach (not later in time). */
-function laterOfSameCustomer(screened: ReadonlyArray<{ e: IncomingEvent }>, k: number): string[] {
-  const { e } = screened[k];
-  const later: string[] = [];
-  for (let j = k + 1; j < screened.length; j++) {
-    const other = screened[j].e;
-    if (other.customer.id === e.customer.id && other.occurredAt <= e.occurredAt) later.push(other.id);
+/**
+ * For each event, the same customer's events screened after it that its windows could reach (not later in
+ * time). Grouped by customer first, so a call of 1000 events for 1000 customers costs 1000 steps, not the
+ * half-million of comparing every pair.
+ */
+export function laterOfSameCustomer(events: ReadonlyArray<Pick<IncomingEvent, 'id' | 'occurredAt' | 'customer'>>): string[][] {
+  const byCustomer = new Map<string, number[]>();
+  events.forEach((e, k) => {
+    const positions = byCustomer.get(e.customer.id);
+    if (positions) positions.push(k);
+    else byCustomer.set(e.customer.id, [k]);
+  });
+  const later: string[][] = events.map(() => []);
+  for (const positions of byCustomer.values()) {
+    for (let a = 0; a < positions.length; a++) {
+      const e = events[positions[a]];
+      for (let b = a + 1; b < positions.length; b++) {
+        const other = events[positions[b]];
+        if (other.occurredAt <= e.occurredAt) later[positions[a]].push(other.id);
+      }
+    }
   }
   return later;
 }
