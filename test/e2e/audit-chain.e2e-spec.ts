@@ -285,6 +285,26 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     expect(await count()).toBe(before);
   });
 
+  it('chains nothing twice when a fast append committed but its reply was lost', async () => {
+    await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-3' }); // the fast path knows the head
+    const manager = t.app.get(TransactionService).outsideTransaction();
+    const query = manager.query.bind(manager);
+    const spy = jest.spyOn(manager, 'query').mockImplementation(async (text: string, params?: unknown[]) => {
+      const result = await query(text, params);
+      if (text.startsWith('SELECT audit_append_onto_head(')) throw new Error('Connection terminated unexpectedly'); // after the commit
+      return result;
+    });
+    try {
+      await writer.recordMany([1, 2].map((i) => ({ action: 'test.lost_reply', outcome: 'SUCCESS' as const, resourceType: 'Test', resourceId: `lost-reply-${i}` })));
+    } finally {
+      spy.mockRestore();
+    }
+    const { rows } = await sql.query(`SELECT resource_id FROM audit_entry WHERE action = 'test.lost_reply' ORDER BY id`);
+    expect(rows.map((r: { resource_id: string }) => r.resource_id)).toEqual(['lost-reply-1', 'lost-reply-2']);
+    await writer.record({ action: 'test.after_lost_reply', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'after' });
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
+  });
+
   it('refuses UPDATE and TRUNCATE of pending entries: they leave only by being chained', async () => {
     await sql.query(
       `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)

@@ -49,6 +49,8 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   private readonly logger = new Logger('Audit');
   /** The head this instance appended last (the fast path's guard checks it is still the head). */
   private lastHead?: { id: bigint; hash: string };
+  /** Set when the fast path was refused: the next group takes the locked path directly. */
+  private skipFastPath = false;
   private readonly waiting: Waiter[] = [];
   /** The sequencer transaction in flight, if any. */
   private flushing?: Promise<void>;
@@ -151,19 +153,25 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
       const appends = group.filter((w) => w.kind === 'append');
       const chainers = group.filter((w) => w.kind === 'chainPending');
       try {
-        if (!chainers.length && (await this.appendOntoKnownHead(appends.flatMap((w) => w.rows)))) {
+        const rows = appends.flatMap((w) => w.rows);
+        // After a refused fast path (another instance wrote, or business entries were pending) the next
+        // group goes straight to the locked path, which reads the real head: no second refusal in a row.
+        const fast = chainers.length || this.skipFastPath ? 'skipped' : await this.appendOntoKnownHead(rows);
+        this.skipFastPath = fast === 'refused';
+        if (fast === 'appended') {
           for (const w of appends) w.resolve();
           continue;
         }
-        const { drained, chained } = await this.tx.runDetached((manager) => this.sequence(manager, appends.flatMap((w) => w.rows)));
+        const attempted = typeof fast === 'object' ? fast.attempted : undefined;
+        const { drained, chained, alreadyAppended } = await this.tx.runDetached((manager) => this.sequence(manager, rows, attempted));
         this.checkpoints.noteAppended(chained);
+        if (drained || alreadyAppended) for (const w of appends) w.resolve();
         if (drained) {
-          for (const w of appends) w.resolve();
           for (const w of chainers) w.resolve();
         } else {
           // More pending entries than one take: the rest were committed before the grouped appends, so
           // those go after them, in the next transaction, with the callers waiting for their entries.
-          this.waiting.unshift(...appends, ...chainers);
+          this.waiting.unshift(...(alreadyAppended ? [] : appends), ...chainers);
         }
       } catch (error) {
         if (chainers.length) this.logger.error(`chaining committed audit entries failed (left pending for the next run): ${(error as Error).message}`);
@@ -191,8 +199,18 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
    * One sequencer transaction: under the chain lock, takes the committed pending entries and chains them,
    * oldest first, then — once none are left — the grouped entries, after the committed head.
    */
-  private async sequence(manager: EntityManager, rows: EntryColumns[]): Promise<{ drained: boolean; chained: number }> {
+  private async sequence(
+    manager: EntityManager,
+    rows: EntryColumns[],
+    attempted?: { id: bigint; hash: string },
+  ): Promise<{ drained: boolean; chained: number; alreadyAppended: boolean }> {
     await manager.query(CHAIN_LOCK, [AUDIT_LOCKS.append]);
+    // A fast-path call that failed on our side may still have committed (the connection dropped after the
+    // server ran it). Under the lock that is settled: if the head it would have left exists, these rows are
+    // in the log already and must not be chained twice. (The hash is keyed and covers the time stamp.)
+    const alreadyAppended = attempted !== undefined
+      && ((await manager.query(`SELECT 1 FROM audit_entry WHERE id = $1 AND hash = $2`, [attempted.id.toString(), attempted.hash])) as unknown[]).length > 0;
+    if (alreadyAppended) rows = [];
     // After the lock, in a statement of its own: under READ COMMITTED its snapshot then includes the previous
     // holder's commit, so it neither re-takes entries already chained nor misses the head they moved.
     // A transaction's entries stay together (rows it wrote share xmin), in the order of its first entry.
@@ -219,7 +237,7 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     const prepared = this.chain(drained ? [...pending.map(pendingColumns), ...rows] : pending.map(pendingColumns), head);
     await this.insertChained(manager, prepared.records);
     this.lastHead = prepared.head;
-    return { drained, chained: prepared.records.length };
+    return { drained, chained: prepared.records.length, alreadyAppended };
   }
 
   /**
@@ -230,9 +248,9 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
    * another instance appended, ours rolled back, or a business transaction's entries are pending; then
    * nothing was written and the caller takes the locked path. The hashes are computed before the lock.
    */
-  private async appendOntoKnownHead(rows: EntryColumns[]): Promise<boolean> {
+  private async appendOntoKnownHead(rows: EntryColumns[]): Promise<'appended' | 'refused' | 'skipped' | { attempted: { id: bigint; hash: string } }> {
     const known = this.lastHead;
-    if (!known || rows.length > ROWS_PER_INSERT) return false;
+    if (!known || rows.length > ROWS_PER_INSERT) return 'skipped';
     const prepared = this.chain(rows, known);
     const [entries, shared, headHash] = chainedParameters(prepared.records);
     let appended: number;
@@ -241,14 +259,15 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
         AUDIT_LOCKS.append, known.id.toString(), headHash, entries, shared,
       ])) as Array<{ appended: number }>;
     } catch (error) {
-      // Nothing was committed (the statement is its own transaction); the locked path retries and reports.
+      // Usually nothing was committed (the statement is its own transaction), but a lost reply can hide a
+      // commit: the locked path checks for the head this call would have left before chaining again.
       this.logger.warn(`fast audit append failed, retrying under the lock: ${(error as Error).message}`);
-      return false;
+      return { attempted: prepared.head };
     }
-    if (appended !== rows.length) return false;
+    if (appended !== rows.length) return 'refused';
     this.lastHead = prepared.head;
     this.checkpoints.noteAppended(rows.length);
-    return true;
+    return 'appended';
   }
 
   private async insertChained(manager: EntityManager, records: StoredRecord[]): Promise<void> {
