@@ -18,7 +18,6 @@ interface CandidateRow {
   ip: string | null;
   action: string;
   outcome: string;
-  fields: string[];
   resource_id: string | null;
 }
 
@@ -95,22 +94,32 @@ export class SecurityAlertDetector implements OnModuleInit, OnModuleDestroy {
     const rows = (await manager.query(
       // The batch is read by its id range (primary key) and filtered after: left to choose, the planner may
       // AND the range with the action index, whose scan reads every PII read ever logged — a cost that grows
-      // with the log instead of with the batch.
+      // with the log instead of with the batch. PII reads (one per customer of a page, most of the log) come
+      // back as one row per reader, its latest in the batch; denied requests and token use row by row.
       `WITH batch AS MATERIALIZED (
          SELECT id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, fields, resource_id
            FROM audit_entry WHERE id > $1 AND id <= $2)
-       SELECT id::text AS id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, fields, resource_id
-         FROM batch
-        WHERE action = $3 OR action = $4 OR outcome = 'DENIED'
-        ORDER BY id`,
-      [last.toString(), upto.toString(), piiReadSpike.action, tokenNewNetwork.action],
-    )) as CandidateRow[];
+       SELECT kind, id::text AS id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, resource_id FROM (
+           SELECT 'PII_READER' AS kind, * FROM (
+             SELECT DISTINCT ON (actor_type, actor_id) id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, resource_id
+               FROM batch
+              WHERE action = $3 AND outcome = 'SUCCESS' AND fields && $5::text[] AND actor_id IS NOT NULL
+              ORDER BY actor_type, actor_id, occurred_at DESC, id DESC) AS latest
+           UNION ALL
+           SELECT 'ROW' AS kind, id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, resource_id
+             FROM batch
+            WHERE action = $4 OR outcome = 'DENIED') AS candidates
+        ORDER BY candidates.kind, candidates.id`,
+      [last.toString(), upto.toString(), piiReadSpike.action, tokenNewNetwork.action, piiReadSpike.fields],
+    )) as Array<CandidateRow & { kind: 'PII_READER' | 'ROW' }>;
 
-    const sensitive = new Set<string>(piiReadSpike.fields);
-    const piiReaders = groupByActor(rows.filter((r) => r.action === piiReadSpike.action && r.outcome === 'SUCCESS' && r.fields.some((f) => sensitive.has(f))));
+    const piiReaders = rows.filter((r) => r.kind === 'PII_READER').map((r): ActorGroup => ({
+      actorType: r.actor_type, actorId: r.actor_id!, partnerId: r.partner_id, latest: r.occurred_at, lastEntryId: r.id,
+    }));
     for (const group of piiReaders) await this.checkPiiReadSpike(manager, group);
-    for (const group of groupByActor(rows.filter((r) => r.outcome === 'DENIED'))) await this.checkDeniedBurst(manager, group);
-    for (const row of rows) if (row.action === tokenNewNetwork.action) await this.checkTokenNetwork(manager, row);
+    const others = rows.filter((r) => r.kind === 'ROW');
+    for (const group of groupByActor(others.filter((r) => r.outcome === 'DENIED'))) await this.checkDeniedBurst(manager, group);
+    for (const row of others) if (row.action === tokenNewNetwork.action) await this.checkTokenNetwork(manager, row);
 
     await manager.query(`UPDATE audit_detector_cursor SET last_id = $2 WHERE name = $1`, [CURSOR, upto.toString()]);
     return Number(upto - last);
