@@ -27,7 +27,7 @@ const { OPS_PER_ACCOUNT, gqlClient, signIn, createOfficers } = require('./lib/gr
 const { appNodeFlags, startServer, stopServer, take, settle } = require('./lib/app-process');
 const { cannon } = require('./lib/load');
 const { benchDatabase, appEnv } = require('./lib/database');
-const { INSERT_EVENT, BASELINE_SOURCE, loadRules, aggregateQuery, startBaseline, stopBaseline, baselineCpu } = require('./lib/ingest-baseline');
+const { INSERT_EVENT, BASELINE_SOURCE, loadRules, loadCustomers, aggregateQuery, startBaseline, stopBaseline, baselineCpu } = require('./lib/ingest-baseline');
 
 const MODE = process.argv[2] || process.env.BENCH_INGEST_MODE || 'all';
 if (!['single', 'batch', 'all'].includes(MODE)) {
@@ -60,6 +60,8 @@ const RESULTS = { single: path.join(__dirname, 'results', 'ingest-single.json'),
 const TRANSACTION_LIMIT = '10000.00';
 const DAILY_LIMIT = '1000000000.00';
 const MAX_AMOUNT = 4000;
+/** The EXPLAIN's amount: below the transaction limit, above its half and above 5000. */
+const EXPLAIN_AMOUNT = '9000.00';
 const DEVICES_PER_CUSTOMER = 3;
 
 const INGEST = 'mutation($events: [EventInput!]!) { ingestEvents(events: $events) { decision duplicate event { id } } }';
@@ -93,13 +95,13 @@ const batchBody = (ids, size) => () => bodyOf(Array.from({ length: size }, () =>
 
 /**
  * The aggregate statement the app sends for `events` (EventInputs with `customerId`, `occurredAt` as a Date
- * and `id`), as RuleEngine.evaluateBatch builds it: each event's query from the same `buildAggregateQuery`
- * inputs as the baseline's per-event statement (`aggregateQuery`), combined into one statement.
+ * and `id`), as RuleEngine.evaluateBatch builds it: each event's query from `prepareEvaluation`, as the
+ * baseline's per-event statement (`aggregateQuery`), combined into one statement.
  */
-function batchAggregateStatement(ruleSet, events) {
+function batchAggregateStatement(ruleSet, customers, events) {
   const { combineAggregateQueries } = requireDist('modules/monitoring/rules/condition/aggregate-batch-sql');
   const queries = events.flatMap((e, ord) => {
-    const query = aggregateQuery(ruleSet, e, e.occurredAt.toISOString());
+    const query = aggregateQuery(ruleSet, e, customers.get(e.customerId));
     return query ? [{ ord, query }] : [];
   });
   const batch = combineAggregateQueries(queries);
@@ -301,6 +303,7 @@ async function main() {
     baselineChild = baselineServer.child;
     const baseUrl = `http://127.0.0.1:${baselineServer.port}`;
     const rules = await loadRules(sql);
+    const customers = await loadCustomers(sql);
 
     // --- checks: one event through each; the app's SQL is the baseline's ------------------------------------
     const [probeToken] = await issueTokens(1);
@@ -321,7 +324,7 @@ async function main() {
       throw new Error(`probe event not stored as sent: ${JSON.stringify(stored)}`);
     }
     const norm = (s) => String(s).replace(/\s+/g, ' ').trim();
-    const expected = [batchAggregateStatement(rules, [{ ...probeEvent, id: probeResult.event.id, occurredAt: new Date(probeEvent.occurredAt) }])].filter(Boolean);
+    const expected = [batchAggregateStatement(rules, customers, [{ ...probeEvent, id: probeResult.event.id, occurredAt: new Date(probeEvent.occurredAt) }])].filter(Boolean);
     const appSql = probeStore.sql.map(norm);
     const sqlCheck = {
       // The app claims the idempotency key in the same statement (WITH claim AS (…) INSERT INTO event … SELECT
@@ -339,10 +342,12 @@ async function main() {
 
     // --- EXPLAIN of the aggregate on the seeded data ----------------------------------------------------------
     const explainFor = async (k, label) => {
-      const e = { ...transaction(ids, k), id: '00000000-0000-4000-8000-000000000000', occurredAt: new Date() };
+      // An amount above half the transaction limit and above 5000 leaves every aggregate-reading TRANSACTION
+      // rule of the pack open (the bench's own amounts settle all but two without SQL): all of them are planned.
+      const e = { ...transaction(ids, k), amount: EXPLAIN_AMOUNT, id: '00000000-0000-4000-8000-000000000000', occurredAt: new Date() };
       // As in a batch: a second event (another customer) makes customer and time per-row values of the join.
-      const other = { ...transaction(ids, (k + 1) % ids.length), id: '00000000-0000-4000-8000-000000000001', occurredAt: new Date() };
-      const agg = batchAggregateStatement(rules, [e, other]);
+      const other = { ...transaction(ids, (k + 1) % ids.length), amount: EXPLAIN_AMOUNT, id: '00000000-0000-4000-8000-000000000001', occurredAt: new Date() };
+      const agg = batchAggregateStatement(rules, customers, [e, other]);
       // The app looks the last activity up as a column of the aggregate statement; timed alone here too.
       const last = /AS last_activity/.test(agg.sql)
         ? { sql: `SELECT max(occurred_at) AS last FROM event WHERE customer_id = $1 AND occurred_at <= $2 AND id <> $3`, params: [e.customerId, e.occurredAt.toISOString(), e.id] }

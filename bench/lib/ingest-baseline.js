@@ -4,17 +4,18 @@
  * receiving the very same request bodies as the app's `ingestEvents` (`{ query, variables: { events } }`).
  *
  * - POST /single: for the one event, in one transaction (BEGIN … COMMIT): the app's own `INSERT INTO event`
- *   statement, then the SQL the active rules need for the event's type, built the way the app's RuleEngine
- *   builds it — `buildAggregateQuery` (dist/…/aggregate-sql.js) over the aggregates of the active rules
- *   compiled with `compileCondition`, with the `max(occurred_at)` look-up as one more column when a rule
- *   reads `daysSinceLastActivity` (DORMANT_REACTIVATION). Nothing else: no authentication, customer look-up,
- *   idempotency key, rule evaluation, decision update or audit entry.
+ *   statement, then the SQL the active rules need for the event, built by the app's own `prepareEvaluation`
+ *   (dist/…/rule-engine.service.js): the aggregates of the rules the event and its customer leave open (a
+ *   rule an amount below its threshold settles needs none), with the `max(occurred_at)` look-up as one more
+ *   column when an open rule reads `daysSinceLastActivity`. The customers' limits are read once at start.
+ *   Nothing else: no authentication, customer look-up, idempotency key, rule evaluation, decision update or
+ *   audit entry.
  * - POST /batch: the events as one `INSERT INTO event … SELECT … FROM unnest($1::uuid[], …) RETURNING id`
  *   (one statement, its own transaction), no screening at all.
  *
  * Parent side: startBaseline(env, { poolSize }) forks this file and resolves to { child, port };
  * stopBaseline(child). The rules are read from the database once at start (the app re-checks a stamp
- * every second). `aggregateStatements(rules, event)` is exported so the parent can compare the SQL with the
+ * every second). `aggregateStatements(rules, event, customer)` is exported so the parent can compare the SQL with the
  * statements the app sent and EXPLAIN it.
  */
 
@@ -47,28 +48,31 @@ async function loadRules(db) {
 
 /**
  * The aggregate query ({ sql, params }) the active rules need for one event `e` (an EventInput with
- * `customerId`, `occurredAt` as a Date and `id`), with the event time bound as `occurredAt` (the single
- * path binds the Date, the batch path its ISO text, as the app does), or null when no rule applies. It also
- * looks up the last activity when a rule reads daysSinceLastActivity.
+ * `customerId`, `occurredAt` as a Date and `id`) of `customer` (as CustomersService.snapshots gives it), built
+ * by the app's own `prepareEvaluation`: the rules the event and customer settle alone are skipped, and the
+ * last activity is looked up when an open rule reads daysSinceLastActivity. Null when no rule is open.
  */
-function aggregateQuery({ rules, list }, e, occurredAt) {
-  const { buildAggregateQuery } = requireDist('modules/monitoring/rules/condition/aggregate-sql');
-  const applicable = rules.filter((r) => r.eventTypes.has(e.type));
-  if (!applicable.length) return null;
-  const eventView = {
-    type: e.type, occurredAt: e.occurredAt, amount: e.amount ?? null, currency: e.currency ?? null, channel: e.channel ?? null,
-    country: e.country ?? null, deviceId: e.deviceId ?? null, ipAddress: e.ipAddress ?? null, counterpartyRef: e.counterpartyRef ?? null,
-    flags: [], attributes: e.attributes ?? {},
-  };
-  const needsLastActivity = applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
-  return buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), {
-    customerId: e.customerId, occurredAt, event: eventView, list, lastActivityExcluding: needsLastActivity ? e.id : undefined,
-  }) || null;
+function aggregateQuery({ rules, list }, e, customer) {
+  const { prepareEvaluation } = requireDist('modules/monitoring/rules/rule-engine.service');
+  const event = { ...e, flags: [], attributes: e.attributes ?? {} };
+  return prepareEvaluation(rules, event, customer, list).query;
 }
 
-/** The statements the active rules need for one event (as RuleEngine.evaluate): [{ sql, params, kind }]. */
-function aggregateStatements(ruleSet, e) {
-  const query = aggregateQuery(ruleSet, e, e.occurredAt);
+/** The customers as the app's rules read them (CustomersService.snapshots), by id. */
+async function loadCustomers(db) {
+  const { rows } = await db.query(
+    `SELECT id, status, risk_level, risk_score, verification_level, credit_level, transaction_limit, daily_limit, created_at FROM customer`,
+  );
+  const num = (v) => (v === null ? null : Number(v));
+  return new Map(rows.map((r) => [r.id, {
+    id: r.id, status: r.status, riskLevel: r.risk_level, riskScore: r.risk_score, verificationLevel: r.verification_level, creditLevel: r.credit_level,
+    transactionLimit: num(r.transaction_limit), dailyLimit: num(r.daily_limit), createdAt: r.created_at,
+  }]));
+}
+
+/** The statements the active rules need for one event (as RuleEngine.evaluateBatch): [{ sql, params, kind }]. */
+function aggregateStatements(ruleSet, e, customer) {
+  const query = aggregateQuery(ruleSet, e, customer);
   return query ? [{ kind: 'aggregate', sql: query.sql, params: query.params }] : [];
 }
 
@@ -82,6 +86,8 @@ async function serve() {
   const db = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.BENCH_BASELINE_POOL) || 20 });
   db.on('error', () => {}); // an idle client cut off by DROP DATABASE … WITH (FORCE) at the end
   const rules = await loadRules(db);
+  // Read once at start, not per request as the app does: the baseline pays for no customer look-up.
+  const customers = await loadCustomers(db);
 
   async function single(e) {
     const event = { ...e, id: randomUUID(), occurredAt: new Date(e.occurredAt) };
@@ -93,7 +99,7 @@ async function serve() {
         event.channel ?? null, event.country ?? null, event.deviceId ?? null, event.ipAddress ?? null, event.counterpartyRef ?? null, null, [],
         JSON.stringify(event.attributes ?? {}),
       ]);
-      for (const s of aggregateStatements(rules, event)) await client.query(s.sql, s.params);
+      for (const s of aggregateStatements(rules, event, customers.get(event.customerId))) await client.query(s.sql, s.params);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
@@ -202,4 +208,4 @@ if (require.main === module && process.argv[2] === '--serve') {
   });
 }
 
-module.exports = { INSERT_EVENT, BASELINE_SOURCE, loadRules, aggregateQuery, aggregateStatements, startBaseline, stopBaseline, baselineCpu };
+module.exports = { INSERT_EVENT, BASELINE_SOURCE, loadRules, loadCustomers, aggregateQuery, aggregateStatements, startBaseline, stopBaseline, baselineCpu };

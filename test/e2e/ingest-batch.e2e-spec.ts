@@ -90,4 +90,45 @@ describe('ingest: a call screened as one batch, decided in array order', () => {
     expect(audit.rows).toHaveLength(1);
     expect(audit.rows[0].details).toMatchObject({ received: 3, processed: 3, decisions: { HOLD: 2, ALLOW: 1 } });
   });
+
+  it('computes only the aggregates of rules the event and customer leave open, and decides the same', async () => {
+    // The statements the app sends while one call runs (the test app runs in this process).
+    const sent: string[] = [];
+    const query = Client.prototype.query;
+    const aggregatesOf = async (events: Array<Record<string, unknown>>) => {
+      sent.length = 0;
+      const spy = jest.spyOn(Client.prototype, 'query').mockImplementation(function (this: Client, ...args: unknown[]) {
+        const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | undefined)?.text;
+        if (text && /\bAS a0\b|AS last_activity/.test(text)) sent.push(text);
+        return (query as (...a: unknown[]) => unknown).apply(this, args);
+      } as never);
+      try {
+        return { decisions: await decisions(events), sql: sent.join('\n') };
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const c = await customer();
+    const login = { customerId: c, type: 'LOGIN', attributes: { outcome: 'SUCCESS' } };
+    // A successful login settles LOGIN_FAILURE_BURST (not a failure): no aggregate statement at all.
+    expect(await aggregatesOf([login, login])).toEqual({ decisions: ['ALLOW', 'ALLOW'], sql: '' });
+    // 10 € against a 1 000 limit: only the velocity sum and the spike average are computed, in one scan.
+    const small = await aggregatesOf([{ customerId: c, type: 'TRANSACTION', amount: '10.00', currency: 'EUR', deviceId: 'phone-1' }]);
+    expect(small.decisions).toEqual(['ALLOW']);
+    expect(small.sql).toMatch(/sum\(amount\)/);
+    expect(small.sql).toMatch(/avg\(amount\)/);
+    expect(small.sql).not.toMatch(/device_id =|last_activity/);
+    // 6 000 €: above the limit (held) and above 5 000, so the new-device count and the dormancy look-up run,
+    // and the device, unseen before, makes NEW_DEVICE_LARGE_AMOUNT fire; the hour's 6 010 € pass the 5 000
+    // daily limit (HOURLY_VELOCITY).
+    const large = await aggregatesOf([{ customerId: c, type: 'TRANSACTION', amount: '6000.00', currency: 'EUR', deviceId: 'laptop-9' }]);
+    expect(large.decisions).toEqual(['HOLD']);
+    expect(large.sql).toMatch(/device_id = /);
+    expect(large.sql).toMatch(/AS last_activity/);
+    const { rows } = await sql.query(
+      `SELECT r.code FROM rule_hit h JOIN rule r ON r.id = h.rule_id JOIN event e ON e.id = h.event_id WHERE e.customer_id = $1 AND e.amount = 6000 ORDER BY r.code`,
+      [c],
+    );
+    expect(rows.map((r) => r.code)).toEqual(['HOURLY_VELOCITY', 'LARGE_TRANSACTION', 'NEW_DEVICE_LARGE_AMOUNT']);
+  });
 });

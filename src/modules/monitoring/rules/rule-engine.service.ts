@@ -24,6 +24,49 @@ export interface ActiveRule {
   model: RuleModel;
 }
 
+/** Customer columns a rule reads (CustomerSnapshot's), for `prepareEvaluation`. */
+export type RuleCustomer = Pick<
+  CustomerSnapshot,
+  'id' | 'riskLevel' | 'riskScore' | 'status' | 'transactionLimit' | 'dailyLimit' | 'verificationLevel' | 'creditLevel' | 'createdAt'
+>;
+
+/**
+ * One stored event's evaluation up to the SQL: the rules of its type, their verdicts before aggregates
+ * (`CompiledCondition.decide`), and the statement computing what the undecided ones read — their aggregates,
+ * and the customer's last activity when one reads `daysSinceLastActivity` — or null when none is open.
+ * A 50 € transfer is no large-amount rule's business whatever the customer's history, so its aggregates are
+ * not computed. The bench's baseline builds its per-event SQL with this too.
+ */
+export function prepareEvaluation(
+  rules: readonly ActiveRule[],
+  event: ScreenedEvent & { excludeIds?: readonly string[] },
+  customer: RuleCustomer,
+  list: (code: string) => ReadonlySet<string>,
+) {
+  const applicable = rules.filter((r) => r.eventTypes.has(event.type));
+  const eventView = {
+    type: event.type, occurredAt: event.occurredAt, amount: event.amount ?? null, currency: event.currency ?? null, channel: event.channel ?? null,
+    country: event.country ?? null, deviceId: event.deviceId ?? null, ipAddress: event.ipAddress ?? null, counterpartyRef: event.counterpartyRef ?? null,
+    flags: event.flags, attributes: event.attributes ?? {},
+  };
+  const customerView: Record<string, unknown> = {
+    riskLevel: customer.riskLevel, riskScore: customer.riskScore, status: customer.status, transactionLimit: customer.transactionLimit,
+    dailyLimit: customer.dailyLimit, verificationLevel: customer.verificationLevel, creditLevel: customer.creditLevel,
+    accountAgeDays: (event.occurredAt.getTime() - customer.createdAt.getTime()) / DAY_MS,
+  };
+  const preview = { event: eventView, customer: customerView, list };
+  const verdicts = applicable.map((r) => r.compiled.decide(preview));
+  const undecided = applicable.filter((_, i) => verdicts[i] === undefined);
+  const lastActivity = undecided.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
+  const built = undecided.length
+    ? buildAggregateQuery(undecided.flatMap((r) => r.compiled.aggregates), {
+        customerId: customer.id, occurredAt: event.occurredAt.toISOString(), event: eventView, list,
+        lastActivityExcluding: lastActivity ? event.id : undefined, excludeIds: event.excludeIds,
+      })
+    : null;
+  return { applicable, verdicts, eventView, customerView, query: built && { ...built, lastActivity } };
+}
+
 /** How long another instance's rule change may take to be seen here (the cache re-checks its stamp). */
 const STAMP_TTL_MS = 1000;
 const DAY_MS = 86_400_000;
@@ -101,40 +144,22 @@ export class RuleEngine {
   async evaluateBatch(manager: EntityManager, items: readonly BatchEvaluation[]): Promise<ActiveRule[][]> {
     const { rules, lists } = await this.active(manager);
     const list = (code: string): ReadonlySet<string> => lists.get(code) ?? new Set();
-    const prepared = items.map(({ event, customer, laterIds }) => {
-      const applicable = rules.filter((r) => r.eventTypes.has(event.type));
-      const eventView = {
-        type: event.type, occurredAt: event.occurredAt, amount: event.amount ?? null, currency: event.currency ?? null, channel: event.channel ?? null,
-        country: event.country ?? null, deviceId: event.deviceId ?? null, ipAddress: event.ipAddress ?? null, counterpartyRef: event.counterpartyRef ?? null,
-        flags: event.flags, attributes: event.attributes ?? {},
-      };
-      const needsLastActivity = applicable.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
-      const query = applicable.length
-        ? buildAggregateQuery(applicable.flatMap((r) => r.compiled.aggregates), {
-            customerId: customer.id, occurredAt: event.occurredAt.toISOString(), event: eventView, list,
-            lastActivityExcluding: needsLastActivity ? event.id : undefined, excludeIds: laterIds,
-          })
-        : null;
-      return { event, customer, applicable, eventView, needsLastActivity, query };
-    });
+    const prepared = items.map(({ event, customer, laterIds }) => prepareEvaluation(rules, { ...event, excludeIds: laterIds }, customer, list));
     const batch = combineAggregateQueries(prepared.flatMap((p, ord) => (p.query ? [{ ord, query: p.query }] : [])));
     const rows = new Map<number, Record<string, unknown>>();
     if (batch) {
       for (const r of (await manager.query(batch.sql, batch.params)) as Array<{ ord: number; r: Record<string, unknown> }>) rows.set(Number(r.ord), r.r);
     }
-    return prepared.map(({ event, customer, applicable, eventView, needsLastActivity, query }, ord) => {
-      if (!applicable.length) return [];
+    return prepared.map(({ applicable, verdicts, eventView, customerView, query }, ord) => {
+      if (!query) return applicable.filter((_, i) => verdicts[i]);
       const row = rows.get(ord) ?? {};
-      const values = query ? readAggregateRow(query, row) : new Map<string, number | null>();
-      const last = needsLastActivity ? readLastActivity(row) : null;
-      const daysSinceLastActivity = last ? (event.occurredAt.getTime() - last.getTime()) / DAY_MS : null;
-      const customerView = {
-        riskLevel: customer.riskLevel, riskScore: customer.riskScore, status: customer.status, transactionLimit: customer.transactionLimit,
-        dailyLimit: customer.dailyLimit, verificationLevel: customer.verificationLevel, creditLevel: customer.creditLevel,
-        accountAgeDays: (event.occurredAt.getTime() - customer.createdAt.getTime()) / DAY_MS, daysSinceLastActivity,
+      const values = readAggregateRow(query, row);
+      const last = query.lastActivity ? readLastActivity(row) : null;
+      const ctx = {
+        event: eventView, customer: { ...customerView, daysSinceLastActivity: last ? (eventView.occurredAt.getTime() - last.getTime()) / DAY_MS : null },
+        aggregate: (key: string) => values.get(key) ?? null, list,
       };
-      const ctx = { event: eventView, customer: customerView, aggregate: (key: string) => values.get(key) ?? null, list };
-      return applicable.filter((r) => r.compiled.evaluate(ctx));
+      return applicable.filter((r, i) => verdicts[i] ?? r.compiled.evaluate(ctx));
     });
   }
 }

@@ -18,6 +18,11 @@ interface Scope extends EvaluationContext {
 }
 type Thunk = (s: Scope) => unknown;
 type Predicate = (s: Scope) => boolean;
+/** true or false when settled, undefined when it waits on an aggregate (or an attribute computed with them). */
+type Verdict = (s: Scope) => boolean | undefined;
+
+/** Customer attributes read from the event table with the aggregates, so unknown before them. */
+const DEFERRED_ATTRIBUTES: ReadonlySet<CustomerAttribute> = new Set<CustomerAttribute>(['daysSinceLastActivity']);
 
 /**
  * Compiles a rule condition once into closures; `evaluate` walks no JSON. Validates first (throws
@@ -43,9 +48,12 @@ export function compileCondition(json: unknown): CompiledCondition {
     if (Number.isFinite(cap)) aggregates.set(key, { ...aggregates.get(key)!, countCap: cap });
   }
   const predicate = compileNode(condition);
+  const verdict = compileVerdict(condition);
   const eventTypes = new Set<EventType>([...aggregates.values()].flatMap((a) => a.eventTypes));
   return {
     evaluate: (ctx) => predicate(ctx),
+    // No aggregate is read: every comparison that would read one is unknown before it is compiled.
+    decide: (ctx) => verdict(ctx as Scope),
     aggregates: [...aggregates.values()],
     lists: [...lists],
     customerAttributes: [...customerAttributes],
@@ -79,6 +87,44 @@ export function operandValue(
 
 function noAggregate(): number | null {
   throw new Error('an aggregate cannot appear inside where');
+}
+
+/**
+ * The condition in Kleene's three-valued logic, comparisons that read an aggregate or a deferred customer
+ * attribute being unknown: a verdict it settles holds whatever values those turn out to have (a false part
+ * settles `all`, a true part settles `any`), so the caller may skip computing them.
+ */
+function compileVerdict(c: Condition): Verdict {
+  if ('all' in c || 'any' in c) {
+    const all = 'all' in c;
+    const parts = (all ? c.all : c.any).map(compileVerdict);
+    return (s) => {
+      let open = false;
+      for (const p of parts) {
+        const v = p(s);
+        if (v === undefined) open = true;
+        else if (v !== all) return v;
+      }
+      return open ? undefined : all;
+    };
+  }
+  if ('not' in c) {
+    const inner = compileVerdict(c.not);
+    return (s) => {
+      const v = inner(s);
+      return v === undefined ? undefined : !v;
+    };
+  }
+  const { left, right } = c.compare;
+  if (deferred(left) || deferred(right)) return () => undefined;
+  return compileNode(c);
+}
+
+function deferred(o: Operand): boolean {
+  if ('aggregate' in o) return true;
+  if ('customer' in o) return DEFERRED_ATTRIBUTES.has(o.customer);
+  if ('mul' in o) return o.mul.some(deferred);
+  return false;
 }
 
 function compileNode(c: Condition): Predicate {

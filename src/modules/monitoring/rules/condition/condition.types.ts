@@ -103,6 +103,12 @@ export interface EvaluationContext {
 
 export interface CompiledCondition {
   evaluate(ctx: EvaluationContext): boolean;
+  /**
+   * The verdict before any aggregate is computed (`ctx.customer` without `daysSinceLastActivity`): true or
+   * false when no aggregate value could change it — `evaluate` then gives the same — and undefined when the
+   * rule's aggregates are needed. Lets the engine compute only the aggregates of undecided rules.
+   */
+  decide(ctx: Omit<EvaluationContext, 'aggregate'>): boolean | undefined;
   /** Distinct aggregates (by key) the condition reads, in first-use order. */
   aggregates: AggregateSpec[];
   /** Watchlist codes the condition reads, including inside aggregates' `where`. */
