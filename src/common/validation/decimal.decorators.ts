@@ -12,8 +12,13 @@ export function MaxDecimals(places: number): PropertyDecorator {
     name: 'maxDecimals',
     constraints: [places],
     validator: {
-      validate: (value: unknown) => typeof value !== 'string' || (value.split('.')[1] ?? '').length <= places,
+      validate: (value: unknown) => hasAtMostDecimals(value, places),
       defaultMessage: () => `x must have at most ${places} decimals`,
     },
   });
+}
+
+/** MaxDecimals' check: true for a non-string (left to the other validators). */
+export function hasAtMostDecimals(value: unknown, places: number): boolean {
+  return typeof value !== 'string' || (value.split('.')[1] ?? '').length <= places;
 }

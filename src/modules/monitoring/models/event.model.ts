@@ -8,34 +8,46 @@ import { MaxDecimals } from '../../../common/validation/decimal.decorators';
 import { Text } from '../../../common/validation/text.decorators';
 import { Decision, EventType, HoldStatus } from './monitoring.enums';
 
+/** `attributes`: at most 50 flat keys with scalar (or short string-array) values; free text belongs in content. */
+export function flatAttributes(value: unknown): boolean {
+  if (value === undefined || value === null) return true;
+  if (typeof value !== 'object' || Array.isArray(value)) return false;
+  const entries = Object.entries(value as Record<string, unknown>);
+  return entries.length <= 50 && entries.every(([k, v]) => /^[A-Za-z0-9_.]{1,64}$/.test(k) && (v === null || ['string', 'number', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.length <= 50 && v.every((x) => typeof x === 'string' && x.length <= 200))) && (typeof v !== 'string' || v.length <= 200));
+}
+
 @ValidatorConstraint({ name: 'flatAttributes' })
 class FlatAttributes implements ValidatorConstraintInterface {
   validate(value: unknown): boolean {
-    if (value === undefined || value === null) return true;
-    if (typeof value !== 'object' || Array.isArray(value)) return false;
-    const entries = Object.entries(value as Record<string, unknown>);
-    return entries.length <= 50 && entries.every(([k, v]) => /^[A-Za-z0-9_.]{1,64}$/.test(k) && (v === null || ['string', 'number', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.length <= 50 && v.every((x) => typeof x === 'string' && x.length <= 200))) && (typeof v !== 'string' || v.length <= 200));
+    return flatAttributes(value);
   }
   defaultMessage(): string {
     return 'x must be an object of at most 50 non-PII keys with scalar values (free text belongs in content)';
   }
 }
 
+/** Patterns of EventInput's fields, shared with the ingest fast lane (event-input-check.ts). */
+export const EVENT_PATTERNS = { currency: /^[A-Z]{3}$/, country: /^[A-Z]{2}$/, ipAddress: /^[0-9a-fA-F:.]{2,45}$/ } as const;
+/** Text fields (trimmed, non-empty) and their maximum lengths. */
+export const EVENT_TEXT_MAX = { idempotencyKey: 200, customerExternalRef: 100, channel: 50, deviceId: 200, counterpartyRef: 200 } as const;
+export const EVENT_CONTENT_MAX = 10_000;
+export const EVENT_AMOUNT_DECIMALS = 2;
+
 @InputType()
 export class EventInput {
-  @Field() @Text(200) idempotencyKey!: string;
+  @Field() @Text(EVENT_TEXT_MAX.idempotencyKey) idempotencyKey!: string;
   @Field(() => ID, { nullable: true }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) customerId?: string;
-  @Field({ nullable: true }) @Text(100, { optional: true }) customerExternalRef?: string;
+  @Field({ nullable: true }) @Text(EVENT_TEXT_MAX.customerExternalRef, { optional: true }) customerExternalRef?: string;
   @Field(() => EventType) @IsEnum(EventType, { message: 'x must be an event type' }) type!: EventType;
   @Field({ description: 'ISO-8601 date-time' }) @IsISO8601({ strict: true }, { message: 'x must be an ISO-8601 date-time' }) occurredAt!: string;
-  @Field(() => DecimalScalar, { nullable: true }) @IsOptional() @IsString() @MaxDecimals(2) amount?: string;
-  @Field({ nullable: true, description: 'ISO 4217' }) @IsOptional() @Matches(/^[A-Z]{3}$/, { message: 'x must be an ISO 4217 code such as EUR' }) currency?: string;
-  @Field({ nullable: true }) @Text(50, { optional: true }) channel?: string;
-  @Field({ nullable: true, description: 'ISO 3166-1 alpha-2' }) @IsOptional() @Matches(/^[A-Z]{2}$/, { message: 'x must be an ISO 3166-1 alpha-2 code' }) country?: string;
-  @Field({ nullable: true }) @IsOptional() @Matches(/^[0-9a-fA-F:.]{2,45}$/, { message: 'x must be an IP address' }) ipAddress?: string;
-  @Field({ nullable: true }) @Text(200, { optional: true }) deviceId?: string;
-  @Field({ nullable: true }) @Text(200, { optional: true }) counterpartyRef?: string;
-  @Field({ nullable: true, description: 'Free text (encrypted at rest with the customer key; flagged at ingest)' }) @IsOptional() @IsString() @MaxLength(10_000) content?: string;
+  @Field(() => DecimalScalar, { nullable: true }) @IsOptional() @IsString() @MaxDecimals(EVENT_AMOUNT_DECIMALS) amount?: string;
+  @Field({ nullable: true, description: 'ISO 4217' }) @IsOptional() @Matches(EVENT_PATTERNS.currency, { message: 'x must be an ISO 4217 code such as EUR' }) currency?: string;
+  @Field({ nullable: true }) @Text(EVENT_TEXT_MAX.channel, { optional: true }) channel?: string;
+  @Field({ nullable: true, description: 'ISO 3166-1 alpha-2' }) @IsOptional() @Matches(EVENT_PATTERNS.country, { message: 'x must be an ISO 3166-1 alpha-2 code' }) country?: string;
+  @Field({ nullable: true }) @IsOptional() @Matches(EVENT_PATTERNS.ipAddress, { message: 'x must be an IP address' }) ipAddress?: string;
+  @Field({ nullable: true }) @Text(EVENT_TEXT_MAX.deviceId, { optional: true }) deviceId?: string;
+  @Field({ nullable: true }) @Text(EVENT_TEXT_MAX.counterpartyRef, { optional: true }) counterpartyRef?: string;
+  @Field({ nullable: true, description: 'Free text (encrypted at rest with the customer key; flagged at ingest)' }) @IsOptional() @IsString() @MaxLength(EVENT_CONTENT_MAX) content?: string;
   @Field(() => GraphQLJSON, { nullable: true, description: 'Non-PII keys only' }) @IsOptional() @IsObject() @Validate(FlatAttributes) attributes?: Record<string, unknown>;
 }
 
