@@ -7,7 +7,7 @@ import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
 import type { SystemEvent } from '../../../common/audit/system-event-sink';
 import { RequestContext } from '../../../common/context/request-context';
 import { TrustLevel, type PartnerPrincipal } from '../../../common/context/principal';
-import { AppError, BadUserInputError, ConflictError, ForbiddenError, NotFoundError, RateLimitedError } from '../../../common/errors/app-error';
+import { AppError, BadUserInputError, ConflictError, ForbiddenError, NotFoundError, RateLimitedError, type FieldError } from '../../../common/errors/app-error';
 import { RateLimiter } from '../../../common/rate-limit/rate-limiter.service';
 import { partnerEventsBucket } from '../../../common/rate-limit/rate-limits';
 import { canonicalJson } from '../../audit/audit-chain';
@@ -27,6 +27,7 @@ import { wellFormedEvent } from './event-input-check';
 export const MAX_EVENTS_PER_CALL = 1000;
 const PARTNER_TYPES = new Set([EventType.TRANSACTION, EventType.LOGIN, EventType.COMMUNICATION, EventType.PAYMENT]);
 const CLOSED = new Set(['TERMINATED', 'ERASED']);
+const KNOWN_TYPES = new Set<string>(Object.values(EventType));
 
 type Slot = { index: number; input: EventInput; customer?: CustomerSnapshot; error?: AppError };
 
@@ -104,25 +105,37 @@ export class IngestService {
   }
 
   private async validateAll(raw: unknown[], principal: PartnerPrincipal): Promise<Slot[]> {
-    return Promise.all(
-      raw.map(async (item, index): Promise<Slot> => {
-        // Most events pass the fast lane; the rest go through class-validator, for its error messages.
-        const fast = wellFormedEvent(item);
-        const input = fast ?? plainToInstance(EventInput, item ?? {});
-        // Authorization before validation (SPEC §8): a type this partner may not send is FORBIDDEN whatever
-        // else is wrong with the event. (An unknown type is a validation error below.)
-        const known = (Object.values(EventType) as string[]).includes(input.type);
-        const allowed = PARTNER_TYPES.has(input.type) || (input.type === EventType.PROFILE_CHANGE && principal.trustLevel === TrustLevel.INTERNAL);
-        if (known && !allowed) return { index, input, error: new ForbiddenError(`A partner may not send ${input.type} events`, { field: 'type' }) };
-        const fieldErrors = fast ? [] : toFieldErrors(await validate(input));
-        if (!input.customerId && !input.customerExternalRef) fieldErrors.push({ path: 'customerId', message: 'or customerExternalRef is required' });
-        if (input.amount !== undefined && input.amount !== null && !isDecimalString(String(input.amount))) fieldErrors.push({ path: 'amount', message: 'must be a decimal string' });
-        const occurred = Date.parse(input.occurredAt);
-        if (!Number.isNaN(occurred) && occurred > Date.now() + 5 * 60_000) fieldErrors.push({ path: 'occurredAt', message: 'must not be in the future' });
-        if (fieldErrors.length) return { index, input, error: new BadUserInputError(`Invalid event at ${index}: ${fieldErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`, fieldErrors) };
-        return { index, input };
-      }),
-    );
+    const slots: Slot[] = new Array(raw.length);
+    const validating: Array<Promise<void>> = [];
+    raw.forEach((item, index) => {
+      // Most events pass the fast lane; the rest go through class-validator, for its error messages.
+      const fast = wellFormedEvent(item);
+      const input = fast ?? plainToInstance(EventInput, item ?? {});
+      const forbidden = this.forbiddenType(input, principal);
+      if (forbidden || fast) slots[index] = forbidden ? { index, input, error: forbidden } : this.checked(index, input, []);
+      else validating.push(validate(input).then((errors) => void (slots[index] = this.checked(index, input, toFieldErrors(errors)))));
+    });
+    await Promise.all(validating);
+    return slots;
+  }
+
+  /**
+   * Authorization before validation (SPEC §8): a type this partner may not send is FORBIDDEN whatever else is
+   * wrong with the event. (An unknown type is a validation error.)
+   */
+  private forbiddenType(input: EventInput, principal: PartnerPrincipal): ForbiddenError | undefined {
+    const allowed = PARTNER_TYPES.has(input.type) || (input.type === EventType.PROFILE_CHANGE && principal.trustLevel === TrustLevel.INTERNAL);
+    return KNOWN_TYPES.has(input.type) && !allowed ? new ForbiddenError(`A partner may not send ${input.type} events`, { field: 'type' }) : undefined;
+  }
+
+  /** The checks beyond EventInput's decorators, added to the decorators' `fieldErrors`. */
+  private checked(index: number, input: EventInput, fieldErrors: FieldError[]): Slot {
+    if (!input.customerId && !input.customerExternalRef) fieldErrors.push({ path: 'customerId', message: 'or customerExternalRef is required' });
+    if (input.amount !== undefined && input.amount !== null && !isDecimalString(String(input.amount))) fieldErrors.push({ path: 'amount', message: 'must be a decimal string' });
+    const occurred = Date.parse(input.occurredAt);
+    if (!Number.isNaN(occurred) && occurred > Date.now() + 5 * 60_000) fieldErrors.push({ path: 'occurredAt', message: 'must not be in the future' });
+    if (fieldErrors.length) return { index, input, error: new BadUserInputError(`Invalid event at ${index}: ${fieldErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`, fieldErrors) };
+    return { index, input };
   }
 
   /** Ownership: an EXTERNAL partner screens only customers it onboarded; others look absent (NOT_FOUND). */
