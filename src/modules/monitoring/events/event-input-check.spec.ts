@@ -67,6 +67,26 @@ describe('wellFormedEvent: the ingest fast lane agrees with class-validator', ()
     if (fast) expect(canonicalJson(fast)).toBe(canonicalJson(slow.input));
   });
 
+  // class-transformer drops keys a plain {} inherits when it copies an object (JSON.parse keeps an own
+  // __proto__): the lane must not keep them, or the stored attributes and the idempotency hash would differ.
+  it.each([
+    ['an inherited name among the attributes', { ...base, attributes: { constructor: 'web', outcome: 'OK' } }],
+    ['toString among the attributes', { ...base, attributes: { toString: 'x' } }],
+    ['an own __proto__ among the attributes', { ...base, attributes: JSON.parse('{"__proto__": "x", "outcome": "OK"}') }],
+    ['an own __proto__ on the event', Object.assign(JSON.parse('{"__proto__": {"polluted": true}}'), base)],
+  ])('leaves an object with %s to plainToInstance', async (_, raw) => {
+    expect(wellFormedEvent(raw)).toBeNull();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('copies the attributes into a fresh plain object, as plainToInstance does', () => {
+    const attributes = Object.assign(Object.create(null), { outcome: 'OK', tags: ['a'] }) as Record<string, unknown>;
+    const fast = wellFormedEvent({ ...base, attributes })!;
+    expect(Object.getPrototypeOf(fast.attributes)).toBe(Object.prototype);
+    expect(fast.attributes).toEqual({ outcome: 'OK', tags: ['a'] });
+    expect(fast.attributes!.tags).not.toBe(attributes.tags);
+  });
+
   it('leaves non-objects to class-validator', () => {
     for (const raw of [null, undefined, 'event', 3, [base]]) expect(wellFormedEvent(raw)).toBeNull();
   });

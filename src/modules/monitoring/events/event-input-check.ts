@@ -16,7 +16,7 @@ const absent = (v: unknown) => v === null || v === undefined;
  * two to the same verdicts and the same result, and fails when EventInput gains a field this lane ignores.
  */
 export function wellFormedEvent(raw: unknown): EventInput | null {
-  if (!isObject(raw)) return null;
+  if (!isObject(raw) || inheritsAnyKey(raw)) return null;
   const input = Object.assign(new EventInput(), raw);
   const fields = input as unknown as Record<string, unknown>;
   for (const name of TEXT_FIELDS) {
@@ -34,9 +34,26 @@ export function wellFormedEvent(raw: unknown): EventInput | null {
     if (!absent(input[name]) && !matches(input[name], EVENT_PATTERNS[name])) return null;
   }
   if (!absent(input.content) && !(isString(input.content) && maxLength(input.content, EVENT_CONTENT_MAX))) return null;
-  if (!absent(input.attributes) && !(isObject(input.attributes) && flatAttributes(input.attributes))) return null;
+  if (!absent(input.attributes)) {
+    if (!(isObject(input.attributes) && flatAttributes(input.attributes)) || inheritsAnyKey(input.attributes)) return null;
+    // plainToInstance gives a fresh plain object, its arrays copied; so does this lane.
+    const copy: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(input.attributes)) copy[key] = Array.isArray(value) ? [...value] : value;
+    input.attributes = copy;
+  }
   return input;
 }
+
+/**
+ * Does the object have a key a plain `{}` inherits (`__proto__`, `constructor`, `toString`…)? class-transformer
+ * drops such keys when it copies, and assigning `__proto__` would change a prototype: the lane leaves these
+ * objects to plainToInstance.
+ */
+function inheritsAnyKey(value: object): boolean {
+  for (const key of Object.keys(value)) if (key in EMPTY) return true;
+  return false;
+}
+const EMPTY: object = Object.freeze({});
 
 /** The EventInput properties this lane checks (the spec compares them with the decorated ones). */
 export const CHECKED_EVENT_FIELDS: readonly string[] = [
