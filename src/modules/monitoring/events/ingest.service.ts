@@ -112,7 +112,8 @@ export class IngestService {
       const fast = wellFormedEvent(item);
       const input = fast ?? plainToInstance(EventInput, item ?? {});
       const forbidden = this.forbiddenType(input, principal);
-      if (forbidden || fast) slots[index] = forbidden ? { index, input, error: forbidden } : this.checked(index, input, []);
+      if (forbidden) slots[index] = { index, input, error: forbidden };
+      else if (fast) slots[index] = this.checked(index, input, []);
       else validating.push(validate(input).then((errors) => void (slots[index] = this.checked(index, input, toFieldErrors(errors)))));
     });
     await Promise.all(validating);

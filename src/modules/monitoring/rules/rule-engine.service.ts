@@ -24,49 +24,6 @@ export interface ActiveRule {
   model: RuleModel;
 }
 
-/** Customer columns a rule reads (CustomerSnapshot's), for `prepareEvaluation`. */
-export type RuleCustomer = Pick<
-  CustomerSnapshot,
-  'id' | 'riskLevel' | 'riskScore' | 'status' | 'transactionLimit' | 'dailyLimit' | 'verificationLevel' | 'creditLevel' | 'createdAt'
->;
-
-/**
- * One stored event's evaluation up to the SQL: the rules of its type, their verdicts before aggregates
- * (`CompiledCondition.decide`), and the statement computing what the undecided ones read — their aggregates,
- * and the customer's last activity when one reads `daysSinceLastActivity` — or null when none is open.
- * A 50 € transfer is no large-amount rule's business whatever the customer's history, so its aggregates are
- * not computed. The bench's baseline builds its per-event SQL with this too.
- */
-export function prepareEvaluation(
-  rules: readonly ActiveRule[],
-  event: ScreenedEvent & { excludeIds?: readonly string[] },
-  customer: RuleCustomer,
-  list: (code: string) => ReadonlySet<string>,
-) {
-  const applicable = rules.filter((r) => r.eventTypes.has(event.type));
-  const eventView = {
-    type: event.type, occurredAt: event.occurredAt, amount: event.amount ?? null, currency: event.currency ?? null, channel: event.channel ?? null,
-    country: event.country ?? null, deviceId: event.deviceId ?? null, ipAddress: event.ipAddress ?? null, counterpartyRef: event.counterpartyRef ?? null,
-    flags: event.flags, attributes: event.attributes ?? {},
-  };
-  const customerView: Record<string, unknown> = {
-    riskLevel: customer.riskLevel, riskScore: customer.riskScore, status: customer.status, transactionLimit: customer.transactionLimit,
-    dailyLimit: customer.dailyLimit, verificationLevel: customer.verificationLevel, creditLevel: customer.creditLevel,
-    accountAgeDays: (event.occurredAt.getTime() - customer.createdAt.getTime()) / DAY_MS,
-  };
-  const preview = { event: eventView, customer: customerView, list };
-  const verdicts = applicable.map((r) => r.compiled.decide(preview));
-  const undecided = applicable.filter((_, i) => verdicts[i] === undefined);
-  const lastActivity = undecided.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
-  const built = undecided.length
-    ? buildAggregateQuery(undecided.flatMap((r) => r.compiled.aggregates), {
-        customerId: customer.id, occurredAt: event.occurredAt.toISOString(), event: eventView, list,
-        lastActivityExcluding: lastActivity ? event.id : undefined, excludeIds: event.excludeIds,
-      })
-    : null;
-  return { applicable, verdicts, eventView, customerView, query: built && { ...built, lastActivity } };
-}
-
 /** How long another instance's rule change may take to be seen here (the cache re-checks its stamp). */
 const STAMP_TTL_MS = 1000;
 const DAY_MS = 86_400_000;
@@ -92,6 +49,51 @@ export interface BatchEvaluation {
   event: ScreenedEvent;
   customer: CustomerSnapshot;
   laterIds: readonly string[];
+}
+
+/** Customer columns a rule reads (CustomerSnapshot's), for `prepareEvaluation`. */
+export type RuleCustomer = Pick<
+  CustomerSnapshot,
+  'id' | 'riskLevel' | 'riskScore' | 'status' | 'transactionLimit' | 'dailyLimit' | 'verificationLevel' | 'creditLevel' | 'createdAt'
+>;
+
+/**
+ * One stored event's evaluation up to the SQL: the rules of its type, their verdicts before aggregates
+ * (`CompiledCondition.decide`), and the statement computing what the undecided ones read — their aggregates,
+ * and the customer's last activity when one reads `daysSinceLastActivity` — or null when none is open.
+ * A 50 € transfer is no large-amount rule's business whatever the customer's history, so its aggregates are
+ * not computed. `excludeIds`: stored events its windows must not see (in a batch, the same customer's later
+ * events of the call). The bench's baseline builds its per-event SQL with this too.
+ */
+export function prepareEvaluation(
+  rules: readonly ActiveRule[],
+  event: ScreenedEvent,
+  customer: RuleCustomer,
+  list: (code: string) => ReadonlySet<string>,
+  excludeIds?: readonly string[],
+) {
+  const applicable = rules.filter((r) => r.eventTypes.has(event.type));
+  const eventView = {
+    type: event.type, occurredAt: event.occurredAt, amount: event.amount ?? null, currency: event.currency ?? null, channel: event.channel ?? null,
+    country: event.country ?? null, deviceId: event.deviceId ?? null, ipAddress: event.ipAddress ?? null, counterpartyRef: event.counterpartyRef ?? null,
+    flags: event.flags, attributes: event.attributes ?? {},
+  };
+  const customerView: Record<string, unknown> = {
+    riskLevel: customer.riskLevel, riskScore: customer.riskScore, status: customer.status, transactionLimit: customer.transactionLimit,
+    dailyLimit: customer.dailyLimit, verificationLevel: customer.verificationLevel, creditLevel: customer.creditLevel,
+    accountAgeDays: (event.occurredAt.getTime() - customer.createdAt.getTime()) / DAY_MS,
+  };
+  const preview = { event: eventView, customer: customerView, list };
+  const verdicts = applicable.map((r) => r.compiled.decide(preview));
+  const undecided = applicable.filter((_, i) => verdicts[i] === undefined);
+  const lastActivity = undecided.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
+  const built = undecided.length
+    ? buildAggregateQuery(undecided.flatMap((r) => r.compiled.aggregates), {
+        customerId: customer.id, occurredAt: event.occurredAt.toISOString(), event: eventView, list,
+        lastActivityExcluding: lastActivity ? event.id : undefined, excludeIds,
+      })
+    : null;
+  return { applicable, verdicts, eventView, customerView, query: built };
 }
 
 /**
@@ -144,7 +146,7 @@ export class RuleEngine {
   async evaluateBatch(manager: EntityManager, items: readonly BatchEvaluation[]): Promise<ActiveRule[][]> {
     const { rules, lists } = await this.active(manager);
     const list = (code: string): ReadonlySet<string> => lists.get(code) ?? new Set();
-    const prepared = items.map(({ event, customer, laterIds }) => prepareEvaluation(rules, { ...event, excludeIds: laterIds }, customer, list));
+    const prepared = items.map(({ event, customer, laterIds }) => prepareEvaluation(rules, event, customer, list, laterIds));
     const batch = combineAggregateQueries(prepared.flatMap((p, ord) => (p.query ? [{ ord, query: p.query }] : [])));
     const rows = new Map<number, Record<string, unknown>>();
     if (batch) {
@@ -154,7 +156,7 @@ export class RuleEngine {
       if (!query) return applicable.filter((_, i) => verdicts[i]);
       const row = rows.get(ord) ?? {};
       const values = readAggregateRow(query, row);
-      const last = query.lastActivity ? readLastActivity(row) : null;
+      const last = readLastActivity(row); // null when no open rule asked for it
       const ctx = {
         event: eventView, customer: { ...customerView, daysSinceLastActivity: last ? (eventView.occurredAt.getTime() - last.getTime()) / DAY_MS : null },
         aggregate: (key: string) => values.get(key) ?? null, list,
