@@ -1,5 +1,6 @@
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
 import { buildSchema, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { BadUserInputError } from '../common/errors/app-error';
 import { CompiledExecution } from './compiled-execution';
 
 function schema(): GraphQLSchema {
@@ -58,5 +59,19 @@ describe('CompiledExecution', () => {
     expect((await run(other, {})).data).toEqual({ rows: [{ id: 0 }] });
     expect((await run(document, { n: 1 })).data).toEqual({ rows: [{ id: 0, secret: null, label: 'row 0' }] });
     expect(execution.counts).toEqual({ interpreted: 0, compiled: 3 });
+  });
+
+  it.each([
+    ['interpreted', 5],
+    ['compiled', 0],
+  ])('answers variables that do not coerce with BAD_USER_INPUT naming each, %s', async (_path, compileAfter) => {
+    const execution = new CompiledExecution(compileAfter);
+    execution.useSchema(schema());
+    const run = await executorOf(execution);
+    const bad = run(document, { n: 'three' });
+    await expect(bad).rejects.toBeInstanceOf(BadUserInputError);
+    await expect(bad).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'n', message: expect.stringMatching(/Int cannot represent/) }], http: { status: 400 } } });
+    // A resolver's error is not a variable error: the partial result comes back as it is.
+    await expect(run(document, { n: 1 })).resolves.toMatchObject({ data: { rows: [{ id: 0, secret: null }] }, errors: [{ message: 'no' }] });
   });
 });

@@ -1,6 +1,7 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
 import { execute, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+import { variablesError } from './variable-errors';
 
 /**
  * Executes operations with graphql-jit: a document that comes back is compiled once into a function that
@@ -46,13 +47,22 @@ export class CompiledExecution {
     const plan = this.planFor(document, operationName ?? null);
     plan.executions += 1;
     const compiled = plan.executions > this.compileAfter ? (plan.compiled ??= compile(schema, document, operationName)) : 'interpret';
+    let result: ExecutionResult;
     if (compiled === 'interpret') {
       this.counts.interpreted += 1;
-      return (await execute({ schema, document, operationName, contextValue: requestContext.context, variableValues: variables })) as ExecutionResult;
+      result = (await execute({ schema, document, operationName, contextValue: requestContext.context, variableValues: variables })) as ExecutionResult;
+    } else {
+      this.counts.compiled += 1;
+      result = (await compiled.query(undefined, requestContext.context, variables)) as ExecutionResult;
+      if (result.errors?.length) result = { ...result, errors: result.errors.map(standardError) };
     }
-    this.counts.compiled += 1;
-    const result = (await compiled.query(undefined, requestContext.context, variables)) as ExecutionResult;
-    return result.errors?.length ? { ...result, errors: result.errors.map(standardError) } : result;
+    // No data at all: the variables did not coerce (nothing ran). Pricing usually finds that first, but not
+    // for a shape whose cost it remembers; the answer is the same BAD_USER_INPUT either way.
+    if (result.errors?.length && result.data === undefined) {
+      const invalid = variablesError(schema, document, variables, operationName ?? undefined);
+      if (invalid) throw invalid;
+    }
+    return result;
   };
 
   private planFor(document: DocumentNode, operationName: string | null): DocumentPlan {

@@ -1,13 +1,13 @@
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { getOperationAST, getVariableValues, type GraphQLError, type GraphQLSchema, type ValidationRule } from 'graphql';
+import type { GraphQLError, GraphQLSchema, ValidationRule } from 'graphql';
 import {
   fieldExtensionsEstimator,
   getComplexity,
   simpleEstimator,
   type ComplexityEstimator,
 } from 'graphql-query-complexity';
-import { BadUserInputError, QueryTooComplexError } from '../common/errors/app-error';
-import { variableFieldErrors } from './variable-errors';
+import { QueryTooComplexError } from '../common/errors/app-error';
+import { variablesError } from './variable-errors';
 import { DEFAULT_PAGE_SIZE } from '../common/pagination/connection';
 import type { AppConfig } from '../config/config';
 
@@ -57,17 +57,26 @@ type CostedDocument = Parameters<typeof getComplexity>[0]['query'];
 
 /**
  * Costs already computed, per parsed document (Apollo hands the same document object to every request with
- * the same query text) and per operation name and variables. Only operations whose variables are all scalars
- * are remembered — cheap to key, and the usual shape of a front-end's repeated queries; a batch of events in
- * a variable is priced each time. Bounded per document, so a client varying its variables cannot grow it.
+ * the same query text), operation name and shape of the variables (`costKey`). Bounded per document, so a
+ * client varying its variables cannot grow it.
  */
 const knownCosts = new WeakMap<object, Map<string, number>>();
 const COSTS_PER_DOCUMENT = 64;
 
-function costKey(variables: Record<string, unknown> | undefined, operationName: string | undefined): string | null {
-  const values = variables ? Object.values(variables) : [];
-  for (const value of values) if (value !== null && typeof value === 'object') return null;
-  return `${operationName ?? ''}\u0000${values.length ? JSON.stringify(variables) : ''}`;
+/**
+ * What a cost depends on: the operation and the variables' shape — scalars as they are, a list by its length,
+ * an input object by a marker. The cost functions read scalar arguments (`first`) and list lengths (the
+ * events of `ingestEvents`), never what an input object holds, so two calls of one shape cost the same: a
+ * batch of 1000 events is priced once, not coerced a second time on every call. (Its variables are still
+ * coerced by the executor, which answers a bad one as pricing would: see CompiledExecution.) The markers
+ * are objects, which no variable's own value serializes to here, so a string cannot pass for a list.
+ */
+export function costKey(variables: Record<string, unknown> | undefined, operationName: string | undefined): string {
+  const shape = variables ? JSON.stringify(variables, (key, value: unknown) => {
+    if (key === '' || value === null || typeof value !== 'object') return value;
+    return Array.isArray(value) ? { length: value.length } : {};
+  }) : '';
+  return `${operationName ?? ''}\u0000${shape}`;
 }
 
 /** The cost of an operation with its variables; throws QUERY_TOO_COMPLEX above `maxCost`. */
@@ -80,14 +89,12 @@ export function assertCostWithinLimit(
 ): number {
   const key = costKey(variables, operationName);
   let known = knownCosts.get(query);
-  let cost = key === null ? undefined : known?.get(key);
+  let cost = known?.get(key);
   if (cost === undefined) {
     cost = computeCost(schema, query, variables, operationName);
-    if (key !== null) {
-      if (!known) knownCosts.set(query, (known = new Map()));
-      if (known.size >= COSTS_PER_DOCUMENT) known.clear();
-      known.set(key, cost);
-    }
+    if (!known) knownCosts.set(query, (known = new Map()));
+    if (known.size >= COSTS_PER_DOCUMENT) known.clear();
+    known.set(key, cost);
   }
   if (cost > maxCost) throw new QueryTooComplexError(`Query cost ${cost} exceeds the limit of ${maxCost}`);
   return cost;
@@ -109,19 +116,4 @@ function computeCost(schema: GraphQLSchema, query: CostedDocument, variables: Re
     throw variablesError(schema, query, variables, operationName) ?? error;
   }
   return cost;
-}
-
-/** BAD_USER_INPUT (HTTP 400) naming every variable graphql-js cannot coerce, or null when they all coerce. */
-function variablesError(
-  schema: GraphQLSchema,
-  query: Parameters<typeof getComplexity>[0]['query'],
-  variables: Record<string, unknown> | undefined,
-  operationName: string | undefined,
-): BadUserInputError | null {
-  const operation = getOperationAST(query, operationName);
-  if (!operation) return null;
-  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {}, { maxErrors: 20 });
-  if (!coerced.errors?.length) return null;
-  const fieldErrors = coerced.errors.flatMap((e) => variableFieldErrors(e.message));
-  return new BadUserInputError(coerced.errors.map((e) => e.message).join('; '), fieldErrors, { http: { status: 400 } });
 }

@@ -60,6 +60,32 @@ describe('GraphQL hardening (development mode)', () => {
     }
   });
 
+  it('prices a list by its length, remembers that, and still refuses bad variables of a remembered shape', async () => {
+    const ingest = 'mutation($events: [EventInput!]!) { ingestEvents(events: $events) { decision } }';
+    const event = (i: number) => ({
+      idempotencyKey: `price-${i}`, customerId: '00000000-0000-4000-8000-000000000001', type: 'TRANSACTION', occurredAt: new Date().toISOString(), amount: '10.00', currency: 'EUR',
+    });
+    const events = (n: number) => Array.from({ length: n }, (_, i) => event(i));
+    const codeFor = async (n: number) => (await t.gql(ingest, { events: events(n) })).errors?.[0]?.extensions?.code;
+    // 1 + n / 10 against a limit of 50: 490 events cost 50, 500 cost 51.
+    for (const [n, code] of [[600, 'QUERY_TOO_COMPLEX'], [10, 'UNAUTHENTICATED'], [600, 'QUERY_TOO_COMPLEX'], [10, 'UNAUTHENTICATED'], [490, 'UNAUTHENTICATED'], [500, 'QUERY_TOO_COMPLEX']] as const) {
+      expect(await codeFor(n)).toBe(code);
+    }
+    // Three events, the second of an unknown type: refused by pricing the first time, by the executor once the
+    // shape's cost is remembered; the caller cannot tell which.
+    const bad = events(3);
+    bad[1] = { ...bad[1], type: 'NOPE' };
+    const refused = async () => {
+      const res = await t.gql(ingest, { events: bad });
+      return { status: res.status, body: res.body as unknown };
+    };
+    const first = await refused();
+    expect(first.status).toBe(400);
+    expect(first.body).toEqual({ errors: [expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: [expect.objectContaining({ path: expect.stringContaining('type') })] } })] });
+    expect(await codeFor(3)).toBe('UNAUTHENTICATED');
+    for (let i = 0; i < 3; i++) expect(await refused()).toEqual(first); // interpreted, then compiled
+  });
+
   it('refuses batched HTTP arrays', async () => {
     const res = await t.http().post('/graphql').set('content-type', 'application/json').send([{ query: '{ __typename }' }, { query: '{ __typename }' }]);
     expect(res.status).toBe(400);
