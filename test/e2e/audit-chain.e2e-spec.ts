@@ -41,6 +41,9 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     }
   };
 
+  /** Waits out the back-off after a refused one-statement chaining (earlier tests provoke refusals on purpose). */
+  const stagedFastPathReady = () => new Promise((resolve) => setTimeout(resolve, 1100));
+
   beforeAll(async () => {
     t = await startTestApp();
     sql = new Client({ connectionString: t.db.url });
@@ -285,6 +288,88 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     expect(await count()).toBe(before);
   });
 
+  it('chains a transaction\'s own committed entries onto the known head in one statement, lock held for that statement only', async () => {
+    await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-4' }); // the fast path knows the head
+    await stagedFastPathReady();
+    const tx = t.app.get(TransactionService);
+    const statements: string[] = [];
+    const manager = tx.outsideTransaction();
+    const query = manager.query.bind(manager);
+    const spy = jest.spyOn(manager, 'query').mockImplementation((text: string, params?: unknown[]) => {
+      statements.push(text);
+      return query(text, params);
+    });
+    const detached = jest.spyOn(tx, 'runDetached');
+    let lockedPathRuns = -1;
+    try {
+      await tx.run(async () => {
+        await writer.record({ action: 'test.own_staged', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'own-1' });
+        await writer.recordMany([2, 3].map((i) => ({ action: 'test.own_staged', outcome: 'SUCCESS' as const, resourceType: 'Test', resourceId: `own-${i}` })));
+      });
+      lockedPathRuns = detached.mock.calls.length;
+    } finally {
+      spy.mockRestore();
+      detached.mockRestore();
+    }
+    expect(lockedPathRuns).toBe(0); // no sequencer transaction: no take, no BEGIN … COMMIT around the lock
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatch(/^SELECT audit_chain_pending_onto_head\(/);
+    const { rows } = await sql.query(`SELECT resource_id, id::int AS id FROM audit_entry WHERE action = 'test.own_staged' ORDER BY id`);
+    expect(rows.map((r: { resource_id: string }) => r.resource_id)).toEqual(['own-1', 'own-2', 'own-3']);
+    expect(rows.map((r: { id: number }) => r.id - rows[0].id)).toEqual([0, 1, 2]);
+    expect(Number((await sql.query(`SELECT count(*) AS n FROM audit_entry_pending`)).rows[0].n)).toBe(0);
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
+  });
+
+  it('takes the locked path when another committed entry is pending, chaining that one first', async () => {
+    const tx = t.app.get(TransactionService);
+    await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-5' }); // the fast path knows the head
+    // Another instance's transaction committed its entry and has not chained it yet.
+    await sql.query(
+      `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)
+       VALUES (now(), 'SYSTEM', 'test.foreign_pending', 'Test', 'foreign', '{}', 'SUCCESS', '{}')`,
+    );
+    await tx.run(() => writer.record({ action: 'test.own_after_foreign', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'own-after' }));
+    const { rows } = await sql.query(`SELECT resource_id FROM audit_entry WHERE resource_id IN ('foreign', 'own-after') ORDER BY id`);
+    expect(rows.map((r: { resource_id: string }) => r.resource_id)).toEqual(['foreign', 'own-after']);
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
+    // Refused once, transactions keep to the locked path for a while: no round trip wasted on a likely refusal.
+    const manager = tx.outsideTransaction();
+    const query = manager.query.bind(manager);
+    const attempts: string[] = [];
+    const spy = jest.spyOn(manager, 'query').mockImplementation((text: string, params?: unknown[]) => {
+      if (text.startsWith('SELECT audit_chain_pending_onto_head(')) attempts.push(text);
+      return query(text, params);
+    });
+    try {
+      await tx.run(() => writer.record({ action: 'test.own_after_refusal', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'own-after-refusal' }));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(attempts).toEqual([]);
+    expect((await sql.query(`SELECT count(*)::int AS n FROM audit_entry WHERE resource_id = 'own-after-refusal'`)).rows[0].n).toBe(1);
+
+    // The guard, in the database: with the head right, it still refuses seqs that are not all pending, and any
+    // committed pending entry it was not given; it writes and deletes nothing then.
+    const head = (await sql.query('SELECT id::text AS id, hash FROM audit_entry ORDER BY id DESC LIMIT 1')).rows[0] as { id: string; hash: string };
+    const [{ seq }] = (await sql.query(
+      `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)
+       VALUES (now(), 'SYSTEM', 'test.guarded', 'Test', 'guarded', '{}', 'SUCCESS', '{}') RETURNING seq::text`,
+    )).rows as Array<{ seq: string }>;
+    const entry = (n: number) =>
+      JSON.stringify(Array.from({ length: n }, (_, i) => ({ id: String(BigInt(head.id) + 1n + BigInt(i)), occurred_at: new Date().toISOString(), actor_type: 'SYSTEM', action: 'test.forged', fields: [], outcome: 'SUCCESS', details: {}, hash: 'f'.repeat(64) })));
+    const chained = async (headId: string, seqs: string[]): Promise<number> =>
+      (await sql.query('SELECT audit_chain_pending_onto_head($1, $2, $3, $4::bigint[], $5::jsonb, $6::jsonb) AS n', [1, headId, head.hash, seqs, entry(seqs.length || 1), '{}'])).rows[0].n as number;
+    const before = await count();
+    expect(await chained(String(BigInt(head.id) - 1n), [seq])).toBe(0); // a stale head
+    expect(await chained(head.id, [seq, String(BigInt(seq) + 1000n)])).toBe(0); // a seq that is not pending
+    expect(await chained(head.id, [])).toBe(0); // a committed pending entry it was not given
+    expect(await count()).toBe(before);
+    expect((await sql.query(`SELECT count(*)::int AS n FROM audit_entry_pending WHERE seq = $1`, [seq])).rows[0].n).toBe(1);
+    await writer.chainPending();
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
+  });
+
   it('chains nothing twice when a fast append committed but its reply was lost', async () => {
     await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-3' }); // the fast path knows the head
     const manager = t.app.get(TransactionService).outsideTransaction();
@@ -302,6 +387,33 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     const { rows } = await sql.query(`SELECT resource_id FROM audit_entry WHERE action = 'test.lost_reply' ORDER BY id`);
     expect(rows.map((r: { resource_id: string }) => r.resource_id)).toEqual(['lost-reply-1', 'lost-reply-2']);
     await writer.record({ action: 'test.after_lost_reply', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'after' });
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
+  });
+
+  it('chains a transaction\'s entries once when the one-statement chaining committed but its reply was lost', async () => {
+    await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-6' }); // the fast path knows the head
+    await stagedFastPathReady();
+    const tx = t.app.get(TransactionService);
+    const manager = tx.outsideTransaction();
+    const query = manager.query.bind(manager);
+    const spy = jest.spyOn(manager, 'query').mockImplementation(async (text: string, params?: unknown[]) => {
+      const result = await query(text, params);
+      if (text.startsWith('SELECT audit_chain_pending_onto_head(')) {
+        lost += 1;
+        throw new Error('Connection terminated unexpectedly'); // after the commit
+      }
+      return result;
+    });
+    let lost = 0;
+    try {
+      await tx.run(() => writer.recordMany([1, 2].map((i) => ({ action: 'test.lost_chain_reply', outcome: 'SUCCESS' as const, resourceType: 'Test', resourceId: `lost-chain-${i}` }))));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lost).toBe(1);
+    const { rows } = await sql.query(`SELECT resource_id FROM audit_entry WHERE action = 'test.lost_chain_reply' ORDER BY id`);
+    expect(rows.map((r: { resource_id: string }) => r.resource_id)).toEqual(['lost-chain-1', 'lost-chain-2']);
+    await tx.run(() => writer.record({ action: 'test.after_lost_chain_reply', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'after-chain' }));
     expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
   });
 

@@ -20,13 +20,29 @@ const CHAIN_LOCK = 'SELECT pg_advisory_xact_lock($1)';
 const ROWS_PER_INSERT = 5000;
 /** Pending entries chained per sequencer transaction. */
 const PENDING_PER_TAKE = 5000;
+/**
+ * After the one-statement chaining of staged entries was refused, groups with staged entries take the locked
+ * path for this long. Under load it is refused most of the time — another transaction has committed while
+ * this process had not yet read its reply — and each refusal is a wasted round trip; alone, or nearly, it
+ * saves the locked path's four round trips and holds the lock for one statement only.
+ */
+const STAGED_FAST_PATH_BACKOFF_MS = 1000;
 /** Leftover pending entries (an instance that died between its commit and the chaining) are swept this often. */
 const PENDING_SWEEP_MS = 5_000;
 
-/** Callers waiting for the sequencer: entries to append now, or a transaction's committed entries to chain. */
+/** The entries one transaction of this instance staged: their columns, and the seqs the pending table gave them. */
+interface StagedEntries {
+  seqs: string[];
+  rows: EntryColumns[];
+}
+
+/**
+ * Callers waiting for the sequencer: entries to append now, or committed entries to chain — a transaction's
+ * own (`staged`: this instance wrote them and can chain them without reading them back) or whatever is pending.
+ */
 type Waiter =
   | { kind: 'append'; rows: EntryColumns[]; resolve: () => void; reject: (error: unknown) => void }
-  | { kind: 'chainPending'; resolve: () => void };
+  | { kind: 'chainPending'; staged?: StagedEntries; resolve: () => void };
 
 /**
  * The one sequencer of the audit chain (SPEC §8). Entries reach the chain in two ways:
@@ -51,11 +67,13 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   private lastHead?: { id: bigint; hash: string };
   /** Set when the fast path was refused: the next group takes the locked path directly. */
   private skipFastPath = false;
+  /** Until when groups with staged entries take the locked path directly (STAGED_FAST_PATH_BACKOFF_MS). */
+  private stagedFastPathAfter = 0;
   private readonly waiting: Waiter[] = [];
   /** The sequencer transaction in flight, if any. */
   private flushing?: Promise<void>;
-  /** Transactions that already asked for their pending entries to be chained after commit. */
-  private readonly chainAsked = new WeakSet<EntityManager>();
+  /** What each open transaction has staged so far; it asks once for its entries to be chained after commit. */
+  private readonly staged = new WeakMap<EntityManager, StagedEntries>();
   private readonly sweep = new PeriodicJob('audit pending sweep', this.logger, () => this.chainPending());
 
   constructor(
@@ -97,8 +115,13 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
    * Never rejects: the entries are committed, and a failure leaves them for the next run or the sweep.
    */
   chainPending(): Promise<void> {
+    return this.chainCommitted();
+  }
+
+  /** `chainPending`, for a committed transaction of this instance that names what it staged. */
+  private chainCommitted(staged?: StagedEntries): Promise<void> {
     return new Promise<void>((resolve) => {
-      this.waiting.push({ kind: 'chainPending', resolve });
+      this.waiting.push({ kind: 'chainPending', staged, resolve });
       this.startFlushing();
     });
   }
@@ -122,11 +145,18 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   private async stage(manager: EntityManager, rows: EntryColumns[]): Promise<void> {
     const occurredAt = new Date().toISOString();
     const records = rows.map((row) => storedRecord(row, occurredAt));
-    await manager.query(`INSERT INTO audit_entry_pending (${AUDIT_DATA_COLUMNS}) SELECT ${AUDIT_DATA_COLUMNS} FROM ${PENDING_RECORDSET}`, [JSON.stringify(records)]);
-    if (!this.chainAsked.has(manager)) {
-      this.chainAsked.add(manager);
-      void this.tx.afterCommitAwait(() => this.chainPending());
+    const inserted = (await manager.query(
+      `INSERT INTO audit_entry_pending (${AUDIT_DATA_COLUMNS}) SELECT ${AUDIT_DATA_COLUMNS} FROM ${PENDING_RECORDSET} RETURNING seq::text`,
+      [JSON.stringify(records)],
+    )) as Array<{ seq: string }>;
+    let staged = this.staged.get(manager);
+    if (!staged) {
+      this.staged.set(manager, (staged = { seqs: [], rows: [] }));
+      const committed = staged;
+      void this.tx.afterCommitAwait(() => this.chainCommitted(committed));
     }
+    for (const { seq } of inserted) staged.seqs.push(seq);
+    for (const row of rows) staged.rows.push(row);
   }
 
   /**
@@ -154,12 +184,18 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
       const chainers = group.filter((w) => w.kind === 'chainPending');
       try {
         const rows = appends.flatMap((w) => w.rows);
-        // After a refused fast path (another instance wrote, or business entries were pending) the next
-        // group goes straight to the locked path, which reads the real head: no second refusal in a row.
-        const fast = chainers.length || this.skipFastPath ? 'skipped' : await this.appendOntoKnownHead(rows);
+        // The fast path needs every entry in hand: a group asking for whatever is pending (the sweep) takes
+        // the locked path. After a refused fast path (another instance wrote, or entries this group does not
+        // hold were pending) the next group goes straight to the locked path, which reads the real head: no
+        // second refusal in a row; groups with staged entries keep to it for a while longer.
+        const staged = chainers.map((w) => w.staged);
+        const eligible = !this.skipFastPath && staged.every((s) => s !== undefined) && (!staged.length || Date.now() >= this.stagedFastPathAfter);
+        const fast = eligible ? await this.appendOntoKnownHead(rows, staged as StagedEntries[]) : 'skipped';
         this.skipFastPath = fast === 'refused';
+        if (fast === 'refused' && staged.length) this.stagedFastPathAfter = Date.now() + STAGED_FAST_PATH_BACKOFF_MS;
         if (fast === 'appended') {
           for (const w of appends) w.resolve();
+          for (const w of chainers) w.resolve();
           continue;
         }
         const attempted = typeof fast === 'object' ? fast.attempted : undefined;
@@ -241,32 +277,45 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   }
 
   /**
-   * Fast path for grouped entries: chain them onto the head this instance wrote last and append them in one
-   * statement of its own transaction (`audit_append_onto_head`: the chain lock, then the guarded INSERT, then
-   * the commit), so no transaction stays open while this process is busy between round trips. The guard
-   * (that head is still the head, and no committed entry waits to be chained before these) fails only if
-   * another instance appended, ours rolled back, or a business transaction's entries are pending; then
-   * nothing was written and the caller takes the locked path. The hashes are computed before the lock.
+   * Fast path for grouped entries and for the committed entries of this instance's own transactions (`staged`):
+   * chain them onto the head this instance wrote last and write them in one statement of its own transaction
+   * — `audit_append_onto_head` for appends alone, `audit_chain_pending_onto_head` when staged entries come
+   * along (it also deletes exactly their pending rows): the chain lock, the guard, the writes, the commit — so
+   * no transaction holds the lock while this process is busy between round trips. Staged entries go first,
+   * one transaction's after another's by their first seq, as the locked path orders them. The guard (that
+   * head is still the head, and no committed entry this group does not hold is pending) fails only if another
+   * instance appended, ours rolled back, or such an entry is pending; then nothing was written and the caller
+   * takes the locked path. The hashes are computed before the lock.
    */
-  private async appendOntoKnownHead(rows: EntryColumns[]): Promise<'appended' | 'refused' | 'skipped' | { attempted: { id: bigint; hash: string } }> {
+  private async appendOntoKnownHead(
+    rows: EntryColumns[],
+    staged: StagedEntries[],
+  ): Promise<'appended' | 'refused' | 'skipped' | { attempted: { id: bigint; hash: string } }> {
     const known = this.lastHead;
-    if (!known || rows.length > ROWS_PER_INSERT) return 'skipped';
-    const prepared = this.chain(rows, known);
+    const byFirstSeq = staged.map((s) => ({ ...s, first: s.seqs.reduce((min, seq) => (BigInt(seq) < min ? BigInt(seq) : min), BigInt(s.seqs[0])) }));
+    if (byFirstSeq.length > 1) byFirstSeq.sort((a, b) => (a.first < b.first ? -1 : 1));
+    const all = staged.length ? [...byFirstSeq.flatMap((s) => s.rows), ...rows] : rows;
+    if (!known || !all.length || all.length > ROWS_PER_INSERT) return 'skipped';
+    const prepared = this.chain(all, known);
     const [entries, shared, headHash] = chainedParameters(prepared.records);
     let appended: number;
     try {
-      [{ appended }] = (await this.tx.outsideTransaction().query(`SELECT audit_append_onto_head($1, $2, $3, $4::jsonb, $5::jsonb) AS appended`, [
-        AUDIT_LOCKS.append, known.id.toString(), headHash, entries, shared,
-      ])) as Array<{ appended: number }>;
+      [{ appended }] = (await (staged.length
+        ? this.tx.outsideTransaction().query(`SELECT audit_chain_pending_onto_head($1, $2, $3, $4::bigint[], $5::jsonb, $6::jsonb) AS appended`, [
+            AUDIT_LOCKS.append, known.id.toString(), headHash, byFirstSeq.flatMap((s) => s.seqs), entries, shared,
+          ])
+        : this.tx.outsideTransaction().query(`SELECT audit_append_onto_head($1, $2, $3, $4::jsonb, $5::jsonb) AS appended`, [
+            AUDIT_LOCKS.append, known.id.toString(), headHash, entries, shared,
+          ]))) as Array<{ appended: number }>;
     } catch (error) {
       // Usually nothing was committed (the statement is its own transaction), but a lost reply can hide a
       // commit: the locked path checks for the head this call would have left before chaining again.
       this.logger.warn(`fast audit append failed, retrying under the lock: ${(error as Error).message}`);
       return { attempted: prepared.head };
     }
-    if (appended !== rows.length) return 'refused';
+    if (appended !== all.length) return 'refused';
     this.lastHead = prepared.head;
-    this.checkpoints.noteAppended(rows.length);
+    this.checkpoints.noteAppended(all.length);
     return 'appended';
   }
 
