@@ -14,7 +14,8 @@
  * ONE customer. `batch` — BENCH_BATCH_SIZE (default 1000) events per request, BENCH_BATCH_CONNECTIONS
  * (default 4) concurrent workers; app vs one `INSERT … SELECT FROM unnest(…)` of the same rows. Both modes:
  * SQL statements per request for 1, 10 and 1000 events, counted in the app process (bench/lib/app-process.js),
- * and an EXPLAIN of the aggregate query on the seeded data.
+ * and an EXPLAIN of the aggregate query on the seeded data. The app names its statements on PostgreSQL
+ * (DATABASE_PREPARED_STATEMENTS); the baseline sends plain unnamed ones unless BENCH_BASELINE_PREPARED=1.
  */
 
 const path = require('node:path');
@@ -627,6 +628,7 @@ async function main() {
             mode: 'single', seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, connections: CONNECTIONS, targets: TARGETS, query: INGEST,
             baseline: 'node:http + pg: BEGIN; the app\'s INSERT INTO event … RETURNING; the aggregate SQL of the active rules (buildAggregateQuery, with the last-activity look-up as a column); COMMIT',
             statementCounting: 'pg.Client#query calls inside each HTTP request (AsyncLocalStorage), in the app process',
+            baselineStatements: process.env.BENCH_BASELINE_PREPARED === '1' ? 'named (BENCH_BASELINE_PREPARED=1, a diagnostic)' : 'unnamed (plain pg)',
           },
           environment: { ...environment, loadAverageAtEnd: os.loadavg().map(round2) }, setup, explain, statements,
           runs: { baseline: [base1, base2], baselineAverage: baseAvg, appRandomCustomers: appRandom, appOneCustomer: appHot, baselineOneCustomer: baseHot, appWithoutAuditDiagnostic: appNoAudit },
@@ -696,6 +698,7 @@ async function main() {
             mode: 'batch', seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, workers: BATCH_CONNECTIONS, batchSize: BATCH_SIZE, targets: TARGETS, query: INGEST,
             baseline: 'node:http + pg: INSERT INTO event … SELECT * FROM unnest($1::uuid[], …) RETURNING id of the same rows (one statement)',
             statementCounting: 'pg.Client#query calls inside each HTTP request (AsyncLocalStorage), in the app process',
+            baselineStatements: process.env.BENCH_BASELINE_PREPARED === '1' ? 'named (BENCH_BASELINE_PREPARED=1, a diagnostic)' : 'unnamed (plain pg)',
           },
           environment: { ...environment, loadAverageAtEnd: os.loadavg().map(round2) }, setup, explain, statements,
           runs: { baseline: [base1, base2], baselineAverage: baseAvg, app }, verdict: v,

@@ -40,7 +40,8 @@ export class AppModule {
           middleware: { mount: true, generateId: true, idGenerator: (req: Request) => (req as Request & { id: string }).id },
         }),
         LoggerModule.forRoot(loggerParams(config)),
-        DatabaseModule.forRoot(databaseUrl),
+        // The embedded PGlite (no DATABASE_URL) serves every connection in one session: no named statements there.
+        DatabaseModule.forRoot(databaseUrl, { preparedStatements: config.databaseUrl !== undefined && config.databasePreparedStatements }),
         ContextModule,
         CryptoModule,
         NotifyModule,

@@ -83,7 +83,9 @@ function aggregateStatements(ruleSet, e, customer) {
 async function serve() {
   if (!process.send) throw new Error('--serve is internal (needs an IPC parent)');
   const { Pool } = require('pg');
-  const db = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.BENCH_BASELINE_POOL) || 20 });
+  // BENCH_BASELINE_PREPARED=1 (a diagnostic, not the baseline): name the statements as the app does.
+  const Client = process.env.BENCH_BASELINE_PREPARED === '1' ? requireDist('database/prepared-statements').PreparingClient : undefined;
+  const db = new Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.BENCH_BASELINE_POOL) || 20, ...(Client ? { Client } : {}) });
   db.on('error', () => {}); // an idle client cut off by DROP DATABASE … WITH (FORCE) at the end
   const rules = await loadRules(db);
   // Read once at start, not per request as the app does: the baseline pays for no customer look-up.

@@ -54,6 +54,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...productionEnv(), NOTIFY_TRANSPORT: 'smtp://x' })).toThrow(/NOTIFY_TRANSPORT/);
   });
 
+  it('names the database statements unless DATABASE_PREPARED_STATEMENTS=false, and refuses other values', () => {
+    expect(loadConfig(productionEnv()).databasePreparedStatements).toBe(true);
+    expect(loadConfig({ ...productionEnv(), DATABASE_PREPARED_STATEMENTS: 'false' }).databasePreparedStatements).toBe(false);
+    expect(loadConfig({ ...productionEnv(), DATABASE_PREPARED_STATEMENTS: 'true' }).databasePreparedStatements).toBe(true);
+    expect(() => loadConfig({ ...productionEnv(), DATABASE_PREPARED_STATEMENTS: 'no' })).toThrow(/DATABASE_PREPARED_STATEMENTS/);
+  });
+
   it('reads EVENT_PARTITIONS_AHEAD_MONTHS (default 12) and refuses values outside 1..120', () => {
     expect(loadConfig(productionEnv()).eventPartitionsAheadMonths).toBe(12);
     expect(loadConfig({ ...productionEnv(), EVENT_PARTITIONS_AHEAD_MONTHS: '36' }).eventPartitionsAheadMonths).toBe(36);

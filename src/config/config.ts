@@ -41,6 +41,8 @@ const envSchema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
+  /** Name (server-side prepare) the app's parameterised statements; off for poolers that cannot keep them. */
+  DATABASE_PREPARED_STATEMENTS: z.enum(['true', 'false']).default('true'),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
@@ -99,6 +101,8 @@ export interface AppConfig {
   port: number;
   /** Undefined means: start the embedded PGlite server under dataDir. */
   databaseUrl?: string;
+  /** DATABASE_PREPARED_STATEMENTS: the pool's clients prepare their parameterised statements (real PostgreSQL only). */
+  databasePreparedStatements: boolean;
   redisUrl?: string;
   redisKeyPrefix: string;
   dataDir: string;
@@ -196,6 +200,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
     isProduction,
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS === 'true',
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     dataDir,

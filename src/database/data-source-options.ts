@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
+import { PREPARED_CONNECTION_LIFETIME_SECONDS, PreparingClient } from './prepared-statements';
 
 /**
  * One definition of the TypeORM connection, shared by the app, the migration CLI and the tests.
@@ -7,6 +8,20 @@ import type { DataSourceOptions } from 'typeorm';
  * `synchronize` is off: the schema changes only through reviewed migrations.
  */
 export function dataSourceOptions(url: string, overrides: Partial<DataSourceOptions> = {}): DataSourceOptions {
+  return { ...baseOptions(url), ...overrides } as DataSourceOptions;
+}
+
+/**
+ * The serving app's connection: as `dataSourceOptions`, and with `preparedStatements` its pool's clients
+ * name their parameterised statements (./prepared-statements.ts), renewed hourly.
+ */
+export function appDataSourceOptions(url: string, { preparedStatements }: { preparedStatements: boolean }): DataSourceOptions {
+  const base = baseOptions(url);
+  if (!preparedStatements) return base;
+  return { ...base, extra: { ...(base as { extra: object }).extra, Client: PreparingClient, maxLifetimeSeconds: PREPARED_CONNECTION_LIFETIME_SECONDS } } as DataSourceOptions;
+}
+
+function baseOptions(url: string): DataSourceOptions {
   const root = join(__dirname, '..', '..');
   const ext = __filename.endsWith('.ts') ? 'ts' : 'js';
   return {
@@ -22,6 +37,5 @@ export function dataSourceOptions(url: string, overrides: Partial<DataSourceOpti
     migrationsRun: false,
     logging: false,
     extra: { max: 20, idleTimeoutMillis: 30_000, application_name: 'custos' },
-    ...overrides,
   } as DataSourceOptions;
 }

@@ -1,16 +1,19 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { dataSourceOptions } from './data-source-options';
+import { appDataSourceOptions } from './data-source-options';
 import { TransactionService } from './transaction.service';
 
 @Global()
 @Module({})
 export class DatabaseModule {
-  /** `url` is resolved before the app is built: DATABASE_URL, or the embedded server's address. */
-  static forRoot(url: string): DynamicModule {
+  /**
+   * `url` is resolved before the app is built: DATABASE_URL, or the embedded server's address.
+   * `preparedStatements`: name the pool's statements (a real PostgreSQL server only, never PGlite).
+   */
+  static forRoot(url: string, { preparedStatements }: { preparedStatements: boolean }): DynamicModule {
     return {
       module: DatabaseModule,
-      imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(url), autoLoadEntities: true })],
+      imports: [TypeOrmModule.forRoot({ ...appDataSourceOptions(url, { preparedStatements }), autoLoadEntities: true })],
       providers: [TransactionService],
       exports: [TransactionService],
     };
