@@ -41,6 +41,35 @@ describe('ingest: a call screened as one batch, decided in array order', () => {
     await t?.close();
   });
 
+  it('finds the customers of a call by id, by external reference or both, one or many of each', async () => {
+    const [a, b] = [await customer(), await customer()];
+    const refOf = async (id: string) => (await sql.query(`SELECT external_ref FROM customer WHERE id = $1`, [id])).rows[0].external_ref as string;
+    const [refA, refB] = [await refOf(a), await refOf(b)];
+    const login = (key: Record<string, string>) => ({ ...key, type: 'LOGIN', attributes: { outcome: 'SUCCESS' }, idempotencyKey: newKey() });
+    const customersOf = async (events: Array<Record<string, unknown>>) => {
+      const res = await ingest(t, core.token, events);
+      const codes = (res.errors ?? []).map((e) => `${e.path!.join('.')} ${e.extensions!.code}`);
+      // The partner may not read an event's customer: the stored rows say whose each event became.
+      const ids = res.data!.ingestEvents.map((r) => r?.event?.id ?? null);
+      const { rows } = await sql.query(`SELECT id, customer_id FROM event WHERE id = ANY($1::uuid[])`, [ids.filter(Boolean)]);
+      const owner = new Map(rows.map((r) => [r.id, r.customer_id]));
+      return { customers: ids.map((id) => (id ? owner.get(id) : null)), codes };
+    };
+    // One id; one reference; several ids; several references; ids and references mixed, with unknown ones.
+    expect(await customersOf([login({ customerId: a })])).toEqual({ customers: [a], codes: [] });
+    expect(await customersOf([login({ customerExternalRef: refB })])).toEqual({ customers: [b], codes: [] });
+    expect(await customersOf([login({ customerId: a }), login({ customerId: b })])).toEqual({ customers: [a, b], codes: [] });
+    expect(await customersOf([login({ customerExternalRef: refA }), login({ customerExternalRef: refB })])).toEqual({ customers: [a, b], codes: [] });
+    expect(
+      await customersOf([
+        login({ customerExternalRef: refB }),
+        login({ customerId: a }),
+        login({ customerExternalRef: 'no-such-ref' }),
+        login({ customerId: '00000000-0000-4000-8000-000000000000' }),
+      ]),
+    ).toEqual({ customers: [b, a, null, null], codes: ['ingestEvents.2 NOT_FOUND', 'ingestEvents.3 NOT_FOUND'] });
+  });
+
   it('counts the earlier events of the call at the same time, and not the later ones', async () => {
     const c = await customer();
     const at = Date.now() - MIN;

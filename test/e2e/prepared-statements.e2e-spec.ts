@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { Client } from 'pg';
 import { MAX_PREPARED_PER_CONNECTION, PreparingClient, statementName } from '../../src/database/prepared-statements';
+import { TransactionService } from '../../src/database/transaction.service';
+import { CustomersService } from '../../src/modules/customers/customers.service';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
 
@@ -116,6 +119,23 @@ describe('the app pool', () => {
     try {
       expect(app.config.databasePreparedStatements).toBe(true);
       expect(await namedInSession(app)).toContain('SELECT id FROM app_user WHERE email = $1');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('keeps generic plans for the one-customer look-up of the ingest path', async () => {
+    const app = await startTestApp();
+    try {
+      const customers = app.app.get(CustomersService);
+      const plans = await app.app.get(TransactionService).run(async (manager) => {
+        // On the transaction's one connection: more executions than the custom plans PostgreSQL tries first.
+        for (let i = 0; i < 8; i++) await customers.snapshots([randomUUID()], []);
+        for (let i = 0; i < 8; i++) await customers.snapshots([], [`ref-${i}`]);
+        return (await manager.query(`SELECT statement, generic_plans::int AS generic FROM pg_prepared_statements WHERE statement LIKE '%FROM customer WHERE%'`)) as Array<{ statement: string; generic: number }>;
+      });
+      expect(plans).toHaveLength(2);
+      for (const p of plans) expect(p.generic).toBeGreaterThan(0);
     } finally {
       await app.close();
     }

@@ -253,7 +253,7 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     // Whole transactions only: those of the oldest PENDING_PER_TAKE entries, every entry of each (a take may
     // so exceed the bound), so no transaction's entries are ever split across two takes.
     const taken = (await manager.query(
-      `WITH oldest AS (SELECT DISTINCT xmin::text AS tx FROM (SELECT xmin FROM audit_entry_pending ORDER BY seq LIMIT ${PENDING_PER_TAKE}) o),
+      `WITH oldest AS (SELECT DISTINCT xmin::text AS tx FROM (SELECT xmin FROM audit_entry_pending ORDER BY seq LIMIT $1) o),
        picked AS (
          SELECT p.seq, min(p.seq) OVER (PARTITION BY p.xmin::text) AS first_of_transaction
            FROM audit_entry_pending p WHERE p.xmin::text IN (SELECT tx FROM oldest)),
@@ -264,6 +264,8 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
        SELECT h.id::text AS head_id, h.hash AS head_hash, (SELECT count(*)::int FROM audit_entry_pending) AS pending_before, t.*
          FROM (SELECT 1) AS one LEFT JOIN head h ON true LEFT JOIN taken t ON true
         ORDER BY t.first_of_transaction, t.seq`,
+      // A parameter, not a literal: a parameterised statement is prepared once per connection, not planned per take.
+      [PENDING_PER_TAKE],
     )) as Array<PendingDbRow & { head_id: string | null; head_hash: string | null; pending_before: number; seq: string | null }>;
     const head = { id: BigInt(taken[0].head_id ?? 0), hash: taken[0].head_hash ?? GENESIS_HASH };
     const pending = taken.filter((t) => t.seq !== null);

@@ -152,14 +152,24 @@ export class CustomersService {
    * pipeline) applies its own ownership rule to what it finds.
    */
   async snapshots(ids: readonly string[], externalRefs: readonly string[]): Promise<CustomerSnapshot[]> {
-    if (!ids.length && !externalRefs.length) return [];
+    const uuids = ids.filter((id) => isUUID(id));
+    if (!uuids.length && !externalRefs.length) return [];
     // Only the columns a decision reads, as plain rows: no entity hydration of the encrypted PII columns on
-    // the ingest hot path.
+    // the ingest hot path. A condition only for the keys given, and `= $1` for a single key: the prepared
+    // statement then keeps its generic plan (PostgreSQL prices `= ANY($1)` for a ten-element array, so it
+    // re-planned the one-customer look-up on every call).
+    const keyed = (column: string, type: string, values: readonly string[]) =>
+      values.length === 1 ? { sql: `${column} = $1::${type}`, params: [values[0]] } : { sql: `${column} = ANY($1::${type}[])`, params: [[...values]] };
+    const where = !externalRefs.length
+      ? keyed('id', 'uuid', uuids)
+      : !uuids.length
+        ? keyed('external_ref', 'text', externalRefs)
+        : { sql: 'id = ANY($1::uuid[]) OR external_ref = ANY($2::text[])', params: [uuids, [...externalRefs]] };
     const rows = (await this.tx.manager().query(
       `SELECT id, external_ref, status, risk_level, risk_score, verification_level, credit_level, transaction_limit, daily_limit,
               restricted_limit, created_at, account_manager_id, onboarded_by_partner_id, data_key
-         FROM customer WHERE id = ANY($1::uuid[]) OR external_ref = ANY($2::text[])`,
-      [ids.filter((id) => isUUID(id)), [...externalRefs]],
+         FROM customer WHERE ${where.sql}`,
+      where.params,
     )) as SnapshotRow[];
     const num = (v: string | null) => (v === null ? null : Number(v));
     return rows.map((r) => ({
