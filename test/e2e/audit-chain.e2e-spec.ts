@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Client } from 'pg';
 import { AuditWriter } from '../../src/modules/audit/audit-writer.service';
+import { AUDIT_LOCKS } from '../../src/modules/audit/audit.settings';
 import { AuditCheckpointer } from '../../src/modules/audit/chain/audit-checkpointer.service';
 import { RequestContext } from '../../src/common/context/request-context';
 import { APP_CONFIG } from '../../src/config/config.module';
@@ -318,6 +319,48 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     expect(rows.map((r: { resource_id: string }) => r.resource_id)).toEqual(['own-1', 'own-2', 'own-3']);
     expect(rows.map((r: { id: number }) => r.id - rows[0].id)).toEqual([0, 1, 2]);
     expect(Number((await sql.query(`SELECT count(*) AS n FROM audit_entry_pending`)).rows[0].n)).toBe(0);
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
+  });
+
+  it('runs no take for a transaction whose entries an earlier take already chained', async () => {
+    const tx = t.app.get(TransactionService);
+    const sweep = jest.spyOn(writer, 'chainPending').mockResolvedValue(); // the periodic sweep stays out of the count
+    const detached = jest.spyOn(tx, 'runDetached');
+    const pendingOf = async (): Promise<number> => (await sql.query(`SELECT count(*)::int AS n FROM audit_entry_pending WHERE action = 'test.taken_by_other'`)).rows[0].n;
+    const entry = (i: number) => () => writer.record({ action: 'test.taken_by_other', outcome: 'SUCCESS', resourceType: 'Test', resourceId: `taken-${i}` });
+    const pendingReach = async (n: number) => {
+      for (let waited = 0; (await pendingOf()) < n; waited += 20) {
+        if (waited > 10_000) throw new Error(`${n} transactions did not commit`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    // Another session holds the chain lock. The first transaction commits and its chaining waits for the lock;
+    // nine more commit meanwhile and queue behind it.
+    await sql.query('SELECT pg_advisory_lock($1)', [AUDIT_LOCKS.append]);
+    let locked = true;
+    const runs: Array<Promise<void>> = [];
+    let takes = -1;
+    try {
+      runs.push(tx.run(entry(0)));
+      await pendingReach(1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (let i = 1; i < 10; i++) runs.push(tx.run(entry(i)));
+      await pendingReach(10);
+      await sql.query('SELECT pg_advisory_unlock($1)', [AUDIT_LOCKS.append]);
+      locked = false;
+      await Promise.all(runs);
+      takes = detached.mock.calls.length;
+    } finally {
+      if (locked) await sql.query('SELECT pg_advisory_unlock($1)', [AUDIT_LOCKS.append]);
+      await Promise.allSettled(runs);
+      sweep.mockRestore();
+      detached.mockRestore();
+    }
+    // The first caller's take chained all ten; the nine callers behind it needed no take of their own.
+    expect(takes).toBe(1);
+    const { rows } = await sql.query(`SELECT id::int AS id FROM audit_entry WHERE action = 'test.taken_by_other' ORDER BY id`);
+    expect(rows).toHaveLength(10);
+    expect(await pendingOf()).toBe(0);
     expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
   });
 

@@ -27,6 +27,8 @@ const PENDING_PER_TAKE = 5000;
  * saves the locked path's four round trips and holds the lock for one statement only.
  */
 const STAGED_FAST_PATH_BACKOFF_MS = 1000;
+/** Seqs remembered as chained by this instance's takes, at most (past it they are forgotten: an extra take, no harm). */
+const TAKEN_SEQS_REMEMBERED = 100_000;
 /** Leftover pending entries (an instance that died between its commit and the chaining) are swept this often. */
 const PENDING_SWEEP_MS = 5_000;
 
@@ -74,6 +76,12 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   private flushing?: Promise<void>;
   /** What each open transaction has staged so far; it asks once for its entries to be chained after commit. */
   private readonly staged = new WeakMap<EntityManager, StagedEntries>();
+  /**
+   * Pending seqs a committed take of this instance chained before their own transaction asked for it: a take
+   * chains every committed entry, so under load it often carries entries of transactions that commit while it
+   * runs; their callers then need no take of their own.
+   */
+  private readonly takenSeqs = new Set<string>();
   private readonly sweep = new PeriodicJob('audit pending sweep', this.logger, () => this.chainPending());
 
   constructor(
@@ -179,7 +187,12 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
 
   private async flushWaiting(): Promise<void> {
     while (this.waiting.length) {
-      const group = this.waiting.splice(0, this.waiting.length);
+      const group = this.waiting.splice(0, this.waiting.length).filter((w) => {
+        if (w.kind !== 'chainPending' || !w.staged || !this.alreadyTaken(w.staged)) return true;
+        w.resolve();
+        return false;
+      });
+      if (!group.length) continue;
       const appends = group.filter((w) => w.kind === 'append');
       const chainers = group.filter((w) => w.kind === 'chainPending');
       try {
@@ -199,8 +212,9 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
           continue;
         }
         const attempted = typeof fast === 'object' ? fast.attempted : undefined;
-        const { drained, chained, alreadyAppended } = await this.tx.runDetached((manager) => this.sequence(manager, rows, attempted));
+        const { drained, chained, alreadyAppended, taken } = await this.tx.runDetached((manager) => this.sequence(manager, rows, attempted));
         this.checkpoints.noteAppended(chained);
+        this.rememberTaken(taken);
         if (drained || alreadyAppended) for (const w of appends) w.resolve();
         if (drained) {
           for (const w of chainers) w.resolve();
@@ -225,8 +239,9 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   /** One caller's grouped entries, in as many sequencer transactions as a pending backlog takes first. */
   private async appendOneCaller(rows: EntryColumns[]): Promise<void> {
     for (;;) {
-      const { drained, chained } = await this.tx.runDetached((manager) => this.sequence(manager, rows));
+      const { drained, chained, taken } = await this.tx.runDetached((manager) => this.sequence(manager, rows));
       this.checkpoints.noteAppended(chained);
+      this.rememberTaken(taken);
       if (drained) return;
     }
   }
@@ -239,7 +254,7 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     manager: EntityManager,
     rows: EntryColumns[],
     attempted?: { id: bigint; hash: string },
-  ): Promise<{ drained: boolean; chained: number; alreadyAppended: boolean }> {
+  ): Promise<{ drained: boolean; chained: number; alreadyAppended: boolean; taken: string[] }> {
     await manager.query(CHAIN_LOCK, [AUDIT_LOCKS.append]);
     // A fast-path call that failed on our side may still have committed (the connection dropped after the
     // server ran it). Under the lock that is settled: if the head it would have left exists, these rows are
@@ -275,7 +290,20 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     const prepared = this.chain(drained ? [...pending.map(pendingColumns), ...rows] : pending.map(pendingColumns), head);
     await this.insertChained(manager, prepared.records);
     this.lastHead = prepared.head;
-    return { drained, chained: prepared.records.length, alreadyAppended };
+    return { drained, chained: prepared.records.length, alreadyAppended, taken: pending.map((p) => p.seq!) };
+  }
+
+  /** After a take committed: its seqs, for the transactions of this instance that have not asked yet. */
+  private rememberTaken(seqs: readonly string[]): void {
+    if (this.takenSeqs.size + seqs.length > TAKEN_SEQS_REMEMBERED) this.takenSeqs.clear();
+    for (const seq of seqs) this.takenSeqs.add(seq);
+  }
+
+  /** Whether a committed take chained all of these staged entries (a take moves whole transactions); forgets them. */
+  private alreadyTaken(staged: StagedEntries): boolean {
+    if (!staged.seqs.every((seq) => this.takenSeqs.has(seq))) return false;
+    for (const seq of staged.seqs) this.takenSeqs.delete(seq);
+    return true;
   }
 
   /**
