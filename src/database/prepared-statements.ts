@@ -1,12 +1,16 @@
 import { createHash } from 'node:crypto';
-import { Client } from 'pg';
+import { Client, DatabaseError } from 'pg';
 
 /**
  * Named statements a connection keeps at most. Past it, new texts run unnamed (parsed and planned on each
  * execution, as without this module): a bound on the server's memory whatever SQL is sent, such as
- * `IN ($1, …, $n)` lists of every length. The hot statements come first and stay.
+ * `IN ($1, …, $n)` lists of every length. A text is named from its second use on the connection, so
+ * one-off texts (a list query with its page size written into the SQL) take no slot: the slots go to the
+ * statements that repeat.
  */
 export const MAX_PREPARED_PER_CONNECTION = 200;
+/** Texts a connection remembers having sent once, unnamed (cleared when full: they then wait one use more). */
+const SEEN_ONCE_LIMIT = 1000;
 
 /** Connections are replaced after this long, so texts nobody sends any more (old rule sets) do not stay. */
 export const PREPARED_CONNECTION_LIFETIME_SECONDS = 3600;
@@ -26,14 +30,18 @@ export function statementName(text: string): string {
 }
 
 /**
- * The server no longer holds the statement as we prepared it: a migration changed the columns it returns
- * ("cached plan must not change result type"), or the session's statements were dropped (DISCARD ALL,
- * DEALLOCATE by a pooler). The statement is prepared again under a fresh name on its next use.
+ * Whether the statement must be prepared again under a fresh name on its next use:
+ * - the server no longer holds it as we prepared it: a migration changed the columns it returns (0A000
+ *   "cached plan must not change result type", recognised by the server routine that raises it, since the
+ *   message is translated under a non-English `lc_messages`), or the session's statements were dropped
+ *   (26000: DISCARD ALL, DEALLOCATE by a pooler);
+ * - the failure came from this side (a parameter that cannot be encoded): pg then closes the statement on
+ *   the server but still counts it as prepared.
+ * Any other server error (a constraint, a bad value) leaves the statement prepared and usable.
  */
-function isStalePreparedStatement(error: unknown): boolean {
-  const e = error as { code?: string; message?: string } | null;
-  if (!e) return false;
-  return (e.code === '0A000' && /cached plan must not change result type/.test(e.message ?? '')) || e.code === '26000';
+export function mustPrepareAgain(error: unknown): boolean {
+  if (!(error instanceof DatabaseError)) return true;
+  return (error.code === '0A000' && (error.routine === 'RevalidateCachedQuery' || /cached plan must not change result type/.test(error.message))) || error.code === '26000';
 }
 
 /**
@@ -48,6 +56,8 @@ function isStalePreparedStatement(error: unknown): boolean {
 export class PreparingClient extends Client {
   /** text → the name this connection prepared it under. */
   private readonly names = new Map<string, string>();
+  /** Texts sent once, unnamed: named on their next use. */
+  private readonly seenOnce = new Set<string>();
   private renames = 0;
 
   /** How many statements this connection has named (a test hook; bounded by MAX_PREPARED_PER_CONNECTION). */
@@ -55,10 +65,19 @@ export class PreparingClient extends Client {
     return this.names.size;
   }
 
-  /** The name to send `text` under on this connection, or undefined when it runs unnamed (the bound is reached). */
+  /**
+   * The name to send `text` under on this connection, or undefined when it runs unnamed: its first use, or
+   * the bound is reached.
+   */
   preparedName(text: string): string | undefined {
     const known = this.names.get(text);
     if (known !== undefined || this.names.size >= MAX_PREPARED_PER_CONNECTION) return known;
+    if (!this.seenOnce.has(text)) {
+      if (this.seenOnce.size >= SEEN_ONCE_LIMIT) this.seenOnce.clear();
+      this.seenOnce.add(text);
+      return undefined;
+    }
+    this.seenOnce.delete(text);
     const name = statementName(text);
     this.names.set(text, name);
     return name;
@@ -88,7 +107,7 @@ Object.defineProperty(PreparingClient.prototype, 'query', {
     const name = this.preparedName(text);
     if (name === undefined) return plain.call(this, text, values);
     return (plain.call(this, { name, text }, values) as Promise<unknown>).catch((error: unknown) => {
-      if (isStalePreparedStatement(error)) this.forgetPrepared(text);
+      if (mustPrepareAgain(error)) this.forgetPrepared(text);
       throw error;
     });
   },

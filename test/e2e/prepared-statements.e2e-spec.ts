@@ -29,8 +29,10 @@ describe('PreparingClient (named statements on a real PostgreSQL)', () => {
     await client.end();
   });
 
-  it('prepares a parameterised text once and reuses its generic plan', async () => {
+  it('names a parameterised text from its second use and reuses its generic plan', async () => {
     const text = 'SELECT id FROM app_user WHERE id = $1';
+    await client.query(text, ['00000000-0000-4000-8000-000000000000']);
+    expect(await preparedOf(client)).toEqual([]); // a one-off text takes no slot
     for (let i = 0; i < 8; i++) await client.query(text, ['00000000-0000-4000-8000-000000000000']);
     const prepared = await preparedOf(client);
     expect(prepared).toEqual([expect.objectContaining({ name: statementName(text), statement: text })]);
@@ -41,14 +43,18 @@ describe('PreparingClient (named statements on a real PostgreSQL)', () => {
 
   it('leaves statements without parameters unnamed', async () => {
     await client.query('SELECT 1');
+    await client.query('SELECT 1');
+    await client.query('SELECT $1::int AS n', [1]);
     await client.query('SELECT $1::int AS n', [1]);
     expect((await preparedOf(client)).map((p) => p.statement)).toEqual(['SELECT $1::int AS n']);
   });
 
   it('names at most MAX_PREPARED_PER_CONNECTION texts; later ones still run, unnamed', async () => {
     for (let i = 0; i < MAX_PREPARED_PER_CONNECTION + 5; i++) {
-      const { rows } = await client.query(`SELECT $1::int + ${i} AS n`, [1]);
-      expect(rows[0].n).toBe(1 + i);
+      for (let use = 0; use < 2; use++) {
+        const { rows } = await client.query(`SELECT $1::int + ${i} AS n`, [1]);
+        expect(rows[0].n).toBe(1 + i);
+      }
     }
     expect(client.preparedCount).toBe(MAX_PREPARED_PER_CONNECTION);
     expect(await preparedOf(client)).toHaveLength(MAX_PREPARED_PER_CONNECTION);
@@ -62,6 +68,7 @@ describe('PreparingClient (named statements on a real PostgreSQL)', () => {
       await other.query('INSERT INTO prepared_probe VALUES (1)');
       const text = 'SELECT * FROM prepared_probe WHERE a = $1';
       expect((await client.query(text, [1])).rows).toEqual([{ a: 1 }]);
+      expect((await client.query(text, [1])).rows).toEqual([{ a: 1 }]); // named from this use
       await other.query('ALTER TABLE prepared_probe ADD COLUMN b int DEFAULT 7');
       // PostgreSQL refuses the stale statement once (the request fails as with any transient error) …
       await expect(client.query(text, [1])).rejects.toMatchObject({ code: '0A000' });
@@ -74,8 +81,47 @@ describe('PreparingClient (named statements on a real PostgreSQL)', () => {
     }
   });
 
+  it('sees the stale plan reported by the routine it keys on (RevalidateCachedQuery; the message may be translated)', async () => {
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('CREATE TABLE prepared_probe_de (a int)');
+      await other.query('INSERT INTO prepared_probe_de VALUES (1)');
+      const text = 'SELECT * FROM prepared_probe_de WHERE a = $1';
+      await client.query(text, [1]);
+      await client.query(text, [1]);
+      await other.query('ALTER TABLE prepared_probe_de ADD COLUMN b int DEFAULT 7');
+      const error = await client.query(text, [1]).then(() => undefined, (e: unknown) => e);
+      expect(error).toMatchObject({ code: '0A000', routine: 'RevalidateCachedQuery' });
+      expect((await client.query(text, [1])).rows).toEqual([{ a: 1, b: 7 }]);
+    } finally {
+      await other.query('DROP TABLE IF EXISTS prepared_probe_de');
+      await other.end();
+    }
+  });
+
+  it('prepares again after a parameter could not be encoded (pg then closes the statement on the server)', async () => {
+    const text = 'SELECT $1::jsonb AS doc';
+    expect((await client.query(text, [{ a: 1 }])).rows).toEqual([{ doc: { a: 1 } }]);
+    expect((await client.query(text, [{ a: 1 }])).rows).toEqual([{ doc: { a: 1 } }]);
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await expect(client.query(text, [circular])).rejects.toThrow();
+    expect((await client.query(text, [{ b: 2 }])).rows).toEqual([{ doc: { b: 2 } }]);
+  });
+
+  it('keeps the statement prepared under its name after an ordinary error such as a constraint', async () => {
+    const text = 'SELECT 1 / $1::int AS n';
+    expect((await client.query(text, [1])).rows).toEqual([{ n: 1 }]);
+    await expect(client.query(text, [0])).rejects.toMatchObject({ code: '22012' });
+    expect((await client.query(text, [1])).rows).toEqual([{ n: 1 }]);
+    expect(client.preparedName(text)).toBe(statementName(text));
+    expect((await preparedOf(client)).map((p) => p.name)).toEqual([statementName(text)]);
+  });
+
   it('prepares again after the session dropped its statements (DEALLOCATE ALL, as a pooler may)', async () => {
     const text = 'SELECT $1::text AS v';
+    expect((await client.query(text, ['a'])).rows).toEqual([{ v: 'a' }]);
     expect((await client.query(text, ['a'])).rows).toEqual([{ v: 'a' }]);
     await client.query('DEALLOCATE ALL');
     await expect(client.query(text, ['b'])).rejects.toMatchObject({ code: '26000' });
@@ -84,6 +130,7 @@ describe('PreparingClient (named statements on a real PostgreSQL)', () => {
 
   it('a statement first sent in an aborted transaction is prepared on its next use', async () => {
     const text = 'SELECT $1::int * 2 AS n';
+    expect((await client.query(text, [1])).rows).toEqual([{ n: 2 }]); // its first use, unnamed: the next one is named
     await client.query('BEGIN');
     await expect(client.query('SELECT 1 / 0')).rejects.toMatchObject({ code: '22012' });
     await expect(client.query(text, [2])).rejects.toMatchObject({ code: '25P02' });
@@ -95,6 +142,7 @@ describe('PreparingClient (named statements on a real PostgreSQL)', () => {
   it('a statement prepared inside a rolled-back transaction stays usable', async () => {
     const text = 'SELECT $1::int + 100 AS n';
     await client.query('BEGIN');
+    expect((await client.query(text, [1])).rows).toEqual([{ n: 101 }]);
     expect((await client.query(text, [1])).rows).toEqual([{ n: 101 }]);
     await client.query('ROLLBACK');
     expect((await client.query(text, [2])).rows).toEqual([{ n: 102 }]);

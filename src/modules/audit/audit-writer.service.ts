@@ -214,7 +214,9 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
         const attempted = typeof fast === 'object' ? fast.attempted : undefined;
         const { drained, chained, alreadyAppended, taken } = await this.tx.runDetached((manager) => this.sequence(manager, rows, attempted));
         this.checkpoints.noteAppended(chained);
-        this.rememberTaken(taken);
+        // This group's own callers are answered now when drained: only the others' seqs are worth keeping.
+        const own = drained ? new Set(chainers.flatMap((w) => w.staged?.seqs ?? [])) : undefined;
+        this.rememberTaken(own ? taken.filter((seq) => !own.has(seq)) : taken);
         if (drained || alreadyAppended) for (const w of appends) w.resolve();
         if (drained) {
           for (const w of chainers) w.resolve();
