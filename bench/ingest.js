@@ -45,6 +45,8 @@ const BATCH_CONNECTIONS = positiveInt(process.env.BENCH_BATCH_CONNECTIONS, 4);
 const WARMUP_SECONDS = 2;
 /** Also measure (single mode, random customers) the app with a no-op audit sink: a diagnostic, no target. */
 const NO_AUDIT = process.env.BENCH_INGEST_NO_AUDIT === '1';
+/** How the baseline sends its SQL (lib/ingest-baseline.js reads the same variable). */
+const BASELINE_STATEMENTS = process.env.BENCH_BASELINE_PREPARED === '1' ? 'named (BENCH_BASELINE_PREPARED=1, a diagnostic)' : 'unnamed (plain pg)';
 const COUNT_SIZES = [...new Set([1, 10, BATCH_SIZE])];
 const SEED_CONCURRENCY = 8;
 /** Partner tokens may run 6,000 operations a minute (RATE_LIMITS.partnerOperations): stay well under. */
@@ -628,7 +630,7 @@ async function main() {
             mode: 'single', seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, connections: CONNECTIONS, targets: TARGETS, query: INGEST,
             baseline: 'node:http + pg: BEGIN; the app\'s INSERT INTO event … RETURNING; the aggregate SQL of the active rules (buildAggregateQuery, with the last-activity look-up as a column); COMMIT',
             statementCounting: 'pg.Client#query calls inside each HTTP request (AsyncLocalStorage), in the app process',
-            baselineStatements: process.env.BENCH_BASELINE_PREPARED === '1' ? 'named (BENCH_BASELINE_PREPARED=1, a diagnostic)' : 'unnamed (plain pg)',
+            baselineStatements: BASELINE_STATEMENTS,
           },
           environment: { ...environment, loadAverageAtEnd: os.loadavg().map(round2) }, setup, explain, statements,
           runs: { baseline: [base1, base2], baselineAverage: baseAvg, appRandomCustomers: appRandom, appOneCustomer: appHot, baselineOneCustomer: baseHot, appWithoutAuditDiagnostic: appNoAudit },
@@ -698,7 +700,7 @@ async function main() {
             mode: 'batch', seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, workers: BATCH_CONNECTIONS, batchSize: BATCH_SIZE, targets: TARGETS, query: INGEST,
             baseline: 'node:http + pg: INSERT INTO event … SELECT * FROM unnest($1::uuid[], …) RETURNING id of the same rows (one statement)',
             statementCounting: 'pg.Client#query calls inside each HTTP request (AsyncLocalStorage), in the app process',
-            baselineStatements: process.env.BENCH_BASELINE_PREPARED === '1' ? 'named (BENCH_BASELINE_PREPARED=1, a diagnostic)' : 'unnamed (plain pg)',
+            baselineStatements: BASELINE_STATEMENTS,
           },
           environment: { ...environment, loadAverageAtEnd: os.loadavg().map(round2) }, setup, explain, statements,
           runs: { baseline: [base1, base2], baselineAverage: baseAvg, app }, verdict: v,

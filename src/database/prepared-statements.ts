@@ -15,18 +15,12 @@ const SEEN_ONCE_LIMIT = 1000;
 /** Connections are replaced after this long, so texts nobody sends any more (old rule sets) do not stay. */
 export const PREPARED_CONNECTION_LIFETIME_SECONDS = 3600;
 
-const MEMO_LIMIT = 2000;
-const baseNames = new Map<string, string>();
-
-/** A name for a statement text: a digest, so every connection and instance names a text alike. */
+/**
+ * A name for a statement text: a digest, so every connection and instance names a text alike. Computed when
+ * a connection names a text (at most MAX_PREPARED_PER_CONNECTION times), so it needs no cache.
+ */
 export function statementName(text: string): string {
-  let name = baseNames.get(text);
-  if (name === undefined) {
-    if (baseNames.size >= MEMO_LIMIT) baseNames.clear();
-    name = `custos_${createHash('sha256').update(text).digest('base64url').slice(0, 27)}`;
-    baseNames.set(text, name);
-  }
-  return name;
+  return `custos_${createHash('sha256').update(text).digest('base64url').slice(0, 27)}`;
 }
 
 /**

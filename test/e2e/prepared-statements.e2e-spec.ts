@@ -70,32 +70,14 @@ describe('PreparingClient (named statements on a real PostgreSQL)', () => {
       expect((await client.query(text, [1])).rows).toEqual([{ a: 1 }]);
       expect((await client.query(text, [1])).rows).toEqual([{ a: 1 }]); // named from this use
       await other.query('ALTER TABLE prepared_probe ADD COLUMN b int DEFAULT 7');
-      // PostgreSQL refuses the stale statement once (the request fails as with any transient error) …
-      await expect(client.query(text, [1])).rejects.toMatchObject({ code: '0A000' });
+      // PostgreSQL refuses the stale statement once (the request fails as with any transient error), from the
+      // routine the client keys on (the message may be translated) …
+      await expect(client.query(text, [1])).rejects.toMatchObject({ code: '0A000', routine: 'RevalidateCachedQuery' });
       // … and the next use prepares the text again under a fresh name.
       expect((await client.query(text, [1])).rows).toEqual([{ a: 1, b: 7 }]);
       expect((await client.query(text, [1])).rows).toEqual([{ a: 1, b: 7 }]);
     } finally {
       await other.query('DROP TABLE IF EXISTS prepared_probe');
-      await other.end();
-    }
-  });
-
-  it('sees the stale plan reported by the routine it keys on (RevalidateCachedQuery; the message may be translated)', async () => {
-    const other = new Client({ connectionString: db.url });
-    await other.connect();
-    try {
-      await other.query('CREATE TABLE prepared_probe_de (a int)');
-      await other.query('INSERT INTO prepared_probe_de VALUES (1)');
-      const text = 'SELECT * FROM prepared_probe_de WHERE a = $1';
-      await client.query(text, [1]);
-      await client.query(text, [1]);
-      await other.query('ALTER TABLE prepared_probe_de ADD COLUMN b int DEFAULT 7');
-      const error = await client.query(text, [1]).then(() => undefined, (e: unknown) => e);
-      expect(error).toMatchObject({ code: '0A000', routine: 'RevalidateCachedQuery' });
-      expect((await client.query(text, [1])).rows).toEqual([{ a: 1, b: 7 }]);
-    } finally {
-      await other.query('DROP TABLE IF EXISTS prepared_probe_de');
       await other.end();
     }
   });
