@@ -40,8 +40,12 @@ export class AppModule {
           middleware: { mount: true, generateId: true, idGenerator: (req: Request) => (req as Request & { id: string }).id },
         }),
         LoggerModule.forRoot(loggerParams(config)),
-        // The embedded PGlite (no DATABASE_URL) serves every connection in one session: no named statements there.
-        DatabaseModule.forRoot(databaseUrl, { preparedStatements: config.databaseUrl !== undefined && config.databasePreparedStatements }),
+        // The embedded PGlite (no DATABASE_URL) serves every connection in one session: no named statements or
+        // pipelines there.
+        DatabaseModule.forRoot(databaseUrl, {
+          pipelining: config.databaseUrl !== undefined,
+          preparedStatements: config.databaseUrl !== undefined && config.databasePreparedStatements,
+        }),
         ContextModule,
         CryptoModule,
         NotifyModule,

@@ -41,22 +41,27 @@ function installStatementCounter() {
   const pg = require('pg');
   const query = pg.Client.prototype.query;
   pg.Client.prototype.query = function countedQuery(config) {
-    const text = typeof config === 'string' ? config : config && config.text;
+    // A pipeline (BEGIN with the first statement, a held statement with COMMIT) is one round trip carrying
+    // several statements: each is counted as a statement, the pipeline once as a round trip.
+    const texts = typeof config === 'string' ? [config] : config && Array.isArray(config.statements) ? config.statements : [config && config.text];
     // Transactions as the server counts them (pg_stat_database.xact_commit): each COMMIT, and each statement
     // sent outside an explicit transaction.
     let commits = 0;
-    if (/^\s*(START TRANSACTION|BEGIN)\b/i.test(text)) this.benchInTx = true;
-    else if (/^\s*(COMMIT|END)\b/i.test(text)) (this.benchInTx = false), (commits = 1);
-    else if (/^\s*ROLLBACK\s*$/i.test(text)) this.benchInTx = false;
-    else if (!this.benchInTx) commits = 1;
+    for (const text of texts) {
+      if (/^\s*(START TRANSACTION|BEGIN)\b/i.test(text)) this.benchInTx = true;
+      else if (/^\s*(COMMIT|END)\b/i.test(text)) (this.benchInTx = false), (commits += 1);
+      else if (/^\s*ROLLBACK\s*$/i.test(text)) this.benchInTx = false;
+      else if (!this.benchInTx) commits += 1;
+    }
     const store = scope.getStore();
     if (store) {
-      store.n += 1;
+      store.n += texts.length;
+      store.trips += 1;
       store.tx += commits;
-      totals.inRequest += 1;
+      totals.inRequest += texts.length;
       totals.inRequestTx += commits;
       if (store.labels) {
-        const label = statementLabel(text);
+        const label = texts.map(statementLabel).join(' + ');
         store.labels[label] = (store.labels[label] || 0) + 1;
         // Flagged requests also get the time from send to result per statement kind (round trip included).
         const t0 = performance.now();
@@ -64,12 +69,19 @@ function installStatementCounter() {
         if (result && typeof result.then === 'function') {
           const add = () => (store.ms[label] = (store.ms[label] || 0) + performance.now() - t0);
           result.then(add, add);
+        } else if (config && typeof config.submit === 'function' && typeof config.callback === 'function') {
+          // A pipeline settles through its callback.
+          const settle = config.callback;
+          config.callback = (...args) => {
+            store.ms[label] = (store.ms[label] || 0) + performance.now() - t0;
+            return settle(...args);
+          };
         }
-        if (store.sql) store.sql.push(String(text));
+        if (store.sql) for (const text of texts) store.sql.push(String(text));
         return result;
       }
     } else {
-      totals.background += 1;
+      totals.background += texts.length;
       totals.backgroundTx += commits;
     }
     return query.apply(this, arguments);
@@ -95,7 +107,7 @@ async function serve({ withoutAudit }) {
     totals.requests += 1;
     const flag = req.headers['x-bench-count'];
     // `x-bench-count: sql` also keeps each statement's text (not its parameters), e.g. to compare with a baseline.
-    const store = { n: 0, tx: 0, labels: flag ? {} : null, ms: flag ? {} : null, sql: flag === 'sql' ? [] : null };
+    const store = { n: 0, trips: 0, tx: 0, labels: flag ? {} : null, ms: flag ? {} : null, sql: flag === 'sql' ? [] : null };
     if (store.labels) flagged.push(store);
     scope.run(store, next);
   });

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
+import { PipeliningClient } from './pipelining-client';
 import { PREPARED_CONNECTION_LIFETIME_SECONDS, PreparingClient } from './prepared-statements';
 
 /**
@@ -11,14 +12,21 @@ export function dataSourceOptions(url: string, overrides: Partial<DataSourceOpti
   return { ...baseOptions(url), ...overrides } as DataSourceOptions;
 }
 
-/**
- * The serving app's connection: as `dataSourceOptions`, and with `preparedStatements` its pool's clients
- * name their parameterised statements (./prepared-statements.ts), renewed hourly.
- */
-export function appDataSourceOptions(url: string, { preparedStatements }: { preparedStatements: boolean }): DataSourceOptions {
+/** How the serving app talks to a real PostgreSQL server (the embedded PGlite gets neither). */
+export interface ServerProtocolOptions {
+  /** Send BEGIN with a transaction's first statement and held statements with its COMMIT (./pipelining-client.ts). */
+  pipelining: boolean;
+  /** Name parameterised statements (./prepared-statements.ts; implies pipelining), connections renewed hourly. */
+  preparedStatements: boolean;
+}
+
+/** The serving app's connection: as `dataSourceOptions`, with the pool's clients chosen by `protocol`. */
+export function appDataSourceOptions(url: string, { pipelining, preparedStatements }: ServerProtocolOptions): DataSourceOptions {
   const base = baseOptions(url);
-  if (!preparedStatements) return base;
-  return { ...base, extra: { ...(base as { extra: object }).extra, Client: PreparingClient, maxLifetimeSeconds: PREPARED_CONNECTION_LIFETIME_SECONDS } } as DataSourceOptions;
+  const extra = (base as { extra: object }).extra;
+  if (preparedStatements) return { ...base, extra: { ...extra, Client: PreparingClient, maxLifetimeSeconds: PREPARED_CONNECTION_LIFETIME_SECONDS } } as DataSourceOptions;
+  if (pipelining) return { ...base, extra: { ...extra, Client: PipeliningClient } } as DataSourceOptions;
+  return base;
 }
 
 function baseOptions(url: string): DataSourceOptions {

@@ -1,6 +1,6 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { appDataSourceOptions } from './data-source-options';
+import { appDataSourceOptions, type ServerProtocolOptions } from './data-source-options';
 import { TransactionService } from './transaction.service';
 
 @Global()
@@ -8,12 +8,12 @@ import { TransactionService } from './transaction.service';
 export class DatabaseModule {
   /**
    * `url` is resolved before the app is built: DATABASE_URL, or the embedded server's address.
-   * `preparedStatements`: name the pool's statements (a real PostgreSQL server only, never PGlite).
+   * `protocol`: pipelined transaction boundaries and named statements (a real PostgreSQL server only, never PGlite).
    */
-  static forRoot(url: string, { preparedStatements }: { preparedStatements: boolean }): DynamicModule {
+  static forRoot(url: string, protocol: ServerProtocolOptions): DynamicModule {
     return {
       module: DatabaseModule,
-      imports: [TypeOrmModule.forRoot({ ...appDataSourceOptions(url, { preparedStatements }), autoLoadEntities: true })],
+      imports: [TypeOrmModule.forRoot({ ...appDataSourceOptions(url, protocol), autoLoadEntities: true })],
       providers: [TransactionService],
       exports: [TransactionService],
     };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Client, DatabaseError } from 'pg';
+import { DatabaseError } from 'pg';
+import { PipeliningClient } from './pipelining-client';
 
 /**
  * Named statements a connection keeps at most. Past it, new texts run unnamed (parsed and planned on each
@@ -42,12 +43,13 @@ export function mustPrepareAgain(error: unknown): boolean {
  * A `pg` client that sends every parameterised statement as a named (server-side prepared) statement,
  * so PostgreSQL parses and analyses each text once per connection, and plans it once when its generic
  * plan is as good as a custom one (`plan_cache_mode = auto`). On the ingest path the aggregate statement
- * alone spent more time being parsed and planned than executed.
+ * alone spent more time being parsed and planned than executed. It pipelines transaction boundaries as
+ * PipeliningClient does.
  *
  * Only for a real PostgreSQL server: the embedded PGlite multiplexes every connection onto one session,
  * where two connections preparing the same name would collide.
  */
-export class PreparingClient extends Client {
+export class PreparingClient extends PipeliningClient {
   /** text → the name this connection prepared it under. */
   private readonly names = new Map<string, string>();
   /** Texts sent once, unnamed: named on their next use. */
@@ -63,7 +65,7 @@ export class PreparingClient extends Client {
    * The name to send `text` under on this connection, or undefined when it runs unnamed: its first use, or
    * the bound is reached.
    */
-  preparedName(text: string): string | undefined {
+  override preparedName(text: string): string | undefined {
     const known = this.names.get(text);
     if (known !== undefined || this.names.size >= MAX_PREPARED_PER_CONNECTION) return known;
     if (!this.seenOnce.has(text)) {
@@ -82,27 +84,8 @@ export class PreparingClient extends Client {
     // The old name may still be held by the server: never reuse it on this connection.
     if (this.names.has(text)) this.names.set(text, `${statementName(text)}_${++this.renames}`);
   }
+
+  protected override namedStatementFailed(text: string, error: unknown, parsedNow: boolean): void {
+    if (parsedNow || mustPrepareAgain(error)) this.forgetPrepared(text);
+  }
 }
-
-type QueryFn = (this: PreparingClient, config: unknown, values?: unknown, callback?: unknown) => unknown;
-
-// Assigned on the prototype rather than declared in the class: pg's typings overload `query` a dozen ways,
-// and this override only changes the plain promise form `query(text, values)`.
-Object.defineProperty(PreparingClient.prototype, 'query', {
-  configurable: true,
-  writable: true,
-  value: function preparedQuery(this: PreparingClient, config: unknown, values?: unknown, callback?: unknown): unknown {
-    // Looked up per call: whatever wraps Client#query (a statement counter in the benches) still sees it.
-    const plain = Client.prototype.query as unknown as QueryFn;
-    if (typeof config !== 'string' || !Array.isArray(values) || values.length === 0 || callback !== undefined) {
-      return plain.call(this, config, values, callback);
-    }
-    const text = config;
-    const name = this.preparedName(text);
-    if (name === undefined) return plain.call(this, text, values);
-    return (plain.call(this, { name, text }, values) as Promise<unknown>).catch((error: unknown) => {
-      if (mustPrepareAgain(error)) this.forgetPrepared(text);
-      throw error;
-    });
-  },
-});

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ClsService } from 'nestjs-cls';
 import { DataSource, type EntityManager } from 'typeorm';
+import { PipeliningClient } from './pipelining-client';
 
 const TX_KEY = 'custos.tx';
 
@@ -66,6 +67,23 @@ export class TransactionService {
       return Promise.resolve();
     }
     return task();
+  }
+
+  /**
+   * `text` as the last statement of `manager`'s transaction: on a pipelining connection it is held and sent
+   * together with the COMMIT (one round trip for both), so awaiting this only registers it and `rows` settles
+   * with the commit — never await `rows` inside the transaction. Otherwise (PGlite, no transaction) it runs
+   * now and `rows` is settled already. A failure of the held statement fails the commit with it.
+   */
+  async atCommit<T>(manager: EntityManager, text: string, values: unknown[]): Promise<{ rows: Promise<T[]> }> {
+    const runner = manager.queryRunner as { databaseConnection?: unknown; isTransactionActive?: boolean } | undefined;
+    const client = runner?.databaseConnection;
+    if (client instanceof PipeliningClient && runner?.isTransactionActive) {
+      const rows = client.queryAtCommit(text, values).then((result) => result.rows as T[]);
+      rows.catch(() => undefined); // the commit reports it
+      return { rows };
+    }
+    return { rows: Promise.resolve((await manager.query(text, values)) as T[]) };
   }
 
   /**

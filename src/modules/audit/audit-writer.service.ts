@@ -36,6 +36,8 @@ const PENDING_SWEEP_MS = 5_000;
 interface StagedEntries {
   seqs: string[];
   rows: EntryColumns[];
+  /** The pending inserts, sent with the commit: their seqs are known once these settle. */
+  inserts: Array<Promise<void>>;
 }
 
 /**
@@ -127,7 +129,8 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   }
 
   /** `chainPending`, for a committed transaction of this instance that names what it staged. */
-  private chainCommitted(staged?: StagedEntries): Promise<void> {
+  private async chainCommitted(staged?: StagedEntries): Promise<void> {
+    if (staged) await Promise.all(staged.inserts);
     return new Promise<void>((resolve) => {
       this.waiting.push({ kind: 'chainPending', staged, resolve });
       this.startFlushing();
@@ -149,21 +152,27 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     return rows.length > 0;
   }
 
-  /** In the caller's transaction: the entries commit or roll back with it; the chaining waits for the commit. */
+  /**
+   * In the caller's transaction: the entries commit or roll back with it; the chaining waits for the commit.
+   * The insert is the transaction's last statement, sent with its COMMIT where the connection allows.
+   */
   private async stage(manager: EntityManager, rows: EntryColumns[]): Promise<void> {
     const occurredAt = new Date().toISOString();
     const records = rows.map((row) => storedRecord(row, occurredAt));
-    const inserted = (await manager.query(
+    const inserted = await this.tx.atCommit<{ seq: string }>(
+      manager,
       `INSERT INTO audit_entry_pending (${AUDIT_DATA_COLUMNS}) SELECT ${AUDIT_DATA_COLUMNS} FROM ${PENDING_RECORDSET} RETURNING seq::text`,
       [JSON.stringify(records)],
-    )) as Array<{ seq: string }>;
+    );
     let staged = this.staged.get(manager);
     if (!staged) {
-      this.staged.set(manager, (staged = { seqs: [], rows: [] }));
+      this.staged.set(manager, (staged = { seqs: [], rows: [], inserts: [] }));
       const committed = staged;
       void this.tx.afterCommitAwait(() => this.chainCommitted(committed));
     }
-    for (const { seq } of inserted) staged.seqs.push(seq);
+    const seqs = staged.seqs;
+    // Rejected only when the transaction fails, and then nothing is chained.
+    staged.inserts.push(inserted.rows.then((stored) => void seqs.push(...stored.map((r) => r.seq)), () => undefined));
     for (const row of rows) staged.rows.push(row);
   }
 

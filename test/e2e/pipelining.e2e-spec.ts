@@ -1,0 +1,221 @@
+import { DataSource } from 'typeorm';
+import { Client } from 'pg';
+import { PipeliningClient, TransactionRolledBack } from '../../src/database/pipelining-client';
+import { PreparingClient, statementName } from '../../src/database/prepared-statements';
+import { TransactionService } from '../../src/database/transaction.service';
+import { AuditWriter } from '../../src/modules/audit/audit-writer.service';
+import { startTestApp, type TestApp } from '../helpers/app';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
+
+/** Round trips as the server answers them: one ReadyForQuery each. */
+const countRoundTrips = (client: Client): { readonly count: number } => {
+  const counter = { count: 0 };
+  (client as unknown as { connection: NodeJS.EventEmitter }).connection.on('readyForQuery', () => counter.count++);
+  return counter;
+};
+
+describe('PipeliningClient (transaction boundaries travel with statements)', () => {
+  let db: TestDatabase;
+  let other: Client;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    other = new Client({ connectionString: db.url });
+    await other.connect();
+    await other.query('CREATE TABLE pipeline_probe (id int PRIMARY KEY, note text NOT NULL)');
+  });
+  afterAll(async () => {
+    await other.end();
+    await db.drop();
+  });
+  beforeEach(async () => {
+    await other.query('TRUNCATE pipeline_probe');
+  });
+
+  const probeIds = async (): Promise<number[]> => (await other.query('SELECT id FROM pipeline_probe ORDER BY id')).rows.map((r: { id: number }) => r.id);
+
+  for (const [label, make] of [
+    ['unnamed statements', (url: string) => new PipeliningClient({ connectionString: url })],
+    ['named statements', (url: string) => new PreparingClient({ connectionString: url })],
+  ] as const) {
+    describe(label, () => {
+      let client: PipeliningClient;
+      beforeEach(async () => {
+        client = make(db.url);
+        await client.connect();
+      });
+      afterEach(async () => {
+        await client.end();
+      });
+
+      it('sends BEGIN with the first statement and a held statement with COMMIT: two round trips for four statements', async () => {
+        const trips = countRoundTrips(client);
+        for (let i = 1; i <= 3; i++) {
+          const before = trips.count;
+          await client.query('START TRANSACTION');
+          const { rows } = await client.query('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2) RETURNING id', [i * 10, 'first']);
+          expect(rows).toEqual([{ id: i * 10 }]);
+          const held = client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2) RETURNING id, note', [i * 10 + 1, 'held']);
+          // Held: not on the server before the COMMIT.
+          expect((await other.query('SELECT count(*)::int AS n FROM pipeline_probe WHERE id = $1', [i * 10 + 1])).rows[0].n).toBe(0);
+          const commit = await client.query('COMMIT');
+          expect(commit.command).toBe('COMMIT');
+          expect((await held).rows).toEqual([{ id: i * 10 + 1, note: 'held' }]);
+          expect(trips.count - before).toBe(2);
+        }
+        expect(await probeIds()).toEqual([10, 11, 20, 21, 30, 31]);
+      });
+
+      it('runs the pipelined statements inside the transaction: one snapshot time, and a rollback takes them back', async () => {
+        await client.query('BEGIN');
+        const first = await client.query('SELECT now() AS at, txid_current() AS tx, $1::int AS n', [1]);
+        await new Promise((r) => setTimeout(r, 20));
+        const second = await client.query('SELECT now() AS at, txid_current() AS tx, $1::int AS n', [2]);
+        expect(second.rows[0].at).toEqual(first.rows[0].at);
+        expect(second.rows[0].tx).toBe(first.rows[0].tx);
+        await client.query('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [1, 'gone']);
+        await client.query('ROLLBACK');
+        expect(await probeIds()).toEqual([]);
+      });
+
+      it('sends nothing for a transaction without statements', async () => {
+        const trips = countRoundTrips(client);
+        await client.query('BEGIN');
+        expect((await client.query('COMMIT')).command).toBe('COMMIT');
+        await client.query('BEGIN');
+        expect((await client.query('ROLLBACK')).command).toBe('ROLLBACK');
+        expect(trips.count).toBe(0);
+        expect((await client.query('SELECT $1::int AS n', [1])).rows).toEqual([{ n: 1 }]);
+      });
+
+      it('keeps a failed first statement inside the transaction; the connection serves on after ROLLBACK', async () => {
+        await client.query('BEGIN');
+        await expect(client.query('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [1, null])).rejects.toMatchObject({ code: '23502' });
+        // The server holds a failed transaction: the statement ran inside it, not on its own.
+        await expect(client.query('SELECT $1::int AS n', [1])).rejects.toMatchObject({ code: '25P02' });
+        await client.query('ROLLBACK');
+        expect((await client.query('SELECT $1::int AS n', [2])).rows).toEqual([{ n: 2 }]);
+      });
+
+      it('fails the COMMIT with the held statement\'s error and commits nothing of the transaction', async () => {
+        await client.query('BEGIN');
+        await client.query('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [1, 'kept until the commit']);
+        const held = client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [1, 'duplicate key']);
+        held.catch(() => undefined);
+        await expect(client.query('COMMIT')).rejects.toMatchObject({ code: '23505' });
+        await expect(held).rejects.toMatchObject({ code: '23505' });
+        await client.query('ROLLBACK');
+        expect(await probeIds()).toEqual([]);
+        // The same texts work afterwards on this connection (named or not).
+        await client.query('BEGIN');
+        await client.query('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [2, 'a']);
+        const again = client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [3, 'b']);
+        await client.query('COMMIT');
+        await again;
+        expect(await probeIds()).toEqual([2, 3]);
+      });
+
+      it('refuses held statements on ROLLBACK, writing none of them', async () => {
+        await client.query('BEGIN');
+        await client.query('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [1, 'x']);
+        const held = client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [2, 'y']);
+        await client.query('ROLLBACK');
+        await expect(held).rejects.toBeInstanceOf(TransactionRolledBack);
+        expect(await probeIds()).toEqual([]);
+      });
+
+      it('runs a held statement at once outside a transaction', async () => {
+        const { rows } = await client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2) RETURNING id', [7, 'now']);
+        expect(rows).toEqual([{ id: 7 }]);
+        expect(await probeIds()).toEqual([7]);
+      });
+
+      it('sends a first statement without parameters with BEGIN too, several statements included', async () => {
+        await client.query('BEGIN');
+        const results = (await client.query("INSERT INTO pipeline_probe VALUES (1, 'a'); INSERT INTO pipeline_probe VALUES (2, 'b')")) as unknown as Array<{ command: string }>;
+        expect(results.map((r) => r.command)).toEqual(['INSERT', 'INSERT']);
+        const single = await client.query('SELECT count(*)::int AS n FROM pipeline_probe');
+        expect(single.rows).toEqual([{ n: 2 }]);
+        await client.query('ROLLBACK');
+        expect(await probeIds()).toEqual([]);
+      });
+
+      it('refuses an unencodable parameter before sending anything, and the transaction goes on', async () => {
+        const circular: Record<string, unknown> = {};
+        circular.self = circular;
+        await client.query('BEGIN');
+        await expect(client.query('SELECT $1::jsonb AS j', [circular])).rejects.toThrow(/circular/i);
+        await client.query('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [5, 'after']);
+        // A held statement that can never be sent fails at once, so its transaction cannot commit without it.
+        expect(() => client.queryAtCommit('SELECT $1::jsonb AS j', [circular])).toThrow(/circular/i);
+        await client.query('COMMIT');
+        expect(await probeIds()).toEqual([5]);
+      });
+    });
+  }
+
+  it('names a held statement once even when one commit carries it twice, and reuses the name after', async () => {
+    const client = new PreparingClient({ connectionString: db.url });
+    await client.connect();
+    try {
+      const text = 'INSERT INTO pipeline_probe (id, note) VALUES ($1, $2) RETURNING id';
+      for (let round = 0; round < 3; round++) {
+        await client.query('BEGIN');
+        const held = [1, 2].map((k) => client.queryAtCommit(text, [round * 10 + k, 'held']));
+        await client.query('COMMIT');
+        expect((await Promise.all(held)).map((r) => r.rows[0].id)).toEqual([round * 10 + 1, round * 10 + 2]);
+      }
+      const prepared = (await client.query('SELECT name FROM pg_prepared_statements')).rows.map((r: { name: string }) => r.name);
+      expect(prepared).toEqual([statementName(text)]);
+      expect(await probeIds()).toEqual([1, 2, 11, 12, 21, 22]);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe('the app pool pipelines its transactions', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp();
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('sends an audited transaction as three round trips: BEGIN with the first statement, the audit entry with COMMIT', async () => {
+    const tx = app.app.get(TransactionService);
+    const audit = app.app.get(AuditWriter);
+    let tripsAtCommit: number | undefined;
+    await tx.run(async (manager) => {
+      const runner = manager.queryRunner as unknown as { databaseConnection: Client };
+      await manager.query('SELECT $1::int AS n', [1]);
+      const trips = countRoundTrips(runner.databaseConnection);
+      await manager.query('SELECT $1::int AS n', [2]);
+      await audit.record({ action: 'test.pipelined', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'pipelined-1' });
+      // Read once committed, before the chaining (which may borrow the same connection) runs.
+      tx.afterCommit(() => (tripsAtCommit = trips.count));
+    });
+    // After the first statement (sent with BEGIN): the second, then the audit entry with the COMMIT.
+    expect(tripsAtCommit).toBe(2);
+    const [row] = (await app.app.get(DataSource).query(`SELECT count(*)::int AS n FROM audit_entry WHERE resource_id = 'pipelined-1'`)) as Array<{ n: number }>;
+    expect(row.n).toBe(1);
+  });
+
+  it('rolls back the transaction when its audit entry cannot be written, and chains nothing', async () => {
+    const tx = app.app.get(TransactionService);
+    const audit = app.app.get(AuditWriter);
+    await expect(
+      tx.run(async (manager) => {
+        await manager.query(`CREATE TABLE rolled_back_probe (n int)`);
+        // A NUL character is refused by PostgreSQL's text type: the held insert fails at the commit.
+        await audit.record({ action: 'test.pipelined', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'pipelined-\u0000' });
+      }),
+    ).rejects.toThrow();
+    const [row] = (await app.app.get(DataSource).query(
+      `SELECT to_regclass('rolled_back_probe') IS NULL AS gone, (SELECT count(*)::int FROM audit_entry WHERE action = 'test.pipelined' AND resource_id <> 'pipelined-1') AS chained,
+              (SELECT count(*)::int FROM audit_entry_pending) AS pending`,
+    )) as Array<{ gone: boolean; chained: number; pending: number }>;
+    expect(row).toEqual({ gone: true, chained: 0, pending: 0 });
+  });
+});
