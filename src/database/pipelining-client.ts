@@ -158,6 +158,24 @@ export class PipeliningClient extends pg.Client {
     return result;
   }
 
+  /**
+   * Sends `statements` one after another in one round trip (with BEGIN when the transaction has not begun
+   * on the server yet): each sees what the ones before it wrote; after an error the server skips the rest,
+   * and the promise rejects with that error. A parameter that cannot be encoded rejects before anything is sent.
+   */
+  queryPipeline(statements: ReadonlyArray<{ text: string; values: unknown[] }>): Promise<StatementResult[]> {
+    let steps: Step[];
+    try {
+      steps = statements.map((s) => this.step(s.text, s.values.map((v) => pgInternals.utils.prepareValue(v))));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const begin = this.beginPending;
+    this.beginPending = undefined;
+    if (begin === undefined) return this.runPipeline(steps);
+    return this.runPipeline([this.boundary(begin), ...steps]).then((results) => results.slice(1));
+  }
+
   /** A statement of this connection as a pipeline step, named when PreparingClient names it. */
   protected step(text: string, values: unknown[]): Step {
     return { text, values, name: values.length ? this.preparedName(text) : undefined, describe: true };

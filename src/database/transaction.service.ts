@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ClsService } from 'nestjs-cls';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
 import { PipeliningClient } from './pipelining-client';
 
 const TX_KEY = 'custos.tx';
@@ -84,6 +84,27 @@ export class TransactionService {
       return { rows };
     }
     return { rows: Promise.resolve((await manager.query(text, values)) as T[]) };
+  }
+
+  /**
+   * Runs `statements` in `manager`'s transaction, one after another, each seeing what the ones before it
+   * wrote; the rows of each, in order. On a pipelining connection they go out in one round trip (after an
+   * error the rest are skipped and the transaction fails); otherwise, or outside a transaction, one by one.
+   */
+  async pipeline(manager: EntityManager, statements: ReadonlyArray<{ text: string; values: unknown[] }>): Promise<Array<Array<Record<string, unknown>>>> {
+    const runner = manager.queryRunner as { databaseConnection?: unknown; isTransactionActive?: boolean } | undefined;
+    const client = runner?.databaseConnection;
+    if (client instanceof PipeliningClient && runner?.isTransactionActive && statements.length > 1) {
+      try {
+        return (await client.queryPipeline(statements)).map((result) => result.rows);
+      } catch (error) {
+        // As TypeORM reports a failed statement (callers read `driverError`).
+        throw new QueryFailedError(statements.map((s) => s.text).join(';\n'), undefined, error as Error);
+      }
+    }
+    const rows: Array<Array<Record<string, unknown>>> = [];
+    for (const { text, values } of statements) rows.push((await manager.query(text, values)) as Array<Record<string, unknown>>);
+    return rows;
   }
 
   /**

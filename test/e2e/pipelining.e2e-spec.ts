@@ -124,6 +124,26 @@ describe('PipeliningClient (transaction boundaries travel with statements)', () 
         expect(await probeIds()).toEqual([]);
       });
 
+      it('sends several statements in one round trip, each seeing the ones before; an error skips the rest', async () => {
+        const trips = countRoundTrips(client);
+        await client.query('BEGIN');
+        const [inserted, counted] = await client.queryPipeline([
+          { text: 'INSERT INTO pipeline_probe (id, note) SELECT g, $1 FROM generate_series(1, $2::int) g RETURNING id', values: ['p', 3] },
+          { text: 'SELECT count(*)::int AS n FROM pipeline_probe WHERE note = $1', values: ['p'] },
+        ]);
+        expect(inserted.rows).toHaveLength(3);
+        expect(counted.rows).toEqual([{ n: 3 }]);
+        expect(trips.count).toBe(1); // BEGIN and both statements
+        await expect(
+          client.queryPipeline([
+            { text: 'INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', values: [1, 'duplicate'] },
+            { text: 'INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', values: [99, 'skipped'] },
+          ]),
+        ).rejects.toMatchObject({ code: '23505' });
+        await client.query('ROLLBACK');
+        expect(await probeIds()).toEqual([]);
+      });
+
       it('runs a held statement at once outside a transaction', async () => {
         const { rows } = await client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2) RETURNING id', [7, 'now']);
         expect(rows).toEqual([{ id: 7 }]);
@@ -200,6 +220,29 @@ describe('the app pool pipelines its transactions', () => {
     expect(tripsAtCommit).toBe(2);
     const [row] = (await app.app.get(DataSource).query(`SELECT count(*)::int AS n FROM audit_entry WHERE resource_id = 'pipelined-1'`)) as Array<{ n: number }>;
     expect(row.n).toBe(1);
+  });
+
+  it('runs TransactionService.pipeline in one round trip, reporting a failure as TypeORM does', async () => {
+    const tx = app.app.get(TransactionService);
+    let trips: { readonly count: number } | undefined;
+    const rows = await tx.run(async (manager) => {
+      await manager.query('SELECT $1::int AS n', [1]);
+      trips = countRoundTrips((manager.queryRunner as unknown as { databaseConnection: Client }).databaseConnection);
+      return tx.pipeline(manager, [
+        { text: 'CREATE TEMP TABLE pipelined_probe AS SELECT g AS n FROM generate_series(1, $1::int) g', values: [4] },
+        { text: 'SELECT sum(n)::int AS total FROM pipelined_probe WHERE n <= $1', values: [3] },
+      ]);
+    });
+    expect(rows[1]).toEqual([{ total: 6 }]);
+    expect(trips?.count).toBe(2); // the pipeline, then the COMMIT
+    await expect(
+      tx.run((manager) =>
+        tx.pipeline(manager, [
+          { text: 'SELECT 1 / $1::int AS n', values: [0] },
+          { text: 'SELECT $1::int AS n', values: [1] },
+        ]),
+      ),
+    ).rejects.toMatchObject({ driverError: expect.objectContaining({ code: '22012' }) });
   });
 
   it('rolls back the transaction when its audit entry cannot be written, and chains nothing', async () => {

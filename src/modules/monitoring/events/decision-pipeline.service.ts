@@ -119,7 +119,19 @@ export class DecisionPipeline {
       content: e.content ? this.customers.sealForCustomer(e.customer, { table: 'event', column: 'content', rowId: e.id }, e.content) : null,
       idempotency_key: claim?.key ?? null, body_hash: claim?.bodyHash ?? null,
     }));
-    const stored = new Map((((await manager.query(INSERT_EVENTS, [JSON.stringify(input)])) as EventRow[])).map((r) => [r.id, r]));
+    // The aggregates are built before the insert and sent with it, one round trip for both: run after it in
+    // the transaction, they see the stored events. An event whose key turns out taken was not stored; its
+    // verdicts are dropped, and its id in another event's exclusions matches nothing.
+    const laterOf = laterOfSameCustomer(items.map(({ event }) => event));
+    const evaluation = await this.engine.prepareBatch(
+      manager,
+      items.map(({ event: e }, k) => ({ event: { ...e, flags: flagsOf[k], customerId: e.customer.id }, customer: e.customer, laterIds: laterOf[k] })),
+    );
+    const [insertedRows, aggregateRows] = await this.tx.pipeline(manager, [
+      { text: INSERT_EVENTS, values: [JSON.stringify(input)] },
+      ...(evaluation.statement ? [evaluation.statement] : []),
+    ]);
+    const stored = new Map((insertedRows as unknown as EventRow[]).map((r) => [r.id, r]));
     const screened = items.flatMap(({ event }, index) => {
       const row = stored.get(event.id);
       return row ? [{ e: event, index, row, flags: flagsOf[index] }] : [];
@@ -127,11 +139,8 @@ export class DecisionPipeline {
     const results: Array<EventResultModel | null> = items.map(() => null);
     if (!screened.length) return results;
 
-    const laterOf = laterOfSameCustomer(screened.map(({ e }) => e));
-    const triggeredOf = await this.engine.evaluateBatch(
-      manager,
-      screened.map(({ e, flags }, k) => ({ event: { ...e, flags, customerId: e.customer.id }, customer: e.customer, laterIds: laterOf[k] })),
-    );
+    const verdicts = evaluation.evaluate(aggregateRows ?? []);
+    const triggeredOf = screened.map(({ index }) => verdicts[index]);
     const alerts = new AlertBook();
     await alerts.load(manager, screened.flatMap(({ e }, k) => triggeredOf[k].filter((r) => r.mode === RuleMode.ENFORCE && r.actions.includes(RuleAction.RAISE_ALERT)).map((r) => alertHit(r, e))));
     const locks = await this.loginLocks(manager, screened.filter(({ e }) => e.type === EventType.LOGIN).map(({ e }) => e.customer.id));

@@ -144,14 +144,33 @@ export class RuleEngine {
    * windows must not count. All aggregates of all events are one statement (see combineAggregateQueries).
    */
   async evaluateBatch(manager: EntityManager, items: readonly BatchEvaluation[]): Promise<ActiveRule[][]> {
+    const { statement, evaluate } = await this.prepareBatch(manager, items);
+    return evaluate(statement ? ((await manager.query(statement.text, statement.values)) as Array<Record<string, unknown>>) : []);
+  }
+
+  /**
+   * `evaluateBatch` in two halves, for a caller that sends the aggregate statement in one round trip with
+   * the statement storing the events (it must run after that one, in the same transaction): the statement,
+   * or null when no event needs aggregates, and the verdicts from its rows.
+   */
+  async prepareBatch(
+    manager: EntityManager,
+    items: readonly BatchEvaluation[],
+  ): Promise<{ statement: { text: string; values: unknown[] } | null; evaluate: (rows: ReadonlyArray<Record<string, unknown>>) => ActiveRule[][] }> {
     const { rules, lists } = await this.active(manager);
     const list = (code: string): ReadonlySet<string> => lists.get(code) ?? new Set();
     const prepared = items.map(({ event, customer, laterIds }) => prepareEvaluation(rules, event, customer, list, laterIds));
     const batch = combineAggregateQueries(prepared.flatMap((p, ord) => (p.query ? [{ ord, query: p.query }] : [])));
+    return { statement: batch ? { text: batch.sql, values: batch.params } : null, evaluate: (rows) => this.verdicts(prepared, rows, list) };
+  }
+
+  private verdicts(
+    prepared: ReadonlyArray<ReturnType<typeof prepareEvaluation>>,
+    aggregateRows: ReadonlyArray<Record<string, unknown>>,
+    list: (code: string) => ReadonlySet<string>,
+  ): ActiveRule[][] {
     const rows = new Map<number, Record<string, unknown>>();
-    if (batch) {
-      for (const r of (await manager.query(batch.sql, batch.params)) as Array<{ ord: number; r: Record<string, unknown> }>) rows.set(Number(r.ord), r.r);
-    }
+    for (const r of aggregateRows as ReadonlyArray<{ ord: number; r: Record<string, unknown> }>) rows.set(Number(r.ord), r.r);
     return prepared.map(({ applicable, verdicts, eventView, customerView, query }, ord) => {
       if (!query) return applicable.filter((_, i) => verdicts[i]);
       const row = rows.get(ord) ?? {};
