@@ -6,7 +6,7 @@ import { PipeliningClient } from './pipelining-client';
  * Named statements a connection keeps at most. Past it, new texts run unnamed (parsed and planned on each
  * execution, as without this module): a bound on the server's memory whatever SQL is sent, such as
  * `IN ($1, …, $n)` lists of every length. A text is named from its second use on the connection, so
- * one-off texts (a list query with its page size written into the SQL) take no slot: the slots go to the
+ * one-off texts (a list query with a rare combination of filters) take no slot: the slots go to the
  * statements that repeat.
  */
 export const MAX_PREPARED_PER_CONNECTION = 200;

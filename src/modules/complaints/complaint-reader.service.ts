@@ -113,7 +113,7 @@ export class ComplaintReader {
       if (typeof at !== 'string' || Number.isNaN(Date.parse(at)) || !isUUID(String(id))) throw BadUserInputError.field('after', 'is not a valid cursor');
       where += ` AND (${order.column}, k.id) ${dir === 'ASC' ? '>' : '<'} ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
-    const rows = limit === 0 ? [] : ((await this.tx.manager().query(`${SELECT} WHERE ${where} ORDER BY ${order.column} ${dir}, k.id ${dir} LIMIT ${limit + 1}`, params)) as ComplaintRow[]);
+    const rows = limit === 0 ? [] : ((await this.tx.manager().query(`${SELECT} WHERE ${where} ORDER BY ${order.column} ${dir}, k.id ${dir} LIMIT $${params.push(limit + 1)}`, params)) as ComplaintRow[]);
     const page_ = rows.slice(0, limit);
     const last = page_[page_.length - 1];
     return {

@@ -159,7 +159,7 @@ export class AlertsService {
       where += ` AND (${order.keys.map((k) => k.sql).join(', ')}, a.id) ${dir === 'ASC' ? '>' : '<'} (${rhs.join(', ')}, $${params.push(values[order.keys.length])}::uuid)`;
     }
     const orderSql = [...order.keys.map((k) => `${k.sql} ${dir}`), `a.id ${dir}`].join(', ');
-    const rows = (await this.tx.manager().query(`SELECT a.*, c.account_manager_id ${from} WHERE ${where} ORDER BY ${orderSql} LIMIT ${limit + 1}`, params)) as Row[];
+    const rows = (await this.tx.manager().query(`SELECT a.*, c.account_manager_id ${from} WHERE ${where} ORDER BY ${orderSql} LIMIT $${params.push(limit + 1)}`, params)) as Row[];
     const nodes = rows.slice(0, limit).map(toAlertModel);
     const last = nodes[nodes.length - 1];
     return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([...order.keys.map((k) => k.value(last)), last.id]) : null } };

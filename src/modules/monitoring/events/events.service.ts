@@ -79,7 +79,7 @@ export class EventsService {
       const [at, id] = decodeCursor(page.after, 2);
       where += ` AND (${column}, e.id) ${dir === 'ASC' ? '>' : '<'} ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
-    const rows = (await this.tx.manager().query(`SELECT ${EVENT_COLUMNS}, c.account_manager_id ${from} WHERE ${where} ORDER BY ${column} ${dir}, e.id ${dir} LIMIT ${limit + 1}`, params)) as EventRow[];
+    const rows = (await this.tx.manager().query(`SELECT ${EVENT_COLUMNS}, c.account_manager_id ${from} WHERE ${where} ORDER BY ${column} ${dir}, e.id ${dir} LIMIT $${params.push(limit + 1)}`, params)) as EventRow[];
     const nodes = rows.slice(0, limit).map(toEventModel);
     const last = nodes[nodes.length - 1];
     const key = (event: EventModel) => (byReceipt ? event.receivedAt : event.occurredAt)!.toISOString();

@@ -94,7 +94,7 @@ export class NotificationsService {
       params.push(at, id);
       where += ` AND (created_at, id) < ($2::timestamptz, $3::uuid)`;
     }
-    const rows = (await this.tx.manager().query(`SELECT * FROM notification WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`, params)) as Row[];
+    const rows = (await this.tx.manager().query(`SELECT * FROM notification WHERE ${where} ORDER BY created_at DESC, id DESC LIMIT $${params.push(limit + 1)}`, params)) as Row[];
     const nodes = rows.slice(0, limit);
     const last = nodes[nodes.length - 1];
     return {

@@ -243,7 +243,7 @@ export class EarlyWarningsService {
       if (typeof at !== 'string' || Number.isNaN(Date.parse(at)) || !isUUID(String(id))) throw BadUserInputError.field('after', 'is not a valid cursor');
       where += ` AND (w.created_at, w.id) < ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
-    const rows = (await this.tx.manager().query(`SELECT w.*, c.account_manager_id ${from} WHERE ${where} ORDER BY w.created_at DESC, w.id DESC LIMIT ${limit + 1}`, params)) as Row[];
+    const rows = (await this.tx.manager().query(`SELECT w.*, c.account_manager_id ${from} WHERE ${where} ORDER BY w.created_at DESC, w.id DESC LIMIT $${params.push(limit + 1)}`, params)) as Row[];
     const nodes = rows.slice(0, limit).map(toModel);
     const last = nodes[nodes.length - 1];
     return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([new Date(last.createdAt).toISOString(), last.id]) : null } };

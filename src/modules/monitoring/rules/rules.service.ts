@@ -59,7 +59,7 @@ export class RulesService {
       const [code, version] = decodeCursor(page.after, 2);
       where += ` AND (code, version) > ($${params.push(code)}, $${params.push(version)}::int)`;
     }
-    const rows = (await this.tx.manager().query(`SELECT * FROM rule WHERE ${where} ORDER BY code, version LIMIT ${limit + 1}`, params)) as RuleRow[];
+    const rows = (await this.tx.manager().query(`SELECT * FROM rule WHERE ${where} ORDER BY code, version LIMIT $${params.push(limit + 1)}`, params)) as RuleRow[];
     const nodes = rows.slice(0, limit).map(toRuleModel);
     const last = nodes[nodes.length - 1];
     return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([last.code, last.version]) : null } };

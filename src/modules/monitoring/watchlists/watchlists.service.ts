@@ -64,7 +64,7 @@ export class WatchlistsService {
     }
     const manager = this.tx.manager();
     const [rows, [{ total }]] = await Promise.all([
-      manager.query(`${SELECT} WHERE ${where} ORDER BY w.code LIMIT ${limit + 1}`, params) as Promise<WatchlistRow[]>,
+      manager.query(`${SELECT} WHERE ${where} ORDER BY w.code LIMIT $${params.push(limit + 1)}`, params) as Promise<WatchlistRow[]>,
       manager.query(`SELECT count(*)::int AS total FROM watchlist`) as Promise<Array<{ total: number }>>,
     ]);
     const nodes = rows.slice(0, limit).map(toModel);
@@ -93,7 +93,7 @@ export class WatchlistsService {
       `SELECT w.id AS watchlist_id, e.value
          FROM unnest($1::uuid[]) AS w(id)
          CROSS JOIN LATERAL (
-           SELECT e.value FROM watchlist_entry e WHERE e.watchlist_id = w.id ${after} ORDER BY e.value LIMIT ${limit + 1}
+           SELECT e.value FROM watchlist_entry e WHERE e.watchlist_id = w.id ${after} ORDER BY e.value LIMIT $${params.push(limit + 1)}
          ) e`,
       params,
     )) as Array<{ watchlist_id: string; value: string }>;

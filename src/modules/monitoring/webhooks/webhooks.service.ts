@@ -142,7 +142,7 @@ export class WebhooksService {
       const [at, id] = decodeCursor(page.after, 2);
       where += ` AND (created_at, id) > ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
-    const rows = limit === 0 ? [] : ((await manager.query(`SELECT ${COLUMNS} FROM webhook WHERE ${where} ORDER BY created_at, id LIMIT ${limit + 1}`, params)) as Row[]);
+    const rows = limit === 0 ? [] : ((await manager.query(`SELECT ${COLUMNS} FROM webhook WHERE ${where} ORDER BY created_at, id LIMIT $${params.push(limit + 1)}`, params)) as Row[]);
     const nodes = rows.slice(0, limit).map(toModel);
     const last = nodes[nodes.length - 1];
     return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([last.createdAt.toISOString(), last.id]) : null } };
@@ -160,7 +160,7 @@ export class WebhooksService {
       if (!/^\d{1,18}$/.test(String(id))) throw BadUserInputError.field('after', 'is not a valid cursor');
       where += ` AND id < $${params.push(String(id))}::bigint`;
     }
-    const rows = limit === 0 ? [] : ((await manager.query(`SELECT id::text AS id, outbox_id, event_type, attempt, status, status_code, error, duration_ms, created_at FROM webhook_delivery WHERE ${where} ORDER BY id DESC LIMIT ${limit + 1}`, params)) as DeliveryRow[]);
+    const rows = limit === 0 ? [] : ((await manager.query(`SELECT id::text AS id, outbox_id, event_type, attempt, status, status_code, error, duration_ms, created_at FROM webhook_delivery WHERE ${where} ORDER BY id DESC LIMIT $${params.push(limit + 1)}`, params)) as DeliveryRow[]);
     const nodes = rows.slice(0, limit).map((r) => ({
       id: r.id, deliveryId: r.outbox_id, eventType: r.event_type, attempt: r.attempt, status: r.status, statusCode: r.status_code, error: r.error, durationMs: r.duration_ms, createdAt: r.created_at,
     }));
