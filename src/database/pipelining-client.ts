@@ -58,11 +58,15 @@ class Pipeline extends pgInternals.Query {
     private readonly steps: readonly Step[],
     settle: (error: Error | null, results: StatementResult[], completed: number) => void,
   ) {
-    super({ text: steps[steps.length - 1].text });
+    // A string, not a config object: pg copies a config object property by property on every query.
+    super(steps[steps.length - 1].text as unknown as { text: string });
     this.statements = steps.map((s) => s.text);
     this.parsedHere = steps.map(() => false);
     this.callback = (error, results) => {
       const all = results === undefined ? this.resultsSoFar() : Array.isArray(results) ? results : [results];
+      // On a failure, what the server completed before it (the COMMIT, say, when the failure was a row pg
+      // could not parse) stays readable.
+      if (error) Object.defineProperty(error, 'pipelineResults', { value: all, enumerable: false, configurable: true });
       settle(error, all, all.filter((r) => r.command !== null && r.command !== undefined).length);
     };
   }
@@ -131,6 +135,20 @@ export class PipeliningClient extends pg.Client {
   private transactionOpen = false;
   private held: HeldStatement[] = [];
 
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    // A lost connection ends the transaction: nothing held will be sent, and no later user of this client
+    // (there is none: the pool discards it) may inherit the state.
+    const lost = (): void => this.abandonTransaction(new Error('The connection was lost before the transaction committed'));
+    this.on('error', lost);
+    this.on('end', lost);
+  }
+
+  /** Whether statements can be held for this connection's COMMIT now: a transaction is open and not committing. */
+  get holdsForCommit(): boolean {
+    return this.transactionOpen;
+  }
+
   /** The name `text` goes under on this connection, or undefined (unnamed). Named by PreparingClient. */
   preparedName(_text: string): string | undefined {
     return undefined;
@@ -146,10 +164,11 @@ export class PipeliningClient extends pg.Client {
    * Runs `text` as the last statement before this transaction's COMMIT, sent together with it. The promise
    * settles with the commit: its result when both succeeded, the statement's error (the commit then fails
    * with it too), or `TransactionRolledBack`; it never counts as an unhandled rejection. A parameter that
-   * cannot be encoded throws at once. Outside a transaction the statement runs at once.
+   * cannot be encoded throws at once, and so does a call with no open transaction (`holdsForCommit`).
    */
   queryAtCommit(text: string, values: unknown[]): Promise<StatementResult> {
-    if (!this.transactionOpen) return this.query(text, values) as unknown as Promise<StatementResult>;
+    // Never run on its own: after the COMMIT went out it would commit apart from (or despite) the transaction.
+    if (!this.transactionOpen) throw new Error('queryAtCommit needs an open transaction on this connection');
     // Thrown, not held: a statement that can never be sent must fail the transaction now, not vanish from it.
     const prepared = values.map((v) => pgInternals.utils.prepareValue(v));
     const result = new Promise<StatementResult>((resolve, reject) => this.held.push({ text, values: prepared, resolve, reject }));
@@ -197,8 +216,11 @@ export class PipeliningClient extends pg.Client {
           if (!error || i < completed) connection.parsedStatements[s.name] = s.text;
         });
         if (!error) return resolve(results);
-        const failed = steps[completed];
-        if (failed?.name !== undefined) this.namedStatementFailed(failed.text, error, pipeline.parsedHere[completed]);
+        // The failing step, and any later one whose Parse went out: the server may hold them or not (a
+        // pipeline settled early, by a timeout, still reaches the server whole).
+        steps.forEach((s, i) => {
+          if (s.name !== undefined && i >= completed && (i === completed || pipeline.parsedHere[i])) this.namedStatementFailed(s.text, error, pipeline.parsedHere[i]);
+        });
         reject(error);
       });
       plain.call(this, pipeline);
@@ -208,6 +230,8 @@ export class PipeliningClient extends pg.Client {
   /** The transaction boundaries and the statements of a transaction not yet begun on the server. */
   protected pipelinedQuery(text: string, values: unknown[] | undefined): Promise<StatementResult> | undefined {
     if (BEGIN.test(text) && !values?.length) {
+      // Open here but idle on the server, with BEGIN sent: the transaction ended without passing through here.
+      if (this.transactionOpen && this.beginPending === undefined && this.getTransactionStatus() === 'I') this.abandonTransaction(new TransactionRolledBack());
       if (this.transactionOpen) return undefined; // a nested BEGIN: let the server warn as it always would
       this.transactionOpen = true;
       this.beginPending = text;
@@ -253,13 +277,27 @@ export class PipeliningClient extends pg.Client {
     return this.runPipeline(steps).then(
       (results) => {
         held.forEach((h, i) => h.resolve(results[offset + i]));
-        return results[results.length - 1];
+        return committed(results[results.length - 1]);
       },
       (error: unknown) => {
         for (const h of held) h.reject(error);
+        // A failure on this side (a row pg could not parse) is reported once the server has answered
+        // everything: if the COMMIT went through, the transaction is committed and must not look failed.
+        const results = (error as { pipelineResults?: StatementResult[] }).pipelineResults;
+        const last = results?.length === steps.length ? results[results.length - 1] : undefined;
+        if (last?.command === 'COMMIT') return last;
         throw error;
       },
     );
+  }
+
+  /** Everything held is refused and the transaction forgotten (a lost connection, or state found stale). */
+  private abandonTransaction(reason: Error): void {
+    const held = this.held;
+    this.held = [];
+    this.beginPending = undefined;
+    this.transactionOpen = false;
+    for (const h of held) h.reject(reason);
   }
 
   private rollback(text: string): Promise<StatementResult> {
@@ -273,8 +311,32 @@ export class PipeliningClient extends pg.Client {
   }
 
   private sendPlain(text: string): Promise<StatementResult> {
-    return (pg.Client.prototype.query as unknown as QueryFn).call(this, text) as Promise<StatementResult>;
+    const sent = (pg.Client.prototype.query as unknown as QueryFn).call(this, text) as Promise<StatementResult>;
+    return COMMIT.test(text) ? sent.then(committed) : sent;
   }
+
+  /**
+   * Any query this client does not pipeline (a config object, a callback, a cursor) while BEGIN is still
+   * unsent: BEGIN goes first, so the query runs inside the transaction.
+   */
+  protected flushBegin(): void {
+    const begin = this.beginPending;
+    if (begin === undefined) return;
+    this.beginPending = undefined;
+    ((pg.Client.prototype.query as unknown as QueryFn).call(this, begin) as Promise<unknown>).catch(() => undefined);
+  }
+}
+
+/** The server answers COMMIT of a transaction an earlier error aborted with ROLLBACK: that is a failure. */
+export class CommitRolledBack extends Error {
+  constructor() {
+    super('The transaction had failed: COMMIT rolled it back');
+  }
+}
+
+function committed(result: StatementResult): StatementResult {
+  if (result.command === 'ROLLBACK') throw new CommitRolledBack();
+  return result;
 }
 
 // Assigned on the prototype rather than declared in the class: pg's typings overload `query` a dozen ways,
@@ -286,6 +348,7 @@ Object.defineProperty(PipeliningClient.prototype, 'query', {
     // Looked up per call: whatever wraps Client#query (a statement counter in the benches) still sees it.
     const plain = pg.Client.prototype.query as unknown as QueryFn;
     if (typeof config !== 'string' || callback !== undefined || (values !== undefined && !Array.isArray(values))) {
+      (this as unknown as { flushBegin(): void }).flushBegin();
       return plain.call(this, config, values, callback);
     }
     const pipelined = (this as unknown as { pipelinedQuery: PipeliningClient['pipelinedQuery'] }).pipelinedQuery(config, values as unknown[] | undefined);

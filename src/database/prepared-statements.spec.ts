@@ -13,6 +13,7 @@ describe('mustPrepareAgain', () => {
   it('renames after the session lost its statements, and after a failure on this side', () => {
     expect(mustPrepareAgain(serverError('26000', 'prepared statement "custos_x" does not exist', 'FetchPreparedStatement'))).toBe(true);
     expect(mustPrepareAgain(new TypeError('Converting circular structure to JSON'))).toBe(true);
+    expect(mustPrepareAgain(serverError('42P05', 'prepared statement "custos_x" already exists', 'StorePreparedStatement'))).toBe(true);
   });
 
   it('keeps the statement after ordinary server errors, other unsupported features included', () => {

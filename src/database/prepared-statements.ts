@@ -30,13 +30,20 @@ export function statementName(text: string): string {
  *   "cached plan must not change result type", recognised by the server routine that raises it, since the
  *   message is translated under a non-English `lc_messages`), or the session's statements were dropped
  *   (26000: DISCARD ALL, DEALLOCATE by a pooler);
+ * - the server holds the name although this side does not count it as prepared (42P05: a Parse sent in a
+ *   pipeline whose reply was never read, after a timeout);
  * - the failure came from this side (a parameter that cannot be encoded): pg then closes the statement on
  *   the server but still counts it as prepared.
  * Any other server error (a constraint, a bad value) leaves the statement prepared and usable.
  */
 export function mustPrepareAgain(error: unknown): boolean {
   if (!(error instanceof DatabaseError)) return true;
-  return (error.code === '0A000' && (error.routine === 'RevalidateCachedQuery' || /cached plan must not change result type/.test(error.message))) || error.code === '26000';
+  return (
+    (error.code === '0A000' && (error.routine === 'RevalidateCachedQuery' || /cached plan must not change result type/.test(error.message))) ||
+    error.code === '26000' ||
+    // The server holds the name after all (a Parse whose reply this side never read, a timeout say).
+    error.code === '42P05'
+  );
 }
 
 /**

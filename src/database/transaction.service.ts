@@ -76,9 +76,11 @@ export class TransactionService {
    * now and `rows` is settled already. A failure of the held statement fails the commit with it.
    */
   async atCommit<T>(manager: EntityManager, text: string, values: unknown[]): Promise<{ rows: Promise<T[]> }> {
-    const runner = manager.queryRunner as { databaseConnection?: unknown; isTransactionActive?: boolean } | undefined;
+    const runner = manager.queryRunner as { databaseConnection?: unknown; isTransactionActive?: boolean; transactionDepth?: number } | undefined;
     const client = runner?.databaseConnection;
-    if (client instanceof PipeliningClient && runner?.isTransactionActive) {
+    // Inside a savepoint it runs now, so that rolling back to the savepoint takes it back too.
+    if (client instanceof PipeliningClient && runner?.isTransactionActive && (runner.transactionDepth ?? 1) <= 1) {
+      // Throws once the COMMIT has gone out: a statement for this transaction must not commit on its own.
       const rows = client.queryAtCommit(text, values).then((result) => result.rows as T[]);
       rows.catch(() => undefined); // the commit reports it
       return { rows };

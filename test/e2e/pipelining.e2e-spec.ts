@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { Client } from 'pg';
-import { PipeliningClient, TransactionRolledBack } from '../../src/database/pipelining-client';
+import { CommitRolledBack, PipeliningClient, TransactionRolledBack } from '../../src/database/pipelining-client';
 import { PreparingClient, statementName } from '../../src/database/prepared-statements';
 import { TransactionService } from '../../src/database/transaction.service';
 import { AuditWriter } from '../../src/modules/audit/audit-writer.service';
@@ -144,10 +144,53 @@ describe('PipeliningClient (transaction boundaries travel with statements)', () 
         expect(await probeIds()).toEqual([]);
       });
 
-      it('runs a held statement at once outside a transaction', async () => {
-        const { rows } = await client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2) RETURNING id', [7, 'now']);
-        expect(rows).toEqual([{ id: 7 }]);
-        expect(await probeIds()).toEqual([7]);
+      it('refuses to hold a statement with no open transaction, or once the COMMIT has gone out', async () => {
+        expect(() => client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [7, 'alone'])).toThrow(/open transaction/);
+        await client.query('BEGIN');
+        await client.query('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [8, 'in the transaction']);
+        const committing = client.query('COMMIT');
+        expect(() => client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [9, 'too late'])).toThrow(/open transaction/);
+        await committing;
+        expect(await probeIds()).toEqual([8]);
+      });
+
+      it('fails a COMMIT the server answered with ROLLBACK (an error the caller swallowed had aborted the transaction)', async () => {
+        await client.query('BEGIN');
+        await client.query('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [1, 'lost with the transaction']);
+        await client.query('SELECT 1 / $1::int', [0]).catch(() => undefined);
+        await expect(client.query('COMMIT')).rejects.toBeInstanceOf(CommitRolledBack);
+        expect(await probeIds()).toEqual([]);
+        expect((await client.query('SELECT $1::int AS n', [1])).rows).toEqual([{ n: 1 }]);
+      });
+
+      it('reports a committed transaction as committed when a held statement\'s reply could not be read', async () => {
+        client.setTypeParser(600, () => {
+          throw new Error('point parser failed');
+        });
+        await client.query('BEGIN');
+        await client.query('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [1, 'committed']);
+        const held = client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2) RETURNING point(1, 2) AS p', [2, 'committed too']);
+        expect((await client.query('COMMIT')).command).toBe('COMMIT');
+        await expect(held).rejects.toThrow('point parser failed');
+        expect(await probeIds()).toEqual([1, 2]);
+      });
+
+      it('sends BEGIN first for a query it does not pipeline (a config object), so it runs inside the transaction', async () => {
+        await client.query('BEGIN');
+        await client.query({ text: 'INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', values: [1, 'config object'] });
+        await client.query('ROLLBACK');
+        expect(await probeIds()).toEqual([]);
+      });
+
+      it('refuses what it held when the connection is lost before the commit', async () => {
+        await client.query('BEGIN');
+        const [{ pid }] = (await client.query('SELECT pg_backend_pid() AS pid, $1::int AS n', [1])).rows as Array<{ pid: number }>;
+        const held = client.queryAtCommit('INSERT INTO pipeline_probe (id, note) VALUES ($1, $2)', [1, 'never sent']);
+        const lost = new Promise((resolve) => client.once('end', resolve));
+        await other.query('SELECT pg_terminate_backend($1)', [pid]);
+        await lost;
+        await expect(held).rejects.toThrow(/connection was lost/);
+        expect(await probeIds()).toEqual([]);
       });
 
       it('sends a first statement without parameters with BEGIN too, several statements included', async () => {
@@ -192,6 +235,25 @@ describe('PipeliningClient (transaction boundaries travel with statements)', () 
       await client.end();
     }
   });
+});
+
+it('prepares again under a new name when the server already holds the name (42P05)', async () => {
+  const db = await createTestDatabase();
+  const client = new PreparingClient({ connectionString: db.url });
+  await client.connect();
+  try {
+    const text = 'SELECT $1::int + 1 AS n';
+    // The server holds the name this client will choose, unknown to the client (as after a Parse whose
+    // reply was never read).
+    await client.query(`PREPARE "${statementName(text)}" AS ${text}`);
+    expect((await client.query(text, [1])).rows).toEqual([{ n: 2 }]); // first use: unnamed
+    await expect(client.query(text, [1])).rejects.toMatchObject({ code: '42P05' }); // named from here: taken
+    expect((await client.query(text, [2])).rows).toEqual([{ n: 3 }]);
+    expect((await client.query(text, [3])).rows).toEqual([{ n: 4 }]);
+  } finally {
+    await client.end();
+    await db.drop();
+  }
 });
 
 describe('the app pool pipelines its transactions', () => {
@@ -243,6 +305,23 @@ describe('the app pool pipelines its transactions', () => {
         ]),
       ),
     ).rejects.toMatchObject({ driverError: expect.objectContaining({ code: '22012' }) });
+  });
+
+  it('writes a statement held at a savepoint at once, so that rolling back to the savepoint takes it back', async () => {
+    const tx = app.app.get(TransactionService);
+    const runner = app.app.get(DataSource).createQueryRunner();
+    try {
+      await runner.startTransaction();
+      await runner.query('CREATE TABLE savepoint_probe (n int)');
+      await runner.startTransaction(); // a savepoint
+      const { rows } = await tx.atCommit<{ n: number }>(runner.manager, 'INSERT INTO savepoint_probe VALUES ($1) RETURNING n', [1]);
+      expect(await rows).toEqual([{ n: 1 }]); // written already
+      await runner.rollbackTransaction(); // to the savepoint
+      await runner.commitTransaction();
+    } finally {
+      await runner.release();
+    }
+    expect(await app.app.get(DataSource).query('SELECT count(*)::int AS n FROM savepoint_probe')).toEqual([{ n: 0 }]);
   });
 
   it('rolls back the transaction when its audit entry cannot be written, and chains nothing', async () => {

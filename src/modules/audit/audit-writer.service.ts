@@ -38,6 +38,8 @@ interface StagedEntries {
   rows: EntryColumns[];
   /** The pending inserts, sent with the commit: their seqs are known once these settle. */
   inserts: Array<Promise<void>>;
+  /** Set when an insert committed but its seqs could not be read: chain by reading the pending table. */
+  seqsUnknown?: boolean;
 }
 
 /**
@@ -131,6 +133,7 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
   /** `chainPending`, for a committed transaction of this instance that names what it staged. */
   private async chainCommitted(staged?: StagedEntries): Promise<void> {
     if (staged) await Promise.all(staged.inserts);
+    if (staged?.seqsUnknown) staged = undefined;
     return new Promise<void>((resolve) => {
       this.waiting.push({ kind: 'chainPending', staged, resolve });
       this.startFlushing();
@@ -170,9 +173,10 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
       const committed = staged;
       void this.tx.afterCommitAwait(() => this.chainCommitted(committed));
     }
-    const seqs = staged.seqs;
-    // Rejected only when the transaction fails, and then nothing is chained.
-    staged.inserts.push(inserted.rows.then((stored) => void seqs.push(...stored.map((r) => r.seq)), () => undefined));
+    const entries = staged;
+    // Rejected when the transaction fails (then nothing is chained), or, rarely, when it committed but the
+    // reply could not be read: then the chaining reads the pending table instead.
+    staged.inserts.push(inserted.rows.then((stored) => void entries.seqs.push(...stored.map((r) => r.seq)), () => void (entries.seqsUnknown = true)));
     for (const row of rows) staged.rows.push(row);
   }
 
