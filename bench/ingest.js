@@ -450,6 +450,7 @@ async function main() {
       return {
         label, ...result, backends, catchUpSecondsBefore: catchUp, requestsServed: served, eventsStored: (await countPartnerEvents()) - eventsBefore,
         statementsPerRequestUnderLoad: round2((after.inRequest - before.inRequest) / Math.max(1, served)),
+        roundTripsPerRequestUnderLoad: round2((after.inRequestTrips - before.inRequestTrips) / Math.max(1, served)),
         // CPU of the app process over the run and until it settled (background work such as the detector included).
         processCpuMsPerRequest: round2((after.cpuMicros - before.cpuMicros) / 1000 / Math.max(1, served)),
       };
@@ -587,11 +588,12 @@ async function main() {
       const baseAvg = { reqPerSec: mean([base1.reqPerSec, base2.reqPerSec]), latencyP50Ms: mean([base1.latencyP50Ms, base2.latencyP50Ms]), latencyP99Ms: mean([base1.latencyP99Ms, base2.latencyP99Ms]) };
       const runs = [base1, appRandom, ...(appNoAudit ? [appNoAudit] : []), appHot, baseHot, base2];
       printTable(
-        ['run', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non2xx', 'errors', 'gql err', 'stmts/req', 'stored', 'cpu ms/req'],
+        ['run', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non2xx', 'errors', 'gql err', 'stmts/req', 'trips/req', 'stored', 'cpu ms/req'],
         [
           ...runs.map((r) => [r.label, r.reqPerSec.toFixed(1), String(r.latencyP50Ms), String(r.latencyP99Ms), r.requests, r.non2xx, r.errors, r.graphqlErrors,
-            r.statementsPerRequestUnderLoad !== undefined ? r.statementsPerRequestUnderLoad.toFixed(1) : '-', r.eventsStored !== undefined ? r.eventsStored : '-', r.processCpuMsPerRequest.toFixed(2)]),
-          ['baseline avg (random)', baseAvg.reqPerSec.toFixed(1), baseAvg.latencyP50Ms.toFixed(1), baseAvg.latencyP99Ms.toFixed(1), '', '', '', '', '', '', ''],
+            r.statementsPerRequestUnderLoad !== undefined ? r.statementsPerRequestUnderLoad.toFixed(1) : '-',
+            r.roundTripsPerRequestUnderLoad !== undefined ? r.roundTripsPerRequestUnderLoad.toFixed(1) : '-', r.eventsStored !== undefined ? r.eventsStored : '-', r.processCpuMsPerRequest.toFixed(2)]),
+          ['baseline avg (random)', baseAvg.reqPerSec.toFixed(1), baseAvg.latencyP50Ms.toFixed(1), baseAvg.latencyP99Ms.toFixed(1), '', '', '', '', '', '', '', ''],
         ],
       );
       console.log('  cpu ms/req: CPU time of the serving process per request (the app\'s with its background work, until it settled); PostgreSQL\'s not included');
@@ -666,11 +668,12 @@ async function main() {
       const baseAvg = { rowsPerSec: mean([base1.rowsPerSec, base2.rowsPerSec]), latencyP50Ms: mean([base1.latencyP50Ms, base2.latencyP50Ms]), latencyP99Ms: mean([base1.latencyP99Ms, base2.latencyP99Ms]) };
       const runs = [base1, app, base2];
       printTable(
-        ['run', 'rows/s', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non2xx', 'errors', 'gql err', 'stmts/req', 'stored', 'cpu ms/req'],
+        ['run', 'rows/s', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non2xx', 'errors', 'gql err', 'stmts/req', 'trips/req', 'stored', 'cpu ms/req'],
         [
           ...runs.map((r) => [r.label, Math.round(r.rowsPerSec), r.reqPerSec.toFixed(2), r.latencyP50Ms.toFixed(0), r.latencyP99Ms.toFixed(0), r.requests, r.non2xx, r.errors, r.graphqlErrors,
-            r.statementsPerRequestUnderLoad !== undefined ? r.statementsPerRequestUnderLoad.toFixed(0) : '-', r.eventsStored !== undefined ? r.eventsStored : '-', r.processCpuMsPerRequest.toFixed(1)]),
-          ['baseline avg', Math.round(baseAvg.rowsPerSec), '', baseAvg.latencyP50Ms.toFixed(0), baseAvg.latencyP99Ms.toFixed(0), '', '', '', '', '', '', ''],
+            r.statementsPerRequestUnderLoad !== undefined ? r.statementsPerRequestUnderLoad.toFixed(0) : '-',
+            r.roundTripsPerRequestUnderLoad !== undefined ? r.roundTripsPerRequestUnderLoad.toFixed(0) : '-', r.eventsStored !== undefined ? r.eventsStored : '-', r.processCpuMsPerRequest.toFixed(1)]),
+          ['baseline avg', Math.round(baseAvg.rowsPerSec), '', baseAvg.latencyP50Ms.toFixed(0), baseAvg.latencyP99Ms.toFixed(0), '', '', '', '', '', '', '', ''],
         ],
       );
       console.log('  cpu ms/req: CPU time of the serving process per request (the app\'s with its background work, until it settled); PostgreSQL\'s not included');

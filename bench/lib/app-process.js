@@ -37,7 +37,7 @@ function statementLabel(text) {
 /** Wraps pg.Client#query (TypeORM and raw queries alike); returns the scope and the running totals. */
 function installStatementCounter() {
   const scope = new AsyncLocalStorage();
-  const totals = { requests: 0, inRequest: 0, background: 0, inRequestTx: 0, backgroundTx: 0 };
+  const totals = { requests: 0, inRequest: 0, inRequestTrips: 0, background: 0, inRequestTx: 0, backgroundTx: 0 };
   const pg = require('pg');
   const query = pg.Client.prototype.query;
   pg.Client.prototype.query = function countedQuery(config) {
@@ -59,6 +59,7 @@ function installStatementCounter() {
       store.trips += 1;
       store.tx += commits;
       totals.inRequest += texts.length;
+      totals.inRequestTrips += 1;
       totals.inRequestTx += commits;
       if (store.labels) {
         const label = texts.map(statementLabel).join(' + ');
