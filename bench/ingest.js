@@ -45,6 +45,7 @@ const BATCH_CONNECTIONS = positiveInt(process.env.BENCH_BATCH_CONNECTIONS, 4);
 const WARMUP_SECONDS = 2;
 /** Also measure (single mode, random customers) the app with a no-op audit sink: a diagnostic, no target. */
 const NO_AUDIT = process.env.BENCH_INGEST_NO_AUDIT === '1';
+const TWO_INSTANCES = process.env.BENCH_INGEST_TWO_INSTANCES === '1';
 /** How the baseline sends its SQL (lib/ingest-baseline.js reads the same variable). */
 const BASELINE_STATEMENTS = process.env.BENCH_BASELINE_PREPARED === '1' ? 'named (BENCH_BASELINE_PREPARED=1, a diagnostic)' : 'unnamed (plain pg)';
 const COUNT_SIZES = [...new Set([1, 10, BATCH_SIZE])];
@@ -191,7 +192,7 @@ async function main() {
   await db.create();
   let child;
   let baselineChild;
-  let extraChild; // the app without audit (BENCH_INGEST_NO_AUDIT=1), while it runs
+  let extraChild; // the app without audit (BENCH_INGEST_NO_AUDIT=1), or a second instance (BENCH_INGEST_TWO_INSTANCES=1), while it runs
   let sql; // a client of the bench database
   const cleanup = async () => {
     if (child) await stopServer(child).catch(() => child.kill('SIGKILL'));
@@ -570,6 +571,43 @@ async function main() {
           extraChild = undefined;
         }
       }
+      let appTwo = null;
+      let twoChain = null;
+      if (TWO_INSTANCES) {
+        // Diagnostic, no target: a second instance of the app on the same database, each taking half the
+        // connections, so both chain into the one audit log through its cross-instance lock. Statements and
+        // CPU per request are the first instance's.
+        const second = await startServer(env);
+        extraChild = second.child;
+        try {
+          const secondUrl = `http://127.0.0.1:${second.port}/graphql`;
+          await cannonRun(secondUrl, await issueTokens(1), WARMUP_SECONDS, random, '/graphql');
+          process.stdout.write('  app, TWO instances (diagnostic), random customers ... ');
+          const twoTokens = await issueTokens(nTokens);
+          const half = Math.max(1, Math.floor(CONNECTIONS / 2));
+          appTwo = await appRun('app, two instances (diagnostic), random', async () => {
+            const both = await Promise.all([url, secondUrl].map((u, k) =>
+              cannon(u, twoTokens.filter((_, i) => i % 2 === k), SECONDS, { connections: k ? CONNECTIONS - half : half, body: random, perToken: OPS_PER_TOKEN, path: '/graphql' })));
+            const rs = both.map((b) => b.r);
+            return {
+              reqPerSec: rs[0].requests.mean + rs[1].requests.mean, reqPerSecStddev: null,
+              latencyP50Ms: Math.max(rs[0].latency.p50, rs[1].latency.p50), latencyP99Ms: Math.max(rs[0].latency.p99, rs[1].latency.p99),
+              requests: rs[0].requests.total + rs[1].requests.total, seconds: rs[0].duration, non2xx: rs[0].non2xx + rs[1].non2xx,
+              errors: rs.reduce((n, r) => n + r.errors + r.timeouts, 0), graphqlErrors: both[0].graphqlErrors + both[1].graphqlErrors,
+              errorSamples: [...both[0].errorSamples, ...both[1].errorSamples], cappedByTokenBudget: both.some((b) => b.capped), tokens: twoTokens.length,
+              perInstanceReqPerSec: rs.map((r) => round2(r.requests.mean)),
+            };
+          });
+          console.log(`${appTwo.reqPerSec.toFixed(1)} req/s (${appTwo.perInstanceReqPerSec.join(' + ')})`);
+          // The one chain both instances appended to: consecutive ids, each entry linked to a distinct predecessor.
+          await settle(second.child);
+          twoChain = (await sql.query(`SELECT min(id)::int AS lo, max(id)::int AS hi, count(*)::int AS n, count(DISTINCT prev_hash)::int AS prevs,
+            (SELECT count(*)::int FROM audit_entry_pending) AS pending FROM audit_entry`)).rows[0];
+        } finally {
+          await stopServer(second.child).catch(() => second.child.kill('SIGKILL'));
+          extraChild = undefined;
+        }
+      }
       const hotBefore = await explainFor(hotIndex, 'hot customer before the one-customer run');
       process.stdout.write('  app, ONE customer ... ');
       const hotTokens = await issueTokens(nTokens);
@@ -586,7 +624,7 @@ async function main() {
       console.log();
 
       const baseAvg = { reqPerSec: mean([base1.reqPerSec, base2.reqPerSec]), latencyP50Ms: mean([base1.latencyP50Ms, base2.latencyP50Ms]), latencyP99Ms: mean([base1.latencyP99Ms, base2.latencyP99Ms]) };
-      const runs = [base1, appRandom, ...(appNoAudit ? [appNoAudit] : []), appHot, baseHot, base2];
+      const runs = [base1, appRandom, ...(appNoAudit ? [appNoAudit] : []), ...(appTwo ? [appTwo] : []), appHot, baseHot, base2];
       printTable(
         ['run', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'non2xx', 'errors', 'gql err', 'stmts/req', 'trips/req', 'stored', 'cpu ms/req'],
         [
@@ -605,6 +643,14 @@ async function main() {
           `(${hotBefore.rowsScanned} → ${hotAfter.rowsScanned} index rows), last-activity ${hotBefore.lastActivityExecutionMs} → ${hotAfter.lastActivityExecutionMs} ms`,
       );
       console.log(`  decisions of the partner's stored events: ${JSON.stringify(decisions)}`);
+      if (appTwo) {
+        const chainOk = twoChain.lo === 1 && twoChain.hi === twoChain.n && twoChain.prevs === twoChain.n && twoChain.pending === 0;
+        console.log(
+          `  two instances: ${appTwo.reqPerSec.toFixed(1)} req/s = ${((appTwo.reqPerSec / appRandom.reqPerSec) * 100).toFixed(1)} % of one instance; ` +
+            `audit chain after them: ids ${twoChain.lo}–${twoChain.hi}, ${twoChain.n} entries, ${twoChain.prevs} distinct links, ${twoChain.pending} pending: ${chainOk ? 'intact' : 'BROKEN'}`,
+        );
+        anyFailure ||= !chainOk;
+      }
       const errorsOk = !runs.some(failed);
       if (!errorsOk) for (const r of runs) if (failed(r)) console.log(`  errors in ${r.label}: ${r.errorSamples.join(' | ')}`);
       console.log();
@@ -635,7 +681,8 @@ async function main() {
             baselineStatements: BASELINE_STATEMENTS,
           },
           environment: { ...environment, loadAverageAtEnd: os.loadavg().map(round2) }, setup, explain, statements,
-          runs: { baseline: [base1, base2], baselineAverage: baseAvg, appRandomCustomers: appRandom, appOneCustomer: appHot, baselineOneCustomer: baseHot, appWithoutAuditDiagnostic: appNoAudit },
+          runs: { baseline: [base1, base2], baselineAverage: baseAvg, appRandomCustomers: appRandom, appOneCustomer: appHot, baselineOneCustomer: baseHot, appWithoutAuditDiagnostic: appNoAudit,
+            appTwoInstancesDiagnostic: appTwo, twoInstancesAuditChain: twoChain },
           hotCustomer: { before: hotBefore, after: hotAfter }, decisions, verdict: v,
         }, null, 2) + '\n',
       );
