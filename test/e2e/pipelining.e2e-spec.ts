@@ -164,7 +164,8 @@ describe('PipeliningClient (transaction boundaries travel with statements)', () 
       });
 
       it('reports a committed transaction as committed when a held statement\'s reply could not be read', async () => {
-        client.setTypeParser(600, () => {
+        // 600: point
+        client.setTypeParser(600 as Parameters<Client['setTypeParser']>[0], () => {
           throw new Error('point parser failed');
         });
         await client.query('BEGIN');

@@ -270,20 +270,23 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     rows: EntryColumns[],
     attempted?: { id: bigint; hash: string },
   ): Promise<{ drained: boolean; chained: number; alreadyAppended: boolean; taken: string[] }> {
-    await manager.query(CHAIN_LOCK, [AUDIT_LOCKS.append]);
     // A fast-path call that failed on our side may still have committed (the connection dropped after the
     // server ran it). Under the lock that is settled: if the head it would have left exists, these rows are
     // in the log already and must not be chained twice. (The hash is keyed and covers the time stamp.)
-    const alreadyAppended = attempted !== undefined
-      && ((await manager.query(`SELECT 1 FROM audit_entry WHERE id = $1 AND hash = $2`, [attempted.id.toString(), attempted.hash])) as unknown[]).length > 0;
-    if (alreadyAppended) rows = [];
+    let alreadyAppended = false;
+    if (attempted !== undefined) {
+      await manager.query(CHAIN_LOCK, [AUDIT_LOCKS.append]);
+      alreadyAppended = ((await manager.query(`SELECT 1 FROM audit_entry WHERE id = $1 AND hash = $2`, [attempted.id.toString(), attempted.hash])) as unknown[]).length > 0;
+      if (alreadyAppended) rows = [];
+    }
     // After the lock, in a statement of its own: under READ COMMITTED its snapshot then includes the previous
-    // holder's commit, so it neither re-takes entries already chained nor misses the head they moved.
+    // holder's commit, so it neither re-takes entries already chained nor misses the head they moved. (The
+    // lock and the take go out together, in one round trip, each still a statement of its own.)
     // A transaction's entries stay together (rows it wrote share xmin), in the order of its first entry.
     // Whole transactions only: those of the oldest PENDING_PER_TAKE entries, every entry of each (a take may
     // so exceed the bound), so no transaction's entries are ever split across two takes.
-    const taken = (await manager.query(
-      `WITH oldest AS (SELECT DISTINCT xmin::text AS tx FROM (SELECT xmin FROM audit_entry_pending ORDER BY seq LIMIT $1) o),
+    const take = {
+      text: `WITH oldest AS (SELECT DISTINCT xmin::text AS tx FROM (SELECT xmin FROM audit_entry_pending ORDER BY seq LIMIT $1) o),
        picked AS (
          SELECT p.seq, min(p.seq) OVER (PARTITION BY p.xmin::text) AS first_of_transaction
            FROM audit_entry_pending p WHERE p.xmin::text IN (SELECT tx FROM oldest)),
@@ -295,8 +298,12 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
          FROM (SELECT 1) AS one LEFT JOIN head h ON true LEFT JOIN taken t ON true
         ORDER BY t.first_of_transaction, t.seq`,
       // A parameter, not a literal: a parameterised statement is prepared once per connection, not planned per take.
-      [PENDING_PER_TAKE],
-    )) as Array<PendingDbRow & { head_id: string | null; head_hash: string | null; pending_before: number; seq: string | null }>;
+      values: [PENDING_PER_TAKE],
+    };
+    const statements = attempted !== undefined ? [take] : [{ text: CHAIN_LOCK, values: [AUDIT_LOCKS.append] }, take];
+    const taken = (await this.tx.pipeline(manager, statements))[statements.length - 1] as unknown as Array<
+      PendingDbRow & { head_id: string | null; head_hash: string | null; pending_before: number; seq: string | null }
+    >;
     const head = { id: BigInt(taken[0].head_id ?? 0), hash: taken[0].head_hash ?? GENESIS_HASH };
     const pending = taken.filter((t) => t.seq !== null);
     // The statement's snapshot (taken after the lock) holds every entry committed before the take: when some
@@ -364,10 +371,15 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     return 'appended';
   }
 
+  /** The chained rows; one statement's worth is held and sent with the COMMIT, so the lock is held one round trip less. */
   private async insertChained(manager: EntityManager, records: StoredRecord[]): Promise<void> {
+    const insert = `INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS}) SELECT ${AUDIT_CHAINED_VALUES} FROM ${AUDIT_CHAINED_SOURCE}`;
+    if (records.length <= ROWS_PER_INSERT) {
+      if (records.length) await this.tx.atCommit(manager, insert, chainedParameters(records));
+      return;
+    }
     for (let start = 0; start < records.length; start += ROWS_PER_INSERT) {
-      const chunk = start === 0 && records.length <= ROWS_PER_INSERT ? records : records.slice(start, start + ROWS_PER_INSERT);
-      await manager.query(`INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS}) SELECT ${AUDIT_CHAINED_VALUES} FROM ${AUDIT_CHAINED_SOURCE}`, chainedParameters(chunk));
+      await manager.query(insert, chainedParameters(records.slice(start, start + ROWS_PER_INSERT)));
     }
   }
 
