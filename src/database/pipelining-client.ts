@@ -161,6 +161,20 @@ export class PipeliningClient extends pg.Client {
   protected namedStatementFailed(_text: string, _error: unknown, _parsedNow: boolean): void {}
 
   /**
+   * Whether a named statement that failed with `error` outside any transaction is sent once more: true when
+   * the server refused the statement before running it (PreparingClient: a stale or missing prepared
+   * statement), so nothing happened and a second try under a fresh name is safe.
+   */
+  protected retriesAfter(_error: unknown): boolean {
+    return false;
+  }
+
+  /** Whether a statement sent now runs on its own (no transaction open here or on the server). */
+  protected get outsideTransaction(): boolean {
+    return !this.transactionOpen && this.getTransactionStatus() === 'I';
+  }
+
+  /**
    * Runs `text` as the last statement before this transaction's COMMIT, sent together with it. The promise
    * settles with the commit: its result when both succeeded, the statement's error (the commit then fails
    * with it too), or `TransactionRolledBack`; it never counts as an unhandled rejection. A parameter that
@@ -355,8 +369,19 @@ Object.defineProperty(PipeliningClient.prototype, 'query', {
     if (pipelined) return pipelined;
     const name = Array.isArray(values) && values.length ? this.preparedName(config) : undefined;
     if (name === undefined) return plain.call(this, config, values);
+    const self = this as unknown as {
+      namedStatementFailed: PipeliningClient['namedStatementFailed'];
+      retriesAfter: PipeliningClient['retriesAfter'];
+      outsideTransaction: boolean;
+    };
+    const alone = self.outsideTransaction;
     return (plain.call(this, { name, text: config }, values) as Promise<unknown>).catch((error: unknown) => {
-      (this as unknown as { namedStatementFailed: PipeliningClient['namedStatementFailed'] }).namedStatementFailed(config, error, false);
+      self.namedStatementFailed(config, error, false);
+      // After a migration changed what it returns (or a pooler dropped it) the statement did not run: alone,
+      // it is simply sent again under its new name, so a rolling deploy fails no request for it. Inside a
+      // transaction the error has aborted the transaction, and the caller sees it.
+      // (Unnamed this once: the next use prepares the new name.)
+      if (alone && self.retriesAfter(error)) return plain.call(this, config, values);
       throw error;
     });
   },

@@ -95,4 +95,9 @@ export class PreparingClient extends PipeliningClient {
   protected override namedStatementFailed(text: string, error: unknown, parsedNow: boolean): void {
     if (parsedNow || mustPrepareAgain(error)) this.forgetPrepared(text);
   }
+
+  protected override retriesAfter(error: unknown): boolean {
+    // The server's refusals only: an encoding failure on this side would fail again.
+    return error instanceof DatabaseError && mustPrepareAgain(error);
+  }
 }

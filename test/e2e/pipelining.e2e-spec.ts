@@ -248,9 +248,21 @@ it('prepares again under a new name when the server already holds the name (42P0
     // reply was never read).
     await client.query(`PREPARE "${statementName(text)}" AS ${text}`);
     expect((await client.query(text, [1])).rows).toEqual([{ n: 2 }]); // first use: unnamed
-    await expect(client.query(text, [1])).rejects.toMatchObject({ code: '42P05' }); // named from here: taken
+    // Named from here, the name is taken: outside a transaction the refused statement is sent again at once…
     expect((await client.query(text, [2])).rows).toEqual([{ n: 3 }]);
     expect((await client.query(text, [3])).rows).toEqual([{ n: 4 }]);
+    // … and the client moved to a new name.
+    expect(client.preparedName(text)).not.toBe(statementName(text));
+    const names = ((await client.query('SELECT name FROM pg_prepared_statements ORDER BY name')).rows as Array<{ name: string }>).map((r) => r.name);
+    expect(names).toEqual(expect.arrayContaining([statementName(text), client.preparedName(text)]));
+    // Inside a transaction the refusal is the caller's to see.
+    const other = 'SELECT $1::int + 2 AS n';
+    await client.query(`PREPARE "${statementName(other)}" AS ${other}`);
+    await client.query(other, [1]); // first use: unnamed
+    await client.query('BEGIN');
+    await expect(client.query(other, [1])).rejects.toMatchObject({ code: '42P05' });
+    await client.query('ROLLBACK');
+    expect((await client.query(other, [1])).rows).toEqual([{ n: 3 }]);
   } finally {
     await client.end();
     await db.drop();

@@ -70,12 +70,18 @@ describe('PreparingClient (named statements on a real PostgreSQL)', () => {
       expect((await client.query(text, [1])).rows).toEqual([{ a: 1 }]);
       expect((await client.query(text, [1])).rows).toEqual([{ a: 1 }]); // named from this use
       await other.query('ALTER TABLE prepared_probe ADD COLUMN b int DEFAULT 7');
-      // PostgreSQL refuses the stale statement once (the request fails as with any transient error), from the
-      // routine the client keys on (the message may be translated) …
+      // Alone, the statement PostgreSQL refuses as stale (it did not run) is sent again at once: no error.
+      expect((await client.query(text, [1])).rows).toEqual([{ a: 1, b: 7 }]);
+      expect((await client.query(text, [1])).rows).toEqual([{ a: 1, b: 7 }]); // named again, under a new name
+      expect((await preparedOf(client)).filter((p) => p.statement === text)).toHaveLength(2); // the stale one and the new one
+      // Inside a transaction the refusal aborts it, so the caller sees it, from the routine the client keys on
+      // (the message may be translated); the next use prepares the text again.
+      await other.query('ALTER TABLE prepared_probe ADD COLUMN c int DEFAULT 8');
+      await client.query('BEGIN');
       await expect(client.query(text, [1])).rejects.toMatchObject({ code: '0A000', routine: 'RevalidateCachedQuery' });
-      // … and the next use prepares the text again under a fresh name.
-      expect((await client.query(text, [1])).rows).toEqual([{ a: 1, b: 7 }]);
-      expect((await client.query(text, [1])).rows).toEqual([{ a: 1, b: 7 }]);
+      await client.query('ROLLBACK');
+      expect((await client.query(text, [1])).rows).toEqual([{ a: 1, b: 7, c: 8 }]);
+      expect((await client.query(text, [1])).rows).toEqual([{ a: 1, b: 7, c: 8 }]);
     } finally {
       await other.query('DROP TABLE IF EXISTS prepared_probe');
       await other.end();
@@ -106,8 +112,16 @@ describe('PreparingClient (named statements on a real PostgreSQL)', () => {
     expect((await client.query(text, ['a'])).rows).toEqual([{ v: 'a' }]);
     expect((await client.query(text, ['a'])).rows).toEqual([{ v: 'a' }]);
     await client.query('DEALLOCATE ALL');
-    await expect(client.query(text, ['b'])).rejects.toMatchObject({ code: '26000' });
+    // Alone, the refused statement (it did not run) is sent again at once: the caller sees no error.
+    expect((await client.query(text, ['b'])).rows).toEqual([{ v: 'b' }]);
     expect((await client.query(text, ['c'])).rows).toEqual([{ v: 'c' }]);
+    // Inside a transaction the refusal aborts it, so the caller sees it, once.
+    expect((await client.query(text, ['d'])).rows).toEqual([{ v: 'd' }]);
+    await client.query('DEALLOCATE ALL');
+    await client.query('BEGIN');
+    await expect(client.query(text, ['e'])).rejects.toMatchObject({ code: '26000' });
+    await client.query('ROLLBACK');
+    expect((await client.query(text, ['f'])).rows).toEqual([{ v: 'f' }]);
   });
 
   it('a statement first sent in an aborted transaction is prepared on its next use', async () => {
