@@ -28,6 +28,9 @@ const pgInternals = pg as unknown as {
   utils: { prepareValue(value: unknown): unknown };
 };
 
+/** Parameters as pg sends them; throws for a value it cannot encode, before anything is sent. */
+const wireValues = (values: readonly unknown[]): unknown[] => values.map((v) => pgInternals.utils.prepareValue(v));
+
 const BEGIN = /^\s*(START TRANSACTION|BEGIN)\b[^;]*;?\s*$/i;
 const COMMIT = /^\s*(COMMIT|END)\s*;?\s*$/i;
 const ROLLBACK = /^\s*(ROLLBACK|ABORT)\s*;?\s*$/i;
@@ -184,7 +187,7 @@ export class PipeliningClient extends pg.Client {
     // Never run on its own: after the COMMIT went out it would commit apart from (or despite) the transaction.
     if (!this.transactionOpen) throw new Error('queryAtCommit needs an open transaction on this connection');
     // Thrown, not held: a statement that can never be sent must fail the transaction now, not vanish from it.
-    const prepared = values.map((v) => pgInternals.utils.prepareValue(v));
+    const prepared = wireValues(values);
     const result = new Promise<StatementResult>((resolve, reject) => this.held.push({ text, values: prepared, resolve, reject }));
     // A caller need not wait for it: the COMMIT reports its failure too.
     result.catch(() => undefined);
@@ -199,7 +202,7 @@ export class PipeliningClient extends pg.Client {
   queryPipeline(statements: ReadonlyArray<{ text: string; values: unknown[] }>): Promise<StatementResult[]> {
     let steps: Step[];
     try {
-      steps = statements.map((s) => this.step(s.text, s.values.map((v) => pgInternals.utils.prepareValue(v))));
+      steps = statements.map((s) => this.step(s.text, wireValues(s.values)));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -255,35 +258,31 @@ export class PipeliningClient extends pg.Client {
     if (ROLLBACK.test(text) && !values?.length) return this.rollback(text);
     const begin = this.beginPending;
     if (begin === undefined) return undefined;
+    // With BEGIN, in one pipeline (an unencodable parameter leaves the transaction still to begin).
+    if (values?.length) return this.queryPipeline([{ text, values }]).then((results) => results[0]);
     this.beginPending = undefined;
-    if (!values?.length) {
-      // A statement without parameters may hold several statements (simple protocol): one Query message.
-      const plain = pg.Client.prototype.query as unknown as QueryFn;
-      return (plain.call(this, `${begin};\n${text}`) as Promise<StatementResult | StatementResult[]>).then((results) => {
-        const rest = (results as StatementResult[]).slice(1);
-        return (rest.length === 1 ? rest[0] : rest) as StatementResult;
-      });
-    }
-    let step: Step;
-    try {
-      step = this.step(text, values.map((v) => pgInternals.utils.prepareValue(v)));
-    } catch (error) {
-      this.beginPending = begin; // nothing was sent: the transaction is still to begin
-      return Promise.reject(error);
-    }
-    return this.runPipeline([this.boundary(begin), step]).then((results) => results[1]);
+    // A statement without parameters may hold several statements (simple protocol): one Query message.
+    return this.sendPlain(`${begin};\n${text}`).then((results) => {
+      const rest = (results as unknown as StatementResult[]).slice(1);
+      return (rest.length === 1 ? rest[0] : rest) as StatementResult;
+    });
   }
 
   private boundary(text: string): Step {
     return { text, values: [], describe: false };
   }
 
-  private commit(text: string): Promise<StatementResult> {
-    const begin = this.beginPending;
-    const held = this.held;
+  /** Forgets the transaction here; what it still had to send (BEGIN, held statements) is the caller's. */
+  private endTransaction(): { begin?: string; held: HeldStatement[] } {
+    const ended = { begin: this.beginPending, held: this.held };
     this.beginPending = undefined;
     this.held = [];
     this.transactionOpen = false;
+    return ended;
+  }
+
+  private commit(text: string): Promise<StatementResult> {
+    const { begin, held } = this.endTransaction();
     if (!held.length && begin !== undefined) return Promise.resolve(emptyResult('COMMIT')); // nothing was sent
     if (!held.length) return this.sendPlain(text);
     const steps = [...(begin !== undefined ? [this.boundary(begin)] : []), ...held.map((h) => this.step(h.text, h.values)), this.boundary(text)];
@@ -307,19 +306,11 @@ export class PipeliningClient extends pg.Client {
 
   /** Everything held is refused and the transaction forgotten (a lost connection, or state found stale). */
   private abandonTransaction(reason: Error): void {
-    const held = this.held;
-    this.held = [];
-    this.beginPending = undefined;
-    this.transactionOpen = false;
-    for (const h of held) h.reject(reason);
+    for (const h of this.endTransaction().held) h.reject(reason);
   }
 
   private rollback(text: string): Promise<StatementResult> {
-    const begin = this.beginPending;
-    const held = this.held;
-    this.beginPending = undefined;
-    this.held = [];
-    this.transactionOpen = false;
+    const { begin, held } = this.endTransaction();
     for (const h of held) h.reject(new TransactionRolledBack());
     return begin !== undefined ? Promise.resolve(emptyResult('ROLLBACK')) : this.sendPlain(text);
   }
@@ -337,7 +328,7 @@ export class PipeliningClient extends pg.Client {
     const begin = this.beginPending;
     if (begin === undefined) return;
     this.beginPending = undefined;
-    ((pg.Client.prototype.query as unknown as QueryFn).call(this, begin) as Promise<unknown>).catch(() => undefined);
+    this.sendPlain(begin).catch(() => undefined);
   }
 }
 
@@ -378,9 +369,8 @@ Object.defineProperty(PipeliningClient.prototype, 'query', {
     return (plain.call(this, { name, text: config }, values) as Promise<unknown>).catch((error: unknown) => {
       self.namedStatementFailed(config, error, false);
       // After a migration changed what it returns (or a pooler dropped it) the statement did not run: alone,
-      // it is simply sent again under its new name, so a rolling deploy fails no request for it. Inside a
-      // transaction the error has aborted the transaction, and the caller sees it.
-      // (Unnamed this once: the next use prepares the new name.)
+      // it is simply sent again, unnamed this once (the next use prepares the new name), so a rolling deploy
+      // fails no request for it. Inside a transaction the error has aborted the transaction: the caller sees it.
       if (alone && self.retriesAfter(error)) return plain.call(this, config, values);
       throw error;
     });

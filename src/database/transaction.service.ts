@@ -76,12 +76,11 @@ export class TransactionService {
    * now and `rows` is settled already. A failure of the held statement fails the commit with it.
    */
   async atCommit<T>(manager: EntityManager, text: string, values: unknown[]): Promise<{ rows: Promise<T[]> }> {
-    const runner = manager.queryRunner as { databaseConnection?: unknown; isTransactionActive?: boolean; transactionDepth?: number } | undefined;
-    const client = runner?.databaseConnection;
+    const open = pipelinedTransaction(manager);
     // Inside a savepoint it runs now, so that rolling back to the savepoint takes it back too.
-    if (client instanceof PipeliningClient && runner?.isTransactionActive && (runner.transactionDepth ?? 1) <= 1) {
+    if (open && open.depth <= 1) {
       // Throws once the COMMIT has gone out: a statement for this transaction must not commit on its own.
-      const rows = client.queryAtCommit(text, values).then((result) => result.rows as T[]);
+      const rows = open.client.queryAtCommit(text, values).then((result) => result.rows as T[]);
       rows.catch(() => undefined); // the commit reports it
       return { rows };
     }
@@ -94,11 +93,10 @@ export class TransactionService {
    * error the rest are skipped and the transaction fails); otherwise, or outside a transaction, one by one.
    */
   async pipeline(manager: EntityManager, statements: ReadonlyArray<{ text: string; values: unknown[] }>): Promise<Array<Array<Record<string, unknown>>>> {
-    const runner = manager.queryRunner as { databaseConnection?: unknown; isTransactionActive?: boolean } | undefined;
-    const client = runner?.databaseConnection;
-    if (client instanceof PipeliningClient && runner?.isTransactionActive && statements.length > 1) {
+    const open = pipelinedTransaction(manager);
+    if (open && statements.length > 1) {
       try {
-        return (await client.queryPipeline(statements)).map((result) => result.rows);
+        return (await open.client.queryPipeline(statements)).map((result) => result.rows);
       } catch (error) {
         // As TypeORM reports a failed statement (callers read `driverError`).
         throw new QueryFailedError(statements.map((s) => s.text).join(';\n'), undefined, error as Error);
@@ -157,4 +155,11 @@ export class TransactionService {
     if ('deferred' in outcome && outcome.deferred) throw outcome.deferred.error;
     return (outcome as { value: T }).value;
   }
+}
+
+/** The pipelining connection of `manager`'s open transaction and its TypeORM depth (2 and more: a savepoint). */
+function pipelinedTransaction(manager: EntityManager): { client: PipeliningClient; depth: number } | undefined {
+  const runner = manager.queryRunner as { databaseConnection?: unknown; isTransactionActive?: boolean; transactionDepth?: number } | undefined;
+  const client = runner?.databaseConnection;
+  return client instanceof PipeliningClient && runner?.isTransactionActive ? { client, depth: runner.transactionDepth ?? 1 } : undefined;
 }

@@ -24,11 +24,11 @@ const PENDING_SWEEP_MS = 5_000;
  *   directly, grouped with whatever else is waiting.
  *
  * The sequencer (AuditSequencer, one per instance) runs one transaction at a time and takes a
- * transaction-scoped advisory lock across instances; under it, it moves the committed pending entries (oldest
- * first) and the grouped ones into `audit_entry` as `head.id + 1…`, each chained to the one before. So chain order is the order in which
- * entries were committed to the log, ids have no gaps (they are not taken from a sequence, and a rolled-back
- * business transaction leaves nothing pending), and every id at or below the committed head is final — which
- * lets readers (detector, export) follow the log with an id cursor.
+ * transaction-scoped advisory lock across instances; under it, it moves the committed pending entries
+ * (oldest first) and the grouped ones into `audit_entry` as `head.id + 1…`, each chained to the one before.
+ * So chain order is the order in which entries were committed to the log, ids have no gaps (they are not
+ * taken from a sequence, and a rolled-back business transaction leaves nothing pending), and every id at or
+ * below the committed head is final — which lets readers (detector, export) follow the log with an id cursor.
  */
 @Injectable()
 export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleDestroy {
