@@ -279,7 +279,7 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
 
     // The guard, in the database: a head that is not the head (or not its hash) appends nothing.
-    const head = (await sql.query('SELECT id::text AS id, hash FROM audit_entry ORDER BY id DESC LIMIT 1')).rows[0] as { id: string; hash: string };
+    const head = (await sql.query('SELECT e.id::text AS id, e.hash FROM audit_entry e ORDER BY e.id DESC LIMIT 1')).rows[0] as { id: string; hash: string };
     const before = await count();
     const entry = JSON.stringify([{ id: String(BigInt(head.id) + 1n), occurred_at: new Date().toISOString(), actor_type: 'SYSTEM', action: 'test.forged', fields: [], outcome: 'SUCCESS', details: {}, hash: 'f'.repeat(64) }]);
     const stale = String(BigInt(head.id) - 1n);
@@ -395,15 +395,21 @@ describe('audit chain: append-only, keyed, verifiable', () => {
 
     // The guard, in the database: with the head right, it still refuses seqs that are not all pending, and any
     // committed pending entry it was not given; it writes and deletes nothing then.
-    const head = (await sql.query('SELECT id::text AS id, hash FROM audit_entry ORDER BY id DESC LIMIT 1')).rows[0] as { id: string; hash: string };
+    const head = (await sql.query('SELECT e.id::text AS id, e.hash FROM audit_entry e ORDER BY e.id DESC LIMIT 1')).rows[0] as { id: string; hash: string };
     const [{ seq }] = (await sql.query(
       `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)
        VALUES (now(), 'SYSTEM', 'test.guarded', 'Test', 'guarded', '{}', 'SUCCESS', '{}') RETURNING seq::text`,
     )).rows as Array<{ seq: string }>;
-    const entry = (n: number) =>
-      JSON.stringify(Array.from({ length: n }, (_, i) => ({ id: String(BigInt(head.id) + 1n + BigInt(i)), occurred_at: new Date().toISOString(), actor_type: 'SYSTEM', action: 'test.forged', fields: [], outcome: 'SUCCESS', details: {}, hash: 'f'.repeat(64) })));
+    const idsAfterHead = (n: number) => Array.from({ length: n }, (_, i) => String(BigInt(head.id) + 1n + BigInt(i)));
     const chained = async (headId: string, seqs: string[]): Promise<number> =>
-      (await sql.query('SELECT audit_chain_pending_onto_head($1, $2, $3, $4::bigint[], $5::jsonb, $6::jsonb) AS n', [1, headId, head.hash, seqs, entry(seqs.length || 1), '{}'])).rows[0].n as number;
+      (
+        await sql.query('SELECT audit_chain_pending_onto_head($1, $2, $3, $4::bigint[], $5::bigint[], $6::text[], $7::timestamptz, $8::jsonb, $9::jsonb) AS n', [
+          1, headId, head.hash, seqs, idsAfterHead(seqs.length), seqs.map(() => 'f'.repeat(64)), new Date().toISOString(),
+          // With no seqs, a direct append rides along: the guard must refuse it too.
+          JSON.stringify(seqs.length ? [] : [{ id: idsAfterHead(1)[0], occurred_at: new Date().toISOString(), actor_type: 'SYSTEM', action: 'test.forged', fields: [], outcome: 'SUCCESS', details: {}, hash: 'f'.repeat(64) }]),
+          '{}',
+        ])
+      ).rows[0].n as number;
     const before = await count();
     expect(await chained(String(BigInt(head.id) - 1n), [seq])).toBe(0); // a stale head
     expect(await chained(head.id, [seq, String(BigInt(seq) + 1000n)])).toBe(0); // a seq that is not pending

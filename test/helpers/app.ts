@@ -43,12 +43,24 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Runs on the fresh database before the app starts; returns the URL the app connects with (another role's, say). */
+  prepare?: (db: TestDatabase) => Promise<string | void>;
+}
+
 /**
  * Boots the real application (same factory as `npm start`) on a fresh database cloned from the migrated
  * template. `env` overrides configuration, e.g. `{ NODE_ENV: 'production' }`.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestApp> {
   const db = await createTestDatabase();
+  let url = db.url;
+  try {
+    url = (await options.prepare?.(db)) ?? db.url;
+  } catch (error) {
+    await db.drop();
+    throw error;
+  }
   const config = loadConfig({
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -63,12 +75,12 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     GRAPHQL_COMPILE_AFTER: '0',
     BOOTSTRAP_ADMIN_EMAIL: TEST_ADMIN.email,
     BOOTSTRAP_ADMIN_PASSWORD: TEST_ADMIN.password,
-    DATABASE_URL: db.url,
+    DATABASE_URL: url,
     ...env,
   });
   let app: INestApplication;
   try {
-    app = await createApp(config, db.url);
+    app = await createApp(config, url);
     await app.init();
   } catch (error) {
     await db.drop();

@@ -26,14 +26,20 @@ const STAGED_FAST_PATH_BACKOFF_MS = 1000;
 /** Seqs remembered as chained by this instance's takes, at most (past it they are forgotten: an extra take, no harm). */
 const TAKEN_SEQS_REMEMBERED = 100_000;
 
-/** The entries one transaction of this instance staged: their columns, and the seqs the pending table gave them. */
+/** The entries one transaction of this instance staged: each one's columns and the seq its pending row was given. */
 export interface StagedEntries {
-  seqs: string[];
-  rows: EntryColumns[];
+  entries: Array<{ seq: string; row: EntryColumns }>;
   /** The pending inserts, sent with the commit: their seqs are known once these settle. */
   inserts: Array<Promise<void>>;
   /** Set when an insert committed but its seqs could not be read: chain by reading the pending table. */
   seqsUnknown?: boolean;
+}
+
+/** Orders pending seqs (bigint as text) numerically. */
+export function bySeq(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /**
@@ -139,7 +145,7 @@ export class AuditSequencer {
         const { drained, chained, alreadyAppended, taken } = await this.tx.runDetached((manager) => this.sequence(manager, rows, attempted));
         this.checkpoints.noteAppended(chained);
         // This group's own callers are answered now when drained: only the others' seqs are worth keeping.
-        const own = drained ? new Set(chainers.flatMap((w) => w.staged?.seqs ?? [])) : undefined;
+        const own = drained ? new Set(chainers.flatMap((w) => w.staged?.entries.map((e) => e.seq) ?? [])) : undefined;
         this.rememberTaken(own ? taken.filter((seq) => !own.has(seq)) : taken);
         if (drained || alreadyAppended) for (const w of appends) w.resolve();
         if (drained) {
@@ -196,14 +202,13 @@ export class AuditSequencer {
     // A transaction's entries stay together (rows it wrote share xmin), in the order of its first entry.
     // Whole transactions only: those of the oldest PENDING_PER_TAKE entries, every entry of each (a take may
     // so exceed the bound), so no transaction's entries are ever split across two takes.
+    // The take only reads: the rows leave the pending table when `audit_chain_pending` moves them into the
+    // log at commit, so the application role needs no DELETE there (docs/AUDIT.md).
     const take = {
       text: `WITH oldest AS (SELECT DISTINCT xmin::text AS tx FROM (SELECT xmin FROM audit_entry_pending ORDER BY seq LIMIT $1) o),
-       picked AS (
-         SELECT p.seq, min(p.seq) OVER (PARTITION BY p.xmin::text) AS first_of_transaction
-           FROM audit_entry_pending p WHERE p.xmin::text IN (SELECT tx FROM oldest)),
        taken AS (
-         DELETE FROM audit_entry_pending p USING picked WHERE p.seq = picked.seq
-         RETURNING picked.first_of_transaction, p.seq, ${AUDIT_DATA_COLUMNS.replace(/(\w+)/g, 'p.$1')}),
+         SELECT min(p.seq) OVER (PARTITION BY p.xmin::text) AS first_of_transaction, p.seq, ${AUDIT_DATA_COLUMNS.replace(/(\w+)/g, 'p.$1')}
+           FROM audit_entry_pending p WHERE p.xmin::text IN (SELECT tx FROM oldest)),
        head AS (SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1)
        SELECT h.id::text AS head_id, h.hash AS head_hash, (SELECT count(*)::int FROM audit_entry_pending) AS pending_before, t.*
          FROM (SELECT 1) AS one LEFT JOIN head h ON true LEFT JOIN taken t ON true
@@ -221,7 +226,7 @@ export class AuditSequencer {
     // are left, the grouped appends wait for the next take, so nothing jumps ahead of a committed entry.
     const drained = pending.length === taken[0].pending_before;
     const prepared = this.chain(drained ? [...pending.map(pendingColumns), ...rows] : pending.map(pendingColumns), head);
-    await this.insertChained(manager, prepared.records);
+    await this.insertChained(manager, prepared.records, pending.map((p) => p.seq!));
     this.lastHead = prepared.head;
     return { drained, chained: prepared.records.length, alreadyAppended, taken: pending.map((p) => p.seq!) };
   }
@@ -234,8 +239,8 @@ export class AuditSequencer {
 
   /** Whether a committed take chained all of these staged entries (a take moves whole transactions); forgets them. */
   private alreadyTaken(staged: StagedEntries): boolean {
-    if (!staged.seqs.every((seq) => this.takenSeqs.has(seq))) return false;
-    for (const seq of staged.seqs) this.takenSeqs.delete(seq);
+    if (!staged.entries.every(({ seq }) => this.takenSeqs.has(seq))) return false;
+    for (const { seq } of staged.entries) this.takenSeqs.delete(seq);
     return true;
   }
 
@@ -243,33 +248,41 @@ export class AuditSequencer {
    * Fast path for grouped entries and for the committed entries of this instance's own transactions (`staged`):
    * chain them onto the head this instance wrote last and write them in one statement of its own transaction
    * — `audit_append_onto_head` for appends alone, `audit_chain_pending_onto_head` when staged entries come
-   * along (it also deletes exactly their pending rows): the chain lock, the guard, the writes, the commit — so
-   * no transaction holds the lock while this process is busy between round trips. Staged entries go first,
-   * one transaction's after another's by their first seq, as the locked path orders them. The guard (that
-   * head is still the head, and no committed entry this group does not hold is pending) fails only if another
-   * instance appended, ours rolled back, or such an entry is pending; then nothing was written and the caller
-   * takes the locked path. The hashes are computed before the lock.
+   * along (it moves exactly their pending rows into the log, their content copied from the table): the chain
+   * lock, the guard, the writes, the commit — so no transaction holds the lock while this process is busy
+   * between round trips. Staged entries go first, one transaction's after another's by their first seq and
+   * each transaction's in seq order, as the locked path orders them. The guard (that head is still the head,
+   * and no committed entry this group does not hold is pending) fails only if another instance appended,
+   * ours rolled back, or such an entry is pending; then nothing was written and the caller takes the locked
+   * path. The hashes are computed before the lock.
    */
   private async appendOntoKnownHead(
     rows: EntryColumns[],
     staged: StagedEntries[],
   ): Promise<'appended' | 'refused' | 'skipped' | { attempted: { id: bigint; hash: string } }> {
     const known = this.lastHead;
-    const byFirstSeq = staged.map((s) => ({ ...s, first: s.seqs.reduce((min, seq) => (BigInt(seq) < min ? BigInt(seq) : min), BigInt(s.seqs[0])) }));
-    if (byFirstSeq.length > 1) byFirstSeq.sort((a, b) => (a.first < b.first ? -1 : 1));
-    const all = staged.length ? [...byFirstSeq.flatMap((s) => s.rows), ...rows] : rows;
+    const transactions = staged.filter((s) => s.entries.length).map((s) => [...s.entries].sort((a, b) => bySeq(a.seq, b.seq)));
+    if (transactions.length > 1) transactions.sort((a, b) => bySeq(a[0].seq, b[0].seq));
+    const moving = transactions.flat();
+    const all = moving.length ? [...moving.map((e) => e.row), ...rows] : rows;
     if (!known || !all.length || all.length > ROWS_PER_INSERT) return 'skipped';
     const prepared = this.chain(all, known);
-    const [entries, shared, headHash] = chainedParameters(prepared.records);
     let appended: number;
     try {
-      [{ appended }] = (await (staged.length
-        ? this.tx.outsideTransaction().query(`SELECT audit_chain_pending_onto_head($1, $2, $3, $4::bigint[], $5::jsonb, $6::jsonb) AS appended`, [
-            AUDIT_LOCKS.append, known.id.toString(), headHash, byFirstSeq.flatMap((s) => s.seqs), entries, shared,
-          ])
-        : this.tx.outsideTransaction().query(`SELECT audit_append_onto_head($1, $2, $3, $4::jsonb, $5::jsonb) AS appended`, [
-            AUDIT_LOCKS.append, known.id.toString(), headHash, entries, shared,
-          ]))) as Array<{ appended: number }>;
+      if (moving.length) {
+        const moved = prepared.records.slice(0, moving.length);
+        const rest = prepared.records.slice(moving.length);
+        const [entries, shared] = rest.length ? chainedParameters(rest) : ['[]', '{}'];
+        [{ appended }] = (await this.tx.outsideTransaction().query(
+          `SELECT audit_chain_pending_onto_head($1, $2, $3, $4::bigint[], $5::bigint[], $6::text[], $7::timestamptz, $8::jsonb, $9::jsonb) AS appended`,
+          [AUDIT_LOCKS.append, known.id.toString(), known.hash, moving.map((e) => e.seq), moved.map((r) => r.id), moved.map((r) => r.hash), moved[0].occurred_at, entries, shared],
+        )) as Array<{ appended: number }>;
+      } else {
+        const [entries, shared, headHash] = chainedParameters(prepared.records);
+        [{ appended }] = (await this.tx.outsideTransaction().query(`SELECT audit_append_onto_head($1, $2, $3, $4::jsonb, $5::jsonb) AS appended`, [
+          AUDIT_LOCKS.append, known.id.toString(), headHash, entries, shared,
+        ])) as Array<{ appended: number }>;
+      }
     } catch (error) {
       // Usually nothing was committed (the statement is its own transaction), but a lost reply can hide a
       // commit: the locked path checks for the head this call would have left before chaining again.
@@ -282,15 +295,30 @@ export class AuditSequencer {
     return 'appended';
   }
 
-  /** The chained rows; one statement's worth is held and sent with the COMMIT, so the lock is held one round trip less. */
-  private async insertChained(manager: EntityManager, records: StoredRecord[]): Promise<void> {
-    const insert = `INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS}) SELECT ${AUDIT_CHAINED_VALUES} FROM ${AUDIT_CHAINED_SOURCE}`;
-    if (records.length <= ROWS_PER_INSERT) {
-      if (records.length) await this.tx.atCommit(manager, insert, chainedParameters(records));
-      return;
+  /**
+   * The chained rows: the first `seqs.length` are the taken pending entries, moved by `audit_chain_pending`
+   * (content copied from their pending rows, `seqs[i]` as `records[i]`), the rest grouped appends. Up to one
+   * statement's worth of appends, both are held and sent with the COMMIT, so the lock is held one round trip less.
+   */
+  private async insertChained(manager: EntityManager, records: StoredRecord[], seqs: readonly string[]): Promise<void> {
+    const moved = records.slice(0, seqs.length);
+    const appended = records.slice(seqs.length);
+    const statements: Array<{ text: string; values: unknown[] }> = [];
+    if (moved.length) {
+      statements.push({
+        text: `SELECT audit_chain_pending($1::bigint[], $2::bigint[], $3::text[], $4, $5::timestamptz)`,
+        values: [seqs, moved.map((r) => r.id), moved.map((r) => r.hash), moved[0].prev_hash, moved[0].occurred_at],
+      });
     }
-    for (let start = 0; start < records.length; start += ROWS_PER_INSERT) {
-      await manager.query(insert, chainedParameters(records.slice(start, start + ROWS_PER_INSERT)));
+    const insert = `INSERT INTO audit_entry (${AUDIT_INSERT_COLUMNS}) SELECT ${AUDIT_CHAINED_VALUES} FROM ${AUDIT_CHAINED_SOURCE}`;
+    for (let start = 0; start < appended.length; start += ROWS_PER_INSERT) {
+      statements.push({ text: insert, values: chainedParameters(appended.slice(start, start + ROWS_PER_INSERT)) });
+    }
+    // Held, they go out in this order with the COMMIT; a very large group runs now, statement by statement.
+    const hold = appended.length <= ROWS_PER_INSERT;
+    for (const { text, values } of statements) {
+      if (hold) await this.tx.atCommit(manager, text, values);
+      else await manager.query(text, values);
     }
   }
 

@@ -8,7 +8,7 @@ import { TransactionService } from '../../database/transaction.service';
 import { PeriodicJob } from '../../common/jobs/periodic-job';
 import type { AuditRow } from './audit-chain';
 import { asStoredJson, AUDIT_DATA_COLUMNS, PENDING_RECORDSET, storedRecord, uuidOrNull, type EntryColumns } from './audit-entry-rows';
-import { AuditSequencer, type StagedEntries } from './audit-sequencer';
+import { AuditSequencer, bySeq, type StagedEntries } from './audit-sequencer';
 import { AuditCheckpointer } from './chain/audit-checkpointer.service';
 
 /** Leftover pending entries (an instance that died between its commit and the chaining) are swept this often. */
@@ -117,15 +117,25 @@ export class AuditWriter implements AuditSink, OnApplicationBootstrap, OnModuleD
     );
     let staged = this.staged.get(manager);
     if (!staged) {
-      this.staged.set(manager, (staged = { seqs: [], rows: [], inserts: [] }));
+      this.staged.set(manager, (staged = { entries: [], inserts: [] }));
       const committed = staged;
       void this.tx.afterCommitAwait(() => this.chainCommitted(committed));
     }
-    const entries = staged;
+    const transaction = staged;
     // Rejected when the transaction fails (then nothing is chained), or, rarely, when it committed but the
     // reply could not be read: then the chaining reads the pending table instead.
-    staged.inserts.push(inserted.rows.then((stored) => void entries.seqs.push(...stored.map((r) => r.seq)), () => void (entries.seqsUnknown = true)));
-    for (const row of rows) staged.rows.push(row);
+    staged.inserts.push(
+      inserted.rows.then(
+        (stored) => {
+          // One insert numbers its rows in the order it reads them from the recordset, which is `records`'
+          // order; the fast path hashes each row for the seq it pairs with here.
+          const seqs = stored.map((r) => r.seq).sort(bySeq);
+          if (seqs.length !== rows.length) transaction.seqsUnknown = true;
+          else seqs.forEach((seq, i) => transaction.entries.push({ seq, row: rows[i] }));
+        },
+        () => void (transaction.seqsUnknown = true),
+      ),
+    );
   }
 
   /** The columns every entry of one call shares: who is acting, from where, in which request. */

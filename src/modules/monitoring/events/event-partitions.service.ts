@@ -85,11 +85,7 @@ export class EventPartitions implements OnApplicationBootstrap, OnModuleDestroy 
   async ensureAhead(now: Date = new Date()): Promise<EventPartitionsRun | null> {
     const months = monthsAhead(now, this.config.eventPartitionsAheadMonths);
     // Detached: DDL and table locks must never join a caller's transaction.
-    const run = await this.tx.runDetached(async (manager) => {
-      const [{ locked }] = (await manager.query(`SELECT pg_try_advisory_xact_lock(hashtext('custos.event.partitions')) AS locked`)) as Array<{ locked: boolean }>;
-      if (!locked) return null;
-      return this.createMissing(manager, months);
-    });
+    const run = await this.tx.runDetached((manager) => createMissingEventPartitions(manager, months));
     for (const p of run?.created ?? []) {
       this.logger.log(`created event partition ${p.name} [${p.from}, ${p.to}), moved ${p.rowsMoved} row(s) from event_default`);
     }
@@ -98,56 +94,63 @@ export class EventPartitions implements OnApplicationBootstrap, OnModuleDestroy 
     }
     return run;
   }
+}
 
-  private async createMissing(manager: EntityManager, months: EventMonth[]): Promise<EventPartitionsRun> {
-    const existing = await this.partitions(manager);
-    const names = new Set(existing.map((p) => p.name));
-    const result: EventPartitionsRun = { created: [], skipped: [] };
-    const missing: EventMonth[] = [];
-    for (const month of months.filter((m) => !names.has(m.name))) {
-      const overlap = existing.find((p) => p.from !== null && p.to !== null && p.from < month.to && month.from < p.to);
-      if (overlap) result.skipped.push({ name: month.name, overlaps: overlap.name });
-      else missing.push(month);
-    }
-    if (!missing.length) return result;
-
-    // Waiting behind a long query would queue every reader of `event_default` behind this run: give up
-    // instead (the run fails with a warning and the months are still far enough ahead for the next one).
-    await manager.query(`SET LOCAL lock_timeout = '10s'`);
-    // Parent first, then the default partition: the order an INSERT into `event` takes them, so no deadlock.
-    await manager.query(`LOCK TABLE ONLY event IN SHARE UPDATE EXCLUSIVE MODE`);
-    await manager.query(`LOCK TABLE event_default IN ACCESS EXCLUSIVE MODE`);
-    const [{ columns }] = (await manager.query(
-      `SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) AS columns
-         FROM pg_attribute WHERE attrelid = 'event'::regclass AND attnum > 0 AND NOT attisdropped`,
-    )) as Array<{ columns: string }>;
-
-    for (const month of missing) {
-      if (!/^event_\d{4}_\d{2}$/.test(month.name)) throw new Error(`unexpected partition name ${month.name}`);
-      const from = month.from.toISOString();
-      const to = month.to.toISOString();
-      await manager.query(`CREATE TABLE ${month.name} (LIKE event INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
-      const [{ moved }] = (await manager.query(
-        `WITH gone AS (DELETE FROM event_default WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING ${columns}),
-              kept AS (INSERT INTO ${month.name} (${columns}) SELECT ${columns} FROM gone RETURNING 1)
-         SELECT count(*)::int AS moved FROM kept`,
-        [from, to],
-      )) as Array<{ moved: number }>;
-      await manager.query(`ALTER TABLE event ATTACH PARTITION ${month.name} FOR VALUES FROM ('${from}') TO ('${to}')`);
-      result.created.push({ name: month.name, from, to, rowsMoved: moved });
-    }
-    return result;
+/**
+ * In `manager`'s transaction (its own: DDL and table locks must never join a caller's), under the advisory
+ * lock: creates the missing `months`. Null when another instance or run holds the lock. Used by the service's
+ * job and by `npm run migration:run`, which runs as the tables' owner (ATTACH needs ownership of `event`).
+ */
+export async function createMissingEventPartitions(manager: EntityManager, months: EventMonth[]): Promise<EventPartitionsRun | null> {
+const [{ locked }] = (await manager.query(`SELECT pg_try_advisory_xact_lock(hashtext('custos.event.partitions')) AS locked`)) as Array<{ locked: boolean }>;
+if (!locked) return null;
+const existing = await eventPartitions(manager);
+  const names = new Set(existing.map((p) => p.name));
+  const result: EventPartitionsRun = { created: [], skipped: [] };
+  const missing: EventMonth[] = [];
+  for (const month of months.filter((m) => !names.has(m.name))) {
+    const overlap = existing.find((p) => p.from !== null && p.to !== null && p.from < month.to && month.from < p.to);
+    if (overlap) result.skipped.push({ name: month.name, overlaps: overlap.name });
+    else missing.push(month);
   }
+  if (!missing.length) return result;
 
-  /** The partitions of `event` with their range bounds (null for the default partition). */
-  private async partitions(manager: EntityManager): Promise<Array<{ name: string; from: Date | null; to: Date | null }>> {
-    const rows = (await manager.query(
-      `SELECT c.relname AS name, b.bounds[1]::timestamptz AS "from", b.bounds[2]::timestamptz AS "to"
-         FROM pg_inherits i
-         JOIN pg_class c ON c.oid = i.inhrelid
-         LEFT JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)''\\) TO \\(''([^'']+)''\\)') AS b(bounds) ON true
-        WHERE i.inhparent = 'event'::regclass`,
-    )) as Array<{ name: string; from: Date | null; to: Date | null }>;
-    return rows.map((r) => ({ name: r.name, from: r.from ? new Date(r.from) : null, to: r.to ? new Date(r.to) : null }));
+  // Waiting behind a long query would queue every reader of `event_default` behind this run: give up
+  // instead (the run fails with a warning and the months are still far enough ahead for the next one).
+  await manager.query(`SET LOCAL lock_timeout = '10s'`);
+  // Parent first, then the default partition: the order an INSERT into `event` takes them, so no deadlock.
+  await manager.query(`LOCK TABLE ONLY event IN SHARE UPDATE EXCLUSIVE MODE`);
+  await manager.query(`LOCK TABLE event_default IN ACCESS EXCLUSIVE MODE`);
+  const [{ columns }] = (await manager.query(
+    `SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) AS columns
+       FROM pg_attribute WHERE attrelid = 'event'::regclass AND attnum > 0 AND NOT attisdropped`,
+  )) as Array<{ columns: string }>;
+
+  for (const month of missing) {
+    if (!/^event_\d{4}_\d{2}$/.test(month.name)) throw new Error(`unexpected partition name ${month.name}`);
+    const from = month.from.toISOString();
+    const to = month.to.toISOString();
+    await manager.query(`CREATE TABLE ${month.name} (LIKE event INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
+    const [{ moved }] = (await manager.query(
+      `WITH gone AS (DELETE FROM event_default WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING ${columns}),
+            kept AS (INSERT INTO ${month.name} (${columns}) SELECT ${columns} FROM gone RETURNING 1)
+       SELECT count(*)::int AS moved FROM kept`,
+      [from, to],
+    )) as Array<{ moved: number }>;
+    await manager.query(`ALTER TABLE event ATTACH PARTITION ${month.name} FOR VALUES FROM ('${from}') TO ('${to}')`);
+    result.created.push({ name: month.name, from, to, rowsMoved: moved });
   }
+  return result;
+}
+
+/** The partitions of `event` with their range bounds (null for the default partition). */
+async function eventPartitions(manager: EntityManager): Promise<Array<{ name: string; from: Date | null; to: Date | null }>> {
+  const rows = (await manager.query(
+    `SELECT c.relname AS name, b.bounds[1]::timestamptz AS "from", b.bounds[2]::timestamptz AS "to"
+       FROM pg_inherits i
+       JOIN pg_class c ON c.oid = i.inhrelid
+       LEFT JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \\(''([^'']+)''\\) TO \\(''([^'']+)''\\)') AS b(bounds) ON true
+      WHERE i.inhparent = 'event'::regclass`,
+  )) as Array<{ name: string; from: Date | null; to: Date | null }>;
+  return rows.map((r) => ({ name: r.name, from: r.from ? new Date(r.from) : null, to: r.to ? new Date(r.to) : null }));
 }

@@ -6,6 +6,30 @@ import type { AppConfig } from '../../../config/config';
 import { APP_CONFIG } from '../../../config/config.module';
 import { WEBHOOK_SETTINGS } from './webhooks.settings';
 
+/** The webhook queue as pg-boss creates it (nothing happens when it exists already). */
+const QUEUE_OPTIONS: PgBoss.Queue = {
+  name: WEBHOOK_SETTINGS.queue, policy: 'standard', ...WEBHOOK_SETTINGS.jobRetry, expireInSeconds: WEBHOOK_SETTINGS.jobExpireSeconds,
+};
+
+/**
+ * Installs (or migrates) pg-boss's schema and creates the webhook queue, then disconnects. `npm run
+ * migration:run` does this too, so that a deployment whose application role owns nothing and may not
+ * create schemas (docs/AUDIT.md, "Least-privilege database roles") finds the queue ready; on start the
+ * service then only checks that it is.
+ */
+export async function installJobQueue(url: string): Promise<void> {
+  const boss = new PgBoss({ connectionString: url, schema: WEBHOOK_SETTINGS.queueSchema, max: 1, migrate: true, supervise: false, schedule: false });
+  let failure: Error | undefined;
+  boss.on('error', (error: Error) => void (failure ??= error));
+  await boss.start();
+  try {
+    await boss.createQueue(WEBHOOK_SETTINGS.queue, QUEUE_OPTIONS);
+  } finally {
+    await boss.stop({ graceful: false, wait: true });
+  }
+  if (failure) throw failure;
+}
+
 /** One delivery attempt of one outbox row. */
 export interface DeliveryJob {
   outboxId: string;
@@ -56,7 +80,7 @@ export class WebhookQueue {
    */
   async start(handler: (job: DeliveryJob) => Promise<unknown>): Promise<void> {
     await this.boss.start();
-    await this.boss.createQueue(WEBHOOK_SETTINGS.queue, { name: WEBHOOK_SETTINGS.queue, policy: 'standard', ...WEBHOOK_SETTINGS.jobRetry, expireInSeconds: WEBHOOK_SETTINGS.jobExpireSeconds });
+    await this.boss.createQueue(WEBHOOK_SETTINGS.queue, QUEUE_OPTIONS);
     this.running = true;
     for (let i = 0; i < WEBHOOK_SETTINGS.workers; i++) this.loops.push(this.workLoop(handler));
   }
