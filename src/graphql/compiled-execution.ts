@@ -74,6 +74,11 @@ export class CompiledExecution {
     return plan;
   }
 
+  /** The served schema; throws before Nest has built it. */
+  currentSchema(): GraphQLSchema {
+    return this.requireSchema();
+  }
+
   private requireSchema(): GraphQLSchema {
     if (!this.schema) throw new Error('the GraphQL schema is not built yet');
     return this.schema;

@@ -8,6 +8,8 @@ import { defineAbilityFor } from '../access/abilities';
 import type { FieldPolicyRequest } from '../access/field-policy';
 import type { PrincipalResolver } from '../access/principal-resolver';
 import type { Principal } from '../common/context/principal';
+import { QueryTooComplexError } from '../common/errors/app-error';
+import { assertCostWithinLimit } from './query-limits';
 
 /** How often a live socket re-checks that its session or token is still valid. */
 export const SOCKET_RECHECK_MS = 15_000;
@@ -35,15 +37,20 @@ const SUBSCRIPTION_RULES: Record<string, (principal: Principal, ability: AppAbil
   notificationReceived: (principal) => principal.kind === 'USER',
 };
 
-function rootFields(document: DocumentNode, operationName: string | null | undefined): string[] {
+function operationOf(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | undefined {
   const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
-  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
-  if (!operation || operation.operation !== 'subscription') return [];
+  return operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
+}
+
+function rootFields(operation: OperationDefinitionNode): string[] {
   return operation.selectionSet.selections.map((s) => (s.kind === Kind.FIELD ? s.name.value : '(fragment)'));
 }
 
 export interface SubscriptionDeps {
   audit: AuditSink;
+  /** The served schema (field policies applied), for pricing a subscription document. */
+  schema: () => GraphQLSchema;
+  maxCost: number;
   principals: PrincipalResolver;
   validationRules: ValidationRule[];
   flushFieldAudit: (req: FieldPolicyRequest) => Promise<void>;
@@ -120,19 +127,36 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         ctx.extra.custosTimer = timer;
         return true;
       },
-      onSubscribe: async (ctx: Context<Record<string, unknown>, SocketState>, _id: string, payload: { query: string; operationName?: string | null }) => {
+      onSubscribe: async (ctx: Context<Record<string, unknown>, SocketState>, _id: string, payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null }) => {
         const req = ctx.extra.custosReq;
         const principal = req?.custosPrincipal ? await req.custosPrincipal : undefined;
-        let fields: string[];
+        let document: DocumentNode;
         try {
-          fields = rootFields(parse(payload.query), payload.operationName);
+          document = parse(payload.query);
         } catch {
           return undefined; // parse errors are reported by graphql-ws itself
         }
-        const refused = fields.filter((f) => !principal || !req?.custosAbility || !(SUBSCRIPTION_RULES[f]?.(principal, req.custosAbility) ?? false));
-        if (!refused.length) return undefined;
-        await deps.audit.record({ action: 'access.denied', outcome: 'DENIED', resourceType: 'Subscription', resourceId: refused.join(','), actor: principal?.kind === 'USER' ? { type: 'USER', id: principal.userId, role: principal.role, sessionId: principal.sessionId } : undefined });
-        return refused.map((f) => new GraphQLError(`Not allowed to subscribe to ${f}`, { extensions: { code: 'FORBIDDEN' } }));
+        const operation = operationOf(document, payload.operationName);
+        if (!operation) return undefined; // so is a missing operation
+        // Queries and mutations go over HTTP, where the once-per-request sign-in rule, the cost limit and the
+        // per-IP counters apply; the socket serves subscriptions only.
+        if (operation.operation !== 'subscription') {
+          return [new GraphQLError(`Only subscriptions are served over WebSocket; send a ${operation.operation} over HTTP`, { extensions: { code: 'BAD_REQUEST' } })];
+        }
+        const refused = rootFields(operation).filter((f) => !principal || !req?.custosAbility || !(SUBSCRIPTION_RULES[f]?.(principal, req.custosAbility) ?? false));
+        if (refused.length) {
+          await deps.audit.record({ action: 'access.denied', outcome: 'DENIED', resourceType: 'Subscription', resourceId: refused.join(','), actor: principal?.kind === 'USER' ? { type: 'USER', id: principal.userId, role: principal.role, sessionId: principal.sessionId } : undefined });
+          return refused.map((f) => new GraphQLError(`Not allowed to subscribe to ${f}`, { extensions: { code: 'FORBIDDEN' } }));
+        }
+        // Every pushed payload resolves the selection again: priced as over HTTP, before the first one.
+        try {
+          assertCostWithinLimit(deps.schema(), document, payload.variables ?? undefined, payload.operationName ?? undefined, deps.maxCost);
+        } catch (error) {
+          if (error instanceof QueryTooComplexError) return [new GraphQLError(error.message, { extensions: { code: error.code } })];
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
+        return undefined;
       },
       // Full-value PII reads in a pushed payload are audited before that payload leaves, as over HTTP.
       onNext: async (ctx: Context<Record<string, unknown>, SocketState>) => {

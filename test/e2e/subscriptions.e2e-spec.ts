@@ -72,6 +72,36 @@ describe('subscriptions over graphql-ws', () => {
     await deep.client.dispose();
   });
 
+  it('prices subscription documents as HTTP does: a selection over the cost limit is refused before any payload', async () => {
+    // Depth 8, within the limit; 100 alerts × 100 events each is priced 10 000 and more, over the default 5 000.
+    const costly = subscribe(url, co.accessToken, 'subscription { alertRaised { customer { alerts(first: 100) { nodes { customer { events(first: 100) { nodes { id } } } } } } } }');
+    await waitFor(() => costly.errors.length > 0);
+    expect(JSON.stringify(costly.errors)).toContain('QUERY_TOO_COMPLEX');
+    expect(costly.received).toHaveLength(0);
+    await costly.client.dispose();
+    const cheap = subscribe(url, co.accessToken, 'subscription { alertRaised { customer { alerts(first: 10) { nodes { id } } } } }');
+    await cheap.connected;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(cheap.errors).toEqual([]);
+    await cheap.client.dispose();
+  });
+
+  it('serves subscriptions only: a query or a mutation over the socket is refused and never runs', async () => {
+    const user = await createStaff(t, admin, 'ANALYST');
+    // Over HTTP one request may sign in once; the socket must not become a way around that (or the per-IP counters).
+    const signIns = subscribe(url, user.accessToken, 'mutation { a: login(input: {email: "x@custos.test", password: "wrong-password-1"}) { next } b: login(input: {email: "x@custos.test", password: "wrong-password-2"}) { next } }');
+    const logout = subscribe(url, user.accessToken, 'mutation { logout }');
+    const query = subscribe(url, user.accessToken, '{ me { id } }');
+    await waitFor(() => signIns.errors.length > 0 && logout.errors.length > 0 && query.errors.length > 0);
+    for (const s of [signIns, logout, query]) {
+      expect(s.received).toHaveLength(0);
+      expect(JSON.stringify(s.errors)).toContain('BAD_REQUEST');
+      await s.client.dispose();
+    }
+    // The logout never ran: the session still works.
+    expect((await gqlOk<{ me: { id: string } }>(t.gql, '{ me { id } }', undefined, user.accessToken)).me.id).toBe(user.userId);
+  });
+
   it('closes the socket with 4401 when the session is revoked', async () => {
     const user = await createStaff(t, admin, 'ANALYST');
     const s = subscribe(url, user.accessToken, 'subscription { alertRaised { id } }');
