@@ -121,6 +121,37 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     expect(rows.map((r) => r.occurrences)).toEqual([2, 1]);
   });
 
+  it('deduplicates back-filled hits by the alert\'s span, whatever the order of arrival', async () => {
+    const day = 24 * 3600_000;
+    const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+    const alertsOf = async (c: string) =>
+      (await sql.query(`SELECT a.occurrences, a.first_seen_at, a.last_seen_at FROM alert a JOIN rule r ON r.id = a.rule_id WHERE a.customer_id = $1 AND r.code = 'LARGE_TRANSACTION' ORDER BY a.first_seen_at`, [c]))
+        .rows as Array<{ occurrences: number; first_seen_at: Date; last_seen_at: Date }>;
+    // Now, then back-filled 3 days ago and 2 h after that: the old hit is not inside the window of today's
+    // alert (P1D), so it opens its own, which the third hit repeats — as in time order ([2, 1] above).
+    const oneByOne = await customer();
+    for (const occurredAt of [at(0), at(3 * day), at(3 * day - 2 * 3600_000)]) {
+      expect((await ingest(t, core.token, [{ customerId: oneByOne, type: 'TRANSACTION', amount: '1500.00', occurredAt }])).errors).toBeUndefined();
+    }
+    expect((await alertsOf(oneByOne)).map((a) => a.occurrences)).toEqual([2, 1]);
+    // The same three in one call (deduplicated in memory).
+    const inOneCall = await customer();
+    expect((await ingest(t, core.token, [at(0), at(3 * day), at(3 * day - 2 * 3600_000)].map((occurredAt) => ({ customerId: inOneCall, type: 'TRANSACTION', amount: '1500.00', occurredAt })))).errors).toBeUndefined();
+    expect((await alertsOf(inOneCall)).map((a) => a.occurrences)).toEqual([2, 1]);
+    // A late event inside the window before the span repeats the alert and moves its first sighting back.
+    const late = await customer();
+    const firstHit = at(0);
+    const backFilled = at(20 * 3600_000);
+    for (const occurredAt of [firstHit, backFilled]) {
+      expect((await ingest(t, core.token, [{ customerId: late, type: 'TRANSACTION', amount: '1500.00', occurredAt }])).errors).toBeUndefined();
+    }
+    const [only, ...none] = await alertsOf(late);
+    expect(none).toEqual([]);
+    expect(only.occurrences).toBe(2);
+    expect(only.first_seen_at.toISOString()).toBe(backFilled);
+    expect(only.last_seen_at.toISOString()).toBe(firstHit);
+  });
+
   it('never opens two alerts for one rule and customer under concurrent screening', async () => {
     const c = await customer();
     const results = await Promise.all(Array.from({ length: 8 }, () => ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1500.00' }])));

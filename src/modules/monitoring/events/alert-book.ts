@@ -1,20 +1,38 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { toAlertModel, type RaiseAlert } from '../alerts/alerts.service';
+import { toAlertModel } from '../alerts/alerts.service';
 import type { AlertModel } from '../models/alert.model';
-import { AlertKind, AlertStatus } from '../models/monitoring.enums';
+import { AlertKind, AlertStatus, type Severity } from '../models/monitoring.enums';
 
 /** One rule hit that raises an alert, in the order the batch screens its events. */
-export type AlertHit = RaiseAlert;
+export interface AlertHit {
+  ruleId: string;
+  customerId: string;
+  eventId: string;
+  severity: Severity;
+  occurredAt: Date;
+  dedupWindowMs: number;
+}
 
 type OpenAlert = AlertModel & { isNew: boolean; repeats: number };
 
 const pairOf = (ruleId: string, customerId: string) => `${ruleId}:${customerId}`;
 
 /**
- * The alerts of a batch, deduplicated as `AlertsService.raise` does one hit at a time (a hit of the same
- * rule and customer inside the rule's dedup window counts one more occurrence of the open alert last seen,
- * else a new alert opens), but decided in memory: `load` locks every (rule, customer) pair the batch raises
+ * How far a hit at `at` lies outside an alert's span [firstSeenAt, lastSeenAt] (0 inside it), or undefined
+ * when the alert does not take it: the hit must lie within the dedup window of the span — after it (the
+ * usual case) or before it (a back-filled event). An alert seen today does not absorb a hit from last month.
+ */
+export function distanceToSpan(a: Pick<AlertModel, 'firstSeenAt' | 'lastSeenAt'>, at: Date, windowMs: number): number | undefined {
+  const t = at.getTime();
+  if (a.lastSeenAt.getTime() <= t - windowMs || a.firstSeenAt.getTime() >= t + windowMs) return undefined;
+  return Math.max(a.firstSeenAt.getTime() - t, t - a.lastSeenAt.getTime(), 0);
+}
+
+/**
+ * The alerts of a batch, deduplicated one hit at a time (a hit of the same rule and customer within the
+ * rule's dedup window of an open alert's span counts one more occurrence of the nearest such alert, whose
+ * span grows to take it; else a new alert opens), but decided in memory: `load` locks every (rule, customer) pair the batch raises
  * and reads their open alerts once, `raise` is called hit by hit in screening order (so a later event of the
  * call sees the alert an earlier one opened or repeated), and `write` stores the outcome in two statements.
  */
@@ -25,13 +43,17 @@ export class AlertBook {
 
   async load(manager: EntityManager, hits: readonly AlertHit[]): Promise<void> {
     if (!hits.length) return;
-    const since = new Map<string, { ruleId: string; customerId: string; since: number }>();
+    const since = new Map<string, { ruleId: string; customerId: string; since: number; until: number }>();
     for (const h of hits) {
       const key = pairOf(h.ruleId, h.customerId);
       const from = h.occurredAt.getTime() - h.dedupWindowMs;
+      const to = h.occurredAt.getTime() + h.dedupWindowMs;
       const seen = since.get(key);
-      if (!seen) since.set(key, { ruleId: h.ruleId, customerId: h.customerId, since: from });
-      else seen.since = Math.min(seen.since, from);
+      if (!seen) since.set(key, { ruleId: h.ruleId, customerId: h.customerId, since: from, until: to });
+      else {
+        seen.since = Math.min(seen.since, from);
+        seen.until = Math.max(seen.until, to);
+      }
     }
     const pairs = [...since.values()];
     // The same lock `raise` takes per pair, taken in one order so two batches never wait on each other crosswise.
@@ -40,11 +62,11 @@ export class AlertBook {
       [pairs.map((p) => `custos.alert:${p.ruleId}:${p.customerId}`)],
     );
     const rows = (await manager.query(
-      `SELECT a.* FROM alert a JOIN unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS k(rule_id, customer_id, since)
+      `SELECT a.* FROM alert a JOIN unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS k(rule_id, customer_id, since, until)
           ON a.rule_id = k.rule_id AND a.customer_id = k.customer_id
-        WHERE a.status <> 'CLOSED' AND a.last_seen_at > k.since
+        WHERE a.status <> 'CLOSED' AND a.last_seen_at > k.since AND a.first_seen_at < k.until
         ORDER BY a.last_seen_at DESC FOR UPDATE OF a`,
-      [pairs.map((p) => p.ruleId), pairs.map((p) => p.customerId), pairs.map((p) => new Date(p.since).toISOString())],
+      [pairs.map((p) => p.ruleId), pairs.map((p) => p.customerId), pairs.map((p) => new Date(p.since).toISOString()), pairs.map((p) => new Date(p.until).toISOString())],
     )) as Parameters<typeof toAlertModel>[0][];
     for (const row of rows) this.listOf(row.rule_id!, row.customer_id!).push({ ...toAlertModel(row), isNew: false, repeats: 0 });
   }
@@ -52,13 +74,22 @@ export class AlertBook {
   /** The alert this hit opens or repeats, as it stands after the hit (a copy). */
   raise(h: AlertHit): { alert: AlertModel; created: boolean } {
     const list = this.listOf(h.ruleId, h.customerId);
-    const from = h.occurredAt.getTime() - h.dedupWindowMs;
     let found: OpenAlert | undefined;
-    for (const a of list) if (a.lastSeenAt.getTime() > from && (!found || a.lastSeenAt > found.lastSeenAt)) found = a;
+    let nearest = Infinity;
+    for (const a of list) {
+      const distance = distanceToSpan(a, h.occurredAt, h.dedupWindowMs);
+      if (distance === undefined) continue;
+      // The nearest span takes the hit; between equals, the alert seen last (as before back-fill mattered).
+      if (distance < nearest || (distance === nearest && found && a.lastSeenAt > found.lastSeenAt)) {
+        found = a;
+        nearest = distance;
+      }
+    }
     if (found) {
       found.occurrences++;
       found.repeats++;
       if (h.occurredAt > found.lastSeenAt) found.lastSeenAt = h.occurredAt;
+      if (h.occurredAt < found.firstSeenAt) found.firstSeenAt = h.occurredAt;
       return { alert: this.handOut(found), created: false };
     }
     const opened: OpenAlert = {
@@ -88,9 +119,10 @@ export class AlertBook {
     }
     if (repeated.length) {
       await manager.query(
-        `UPDATE alert SET occurrences = alert.occurrences + x.repeats, last_seen_at = greatest(alert.last_seen_at, x.last_seen_at), updated_at = now()
-           FROM unnest($1::uuid[], $2::int[], $3::timestamptz[]) AS x(id, repeats, last_seen_at) WHERE alert.id = x.id`,
-        [repeated.map((a) => a.id), repeated.map((a) => a.repeats), repeated.map((a) => a.lastSeenAt.toISOString())],
+        `UPDATE alert SET occurrences = alert.occurrences + x.repeats, last_seen_at = greatest(alert.last_seen_at, x.last_seen_at),
+                first_seen_at = least(alert.first_seen_at, x.first_seen_at), updated_at = now()
+           FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::timestamptz[]) AS x(id, repeats, last_seen_at, first_seen_at) WHERE alert.id = x.id`,
+        [repeated.map((a) => a.id), repeated.map((a) => a.repeats), repeated.map((a) => a.lastSeenAt.toISOString()), repeated.map((a) => a.firstSeenAt.toISOString())],
       );
     }
   }
