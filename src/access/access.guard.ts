@@ -11,7 +11,7 @@ import { configuredBucket, RATE_LIMITS } from '../common/rate-limit/rate-limits'
 import type { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
 import { defineAbilityFor, type AppAbility } from './abilities';
-import { AUTHENTICATED, POLICY, type PolicyMetadata } from './policy.decorator';
+import { ARGUMENT_POLICY, AUTHENTICATED, POLICY, type ArgumentRule, type PolicyMetadata } from './policy.decorator';
 import { PRINCIPAL_RESOLVER, type PrincipalResolver } from './principal-resolver';
 import { IS_PUBLIC } from './public.decorator';
 import { SIGN_IN_OPERATIONS } from './operations';
@@ -53,7 +53,14 @@ export class AccessGuard implements CanActivate {
     const info = gql.getInfo<{ parentType: { name: string }; fieldName: string }>();
     if (!ROOT_TYPES.has(info.parentType.name)) return true;
     const req = gql.getContext<{ req: RequestWithPrincipal }>().req;
-    return this.authorize(req, info.fieldName, targets, isPublic);
+    const allowed = await this.authorize(req, info.fieldName, targets, isPublic);
+    const argumentRule = this.reflector.get<ArgumentRule | undefined>(ARGUMENT_POLICY, ctx.getHandler());
+    const principal = argumentRule && (await req.custosPrincipal);
+    if (allowed && argumentRule && principal) {
+      const refusal = argumentRule(principal, gql.getArgs());
+      if (refusal) throw refusal;
+    }
+    return allowed;
   }
 
   private async authorize(req: RequestWithPrincipal, operation: string, targets: Targets, isPublic: boolean): Promise<boolean> {

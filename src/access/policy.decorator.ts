@@ -1,8 +1,14 @@
 import { SetMetadata } from '@nestjs/common';
+import type { Principal } from '../common/context/principal';
+import type { AppError } from '../common/errors/app-error';
 import type { Action, SubjectName } from './abilities';
 
 export const POLICY = 'custos:policy';
 export const AUTHENTICATED = 'custos:authenticated';
+export const ARGUMENT_POLICY = 'custos:argumentPolicy';
+
+/** The refusal for arguments this principal may not pass (raw, before validation), or undefined. */
+export type ArgumentRule = (principal: Principal, args: Record<string, unknown>) => AppError | undefined;
 
 export interface PolicyMetadata {
   action: Action;
@@ -19,3 +25,11 @@ export const Policy = (action: Action, subject: SubjectName): MethodDecorator =>
 /** Any signed-in principal of the given kinds may call it (e.g. `me`, `logout`); the service decides the rest. */
 export const Authenticated = (...kinds: Array<'USER' | 'PARTNER'>): MethodDecorator =>
   SetMetadata(AUTHENTICATED, kinds.length ? kinds : ['USER', 'PARTNER']);
+
+/**
+ * Which arguments the principal may pass at all (a field only some roles may write, say), checked by the
+ * guard right after the operation's policy and before the input is validated: SPEC §8 puts authorization
+ * before validation, so a role that may not set a limit hears FORBIDDEN naming the field, whatever value it
+ * sent. Rules that need the stored row stay in the service.
+ */
+export const ArgumentPolicy = (rule: ArgumentRule): MethodDecorator => SetMetadata(ARGUMENT_POLICY, rule);

@@ -95,8 +95,16 @@ describe('customers: the erasure reason is a PII-free compliance record', () => 
     }
     const still = await gqlOk<{ customer: { status: string } }>(t.gql, 'query($id: ID!) { customer(id: $id) { status } }', { id }, co.accessToken);
     expect(still.customer.status).not.toBe('ERASED');
-    const ok = await gqlOk<{ eraseCustomer: { status: string } }>(t.gql, erase, { id, r: 'GDPR art. 17 request, ticket DPO-42' }, co.accessToken);
+    const ok = await gqlOk<{ eraseCustomer: { status: string } }>(t.gql, erase, { id, r: 'GDPR art. 17 request of 2026-11-30, ticket DPO-42' }, co.accessToken);
     expect(ok.eraseCustomer.status).toBe('ERASED');
+  });
+
+  it('asks for the step-up before it looks at the reason (authorization before validation)', async () => {
+    const agent = await createStaff(t, admin, 'AGENT');
+    const co = await createStaff(t, admin, 'COMPLIANCE_OFFICER'); // no step-up
+    const id = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: 'erase-s' } }, agent.accessToken)).createCustomer.id;
+    const res = await t.gql('mutation($id: ID!, $r: String!) { eraseCustomer(id: $id, reason: $r) { id } }', { id, r: '   ' }, { token: co.accessToken });
+    expect(res.errors?.[0]?.extensions?.code).toBe('STEP_UP_REQUIRED');
   });
 });
 

@@ -118,6 +118,20 @@ describe('customers: records, scope, lookups, write rules, erasure', () => {
     expect(codeOf(await t.gql(UPDATE, { id: c.id, i: { fullName: 'x' } }, { token: am2.accessToken }))).toBe('NOT_FOUND');
   });
 
+  it('checks the write rules before validating the values (SPEC §8: authorization before validation)', async () => {
+    const c = await create(agent.accessToken, { transactionLimit: '1000.00' });
+    // An invalid limit from a role that may not set one at all: FORBIDDEN naming the field, not BAD_USER_INPUT.
+    const invalidByAgent = await t.gql(UPDATE, { id: c.id, i: { transactionLimit: '-5', email: 'not-an-email' } }, { token: agent.accessToken });
+    expect(invalidByAgent.errors?.[0].extensions).toMatchObject({ code: 'FORBIDDEN', field: 'transactionLimit' });
+    // The same values from a COMPLIANCE_OFFICER, who may set limits, are a validation error.
+    expect(codeOf(await t.gql(UPDATE, { id: c.id, i: { transactionLimit: '-5' } }, { token: co.accessToken }))).toBe('BAD_USER_INPUT');
+    // An account manager naming another manager, with an invalid e-mail too.
+    const forOther = await t.gql(CREATE, { i: { externalRef: 'am-other-1', accountManagerId: am2.userId, email: 'not-an-email' } }, { token: am1.accessToken });
+    expect(forOther.errors?.[0].extensions).toMatchObject({ code: 'FORBIDDEN', field: 'accountManagerId' });
+    const unchanged = await gqlOk<{ customer: { transactionLimit: string } }>(t.gql, 'query($id: ID!) { customer(id: $id) { transactionLimit } }', { id: c.id }, co.accessToken);
+    expect(unchanged.customer.transactionLimit).toBe('1000.00');
+  });
+
   it('records consent with history, batched across a page of customers', async () => {
     const c = await create(agent.accessToken);
     for (const granted of [true, false]) {

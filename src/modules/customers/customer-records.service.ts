@@ -3,7 +3,7 @@ import { subject } from '@casl/ability';
 import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
 import { SYSTEM_EVENT_SINK, type SystemEventSink } from '../../common/audit/system-event-sink';
 import { normalisePhone } from '../../common/crypto/blind-index';
-import { Role } from '../../common/context/principal';
+import { Role, type Principal } from '../../common/context/principal';
 import { BadUserInputError, ConflictError, ForbiddenError, StepUpRequiredError } from '../../common/errors/app-error';
 import { TransactionService } from '../../database/transaction.service';
 import { UsersService } from '../identity/users/users.service';
@@ -15,6 +15,28 @@ import type { ConsentModel, CustomerModel } from './models/customer.model';
 
 /** Fields that, after creation, only a COMPLIANCE_OFFICER changes (SPEC §8 write rules). */
 const COMPLIANCE_ONLY_AFTER_CREATE = ['transactionLimit', 'dailyLimit', 'accountManagerId'] as const;
+
+/**
+ * The write rules that depend only on who asks (SPEC §8 "Write rules"): after creation only a
+ * COMPLIANCE_OFFICER changes limits and `accountManagerId`; an account manager creates only customers they
+ * manage. The resolver's guard applies them before the input is validated (`@ArgumentPolicy`); the
+ * service applies them again for any other caller.
+ */
+export function customerWriteRefusal(principal: Principal, operation: 'create' | 'update', input: Record<string, unknown> | undefined): ForbiddenError | undefined {
+  if (!input) return undefined;
+  if (operation === 'create') {
+    const managerId = input.accountManagerId;
+    if (principal.kind === 'USER' && principal.role === Role.ACCOUNT_MANAGER && managerId !== undefined && managerId !== null && managerId !== principal.userId) {
+      return new ForbiddenError('An account manager can only create customers they manage', { field: 'accountManagerId' });
+    }
+    return undefined;
+  }
+  const restricted = COMPLIANCE_ONLY_AFTER_CREATE.filter((f) => input[f] !== undefined && input[f] !== null);
+  if (restricted.length && !(principal.kind === 'USER' && principal.role === Role.COMPLIANCE_OFFICER)) {
+    return new ForbiddenError(`Only a COMPLIANCE_OFFICER may change ${restricted.join(', ')}`, { field: restricted[0], fields: restricted });
+  }
+  return undefined;
+}
 const CLOSED_STATUSES = new Set(['TERMINATED', 'ERASED']);
 
 /** Normalised PII as stored (phone in E.164, e-mail trimmed) so lookups and comparisons agree. */
@@ -44,13 +66,10 @@ export class CustomerRecordsService {
     const principal = this.customers.principal();
     const ability = this.customers.ability();
     let accountManagerId = input.accountManagerId ?? null;
-    if (principal.kind === 'USER' && principal.role === Role.ACCOUNT_MANAGER) {
-      // An account manager who creates a customer becomes its account manager.
-      if (accountManagerId && accountManagerId !== principal.userId) {
-        throw new ForbiddenError('An account manager can only create customers they manage', { field: 'accountManagerId' });
-      }
-      accountManagerId = principal.userId;
-    }
+    const refusal = customerWriteRefusal(principal, 'create', input as unknown as Record<string, unknown>);
+    if (refusal) throw refusal;
+    // An account manager who creates a customer becomes its account manager.
+    if (principal.kind === 'USER' && principal.role === Role.ACCOUNT_MANAGER) accountManagerId = principal.userId;
     const onboardedByPartnerId = principal.kind === 'PARTNER' ? principal.partnerId : null;
     if (!ability.can('create', subject('Customer', { accountManagerId, onboardedByPartnerId }) as never)) {
       throw new ForbiddenError('Not allowed to create this customer');
@@ -93,11 +112,8 @@ export class CustomerRecordsService {
     const principal = this.customers.principal();
     const row = await this.customers.findEntity(id);
     if (!this.customers.ability().can('update', subject('Customer', { ...row }) as never)) throw new ForbiddenError('Not allowed to update this customer');
-    const restricted = COMPLIANCE_ONLY_AFTER_CREATE.filter((f) => input[f] !== undefined && input[f] !== null);
-    const isCompliance = principal.kind === 'USER' && principal.role === Role.COMPLIANCE_OFFICER;
-    if (restricted.length && !isCompliance) {
-      throw new ForbiddenError(`Only a COMPLIANCE_OFFICER may change ${restricted.join(', ')}`, { field: restricted[0], fields: restricted });
-    }
+    const refusal = customerWriteRefusal(principal, 'update', input as unknown as Record<string, unknown>);
+    if (refusal) throw refusal;
     if (CLOSED_STATUSES.has(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
 
     return this.tx.run(async (manager) => {
@@ -154,15 +170,18 @@ export class CustomerRecordsService {
    */
   async erase(id: string, reason: string): Promise<CustomerModel> {
     const principal = this.customers.principal();
+    // Authorization before validation (SPEC §8): without a fresh step-up, the reason is not looked at.
+    if (principal.kind !== 'USER' || !principal.stepUpUntil || principal.stepUpUntil.getTime() <= Date.now()) throw new StepUpRequiredError('Erasure needs a recent step-up (stepUp mutation)');
     const trimmed = typeof reason === 'string' ? reason.trim() : '';
     if (!trimmed || trimmed.length > 500) throw BadUserInputError.field('reason', 'must be 1–500 characters');
     // The reason is a compliance record kept in the (PII-free) audit log after the key is gone: it must name
     // the legal ground or ticket, never the person. Anything shaped like an e-mail or a phone/id number is refused.
-    if (/[^\s@]+@[^\s@]+\.[^\s@]+/.test(trimmed) || /\d(?:[\s().\/-]*\d){6,}/.test(trimmed)) {
+    // Dates (of the request, say) are not personal data: they are set aside before looking for numbers.
+    const undated = trimmed.replace(/\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b|\b\d{1,2}[./]\d{1,2}[./]\d{4}\b/g, ' ');
+    if (/[^\s@]+@[^\s@]+\.[^\s@]+/.test(trimmed) || /\d(?:[\s().\/-]*\d){6,}/.test(undated)) {
       throw BadUserInputError.field('reason', 'must not contain personal data (e-mail addresses, phone or id numbers): name the legal ground or ticket');
     }
     const row = await this.customers.findEntity(id);
-    if (principal.kind !== 'USER' || !principal.stepUpUntil || principal.stepUpUntil.getTime() <= Date.now()) throw new StepUpRequiredError('Erasure needs a recent step-up (stepUp mutation)');
     if (row.status === 'ERASED') throw new ConflictError('The customer is already erased');
     return this.tx.run(async (manager) => {
       await manager.query(

@@ -1,7 +1,7 @@
 import { Args, Context, ID, Info, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import DataLoader from 'dataloader';
 import type { GraphQLResolveInfo } from 'graphql';
-import { Policy } from '../../access/policy.decorator';
+import { ArgumentPolicy, Policy } from '../../access/policy.decorator';
 import { requestLoader } from '../../common/context/request-loaders';
 import { PageArgs, type ConnectionShape } from '../../common/pagination/connection';
 import { selectedNodeFields } from '../../common/pagination/selected-fields';
@@ -10,7 +10,7 @@ import { PartnersService } from '../identity/partners/partners.service';
 import { toUserModel } from '../identity/users/user.mapper';
 import { UsersService } from '../identity/users/users.service';
 import { CustomerHistoryService } from './customer-history.service';
-import { CustomerRecordsService } from './customer-records.service';
+import { CustomerRecordsService, customerWriteRefusal } from './customer-records.service';
 import { CustomersService } from './customers.service';
 import { CreateCustomerInput, CustomerOrder, CustomersFilter, RecordConsentInput, UpdateCustomerInput } from './dto/customer.inputs';
 import { ConsentConnection, ConsentModel, CustomerConnection, CustomerModel, ProfileChangeConnection, type ProfileChangeModel } from './models/customer.model';
@@ -46,12 +46,14 @@ export class CustomersResolver {
   }
 
   @Policy('create', 'Customer')
+  @ArgumentPolicy((principal, args) => customerWriteRefusal(principal, 'create', args.input as Record<string, unknown> | undefined))
   @Mutation(() => CustomerModel)
   createCustomer(@Args('input') input: CreateCustomerInput): Promise<CustomerModel> {
     return this.records.create(input);
   }
 
   @Policy('update', 'Customer')
+  @ArgumentPolicy((principal, args) => customerWriteRefusal(principal, 'update', args.input as Record<string, unknown> | undefined))
   @Mutation(() => CustomerModel, { description: 'Limits and accountManagerId: COMPLIANCE_OFFICER only; status changes only through sanctions and erasure' })
   updateCustomer(@Args('id', { type: () => ID }) id: string, @Args('input') input: UpdateCustomerInput): Promise<CustomerModel> {
     return this.records.update(id, input);
