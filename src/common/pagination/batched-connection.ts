@@ -1,14 +1,16 @@
 import type { EntityManager } from 'typeorm';
 import type { ConnectionShape, PageArgs } from './connection';
-import { decodeCursor, encodeCursor, pageSize } from './cursor';
+import { decodeCursor, encodeCursor, pageSize, type CursorKind } from './cursor';
 
 export interface BatchedConnectionQuery {
   /** Table (or subquery) holding the child rows. */
   table: string;
   /** Column naming the parent, e.g. `customer_id`. */
   parentColumn: string;
-  /** Ordering column; ties are broken by `id`. Both values go into the cursor. */
+  /** Ordering column; ties are broken by `id` (a uuid). Both values go into the cursor. */
   orderColumn: string;
+  /** The ordering column's type, against which a cursor's first value is checked. */
+  orderKind: CursorKind;
   direction?: 'ASC' | 'DESC';
   /** Extra SQL condition on the child rows (no user input), e.g. `status = 'OPEN'`. */
   where?: string;
@@ -31,7 +33,7 @@ export async function loadBatchedConnections<Row extends { id: string }>(
   const params: unknown[] = [parentIds];
   let cursorCondition = '';
   if (page.after) {
-    const [value, id] = decodeCursor(page.after, 2);
+    const [value, id] = decodeCursor(page.after, [query.orderKind, 'uuid']);
     params.push(value, id);
     cursorCondition = `AND (${query.orderColumn}, id) ${dir === 'ASC' ? '>' : '<'} ($2, $3)`;
   }

@@ -2,6 +2,24 @@ import { BadUserInputError } from '../errors/app-error';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type PageArgs } from './connection';
 
 /**
+ * What one cursor position holds, named after the PostgreSQL type its value is compared with. A cursor is
+ * client input, and a well-formed one can still carry values of the wrong type (forged, or taken from a
+ * list in another order); checking each against its kind makes that BAD_USER_INPUT, not a cast error.
+ */
+export type CursorKind = 'timestamptz' | 'uuid' | 'int' | 'bigint' | 'text';
+
+/** `int` decodes to a number; `bigint` to a digit string, since a number past 2^53 loses digits. */
+type CursorValue<K extends CursorKind> = K extends 'int' ? number : string;
+export type CursorValues<K extends readonly CursorKind[]> = { -readonly [I in keyof K]: CursorValue<K[I]> };
+
+const MAX_TEXT_LENGTH = 200;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const INTEGER = /^-?\d{1,19}$/;
+const INT_RANGE = [-(2n ** 31n), 2n ** 31n - 1n] as const;
+const BIGINT_RANGE = [-(2n ** 63n), 2n ** 63n - 1n] as const;
+const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?(?:Z|[+-](\d{2}):(\d{2}))$/;
+
+/**
  * Cursors are opaque to clients: base64url of a JSON array of the sort-key values of the last row.
  * Keyset pagination (not OFFSET) keeps deep pages as fast as the first and stable under inserts.
  */
@@ -9,22 +27,72 @@ export function encodeCursor(values: ReadonlyArray<string | number>): string {
   return Buffer.from(JSON.stringify(values), 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string, arity: number): Array<string | number> {
+/**
+ * The sort-key values of a cursor, one per kind in `kinds`; BAD_USER_INPUT on `after` for anything else.
+ * Timestamps, uuids and texts come back as written, so they bind to the query exactly as before.
+ */
+export function decodeCursor<const K extends readonly CursorKind[]>(cursor: string, kinds: K): CursorValues<K> {
   let parsed: unknown;
   try {
     if (!/^[A-Za-z0-9_-]{1,512}$/.test(cursor)) throw new Error('charset');
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    throw BadUserInputError.field('after', 'is not a valid cursor');
+    throw invalidCursor();
   }
-  if (
-    !Array.isArray(parsed) ||
-    parsed.length !== arity ||
-    !parsed.every((v) => (typeof v === 'string' && v.length <= 200) || (typeof v === 'number' && Number.isFinite(v)))
-  ) {
-    throw BadUserInputError.field('after', 'is not a valid cursor');
+  if (!Array.isArray(parsed) || parsed.length !== kinds.length) throw invalidCursor();
+  return parsed.map((value: unknown, i) => {
+    const decoded = decodeValue(value, kinds[i]);
+    if (decoded === undefined) throw invalidCursor();
+    return decoded;
+  }) as CursorValues<K>;
+}
+
+const invalidCursor = () => BadUserInputError.field('after', 'is not a valid cursor');
+
+function decodeValue(value: unknown, kind: CursorKind): string | number | undefined {
+  switch (kind) {
+    case 'timestamptz':
+      return typeof value === 'string' && isTimestamp(value) ? value : undefined;
+    case 'uuid':
+      return typeof value === 'string' && UUID.test(value) ? value : undefined;
+    case 'int': {
+      const n = integer(value, INT_RANGE);
+      return n === undefined ? undefined : Number(n);
+    }
+    case 'bigint':
+      return integer(value, BIGINT_RANGE)?.toString();
+    case 'text':
+      // PostgreSQL text cannot hold NUL; JSON can.
+      return typeof value === 'string' && value.length <= MAX_TEXT_LENGTH && !value.includes('\0') ? value : undefined;
+    default:
+      throw new Error(`Unknown cursor kind ${String(kind satisfies never)}`);
   }
-  return parsed as Array<string | number>;
+}
+
+/** An integer within `range`, written as a JSON number or a string of digits (as bigint ids come from pg). */
+function integer(value: unknown, [min, max]: readonly [bigint, bigint]): bigint | undefined {
+  let n: bigint;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) n = BigInt(value);
+  else if (typeof value === 'string' && INTEGER.test(value)) n = BigInt(value);
+  else return undefined;
+  return n >= min && n <= max ? n : undefined;
+}
+
+/**
+ * An ISO 8601 instant PostgreSQL accepts. `Date.parse` alone is not enough: it rolls 30 February over into
+ * March, where PostgreSQL refuses the value.
+ */
+function isTimestamp(value: string): boolean {
+  const match = ISO_TIMESTAMP.exec(value);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
+  const [offsetHour, offsetMinute] = [Number(match[7] ?? 0), Number(match[8] ?? 0)];
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  return (
+    year >= 1 && date.getUTCMonth() === month - 1 && date.getUTCDate() === day &&
+    hour < 24 && minute < 60 && second < 60 && offsetHour < 16 && offsetMinute < 60
+  );
 }
 
 /** Validates `first` and returns the page size. */

@@ -1,10 +1,12 @@
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 import type { ConnectionShape, PageArgs } from './connection';
-import { decodeCursor, encodeCursor, pageSize } from './cursor';
+import { decodeCursor, encodeCursor, pageSize, type CursorKind } from './cursor';
 
 export interface SortKey<T> {
   /** SQL expression on the query's alias, e.g. `c.created_at`. */
   column: string;
+  /** The column's type, against which a cursor's value is checked before it reaches the query. */
+  kind: CursorKind;
   /** Reads the same value from a loaded row, as written into the cursor. */
   value: (row: T) => string | number;
 }
@@ -33,7 +35,7 @@ export async function paginate<T extends ObjectLiteral>(
   const countQuery = query.clone().orderBy();
   const pageQuery = query.clone();
   if (args.after) {
-    const values = decodeCursor(args.after, options.keys.length);
+    const values = decodeCursor(args.after, options.keys.map((k) => k.kind));
     const op = direction === 'ASC' ? '>' : '<';
     const params = Object.fromEntries(values.map((v, i) => [`cursor_${i}`, v]));
     const lhs = options.keys.map((k) => k.column).join(', ');

@@ -109,8 +109,7 @@ export class ComplaintReader {
     const order = ORDER_COLUMN[orderBy?.field ?? ComplaintOrderField.RECEIVED_AT];
     const dir = orderBy?.direction ?? 'DESC';
     if (page.after) {
-      const [at, id] = decodeCursor(page.after, 2);
-      if (typeof at !== 'string' || Number.isNaN(Date.parse(at)) || !isUUID(String(id))) throw BadUserInputError.field('after', 'is not a valid cursor');
+      const [at, id] = decodeCursor(page.after, ['timestamptz', 'uuid']);
       where += ` AND (${order.column}, k.id) ${dir === 'ASC' ? '>' : '<'} ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
     const rows = limit === 0 ? [] : ((await this.tx.manager().query(`${SELECT} WHERE ${where} ORDER BY ${order.column} ${dir}, k.id ${dir} LIMIT $${params.push(limit + 1)}`, params)) as ComplaintRow[]);

@@ -35,7 +35,7 @@ export class CustomerComplaintsResolver {
       new DataLoader<string, ConnectionShape<ComplaintModel>>(async (ids) => {
         const pages = await loadBatchedConnections<ComplaintRow>(
           this.tx.manager(),
-          { table: 'complaint', parentColumn: 'customer_id', orderColumn: 'received_at', direction: 'DESC', where },
+          { table: 'complaint', parentColumn: 'customer_id', orderColumn: 'received_at', orderKind: 'timestamptz', direction: 'DESC', where },
           ids, page, (r) => new Date(r.received_at).toISOString(),
         );
         const all = [...pages.values()].flatMap((p) => p.nodes);

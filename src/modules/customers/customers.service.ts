@@ -104,10 +104,10 @@ export function listColumns(fields: ReadonlySet<string>, orderField: CustomerOrd
 }
 
 const ORDER_COLUMNS: Record<CustomerOrderField, SortKey<CustomerEntity>> = {
-  CREATED_AT: { column: 'c.created_at', value: (c) => c.createdAt.toISOString() },
-  UPDATED_AT: { column: 'c.updated_at', value: (c) => c.updatedAt.toISOString() },
-  RISK_SCORE: { column: 'c.risk_score', value: (c) => c.riskScore },
-  EXTERNAL_REF: { column: 'c.external_ref', value: (c) => c.externalRef },
+  CREATED_AT: { column: 'c.created_at', kind: 'timestamptz', value: (c) => c.createdAt.toISOString() },
+  UPDATED_AT: { column: 'c.updated_at', kind: 'timestamptz', value: (c) => c.updatedAt.toISOString() },
+  RISK_SCORE: { column: 'c.risk_score', kind: 'int', value: (c) => c.riskScore },
+  EXTERNAL_REF: { column: 'c.external_ref', kind: 'text', value: (c) => c.externalRef },
 };
 
 /** Reading customers: by id, lists with filters and blind-index lookups, all within the principal's row scope. */
@@ -269,7 +269,7 @@ export class CustomersService {
     if (orderField === CustomerOrderField.RISK_SCORE) this.assertFilterable('riskScore', 'orderBy.field');
     const order = ORDER_COLUMNS[orderField];
     const result = await paginate(query, page, {
-      keys: [order, { column: 'c.id', value: (c) => c.id }],
+      keys: [order, { column: 'c.id', kind: 'uuid', value: (c) => c.id }],
       direction: orderBy?.direction ?? 'ASC',
       load: fields ? (pageQuery, limit) => loadPlainRows(pageQuery.select(listColumns(fields, orderField).map((p) => `c.${p}`)), limit) : loadPlainRows,
     });

@@ -36,7 +36,7 @@ export class CustomerMonitoringResolver {
     this.require('Alert');
     const loader = requestLoader(ctx.req, `customerAlerts:${page.first}:${page.after}`, () =>
       new DataLoader<string, ConnectionShape<AlertModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<Parameters<typeof toAlertModel>[0]>(this.tx.manager(), { table: 'alert', parentColumn: 'customer_id', orderColumn: 'created_at', direction: 'DESC' }, ids, page, (r) => new Date(r.created_at).toISOString());
+        const pages = await loadBatchedConnections<Parameters<typeof toAlertModel>[0]>(this.tx.manager(), { table: 'alert', parentColumn: 'customer_id', orderColumn: 'created_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page, (r) => new Date(r.created_at).toISOString());
         return ids.map((id) => {
           const p = pages.get(id)!;
           return { ...p, nodes: p.nodes.map(toAlertModel) };
@@ -51,7 +51,7 @@ export class CustomerMonitoringResolver {
     this.require('Event');
     const loader = requestLoader(ctx.req, `customerEvents:${page.first}:${page.after}`, () =>
       new DataLoader<string, ConnectionShape<EventModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<EventRow & { id: string }>(this.tx.manager(), { table: 'event', parentColumn: 'customer_id', orderColumn: 'occurred_at', direction: 'DESC' }, ids, page, (r) => new Date(r.occurred_at).toISOString());
+        const pages = await loadBatchedConnections<EventRow & { id: string }>(this.tx.manager(), { table: 'event', parentColumn: 'customer_id', orderColumn: 'occurred_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page, (r) => new Date(r.occurred_at).toISOString());
         return ids.map((id) => {
           const p = pages.get(id)!;
           return { ...p, nodes: p.nodes.map((r) => ({ ...toEventModel({ ...r, amount: r.amount === null ? null : String(r.amount) }), accountManagerId: customer.accountManagerId })) };

@@ -31,7 +31,7 @@ export class CustomerVerificationsResolver {
       new DataLoader<string, ConnectionShape<VerificationModel>>(async (ids) => {
         const pages = await loadBatchedConnections<VerificationRow>(
           this.tx.manager(),
-          { table: 'customer_verification', parentColumn: 'customer_id', orderColumn: 'created_at', direction: 'DESC' },
+          { table: 'customer_verification', parentColumn: 'customer_id', orderColumn: 'created_at', orderKind: 'timestamptz', direction: 'DESC' },
           ids, page, (r) => new Date(r.created_at).toISOString(),
         );
         return ids.map((id) => {

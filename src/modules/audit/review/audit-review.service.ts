@@ -41,7 +41,7 @@ export class AuditReviewService {
     if (filter?.outcome) query.andWhere('e.outcome = :outcome', { outcome: filter.outcome });
     if (filter?.from) query.andWhere('e.occurred_at >= :from', { from: filter.from });
     if (filter?.to) query.andWhere('e.occurred_at < :to', { to: filter.to });
-    const result = await paginate(query, page, { direction: 'DESC', keys: [{ column: 'e.id', value: (e) => e.id }] });
+    const result = await paginate(query, page, { direction: 'DESC', keys: [{ column: 'e.id', kind: 'bigint', value: (e) => e.id }] });
     await this.audit.record({
       action: 'audit.query',
       outcome: 'SUCCESS',

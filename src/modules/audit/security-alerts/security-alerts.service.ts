@@ -49,8 +49,8 @@ export class SecurityAlertsService {
     return paginate(query, page, {
       direction: 'DESC',
       keys: [
-        { column: 'a.created_at', value: (a) => a.createdAt.toISOString() },
-        { column: 'a.id', value: (a) => a.id },
+        { column: 'a.created_at', kind: 'timestamptz', value: (a) => a.createdAt.toISOString() },
+        { column: 'a.id', kind: 'uuid', value: (a) => a.id },
       ],
     });
   }

@@ -90,8 +90,8 @@ export class PartnerTokensService {
     const query = this.tx.manager().createQueryBuilder(PartnerTokenEntity, 't').where('t.partner_id = :partnerId', { partnerId });
     const result = await paginate(query, page, {
       keys: [
-        { column: 't.created_at', value: (t) => t.createdAt.toISOString() },
-        { column: 't.id', value: (t) => t.id },
+        { column: 't.created_at', kind: 'timestamptz', value: (t) => t.createdAt.toISOString() },
+        { column: 't.id', kind: 'uuid', value: (t) => t.id },
       ],
     });
     return { ...result, nodes: result.nodes.map(toModel) };

@@ -37,8 +37,8 @@ export class PartnersService {
   async list(page: PageArgs): Promise<ConnectionShape<Partner>> {
     const result = await paginate(this.tx.manager().createQueryBuilder(PartnerEntity, 'p'), page, {
       keys: [
-        { column: 'p.created_at', value: (p) => p.createdAt.toISOString() },
-        { column: 'p.id', value: (p) => p.id },
+        { column: 'p.created_at', kind: 'timestamptz', value: (p) => p.createdAt.toISOString() },
+        { column: 'p.id', kind: 'uuid', value: (p) => p.id },
       ],
     });
     return { ...result, nodes: await Promise.all(result.nodes.map((p) => this.toModel(p))) };

@@ -47,8 +47,8 @@ export class UsersService {
     if (filter?.disabled !== undefined && filter.disabled !== null) query.andWhere(filter.disabled ? 'u.disabled_at IS NOT NULL' : 'u.disabled_at IS NULL');
     return paginate(query, page, {
       keys: [
-        { column: 'u.created_at', value: (u) => u.createdAt.toISOString() },
-        { column: 'u.id', value: (u) => u.id },
+        { column: 'u.created_at', kind: 'timestamptz', value: (u) => u.createdAt.toISOString() },
+        { column: 'u.id', kind: 'uuid', value: (u) => u.id },
       ],
     });
   }

@@ -154,7 +154,8 @@ export class AlertsService {
     const order = ALERT_ORDER[orderBy?.field ?? AlertOrderField.CREATED_AT];
     const dir = orderBy?.direction === SortDirection.ASC ? 'ASC' : 'DESC';
     if (page.after) {
-      const values = decodeCursor(page.after, order.keys.length + 1);
+      // ALERT_ORDER's SQL types double as cursor kinds: each value is checked as the type it is cast to.
+      const values = decodeCursor(page.after, [...order.keys.map((k) => k.type as 'timestamptz' | 'int'), 'uuid']);
       const rhs = order.keys.map((k, i) => `$${params.push(values[i])}::${k.type}`);
       where += ` AND (${order.keys.map((k) => k.sql).join(', ')}, a.id) ${dir === 'ASC' ? '>' : '<'} (${rhs.join(', ')}, $${params.push(values[order.keys.length])}::uuid)`;
     }

@@ -76,7 +76,7 @@ export class EventsService {
     const byReceipt = orderBy?.field === EventOrderField.RECEIVED_AT;
     const column = byReceipt ? 'e.received_at' : 'e.occurred_at';
     if (page.after) {
-      const [at, id] = decodeCursor(page.after, 2);
+      const [at, id] = decodeCursor(page.after, ['timestamptz', 'uuid']);
       where += ` AND (${column}, e.id) ${dir === 'ASC' ? '>' : '<'} ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
     const rows = (await this.tx.manager().query(`SELECT ${EVENT_COLUMNS}, c.account_manager_id ${from} WHERE ${where} ORDER BY ${column} ${dir}, e.id ${dir} LIMIT $${params.push(limit + 1)}`, params)) as EventRow[];

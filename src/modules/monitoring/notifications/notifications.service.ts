@@ -90,7 +90,7 @@ export class NotificationsService {
     if (unreadOnly) where += ' AND read_at IS NULL';
     const [{ total }] = (await this.tx.manager().query(`SELECT count(*)::int AS total FROM notification WHERE ${where}`, params)) as Array<{ total: number }>;
     if (page.after) {
-      const [at, id] = decodeCursor(page.after, 2);
+      const [at, id] = decodeCursor(page.after, ['timestamptz', 'uuid']);
       params.push(at, id);
       where += ` AND (created_at, id) < ($2::timestamptz, $3::uuid)`;
     }

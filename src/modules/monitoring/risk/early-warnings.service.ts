@@ -239,8 +239,7 @@ export class EarlyWarningsService {
     const from = 'FROM early_warning w JOIN customer c ON c.id = w.customer_id';
     const [{ total }] = (await this.tx.manager().query(`SELECT count(*)::int AS total ${from} WHERE ${where}`, params)) as Array<{ total: number }>;
     if (page.after) {
-      const [at, id] = decodeCursor(page.after, 2);
-      if (typeof at !== 'string' || Number.isNaN(Date.parse(at)) || !isUUID(String(id))) throw BadUserInputError.field('after', 'is not a valid cursor');
+      const [at, id] = decodeCursor(page.after, ['timestamptz', 'uuid']);
       where += ` AND (w.created_at, w.id) < ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
     const rows = (await this.tx.manager().query(`SELECT w.*, c.account_manager_id ${from} WHERE ${where} ORDER BY w.created_at DESC, w.id DESC LIMIT $${params.push(limit + 1)}`, params)) as Row[];

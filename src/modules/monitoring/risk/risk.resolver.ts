@@ -60,7 +60,7 @@ export class CustomerRiskResolver {
   riskHistory(@Parent() customer: CustomerModel, @Args() page: PageArgs, @Context() ctx: Ctx): Promise<ConnectionShape<RiskHistoryEntryModel>> {
     const loader = requestLoader(ctx.req, `riskHistory:${page.first}:${page.after}`, () =>
       new DataLoader<string, ConnectionShape<RiskHistoryEntryModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<RiskRow>(this.tx.manager(), { table: 'customer_risk_history', parentColumn: 'customer_id', orderColumn: 'computed_at', direction: 'DESC' }, ids, page, (r) => new Date(r.computed_at).toISOString());
+        const pages = await loadBatchedConnections<RiskRow>(this.tx.manager(), { table: 'customer_risk_history', parentColumn: 'customer_id', orderColumn: 'computed_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page, (r) => new Date(r.computed_at).toISOString());
         return ids.map((id) => {
           const p = pages.get(id)!;
           return {
@@ -80,7 +80,7 @@ export class CustomerRiskResolver {
   creditHistory(@Parent() customer: CustomerModel, @Args() page: PageArgs, @Context() ctx: Ctx): Promise<ConnectionShape<CreditAssessmentModel>> {
     const loader = requestLoader(ctx.req, `creditHistory:${page.first}:${page.after}`, () =>
       new DataLoader<string, ConnectionShape<CreditAssessmentModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<CreditRow>(this.tx.manager(), { table: 'customer_credit_history', parentColumn: 'customer_id', orderColumn: 'recorded_at', direction: 'DESC' }, ids, page, (r) => new Date(r.recorded_at).toISOString());
+        const pages = await loadBatchedConnections<CreditRow>(this.tx.manager(), { table: 'customer_credit_history', parentColumn: 'customer_id', orderColumn: 'recorded_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page, (r) => new Date(r.recorded_at).toISOString());
         return ids.map((id) => {
           const p = pages.get(id)!;
           return {

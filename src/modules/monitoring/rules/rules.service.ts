@@ -56,7 +56,7 @@ export class RulesService {
     if (filter?.status) where += ` AND status = $${params.push(filter.status)}`;
     const [{ total }] = (await this.tx.manager().query(`SELECT count(*)::int AS total FROM rule WHERE ${where}`, params)) as Array<{ total: number }>;
     if (page.after) {
-      const [code, version] = decodeCursor(page.after, 2);
+      const [code, version] = decodeCursor(page.after, ['text', 'int']);
       where += ` AND (code, version) > ($${params.push(code)}, $${params.push(version)}::int)`;
     }
     const rows = (await this.tx.manager().query(`SELECT * FROM rule WHERE ${where} ORDER BY code, version LIMIT $${params.push(limit + 1)}`, params)) as RuleRow[];

@@ -62,9 +62,7 @@ export interface EntryCursor {
 }
 
 export function decodeEntryCursor(cursor: string): EntryCursor {
-  const [head, digest] = decodeCursor(cursor, 2);
-  if (typeof head !== 'string' || typeof digest !== 'string' || (digest !== '' && !DIGEST.test(digest))) {
-    throw BadUserInputError.field('after', 'is not a valid cursor');
-  }
+  const [head, digest] = decodeCursor(cursor, ['text', 'text']);
+  if (digest !== '' && !DIGEST.test(digest)) throw BadUserInputError.field('after', 'is not a valid cursor');
   return { head, digest: digest || null };
 }

@@ -59,8 +59,8 @@ export class WatchlistsService {
     const params: unknown[] = [];
     let where = 'TRUE';
     if (page.after) {
-      const [code] = decodeCursor(page.after, 1);
-      where = `w.code > $${params.push(String(code))}`;
+      const [code] = decodeCursor(page.after, ['text']);
+      where = `w.code > $${params.push(code)}`;
     }
     const manager = this.tx.manager();
     const [rows, [{ total }]] = await Promise.all([

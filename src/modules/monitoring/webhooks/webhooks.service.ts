@@ -139,7 +139,7 @@ export class WebhooksService {
     const manager = this.tx.manager();
     const [{ total }] = (await manager.query(`SELECT count(*)::int AS total FROM webhook WHERE ${where}`, params)) as Array<{ total: number }>;
     if (page.after) {
-      const [at, id] = decodeCursor(page.after, 2);
+      const [at, id] = decodeCursor(page.after, ['timestamptz', 'uuid']);
       where += ` AND (created_at, id) > ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
     const rows = limit === 0 ? [] : ((await manager.query(`SELECT ${COLUMNS} FROM webhook WHERE ${where} ORDER BY created_at, id LIMIT $${params.push(limit + 1)}`, params)) as Row[]);
@@ -156,9 +156,8 @@ export class WebhooksService {
     const manager = this.tx.manager();
     const [{ total }] = (await manager.query(`SELECT count(*)::int AS total FROM webhook_delivery WHERE ${where}`, params)) as Array<{ total: number }>;
     if (page.after) {
-      const [id] = decodeCursor(page.after, 1);
-      if (!/^\d{1,18}$/.test(String(id))) throw BadUserInputError.field('after', 'is not a valid cursor');
-      where += ` AND id < $${params.push(String(id))}::bigint`;
+      const [id] = decodeCursor(page.after, ['bigint']);
+      where += ` AND id < $${params.push(id)}::bigint`;
     }
     const rows = limit === 0 ? [] : ((await manager.query(`SELECT id::text AS id, outbox_id, event_type, attempt, status, status_code, error, duration_ms, created_at FROM webhook_delivery WHERE ${where} ORDER BY id DESC LIMIT $${params.push(limit + 1)}`, params)) as DeliveryRow[]);
     const nodes = rows.slice(0, limit).map((r) => ({
