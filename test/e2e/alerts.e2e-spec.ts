@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
@@ -150,6 +150,27 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     expect(only.occurrences).toBe(2);
     expect(only.first_seen_at.toISOString()).toBe(backFilled);
     expect(only.last_seen_at.toISOString()).toBe(firstHit);
+  });
+
+  it('refuses a note it can no longer keep (customer erased) with CONFLICT, rolling the transition or resolution back', async () => {
+    const { customerId, eventId, alertId } = await largeAlert();
+    await gqlOk(t.gql, 'mutation($c: String!) { stepUp(code: $c) { expiresAt } }', { c: await freshCode(co.secret) }, co.accessToken);
+    await gqlOk(t.gql, 'mutation($id: ID!) { eraseCustomer(id: $id, reason: "GDPR art. 17 request") { id } }', { id: customerId }, co.accessToken);
+    const TRANSITION = 'mutation($id: ID!, $i: TransitionAlertInput!) { transitionAlert(id: $id, input: $i) { status } }';
+    const RESOLVE = 'mutation($id: ID!, $i: ResolveHoldInput!) { resolveHold(eventId: $id, input: $i) { holdStatus } }';
+    const withNote = await t.gql(TRANSITION, { id: alertId, i: { to: 'INVESTIGATING', note: 'checked the branch records' } }, { token: analyst.accessToken });
+    expect(withNote.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', field: 'note' });
+    const held = await t.gql(RESOLVE, { id: eventId, i: { release: true, note: 'customer called' } }, { token: analyst.accessToken });
+    expect(held.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', field: 'note' });
+    const { rows } = await sql.query(
+      `SELECT (SELECT status FROM alert WHERE id = $1) AS alert, (SELECT hold_status FROM event WHERE id = $2) AS hold,
+              (SELECT count(*)::int FROM alert_activity WHERE alert_id = $1) AS activity, (SELECT count(*)::int FROM hold_action WHERE event_id = $2 AND outcome <> 'PLACED') AS actions`,
+      [alertId, eventId],
+    );
+    expect(rows[0]).toEqual({ alert: 'OPEN', hold: 'PENDING', activity: 0, actions: 0 });
+    // Without a note both go through.
+    expect((await gqlOk<{ transitionAlert: { status: string } }>(t.gql, TRANSITION, { id: alertId, i: { to: 'INVESTIGATING' } }, analyst.accessToken)).transitionAlert.status).toBe('INVESTIGATING');
+    expect((await gqlOk<{ resolveHold: { holdStatus: string } }>(t.gql, RESOLVE, { id: eventId, i: { release: true } }, analyst.accessToken)).resolveHold.holdStatus).toBe('RELEASED');
   });
 
   it('never opens two alerts for one rule and customer under concurrent screening', async () => {

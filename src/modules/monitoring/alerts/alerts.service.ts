@@ -30,16 +30,7 @@ export const toAlertModel = (r: Row): AlertModel => ({
   createdAt: r.created_at, ruleId: r.rule_id, customerId: r.customer_id, accountManagerId: r.account_manager_id ?? null,
 });
 
-export interface RaiseAlert {
-  ruleId: string;
-  customerId: string;
-  eventId: string;
-  severity: Severity;
-  occurredAt: Date;
-  dedupWindowMs: number;
-}
-
-/** Alerts: raised (deduplicated) by the ingest pipeline, triaged by analysts and compliance officers. */
+/** Alerts: raised (deduplicated) by the ingest pipeline (AlertBook), triaged by analysts and compliance officers. */
 @Injectable()
 export class AlertsService {
   constructor(
@@ -52,35 +43,6 @@ export class AlertsService {
     private readonly live: LiveUpdates,
     private readonly metrics: MetricsService,
   ) {}
-
-  /**
-   * A hit of the same rule for the same customer inside the rule's dedup window increments the open
-   * alert's `occurrences`; otherwise a new alert opens. Returns the alert and whether it is new.
-   */
-  async raise(manager: EntityManager, a: RaiseAlert): Promise<{ alert: AlertModel; created: boolean }> {
-    // Two events of one customer screened at once (two calls, two instances) must not both open an alert
-    // for the same rule: the check and the insert run under a lock of that (rule, customer) until commit.
-    await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`custos.alert:${a.ruleId}:${a.customerId}`]);
-    const [existing] = (await manager.query(
-      `SELECT id FROM alert WHERE rule_id = $1 AND customer_id = $2 AND status <> 'CLOSED'
-          AND last_seen_at > $3::timestamptz - make_interval(secs => $4 / 1000.0)
-        ORDER BY last_seen_at DESC LIMIT 1 FOR UPDATE`,
-      [a.ruleId, a.customerId, a.occurredAt.toISOString(), a.dedupWindowMs],
-    )) as Array<{ id: string }>;
-    if (existing) {
-      const [rows] = (await manager.query(
-        `UPDATE alert SET occurrences = occurrences + 1, last_seen_at = greatest(last_seen_at, $2), updated_at = now() WHERE id = $1 RETURNING *`,
-        [existing.id, a.occurredAt.toISOString()],
-      )) as [Row[], number];
-      return { alert: toAlertModel(rows[0]), created: false };
-    }
-    const [row] = (await manager.query(
-      `INSERT INTO alert (kind, rule_id, customer_id, event_id, severity, first_seen_at, last_seen_at)
-       VALUES ('RULE', $1, $2, $3, $4, $5, $5) RETURNING *`,
-      [a.ruleId, a.customerId, a.eventId, a.severity, a.occurredAt.toISOString()],
-    )) as Row[];
-    return { alert: toAlertModel(row), created: true };
-  }
 
   /**
    * An alert no rule raised (SPEC §8 `Alert.kind`): `SLA_BREACH` for a complaint's customer, or `SYSTEMIC`
@@ -231,6 +193,8 @@ export class AlertsService {
       // Notes are free text about a customer: encrypted under that customer's key, never in the audit log.
       const activityId = randomUUID();
       const note = input.note && alert.customerId ? await this.sealNote(alert.customerId, activityId, input.note) : null;
+      // A note that cannot be kept is refused, not dropped: the transition rolls back and may be sent without it.
+      if (input.note && !note) throw new ConflictError('The customer is erased: a note can no longer be kept; transition without one', { field: 'note' });
       await manager.query(`INSERT INTO alert_activity (id, alert_id, kind, actor_id, from_status, to_status, note) VALUES ($1, $2, 'TRANSITION', $3, $4, $5, $6)`, [activityId, id, this.actorId(), alert.status, to, note]);
       await this.audit.record({ action: 'alert.transition', outcome: 'SUCCESS', resourceType: 'Alert', resourceId: id, customerId: alert.customerId, details: { from: alert.status, to, disposition: input.disposition ?? null } });
       // risk: a closed alert leaves the open-alert factor; closed TRUE_POSITIVE it counts as confirmed.

@@ -4,7 +4,7 @@ import { isUUID } from 'class-validator';
 import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
 import { RequestContext } from '../../../common/context/request-context';
 import { Role, type Principal } from '../../../common/context/principal';
-import { BadUserInputError, ForbiddenError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
+import { BadUserInputError, ConflictError, ForbiddenError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { SortDirection } from '../../../common/pagination/sort';
@@ -98,6 +98,8 @@ export class EventsService {
       const actionId = randomUUID();
       const [customer] = await this.customers.snapshots([event.customerId!], []);
       const note = input.note && customer ? this.customers.sealForCustomer(customer, { table: 'hold_action', column: 'note', rowId: actionId }, input.note) : null;
+      // A note that cannot be kept is refused, not dropped: the resolution rolls back and may be sent without it.
+      if (input.note && !note) throw new ConflictError('The customer is erased: a note can no longer be kept; resolve without one', { field: 'note' });
       await manager.query(`INSERT INTO hold_action (id, event_id, customer_id, outcome, actor_id, note) VALUES ($1, $2, $3, $4, $5, $6)`, [actionId, eventId, event.customerId, to, principal.kind === 'USER' ? principal.userId : null, note]);
       if (customer?.accountManagerId && !(principal.kind === 'USER' && principal.userId === customer.accountManagerId)) {
         await this.notifications.notify(manager, { userId: customer.accountManagerId, kind: 'HOLD_RESOLVED', title: `Held transaction ${to.toLowerCase()} for customer ${customer.externalRef}`, customerId: customer.id, eventId });
