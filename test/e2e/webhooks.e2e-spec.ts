@@ -5,7 +5,7 @@ import { Client } from 'pg';
 import { WebhookDispatcher } from '../../src/modules/monitoring/webhooks/webhook-dispatcher.service';
 import { WebhookRetryPolicy } from '../../src/modules/monitoring/webhooks/webhooks.settings';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
@@ -242,6 +242,23 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     expect(body).toMatchObject({ type: 'hold.resolved', data: { eventId: coreHeldEventId, holdStatus: 'RELEASED', amount: '1500.00', resolvedAt: expect.any(String) } });
     expect(resolved.body).not.toMatch(/Zelda|called/);
     expect(shopHook.of('hold.resolved')).toHaveLength(0);
+  });
+
+  it('sends customer.status_changed to the partner that onboarded the customer when it is erased', async () => {
+    const onboarded = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "wh-shop-erased", fullName: "Zelda Hookmarker"}) { id } }', undefined, shop.token)).createCustomer.id;
+    const byStaff = await customer(); // onboarded by no partner: no one hears of it
+    await gqlOk(t.gql, 'mutation($c: String!) { stepUp(code: $c) { expiresAt } }', { c: await freshCode(co.secret) }, co.accessToken);
+    for (const id of [onboarded, byStaff]) await gqlOk(t.gql, 'mutation($id: ID!) { eraseCustomer(id: $id, reason: "GDPR art. 17 request") { id } }', { id }, co.accessToken);
+    const [changed] = await shopHook.waitFor(1, 'customer.status_changed');
+    verify(shopSecret, changed);
+    expect(JSON.parse(changed.body)).toMatchObject({
+      type: 'customer.status_changed',
+      data: { customerId: onboarded, customerExternalRef: 'wh-shop-erased', previousStatus: 'ACTIVE', status: 'ERASED', at: expect.any(String) },
+    });
+    expect(changed.body).not.toMatch(/Zelda|Hookmarker|GDPR/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(shopHook.of('customer.status_changed')).toHaveLength(1);
+    expect(coreHook.of('customer.status_changed')).toHaveLength(0);
   });
 
   it('retries with backoff: two failures then success on the third attempt, all in the delivery log', async () => {

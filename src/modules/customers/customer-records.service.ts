@@ -192,6 +192,7 @@ export class CustomerRecordsService {
         [id],
       );
       this.pii.forget(row);
+      await this.systemEvents.customerStatusChanged({ customerId: id, externalRef: row.externalRef, onboardedByPartnerId: row.onboardedByPartnerId ?? null, from: row.status, to: 'ERASED' });
       await this.audit.record({ action: 'customer.erase', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: id, customerId: id, details: { reason: trimmed, previousStatus: row.status } });
       return this.pii.toModel(await manager.findOneByOrFail(CustomerEntity, { id }));
     });

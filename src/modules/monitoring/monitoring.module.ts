@@ -1,5 +1,5 @@
 import { Global, Module } from '@nestjs/common';
-import { SYSTEM_EVENT_SINK, type SystemEvent } from '../../common/audit/system-event-sink';
+import { SYSTEM_EVENT_SINK, type CustomerStatusChange, type SystemEvent, type SystemEventSink } from '../../common/audit/system-event-sink';
 import { CustomersModule } from '../customers/customers.module';
 import { AlertsResolver } from './alerts/alerts.resolver';
 import { LiveResolver } from './live/live.resolver';
@@ -20,6 +20,8 @@ import { RulesResolver } from './rules/rules.resolver';
 import { RulesService } from './rules/rules.service';
 // webhooks: partner webhooks (outbox written by the pipeline, delivered on the job queue)
 import { WebhooksModule } from './webhooks/webhooks.module';
+import { WebhookOutbox } from './webhooks/webhook-outbox.service';
+import { TransactionService } from '../../database/transaction.service';
 import { WatchlistsResolver } from './watchlists/watchlists.resolver';
 import { WatchlistsService } from './watchlists/watchlists.service';
 // risk: risk score, credit assessments, early warnings (RiskService is called by alerts and the pipeline)
@@ -33,7 +35,18 @@ import { RiskModule } from './risk/risk.module';
 @Module({
   imports: [CustomersModule, WebhooksModule, RiskModule],
   providers: [
-    { provide: SYSTEM_EVENT_SINK, useFactory: (ingest: IngestService) => ({ record: (e: SystemEvent) => ingest.recordSystemEvent(e) }), inject: [IngestService] },
+    {
+      provide: SYSTEM_EVENT_SINK,
+      useFactory: (ingest: IngestService, webhooks: WebhookOutbox, tx: TransactionService): SystemEventSink => ({
+        record: (e: SystemEvent) => ingest.recordSystemEvent(e),
+        customerStatusChanged: async (c: CustomerStatusChange) => {
+          await webhooks.publish(tx.manager(), c.onboardedByPartnerId, 'customer.status_changed', {
+            customerId: c.customerId, customerExternalRef: c.externalRef, previousStatus: c.from, status: c.to, at: new Date().toISOString(),
+          });
+        },
+      }),
+      inject: [IngestService, WebhookOutbox, TransactionService],
+    },
     RuleEngine, RulesService, AlertsService, NotificationsService, DecisionPipeline, IngestService, EventsService,
     EventsResolver, AlertsResolver, RulesResolver, NotificationsResolver, CustomerMonitoringResolver,
     WatchlistsService, WatchlistsResolver,
