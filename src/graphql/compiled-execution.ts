@@ -1,6 +1,7 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
 import { execute, GraphQLError, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+import { inputDefaultsFor } from './input-defaults';
 import { variablesError } from './variable-errors';
 
 /**
@@ -53,7 +54,9 @@ export class CompiledExecution {
       result = (await execute({ schema, document, operationName, contextValue: requestContext.context, variableValues: variables })) as ExecutionResult;
     } else {
       this.counts.compiled += 1;
-      result = (await compiled.query(undefined, requestContext.context, variables)) as ExecutionResult;
+      if (plan.inputDefaults === undefined) plan.inputDefaults = inputDefaultsFor(schema, document, operationName ?? null);
+      const coercible = plan.inputDefaults ? plan.inputDefaults(variables) : variables;
+      result = (await compiled.query(undefined, requestContext.context, coercible)) as ExecutionResult;
       if (result.errors?.length) result = { ...result, errors: result.errors.map(standardError) };
     }
     // No data at all: the variables did not coerce (nothing ran). Pricing usually finds that first, but not
@@ -109,4 +112,6 @@ function standardError(error: GraphQLError): GraphQLError {
 interface DocumentPlan {
   executions: number;
   compiled?: CompiledQuery | 'interpret';
+  /** Adds omitted input-field defaults to the variables (see inputDefaultsFor); null when none can be. */
+  inputDefaults?: ((variables: Record<string, unknown>) => Record<string, unknown>) | null;
 }

@@ -55,6 +55,10 @@ describe('compiled execution answers exactly as graphql-js does', () => {
     ['a malformed id', `{ customer(id: "nope") { id } }`, () => undefined, 'COMPLIANCE_OFFICER'],
     ['skip and include with variables', `query($s: Boolean!) { customers(first: 2) { nodes { id email @skip(if: $s) phone @include(if: $s) } } }`, () => ({ s: true }), 'COMPLIANCE_OFFICER'],
     ['a non-customer root field beside a list', `{ me { __typename email role } customers(first: 1) { nodes { id } } }`, () => undefined, 'ANALYST'],
+    // graphql-jit applies no default to an omitted non-null input field of a variable by itself (direction).
+    ['an input variable relying on a field default', `query($o: CustomerOrder) { customers(first: 3, orderBy: $o) { nodes { externalRef } } }`, () => ({ o: { field: 'EXTERNAL_REF' } }), 'COMPLIANCE_OFFICER'],
+    ['an input variable relying on every field default', `query($o: AlertOrder, $e: EventOrder) { alerts(first: 1, orderBy: $o) { totalCount } events(first: 1, orderBy: $e) { totalCount } }`, () => ({ o: {}, e: {} }), 'COMPLIANCE_OFFICER'],
+    ['a list of inputs with defaults', `query($r: RepeatComplainantsInput!) { repeatComplainants(input: $r) { customerId } }`, () => ({ r: {} }), 'COMPLIANCE_OFFICER'],
   ];
 
   it.each(CASES)('%s', async (_name, query, variables, role) => {
@@ -74,6 +78,14 @@ describe('compiled execution answers exactly as graphql-js does', () => {
     const [, officer] = await twice(query, { id: customerId }, tokens.COMPLIANCE_OFFICER);
     expect((officer.data as { customer: { email: string } }).customer.email).toBe('jit0@example.test');
     expect(errorsOf(officer).map((e) => e.split('|').slice(0, 2).join('|'))).toEqual(['customer.nationalId|STEP_UP_REQUIRED']);
+  });
+
+  it('orders by the default direction when a variable leaves it out, compiled too', async () => {
+    const query = 'query($o: CustomerOrder) { customers(first: 3, orderBy: $o) { nodes { externalRef } } }';
+    const [interpreted, compiled] = await twice(query, { o: { field: 'EXTERNAL_REF' } }, tokens.COMPLIANCE_OFFICER);
+    expect(interpreted.errors).toBeUndefined();
+    expect(compiled.errors).toBeUndefined();
+    expect((compiled.data as { customers: { nodes: Array<{ externalRef: string }> } }).customers.nodes.map((n) => n.externalRef)).toEqual(['jit-0', 'jit-1', 'jit-2']);
   });
 
   it('mutations run in order, compiled as interpreted', async () => {
