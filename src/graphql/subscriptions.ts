@@ -15,7 +15,9 @@ import { assertCostWithinLimit } from './query-limits';
 export const SOCKET_RECHECK_MS = 15_000;
 
 type Extra = { socket: { close(code: number, reason: string): void; once?(event: string, cb: () => void): void }; request: { socket?: { remoteAddress?: string } } };
-type SocketState = { custosReq?: FieldPolicyRequest & { ip?: string; path: string; get(): undefined }; custosTimer?: NodeJS.Timeout };
+type SocketState = { custosReq?: FieldPolicyRequest & { ip?: string; path: string; get(): undefined }; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout };
+/** setTimeout's longest delay; a credential valid for longer is left to the periodic re-check. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 function authorizationOf(params: Record<string, unknown> | undefined): string | undefined {
   const value = params?.authorization ?? params?.Authorization;
@@ -125,6 +127,13 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         }, SOCKET_RECHECK_MS);
         timer.unref();
         ctx.extra.custosTimer = timer;
+        // The periodic re-check catches revocation; expiry is known now, so the socket closes on the dot.
+        const remaining = principal.validUntil ? principal.validUntil.getTime() - Date.now() : undefined;
+        if (remaining !== undefined && remaining <= MAX_TIMER_MS) {
+          const expiry = setTimeout(() => ctx.extra.socket.close(4401, 'Token expired'), Math.max(0, remaining));
+          expiry.unref();
+          ctx.extra.custosExpiry = expiry;
+        }
         return true;
       },
       onSubscribe: async (ctx: Context<Record<string, unknown>, SocketState>, _id: string, payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null }) => {
@@ -165,6 +174,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
       },
       onClose: (ctx: Context<Record<string, unknown>, SocketState>) => {
         if (ctx.extra.custosTimer) clearInterval(ctx.extra.custosTimer);
+        if (ctx.extra.custosExpiry) clearTimeout(ctx.extra.custosExpiry);
       },
       validate: (schema: GraphQLSchema, document: DocumentNode) => validate(schema, document, [...specifiedRules, ...validationRules]),
       subscribe: subscribeAsSubscriber(deps),

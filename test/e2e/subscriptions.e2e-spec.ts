@@ -102,6 +102,24 @@ describe('subscriptions over graphql-ws', () => {
     expect((await gqlOk<{ me: { id: string } }>(t.gql, '{ me { id } }', undefined, user.accessToken)).me.id).toBe(user.userId);
   });
 
+  it('closes the socket with 4401 when the token expires, on the dot rather than at the next periodic check', async () => {
+    const expiresAt = new Date(Date.now() + 3_000).toISOString();
+    const { issuePartnerToken } = await gqlOk<{ issuePartnerToken: { token: string } }>(
+      t.gql,
+      'mutation($p: ID!, $e: DateTime!) { issuePartnerToken(input: {partnerId: $p, name: "short-lived", scopes: ["events:write"], expiresAt: $e}) { token } }',
+      { p: core.id, e: expiresAt },
+      admin.accessToken,
+    );
+    const opened = Date.now();
+    const s = subscribe(url, issuePartnerToken.token, 'subscription { notificationReceived { kind } }');
+    await s.connected;
+    const code = await Promise.race([s.closed, new Promise((r) => setTimeout(() => r('still open'), 10_000))]);
+    expect(code).toBe(4401);
+    // Well before the 15 s re-check: the expiry timer closed it.
+    expect(Date.now() - opened).toBeLessThan(8_000);
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(expiresAt) - 50);
+  });
+
   it('closes the socket with 4401 when the session is revoked', async () => {
     const user = await createStaff(t, admin, 'ANALYST');
     const s = subscribe(url, user.accessToken, 'subscription { alertRaised { id } }');

@@ -31,6 +31,8 @@ export interface StaffPrincipal {
   sessionId: string;
   /** PII step-up is valid until this instant (stepUp mutation), if at all. */
   stepUpUntil: Date | null;
+  /** When the credential stops being valid (the access token's or the session's end, the earlier); absent when unknown. */
+  validUntil?: Date;
 }
 
 export interface PartnerPrincipal {
@@ -45,6 +47,8 @@ export interface PartnerPrincipal {
    * that ingestion need not read the partner again; absent when the principal was made another way.
    */
   eventsPerMinute?: number | null;
+  /** When the credential stops being valid (the token's or the partner agreement's end, the earlier); absent when unknown. */
+  validUntil?: Date;
 }
 
 export type Principal = StaffPrincipal | PartnerPrincipal;

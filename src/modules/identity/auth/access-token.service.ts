@@ -11,6 +11,8 @@ const AUDIENCE = 'custos-api';
 export interface AccessClaims {
   sub: string;
   sid: string;
+  /** Expiry, seconds since the epoch. */
+  exp: number;
 }
 
 /**
@@ -46,8 +48,8 @@ export class AccessTokenService {
   verify(token: string): AccessClaims | null {
     try {
       const claims = jwt.verify(token, this.key, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE }) as jwt.JwtPayload;
-      if (claims.typ !== 'access' || typeof claims.sub !== 'string' || typeof claims.sid !== 'string') return null;
-      return { sub: claims.sub, sid: claims.sid };
+      if (claims.typ !== 'access' || typeof claims.sub !== 'string' || typeof claims.sid !== 'string' || typeof claims.exp !== 'number') return null;
+      return { sub: claims.sub, sid: claims.sid, exp: claims.exp };
     } catch {
       return null;
     }

@@ -98,13 +98,14 @@ export class SessionService {
     const claims = this.tokens.verify(accessToken);
     if (!claims) return null;
     const [row] = (await this.dataSource.query(
-      `SELECT s.id, s.step_up_until, u.id AS user_id, u.role
+      `SELECT s.id, s.step_up_until, s.expires_at, u.id AS user_id, u.role
          FROM auth_session s JOIN app_user u ON u.id = s.user_id
         WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL`,
       [claims.sid, claims.sub],
-    )) as Array<{ id: string; step_up_until: Date | null; user_id: string; role: Role }>;
+    )) as Array<{ id: string; step_up_until: Date | null; expires_at: Date; user_id: string; role: Role }>;
     if (!row) return null;
-    return { kind: 'USER', userId: row.user_id, role: row.role, sessionId: row.id, stepUpUntil: row.step_up_until ? new Date(row.step_up_until) : null };
+    const validUntil = new Date(Math.min(claims.exp * 1000, new Date(row.expires_at).getTime()));
+    return { kind: 'USER', userId: row.user_id, role: row.role, sessionId: row.id, stepUpUntil: row.step_up_until ? new Date(row.step_up_until) : null, validUntil };
   }
 
   async logout(sessionId: string): Promise<void> {

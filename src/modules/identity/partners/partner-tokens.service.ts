@@ -107,14 +107,14 @@ export class PartnerTokensService {
     if (!token.startsWith(PARTNER_TOKEN_PREFIX) || token.length > 200) return null;
     const [row] = (await this.tx.manager().query(
       `SELECT t.id, t.partner_id, t.scopes, p.allowed_scopes, p.trust_level, p.events_per_minute, t.last_used_at, t.last_used_ip,
-              (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale
+              (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale, least(t.expires_at, p.agreement_expires_at) AS valid_until
          FROM partner_token t JOIN partner p ON p.id = t.partner_id
         WHERE t.token_digest = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
           AND p.suspended_at IS NULL AND p.agreement_signed_at <= now() AND p.agreement_expires_at > now()`,
       [this.digest(token)],
     )) as Array<{
       id: string; partner_id: string; scopes: string[]; allowed_scopes: string[]; trust_level: TrustLevel; events_per_minute: number | null;
-      last_used_at: Date | null; last_used_ip: string | null; stale: boolean;
+      last_used_at: Date | null; last_used_ip: string | null; stale: boolean; valid_until: Date;
     }>;
     if (!row) return null;
     const ip = this.context.ip ?? null;
@@ -131,6 +131,7 @@ export class PartnerTokensService {
     const scopes = row.scopes.filter((s): s is PartnerScope => row.allowed_scopes.includes(s) && (PARTNER_SCOPES as readonly string[]).includes(s));
     const principal: PartnerPrincipal = {
       kind: 'PARTNER', partnerId: row.partner_id, tokenId: row.id, trustLevel: row.trust_level, scopes, eventsPerMinute: row.events_per_minute,
+      validUntil: new Date(row.valid_until),
     };
     if (touched.length) {
       await this.audit.record({
