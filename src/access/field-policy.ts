@@ -27,6 +27,24 @@ export function protectType(graphqlTypeName: string, options: ProtectedTypeOptio
   protectedTypes.set(graphqlTypeName, options);
 }
 
+/**
+ * Free text of other types that is a customer's PII (SPEC §4 "PII at rest": complaint descriptions and
+ * notes, alert notes). Who may read the object is its resolvers' business; a full value that leaves is
+ * audited like a customer's PII field, under that customer, as `Type.field`.
+ */
+export interface AuditedTextOptions {
+  fields: readonly string[];
+  /** The customer whose key the text is sealed with (models carry it as a plain, unexposed property). */
+  customerIdOf: (source: Record<string, unknown>) => string | null | undefined;
+}
+
+const auditedTexts = new Map<string, AuditedTextOptions>();
+
+/** Declares fields of a GraphQL object type (by name) whose full-value reads are audited. Called next to the model. */
+export function auditFullReads(graphqlTypeName: string, options: AuditedTextOptions): void {
+  auditedTexts.set(graphqlTypeName, options);
+}
+
 export function protectedTypeOptions(graphqlTypeName: string): ProtectedTypeOptions | undefined {
   return protectedTypes.get(graphqlTypeName);
 }
@@ -131,12 +149,41 @@ export function applyFieldPolicies(schema: GraphQLSchema): GraphQLSchema {
   for (const type of Object.values(schema.getTypeMap())) {
     if (!(type instanceof GraphQLObjectType)) continue;
     const options = protectedTypes.get(type.name);
-    if (!options) continue;
-    for (const field of Object.values(type.getFields())) {
-      field.resolve = protectedResolver(options, field.resolve ?? defaultFieldResolver);
+    if (options) {
+      for (const field of Object.values(type.getFields())) {
+        field.resolve = protectedResolver(options, field.resolve ?? defaultFieldResolver);
+      }
+    }
+    const texts = auditedTexts.get(type.name);
+    if (texts) {
+      for (const name of texts.fields) {
+        const field = type.getFields()[name];
+        if (!field) throw new Error(`auditFullReads: ${type.name}.${name} is not a field`);
+        field.resolve = auditedTextResolver(texts, `${type.name}.${name}`, field.resolve ?? defaultFieldResolver);
+      }
     }
   }
   return schema;
+}
+
+function auditedTextResolver(options: AuditedTextOptions, label: string, resolve: GraphQLFieldResolver<unknown, unknown>): GraphQLFieldResolver<unknown, unknown> {
+  const record = (req: FieldPolicyRequest | undefined, source: unknown, value: unknown): unknown => {
+    if (req && value !== null && value !== undefined) {
+      const customerId = options.customerIdOf(source as Record<string, unknown>);
+      if (customerId) {
+        const reads = fieldAuditOf(req).piiReads;
+        let fields = reads.get(customerId);
+        if (!fields) reads.set(customerId, (fields = new Set()));
+        fields.add(label);
+      }
+    }
+    return value;
+  };
+  return (source, args, context, info) => {
+    const req = (context as { req?: FieldPolicyRequest } | undefined)?.req;
+    const value = resolve(source, args, context, info);
+    return value instanceof Promise ? value.then((resolved: unknown) => record(req, source, resolved)) : record(req, source, value);
+  };
 }
 
 function protectedResolver(options: ProtectedTypeOptions, resolve: GraphQLFieldResolver<unknown, unknown>): GraphQLFieldResolver<unknown, unknown> {

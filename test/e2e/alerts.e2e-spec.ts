@@ -97,6 +97,9 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     expect(audit.rows).toHaveLength(1);
     expect(audit.rows[0].customer_id).toBe(customerId);
     expect(audit.rows[0].details).not.toMatch(/invoice/);
+    // Each full read of the notes is audited under the customer (the analyst's and the account manager's).
+    const reads = await sql.query(`SELECT actor_id, fields FROM audit_entry WHERE action = 'customer.read_pii' AND customer_id = $1 ORDER BY id`, [customerId]);
+    expect(reads.rows).toEqual([{ actor_id: analyst.userId, fields: ['AlertActivity.note'] }, { actor_id: am.userId, fields: ['AlertActivity.note'] }]);
   });
 
   it('validates notes and keeps them to those who may triage alerts', async () => {

@@ -488,6 +488,28 @@ describe('complaints', () => {
     expect(codeOf(await t.gql(LIST, {}))).toBe('UNAUTHENTICATED');
   });
 
+  it('audits every full-value read of complaint free text under the customer, naming the fields, and no other read', async () => {
+    const c = await customer(agent.accessToken);
+    const filed = await fileOk(agent.accessToken, { customerId: c });
+    await actOk(co.accessToken, 'addComplaintNote', filed.id, ', note: $note', { note: 'Called back, waiting for the branch' });
+    await actOk(co.accessToken, 'acknowledgeComplaint', filed.id);
+    await actOk(co.accessToken, 'startInvestigation', filed.id);
+    expect((await resolve(co.accessToken, filed.id)).errors).toBeUndefined();
+    const reads = async () =>
+      (await sql.query(`SELECT actor_id, fields FROM audit_entry WHERE action = 'customer.read_pii' AND customer_id = $1 ORDER BY id`, [c])).rows as Array<{ actor_id: string; fields: string[] }>;
+    const before = (await reads()).length;
+    // Only structured fields: nothing is read in full, nothing is audited.
+    await gqlOk(t.gql, 'query($id: ID!) { complaint(id: $id) { id status subject timeline { kind } resolution { remedy } } }', { id: filed.id }, co.accessToken);
+    expect(await reads()).toHaveLength(before);
+    await gqlOk(t.gql, 'query($id: ID!) { complaint(id: $id) { description timeline { note } resolution { summary } } }', { id: filed.id }, co2.accessToken);
+    const after = await reads();
+    expect(after).toHaveLength(before + 1);
+    expect(after[after.length - 1]).toEqual({ actor_id: co2.userId, fields: ['Complaint.description', 'ComplaintResolution.summary', 'ComplaintTimelineEntry.note'] });
+    // A list of complaints: one entry per customer whose text was read.
+    await gqlOk(t.gql, 'query($f: ComplaintsFilter) { complaints(filter: $f) { nodes { description } } }', { f: { customerId: c } }, co2.accessToken);
+    expect((await reads()).slice(-1)[0]).toEqual({ actor_id: co2.userId, fields: ['Complaint.description'] });
+  });
+
   it('keeps descriptions, notes, summaries, comments and reasons out of the database in clear', async () => {
     const markers = { description: 'MARKER-DESC-8c1f Mrs Quill lost 400 at Elm St', note: 'MARKER-NOTE-77ab called her at home', summary: 'MARKER-SUMMARY-31d0 refunded', comment: 'MARKER-COMMENT-5e5e still angry', reason: 'MARKER-REASON-90ff refund bounced' };
     const cust = await customer(agent.accessToken);

@@ -139,8 +139,8 @@ export class ComplaintReader {
         description: open('description'), status: r.status, assigneeId: r.assignee_id, filedByPartnerId: r.filed_by_partner_id,
         receivedAt: r.received_at, acknowledgeBy: r.acknowledge_by, resolveBy: r.resolve_by, acknowledgedAt: r.acknowledged_at, closedAt: r.closed_at,
         escalated: r.escalated, escalatedAt: r.escalated_at, overdue: r.overdue ?? isOverdue(r),
-        resolution: r.resolved_at && r.remedy ? { summary: open('resolution_summary'), remedy: r.remedy, amount: r.remedy_amount === null ? null : String(r.remedy_amount), resolvedAt: r.resolved_at } : null,
-        feedback: r.satisfaction !== null && r.feedback_at ? { satisfaction: r.satisfaction, comment: open('feedback_comment'), recordedAt: r.feedback_at } : null,
+        resolution: r.resolved_at && r.remedy ? { summary: open('resolution_summary'), remedy: r.remedy, amount: r.remedy_amount === null ? null : String(r.remedy_amount), resolvedAt: r.resolved_at, customerId: r.customer_id } : null,
+        feedback: r.satisfaction !== null && r.feedback_at ? { satisfaction: r.satisfaction, comment: open('feedback_comment'), recordedAt: r.feedback_at, customerId: r.customer_id } : null,
         reopenCount: r.reopen_count, createdAt: r.created_at, updatedAt: r.updated_at,
         accountManagerId: r.account_manager_id, onboardedByPartnerId: r.onboarded_by_partner_id,
       };
@@ -164,7 +164,7 @@ export class ComplaintReader {
       out.get(r.complaint_id)?.push({
         id: r.id, kind: r.kind, actorType: r.actor_type, actorId: r.actor_id, fromStatus: r.from_status, toStatus: r.to_status,
         note: r.note && customer ? this.customers.openForCustomer(customer, activityAad(r.id), r.note) : null,
-        detail: r.detail ?? {}, at: r.created_at,
+        detail: r.detail ?? {}, at: r.created_at, customerId: r.customer_id,
       });
     }
     return out;

@@ -1,4 +1,5 @@
 import { Field, Float, ID, Int, ObjectType } from '@nestjs/graphql';
+import { auditFullReads } from '../../../access/field-policy';
 import { Connection } from '../../../common/pagination/connection';
 import { DecimalScalar, JSONScalar } from '../../../common/scalars/scalars';
 import { Severity } from '../../monitoring/models/monitoring.enums';
@@ -10,6 +11,8 @@ export class ComplaintResolutionModel {
   @Field(() => Remedy) remedy!: Remedy;
   @Field(() => DecimalScalar, { nullable: true }) amount!: string | null;
   @Field() resolvedAt!: Date;
+  /** The customer whose key sealed the text; not exposed, it names the customer in the read's audit entry. */
+  customerId?: string;
 }
 
 @ObjectType('ComplaintFeedback')
@@ -17,6 +20,8 @@ export class ComplaintFeedbackModel {
   @Field(() => Int, { description: '1 (very unhappy) to 5' }) satisfaction!: number;
   @Field(() => String, { nullable: true }) comment!: string | null;
   @Field() recordedAt!: Date;
+  /** The customer whose key sealed the text; not exposed, it names the customer in the read's audit entry. */
+  customerId?: string;
 }
 
 /**
@@ -66,7 +71,16 @@ export class ComplaintTimelineEntryModel {
   @Field(() => String, { nullable: true, description: 'A note or reopen reason, decrypted' }) note!: string | null;
   @Field(() => JSONScalar, { description: 'Non-PII facts: assigneeId, satisfaction, remedy, missed deadline, alertId' }) detail!: Record<string, unknown>;
   @Field() at!: Date;
+  /** The customer whose key sealed the text; not exposed, it names the customer in the read's audit entry. */
+  customerId?: string;
 }
+
+// Complaint free text is the customer's PII (SPEC §4): reading it in full is audited under that customer.
+const byCustomer = (row: Record<string, unknown>) => row.customerId as string | undefined;
+auditFullReads('Complaint', { fields: ['description'], customerIdOf: byCustomer });
+auditFullReads('ComplaintResolution', { fields: ['summary'], customerIdOf: byCustomer });
+auditFullReads('ComplaintFeedback', { fields: ['comment'], customerIdOf: byCustomer });
+auditFullReads('ComplaintTimelineEntry', { fields: ['note'], customerIdOf: byCustomer });
 
 @ObjectType('ComplaintStat', { description: 'One group of complaints received in the period' })
 export class ComplaintStatModel {

@@ -137,6 +137,7 @@ export class AlertsService {
     const [customer] = alert.customerId && rows.some((r) => r.note) ? await this.customers.snapshots([alert.customerId], []) : [];
     return rows.map((r) => ({
       id: r.id, kind: r.kind, fromStatus: r.from_status, toStatus: r.to_status, actorId: r.actor_id, assigneeId: r.assignee_id, createdAt: r.created_at,
+      customerId: alert.customerId ?? undefined,
       note: r.note && customer ? this.customers.openForCustomer(customer, { table: 'alert_activity', column: 'note', rowId: r.id }, r.note) : null,
     }));
   }

@@ -1,4 +1,5 @@
 import { Field, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { auditFullReads } from '../../../access/field-policy';
 import { IsEnum, IsOptional, IsUUID } from 'class-validator';
 import { Connection } from '../../../common/pagination/connection';
 import { SortDirection } from '../../../common/pagination/sort';
@@ -60,7 +61,12 @@ export class AlertActivityModel {
   @Field(() => ID, { nullable: true, description: 'Whom an ASSIGNED entry named' }) assigneeId!: string | null;
   @Field(() => String, { nullable: true, description: "Free text, stored encrypted under the customer's key; null once the customer is erased" }) note!: string | null;
   @Field() createdAt!: Date;
+  /** The customer whose key sealed the text; not exposed, it names the customer in the read's audit entry. */
+  customerId?: string;
 }
+
+// An alert note is the customer's PII (SPEC §4): reading it in full is audited under that customer.
+auditFullReads('AlertActivity', { fields: ['note'], customerIdOf: (row) => row.customerId as string | undefined });
 
 @InputType()
 export class TransitionAlertInput {
