@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { createStaff, gqlOk, signInAdmin } from '../helpers/auth';
+import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { INGEST, newKey, partnerWithToken } from '../helpers/monitoring';
 
 /**
@@ -14,6 +14,7 @@ describe('ingest: idempotency claims and token use', () => {
   let sql: Client;
   let core: { id: string; token: string };
   let customerId: string;
+  let co: SignedIn;
   const q = async <T = Record<string, unknown>>(text: string, params: unknown[] = []) => (await sql.query(text, params)).rows as T[];
   const send = (events: Array<Record<string, unknown>>, ip?: string) =>
     t.gql<{ ingestEvents: Array<{ event: { id: string }; decision: string; duplicate: boolean } | null> }>(INGEST, { e: events }, { token: core.token, ip });
@@ -23,7 +24,7 @@ describe('ingest: idempotency claims and token use', () => {
     sql = new Client({ connectionString: t.db.url });
     await sql.connect();
     const admin = await signInAdmin(t);
-    const co = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+    co = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
     core = await partnerWithToken(t, admin, 'INTERNAL');
     customerId = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: 'claims-1', transactionLimit: '1000.00', dailyLimit: '5000.00' } }, co.accessToken)).createCustomer.id;
   }, 120_000);
@@ -54,6 +55,27 @@ describe('ingest: idempotency claims and token use', () => {
     const again = (await send([event])).data!.ingestEvents[0]!;
     expect(again).toEqual({ ...first, duplicate: true });
     expect(await q(`SELECT count(*)::int AS n FROM event WHERE customer_id = $1`, [customerId])).toEqual([{ n: 2 }]);
+  });
+
+  it('answers a repeat with the original result after the customer was closed; a new event for it is CONFLICT', async () => {
+    const closing = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "claims-closing", transactionLimit: "1000.00"}) { id } }', undefined, co.accessToken)).createCustomer.id;
+    const event = { idempotencyKey: newKey(), customerId: closing, type: 'TRANSACTION', occurredAt: new Date().toISOString(), amount: '10.00', currency: 'EUR' };
+    const first = (await send([event])).data!.ingestEvents[0]!;
+    expect(first).toMatchObject({ decision: 'ALLOW', duplicate: false });
+    // Terminated by a sanction (set directly: sanctions are another module's business).
+    await sql.query(`UPDATE customer SET status = 'TERMINATED' WHERE id = $1`, [closing]);
+    const res = await send([event, { ...event, amount: '11.00' }, { ...event, idempotencyKey: newKey() }]);
+    expect(res.data!.ingestEvents[0]).toEqual({ ...first, duplicate: true });
+    expect(res.data!.ingestEvents.slice(1)).toEqual([null, null]);
+    expect(res.errors!.map((e) => [e.path, e.extensions?.code, e.message])).toEqual([
+      [['ingestEvents', 1], 'CONFLICT', 'This idempotencyKey was already used with a different event'],
+      [['ingestEvents', 2], 'CONFLICT', 'The customer is TERMINATED'],
+    ]);
+    expect(await q(`SELECT count(*)::int AS n FROM event WHERE customer_id = $1`, [closing])).toEqual([{ n: 1 }]);
+    const [audit] = await q<{ details: { duplicates: number; processed: number; rejected: number } }>(
+      `SELECT details FROM audit_entry WHERE action = 'event.ingest' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(audit.details).toMatchObject({ processed: 1, duplicates: 1, rejected: 2 });
   });
 
   it('a token used again within the minute from the same network is not written to', async () => {

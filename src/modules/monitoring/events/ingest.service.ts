@@ -29,7 +29,8 @@ const PARTNER_TYPES = new Set([EventType.TRANSACTION, EventType.LOGIN, EventType
 const CLOSED = new Set(['TERMINATED', 'ERASED']);
 const KNOWN_TYPES = new Set<string>(Object.values(EventType));
 
-type Slot = { index: number; input: EventInput; customer?: CustomerSnapshot; error?: AppError };
+/** `closed`: the customer is TERMINATED or ERASED — refused, unless the event repeats one ingested before. */
+type Slot = { index: number; input: EventInput; customer?: CustomerSnapshot; error?: AppError; closed?: boolean };
 
 /**
  * `ingestEvents`: validate every event first, then screen the valid ones in array order in one transaction
@@ -61,13 +62,18 @@ export class IngestService {
       await this.limiter.consumeOrThrow(bucket, principal.partnerId, valid.length, (s) => new RateLimitedError(s, 'Event rate limit reached for this partner'));
     }
     const results: Array<EventResultModel | AppError> = slots.map((s) => s.error ?? (null as never));
+    const closed = slots.filter((s) => s.closed);
     await this.tx.run(async (manager) => {
       const screened = await this.screenAll(manager, principal, valid);
+      // A retry of an event ingested before its customer was closed is still a repeat (SPEC: the original
+      // result, `duplicate: true`); only a new event for a closed customer is a write it refuses.
+      for (const [index, outcome] of await this.repeatsForClosedCustomers(manager, principal, closed)) screened.set(index, outcome);
       const counts: Record<string, number> = {};
       let duplicates = 0;
       const ids: string[] = [];
-      for (const slot of valid) {
-        const outcome = screened.get(slot.index)!;
+      for (const slot of [...valid, ...closed].sort((a, b) => a.index - b.index)) {
+        const outcome = screened.get(slot.index);
+        if (!outcome) continue;
         results[slot.index] = outcome;
         if (outcome instanceof AppError) continue;
         if (outcome.duplicate) duplicates++;
@@ -152,7 +158,7 @@ export class IngestService {
       const customer = slot.input.customerId ? byId.get(slot.input.customerId) : byRef.get(slot.input.customerExternalRef!);
       const visible = customer && (principal.trustLevel === TrustLevel.INTERNAL || customer.onboardedByPartnerId === principal.partnerId);
       if (!customer || !visible) slot.error = new NotFoundError('Customer');
-      else if (CLOSED.has(customer.status)) slot.error = new ConflictError(`The customer is ${customer.status}`);
+      else if (CLOSED.has(customer.status)) Object.assign(slot, { error: new ConflictError(`The customer is ${customer.status}`), customer, closed: true });
       else slot.customer = customer;
     }
   }
@@ -162,12 +168,37 @@ export class IngestService {
    * (or, its key taken by an earlier call, answered with that call's result); a later event of the call
    * with the same key is a duplicate of it, or a CONFLICT when its body differs — as in a later call.
    */
+  /**
+   * Events for a closed customer whose key an earlier call of this source took: the original result as a
+   * repeat, or CONFLICT when the body differs. The others keep their CONFLICT (the customer is closed).
+   */
+  private async repeatsForClosedCustomers(manager: EntityManager, principal: PartnerPrincipal, slots: readonly Slot[]): Promise<Map<number, EventResultModel | AppError>> {
+    const outcomes = new Map<number, EventResultModel | AppError>();
+    if (!slots.length) return outcomes;
+    const claims = slots.map(claimOf);
+    const priors = await this.priorClaims(manager, principal, claims.map((c) => c.key));
+    const results = await this.pipeline.priorResults(manager, [...priors.values()].map((p) => ({ eventId: p.event_id, occurredAt: p.occurred_at })));
+    for (const c of claims) {
+      const prior = priors.get(c.key);
+      if (!prior) continue;
+      if (prior.body_hash !== c.bodyHash) outcomes.set(c.slot.index, new ConflictError('This idempotencyKey was already used with a different event', { field: 'idempotencyKey' }));
+      else outcomes.set(c.slot.index, duplicateOf(results.get(prior.event_id)!));
+    }
+    return outcomes;
+  }
+
+  /** The stored claims of these keys by this source, by key. */
+  private async priorClaims(manager: EntityManager, principal: PartnerPrincipal, keys: readonly string[]): Promise<Map<string, PriorClaim>> {
+    if (!keys.length) return new Map();
+    const rows = (await manager.query(`SELECT idempotency_key, body_hash, event_id, occurred_at FROM event_idempotency WHERE source = $1 AND idempotency_key = ANY($2::text[])`, [
+      principal.partnerId,
+      [...keys],
+    ])) as PriorClaim[];
+    return new Map(rows.map((p) => [p.idempotency_key, p]));
+  }
+
   private async screenAll(manager: EntityManager, principal: PartnerPrincipal, slots: readonly Slot[]): Promise<Map<number, EventResultModel | AppError>> {
-    const claims = slots.map((slot) => {
-      const { idempotencyKey, ...body } = slot.input as EventInput & Record<string, unknown>;
-      const bodyHash = createHash('sha256').update(canonicalJson({ ...body, customerId: slot.customer!.id, customerExternalRef: undefined })).digest('hex');
-      return { slot, key: idempotencyKey as string, bodyHash };
-    });
+    const claims = slots.map(claimOf);
     const firstOfKey = new Map<string, (typeof claims)[number]>();
     for (const c of claims) if (!firstOfKey.has(c.key)) firstOfKey.set(c.key, c);
     const firsts = [...firstOfKey.values()];
@@ -180,14 +211,8 @@ export class IngestService {
     );
     // Keys taken before this call: the stored claim says which event answers and with which body.
     const taken = firsts.filter((_, i) => !screened[i]);
-    const priors = taken.length
-      ? ((await manager.query(`SELECT idempotency_key, body_hash, event_id, occurred_at FROM event_idempotency WHERE source = $1 AND idempotency_key = ANY($2::text[])`, [
-          principal.partnerId,
-          taken.map((c) => c.key),
-        ])) as Array<{ idempotency_key: string; body_hash: string; event_id: string; occurred_at: Date }>)
-      : [];
-    const priorByKey = new Map(priors.map((p) => [p.idempotency_key, p]));
-    const priorResults = await this.pipeline.priorResults(manager, priors.map((p) => ({ eventId: p.event_id, occurredAt: p.occurred_at })));
+    const priorByKey = await this.priorClaims(manager, principal, taken.map((c) => c.key));
+    const priorResults = await this.pipeline.priorResults(manager, [...priorByKey.values()].map((p) => ({ eventId: p.event_id, occurredAt: p.occurred_at })));
     const original = new Map<string, { bodyHash: string; result: EventResultModel }>();
     firsts.forEach((c, i) => {
       const fresh = screened[i];
@@ -206,6 +231,15 @@ export class IngestService {
     }
     return outcomes;
   }
+}
+
+type PriorClaim = { idempotency_key: string; body_hash: string; event_id: string; occurred_at: Date };
+
+/** An event's idempotency claim: its key, and the digest of its body as stored (the customer by id). */
+function claimOf(slot: Slot): { slot: Slot; key: string; bodyHash: string } {
+  const { idempotencyKey, ...body } = slot.input as EventInput & Record<string, unknown>;
+  const bodyHash = createHash('sha256').update(canonicalJson({ ...body, customerId: slot.customer!.id, customerExternalRef: undefined })).digest('hex');
+  return { slot, key: idempotencyKey as string, bodyHash };
 }
 
 const duplicateOf = (r: EventResultModel): EventResultModel => ({
