@@ -49,8 +49,10 @@ describe('identity: partners and partner tokens', () => {
   it('issues ptk_ tokens shown once, stored only as a digest, within the partner scopes and agreement', async () => {
     const p = await partner();
     const issued = await token(p.id);
-    expect(issued.token).toMatch(/^ptk_[A-Za-z0-9_-]{43}$/);
-    expect(issued.token.startsWith(issued.tokenInfo.prefix)).toBe(true);
+    expect(issued.token).toMatch(/^ptk_[A-Za-z0-9_-]{8}_[A-Za-z0-9_-]{43}$/);
+    // The prefix is the token's public id, no part of its 256-bit secret.
+    expect(issued.tokenInfo.prefix).toBe(issued.token.slice(0, 12));
+    expect(issued.token.slice(13)).not.toContain(issued.tokenInfo.prefix.slice(4));
     const { rows } = await sql.query('SELECT token_digest FROM partner_token WHERE id = $1', [issued.tokenInfo.id]);
     expect(rows[0].token_digest).not.toContain(issued.token.slice(4));
     const outside = await t.gql(ISSUE, { i: { partnerId: p.id, name: 'x', scopes: ['complaints:write'], expiresAt: future(10) } }, { token: admin.accessToken });

@@ -57,14 +57,17 @@ export class PartnerTokensService {
     if (!scopes.length) throw BadUserInputError.field('scopes', 'must name at least one scope');
     if (input.expiresAt <= new Date()) throw BadUserInputError.field('expiresAt', 'must be in the future');
     if (input.expiresAt > partner.agreementExpiresAt) throw BadUserInputError.field('expiresAt', 'must not be after the partner agreement expires');
-    const token = newSecret(PARTNER_TOKEN_PREFIX);
+    // `ptk_<public id>_<secret>`: the id (48 random bits of its own) lets people recognise a token in lists and
+    // logs; the secret after it keeps all 256 bits, and only its digest is stored (SPEC: stored only as hashes).
+    const publicId = newSecret('', 6);
+    const token = newSecret(`${PARTNER_TOKEN_PREFIX}${publicId}_`);
     const principal = this.context.principal;
     return this.tx.run(async (manager) => {
       const { identifiers } = await manager.insert(PartnerTokenEntity, {
         partnerId: partner.id,
         name: input.name,
         tokenDigest: this.digest(token),
-        tokenPrefix: token.slice(0, PARTNER_TOKEN_PREFIX.length + 6),
+        tokenPrefix: `${PARTNER_TOKEN_PREFIX}${publicId}`,
         scopes,
         expiresAt: input.expiresAt,
         createdBy: isStaff(principal) ? principal.userId : null,
