@@ -70,7 +70,9 @@ describe('CompiledExecution', () => {
     const run = await executorOf(execution);
     const bad = run(document, { n: 'three' });
     await expect(bad).rejects.toBeInstanceOf(BadUserInputError);
-    await expect(bad).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'n', message: expect.stringMatching(/Int cannot represent/) }], http: { status: 400 } } });
+    await expect(bad).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'n', message: 'Expected type "Int".' }], http: { status: 400 } } });
+    // The value itself is never repeated (it may be PII).
+    await expect(bad).rejects.toMatchObject({ message: expect.not.stringContaining('three') });
     // A resolver's error is not a variable error: the partial result comes back as it is.
     await expect(run(document, { n: 1 })).resolves.toMatchObject({ data: { rows: [{ id: 0, secret: null }] }, errors: [{ message: 'no' }] });
   });

@@ -4,7 +4,7 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { AppError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-codes';
 import { LIMIT_MARKER } from './query-limits';
-import { variableFieldErrors } from './variable-errors';
+import { scrubInputMessage, variableFieldErrors } from './variable-errors';
 
 const HTTP_TO_CODE: Record<number, ErrorCode> = {
   400: ErrorCode.BAD_USER_INPUT,
@@ -75,10 +75,12 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
     if (code === ErrorCode.BAD_USER_INPUT) {
       // graphql-js's coercion of variables: name the offending input path like our own validation does.
       const fieldErrors = variableFieldErrors(formatted.message);
-      return { ...base, extensions: { code, ...(fieldErrors.length ? { fieldErrors } : {}) } };
+      return { ...base, message: scrubInputMessage(formatted.message), extensions: { code, ...(fieldErrors.length ? { fieldErrors } : {}) } };
     }
     if (code && PASS_THROUGH.has(code)) {
-      return { ...base, extensions: { code, ...(options.isProduction ? {} : { stacktrace: extensions.stacktrace }) } };
+      // graphql-js quotes the literal it could not coerce ("found …", "cannot represent …: …"): not to the client.
+      const message = code === 'GRAPHQL_VALIDATION_FAILED' ? scrubInputMessage(formatted.message) : formatted.message;
+      return { ...base, message, extensions: { code, ...(options.isProduction ? {} : { stacktrace: extensions.stacktrace }) } };
     }
 
     options.onInternalError(original);

@@ -86,6 +86,31 @@ describe('no plaintext PII in the database or the logs', () => {
     expect(bad.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     expect(JSON.stringify(bad.body)).not.toContain(MARKERS.nationalId);
     await app.gql(`mutation { updateCustomer(id: "${created.createCustomer.id}", input: {address: "${MARKERS.address} 2"}) { id } }`, undefined, { token: agent.accessToken });
+    // Variables graphql-js cannot coerce: its messages quote the value; the client's must not.
+    const CREATE = 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }';
+    const undeliverable: Array<Record<string, unknown>> = [
+      { ...MARKERS }, // externalRef missing: graphql-js prints the whole input object
+      { externalRef: 'leak-3', ...MARKERS, transactionLimit: MARKERS.nationalId },
+      { externalRef: 'leak-4', ...MARKERS, email: 12, dateOfBirth: '1977-02-30' },
+      { externalRef: 'leak-5', fullName: MARKERS.fullName, phone: { value: MARKERS.phone } },
+    ];
+    for (const input of undeliverable) {
+      for (const token of [agent.accessToken, undefined]) {
+        const res = await app.gql(CREATE, { i: input }, { token });
+        expect(res.errors?.length).toBeGreaterThan(0);
+        const body = JSON.stringify(res.body);
+        for (const value of Object.values(MARKERS)) expect({ value, inResponse: body.includes(value) }).toEqual({ value, inResponse: false });
+      }
+    }
+    // The same twice more, so the compiled executor answers too (its own coercion, priced from memory).
+    for (let i = 0; i < 2; i++) {
+      const res = await app.gql(CREATE, { i: { ...MARKERS } }, { token: agent.accessToken });
+      expect(JSON.stringify(res.body)).not.toContain(MARKERS.email);
+    }
+    // An inline literal of the wrong type: graphql-js's validation message quotes it.
+    const literal = await app.gql(`mutation { createCustomer(input: {externalRef: 12, fullName: ["${MARKERS.fullName}"]}) { id } }`, undefined, { token: agent.accessToken });
+    expect(literal.errors?.length).toBeGreaterThan(0);
+    expect(JSON.stringify(literal.body)).not.toContain(MARKERS.fullName);
 
     await new Promise((r) => setTimeout(r, 500));
     expect(logs).toContain('graphql operation');

@@ -23,7 +23,8 @@ function parseDate(value: unknown): string {
   }
   const parsed = new Date(`${value}T00:00:00Z`);
   if (Number.isNaN(parsed.getTime()) || parsed.toISOString().slice(0, 10) !== value) {
-    throw new BadUserInputError(`${value} is not a calendar date`);
+    // No value in the message: a date is often a date of birth (SPEC §4, no PII in error messages).
+    throw new BadUserInputError('Date must be a real calendar day');
   }
   return value;
 }
