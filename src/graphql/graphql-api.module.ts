@@ -7,6 +7,7 @@ import type { AppConfig } from '../config/config';
 import { MetricsService } from '../health/metrics.service';
 import { graphqlOptions } from './graphql.options';
 import { ServerInfoResolver } from './server-info.resolver';
+import { SubscriptionSocketLimits } from './subscription-socket-limits';
 import { AUDIT_SINK, type AuditSink } from '../common/audit/audit-sink';
 import { PRINCIPAL_RESOLVER, type PrincipalResolver } from '../access/principal-resolver';
 import { ClsService } from 'nestjs-cls';
@@ -24,6 +25,6 @@ import { RequestContext } from '../common/context/request-context';
         }, audit, principals, cls, requestContext),
     }),
   ],
-  providers: [ServerInfoResolver],
+  providers: [ServerInfoResolver, SubscriptionSocketLimits],
 })
 export class GraphqlApiModule {}

@@ -9,7 +9,13 @@ import type { FieldPolicyRequest } from '../access/field-policy';
 import type { PrincipalResolver } from '../access/principal-resolver';
 import type { Principal } from '../common/context/principal';
 import { QueryTooComplexError } from '../common/errors/app-error';
-import { assertCostWithinLimit } from './query-limits';
+import { assertCostWithinLimit, MAX_TOKENS } from './query-limits';
+
+/** A validation error without graphql-js's " Did you mean …?" (which leaks the schema when introspection is off). */
+function withoutSuggestion(error: GraphQLError): GraphQLError {
+  const message = error.message.replace(/ Did you mean [\s\S]*\?$/, '');
+  return message === error.message ? error : new GraphQLError(message, { nodes: error.nodes, extensions: error.extensions });
+}
 
 /** How often a live socket re-checks that its session or token is still valid. */
 export const SOCKET_RECHECK_MS = 15_000;
@@ -53,6 +59,8 @@ export interface SubscriptionDeps {
   /** The served schema (field policies applied), for pricing a subscription document. */
   schema: () => GraphQLSchema;
   maxCost: number;
+  /** Production: validation errors carry no field suggestions. */
+  hideSuggestions: boolean;
   principals: PrincipalResolver;
   validationRules: ValidationRule[];
   flushFieldAudit: (req: FieldPolicyRequest) => Promise<void>;
@@ -141,9 +149,11 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         const principal = req?.custosPrincipal ? await req.custosPrincipal : undefined;
         let document: DocumentNode;
         try {
-          document = parse(payload.query);
-        } catch {
-          return undefined; // parse errors are reported by graphql-ws itself
+          document = parse(payload.query, { maxTokens: MAX_TOKENS });
+        } catch (error) {
+          // The token limit, as over HTTP; other parse errors are reported by graphql-ws itself.
+          if (error instanceof GraphQLError && /token limit/i.test(error.message)) return [new GraphQLError(`Token limit of ${MAX_TOKENS} exceeded`, { extensions: { code: 'QUERY_TOO_COMPLEX' } })];
+          return undefined;
         }
         const operation = operationOf(document, payload.operationName);
         if (!operation) return undefined; // so is a missing operation
@@ -176,7 +186,11 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         if (ctx.extra.custosTimer) clearInterval(ctx.extra.custosTimer);
         if (ctx.extra.custosExpiry) clearTimeout(ctx.extra.custosExpiry);
       },
-      validate: (schema: GraphQLSchema, document: DocumentNode) => validate(schema, document, [...specifiedRules, ...validationRules]),
+      // In production no "Did you mean …?": the socket validates outside Apollo, whose plugins strip them over HTTP.
+      validate: (schema: GraphQLSchema, document: DocumentNode) => {
+        const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
+        return deps.hideSuggestions ? errors.map(withoutSuggestion) : errors;
+      },
       subscribe: subscribeAsSubscriber(deps),
     },
   };

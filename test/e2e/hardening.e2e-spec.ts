@@ -1,4 +1,6 @@
 import { startTestApp, type TestApp } from '../helpers/app';
+import { createStaff, signInAdmin } from '../helpers/auth';
+import { subscribe, waitFor } from '../helpers/subscriptions';
 
 const deepQuery = (depth: number) => {
   // __type/ofType nests arbitrarily deep in any schema; ignoreIntrospection is only for the root __schema walk
@@ -134,6 +136,18 @@ describe('GraphQL hardening (production mode)', () => {
     const res = await t.gql('{ serverInfo { versio } }');
     expect(res.errors).toBeDefined();
     expect(JSON.stringify(res.errors)).not.toMatch(/Did you mean|version/);
+  });
+
+  it('gives no field suggestions over the subscription socket either', async () => {
+    await t.app.listen(0, '127.0.0.1');
+    const url = `ws://127.0.0.1:${(t.app.getHttpServer().address() as { port: number }).port}/graphql`;
+    const co = await createStaff(t, await signInAdmin(t), 'COMPLIANCE_OFFICER');
+    const typo = subscribe(url, co.accessToken, 'subscription { alertRaised { custmer { id } } }');
+    await waitFor(() => typo.errors.length > 0);
+    expect(typo.received).toHaveLength(0);
+    expect(JSON.stringify(typo.errors)).toMatch(/custmer/);
+    expect(JSON.stringify(typo.errors)).not.toMatch(/Did you mean|"customer"/);
+    await typo.client.dispose();
   });
 
   it('has no landing page', async () => {

@@ -1,6 +1,7 @@
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
+import WebSocket from 'ws';
 import { subscribe, waitFor } from '../helpers/subscriptions';
 
 describe('subscriptions over graphql-ws', () => {
@@ -118,6 +119,19 @@ describe('subscriptions over graphql-ws', () => {
     // Well before the 15 s re-check: the expiry timer closed it.
     expect(Date.now() - opened).toBeLessThan(8_000);
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(expiresAt) - 50);
+  });
+
+  it('bounds a socket message at 1 MB, as an HTTP body, even before the connection is authenticated', async () => {
+    const closeCodeFor = (bytes: number) =>
+      new Promise<number>((resolve, reject) => {
+        const socket = new WebSocket(url, 'graphql-transport-ws');
+        socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { padding: 'x'.repeat(bytes) } })));
+        socket.on('message', () => socket.close(1000)); // connection_ack (or error): the message was read
+        socket.on('close', (code) => resolve(code));
+        socket.on('error', reject);
+      });
+    expect(await closeCodeFor(2 * 1024 * 1024)).toBe(1009); // message too big
+    expect(await closeCodeFor(900 * 1024)).not.toBe(1009);
   });
 
   it('closes the socket with 4401 when the session is revoked', async () => {
