@@ -48,6 +48,14 @@ describe('loadConfig', () => {
   it('refuses malformed secrets and settings', () => {
     expect(() => loadConfig({ ...productionEnv(), TOKEN_SECRET: 'c2hvcnQ=' })).toThrow(/TOKEN_SECRET must be base64 of exactly 32 bytes/);
     expect(() => loadConfig({ ...productionEnv(), PII_KEYS: 'key1' })).toThrow(/PII_KEYS/);
+    // The bootstrap password's length is counted in characters (code points), as for every password.
+    expect(loadConfig({ ...productionEnv(), BOOTSTRAP_ADMIN_PASSWORD: '😀'.repeat(70) }).bootstrapAdmin.password).toBe('😀'.repeat(70));
+    expect(() => loadConfig({ ...productionEnv(), BOOTSTRAP_ADMIN_PASSWORD: '😀'.repeat(129) })).toThrow(/BOOTSTRAP_ADMIN_PASSWORD/);
+    expect(() => loadConfig({ ...productionEnv(), BOOTSTRAP_ADMIN_PASSWORD: '😀'.repeat(11) })).toThrow(/BOOTSTRAP_ADMIN_PASSWORD/);
+    // A bare key without its label: the message names the entry, never the key.
+    const bare = key();
+    expect(() => loadConfig({ ...productionEnv(), PII_KEYS: bare })).toThrow('PII_KEYS entry 1 is not of the form v<N>:<base64>');
+    expect(() => loadConfig({ ...productionEnv(), PII_KEYS: `v1:${key()},${bare}` })).toThrow('PII_KEYS entry 2 is not of the form v<N>:<base64>');
     expect(() => loadConfig({ ...productionEnv(), PII_KEYS: `v1:${key()}`, PII_ACTIVE_KEY: 'v3' })).toThrow(/PII_ACTIVE_KEY v3/);
     expect(() => loadConfig({ ...productionEnv(), DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL/);
     expect(() => loadConfig({ ...productionEnv(), GRAPHQL_MAX_DEPTH: 'ten' })).toThrow(/GRAPHQL_MAX_DEPTH/);

@@ -18,9 +18,10 @@ const intFromEnv = (fallback: number, min = 1) => z.coerce.number().int().min(mi
 /** PII_KEYS = "v1:<base64>,v2:<base64>" → ordered map of label → 32-byte key. */
 function parseKeyring(raw: string): Map<string, Buffer> {
   const ring = new Map<string, Buffer>();
-  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const [index, part] of raw.split(',').map((p) => p.trim()).filter(Boolean).entries()) {
     const match = /^(v\d+):(.+)$/.exec(part);
-    if (!match) throw new ConfigError(`PII_KEYS entry "${part.split(':')[0]}" is not of the form v<N>:<base64>`);
+    // Named by position, never by content: an entry without its label is a bare key, and errors reach logs.
+    if (!match) throw new ConfigError(`PII_KEYS entry ${index + 1} is not of the form v<N>:<base64>`);
     const parsed = base64Key.safeParse(match[2]);
     if (!parsed.success) throw new ConfigError(`PII_KEYS ${match[1]} ${parsed.error.issues[0].message}`);
     if (ring.has(match[1])) throw new ConfigError(`PII_KEYS lists ${match[1]} twice`);
@@ -56,7 +57,8 @@ const envSchema = z.object({
   AUDIT_CHAIN_KEY: base64Key.optional(),
   AUDIT_CHECKPOINT_PATH: z.string().min(1).optional(),
   BOOTSTRAP_ADMIN_EMAIL: z.string().email().optional(),
-  BOOTSTRAP_ADMIN_PASSWORD: z.string().min(12).max(128).optional(),
+  // 12–128 characters counted as code points, as every other password (an emoji is one character, not two).
+  BOOTSTRAP_ADMIN_PASSWORD: z.string().refine((v) => [...v].length >= 12 && [...v].length <= 128, 'must be 12–128 characters').optional(),
   NOTIFY_TRANSPORT: notifyTransport.default('log'),
   GRAPHQL_MAX_DEPTH: intFromEnv(10),
   GRAPHQL_MAX_COST: intFromEnv(5000),
