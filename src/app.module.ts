@@ -14,6 +14,7 @@ import { ContextModule } from './common/context/context.module';
 import { CryptoModule } from './common/crypto/crypto.module';
 import { NotifyModule } from './common/notify/notify.module';
 import { RateLimitModule } from './common/rate-limit/rate-limit.module';
+import { JobsModule } from './common/jobs/jobs.module';
 import { InputValidationPipe } from './common/validation/validation.pipe';
 import { AuditModule } from './modules/audit/audit.module';
 import { IdentityModule } from './modules/identity/identity.module';
@@ -50,6 +51,7 @@ export class AppModule {
         CryptoModule,
         NotifyModule,
         RateLimitModule.forRoot(config.redisUrl),
+        JobsModule,
         HealthModule,
         GraphqlApiModule,
         AuditModule,

@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { loadConfig } from '../config/config';
 import { createMissingEventPartitions, monthsAhead } from '../modules/monitoring/events/event-partitions.service';
+import { installRecurringJobs } from '../common/jobs/recurring-jobs.service';
 import { installJobQueue } from '../modules/monitoring/webhooks/webhook-queue.service';
 import { dataSourceOptions } from './data-source-options';
 import { startEmbeddedPostgres } from './embedded-postgres';
@@ -21,7 +22,8 @@ async function main(): Promise<void> {
     const applied = await runMigrations(url);
     console.log(applied.length ? `Applied ${applied.length} migration(s): ${applied.join(', ')}` : 'No pending migrations.');
     await installJobQueue(url);
-    console.log('Job queue ready.');
+    await installRecurringJobs(url);
+    console.log('Job queue ready (webhook delivery, recurring jobs).');
     const dataSource = new DataSource(dataSourceOptions(url, { extra: { max: 1 } }));
     await dataSource.initialize();
     try {

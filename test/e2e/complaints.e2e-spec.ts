@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { Client } from 'pg';
+import { RecurringJobs } from '../../src/common/jobs/recurring-jobs.service';
 import { ComplaintSlaJob } from '../../src/modules/complaints/complaint-sla.service';
 import { startTestApp, type GraphQLResponse, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
@@ -280,6 +281,27 @@ describe('complaints', () => {
     const alertsApi = await gqlOk<{ alerts: { nodes: Array<{ kind: string; rule: unknown; customer: { id: string } }> } }>(t.gql, 'query($c: ID!) { alerts(filter: {customerId: $c}) { nodes { kind rule { code } customer { id } } } }', { c: cust }, co.accessToken);
     expect(alertsApi.alerts.nodes).toEqual([{ kind: 'SLA_BREACH', rule: null, customer: { id: cust } }, { kind: 'SLA_BREACH', rule: null, customer: { id: cust } }]);
     expect((await sql.query(`SELECT actor_type FROM audit_entry WHERE action = 'complaint.escalate' AND resource_id = $1`, [c.id])).rows).toEqual([{ actor_type: 'SYSTEM' }, { actor_type: 'SYSTEM' }]);
+  });
+
+  it('the SLA sweep is a recurring job on the job queue: scheduled every minute, run by a queue worker', async () => {
+    const { rows: schedules } = await sql.query(`SELECT name, cron, timezone FROM pgboss.schedule WHERE name IN ('complaint-sla-sweep', 'risk-refresh') ORDER BY name`);
+    expect(schedules).toEqual([
+      { name: 'complaint-sla-sweep', cron: '* * * * *', timezone: 'UTC' },
+      { name: 'risk-refresh', cron: '7 * * * *', timezone: 'UTC' },
+    ]);
+    const cust = await customer(agent.accessToken);
+    const c = await fileOk(agent.accessToken, { customerId: cust, severity: 'CRITICAL' });
+    // Filed two hours ago: its one-hour acknowledgement deadline has passed.
+    await sql.query(`UPDATE complaint SET received_at = received_at - interval '2 hours', acknowledge_by = acknowledge_by - interval '2 hours', resolve_by = resolve_by - interval '2 hours' WHERE id = $1`, [c.id]);
+    // Not sweep() called here: a job on the queue, taken by this instance's worker.
+    await t.app.get(RecurringJobs).runSoon('complaint-sla-sweep');
+    const deadline = Date.now() + 15_000;
+    while (!(await one(agent.accessToken, c.id)).data!.complaint!.escalated) {
+      if (Date.now() > deadline) throw new Error('the queued sweep did not run');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const { rows: done } = await sql.query(`SELECT state FROM pgboss.job WHERE name = 'complaint-sla-sweep' AND state = 'completed'`);
+    expect(done.length).toBeGreaterThanOrEqual(1);
   });
 
   it('complaints(filter: {overdue: true}) lists complaints past a deadline', async () => {

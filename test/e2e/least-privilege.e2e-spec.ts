@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { AuditWriter } from '../../src/modules/audit/audit-writer.service';
 import { AUDIT_LOCKS } from '../../src/modules/audit/audit.settings';
+import { installRecurringJobs } from '../../src/common/jobs/recurring-jobs.service';
 import { installJobQueue } from '../../src/modules/monitoring/webhooks/webhook-queue.service';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
@@ -47,6 +48,7 @@ describe('least-privilege application role', () => {
       prepare: async (db) => {
         // What `npm run migration:run` adds to the migrations (the template ran those), as the owner.
         await installJobQueue(db.url);
+        await installRecurringJobs(db.url);
         const owner = new Client({ connectionString: db.url });
         await owner.connect();
         try {

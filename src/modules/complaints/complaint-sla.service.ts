@@ -1,7 +1,7 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { Role } from '../../common/context/principal';
-import { PeriodicJob } from '../../common/jobs/periodic-job';
+import { RecurringJobs } from '../../common/jobs/recurring-jobs.service';
 import { TransactionService } from '../../database/transaction.service';
 import { UsersService } from '../identity/users/users.service';
 import { AlertsService } from '../monitoring/alerts/alerts.service';
@@ -30,14 +30,12 @@ export interface SweepResult {
  * second sweep reports nothing new), adds an ESCALATED timeline entry, raises an SLA_BREACH alert, and
  * notifies the assignee — every active COMPLIANCE_OFFICER when nobody is assigned.
  *
- * Several instances may sweep at once: each claims its batch with FOR UPDATE SKIP LOCKED, so no complaint is
- * reported twice. Every instance runs it on an unref'd timer; tests call `sweep(now)` with their own clock.
+ * It runs as a recurring job on the job queue (every minute, once for the whole deployment); a sweep called
+ * on demand at the same time is harmless, since each claims its batch with FOR UPDATE SKIP LOCKED and no
+ * complaint is reported twice. Tests call `sweep(now)` with their own clock.
  */
 @Injectable()
-export class ComplaintSlaJob implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('ComplaintSla');
-  private readonly job = new PeriodicJob('complaint SLA sweep', this.logger, () => this.sweep());
-
+export class ComplaintSlaJob implements OnModuleInit {
   constructor(
     private readonly tx: TransactionService,
     private readonly settings: ComplaintSettings,
@@ -45,14 +43,11 @@ export class ComplaintSlaJob implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly notifications: NotificationsService,
     private readonly users: UsersService,
     private readonly changes: ComplaintChanges,
+    private readonly jobs: RecurringJobs,
   ) {}
 
-  onApplicationBootstrap(): void {
-    this.job.start(this.settings.sweep.intervalMs);
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await this.job.stop();
+  onModuleInit(): void {
+    this.jobs.register('complaint-sla-sweep', () => this.sweep());
   }
 
   /** Reports every deadline passed by `now`, batch by batch; idempotent. */

@@ -31,8 +31,8 @@ export class ComplaintSettings {
    * `trailingDays` before that window, with at least `minCount` complaints, is a spike (SYSTEMIC alert).
    */
   spike = { windowHours: 24, trailingDays: 7, factor: 3, minCount: 5, severity: Severity.HIGH };
-  /** How often each instance runs the SLA sweep, and how many complaints one sweep transaction takes. */
-  sweep = { intervalMs: 60_000, batchSize: 100 };
+  /** How many complaints one SLA sweep transaction takes (its schedule: RECURRING_JOBS, every minute). */
+  sweep = { batchSize: 100 };
 
   isCategory(code: string): boolean {
     return this.categories.includes(code);

@@ -1,35 +1,26 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { PeriodicJob } from '../../../common/jobs/periodic-job';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { RecurringJobs } from '../../../common/jobs/recurring-jobs.service';
 import { TransactionService } from '../../../database/transaction.service';
 import { EarlyWarningsService } from './early-warnings.service';
 import { RiskService } from './risk.service';
 
-/** How often the periodic risk work runs (churn warnings, stale scores). */
-export const RISK_REFRESH_INTERVAL_MS = 60 * 60_000;
-
 /**
  * The periodic part of risk and early warning: CHURN_RISK needs time to pass, not an event, and account age
- * changes the score by itself. An unref'd interval timer (it never keeps the process alive), stopped on
- * shutdown; one instance at a time does the work (a transaction-scoped advisory lock), so several
- * instances may run it. Both steps are idempotent, and `runOnce()` can be called on demand.
+ * changes the score by itself. A recurring job on the job queue (RecurringJobs: once an hour for the whole
+ * deployment); a transaction-scoped advisory lock still keeps an on-demand run and a scheduled one apart.
+ * Both steps are idempotent, and `runOnce()` can be called on demand.
  */
 @Injectable()
-export class RiskJobs implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('RiskJobs');
-  private readonly job = new PeriodicJob('risk refresh', this.logger, () => this.runOnce());
-
+export class RiskJobs implements OnModuleInit {
   constructor(
     private readonly tx: TransactionService,
     private readonly risk: RiskService,
     private readonly warnings: EarlyWarningsService,
+    private readonly jobs: RecurringJobs,
   ) {}
 
-  onApplicationBootstrap(): void {
-    this.job.start(RISK_REFRESH_INTERVAL_MS);
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await this.job.stop();
+  onModuleInit(): void {
+    this.jobs.register('risk-refresh', () => this.runOnce());
   }
 
   /** Returns null when another instance holds the lock. */
