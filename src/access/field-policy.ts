@@ -168,15 +168,7 @@ export function applyFieldPolicies(schema: GraphQLSchema): GraphQLSchema {
 
 function auditedTextResolver(options: AuditedTextOptions, label: string, resolve: GraphQLFieldResolver<unknown, unknown>): GraphQLFieldResolver<unknown, unknown> {
   const record = (req: FieldPolicyRequest | undefined, source: unknown, value: unknown): unknown => {
-    if (req && value !== null && value !== undefined) {
-      const customerId = options.customerIdOf(source as Record<string, unknown>);
-      if (customerId) {
-        const reads = fieldAuditOf(req).piiReads;
-        let fields = reads.get(customerId);
-        if (!fields) reads.set(customerId, (fields = new Set()));
-        fields.add(label);
-      }
-    }
+    if (req && value !== null && value !== undefined) notePiiRead(req, options.customerIdOf(source as Record<string, unknown>), label);
     return value;
   };
   return (source, args, context, info) => {
@@ -229,14 +221,15 @@ function deliver(options: ProtectedTypeOptions, req: FieldPolicyRequest, access:
     const mask = options.masks?.[field];
     return mask ? mask(value) : null;
   }
-  if (options.audited && options.audited.fields.includes(field)) {
-    const customerId = options.audited.customerIdOf(row);
-    if (customerId) {
-      const reads = fieldAuditOf(req).piiReads;
-      let fields = reads.get(customerId);
-      if (!fields) reads.set(customerId, (fields = new Set()));
-      fields.add(field);
-    }
-  }
+  if (options.audited && options.audited.fields.includes(field)) notePiiRead(req, options.audited.customerIdOf(row), field);
   return value;
+}
+
+/** Records a full-value PII read of `field` (a customer's, or `Type.field` of its free text) for the request's audit entry. */
+function notePiiRead(req: FieldPolicyRequest, customerId: string | null | undefined, field: string): void {
+  if (!customerId) return;
+  const reads = fieldAuditOf(req).piiReads;
+  let fields = reads.get(customerId);
+  if (!fields) reads.set(customerId, (fields = new Set()));
+  fields.add(field);
 }

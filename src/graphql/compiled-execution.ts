@@ -34,7 +34,7 @@ export class CompiledExecution {
 
   readonly gateway: GatewayInterface = {
     onSchemaLoadOrUpdate: (callback) => {
-      callback({ apiSchema: this.requireSchema(), coreSupergraphSdl: '' });
+      callback({ apiSchema: this.currentSchema(), coreSupergraphSdl: '' });
       return () => undefined;
     },
     load: async () => ({ executor: this.executor }),
@@ -42,7 +42,7 @@ export class CompiledExecution {
   };
 
   private readonly executor: GatewayExecutor = async (requestContext) => {
-    const schema = this.requireSchema();
+    const schema = this.currentSchema();
     const { document, operationName } = requestContext;
     const variables = requestContext.request.variables ?? {};
     const plan = this.planFor(document, operationName ?? null);
@@ -79,10 +79,6 @@ export class CompiledExecution {
 
   /** The served schema; throws before Nest has built it. */
   currentSchema(): GraphQLSchema {
-    return this.requireSchema();
-  }
-
-  private requireSchema(): GraphQLSchema {
     if (!this.schema) throw new Error('the GraphQL schema is not built yet');
     return this.schema;
   }
