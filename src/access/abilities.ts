@@ -76,6 +76,9 @@ function staffRules(p: StaffPrincipal, { can }: AbilityBuilder<AppAbility>): voi
       can(['create', 'update'], 'Customer', own);
       can(['create', 'read'], 'Consent', own);
       can('read', ['Event', 'Alert', 'Complaint', 'Case', 'Sanction', 'EarlyWarning', 'Verification'], own);
+      // Of the rule behind an alert, which rule it is (SPEC §5 "alerts expose rule { code name }"), never its
+      // logic: rules are read by compliance and analysts only.
+      can('read', 'Rule', RULE_SUMMARY_FIELDS);
       can('resolve', 'Hold', own);
       can(['file', 'handle'], 'Complaint', own);
       can('create', 'Verification', own);
@@ -94,6 +97,8 @@ export const CUSTOMER_ID_FIELDS = [
   'id', 'externalRef', 'status', 'lifecycleStage', 'verificationLevel', 'createdAt', 'updatedAt',
   'accountManager', 'onboardedBy', 'consents', 'profileChanges', 'alerts', 'events', 'complaints', 'verifications', 'loginLock',
 ];
+/** Fields of a `Rule` that say which rule it is, for roles that meet rules only through alerts: not its logic (condition, actions, dedupWindow). */
+export const RULE_SUMMARY_FIELDS = ['id', 'code', 'version', 'name', 'description', 'eventTypes', 'severity', 'mode', 'status', 'createdAt', 'updatedAt', 'activatedAt', 'retiredAt'];
 const RISK = ['riskScore', 'riskLevel', 'riskFactors', 'riskHistory'];
 const CREDIT = ['creditScore', 'creditLevel', 'creditLimit', 'creditHistory'];
 const LIMITS = ['transactionLimit', 'dailyLimit'];

@@ -10,7 +10,7 @@ import { RateLimiter } from '../common/rate-limit/rate-limiter.service';
 import { configuredBucket, RATE_LIMITS } from '../common/rate-limit/rate-limits';
 import type { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
-import { defineAbilityFor, type AppAbility } from './abilities';
+import { canOnWhole, defineAbilityFor, type AppAbility } from './abilities';
 import { ARGUMENT_POLICY, AUTHENTICATED, POLICY, type ArgumentRule, type PolicyMetadata } from './policy.decorator';
 import { PRINCIPAL_RESOLVER, type PrincipalResolver } from './principal-resolver';
 import { IS_PUBLIC } from './public.decorator';
@@ -98,7 +98,7 @@ export class AccessGuard implements CanActivate {
     }
     const policy = this.reflector.getAllAndOverride<PolicyMetadata>(POLICY, targets);
     if (!policy) return this.deny(operation, 'no policy declared');
-    if (ability.can(policy.action, policy.subject)) return true;
+    if (policy.fieldLevel ? ability.can(policy.action, policy.subject) : canOnWhole(ability, policy.action, policy.subject)) return true;
     return this.deny(operation, `${policy.action} ${policy.subject}`);
   }
 

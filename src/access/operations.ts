@@ -1,12 +1,3 @@
-/** Operations that verify a secret: at most one of them may run per request (aliases and fragments included). */
-export const ONCE_PER_REQUEST_OPERATIONS = new Set([
-  'login',
-  'verifyTotp',
-  'useRecoveryCode',
-  'stepUp',
-  'completeCustomerVerification',
-]);
-
 /** Public sign-in steps, rate-limited per client IP. */
 export const SIGN_IN_OPERATIONS = new Set([
   'login',
@@ -17,3 +8,10 @@ export const SIGN_IN_OPERATIONS = new Set([
   'useRecoveryCode',
   'refreshSession',
 ]);
+
+/**
+ * At most one of these may run per request (aliases and fragments included; SPEC §8: a second sign-in
+ * operation in one request is QUERY_TOO_COMPLEX): every sign-in step, each of which checks a secret, and the
+ * other operations that check a code.
+ */
+export const ONCE_PER_REQUEST_OPERATIONS = new Set([...SIGN_IN_OPERATIONS, 'stepUp', 'completeCustomerVerification']);

@@ -13,14 +13,18 @@ export type ArgumentRule = (principal: Principal, args: Record<string, unknown>)
 export interface PolicyMetadata {
   action: Action;
   subject: SubjectName;
+  /** A grant limited to some fields is enough (the field policy then decides each field). */
+  fieldLevel?: boolean;
 }
 
 /**
- * The operation needs `action` on `subject` in the principal's ability (type-level check in the guard);
- * services then check the specific row and put row scope into SQL.
+ * The operation needs `action` on `subject` as a whole in the principal's ability (type-level check in the
+ * guard); services then check the specific row and put row scope into SQL. A grant limited to some fields
+ * (a partner's `read Event [id]`, for the id in its ingest results) does not open the operation, unless it
+ * is declared `fieldLevel`: customer reads, where every role's grant names the fields it may see.
  */
-export const Policy = (action: Action, subject: SubjectName): MethodDecorator =>
-  SetMetadata(POLICY, { action, subject } satisfies PolicyMetadata);
+export const Policy = (action: Action, subject: SubjectName, options: { fieldLevel?: boolean } = {}): MethodDecorator =>
+  SetMetadata(POLICY, { action, subject, ...(options.fieldLevel ? { fieldLevel: true } : {}) } satisfies PolicyMetadata);
 
 /** Any signed-in principal of the given kinds may call it (e.g. `me`, `logout`); the service decides the rest. */
 export const Authenticated = (...kinds: Array<'USER' | 'PARTNER'>): MethodDecorator =>

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import type { FieldPolicyRequest } from '../access/field-policy';
-import type { AuditRecord, AuditSink } from '../common/audit/audit-sink';
+import { PII_READ_ACTION, type AuditRecord, type AuditSink } from '../common/audit/audit-sink';
 
 /**
  * Writes what the field policy collected during execution before the response leaves: one entry per
@@ -28,7 +28,7 @@ export function fieldAuditFlusher(audit: AuditSink): (req: FieldPolicyRequest) =
     if (!collected) return;
     req.custosFieldAudit = undefined;
     const entries: AuditRecord[] = [...collected.piiReads].map(([customerId, fields]) => ({
-      action: 'customer.read_pii', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: customerId, customerId, fields: [...fields].sort(),
+      action: PII_READ_ACTION, outcome: 'SUCCESS', resourceType: 'Customer', resourceId: customerId, customerId, fields: [...fields].sort(),
     }));
     if (collected.denied.size) {
       entries.push({ action: 'access.denied_fields', outcome: 'DENIED', fields: [...collected.denied].sort(), details: { reason: 'field policy' } });

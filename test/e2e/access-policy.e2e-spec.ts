@@ -4,6 +4,7 @@ import { AUTHENTICATED, POLICY } from '../../src/access/policy.decorator';
 import { IS_PUBLIC } from '../../src/access/public.decorator';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { partnerWithToken } from '../helpers/monitoring';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 
@@ -90,6 +91,24 @@ describe('access: deny by default', () => {
     expect(self.data!.user.email).toBe(agent.email);
     const byAdmin = await gqlOk<{ user: { email: string } }>(t.gql, 'query($id: ID!) { user(id: $id) { email } }', { id: agent.userId }, admin.accessToken);
     expect(byAdmin.user.email).toBe(agent.email);
+  });
+
+  it('a grant of some fields does not open the operation: a partner cannot look up users or events, valid id or not', async () => {
+    // A partner sees the id of a user or event it meets nested in other results, and nothing at the top
+    // level: no answer tells an existing staff id from an absent one, and authorization comes before validation.
+    const partner = await partnerWithToken(t, admin, 'INTERNAL');
+    for (const [query, vars] of [
+      ['query($id: ID!) { user(id: $id) { id } }', { id: admin.userId }],
+      ['query($id: ID!) { user(id: $id) { id } }', { id: '00000000-0000-0000-0000-000000000000' }],
+      ['{ user(id: "nope") { id } }', undefined],
+      ['{ event(id: "nope") { id } }', undefined],
+      ['{ event(id: "00000000-0000-0000-0000-000000000000") { id } }', undefined],
+      ['{ events(first: 500) { totalCount } }', undefined],
+      ['{ events { totalCount } }', undefined],
+    ] as const) {
+      const res = await t.gql(query, vars, { token: partner.token });
+      expect([query, vars, codeOf(res), res.data?.user ?? res.data?.event ?? res.data?.events ?? null]).toEqual([query, vars, 'FORBIDDEN', null]);
+    }
   });
 
   it('answers NOT_FOUND for an absent user and BAD_USER_INPUT for a malformed id', async () => {

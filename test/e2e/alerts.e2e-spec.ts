@@ -239,4 +239,25 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     const seen = await t.gql('query($c: ID!) { customer(id: $c) { id loginLock { active } } }', { c: own }, { token: shop.token });
     expect(seen.errors?.map((e) => `${e.path!.join('.')}:${e.extensions!.code}`)).toEqual(['customer.loginLock:FORBIDDEN']);
   });
+
+  it('shows an account manager which rule is behind its alerts, never its logic', async () => {
+    const { alertId } = await largeAlert();
+    const query = 'query($id: ID!) { alert(id: $id) { id rule { id code name version severity condition actions dedupWindow } } }';
+    const res = await t.gql<{ alert: { id: string; rule: Record<string, unknown> } }>(query, { id: alertId }, { token: am.accessToken });
+    expect(res.data!.alert.rule).toMatchObject({ code: 'LARGE_TRANSACTION', name: expect.any(String), version: expect.any(Number), severity: 'HIGH', condition: null, actions: null, dedupWindow: null });
+    expect(res.data!.alert.rule.id).toEqual(expect.any(String));
+    expect(res.errors!.map((e) => `${e.path!.join('.')}:${e.extensions!.code}`).sort()).toEqual(['alert.rule.actions:FORBIDDEN', 'alert.rule.condition:FORBIDDEN', 'alert.rule.dedupWindow:FORBIDDEN']);
+    // The list says the same, and the rules themselves stay closed to the role.
+    const list = await t.gql<{ alerts: { nodes: Array<{ rule: { condition: unknown } }> } }>('{ alerts(first: 5) { nodes { rule { code condition } } } }', undefined, { token: am.accessToken });
+    expect(list.data!.alerts.nodes.length).toBeGreaterThan(0);
+    expect(list.data!.alerts.nodes.every((a) => a.rule.condition === null)).toBe(true);
+    expect(new Set(list.errors!.map((e) => e.extensions!.code))).toEqual(new Set(['FORBIDDEN']));
+    for (const q of ['{ rules { totalCount } }', `{ rule(id: "${(res.data!.alert.rule as { id: string }).id}") { code } }`]) {
+      expect(codeOf(await t.gql(q, undefined, { token: am.accessToken }))).toBe('FORBIDDEN');
+    }
+    // An analyst reads the whole rule.
+    const full = await gqlOk<{ alert: { rule: { condition: unknown; actions: string[] } } }>(t.gql, query, { id: alertId }, analyst.accessToken);
+    expect(full.alert.rule.condition).toEqual(expect.any(Object));
+    expect(full.alert.rule.actions).toContain('RAISE_ALERT');
+  });
 });

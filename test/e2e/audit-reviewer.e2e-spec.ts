@@ -10,7 +10,7 @@ const AUDIT_LOG = `query($f: AuditLogFilter, $first: Int, $after: String) {
     totalCount pageInfo { hasNextPage endCursor }
     nodes { id occurredAt actorType actorId role partnerId sessionId ip userAgent requestId action resourceType resourceId customerId fields outcome details }
   } }`;
-const ACCESS_REPORT = `query($c: ID!, $from: DateTime, $to: DateTime) { customerAccessReport(customerId: $c, from: $from, to: $to) { actorType actorId role partnerId fields reads firstAt lastAt } }`;
+const ACCESS_REPORT = `query($c: ID!, $from: DateTime, $to: DateTime) { customerAccessReport(customerId: $c, from: $from, to: $to) { actorType actorId role partnerId fields reads lookups firstAt lastAt } }`;
 const VERIFY = `query { verifyAuditChain { valid checked } }`;
 const ALERTS = `query($f: SecurityAlertsFilter) { securityAlerts(filter: $f) { totalCount nodes { id kind actorType actor partner detail status createdAt updatedAt } } }`;
 const ACK = `mutation($id: ID!) { acknowledgeSecurityAlert(id: $id) { id status } }`;
@@ -103,7 +103,7 @@ describe('audit: reviewer API and export', () => {
         for (const [operation, query, variables] of OPERATIONS) {
           const res = await t.gql(query, variables, { token: user.accessToken });
           if (role === 'COMPLIANCE_OFFICER' && operation === 'customerAccessReport') {
-            expect(res.errors).toBeUndefined();
+            expect(codeOf(res)).toBe('NOT_FOUND'); // allowed; the customer does not exist
             continue;
           }
           expect([role, operation, codeOf(res)]).toEqual([role, operation, 'FORBIDDEN']);
@@ -206,7 +206,8 @@ describe('audit: reviewer API and export', () => {
 
   describe('customerAccessReport', () => {
     it('groups full-value PII reads of one customer by actor: fields, count, first and last', async () => {
-      const customerId = randomUUID();
+      const agent = await createStaff(t, admin, 'AGENT');
+      const customerId = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "audit-report-1"}) { id } }', undefined, agent.accessToken)).createCustomer.id;
       const reader = { type: 'USER' as const, id: randomUUID(), role: 'COMPLIANCE_OFFICER' };
       const partnerReader = { type: 'PARTNER' as const, id: randomUUID(), role: 'PARTNER', partnerId: randomUUID() };
       const read = (actor: typeof reader | typeof partnerReader, fields: string[], outcome: 'SUCCESS' | 'DENIED' = 'SUCCESS', customer = customerId) =>
@@ -221,7 +222,7 @@ describe('audit: reviewer API and export', () => {
       const { customerAccessReport } = await gqlOk<{ customerAccessReport: Array<Record<string, unknown>> }>(t.gql, ACCESS_REPORT, { c: customerId }, officer.accessToken);
       expect(customerAccessReport).toHaveLength(2);
       const user = customerAccessReport.find((s) => s.actorId === reader.id)!;
-      expect(user).toMatchObject({ actorType: 'USER', role: 'COMPLIANCE_OFFICER', partnerId: null, fields: ['email', 'nationalId', 'phone'], reads: 3 });
+      expect(user).toMatchObject({ actorType: 'USER', role: 'COMPLIANCE_OFFICER', partnerId: null, fields: ['email', 'nationalId', 'phone'], reads: 3, lookups: 0 });
       expect(new Date(user.firstAt as string).getTime()).toBeLessThanOrEqual(new Date(user.lastAt as string).getTime());
       expect(customerAccessReport.find((s) => s.actorId === partnerReader.id)).toMatchObject({ actorType: 'PARTNER', partnerId: partnerReader.partnerId, fields: ['fullName'], reads: 1 });
 
@@ -231,6 +232,31 @@ describe('audit: reviewer API and export', () => {
       expect(rows.map((r) => r.actor_id)).toEqual([officer.userId, auditor.userId]);
       const bad = await t.gql(ACCESS_REPORT, { c: 'not-an-id' }, { token: auditor.accessToken });
       expect(bad.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'customerId', message: 'is not a valid id' }] });
+      // A mistyped id is not a customer nobody read.
+      const absent = await t.gql(ACCESS_REPORT, { c: randomUUID() }, { token: auditor.accessToken });
+      expect([codeOf(absent), absent.data]).toEqual(['NOT_FOUND', null]);
+    });
+
+    it('lists a search by a full email, phone or national id under each customer it returned: the value is confirmed', async () => {
+      const [agent, searcher] = [await createStaff(t, admin, 'AGENT'), await createStaff(t, admin, 'AGENT')];
+      const { createCustomer } = await gqlOk<{ createCustomer: { id: string } }>(
+        t.gql, 'mutation { createCustomer(input: {externalRef: "audit-lookup-1", email: "lookup.marker@example.test", nationalId: "LK123456"}) { id } }', undefined, agent.accessToken,
+      );
+      // An AGENT sees nationalId only masked: searching by the full value proves it all the same.
+      const found = await gqlOk<{ customers: { nodes: Array<{ id: string }> } }>(t.gql, 'query($v: String!) { customers(filter: {nationalId: $v}) { nodes { id } } }', { v: 'LK123456' }, searcher.accessToken);
+      expect(found.customers.nodes).toEqual([{ id: createCustomer.id }]);
+      await gqlOk(t.gql, 'query($v: String!) { customers(filter: {email: $v}) { totalCount } }', { v: 'lookup.marker@example.test' }, searcher.accessToken);
+      await gqlOk(t.gql, 'query($v: String!) { customers(filter: {email: $v}) { totalCount } }', { v: 'nobody@example.test' }, searcher.accessToken);
+      const { customerAccessReport } = await asAuditor<{ customerAccessReport: Array<Record<string, unknown>> }>(ACCESS_REPORT, { c: createCustomer.id });
+      expect(customerAccessReport).toEqual([
+        expect.objectContaining({ actorType: 'USER', actorId: searcher.userId, role: 'AGENT', fields: ['email', 'nationalId'], reads: 0, lookups: 2 }),
+      ]);
+      const page = await asAuditor<Page>(AUDIT_LOG, { f: { customerId: createCustomer.id, action: 'customer.lookup' } });
+      expect(page.auditLog.nodes).toHaveLength(2);
+      // The search that matched nothing is audited too, under no customer; no entry holds a searched value.
+      const { rows } = await sql.query(`SELECT customer_id, fields, details::text AS details FROM audit_entry WHERE action = 'customer.lookup' AND actor_id = $1 ORDER BY id`, [searcher.userId]);
+      expect(rows.map((r) => [r.customer_id, r.fields])).toEqual([[createCustomer.id, ['nationalId']], [createCustomer.id, ['email']], [null, ['email']]]);
+      expect(JSON.stringify(rows)).not.toMatch(/LK123456|lookup\.marker|nobody/);
     });
     it('reports the reads the customers module audits, end to end, with field names and no values', async () => {
       const agent = await createStaff(t, admin, 'AGENT');

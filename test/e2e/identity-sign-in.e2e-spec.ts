@@ -101,6 +101,22 @@ describe('identity: sign-in with mandatory TOTP', () => {
     expect(ok.errors).toBeUndefined();
   });
 
+  it('refuses any two sign-in operations in one request, enrolment and refresh included, before executing either', async () => {
+    const user = await createStaff(t, admin, 'AUDITOR');
+    const challenge = await challengeFor(user);
+    for (const doc of [
+      'mutation($c: String!) { a: completeTotpEnrollment(challengeToken: $c, code: "000000") { accessToken } b: completeTotpEnrollment(challengeToken: $c, code: "111111") { accessToken } }',
+      'mutation($c: String!) { a: refreshSession(refreshToken: $c) { accessToken } b: refreshSession(refreshToken: $c) { accessToken } }',
+      'mutation($c: String!) { login(input: {email: "a@b.test", password: "whatever-long-pass"}) { next } completePasswordChange(challengeToken: $c, newPassword: "another-long-password") { next } }',
+      'mutation($c: String!) { verifyTotp(challengeToken: $c, code: "000000") { accessToken } stepUp(code: "000000") { expiresAt } }',
+    ]) {
+      const res = await t.gql(doc, { c: challenge });
+      expect([doc, res.errors?.length, code(res)]).toEqual([doc, 1, 'QUERY_TOO_COMPLEX']);
+    }
+    // Nothing ran: the challenge still takes its first code.
+    expect((await t.gql(VERIFY, { c: challenge, code: await freshCode(user.secret) })).errors).toBeUndefined();
+  });
+
   it('kills a challenge after 5 wrong codes', async () => {
     const user = await createStaff(t, admin, 'AGENT');
     const challenge = await challengeFor(user);

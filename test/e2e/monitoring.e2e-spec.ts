@@ -53,6 +53,21 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(sent[0].body).toContain('1500.00 EUR held');
   });
 
+  it('marks a notification read once, for its owner only; a malformed id is BAD_USER_INPUT, an absent one NOT_FOUND', async () => {
+    const c = await customer();
+    await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1500.00', currency: 'EUR' }]);
+    const mine = await gqlOk<{ myNotifications: { nodes: Array<{ id: string }> } }>(t.gql, '{ myNotifications(unreadOnly: true, first: 1) { nodes { id } } }', undefined, am.accessToken);
+    const id = mine.myNotifications.nodes[0].id;
+    const MARK = 'mutation($id: ID!) { markNotificationRead(id: $id) { id read } }';
+    expect(codeOf(await t.gql(MARK, { id }, { token: otherAm.accessToken }))).toBe('NOT_FOUND');
+    for (let i = 0; i < 2; i++) expect((await gqlOk<{ markNotificationRead: unknown }>(t.gql, MARK, { id }, am.accessToken)).markNotificationRead).toEqual({ id, read: true });
+    expect(codeOf(await t.gql(MARK, { id: '00000000-0000-4000-8000-000000000000' }, { token: am.accessToken }))).toBe('NOT_FOUND');
+    for (const bad of ['-'.repeat(36), 'nope', `${id.slice(0, 35)}g`]) {
+      const res = await t.gql(MARK, { id: bad }, { token: am.accessToken });
+      expect([bad, res.errors?.[0]?.extensions]).toEqual([bad, expect.objectContaining({ code: 'BAD_USER_INPUT' })]);
+    }
+  });
+
   it('holds a RESTRICTED customer\'s money movements above the restricted limit, and blocks a SUSPENDED one', async () => {
     const c = await customer();
     // Sanctions set these; here the state is set directly to test the decision alone.

@@ -4,6 +4,11 @@
  */
 export const AUDIT_SINK = Symbol('AUDIT_SINK');
 
+/** A full-value read of a customer's PII fields (the fields named), one entry per customer. */
+export const PII_READ_ACTION = 'customer.read_pii';
+/** A customer search by a full email, phone or national id (blind index); under each customer it returned. */
+export const CUSTOMER_LOOKUP_ACTION = 'customer.lookup';
+
 export type AuditOutcome = 'SUCCESS' | 'DENIED' | 'ERROR';
 
 export interface AuditActorOverride {

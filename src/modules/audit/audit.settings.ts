@@ -1,4 +1,5 @@
 import type { AppConfig } from '../../config/config';
+import { PII_READ_ACTION } from '../../common/audit/audit-sink';
 
 /**
  * Every interval of the audit module in one place (SPEC §5 "Security alerts", §8 "Audit chain"). The
@@ -27,8 +28,6 @@ export const AUDIT_SETTINGS = {
   },
 } as const;
 
-/** The action and fields a PII read spike counts (SPEC §8: full-value reads of these five fields only). */
-export const PII_READ_ACTION = 'customer.read_pii';
 
 /** The security-alert rules with the thresholds configured for this instance. */
 export function securityAlertSettings(config: Pick<AppConfig, 'securityAlerts'>) {

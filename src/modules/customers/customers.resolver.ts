@@ -28,13 +28,13 @@ export class CustomersResolver {
     private readonly partnerService: PartnersService,
   ) {}
 
-  @Policy('read', 'Customer')
+  @Policy('read', 'Customer', { fieldLevel: true })
   @Query(() => CustomerModel, { nullable: true, description: 'NOT_FOUND for absent and out-of-scope ids alike' })
   customer(@Args('id', { type: () => ID }) id: string): Promise<CustomerModel> {
     return this.customerService.get(id);
   }
 
-  @Policy('read', 'Customer')
+  @Policy('read', 'Customer', { fieldLevel: true })
   @Query(() => CustomerConnection)
   customers(
     @Args('filter', { type: () => CustomersFilter, nullable: true }) filter: CustomersFilter,

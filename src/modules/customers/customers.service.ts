@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { isUUID } from 'class-validator';
 import type { EntityManager } from 'typeorm';
 import type { AppAbility } from '../../access/abilities';
-import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
+import { AUDIT_SINK, CUSTOMER_LOOKUP_ACTION, type AuditSink } from '../../common/audit/audit-sink';
 import { InvalidPiiValueError } from '../../common/crypto/crypto.errors';
 import { RequestContext } from '../../common/context/request-context';
 import type { Principal } from '../../common/context/principal';
@@ -263,7 +263,7 @@ export class CustomersService {
   async list(filter: CustomersFilter | undefined, orderBy: CustomerOrder | undefined, page: PageArgs, fields?: ReadonlySet<string>): Promise<ConnectionShape<CustomerModel>> {
     const principal = this.principal();
     const query = applyCustomerScope(this.tx.manager().createQueryBuilder(CustomerEntity, 'c'), 'c', principal);
-    if (filter) await this.applyFilter(query, filter);
+    const lookups = filter ? await this.applyFilter(query, filter) : [];
     const orderField = orderBy?.field ?? CustomerOrderField.CREATED_AT;
     // Ordering is no oracle either: sorting by a value reveals it as much as filtering on it.
     if (orderField === CustomerOrderField.RISK_SCORE) this.assertFilterable('riskScore', 'orderBy.field');
@@ -273,21 +273,32 @@ export class CustomersService {
       direction: orderBy?.direction ?? 'ASC',
       load: fields ? (pageQuery, limit) => loadPlainRows(pageQuery.select(listColumns(fields, orderField).map((p) => `c.${p}`)), limit) : loadPlainRows,
     });
+    if (lookups.length) await this.recordLookup(lookups, result.nodes.map((r) => r.id));
     return { ...result, nodes: result.nodes.map((r) => this.pii.toModel(r)) };
   }
 
   /**
-   * Filters are no oracle: filtering on a field needs at least masked access to it. Blind-index lookups are
-   * rate-limited per principal and audited (field names, never the searched value).
+   * A search by a full email, phone or national id confirms that value for every customer it returns, so it
+   * is audited under each of them (the customer's access report lists it with the fields searched), or once
+   * without a customer when nothing matched. Field names only, never the searched value.
    */
-  private async applyFilter(query: ReturnType<typeof applyCustomerScope<CustomerEntity>>, filter: CustomersFilter): Promise<void> {
+  private recordLookup(fields: readonly string[], matched: readonly string[]): Promise<void> {
+    const entry = { action: CUSTOMER_LOOKUP_ACTION, outcome: 'SUCCESS' as const, resourceType: 'Customer', fields: [...fields] };
+    if (!matched.length) return this.audit.record(entry);
+    return this.audit.recordMany(matched.map((id) => ({ ...entry, resourceId: id, customerId: id })));
+  }
+
+  /**
+   * Filters are no oracle: filtering on a field needs at least masked access to it. Blind-index lookups are
+   * rate-limited per principal; `list` audits them. Returns the blind-index fields searched.
+   */
+  private async applyFilter(query: ReturnType<typeof applyCustomerScope<CustomerEntity>>, filter: CustomersFilter): Promise<Array<'email' | 'phone' | 'nationalId'>> {
     const lookups = (['email', 'phone', 'nationalId'] as const).filter((f) => filter[f] !== undefined && filter[f] !== null);
     for (const field of [...lookups, ...(filter.riskLevel ? (['riskLevel'] as const) : [])]) this.assertFilterable(field);
     if (lookups.length) {
       const principal = this.principal();
       const who = principal.kind === 'USER' ? principal.userId : principal.tokenId;
       await this.limiter.consumeOrThrow(configuredBucket(RATE_LIMITS.blindIndexLookups, this.config.rateLimits.blindIndexLookups), who, lookups.length, (s) => new RateLimitedError(s, 'Too many customer lookups'));
-      await this.audit.record({ action: 'customer.lookup', outcome: 'SUCCESS', resourceType: 'Customer', fields: [...lookups] });
     }
     const column = { email: 'email_bidx', phone: 'phone_bidx', nationalId: 'national_id_bidx' } as const;
     for (const field of lookups) {
@@ -304,6 +315,7 @@ export class CustomersService {
     if (filter.riskLevel) query.andWhere('c.risk_level = :riskLevel', { riskLevel: filter.riskLevel });
     if (filter.lifecycleStage) query.andWhere('c.lifecycle_stage = :stage', { stage: filter.lifecycleStage });
     if (filter.accountManagerId) query.andWhere('c.account_manager_id = :manager', { manager: filter.accountManagerId });
+    return lookups;
   }
 
   /** Type-level check (row scope is already in the SQL): any of full, masked or step-up access will do. */

@@ -64,8 +64,9 @@ export class AccessSummaryModel {
   @Field(() => String, { nullable: true }) actorId!: string | null;
   @Field(() => String, { nullable: true }) role!: string | null;
   @Field(() => ID, { nullable: true }) partnerId!: string | null;
-  @Field(() => [String], { description: 'Every field this actor read in the period' }) fields!: string[];
-  @Field(() => Int, { description: 'Audited reads (one per request)' }) reads!: number;
+  @Field(() => [String], { description: 'Every field this actor read in full, or searched by full value, in the period' }) fields!: string[];
+  @Field(() => Int, { description: 'Audited full-value reads (one per request)' }) reads!: number;
+  @Field(() => Int, { description: 'Searches by a full email, phone or national id that returned this customer (one per request)' }) lookups!: number;
   @Field() firstAt!: Date;
   @Field() lastAt!: Date;
 }

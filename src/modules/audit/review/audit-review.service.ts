@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { isUUID } from 'class-validator';
-import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
-import { BadUserInputError } from '../../../common/errors/app-error';
+import { AUDIT_SINK, CUSTOMER_LOOKUP_ACTION, PII_READ_ACTION, type AuditSink } from '../../../common/audit/audit-sink';
+import { BadUserInputError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { paginate } from '../../../common/pagination/paginate';
 import { TransactionService } from '../../../database/transaction.service';
-import { PII_READ_ACTION } from '../audit.settings';
 import { AuditVerifier, type ChainReport } from '../chain/audit-verifier.service';
 import type { AuditLogFilter, VerifyAuditChainInput } from '../dto/audit.inputs';
 import { AuditEntryEntity } from '../entities/audit-entry.entity';
@@ -52,21 +51,29 @@ export class AuditReviewService {
     return result;
   }
 
-  /** Who read which PII fields of this customer, grouped by actor (from `customer.read_pii` entries). */
+  /**
+   * Who read which PII fields of this customer, grouped by actor: full-value reads (`customer.read_pii`) and
+   * searches by a full email, phone or national id that returned the customer (`customer.lookup`), which
+   * confirm the value searched. An erased customer still has its report; an absent one is NOT_FOUND.
+   */
   async customerAccessReport(customerId: string, from: Date | undefined, to: Date | undefined): Promise<AccessSummaryModel[]> {
     if (!isUUID(customerId)) throw BadUserInputError.field('customerId', 'is not a valid id');
     checkRange(from, to);
+    const [known] = (await this.tx.manager().query(`SELECT 1 FROM customer WHERE id = $1`, [customerId.toLowerCase()])) as unknown[];
+    if (!known) throw new NotFoundError('Customer');
     const rows = (await this.tx.manager().query(
-      `SELECT e.actor_type, e.actor_id, e.role, e.partner_id, count(DISTINCT e.id)::int AS reads,
+      `SELECT e.actor_type, e.actor_id, e.role, e.partner_id,
+              count(DISTINCT e.id) FILTER (WHERE e.action = $2)::int AS reads,
+              count(DISTINCT e.id) FILTER (WHERE e.action = $5)::int AS lookups,
               min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at,
               array_remove(array_agg(DISTINCT f ORDER BY f), NULL) AS fields
          FROM audit_entry e LEFT JOIN LATERAL unnest(e.fields) AS f ON true
-        WHERE e.customer_id = $1 AND e.action = $2 AND e.outcome = 'SUCCESS'
+        WHERE e.customer_id = $1 AND e.action IN ($2, $5) AND e.outcome = 'SUCCESS'
           AND ($3::timestamptz IS NULL OR e.occurred_at >= $3) AND ($4::timestamptz IS NULL OR e.occurred_at < $4)
         GROUP BY e.actor_type, e.actor_id, e.role, e.partner_id
         ORDER BY last_at DESC`,
-      [customerId.toLowerCase(), PII_READ_ACTION, from ?? null, to ?? null],
-    )) as Array<{ actor_type: AuditActorType; actor_id: string | null; role: string | null; partner_id: string | null; fields: string[] | null; reads: number; first_at: Date; last_at: Date }>;
+      [customerId.toLowerCase(), PII_READ_ACTION, from ?? null, to ?? null, CUSTOMER_LOOKUP_ACTION],
+    )) as Array<{ actor_type: AuditActorType; actor_id: string | null; role: string | null; partner_id: string | null; fields: string[] | null; reads: number; lookups: number; first_at: Date; last_at: Date }>;
     await this.audit.record({
       action: 'audit.query',
       outcome: 'SUCCESS',
@@ -81,6 +88,7 @@ export class AuditReviewService {
       partnerId: r.partner_id,
       fields: r.fields ?? [],
       reads: r.reads,
+      lookups: r.lookups,
       firstAt: r.first_at,
       lastAt: r.last_at,
     }));

@@ -1,6 +1,7 @@
 import { Field, ID, InputType, Int, ObjectType } from '@nestjs/graphql';
 import { ArrayMaxSize, ArrayMinSize, IsEnum, IsOptional, Matches } from 'class-validator';
 import { GraphQLJSON } from 'graphql-scalars';
+import { protectType } from '../../../access/field-policy';
 import { Connection } from '../../../common/pagination/connection';
 import { Text } from '../../../common/validation/text.decorators';
 import { EventType, RuleAction, RuleMode, RuleStatus, Severity } from './monitoring.enums';
@@ -14,11 +15,11 @@ export class RuleModel {
   @Field() name!: string;
   @Field(() => String, { nullable: true }) description!: string | null;
   @Field(() => [EventType]) eventTypes!: EventType[];
-  @Field(() => GraphQLJSON) condition!: unknown;
+  @Field(() => GraphQLJSON, { nullable: true, description: 'Null with FORBIDDEN for a role that meets the rule only through its alerts' }) condition!: unknown;
   @Field(() => Severity) severity!: Severity;
-  @Field(() => [RuleAction]) actions!: RuleAction[];
+  @Field(() => [RuleAction], { nullable: true, description: 'Null with FORBIDDEN for a role that meets the rule only through its alerts' }) actions!: RuleAction[];
   @Field(() => RuleMode) mode!: RuleMode;
-  @Field({ description: 'ISO-8601 duration within which repeat hits increment one open alert' }) dedupWindow!: string;
+  @Field(() => String, { nullable: true, description: 'ISO-8601 duration within which repeat hits increment one open alert; null with FORBIDDEN for a role that meets the rule only through its alerts' }) dedupWindow!: string;
   @Field(() => RuleStatus) status!: RuleStatus;
   @Field() createdAt!: Date;
   @Field() updatedAt!: Date;
@@ -26,6 +27,8 @@ export class RuleModel {
   @Field(() => Date, { nullable: true }) retiredAt!: Date | null;
 }
 export const RuleConnection = Connection(RuleModel, 'RuleConnection');
+// Field by field: an account manager meets a rule only as the one behind its alerts, and sees what names it.
+protectType('Rule', { subject: 'Rule' });
 
 @InputType()
 export class CreateRuleInput {

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { isUUID } from 'class-validator';
 import type { EntityManager } from 'typeorm';
 import { RequestContext } from '../../../common/context/request-context';
 import { BadUserInputError, NotFoundError } from '../../../common/errors/app-error';
@@ -105,7 +106,7 @@ export class NotificationsService {
   }
 
   async markRead(id: string): Promise<NotificationModel> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) throw BadUserInputError.field('id', 'is not a valid id');
+    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
     const [rows] = (await this.tx.manager().query(
       `UPDATE notification SET read_at = coalesce(read_at, now()) WHERE id = $1 AND user_id = $2 RETURNING *`,
       [id, this.me()],
