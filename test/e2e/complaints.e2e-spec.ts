@@ -194,6 +194,9 @@ describe('complaints', () => {
     expect(fieldPaths(await act(co.accessToken, 'assignComplaint', c.id, ', assigneeId: $assigneeId', { assigneeId: analyst.userId }))).toEqual(['assigneeId']);
     expect(fieldPaths(await act(co.accessToken, 'assignComplaint', c.id, ', assigneeId: $assigneeId', { assigneeId: am2.userId }))).toEqual(['assigneeId']);
     expect((await actOk(co.accessToken, 'assignComplaint', c.id, ', assigneeId: $assigneeId', { assigneeId: am.userId })).assigneeId).toBe(am.userId);
+    // Authorization before validation: another account manager hears NOT_FOUND whatever the assignee it sent.
+    for (const assigneeId of ['x', am2.userId]) expect(codeOf(await act(am2.accessToken, 'assignComplaint', c.id, ', assigneeId: $assigneeId', { assigneeId }))).toBe('NOT_FOUND');
+    expect(fieldPaths(await act(co.accessToken, 'assignComplaint', c.id, ', assigneeId: $assigneeId', { assigneeId: 'x' }))).toEqual(['assigneeId']);
     expect(fieldPaths(await act(agent.accessToken, 'addComplaintNote', c.id, ', note: $note', { note: '  ' }))).toEqual(['note']);
     await actOk(agent.accessToken, 'acknowledgeComplaint', c.id);
     await actOk(agent.accessToken, 'startInvestigation', c.id);

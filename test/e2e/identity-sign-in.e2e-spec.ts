@@ -51,6 +51,13 @@ describe('identity: sign-in with mandatory TOTP', () => {
     expect(old.errors?.[0].extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'INVALID_CREDENTIALS' });
   });
 
+  it('refuses a blank e-mail or an empty password as input, before any credential is checked', async () => {
+    for (const [email, password, path] of [['   ', 'whatever-password-1', 'email'], [TEST_ADMIN.email, '', 'password']]) {
+      const res = await t.gql(LOGIN, { email, password });
+      expect(res.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path }] });
+    }
+  });
+
   it('answers unknown e-mail and wrong password identically', async () => {
     const unknown = await t.gql(LOGIN, { email: 'nobody@custos.test', password: 'whatever-password-1' });
     const wrong = await t.gql(LOGIN, { email: TEST_ADMIN.email.toUpperCase(), password: 'not-the-password-1' });

@@ -97,11 +97,12 @@ export class ComplaintWorkflow {
   }
 
   async assign(id: string, assigneeId: string): Promise<ComplaintModel> {
-    if (typeof assigneeId !== 'string' || !isUUID(assigneeId)) throw BadUserInputError.field('assigneeId', 'is not a valid id');
     return this.staffMove(
       id,
       { kind: ComplaintActivityKind.ASSIGNED, action: 'complaint.assign', detail: { assigneeId }, set: () => ({ assignee_id: assigneeId }) },
-      undefined,
+      () => {
+        if (typeof assigneeId !== 'string' || !isUUID(assigneeId)) throw BadUserInputError.field('assigneeId', 'is not a valid id');
+      },
       async (row) => {
         const [user] = await this.users.findManyByIds([assigneeId]);
         const fits = user && !user.disabledAt && ASSIGNABLE.has(user.role) && (user.role !== Role.ACCOUNT_MANAGER || user.id === row.account_manager_id);

@@ -1,6 +1,6 @@
 import { Field, ID, InputType, Int } from '@nestjs/graphql';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, IsBoolean, IsDate, IsEmail, IsEnum, IsIn, IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, IsBoolean, IsDate, IsEmail, IsEnum, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { PARTNER_SCOPES, Role, TrustLevel } from '../../../common/context/principal';
 import { Text } from '../../../common/validation/text.decorators';
 import { AssessmentResult } from '../models/partner.model';
@@ -9,8 +9,9 @@ const lowerTrim = Transform(({ value }) => (typeof value === 'string' ? value.tr
 
 @InputType()
 export class LoginInput {
-  @Field() @IsString() @MaxLength(254, { message: 'x must be at most 254 characters' }) email!: string;
-  @Field() @IsString() @MaxLength(1024, { message: 'x is too long' }) password!: string;
+  @Field() @IsString() @Matches(/\S/, { message: 'x must not be empty' }) @MaxLength(254, { message: 'x must be at most 254 characters' }) email!: string;
+  // Not trimmed: spaces in a password are part of it.
+  @Field() @IsString() @MinLength(1, { message: 'x must not be empty' }) @MaxLength(1024, { message: 'x is too long' }) password!: string;
 }
 
 @InputType()
