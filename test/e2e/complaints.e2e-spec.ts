@@ -147,6 +147,39 @@ describe('complaints', () => {
     expect(JSON.stringify(audit.rows)).not.toMatch(/branch manager|never arrived|refunded the fee/);
   });
 
+  it('counts open complaints toward the risk score, rescoring on filing and on every change of state', async () => {
+    const RISK = 'query($id: ID!) { customer(id: $id) { riskScore riskFactors { factor points detail } riskHistory(first: 20) { nodes { score reason } } } }';
+    type Risk = { customer: { riskScore: number; riskFactors: Array<{ factor: string; points: number; detail: string }>; riskHistory: { nodes: Array<{ score: number; reason: string }> } } };
+    const risk = async (id: string) => (await gqlOk<Risk>(t.gql, RISK, { id }, co.accessToken)).customer;
+    const complaints = (r: Risk['customer']) => r.riskFactors.find((f) => f.factor === 'COMPLAINTS') ?? null;
+    const cust = await customer(agent.accessToken);
+    const before = await risk(cust);
+    expect(complaints(before)).toBeNull();
+
+    const high = await fileOk(agent.accessToken, { customerId: cust, severity: 'HIGH' });
+    const one = await risk(cust);
+    expect(complaints(one)).toEqual({ factor: 'COMPLAINTS', points: 5, detail: '1 open (1 HIGH)' });
+    expect(one.riskFactors.map((f) => f.factor)).toEqual(['COMPLAINTS', 'VERIFICATION_LEVEL', 'ACCOUNT_AGE']);
+    expect(one.riskScore).toBe(one.riskFactors.reduce((sum, f) => sum + f.points, 0));
+    expect(one.riskHistory.nodes[0]).toEqual({ score: one.riskScore, reason: 'complaint.file' });
+
+    // A third complaint in 90 days makes a repeat complainant; the factor is capped at 15.
+    await fileOk(agent.accessToken, { customerId: cust, severity: 'LOW' });
+    await fileOk(agent.accessToken, { customerId: cust, severity: 'CRITICAL' });
+    expect(complaints(await risk(cust))).toEqual({ factor: 'COMPLAINTS', points: 15, detail: '3 open (1 CRITICAL, 1 HIGH, 1 LOW); 3 received in 90 days (capped at 15)' });
+
+    // Resolving one takes its points off (the repeat points stay: it was still received).
+    await actOk(agent.accessToken, 'acknowledgeComplaint', high.id);
+    await actOk(agent.accessToken, 'startInvestigation', high.id);
+    expect((await resolve(agent.accessToken, high.id)).errors).toBeUndefined();
+    const resolved = await risk(cust);
+    expect(complaints(resolved)).toEqual({ factor: 'COMPLAINTS', points: 14, detail: '2 open (1 CRITICAL, 1 LOW); 3 received in 90 days' });
+    expect(resolved.riskHistory.nodes[0]).toEqual({ score: resolved.riskScore, reason: 'complaint.resolve' });
+    // Reopening puts them back.
+    await actOk(agent.accessToken, 'reopenComplaint', high.id, ', reason: $reason', { reason: 'Refund never arrived' });
+    expect(complaints(await risk(cust))!.points).toBe(15);
+  });
+
   it('refuses illegal moves with INVALID_TRANSITION naming the current and requested state', async () => {
     const cust = await customer(agent.accessToken);
     const c = await fileOk(agent.accessToken, { customerId: cust });

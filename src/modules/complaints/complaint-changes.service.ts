@@ -5,6 +5,7 @@ import { AUDIT_SINK, type AuditActorOverride, type AuditSink } from '../../commo
 import type { Principal } from '../../common/context/principal';
 import { ConflictError } from '../../common/errors/app-error';
 import { CustomersService, type CustomerSnapshot } from '../customers/customers.service';
+import { RiskService } from '../monitoring/risk/risk.service';
 import { WebhookOutbox } from '../monitoring/webhooks/webhook-outbox.service';
 import { activityAad } from './complaint-reader.service';
 import { ComplaintActorType, type ComplaintActivityKind, type ComplaintStatus } from './models/complaint.enums';
@@ -30,13 +31,15 @@ const SYSTEM: AuditActorOverride = { type: 'SYSTEM' };
 /**
  * The bookkeeping every complaint change shares, in the caller's transaction: the timeline entry (its note
  * encrypted under the customer's key), the audit entry (facts only, never the text), and — for a complaint
- * a partner filed — a `complaint.updated` webhook through the outbox.
+ * a partner filed — a `complaint.updated` webhook through the outbox; on a change of state, the customer's
+ * risk score (complaints are one of its inputs, ComplaintRiskFactors).
  */
 @Injectable()
 export class ComplaintChanges {
   constructor(
     private readonly customers: CustomersService,
     private readonly webhooks: WebhookOutbox,
+    private readonly risk: RiskService,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
   ) {}
 
@@ -74,6 +77,8 @@ export class ComplaintChanges {
       details: { from: c.from, to: c.to, ...(c.detail ?? {}) },
       ...(c.actor ? {} : { actor: SYSTEM }),
     });
+    // risk: open complaints count toward the customer's score, so a new one and every change of state rescore it.
+    if (c.to && c.to !== c.from) await this.risk.recompute(manager, c.complaint.customer_id, c.action);
     return activityId;
   }
 }

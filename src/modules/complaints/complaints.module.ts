@@ -5,6 +5,7 @@ import { ComplaintAnalytics } from './complaint-analytics.service';
 import { ComplaintChanges } from './complaint-changes.service';
 import { ComplaintIntake } from './complaint-intake.service';
 import { ComplaintReader } from './complaint-reader.service';
+import { ComplaintRiskFactors } from './complaint-risk';
 import { ComplaintSlaJob } from './complaint-sla.service';
 import { ComplaintSpikes } from './complaint-spikes.service';
 import { ComplaintWorkflow } from './complaint-workflow.service';
@@ -21,7 +22,7 @@ import { CustomerComplaintsResolver } from './customer-complaints.resolver';
 @Module({
   imports: [CustomersModule],
   providers: [
-    ComplaintSettings, ComplaintReader, ComplaintChanges, ComplaintSpikes, ComplaintIntake, ComplaintWorkflow, ComplaintSlaJob, ComplaintAnalytics,
+    ComplaintSettings, ComplaintReader, ComplaintChanges, ComplaintRiskFactors, ComplaintSpikes, ComplaintIntake, ComplaintWorkflow, ComplaintSlaJob, ComplaintAnalytics,
     ComplaintsResolver, ComplaintAnalyticsResolver, CustomerComplaintsResolver,
   ],
   exports: [ComplaintReader],

@@ -6,7 +6,9 @@
  * - OPEN_ALERTS — every alert of the customer that is not CLOSED, by severity: LOW 2, MEDIUM 5, HIGH 10,
  *   CRITICAL 20 each; the factor is capped at 40.
  * - CONFIRMED_TRUE_POSITIVES — alerts closed TRUE_POSITIVE in the last 90 days, 15 each, capped at 30.
- * - further factors from registered sources (sanctions, complaints: see {@link RiskFactorSource}).
+ * - further factors from registered sources (see RiskFactorSource): COMPLAINTS — open complaints by severity
+ *   (LOW 1, MEDIUM 3, HIGH 5, CRITICAL 8 each) and 5 for a repeat complainant (≥ 3 received in 90 days),
+ *   capped at 15 (complaints/complaint-risk.ts).
  * - CREDIT_LEVEL — the latest credit assessment's level: LOW 0, MEDIUM 5, HIGH 10, CRITICAL 20.
  * - VERIFICATION_LEVEL — NONE 10, BASIC 5, VERIFIED 0, ENHANCED 0.
  * - ACCOUNT_AGE — younger than 30 days 10, younger than 90 days 5.

@@ -42,6 +42,8 @@ const LAST_AGE_BRACKET_DAYS = Math.max(...ACCOUNT_AGE_POINTS.map((b) => b.days))
  * input changes, in the transaction of that change:
  * - an alert raised or repeated (decision pipeline), an alert transitioned (AlertsService.transition);
  * - a credit assessment (recordCreditAssessment);
+ * - a complaint filed or changing state (ComplaintChanges, with complaints as a registered factor source);
+ * - a verification result that changes the level;
  * - a periodic refresh for customers never scored and for those whose account-age bracket ran out.
  * The customers module stores the current value; a history row is written only when score or level change.
  */

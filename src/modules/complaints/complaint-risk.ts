@@ -1,0 +1,65 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import type { RiskFactorLine } from '../monitoring/risk/risk-scoring';
+import { RiskService } from '../monitoring/risk/risk.service';
+
+/** Points per complaint still open (not RESOLVED or CLOSED), by its severity. */
+export const OPEN_COMPLAINT_POINTS = { LOW: 1, MEDIUM: 3, HIGH: 5, CRITICAL: 8 } as const;
+/** A customer with at least this many complaints received in {@link REPEAT_WINDOW_DAYS} is a repeat complainant. */
+export const REPEAT_COMPLAINTS = 3;
+export const REPEAT_WINDOW_DAYS = 90;
+export const REPEAT_POINTS = 5;
+export const COMPLAINTS_CAP = 15;
+
+type Severity = keyof typeof OPEN_COMPLAINT_POINTS;
+const SEVERITIES: readonly Severity[] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'];
+
+/** The COMPLAINTS factor from a customer's counts; null when it is worth nothing. */
+export function complaintsFactor(open: Partial<Record<Severity, number>>, recent: number): RiskFactorLine | null {
+  let points = 0;
+  let openCount = 0;
+  const parts: string[] = [];
+  for (const severity of SEVERITIES) {
+    const n = open[severity] ?? 0;
+    if (!n) continue;
+    points += n * OPEN_COMPLAINT_POINTS[severity];
+    openCount += n;
+    parts.push(`${n} ${severity}`);
+  }
+  const details = openCount ? [`${openCount} open (${parts.join(', ')})`] : [];
+  if (recent >= REPEAT_COMPLAINTS) {
+    points += REPEAT_POINTS;
+    details.push(`${recent} received in ${REPEAT_WINDOW_DAYS} days`);
+  }
+  if (!points) return null;
+  const capped = Math.min(points, COMPLAINTS_CAP);
+  return { factor: 'COMPLAINTS', points: capped, detail: details.join('; ') + (capped < points ? ` (capped at ${COMPLAINTS_CAP})` : '') };
+}
+
+/**
+ * Complaints as a risk input (SPEC §5: the score counts complaints): open complaints by severity, and a
+ * repeat complainant. Registered with monitoring's RiskService, which never reads this module's tables;
+ * ComplaintChanges recomputes the score when a complaint is filed or changes state.
+ */
+@Injectable()
+export class ComplaintRiskFactors implements OnModuleInit {
+  constructor(private readonly risk: RiskService) {}
+
+  onModuleInit(): void {
+    this.risk.registerFactorSource({ name: 'complaints', factors: (manager, customerId, now) => this.factors(manager, customerId, now) });
+  }
+
+  async factors(manager: EntityManager, customerId: string, now: Date): Promise<RiskFactorLine[]> {
+    const [row] = (await manager.query(
+      `SELECT count(*) FILTER (WHERE status NOT IN ('RESOLVED', 'CLOSED') AND severity = 'LOW')::int AS low,
+              count(*) FILTER (WHERE status NOT IN ('RESOLVED', 'CLOSED') AND severity = 'MEDIUM')::int AS medium,
+              count(*) FILTER (WHERE status NOT IN ('RESOLVED', 'CLOSED') AND severity = 'HIGH')::int AS high,
+              count(*) FILTER (WHERE status NOT IN ('RESOLVED', 'CLOSED') AND severity = 'CRITICAL')::int AS critical,
+              count(*) FILTER (WHERE received_at > $2::timestamptz - make_interval(days => $3::int))::int AS recent
+         FROM complaint WHERE customer_id = $1`,
+      [customerId, now.toISOString(), REPEAT_WINDOW_DAYS],
+    )) as Array<{ low: number; medium: number; high: number; critical: number; recent: number }>;
+    const line = complaintsFactor({ LOW: row.low, MEDIUM: row.medium, HIGH: row.high, CRITICAL: row.critical }, row.recent);
+    return line ? [line] : [];
+  }
+}
