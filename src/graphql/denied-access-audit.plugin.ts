@@ -2,6 +2,7 @@ import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import type { FieldPolicyRequest } from '../access/field-policy';
 import type { AuditSink } from '../common/audit/audit-sink';
 import type { RequestContext } from '../common/context/request-context';
+import { ONCE_PER_REQUEST_OPERATIONS } from '../access/operations';
 import { ErrorCode } from '../common/errors/error-codes';
 
 /** Refusals that count as denied access (SPEC §5: FORBIDDEN, NOT_FOUND on scoped rows, STEP_UP_REQUIRED). */
@@ -41,6 +42,41 @@ export function deniedAccessAuditPlugin(audit: DeniedAccessAudit, context: Reque
             resourceType: 'Operation',
             resourceId: refused[0].path?.split('.')[0] ?? null,
             details: { reason: 'refused by service', errors: refused.slice(0, 20) },
+          });
+        },
+      };
+    },
+  };
+}
+
+/** Codes a failed mutation is not recorded under here: refusals (above), unauthenticated requests, and requests refused before they ran. */
+const NOT_A_FAILED_MUTATION: ReadonlySet<string> = new Set([...REFUSALS, ErrorCode.UNAUTHENTICATED, ErrorCode.RATE_LIMITED, ErrorCode.QUERY_TOO_COMPLEX, 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED']);
+
+/**
+ * SPEC §5 records every mutation. A successful one leaves its service's entry in its transaction; one that
+ * fails rolls that back, so this records it once per request as `mutation.failed` (outcome ERROR) with the
+ * mutation's name, the error codes and paths — never input values. Only errors at a mutation's root field
+ * count: one below it is a nested read, or one item of an ingest call (`event.ingest` counts those), and one
+ * without a path (variables that cannot be coerced) came before anything ran or anyone was authenticated.
+ * Sign-in steps, step-up and verification codes record their own outcomes, failures included.
+ */
+export function failedMutationAuditPlugin(audit: AuditSink): ApolloServerPlugin<BaseContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didEncounterErrors({ errors, operation }) {
+          if (operation?.operation !== 'mutation') return;
+          const failed = errors
+            .filter((e) => e.path?.length === 1 && !ONCE_PER_REQUEST_OPERATIONS.has(String(e.path[0])))
+            .map((e) => ({ code: String(e.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR), path: e.path!.join('.') }))
+            .filter((e) => !NOT_A_FAILED_MUTATION.has(e.code));
+          if (!failed.length) return;
+          await audit.record({
+            action: 'mutation.failed',
+            outcome: 'ERROR',
+            resourceType: 'Operation',
+            resourceId: failed[0].path,
+            details: { errors: failed.slice(0, 20) },
           });
         },
       };

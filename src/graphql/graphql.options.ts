@@ -9,7 +9,7 @@ import { oncePerRequestPlugin } from './once-per-request.plugin';
 import { applyFieldPolicies } from '../access/field-policy';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { fieldAuditFlusher, fieldAuditPlugin } from './field-audit.plugin';
-import { deniedAccessAuditPlugin, type DeniedAccessAudit } from './denied-access-audit.plugin';
+import { deniedAccessAuditPlugin, failedMutationAuditPlugin, type DeniedAccessAudit } from './denied-access-audit.plugin';
 import type { AuditSink } from '../common/audit/audit-sink';
 import type { PrincipalResolver } from '../access/principal-resolver';
 import type { ClsService } from 'nestjs-cls';
@@ -49,6 +49,7 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
       oncePerRequestPlugin(),
       fieldAuditPlugin(audit),
       ...('hasDeniedEntry' in audit ? [deniedAccessAuditPlugin(audit as DeniedAccessAudit, requestContext)] : []),
+      failedMutationAuditPlugin(audit),
       singleLimitErrorPlugin(),
       operationTelemetryPlugin(metrics, logger),
     ],

@@ -246,4 +246,30 @@ describe('audit: what is recorded for sign-in, sessions and partner tokens', () 
       expect(denied).toEqual([expect.objectContaining({ action: 'access.denied', details: expect.objectContaining({ errors: [{ code: 'STEP_UP_REQUIRED', path: 'eraseCustomer' }] }) })]);
     });
   });
+
+  it('records a failed mutation once as mutation.failed (ERROR) with codes and paths, never the input', async () => {
+    const mark = await headId();
+    const CREATE = 'mutation($i: CreateUserInput!) { createUser(input: $i) { id } }';
+    const taken = await t.gql(CREATE, { i: { email: admin.email, displayName: 'Dupe Markername', role: 'AGENT', initialPassword: 'a-long-enough-password-1' } }, { token: admin.accessToken });
+    expect(taken.errors?.[0].extensions?.code).toBe('CONFLICT');
+    const invalid = await t.gql(CREATE, { i: { email: 'not-an-email-markername', displayName: ' ', role: 'AGENT', initialPassword: 'x' } }, { token: admin.accessToken });
+    expect(invalid.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    // A variable that cannot be coerced fails before anything ran or anyone was authenticated: not recorded.
+    const uncoerced = await t.gql(CREATE, { i: { email: 'x@custos.test' } }, { token: admin.accessToken });
+    expect(uncoerced.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    // Not failed mutations: a query's error; a sign-in step's failure (identity records it as DENIED).
+    expect((await t.gql('{ user(id: "nope") { id } }', undefined, { token: admin.accessToken })).errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    expect((await t.gql('mutation { stepUp(code: "000000") { expiresAt } }', undefined, { token: admin.accessToken })).errors?.[0].extensions?.code).toBeDefined();
+    const failed = (await since(mark, admin.userId)).filter((r) => r.action === 'mutation.failed');
+    expect(failed.map((r) => [r.outcome, r.resource_id, r.details])).toEqual([
+      ['ERROR', 'createUser', { errors: [{ code: 'CONFLICT', path: 'createUser' }] }],
+      ['ERROR', 'createUser', { errors: [{ code: 'BAD_USER_INPUT', path: 'createUser' }] }],
+    ]);
+    expect(failed.every((r) => r.request_id)).toBe(true);
+    expect(JSON.stringify(failed)).not.toMatch(/markername|Markername|a-long-enough/i);
+    // A mutation that succeeds leaves its own entry and no failure.
+    const mark2 = await headId();
+    await gqlOk(t.gql, CREATE, { i: { email: 'audit-ok@custos.test', displayName: 'Fine', role: 'AGENT', initialPassword: 'a-long-enough-password-2' } }, admin.accessToken);
+    expect((await since(mark2, admin.userId)).map((r) => [r.action, r.outcome])).toEqual([['user.create', 'SUCCESS']]);
+  });
 });
