@@ -123,6 +123,18 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(audit.rows[0].details).toMatchObject({ received: 6, processed: 2, rejected: 4 });
   });
 
+  it('takes occurredAt only with its offset: a local time of no stated zone is refused at its index', async () => {
+    const c = await customer();
+    const res = await ingest(t, core.token, ['2026-03-01T10:00:00+02:00', '2026-03-01T10:00:00', '2026-03-01', '2026-03-01T08:00:00Z'].map((occurredAt) => ({ customerId: c, type: 'LOGIN', occurredAt })));
+    expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual(['ALLOW', null, null, 'ALLOW']);
+    expect(res.errors!.map((e) => [e.path!.join('.'), e.extensions!.code, (e.extensions!.fieldErrors as Array<{ path: string }>)[0].path])).toEqual([
+      ['ingestEvents.1', 'BAD_USER_INPUT', 'occurredAt'],
+      ['ingestEvents.2', 'BAD_USER_INPUT', 'occurredAt'],
+    ]);
+    const { rows } = await sql.query(`SELECT occurred_at FROM event WHERE customer_id = $1 ORDER BY occurred_at`, [c]);
+    expect(rows.map((r) => (r.occurred_at as Date).toISOString())).toEqual(['2026-03-01T08:00:00.000Z', '2026-03-01T08:00:00.000Z']);
+  });
+
   it('refuses an amount with more than 2 decimals at its index instead of rounding it; 2 decimals are stored as sent', async () => {
     const c = await customer();
     const res = await ingest(t, core.token, [

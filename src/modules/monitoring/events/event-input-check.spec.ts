@@ -27,7 +27,7 @@ const tries: Record<string, unknown[]> = {
   customerId: ['00000000-0000-0000-0000-000000000000', 'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF', '3F0C1F5E-8B1A-4C2D-9E3F-1A2B3C4D5E6F', '3f0c1f5e-8b1a-9c2d-9e3f-1a2b3c4d5e6f', 'not-a-uuid', '', null, undefined, 7],
   customerExternalRef: ['ref-1', ' ref ', '', '  ', long(100), long(101), null, undefined, 1],
   type: ['LOGIN', 'PAYMENT', 'PROFILE_CHANGE', 'transaction', 'NOPE', '', null, undefined],
-  occurredAt: ['2026-12-01T10:00:00Z', '2026-12-01T10:00:00+02:00', '2026-12-01', '2026-02-30T10:00:00Z', '2026-12-01 10:00:00', 'yesterday', '', null, 12],
+  occurredAt: ['2026-12-01T10:00:00Z', '2026-12-01T10:00:00+02:00', '2026-12-01T10:00:00.123456-0530', '2026-12-01T10:00z', '2026-12-01T10:00:00', '2026-12-01T10:00:00.5', '2026-12-01', '2026-02-30T10:00:00Z', '2026-12-01 10:00:00', 'yesterday', '', null, 12],
   amount: ['1', '0.5', '10.12', '10.120', '-3.00', '1e3', '', null, undefined, 12],
   currency: ['USD', 'eur', 'EURO', '', null, undefined, 1],
   channel: ['APP', ' APP ', '', long(50), long(51), null, undefined],
