@@ -1,32 +1,21 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import type { RiskFactorLine } from '../monitoring/risk/risk-scoring';
+import { weighBySeverity, type Level, type RiskFactorLine } from '../monitoring/risk/risk-scoring';
 import { RiskService } from '../monitoring/risk/risk.service';
 
 /** Points per complaint still open (not RESOLVED or CLOSED), by its severity. */
-export const OPEN_COMPLAINT_POINTS = { LOW: 1, MEDIUM: 3, HIGH: 5, CRITICAL: 8 } as const;
+export const OPEN_COMPLAINT_POINTS: Readonly<Record<Level, number>> = { LOW: 1, MEDIUM: 3, HIGH: 5, CRITICAL: 8 };
 /** A customer with at least this many complaints received in {@link REPEAT_WINDOW_DAYS} is a repeat complainant. */
 export const REPEAT_COMPLAINTS = 3;
 export const REPEAT_WINDOW_DAYS = 90;
 export const REPEAT_POINTS = 5;
 export const COMPLAINTS_CAP = 15;
 
-type Severity = keyof typeof OPEN_COMPLAINT_POINTS;
-const SEVERITIES: readonly Severity[] = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'];
-
 /** The COMPLAINTS factor from a customer's counts; null when it is worth nothing. */
-export function complaintsFactor(open: Partial<Record<Severity, number>>, recent: number): RiskFactorLine | null {
-  let points = 0;
-  let openCount = 0;
-  const parts: string[] = [];
-  for (const severity of SEVERITIES) {
-    const n = open[severity] ?? 0;
-    if (!n) continue;
-    points += n * OPEN_COMPLAINT_POINTS[severity];
-    openCount += n;
-    parts.push(`${n} ${severity}`);
-  }
-  const details = openCount ? [`${openCount} open (${parts.join(', ')})`] : [];
+export function complaintsFactor(open: Partial<Record<Level, number>>, recent: number): RiskFactorLine | null {
+  const weighed = weighBySeverity(open, OPEN_COMPLAINT_POINTS);
+  let points = weighed.points;
+  const details = weighed.count ? [`${weighed.count} open (${weighed.parts.join(', ')})`] : [];
   if (recent >= REPEAT_COMPLAINTS) {
     points += REPEAT_POINTS;
     details.push(`${recent} received in ${REPEAT_WINDOW_DAYS} days`);

@@ -72,15 +72,24 @@ export interface RiskInputs {
   extra?: RiskFactorLine[];
 }
 
-export function openAlertsFactor(counts: Partial<Record<Level, number>>): RiskFactorLine | null {
-  const parts: string[] = [];
-  let raw = 0;
+/**
+ * Counts by severity weighed with per-severity points (open alerts, open complaints): the points, how many
+ * there are, and `"<n> <SEVERITY>"` parts, most severe first, for a factor's detail.
+ */
+export function weighBySeverity(counts: Partial<Record<Level, number>>, points: Readonly<Record<Level, number>>): { points: number; count: number; parts: string[] } {
+  const tally = { points: 0, count: 0, parts: [] as string[] };
   for (const level of [...LEVELS].reverse()) {
     const n = counts[level] ?? 0;
     if (!n) continue;
-    raw += n * OPEN_ALERT_POINTS[level];
-    parts.push(`${n} ${level}`);
+    tally.points += n * points[level];
+    tally.count += n;
+    tally.parts.push(`${n} ${level}`);
   }
+  return tally;
+}
+
+export function openAlertsFactor(counts: Partial<Record<Level, number>>): RiskFactorLine | null {
+  const { points: raw, parts } = weighBySeverity(counts, OPEN_ALERT_POINTS);
   if (!raw) return null;
   const points = Math.min(raw, OPEN_ALERTS_CAP);
   return { factor: 'OPEN_ALERTS', points, detail: `${parts.join(', ')} open alert(s)${raw > points ? ` (${raw} points, factor capped at ${OPEN_ALERTS_CAP})` : ''}` };
