@@ -49,8 +49,11 @@ export function deniedAccessAuditPlugin(audit: DeniedAccessAudit, context: Reque
   };
 }
 
-/** Codes a failed mutation is not recorded under here: refusals (above), unauthenticated requests, and requests refused before they ran. */
-const NOT_A_FAILED_MUTATION: ReadonlySet<string> = new Set([...REFUSALS, ErrorCode.UNAUTHENTICATED, ErrorCode.RATE_LIMITED, ErrorCode.QUERY_TOO_COMPLEX, 'GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED']);
+/**
+ * Codes a failed mutation is not recorded under here: refusals (above), unauthenticated requests, and
+ * requests refused before they ran (parse and validation errors carry no path, so they never reach the check).
+ */
+const NOT_A_FAILED_MUTATION: ReadonlySet<string> = new Set([...REFUSALS, ErrorCode.UNAUTHENTICATED, ErrorCode.RATE_LIMITED, ErrorCode.QUERY_TOO_COMPLEX]);
 
 /**
  * SPEC §5 records every mutation. A successful one leaves its service's entry in its transaction; one that

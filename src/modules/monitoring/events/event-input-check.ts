@@ -1,6 +1,6 @@
 import { isEnum, isISO8601, isNotEmpty, isObject, isString, isUUID, matches, maxLength } from 'class-validator';
 import { hasAtMostDecimals } from '../../../common/validation/decimal.decorators';
-import { EVENT_AMOUNT_DECIMALS, EVENT_CONTENT_MAX, EVENT_PATTERNS, EVENT_TEXT_MAX, EventInput, flatAttributes, OCCURRED_AT_OFFSET } from '../models/event.model';
+import { EVENT_AMOUNT_DECIMALS, EVENT_CONTENT_MAX, EVENT_PATTERNS, EVENT_TEXT_MAX, EventInput, flatAttributes } from '../models/event.model';
 import { EventType } from '../models/monitoring.enums';
 
 type TextField = keyof typeof EVENT_TEXT_MAX;
@@ -29,7 +29,7 @@ export function wellFormedEvent(raw: unknown): EventInput | null {
   }
   if (!absent(input.customerId) && !isUUID(input.customerId, 'all')) return null;
   if (!isEnum(input.type, EventType)) return null;
-  if (!isISO8601(input.occurredAt, { strict: true }) || !matches(input.occurredAt, OCCURRED_AT_OFFSET)) return null;
+  if (!isISO8601(input.occurredAt, { strict: true }) || !matches(input.occurredAt, EVENT_PATTERNS.occurredAt)) return null;
   if (!absent(input.amount) && !(isString(input.amount) && hasAtMostDecimals(input.amount, EVENT_AMOUNT_DECIMALS))) return null;
   for (const name of ['currency', 'country', 'ipAddress'] as const) {
     if (!absent(input[name]) && !matches(input[name], EVENT_PATTERNS[name])) return null;

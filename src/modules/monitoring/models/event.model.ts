@@ -27,12 +27,14 @@ class FlatAttributes implements ValidatorConstraintInterface {
 }
 
 /** Patterns of EventInput's fields, shared with the ingest fast lane (event-input-check.ts). */
-export const EVENT_PATTERNS = { currency: /^[A-Z]{3}$/, country: /^[A-Z]{2}$/, ipAddress: /^[0-9a-fA-F:.]{2,45}$/ } as const;
-/**
- * `occurredAt` names an instant: a date-time with its offset (`Z` or `±hh:mm`). Without one, ISO-8601 means
- * local time of an unstated zone, which the server would read in its own.
- */
-export const OCCURRED_AT_OFFSET = /T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/i;
+export const EVENT_PATTERNS = {
+  currency: /^[A-Z]{3}$/,
+  country: /^[A-Z]{2}$/,
+  ipAddress: /^[0-9a-fA-F:.]{2,45}$/,
+  // An instant: a date-time with its offset (`Z` or `±hh:mm`). Without one, ISO-8601 means local time of an
+  // unstated zone, which the server would read in its own.
+  occurredAt: /T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/i,
+} as const;
 /** Text fields (trimmed, non-empty) and their maximum lengths. */
 export const EVENT_TEXT_MAX = { idempotencyKey: 200, customerExternalRef: 100, channel: 50, deviceId: 200, counterpartyRef: 200 } as const;
 export const EVENT_CONTENT_MAX = 10_000;
@@ -46,7 +48,7 @@ export class EventInput {
   @Field(() => EventType) @IsEnum(EventType, { message: 'x must be an event type' }) type!: EventType;
   @Field({ description: 'ISO-8601 date-time with its offset (Z or ±hh:mm)' })
   @IsISO8601({ strict: true }, { message: 'x must be an ISO-8601 date-time' })
-  @Matches(OCCURRED_AT_OFFSET, { message: 'x must be a date-time with its offset, such as 2026-01-31T09:30:00Z' })
+  @Matches(EVENT_PATTERNS.occurredAt, { message: 'x must be a date-time with its offset, such as 2026-01-31T09:30:00Z' })
   occurredAt!: string;
   @Field(() => DecimalScalar, { nullable: true }) @IsOptional() @IsString() @MaxDecimals(EVENT_AMOUNT_DECIMALS) amount?: string;
   @Field({ nullable: true, description: 'ISO 4217' }) @IsOptional() @Matches(EVENT_PATTERNS.currency, { message: 'x must be an ISO 4217 code such as EUR' }) currency?: string;
