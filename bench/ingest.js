@@ -553,23 +553,29 @@ async function main() {
       const randomTokens = await issueTokens(nTokens);
       const appRandom = await appRun('app (GraphQL), random customers', () => cannonRun(url, randomTokens, SECONDS, random, '/graphql'));
       console.log(`${appRandom.reqPerSec.toFixed(1)} req/s`);
+      /** A diagnostic run beside the app: another server on the same database, warmed up, stopped after `run`. */
+      const withExtraServer = async (options, run) => {
+        const extra = await startServer(env, options);
+        extraChild = extra.child;
+        try {
+          const extraUrl = `http://127.0.0.1:${extra.port}/graphql`;
+          await cannonRun(extraUrl, await issueTokens(1), WARMUP_SECONDS, random, '/graphql');
+          await run(extraUrl, extra.child);
+        } finally {
+          await stopServer(extra.child).catch(() => extra.child.kill('SIGKILL'));
+          extraChild = undefined;
+        }
+      };
       let appNoAudit = null;
       if (NO_AUDIT) {
         // Diagnostic, no target: the same app with its audit sink replaced by a no-op (bench/lib/app-without-audit.js),
         // i.e. without the audit append lock each ingest takes, on the same database.
-        const na = await startServer(env, { withoutAudit: true });
-        extraChild = na.child;
-        try {
-          const naUrl = `http://127.0.0.1:${na.port}/graphql`;
-          await cannonRun(naUrl, await issueTokens(1), WARMUP_SECONDS, random, '/graphql');
+        await withExtraServer({ withoutAudit: true }, async (naUrl, naChild) => {
           process.stdout.write('  app WITHOUT AUDIT (diagnostic), random customers ... ');
           const naTokens = await issueTokens(nTokens);
-          appNoAudit = await appRun('app without audit (diagnostic), random', () => cannonRun(naUrl, naTokens, SECONDS, random, '/graphql'), na.child);
+          appNoAudit = await appRun('app without audit (diagnostic), random', () => cannonRun(naUrl, naTokens, SECONDS, random, '/graphql'), naChild);
           console.log(`${appNoAudit.reqPerSec.toFixed(1)} req/s`);
-        } finally {
-          await stopServer(na.child).catch(() => na.child.kill('SIGKILL'));
-          extraChild = undefined;
-        }
+        });
       }
       let appTwo = null;
       let twoChain = null;
@@ -577,11 +583,7 @@ async function main() {
         // Diagnostic, no target: a second instance of the app on the same database, each taking half the
         // connections, so both chain into the one audit log through its cross-instance lock. Statements and
         // CPU per request are the first instance's.
-        const second = await startServer(env);
-        extraChild = second.child;
-        try {
-          const secondUrl = `http://127.0.0.1:${second.port}/graphql`;
-          await cannonRun(secondUrl, await issueTokens(1), WARMUP_SECONDS, random, '/graphql');
+        await withExtraServer(undefined, async (secondUrl, secondChild) => {
           process.stdout.write('  app, TWO instances (diagnostic), random customers ... ');
           const twoTokens = await issueTokens(nTokens);
           const half = Math.max(1, Math.floor(CONNECTIONS / 2));
@@ -600,13 +602,10 @@ async function main() {
           });
           console.log(`${appTwo.reqPerSec.toFixed(1)} req/s (${appTwo.perInstanceReqPerSec.join(' + ')})`);
           // The one chain both instances appended to: consecutive ids, each entry linked to a distinct predecessor.
-          await settle(second.child);
+          await settle(secondChild);
           twoChain = (await sql.query(`SELECT min(id)::int AS lo, max(id)::int AS hi, count(*)::int AS n, count(DISTINCT prev_hash)::int AS prevs,
             (SELECT count(*)::int FROM audit_entry_pending) AS pending FROM audit_entry`)).rows[0];
-        } finally {
-          await stopServer(second.child).catch(() => second.child.kill('SIGKILL'));
-          extraChild = undefined;
-        }
+        });
       }
       const hotBefore = await explainFor(hotIndex, 'hot customer before the one-customer run');
       process.stdout.write('  app, ONE customer ... ');
