@@ -3,7 +3,7 @@ import { dataKeyOwner } from '../common/crypto/envelope';
 import type { PiiVault } from '../common/crypto/pii-vault.service';
 
 /**
- * `keys:rotate`: moves every wrapped data key (customers and staff users) to the active KEK version.
+ * `keys:rotate`: moves every wrapped data key (customers, staff users, webhooks, customer-less alerts) to the active KEK version.
  *
  * - Only 32-byte data keys are re-wrapped; no encrypted value is touched, so nothing else changes.
  * - Resumable by construction: each pass selects only rows whose key is not under the active version, so a
@@ -23,6 +23,8 @@ export const DATA_KEY_TABLES = [
   { table: 'app_user', label: 'staff users', owner: dataKeyOwner.user },
   // Webhook signing secrets live under per-webhook data keys (owner `webhook:<id>`).
   { table: 'webhook', label: 'webhooks', owner: (id: string) => `webhook:${id}` },
+  // Notes on an alert without a customer (a SYSTEMIC complaint spike) live under that alert's own key.
+  { table: 'alert', label: 'alerts', owner: dataKeyOwner.alert },
 ] as const;
 
 export type DataKeyTable = (typeof DATA_KEY_TABLES)[number]['table'];

@@ -112,6 +112,41 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     expect(codeOf(await t.gql('mutation { addAlertNote(id: "00000000-0000-0000-0000-000000000000", note: "x") { id } }', undefined, { token: analyst.accessToken }))).toBe('NOT_FOUND');
   });
 
+  it('keeps notes on an alert without a customer under a key of its own, made once by its first note', async () => {
+    // A SYSTEMIC alert (a complaint spike) has neither rule nor customer.
+    const systemic = async () =>
+      (await sql.query(`INSERT INTO alert (kind, customer_id, severity, first_seen_at, last_seen_at) VALUES ('SYSTEMIC', NULL, 'HIGH', now(), now()) RETURNING id`)).rows[0].id as string;
+    const alertId = await systemic();
+    const ADD = 'mutation($id: ID!, $n: String!) { addAlertNote(id: $id, note: $n) { id } }';
+    // Two first notes at once: both kept, under one key.
+    await Promise.all(['Spike traced to the billing run of 3 May', 'Card scheme outage confirmed'].map((n) => gqlOk(t.gql, ADD, { id: alertId, n }, analyst.accessToken)));
+    await gqlOk(t.gql, 'mutation($id: ID!) { transitionAlert(id: $id, input: {to: ESCALATED, note: "Escalated to operations"}) { status } }', { id: alertId }, co.accessToken);
+    const { rows: [stored] } = await sql.query(`SELECT data_key FROM alert WHERE id = $1`, [alertId]);
+    expect(stored.data_key).toMatch(/^v\d+:/);
+
+    const read = await gqlOk<{ alert: { customer: unknown; activity: Array<{ kind: string; note: string | null }> } }>(
+      t.gql, 'query($id: ID!) { alert(id: $id) { customer { id } activity { kind note } } }', { id: alertId }, co.accessToken,
+    );
+    expect(read.alert.customer).toBeNull();
+    expect(read.alert.activity.map((a) => a.note).sort()).toEqual(['Card scheme outage confirmed', 'Escalated to operations', 'Spike traced to the billing run of 3 May']);
+    // Ciphertext at rest.
+    const notes = (await sql.query(`SELECT id, note FROM alert_activity WHERE alert_id = $1 AND note IS NOT NULL ORDER BY created_at, id`, [alertId])).rows;
+    expect(notes).toHaveLength(3);
+    for (const n of notes) expect(n.note).toMatch(/^e1\./);
+    expect(JSON.stringify(notes)).not.toMatch(/billing|outage|operations/);
+    // Another customer-less alert gets its own key: this one's notes do not open under it.
+    const other = await systemic();
+    await gqlOk(t.gql, ADD, { id: other, n: 'unrelated' }, analyst.accessToken);
+    expect((await sql.query(`SELECT data_key FROM alert WHERE id = $1`, [other])).rows[0].data_key).not.toBe(stored.data_key);
+    // The key column is only for alerts without a customer.
+    const { alertId: customerAlert } = await largeAlert();
+    await expect(sql.query(`UPDATE alert SET data_key = $2 WHERE id = $1`, [customerAlert, stored.data_key])).rejects.toThrow(/alert_data_key_only_without_customer/);
+    // The note's entry names the alert, not the text.
+    const audit = await sql.query(`SELECT details::text AS details, customer_id FROM audit_entry WHERE action = 'alert.note' AND resource_id = $1`, [alertId]);
+    expect(audit.rows).toHaveLength(2);
+    for (const r of audit.rows) expect(r).toMatchObject({ customer_id: null, details: expect.not.stringMatching(/billing|outage/) });
+  });
+
   it('opens a new alert once the dedup window has passed, and repeats inside it', async () => {
     const c = await customer();
     const day = 24 * 3600_000;

@@ -135,6 +135,7 @@ describe('keys:rotate: every data key moves to the active KEK, resumably, and ev
       expect.objectContaining({ table: 'customer', versionsBefore: { v1: 5, v2: 2 }, versionsAfter: { v2: 7 }, rewrapped: 5, remaining: 0 }),
       expect.objectContaining({ table: 'app_user', versionsBefore: { v1: 4 }, versionsAfter: { v2: 4 }, rewrapped: 4, remaining: 0 }),
       expect.objectContaining({ table: 'webhook', rewrapped: 0, remaining: 0 }),
+      expect.objectContaining({ table: 'alert', rewrapped: 0, remaining: 0 }),
     ]);
     expect(await versions('customer')).toEqual({ v2: 7 });
     expect(await versions('app_user')).toEqual({ v2: 4 });
@@ -162,6 +163,23 @@ describe('keys:rotate: every data key moves to the active KEK, resumably, and ev
       const dek = onlyV2.openDataKey(u.data_key, dataKeyOwner.user(u.id));
       expect(onlyV2.decrypt(dek, u.totp_secret, { table: 'app_user', column: 'totp_secret', rowId: u.id })).toBe(user.secret);
     }
+  });
+
+  it('rewraps the key of an alert without a customer: its notes still open under v2 alone', async () => {
+    const alertId = randomUUID();
+    const activityId = randomUUID();
+    const onV1 = vaultFor(shared, `v1:${v1}`);
+    const { dek, wrapped } = onV1.newDataKey(dataKeyOwner.alert(alertId));
+    const aad = { table: 'alert_activity', column: 'note', rowId: activityId };
+    await sql.query(`INSERT INTO alert (id, kind, severity, first_seen_at, last_seen_at, data_key) VALUES ($1, 'SYSTEMIC', 'HIGH', now(), now(), $2)`, [alertId, wrapped]);
+    await sql.query(`INSERT INTO alert_activity (id, alert_id, kind, from_status, to_status, note) VALUES ($1, $2, 'NOTE', 'OPEN', 'OPEN', $3)`, [activityId, alertId, onV1.encrypt(dek, 'spike explained', aad)]);
+    const result = await rotateDataKeys(dataSource, rotatingVault(), { batchSize: 2 });
+    expect(result.tables.find((r) => r.table === 'alert')).toMatchObject({ versionsBefore: { v1: 1 }, versionsAfter: { v2: 1 }, rewrapped: 1, remaining: 0 });
+    const { rows: [row] } = await sql.query(`SELECT a.data_key, x.note FROM alert a JOIN alert_activity x ON x.alert_id = a.id WHERE a.id = $1`, [alertId]);
+    const onlyV2 = vaultFor(shared, `v2:${v2}`);
+    expect(onlyV2.decrypt(onlyV2.openDataKey(row.data_key, dataKeyOwner.alert(alertId)), row.note, aad)).toBe('spike explained');
+    // Bound to its owner: the same wrapped key does not open as another alert's.
+    expect(() => onlyV2.openDataKey(row.data_key, dataKeyOwner.alert(randomUUID()))).toThrow();
   });
 
   it('a new app on the same database (PII_KEYS v1,v2, active v2) signs staff in with TOTP and reads the same PII', async () => {

@@ -43,6 +43,8 @@ export interface RewrapResult {
 export const dataKeyOwner = {
   customer: (customerId: string): string => `customer:${customerId}`,
   user: (userId: string): string => `user:${userId}`,
+  /** An alert without a customer seals its notes under a key of its own. */
+  alert: (alertId: string): string => `alert:${alertId}`,
 };
 
 export function generateDataKey(): Buffer {

@@ -57,7 +57,7 @@ export class AlertsResolver {
   }
 
   @Policy('transition', 'Alert')
-  @Mutation(() => AlertModel, { description: "A note in any state, encrypted under the customer's key; audited without its text" })
+  @Mutation(() => AlertModel, { description: "A note in any state, encrypted under the customer's key (or the alert's own when it has no customer); audited without its text" })
   addAlertNote(@Args('id', { type: () => ID }) id: string, @Args('note') note: string): Promise<AlertModel> {
     return this.alertService.addNote(id, note);
   }

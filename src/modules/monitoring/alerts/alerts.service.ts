@@ -3,6 +3,8 @@ import { isUUID } from 'class-validator';
 import type { EntityManager } from 'typeorm';
 import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
 import { RequestContext } from '../../../common/context/request-context';
+import { dataKeyOwner } from '../../../common/crypto/envelope';
+import { PiiVault } from '../../../common/crypto/pii-vault.service';
 import { Role, type Principal } from '../../../common/context/principal';
 import { BadUserInputError, ConflictError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
@@ -42,6 +44,7 @@ export class AlertsService {
     private readonly risk: RiskService,
     private readonly live: LiveUpdates,
     private readonly metrics: MetricsService,
+    private readonly vault: PiiVault,
   ) {}
 
   /**
@@ -128,29 +131,31 @@ export class AlertsService {
     return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([...order.keys.map((k) => k.value(last)), last.id]) : null } };
   }
 
-  /** An alert's trail, oldest first; notes opened with the customer's key (the caller may read the alert). */
+  /**
+   * An alert's trail, oldest first; notes opened with the customer's key, or the alert's own for an alert
+   * without a customer (the caller may read the alert).
+   */
   async activity(alert: AlertModel): Promise<AlertActivityModel[]> {
     const rows = (await this.tx.manager().query(
       `SELECT id, kind, from_status, to_status, actor_id, assignee_id, note, created_at FROM alert_activity WHERE alert_id = $1 ORDER BY created_at, id`,
       [alert.id],
     )) as Array<{ id: string; kind: AlertActivityKind; from_status: AlertStatus | null; to_status: AlertStatus | null; actor_id: string | null; assignee_id: string | null; note: string | null; created_at: Date }>;
-    const [customer] = alert.customerId && rows.some((r) => r.note) ? await this.customers.snapshots([alert.customerId], []) : [];
+    const open = rows.some((r) => r.note) ? await this.noteOpener(alert) : () => null;
     return rows.map((r) => ({
       id: r.id, kind: r.kind, fromStatus: r.from_status, toStatus: r.to_status, actorId: r.actor_id, assigneeId: r.assignee_id, createdAt: r.created_at,
       customerId: alert.customerId ?? undefined,
-      note: r.note && customer ? this.customers.openForCustomer(customer, { table: 'alert_activity', column: 'note', rowId: r.id }, r.note) : null,
+      note: r.note ? open(r.id, r.note) : null,
     }));
   }
 
-  /** A note on an alert in any state, encrypted under its customer's key. */
+  /** A note on an alert in any state, encrypted under its customer's key (or the alert's own). */
   async addNote(id: string, note: string): Promise<AlertModel> {
     const text = typeof note === 'string' ? note.trim() : '';
     if (!text || text.length > 2000) throw BadUserInputError.field('note', 'must be 1 to 2000 characters');
     const alert = await this.get(id);
-    if (!alert.customerId) throw BadUserInputError.field('note', 'notes are kept under a customer\'s key: this alert has no customer');
     return this.tx.run(async (manager) => {
       const activityId = randomUUID();
-      const sealed = await this.sealNote(alert.customerId!, activityId, text);
+      const sealed = await this.sealNote(manager, alert, activityId, text);
       if (!sealed) throw new ConflictError('The customer is erased: no new notes');
       await manager.query(
         `INSERT INTO alert_activity (id, alert_id, kind, actor_id, from_status, to_status, note) VALUES ($1, $2, 'NOTE', $3, $4, $4, $5)`,
@@ -184,7 +189,6 @@ export class AlertsService {
     if (!canTransition(alert.status, to)) throw new InvalidTransitionError('Alert', alert.status, to);
     if (to === AlertStatus.CLOSED && !input.disposition) throw BadUserInputError.field('disposition', 'is required to close an alert');
     if (input.to !== AlertTarget.CLOSED && input.disposition) throw BadUserInputError.field('disposition', 'is only given when closing');
-    if (input.note && !alert.customerId) throw BadUserInputError.field('note', 'notes are kept under a customer\'s key: this alert has no customer');
     return this.tx.run(async (manager) => {
       const [, count] = (await manager.query(
         `UPDATE alert SET status = $2, disposition = $3, closed_at = CASE WHEN $2 = 'CLOSED' THEN now() END, updated_at = now() WHERE id = $1 AND status = $4`,
@@ -193,7 +197,7 @@ export class AlertsService {
       if (count !== 1) throw new InvalidTransitionError('Alert', 'a changed state', to);
       // Notes are free text about a customer: encrypted under that customer's key, never in the audit log.
       const activityId = randomUUID();
-      const note = input.note && alert.customerId ? await this.sealNote(alert.customerId, activityId, input.note) : null;
+      const note = input.note ? await this.sealNote(manager, alert, activityId, input.note) : null;
       // A note that cannot be kept is refused, not dropped: the transition rolls back and may be sent without it.
       if (input.note && !note) throw new ConflictError('The customer is erased: a note can no longer be kept; transition without one', { field: 'note' });
       await manager.query(`INSERT INTO alert_activity (id, alert_id, kind, actor_id, from_status, to_status, note) VALUES ($1, $2, 'TRANSITION', $3, $4, $5, $6)`, [activityId, id, this.actorId(), alert.status, to, note]);
@@ -204,9 +208,38 @@ export class AlertsService {
     });
   }
 
-  private async sealNote(customerId: string, activityId: string, note: string): Promise<string | null> {
-    const [customer] = await this.customers.snapshots([customerId], []);
-    return customer ? this.customers.sealForCustomer(customer, { table: 'alert_activity', column: 'note', rowId: activityId }, note) : null;
+  /** The note sealed for the alert_activity row `activityId`; `null` when the alert's customer is erased. */
+  private async sealNote(manager: EntityManager, alert: AlertModel, activityId: string, note: string): Promise<string | null> {
+    const aad = noteAad(activityId);
+    if (alert.customerId) {
+      const [customer] = await this.customers.snapshots([alert.customerId], []);
+      return customer ? this.customers.sealForCustomer(customer, aad, note) : null;
+    }
+    return this.vault.encrypt(await this.ownKey(manager, alert.id), note, aad);
+  }
+
+  /**
+   * The data key of an alert without a customer, made by its first note. The row lock makes concurrent first
+   * notes agree on one key: the second waits, then finds the first one's.
+   */
+  private async ownKey(manager: EntityManager, alertId: string): Promise<Buffer> {
+    const owner = dataKeyOwner.alert(alertId);
+    const [row] = (await manager.query(`SELECT data_key FROM alert WHERE id = $1 FOR UPDATE`, [alertId])) as Array<{ data_key: string | null }>;
+    if (row.data_key) return this.vault.openDataKey(row.data_key, owner);
+    const { dek, wrapped } = this.vault.newDataKey(owner);
+    await manager.query(`UPDATE alert SET data_key = $2 WHERE id = $1`, [alertId, wrapped]);
+    return dek;
+  }
+
+  /** Opens the alert's notes: with its customer's key (null once erased) or with the alert's own. */
+  private async noteOpener(alert: AlertModel): Promise<(activityId: string, sealed: string) => string | null> {
+    if (alert.customerId) {
+      const [customer] = await this.customers.snapshots([alert.customerId], []);
+      return (activityId, sealed) => (customer ? this.customers.openForCustomer(customer, noteAad(activityId), sealed) : null);
+    }
+    const [row] = (await this.tx.manager().query(`SELECT data_key FROM alert WHERE id = $1`, [alert.id])) as Array<{ data_key: string | null }>;
+    const dek = row?.data_key ? this.vault.openDataKey(row.data_key, dataKeyOwner.alert(alert.id)) : null;
+    return (activityId, sealed) => (dek ? this.vault.decrypt(dek, sealed, noteAad(activityId)) : null);
   }
 
   private actorId(): string | null {
@@ -229,3 +262,5 @@ const ALERT_ORDER: Record<AlertOrderField, { keys: Array<{ sql: string; type: st
     ],
   },
 };
+
+const noteAad = (activityId: string) => ({ table: 'alert_activity', column: 'note', rowId: activityId });

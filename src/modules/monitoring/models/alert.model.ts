@@ -59,7 +59,7 @@ export class AlertActivityModel {
   @Field(() => AlertStatus, { nullable: true }) toStatus!: AlertStatus | null;
   @Field(() => ID, { nullable: true, description: 'The staff user who acted' }) actorId!: string | null;
   @Field(() => ID, { nullable: true, description: 'Whom an ASSIGNED entry named' }) assigneeId!: string | null;
-  @Field(() => String, { nullable: true, description: "Free text, stored encrypted under the customer's key; null once the customer is erased" }) note!: string | null;
+  @Field(() => String, { nullable: true, description: "Free text, stored encrypted under the customer's key (an alert without a customer has a key of its own); null once the customer is erased" }) note!: string | null;
   @Field() createdAt!: Date;
   /** The customer whose key sealed the text; not exposed, it names the customer in the read's audit entry. */
   customerId?: string;
