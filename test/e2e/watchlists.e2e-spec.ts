@@ -258,4 +258,31 @@ describe('watchlists', () => {
     await pastStampTtl();
     expect(await pay()).toBe('BLOCK');
   });
+
+  it('sees a rule version another instance activated even when its stamp is older than the newest active rule', async () => {
+    const c = await customer();
+    const pay = async () => {
+      const res = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00' }]);
+      expect(res.errors).toBeUndefined();
+      return res.data!.ingestEvents[0]!.decision;
+    };
+    const version = (v: number, threshold: number, status: string) =>
+      sql.query(
+        `INSERT INTO rule (code, version, name, event_types, condition, severity, actions, status, updated_at, activated_at)
+         VALUES ('TEST_STAMP', $1, 'stamp', '{TRANSACTION}', $2, 'LOW', '{HOLD_TRANSACTION}', $3, '2000-01-01T00:00:00Z', now())`,
+        [v, JSON.stringify({ compare: { left: { field: 'amount' }, op: 'gt', right: { value: threshold } } }), status],
+      );
+    await version(1, 1000000, 'ACTIVE');
+    await pastStampTtl();
+    expect(await pay()).toBe('ALLOW');
+    // Another instance activates v2 in v1's place: as many active rules as before, and both stamped before the
+    // newest of them (a transaction that started earlier commits later), so neither count nor time moved.
+    await sql.query('BEGIN');
+    await sql.query(`UPDATE rule SET status = 'RETIRED', retired_at = now() WHERE code = 'TEST_STAMP' AND version = 1`);
+    await version(2, 5, 'ACTIVE');
+    await sql.query('COMMIT');
+    await pastStampTtl();
+    expect(await pay()).toBe('HOLD');
+    await sql.query(`UPDATE rule SET status = 'RETIRED', retired_at = now() WHERE code = 'TEST_STAMP'`);
+  });
 });

@@ -115,7 +115,10 @@ export class RuleEngine {
     const now = Date.now();
     if (this.cache && now - this.cache.checkedAt < STAMP_TTL_MS) return this.cache;
     const [{ stamp }] = (await manager.query(
-      `SELECT (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM rule WHERE status = 'ACTIVE')
+      // Active versions are never edited in place, so their ids alone say which rules run. A count and the
+      // newest updated_at did not: a version activated in another's place by a transaction that started
+      // before the newest activation committed moved neither, and other instances kept the retired one.
+      `SELECT (SELECT coalesce(md5(string_agg(id::text, ',' ORDER BY id)), '') FROM rule WHERE status = 'ACTIVE')
               || '|' || (SELECT coalesce(max(updated_at)::text, '') FROM watchlist) AS stamp`,
     )) as Array<{ stamp: string }>;
     if (this.cache && this.cache.stamp === stamp) {
