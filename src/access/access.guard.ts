@@ -18,9 +18,13 @@ import { SIGN_IN_OPERATIONS } from './operations';
 import type { FieldPolicyRequest } from './field-policy';
 
 const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
+type AuditInput = Parameters<AuditSink['record']>[0];
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 type Targets = Array<Function>;
-type RequestWithPrincipal = Request & FieldPolicyRequest;
+type RequestWithPrincipal = Request & FieldPolicyRequest & {
+  /** This request's one count against its IP for want of a valid credential: null, or seconds to wait when past the limit. */
+  custosUnauthenticated?: Promise<number | null>;
+};
 
 /**
  * The one global guard. For every root operation (each alias counts): resolve the principal once per
@@ -71,16 +75,27 @@ export class AccessGuard implements CanActivate {
       }
       // A credential on a public operation is used when valid and otherwise ignored (a client refreshing
       // with its expired access token still attached must get its new tokens).
-      req.custosPrincipal = this.principalOf(req).catch(() => undefined);
+      req.custosPrincipal = this.principalOf(req).catch(async () => {
+        await this.countUnauthenticated(req, this.invalidCredentialEntry(req));
+        return undefined;
+      });
       await req.custosPrincipal;
       return true;
     }
 
-    const principal = await this.principalOf(req);
+    let principal: Principal | undefined;
+    try {
+      principal = await this.principalOf(req);
+    } catch (error) {
+      // An invalid, expired or revoked credential.
+      const wait = await this.countUnauthenticated(req, this.invalidCredentialEntry(req));
+      throw wait === null ? error : new RateLimitedError(wait);
+    }
     if (!principal) {
-      // A protected operation called with no credential at all is a denied access too (SPEC §8).
-      await this.audit.record({ action: 'access.denied', outcome: 'DENIED', resourceType: 'Operation', resourceId: operation, details: { reason: 'UNAUTHENTICATED' } });
-      throw new UnauthenticatedError();
+      // A protected operation called with no credential at all is a denied access too (SPEC §8): one entry
+      // per request, naming the first operation, however many aliases it holds.
+      const wait = await this.countUnauthenticated(req, { action: 'access.denied', outcome: 'DENIED', resourceType: 'Operation', resourceId: operation, details: { reason: 'UNAUTHENTICATED' } });
+      throw wait === null ? new UnauthenticatedError() : new RateLimitedError(wait);
     }
     const ability = this.abilityOf(principal);
     req.custosAbility = ability;
@@ -102,21 +117,36 @@ export class AccessGuard implements CanActivate {
     return this.deny(operation, `${policy.action} ${policy.subject}`);
   }
 
+  /**
+   * A request without a valid credential reaches no account or token bucket, so it counts against its IP,
+   * once per request, and is audited once (`entry`) while under the limit. Past it, a protected operation is
+   * RATE_LIMITED and nothing more is written: a loop of anonymous or forged requests can neither run
+   * unchecked nor grow the append-only log without bound. Resolves to null, or the seconds to wait.
+   */
+  private countUnauthenticated(req: RequestWithPrincipal, entry: AuditInput): Promise<number | null> {
+    req.custosUnauthenticated ??= (async () => {
+      const bucket = configuredBucket(RATE_LIMITS.unauthenticatedPerIp, this.config.rateLimits.unauthenticatedPerIp);
+      const { allowed, retryAfterSeconds } = await this.limiter.consume(bucket, req.ip ?? 'unknown', 1);
+      if (!allowed) return retryAfterSeconds;
+      await this.audit.record(entry);
+      return null;
+    })();
+    return req.custosUnauthenticated;
+  }
+
+  private invalidCredentialEntry(req: RequestWithPrincipal): AuditInput {
+    return { action: 'auth.invalid_credential', outcome: 'DENIED', resourceType: 'Request', details: { path: req.path } };
+  }
+
   private principalOf(req: RequestWithPrincipal): Promise<Principal | undefined> {
     req.custosPrincipal ??= this.principals
       .resolve(req.get?.('authorization'), { ip: req.ip, userAgent: req.get?.('user-agent') })
-      .then(
-        (principal) => {
-          this.context.principal = principal;
-          req.custosPrincipalSettled = principal ?? null;
-          return principal;
-        },
-        async (error: unknown) => {
-          // Once per request: a presented credential that is invalid, expired or revoked.
-          await this.audit.record({ action: 'auth.invalid_credential', outcome: 'DENIED', resourceType: 'Request', details: { path: req.path } });
-          throw error;
-        },
-      );
+      // A credential that is invalid, expired or revoked rejects; callers count and audit it (countUnauthenticated).
+      .then((principal) => {
+        this.context.principal = principal;
+        req.custosPrincipalSettled = principal ?? null;
+        return principal;
+      });
     return req.custosPrincipal;
   }
 

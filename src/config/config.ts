@@ -84,6 +84,7 @@ const envSchema = z.object({
   RATE_LIMIT_STAFF_OPERATIONS_PER_MINUTE: intFromEnv(600),
   RATE_LIMIT_PARTNER_OPERATIONS_PER_MINUTE: intFromEnv(6000),
   RATE_LIMIT_SIGN_IN_PER_IP_PER_MINUTE: intFromEnv(60),
+  RATE_LIMIT_UNAUTHENTICATED_PER_IP_PER_MINUTE: intFromEnv(60),
   RATE_LIMIT_BLIND_INDEX_LOOKUPS_PER_MINUTE: intFromEnv(60),
   RATE_LIMIT_PARTNER_EVENTS_EXTERNAL_PER_MINUTE: intFromEnv(100_000),
   RATE_LIMIT_PARTNER_EVENTS_INTERNAL_PER_MINUTE: intFromEnv(3_000_000),
@@ -131,6 +132,7 @@ export interface AppConfig {
     staffOperations: number;
     partnerOperations: number;
     signInPerIp: number;
+    unauthenticatedPerIp: number;
     blindIndexLookups: number;
     partnerEventsExternal: number;
     partnerEventsInternal: number;
@@ -236,6 +238,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
       staffOperations: e.RATE_LIMIT_STAFF_OPERATIONS_PER_MINUTE,
       partnerOperations: e.RATE_LIMIT_PARTNER_OPERATIONS_PER_MINUTE,
       signInPerIp: e.RATE_LIMIT_SIGN_IN_PER_IP_PER_MINUTE,
+      unauthenticatedPerIp: e.RATE_LIMIT_UNAUTHENTICATED_PER_IP_PER_MINUTE,
       blindIndexLookups: e.RATE_LIMIT_BLIND_INDEX_LOOKUPS_PER_MINUTE,
       partnerEventsExternal: e.RATE_LIMIT_PARTNER_EVENTS_EXTERNAL_PER_MINUTE,
       partnerEventsInternal: e.RATE_LIMIT_PARTNER_EVENTS_INTERNAL_PER_MINUTE,

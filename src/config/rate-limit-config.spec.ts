@@ -8,7 +8,7 @@ const base = { NODE_ENV: 'production', DATABASE_URL: 'postgres://app@db:5432/cus
 describe('loadConfig: identity rate limits and lockout', () => {
   it('defaults to the SPEC figures', () => {
     const c = loadConfig(base);
-    expect(c.rateLimits).toEqual({ staffOperations: 600, partnerOperations: 6000, signInPerIp: 60, blindIndexLookups: 60, partnerEventsExternal: 100_000, partnerEventsInternal: 3_000_000, customerOtpResend: 3 });
+    expect(c.rateLimits).toEqual({ staffOperations: 600, partnerOperations: 6000, signInPerIp: 60, unauthenticatedPerIp: 60, blindIndexLookups: 60, partnerEventsExternal: 100_000, partnerEventsInternal: 3_000_000, customerOtpResend: 3 });
     expect(c.lockout).toEqual({ ipFailures: 100, accountFailures: 10, windowMs: 15 * 60_000, lockMs: 15 * 60_000 });
   });
 

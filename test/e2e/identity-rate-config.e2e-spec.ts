@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, LOGIN, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
@@ -141,5 +142,57 @@ describe('identity: sign-in limits and lockout come from configuration (e2e)', (
     const ip = '192.0.2.20';
     for (let i = 0; i < 3; i++) expect(codeOf(await t.gql(LOGIN, { email: `spray-${i}@custos.test`, password: 'y'.repeat(12) }, { ip }))).toBe('UNAUTHENTICATED');
     expect(codeOf(await t.gql(LOGIN, { email: 'someone-else@custos.test', password: 'y'.repeat(12) }, { ip }))).toBe('RATE_LIMITED');
+  });
+});
+
+describe('identity: requests without a valid credential are limited per IP and audited once each (e2e)', () => {
+  let t: TestApp;
+  let sql: Client;
+  /** Audit entries with this action whose details or operation match, chained or still pending. */
+  const entries = async (action: string) =>
+    Number((await sql.query(`SELECT (SELECT count(*) FROM audit_entry WHERE action = $1) + (SELECT count(*) FROM audit_entry_pending WHERE action = $1) AS n`, [action])).rows[0].n);
+  beforeAll(async () => {
+    t = await startTestApp({ RATE_LIMIT_UNAUTHENTICATED_PER_IP_PER_MINUTE: '3' });
+    sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql.end();
+    await t.close();
+  });
+
+  it('RATE_LIMIT_UNAUTHENTICATED_PER_IP_PER_MINUTE: anonymous requests count once each, however many aliases, then RATE_LIMITED unaudited', async () => {
+    const ip = '192.0.2.30';
+    const before = await entries('access.denied');
+    for (let i = 1; i <= 3; i++) {
+      const res = await t.gql(aliasedMe(30), undefined, { ip });
+      expect(new Set(codes(res))).toEqual(new Set(['UNAUTHENTICATED']));
+      // One entry per request, not one per alias.
+      expect(await entries('access.denied')).toBe(before + i);
+    }
+    const limited = await t.gql(aliasedMe(30), undefined, { ip });
+    expect(new Set(codes(limited))).toEqual(new Set(['RATE_LIMITED']));
+    expect(limited.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(await entries('access.denied')).toBe(before + 3);
+    // Another address is not held back.
+    expect(codeOf(await t.gql(aliasedMe(1), undefined, { ip: '192.0.2.31' }))).toBe('UNAUTHENTICATED');
+  });
+
+  it('counts a forged or expired credential the same way, and never refuses a public operation for it', async () => {
+    const ip = '192.0.2.40';
+    const forged = { authorization: 'Bearer not-a-real-token' };
+    const before = await entries('auth.invalid_credential');
+    for (let i = 1; i <= 3; i++) {
+      expect(codeOf(await t.gql(aliasedMe(5), undefined, { ip, headers: forged }))).toBe('UNAUTHENTICATED');
+      expect(await entries('auth.invalid_credential')).toBe(before + i);
+    }
+    expect(codeOf(await t.gql(aliasedMe(5), undefined, { ip, headers: forged }))).toBe('RATE_LIMITED');
+    expect(await entries('auth.invalid_credential')).toBe(before + 3);
+    // A public operation ignores the bad credential, over the limit or not (a client refreshing with its
+    // expired access token attached must still get through); it is no longer audited past the limit.
+    const info = await t.gql<{ serverInfo: { __typename: string } }>('{ serverInfo { __typename } }', undefined, { ip, headers: forged });
+    expect(info.errors).toBeUndefined();
+    expect(info.data!.serverInfo.__typename).toBe('ServerInfo');
+    expect(await entries('auth.invalid_credential')).toBe(before + 3);
   });
 });

@@ -18,6 +18,11 @@ export const RATE_LIMITS = {
   partnerOperations: { name: 'partner-ops', limit: 6_000, windowMs: MINUTE },
   /** Sign-in operations per client IP. */
   signInPerIp: { name: 'sign-in-ip', limit: 60, windowMs: MINUTE },
+  /**
+   * Requests per client IP refused for want of a valid credential (none, or invalid, expired or revoked),
+   * counted once per request: they reach no account or token bucket, and each one is audited.
+   */
+  unauthenticatedPerIp: { name: 'unauth-ip', limit: 60, windowMs: MINUTE },
   /** Partner events per EXTERNAL partner token (an ingest of N events costs N). */
   partnerEventsExternal: { name: 'partner-events-ext', limit: 100_000, windowMs: MINUTE },
   /** Partner events per INTERNAL partner token (an ingest of N events costs N). */
