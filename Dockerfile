@@ -45,7 +45,8 @@ RUN mkdir -p /var/lib/custos /app/.data \
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# Only for `npm start` / `npm run migration:run` inside the container; the CMD below does not use them.
+# Only for `npm start` / `npm run migration:run` inside the container (build-if-needed.js sees no src/ and
+# uses dist/ as built); the CMD below does not use them.
 COPY --from=build /app/scripts ./scripts
 
 USER node

@@ -21,7 +21,13 @@ const sourcesChanged = () =>
   Math.max(newest(join(root, 'src')), newest(join(root, 'migrations')), statSync(join(root, 'package.json')).mtimeMs) >
   statSync(output).mtimeMs;
 
-if (!existsSync(output) || sourcesChanged()) {
+// A prebuilt tree (the production image) ships dist/ without sources or the Nest CLI: use it as it is.
+if (!existsSync(join(root, 'src'))) {
+  if (!existsSync(output)) {
+    console.error(`No sources and no build at ${output}: nothing to start`);
+    process.exit(1);
+  }
+} else if (!existsSync(output) || sourcesChanged()) {
   console.log('Building Custos (first start or sources changed)…');
   execSync('npx nest build', { cwd: root, stdio: 'inherit' });
 }

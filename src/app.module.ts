@@ -50,7 +50,7 @@ export class AppModule {
         ContextModule,
         CryptoModule,
         NotifyModule,
-        RateLimitModule.forRoot(config.redisUrl),
+        RateLimitModule.forRoot(config.redisUrl, `${config.redisKeyPrefix}rl:`),
         JobsModule,
         HealthModule,
         GraphqlApiModule,

@@ -20,8 +20,8 @@ export function countSecretChecks(selectionSet: SelectionSetNode, fragments: Rec
 }
 
 /**
- * One request may verify at most one secret (login, verifyTotp, useRecoveryCode, stepUp,
- * completeCustomerVerification): 60 aliased guesses in one document would otherwise cost one HTTP request.
+ * One request may verify at most one secret (every sign-in step, stepUp, completeCustomerVerification:
+ * ONCE_PER_REQUEST_OPERATIONS): 60 aliased guesses in one document would otherwise cost one HTTP request.
  * Refused before anything executes, so no attempt is counted and the challenge survives.
  */
 export function oncePerRequestPlugin(): ApolloServerPlugin<BaseContext> {

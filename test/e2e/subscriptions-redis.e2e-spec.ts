@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
+import request from 'supertest';
 import type { INestApplication } from '@nestjs/common';
 import { createApp } from '../../src/app.factory';
 import { loadConfig } from '../../src/config/config';
@@ -68,5 +70,20 @@ async function secondInstance(t: TestApp, name: string, env: Record<string, stri
     expect(onOther.received).toHaveLength(0);
     await onB.client.dispose();
     await onOther.client.dispose();
+  });
+
+  it('keeps each deployment\'s rate-limit counters under its own REDIS_KEY_PREFIX', async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    try {
+      // The staff operations of this suite were counted under this deployment's prefix, and only there.
+      expect((await redis.keys(`${prefix}rl:staff-ops:${co.userId}*`)).length).toBeGreaterThan(0);
+      expect(await redis.keys(`custos:rl:staff-ops:${co.userId}*`)).toEqual([]);
+      // An operation on the other deployment counts under its own prefix.
+      const other = elsewhere.app.getHttpServer();
+      await request(other).post('/graphql').set('authorization', `Bearer ${co.accessToken}`).send({ query: '{ me { id } }' }).expect(200);
+      expect((await redis.keys(`${prefix}other:rl:staff-ops:${co.userId}*`)).length).toBeGreaterThan(0);
+    } finally {
+      redis.disconnect();
+    }
   });
 });

@@ -8,10 +8,11 @@ import { RATE_LIMIT_STORE, RateLimiter, createRateLimitStore } from './rate-limi
 export class RateLimitModule implements OnApplicationShutdown {
   constructor(@Inject(RATE_LIMIT_STORE) private readonly store: RateLimitStore) {}
 
-  static forRoot(redisUrl?: string): DynamicModule {
+  /** `keyPrefix`: the deployment's Redis namespace (REDIS_KEY_PREFIX) followed by `rl:`, so deployments sharing a Redis count apart. */
+  static forRoot(redisUrl?: string, keyPrefix?: string): DynamicModule {
     return {
       module: RateLimitModule,
-      providers: [{ provide: RATE_LIMIT_STORE, useFactory: () => createRateLimitStore(redisUrl) }, RateLimiter],
+      providers: [{ provide: RATE_LIMIT_STORE, useFactory: () => createRateLimitStore(redisUrl, keyPrefix ? { keyPrefix } : undefined) }, RateLimiter],
       exports: [RateLimiter, RATE_LIMIT_STORE],
     };
   }
