@@ -251,10 +251,11 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     const login = async () => (await ingest(t, core.token, [{ customerId: c, type: 'LOGIN', attributes: { outcome: 'SUCCESS' } }])).data!.ingestEvents[0]!.decision;
     expect(await login()).toBe('BLOCK');
 
-    const LOCK = 'query($c: ID!) { customer(id: $c) { loginLock { active lockedUntil liftedAt liftedById ruleId } } }';
-    const before = await gqlOk<{ customer: { loginLock: { active: boolean; lockedUntil: string; liftedAt: string | null } } }>(t.gql, LOCK, { c }, am.accessToken);
+    const LOCK = 'query($c: ID!) { customer(id: $c) { loginLock { active lockedSince lockedUntil liftedAt liftedById ruleId } } }';
+    const before = await gqlOk<{ customer: { loginLock: { active: boolean; lockedSince: string; lockedUntil: string; liftedAt: string | null } } }>(t.gql, LOCK, { c }, am.accessToken);
     expect(before.customer.loginLock).toMatchObject({ active: true, liftedAt: null });
     expect(new Date(before.customer.loginLock.lockedUntil).getTime()).toBeGreaterThan(Date.now() + 25 * 60_000);
+    expect(new Date(before.customer.loginLock.lockedUntil).getTime() - new Date(before.customer.loginLock.lockedSince).getTime()).toBe(30 * 60_000);
 
     const lift = (token: string) => t.gql<{ liftLoginLock: { active: boolean; liftedById: string } }>('mutation($c: ID!) { liftLoginLock(customerId: $c) { active liftedById } }', { c }, { token });
     expect(codeOf(await lift(agent.accessToken))).toBe('FORBIDDEN');

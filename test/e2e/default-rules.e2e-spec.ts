@@ -142,6 +142,20 @@ describe('default rule pack', () => {
       // Occurred three hours ago, reported late: the lock (from two minutes ago) did not exist yet.
       expect(await send(c, [login('SUCCESS', 3 * HOUR)], base)).toEqual(['ALLOW']);
     });
+
+    it('blocks a back-filled login inside a lock that a later, overlapping burst extended', async () => {
+      const c = await customer(limits);
+      const base = Date.now();
+      // Locked from 48 to 18 minutes ago.
+      await send(c, burst(60 * MIN), base);
+      // A second burst inside that lock is blocked, and its fifth failure (28 minutes ago) extends the lock
+      // to 2 minutes from now: one span, from 48 minutes ago.
+      expect(await send(c, burst(40 * MIN), base)).toEqual(['BLOCK', 'BLOCK', 'BLOCK', 'BLOCK', 'BLOCK']);
+      // Reported late: 45 minutes ago lies in the span's first part.
+      expect(await send(c, [login('SUCCESS', 45 * MIN)], base)).toEqual(['BLOCK']);
+      // Before the span began: not blocked.
+      expect(await send(c, [login('SUCCESS', 50 * MIN)], base)).toEqual(['ALLOW']);
+    });
   });
 
   describe('HOURLY_VELOCITY (sum of transactions in 1 h > dailyLimit → REVIEW)', () => {

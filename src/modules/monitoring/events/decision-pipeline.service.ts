@@ -67,7 +67,7 @@ export const LOGIN_LOCK_MS = 30 * 60_000;
 const HOLDABLE = new Set<string>([EventType.TRANSACTION, EventType.PAYMENT]);
 
 /** A customer's login lock as the batch has it so far: stored, then extended by the batch's LOCK_LOGIN hits. */
-type LoginLock = { lockedUntil: Date; lifted: boolean };
+type LoginLock = { lockedSince: Date; lockedUntil: Date; lifted: boolean };
 
 /**
  * A batch of events from persistence to decision, set-based: one statement stores them all (claiming their
@@ -147,7 +147,7 @@ export class DecisionPipeline {
     const now = screened[0].row.received_at;
 
     const hits: Array<[string, string, string, string, string]> = [];
-    const lockWrites = new Map<string, { lockedUntil: Date; ruleId: string }>();
+    const lockWrites = new Map<string, { lockedSince: Date; lockedUntil: Date; ruleId: string }>();
     const decided: Array<{ id: string; occurredAt: string; decision: Decision; holdStatus: HoldStatus | null; ruleIds: string[] }> = [];
     const holds: Array<{ eventId: string; customerId: string }> = [];
     const notes: NewNotification[] = [];
@@ -175,10 +175,11 @@ export class DecisionPipeline {
           notes.push({ userId: accountManager, kind: 'RULE_TRIGGERED', title: `Rule ${rule.code} (${rule.severity}) triggered for customer ${e.customer.externalRef}`, customerId: e.customer.id, eventId: e.id });
         }
         if (rule.actions.includes(RuleAction.LOCK_LOGIN)) {
-          const until = new Date(e.occurredAt.getTime() + LOGIN_LOCK_MS);
-          extendLock(locks, e.customer.id, until, now);
+          const span = { since: e.occurredAt, until: new Date(e.occurredAt.getTime() + LOGIN_LOCK_MS) };
+          extendLock(locks, e.customer.id, span, now);
           const write = lockWrites.get(e.customer.id);
-          lockWrites.set(e.customer.id, { lockedUntil: write && write.lockedUntil > until ? write.lockedUntil : until, ruleId: rule.id });
+          const merged = write ? mergeSpans({ since: write.lockedSince, until: write.lockedUntil }, span) : span;
+          lockWrites.set(e.customer.id, { lockedSince: merged.since, lockedUntil: merged.until, ruleId: rule.id });
         }
       }
       const held = decision === Decision.HOLD && HOLDABLE.has(e.type);
@@ -213,16 +214,22 @@ export class DecisionPipeline {
       );
     }
     if (lockWrites.size) {
-      // One row per customer: its latest end and the rule of its last hit, which is what the hits one by one
-      // leave. In customer order, so two batches locking the same customers never wait on each other crosswise.
+      // One row per customer: the span its hits leave (mergeSpans, as the hits one by one would) and the rule
+      // of its last hit. The stored span merges the same way: an overlapping span widens it at either end, a
+      // later disjoint one replaces it, an earlier disjoint one leaves it. In customer order, so two batches
+      // locking the same customers never wait on each other crosswise.
       const locked = [...lockWrites].sort(([a], [b]) => (a < b ? -1 : 1));
       await manager.query(
-        `INSERT INTO login_lock (customer_id, locked_until, rule_id) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[])
-         ON CONFLICT (customer_id) DO UPDATE SET locked_until = greatest(login_lock.locked_until, EXCLUDED.locked_until), rule_id = EXCLUDED.rule_id,
+        `INSERT INTO login_lock (customer_id, locked_since, locked_until, rule_id) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::uuid[])
+         ON CONFLICT (customer_id) DO UPDATE SET
+           locked_since = CASE WHEN EXCLUDED.locked_since > login_lock.locked_until THEN EXCLUDED.locked_since
+                               WHEN EXCLUDED.locked_until < login_lock.locked_since THEN login_lock.locked_since
+                               ELSE least(login_lock.locked_since, EXCLUDED.locked_since) END,
+           locked_until = greatest(login_lock.locked_until, EXCLUDED.locked_until), rule_id = EXCLUDED.rule_id,
            -- A late-arriving burst whose lock already ended must not undo an analyst's lift.
            lifted_at = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_at END,
            lifted_by = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_by END`,
-        [locked.map(([customerId]) => customerId), locked.map(([, w]) => w.lockedUntil.toISOString()), locked.map(([, w]) => w.ruleId)],
+        [locked.map(([customerId]) => customerId), locked.map(([, w]) => w.lockedSince.toISOString()), locked.map(([, w]) => w.lockedUntil.toISOString()), locked.map(([, w]) => w.ruleId)],
       );
     }
     if (holds.length) {
@@ -304,10 +311,10 @@ export class DecisionPipeline {
   /** The stored login locks of these customers, to be extended in memory as the batch's hits lock them. */
   private async loginLocks(manager: EntityManager, customerIds: string[]): Promise<Map<string, LoginLock>> {
     if (!customerIds.length) return new Map();
-    const rows = (await manager.query(`SELECT customer_id, locked_until, lifted_at IS NOT NULL AS lifted FROM login_lock WHERE customer_id = ANY($1::uuid[])`, [[...new Set(customerIds)]])) as Array<{
-      customer_id: string; locked_until: Date; lifted: boolean;
+    const rows = (await manager.query(`SELECT customer_id, locked_since, locked_until, lifted_at IS NOT NULL AS lifted FROM login_lock WHERE customer_id = ANY($1::uuid[])`, [[...new Set(customerIds)]])) as Array<{
+      customer_id: string; locked_since: Date; locked_until: Date; lifted: boolean;
     }>;
-    return new Map(rows.map((r) => [r.customer_id, { lockedUntil: r.locked_until, lifted: r.lifted }]));
+    return new Map(rows.map((r) => [r.customer_id, { lockedSince: r.locked_since, lockedUntil: r.locked_until, lifted: r.lifted }]));
   }
 }
 
@@ -341,19 +348,33 @@ const alertHit = (rule: ActiveRule, e: IncomingEvent): AlertHit => ({
 });
 
 /** Only logins inside the lock's span are blocked: a back-filled login from before the burst is not. */
-function isLocked(lock: LoginLock | undefined, at: Date): boolean {
-  return !!lock && !lock.lifted && lock.lockedUntil > at && lock.lockedUntil.getTime() - LOGIN_LOCK_MS <= at.getTime();
+export function isLocked(lock: LoginLock | undefined, at: Date): boolean {
+  return !!lock && !lock.lifted && lock.lockedSince <= at && at < lock.lockedUntil;
+}
+
+type Span = { since: Date; until: Date };
+
+/**
+ * A lock span after another hit's span: overlapping (or touching) spans merge; a later disjoint one starts a
+ * new span (the old one is over); an earlier disjoint one (a back-filled burst) leaves the current span.
+ */
+export function mergeSpans(current: Span, hit: Span): Span {
+  if (hit.since > current.until) return hit;
+  if (hit.until < current.since) return current;
+  return { since: hit.since < current.since ? hit.since : current.since, until: hit.until > current.until ? hit.until : current.until };
 }
 
 /** What the login_lock upsert does to a lock, for the later logins of the batch. */
-function extendLock(locks: Map<string, LoginLock>, customerId: string, until: Date, now: Date): void {
+export function extendLock(locks: Map<string, LoginLock>, customerId: string, span: Span, now: Date): void {
   const lock = locks.get(customerId);
   if (!lock) {
-    locks.set(customerId, { lockedUntil: until, lifted: false });
+    locks.set(customerId, { lockedSince: span.since, lockedUntil: span.until, lifted: false });
     return;
   }
-  if (until.getTime() > Math.max(lock.lockedUntil.getTime(), now.getTime())) lock.lifted = false;
-  if (until > lock.lockedUntil) lock.lockedUntil = until;
+  if (span.until.getTime() > Math.max(lock.lockedUntil.getTime(), now.getTime())) lock.lifted = false;
+  const merged = mergeSpans({ since: lock.lockedSince, until: lock.lockedUntil }, span);
+  lock.lockedSince = merged.since;
+  lock.lockedUntil = merged.until;
 }
 
 export type { ActiveRule };

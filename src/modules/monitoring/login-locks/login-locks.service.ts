@@ -7,9 +7,9 @@ import { TransactionService } from '../../../database/transaction.service';
 import { CustomersService } from '../../customers/customers.service';
 import type { LoginLockModel } from './login-lock.model';
 
-type Row = { customer_id: string; locked_until: Date; rule_id: string | null; lifted_at: Date | null; lifted_by: string | null; active: boolean };
-const toModel = (r: Row): LoginLockModel => ({ customerId: r.customer_id, lockedUntil: r.locked_until, active: r.active, ruleId: r.rule_id, liftedAt: r.lifted_at, liftedById: r.lifted_by });
-const COLUMNS = `customer_id, locked_until, rule_id, lifted_at, lifted_by, (lifted_at IS NULL AND locked_until > now()) AS active`;
+type Row = { customer_id: string; locked_since: Date; locked_until: Date; rule_id: string | null; lifted_at: Date | null; lifted_by: string | null; active: boolean };
+const toModel = (r: Row): LoginLockModel => ({ customerId: r.customer_id, lockedSince: r.locked_since, lockedUntil: r.locked_until, active: r.active, ruleId: r.rule_id, liftedAt: r.lifted_at, liftedById: r.lifted_by });
+const COLUMNS = `customer_id, locked_since, locked_until, rule_id, lifted_at, lifted_by, (lifted_at IS NULL AND locked_until > now()) AS active`;
 
 /** Reading and lifting the login locks that LOCK_LOGIN rules place (SPEC §8: "an analyst may lift it"). */
 @Injectable()
