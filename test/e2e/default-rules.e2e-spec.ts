@@ -256,6 +256,17 @@ describe('default rule pack', () => {
       expect(await alerts(c)).toEqual([]);
     });
 
+    it('compares exactly: quiet at five times an average whose double times five rounds below it, firing a cent above', async () => {
+      // 5 × 1000.06 = 5000.30 exactly; in binary floating point it is 5000.299999999999.
+      const averaged: Ev[] = [tx('1000.06', { ago: 2 * DAY })];
+      const quiet = await customer(limits);
+      expect(await send(quiet, [...averaged, tx('5000.30')])).toEqual(['ALLOW', 'ALLOW']);
+      expect(await alerts(quiet)).toEqual([]);
+      const fired = await customer(limits);
+      expect(await send(fired, [...averaged, tx('5000.31')])).toEqual(['ALLOW', 'REVIEW']);
+      expect(await alerts(fired)).toEqual(['SPENDING_SPIKE']);
+    });
+
     it('stays quiet without history to average', async () => {
       const c = await customer(limits);
       expect(await send(c, [tx('1.00', { ago: 12 * HOUR }), tx('900.00')])).toEqual(['ALLOW', 'ALLOW']);

@@ -20,6 +20,7 @@ import { RuleEngine, type ActiveRule } from '../rules/rule-engine.service';
 import { toRuleModel, type RuleRow } from '../rules/rule-row';
 import { WebhookOutbox, type WebhookPublication } from '../webhooks/webhook-outbox.service';
 import { AlertBook, type AlertHit } from './alert-book';
+import { compareNumbers } from '../rules/condition/semantics';
 import { ContentFlagger } from './event-flags';
 import { EVENT_COLUMNS, toEventModel, type EventRow } from './event-row';
 
@@ -303,7 +304,7 @@ export class DecisionPipeline {
   private customerStateDecision(e: IncomingEvent): Decision {
     if (e.customer.status === 'SUSPENDED') return Decision.BLOCK;
     if (e.customer.status === 'RESTRICTED' && HOLDABLE.has(e.type) && e.amount != null) {
-      if (Number(e.amount) > (e.customer.restrictedLimit ?? 0)) return Decision.HOLD;
+      if ((compareNumbers(e.amount, e.customer.restrictedLimit ?? 0) ?? 0) > 0) return Decision.HOLD;
     }
     return Decision.ALLOW;
   }

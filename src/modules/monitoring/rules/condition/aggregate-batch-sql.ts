@@ -13,7 +13,9 @@ export interface AggregateBatch {
  * ordinal and the parameters that differ between the group's events. Parameters equal across the group
  * stay bind parameters, so the constants of index conditions and LIMIT caps are planned as before; the
  * per-event ones (customer, occurredAt, `current` values) are read from the row with the cast the query
- * gave them. The groups are glued with UNION ALL; each row's columns come back as one jsonb object.
+ * gave them. The groups are glued with UNION ALL; each row's columns come back as one jsonb object, where
+ * counts are JSON numbers and sums, averages and maxima JSON strings: `buildAggregateQuery` returns those as
+ * text, since a numeric in jsonb would reach JS as a double missing digits (see `readAggregateRow`).
  */
 export function combineAggregateQueries(queries: ReadonlyArray<{ ord: number; query: AggregateQuery }>): AggregateBatch | null {
   if (!queries.length) return null;

@@ -13,7 +13,7 @@ const current = { type: 'TRANSACTION', occurredAt: at(0), deviceId: 'd1' };
 describe('computeAggregateInMemory', () => {
   it('over no events: count and sum are 0, avg and max are null, distinctCount is 0', () => {
     expect(computeAggregateInMemory(spec({ fn: 'count' }), [], current, none)).toBe(0);
-    expect(computeAggregateInMemory(spec({ fn: 'sum', field: 'amount' }), [], current, none)).toBe(0);
+    expect(computeAggregateInMemory(spec({ fn: 'sum', field: 'amount' }), [], current, none)).toBe('0');
     expect(computeAggregateInMemory(spec({ fn: 'avg', field: 'amount' }), [], current, none)).toBeNull();
     expect(computeAggregateInMemory(spec({ fn: 'max', field: 'amount' }), [], current, none)).toBeNull();
     expect(computeAggregateInMemory(spec({ fn: 'distinctCount', field: 'deviceId' }), [], current, none)).toBe(0);
@@ -30,14 +30,29 @@ describe('computeAggregateInMemory', () => {
 
   it.each([
     [{ fn: 'count' }, 3],
-    [{ fn: 'sum', field: 'amount' }, 40],
-    [{ fn: 'avg', field: 'amount' }, 20],
-    [{ fn: 'max', field: 'amount' }, 30],
+    [{ fn: 'sum', field: 'amount' }, '40'],
+    [{ fn: 'avg', field: 'amount' }, '20'],
+    [{ fn: 'max', field: 'amount' }, '30'],
     [{ fn: 'distinctCount', field: 'deviceId' }, 2],
     [{ fn: 'distinctCount', field: 'amount' }, 2],
     [{ fn: 'count', where: { compare: { left: { field: 'deviceId' }, op: 'eq', right: { current: 'deviceId' } } } }, 2],
     [{ fn: 'count', window: 'PT30M', offset: 'PT30M' }, 1],
-  ])('%j → %d over (occurredAt − window, occurredAt]', (aggregate, expected) => {
+  ])('%j → %p over (occurredAt − window, occurredAt]', (aggregate, expected) => {
     expect(computeAggregateInMemory(spec(aggregate), rows, current, none)).toBe(expected);
+  });
+
+  it('sums, averages and maxima are exact decimals, as PostgreSQL numeric computes them', () => {
+    const big = [
+      { type: 'TRANSACTION', occurredAt: at(0), amount: '999999999999999999.98' },
+      { type: 'TRANSACTION', occurredAt: at(1), amount: '0.01' },
+      { type: 'TRANSACTION', occurredAt: at(2), amount: '999999999999999999.97' },
+    ];
+    expect(computeAggregateInMemory(spec({ fn: 'sum', field: 'amount' }), big, current, none)).toBe('1999999999999999999.96');
+    expect(computeAggregateInMemory(spec({ fn: 'max', field: 'amount' }), big, current, none)).toBe('999999999999999999.98');
+    const tenths = ['0.1', '0.2', '0.3'].map((amount, i) => ({ type: 'TRANSACTION', occurredAt: at(i), amount }));
+    expect(computeAggregateInMemory(spec({ fn: 'sum', field: 'amount' }), tenths, current, none)).toBe('0.6');
+    expect(computeAggregateInMemory(spec({ fn: 'avg', field: 'amount' }), tenths, current, none)).toBe('0.2');
+    // Equal decimals are one value for distinctCount, however they are spelled; 18-digit ones stay apart.
+    expect(computeAggregateInMemory(spec({ fn: 'distinctCount', field: 'amount' }), [...big, { ...big[1], amount: '0.010' }], current, none)).toBe(3);
   });
 });

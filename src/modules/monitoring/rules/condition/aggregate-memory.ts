@@ -1,19 +1,22 @@
+import type Big from 'big.js';
 import { compileWhere } from './compile-condition';
 import type { AggregateSpec } from './condition.types';
-import { readField, toNum, toText } from './semantics';
+import { decimalKey, readField, toDecimal, toText } from './semantics';
 
 /**
  * The meaning of an aggregate, computed over events in memory. It is the reference `buildAggregateQuery`
  * is tested against, and serves backtests or callers that already hold the customer's events.
  * `rows` are the customer's events shaped like `EvaluationContext.event` with `type` and `occurredAt`;
- * `current` is the event being evaluated.
+ * `current` is the event being evaluated. Values are exact, shaped as `readAggregateRow` gives them: counts as
+ * numbers; sum, avg and max as decimal text (avg to 20 decimal places, where PostgreSQL keeps at least 16
+ * significant digits).
  */
 export function computeAggregateInMemory(
   spec: AggregateSpec,
   rows: readonly Record<string, unknown>[],
   current: Record<string, unknown>,
   list: (code: string) => ReadonlySet<string>,
-): number | null {
+): number | string | null {
   const end = timeOf(current.occurredAt) - spec.offsetMs;
   const start = end - spec.windowMs;
   const where = spec.where ? compileWhere(spec.where) : null;
@@ -26,13 +29,15 @@ export function computeAggregateInMemory(
   if (spec.fn === 'count') return matching.length;
   const read = readField(spec.field ?? 'amount');
   if (spec.fn === 'distinctCount') {
-    const values = matching.map((r) => (spec.field === 'amount' ? toNum(read(r)) : toText(read(r))));
+    const values = matching.map((r) => (spec.field === 'amount' ? decimalKey(read(r)) : toText(read(r))));
     return new Set(values.filter((v) => v !== null)).size;
   }
-  const numbers = matching.map((r) => toNum(read(r))).filter((n): n is number => n !== null);
-  if (spec.fn === 'sum') return numbers.reduce((a, b) => a + b, 0);
+  const numbers = matching.map((r) => toDecimal(read(r))).filter((n): n is Big => n !== null);
+  const sum = () => numbers.reduce((a, b) => a.plus(b));
+  if (spec.fn === 'sum') return numbers.length ? sum().toFixed() : '0';
   if (numbers.length === 0) return null;
-  return spec.fn === 'max' ? numbers.reduce((a, b) => Math.max(a, b)) : numbers.reduce((a, b) => a + b, 0) / numbers.length;
+  if (spec.fn === 'max') return numbers.reduce((a, b) => (b.gt(a) ? b : a)).toFixed();
+  return sum().div(numbers.length).toFixed();
 }
 
 function timeOf(v: unknown): number {

@@ -1,3 +1,4 @@
+import Big from 'big.js';
 import { computeAggregateInMemory } from './aggregate-memory';
 import { combineAggregateQueries } from './aggregate-batch-sql';
 import { buildAggregateQuery, readAggregateRow } from './aggregate-sql';
@@ -158,8 +159,27 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
   );
   // The same queries as one statement, as a batch of events runs them (the last current twice: two ordinals).
   const batch = combineAggregateQueries([...queries, queries[queries.length - 1]].map((query, ord) => ({ ord, query })))!;
+  // A customer of exact decimals: 18 integer digits, and an average that doubles cannot multiply exactly.
+  const EXACT = 'c0000000-0000-4000-8000-000000000000';
+  const exactRows = [
+    { type: 'TRANSACTION', occurredAt: new Date(NOW - 3_600_000).toISOString(), amount: '999999999999999999.98' },
+    { type: 'TRANSACTION', occurredAt: new Date(NOW - 7_200_000).toISOString(), amount: '0.01' },
+    { type: 'TRANSACTION', occurredAt: new Date(NOW - 2 * 86_400_000).toISOString(), amount: '1000.05' },
+    { type: 'TRANSACTION', occurredAt: new Date(NOW - 3 * 86_400_000).toISOString(), amount: '1000.07' },
+  ];
+  const spike = compileCondition(DEFAULT_RULE_CONDITIONS.find((r) => r.code === 'SPENDING_SPIKE')!.condition);
+  const exactSpecs = [
+    ...spike.aggregates,
+    ...compileCondition(cmp({ aggregate: { fn: 'sum', field: 'amount', eventTypes: ['TRANSACTION'], window: 'PT3H' } }, 'gt', { customer: 'riskScore' })).aggregates,
+    ...compileCondition(cmp({ aggregate: { fn: 'max', field: 'amount', eventTypes: ['TRANSACTION'], window: 'PT3H' } }, 'gt', { customer: 'riskScore' })).aggregates,
+  ];
+  const exactCurrent = { type: 'TRANSACTION', occurredAt: new Date(NOW).toISOString(), amount: '5000.30' };
+  const exactQuery = buildAggregateQuery(exactSpecs, { customerId: EXACT, occurredAt: exactCurrent.occurredAt, event: exactCurrent, list })!;
+  const exactBatch = combineAggregateQueries([{ ord: 0, query: exactQuery }])!;
   let results: Record<string, unknown>[][] = [];
   let combined: Array<{ ord: number; r: Record<string, unknown> }> = [];
+  let exactSingle: Record<string, unknown>[] = [];
+  let exactCombined: Array<{ ord: number; r: Record<string, unknown> }> = [];
 
   beforeAll(() => {
     const setup = [
@@ -174,8 +194,14 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
           counterparty_ref, flags, attributes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
         params: [r.customerId, r.type, r.occurredAt, r.amount, r.currency, r.channel, r.country, r.deviceId, r.ipAddress, r.counterpartyRef, r.flags, JSON.stringify(r.attributes)],
       })),
+      ...exactRows.map((r) => ({
+        sql: `INSERT INTO event (customer_id, type, occurred_at, amount) VALUES ($1, $2, $3, $4)`,
+        params: [EXACT, r.type, r.occurredAt, r.amount],
+      })),
     ];
-    results = runInPglite([...setup, ...queries, batch]).slice(setup.length);
+    results = runInPglite([...setup, ...queries, batch, exactQuery, exactBatch]).slice(setup.length);
+    exactCombined = results.pop() as typeof exactCombined;
+    exactSingle = results.pop()!;
     combined = results.pop() as typeof combined;
   }, 180_000);
 
@@ -188,9 +214,10 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
         // Uses of one key merge to the largest cap, or to an exact count when one use has none.
         const caps = all.filter((s) => s.key === spec.key).map((s) => s.countCap);
         const cap = caps.includes(undefined) ? undefined : Math.max(...(caps as number[]));
-        const expected = cap === undefined || exact === null ? exact : Math.min(exact, cap);
+        const expected = cap === undefined || exact === null ? exact : Math.min(Number(exact), cap);
         const actual = got.get(spec.key) ?? null;
-        const round = (n: number | null) => (n === null ? null : Number(n.toFixed(6)));
+        // Exact decimals; an average to 10 places (PostgreSQL and the reference round it at different scales).
+        const round = (n: number | string | null) => (n === null ? null : new Big(n).round(10).toFixed());
         expect({ current: i, key: spec.key, value: round(actual) }).toEqual({ current: i, key: spec.key, value: round(expected) });
         compared++;
       }
@@ -200,10 +227,10 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
 
   it('gives every event the same values when all the queries run as one combined statement', () => {
     expect(combined).toHaveLength(queries.length + 1);
-    const round = (m: Map<string, number | null>) => [...m].map(([k, n]) => [k, n === null ? null : Number(n.toFixed(6))]);
     for (const { ord, r } of combined) {
       const i = Math.min(ord, queries.length - 1);
-      expect({ ord, values: round(readAggregateRow(queries[i], r)) }).toEqual({ ord, values: round(readAggregateRow(queries[i], results[i][0])) });
+      // Identical, digit for digit: jsonb carries sums and averages as text.
+      expect({ ord, values: [...readAggregateRow(queries[i], r)] }).toEqual({ ord, values: [...readAggregateRow(queries[i], results[i][0])] });
     }
     // Queries that differ only in the current event's values share one branch.
     expect(batch.sql.split(' UNION ALL ').length).toBeLessThan(queries.length);
@@ -218,7 +245,7 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
     let stopped = 0;
     currents.forEach((current) => {
       for (const spec of all.filter((s) => s.countCap !== undefined)) {
-        const exact = computeAggregateInMemory(spec, mine, current, list)!;
+        const exact = computeAggregateInMemory(spec, mine, current, list) as number;
         if (exact < spec.countCap!) below++;
         else stopped++;
       }
@@ -230,8 +257,22 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
   it('sees non-trivial data: most where clauses match some but not all events', () => {
     const at = { ...mine[0], occurredAt: new Date(NOW).toISOString() };
     const count = (where?: unknown) =>
-      computeAggregateInMemory(compileCondition(cmp({ aggregate: { fn: 'count', eventTypes: ALL, window: 'P90D', ...(where ? { where } : {}) } }, 'gt', v(0))).aggregates[0], mine, at, list)!;
+      computeAggregateInMemory(compileCondition(cmp({ aggregate: { fn: 'count', eventTypes: ALL, window: 'P90D', ...(where ? { where } : {}) } }, 'gt', v(0))).aggregates[0], mine, at, list) as number;
     const total = count();
     expect(wheres.filter((w) => count(w) > 0 && count(w) < total).length).toBeGreaterThan(wheres.length * 0.7);
+  });
+
+  it('returns sums, averages and maxima with every digit, alone and in a combined statement', () => {
+    const [avgKey, sumKey, maxKey] = exactQuery.keys;
+    for (const values of [readAggregateRow(exactQuery, exactSingle[0]), readAggregateRow(exactQuery, exactCombined[0].r)]) {
+      expect(values.get(sumKey)).toBe('999999999999999999.99');
+      expect(values.get(maxKey)).toBe('999999999999999999.98');
+      expect(new Big(values.get(avgKey)!).eq('1000.06')).toBe(true);
+      // SPENDING_SPIKE on PostgreSQL's own average: 5000.30 is not above 5 × 1000.06, 5000.31 is.
+      const fires = (amount: string) =>
+        spike.evaluate({ event: { ...exactCurrent, amount }, customer: {}, aggregate: (k) => values.get(k) ?? null, list });
+      expect(fires('5000.30')).toBe(false);
+      expect(fires('5000.31')).toBe(true);
+    }
   });
 });

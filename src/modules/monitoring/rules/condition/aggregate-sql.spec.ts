@@ -37,14 +37,15 @@ describe('buildAggregateQuery: statement shape', () => {
 
   it.each([
     [{ fn: 'count' }, /^SELECT count\(\*\) FILTER \(WHERE /],
-    [{ fn: 'sum', field: 'amount' }, /^SELECT coalesce\(sum\(amount\) FILTER \(WHERE .*\), 0\) AS a0/],
-    [{ fn: 'avg', field: 'amount' }, /^SELECT avg\(amount\) FILTER \(WHERE /],
-    [{ fn: 'max', field: 'amount' }, /^SELECT max\(amount\) FILTER \(WHERE /],
+    // Sums, averages and maxima come back as text: every digit reaches JS, through to_jsonb too.
+    [{ fn: 'sum', field: 'amount' }, /^SELECT coalesce\(sum\(amount\) FILTER \(WHERE .*\), 0\)::text AS a0/],
+    [{ fn: 'avg', field: 'amount' }, /^SELECT \(avg\(amount\) FILTER \(WHERE .*\)\)::text AS a0 /],
+    [{ fn: 'max', field: 'amount' }, /^SELECT \(max\(amount\) FILTER \(WHERE .*\)\)::text AS a0 /],
     [{ fn: 'distinctCount', field: 'deviceId' }, /^SELECT count\(DISTINCT device_id\) FILTER \(WHERE /],
     [{ fn: 'distinctCount', field: 'amount' }, /^SELECT count\(DISTINCT amount\) FILTER \(WHERE /],
     [{ fn: 'distinctCount', field: 'counterpartyRef' }, /^SELECT count\(DISTINCT counterparty_ref\) FILTER/],
     [{ fn: 'sum', field: 'attributes.daysLate' }, /^SELECT coalesce\(sum\(\(CASE jsonb_typeof\(\(attributes -> \$5::text\)\) WHEN 'number'/],
-    [{ fn: 'max', field: 'attributes.daysLate' }, /^SELECT max\(\(CASE jsonb_typeof\(\(attributes -> \$5::text\)\)/],
+    [{ fn: 'max', field: 'attributes.daysLate' }, /^SELECT \(max\(\(CASE jsonb_typeof\(\(attributes -> \$5::text\)\)/],
     [{ fn: 'distinctCount', field: 'attributes.merchant' }, /^SELECT count\(DISTINCT \(CASE WHEN jsonb_typeof\(\(attributes -> \$5::text\)\) IN/],
   ])('%j', (aggregate, shape) => {
     expect(sqlOf(aggregate).sql).toMatch(shape);
@@ -121,7 +122,7 @@ describe('buildAggregateQuery: counts compared with a constant stop at the cap',
 
   it('sits beside exact aggregates in the same statement; those keep one scan with FILTER', () => {
     const q = buildAggregateQuery([...cappedSpecsOf({ fn: 'count', window: 'P90D' }), ...specsOf({ fn: 'sum', field: 'amount' })], input())!;
-    expect(q.sql).toMatch(/^SELECT \(SELECT count\(\*\) FROM \(SELECT 1 FROM event WHERE .* LIMIT \$5::bigint\) AS capped\) AS a0, coalesce\(sum\(amount\) FILTER \(WHERE .*\), 0\) AS a1 FROM event WHERE customer_id = \$1 AND occurred_at > \$2::timestamptz - \$6::interval /);
+    expect(q.sql).toMatch(/^SELECT \(SELECT count\(\*\) FROM \(SELECT 1 FROM event WHERE .* LIMIT \$5::bigint\) AS capped\) AS a0, coalesce\(sum\(amount\) FILTER \(WHERE .*\), 0\)::text AS a1 FROM event WHERE customer_id = \$1 AND occurred_at > \$2::timestamptz - \$6::interval /);
     expect(q.params[5]).toBe('3600 seconds'); // the scan looks back one hour (the sum), not 90 days (the count)
   });
 
@@ -235,13 +236,17 @@ describe('buildAggregateQuery: last activity', () => {
 });
 
 describe('readAggregateRow', () => {
-  it('turns pg text numbers into numbers by key, keeping nulls', () => {
+  it('reads counts as numbers and sums or averages as exact decimal text, by key, keeping nulls', () => {
     const q = buildAggregateQuery([...specsOf({ fn: 'count' }), ...specsOf({ fn: 'avg', field: 'amount' })], input())!;
     const values = readAggregateRow(q, { a0: '3', a1: null });
     expect([...values.entries()]).toEqual([
       [q.keys[0], 3],
       [q.keys[1], null],
     ]);
-    expect(readAggregateRow(q, { a0: 7, a1: '12.50' }).get(q.keys[1])).toBe(12.5);
+    expect(readAggregateRow(q, { a0: 7, a1: '12.50' }).get(q.keys[1])).toBe('12.50');
+    // More digits than a double holds: kept as text (a double would read 1e18 and 1000.0233333333334).
+    const big = readAggregateRow(q, { a0: '9007199254740993', a1: '1000.0233333333333333' });
+    expect([...big.values()]).toEqual(['9007199254740993', '1000.0233333333333333']);
+    expect([...readAggregateRow(q, { a0: 5n, a1: 'NaN' }).values()]).toEqual([5, null]);
   });
 });

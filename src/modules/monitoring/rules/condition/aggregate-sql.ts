@@ -1,7 +1,7 @@
 import { canonicalJson } from './aggregate-spec';
 import { compileWhere, operandValue } from './compile-condition';
 import type { AggregateSpec, CompareCondition, Condition, Operand } from './condition.types';
-import { memberSet, NUMERIC_RE, NUMERIC_SQL_RE, toBool, toNum, toText } from './semantics';
+import { memberSet, NUMERIC_RE, NUMERIC_SQL_RE, toBool, toDecimalText, toText } from './semantics';
 import { resolveCompare } from './typing';
 import type { EventFieldName } from './vocabulary';
 
@@ -102,9 +102,26 @@ export function buildAggregateQuery(
   return { sql, params: b.params, keys: distinct.map((s) => s.key), casts: b.casts };
 }
 
-/** Turns the single result row into numbers by key (pg returns bigint and numeric as strings). */
-export function readAggregateRow(query: AggregateQuery, row: Record<string, unknown>): Map<string, number | null> {
-  return new Map(query.keys.map((key, i) => [key, toNum(row[`a${i}`])]));
+/**
+ * Turns the single result row into values by key, exact: counts as JS numbers, sums, averages and maxima as
+ * their decimal text (the SQL returns them as text, see `Builder.aggregate`), which the evaluator compares as
+ * exact decimals. pg returns bigint as text; in a combined statement (`to_jsonb`) counts are JSON numbers.
+ */
+export function readAggregateRow(query: AggregateQuery, row: Record<string, unknown>): Map<string, number | string | null> {
+  return new Map(query.keys.map((key, i) => [key, aggregateValue(row[`a${i}`])]));
+}
+
+/** Integer text of at most 15 digits: a safe integer, which a JS number holds exactly. */
+const SHORT_INTEGER_RE = /^-?[0-9]{1,15}$/;
+
+function aggregateValue(v: unknown): number | string | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (typeof v === 'string') {
+    if (!NUMERIC_RE.test(v)) return null;
+    return SHORT_INTEGER_RE.test(v) ? Number(v) : v; // a count as a number: the comparator's fast path
+  }
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  return null;
 }
 
 /** The `last_activity` column of the row (see `lastActivityExcluding`), or null when the customer had none. */
@@ -175,6 +192,11 @@ class Builder {
     return `(SELECT count(*) FROM (SELECT 1 FROM ${this.table} WHERE ${where} LIMIT ${this.param(cap, 'bigint')}) AS capped)`;
   }
 
+  /**
+   * A numeric aggregate (sum, avg, max) is returned as text: a combined statement reads each row through
+   * `to_jsonb`, where numeric would become a JSON number, i.e. a JS double missing digits. Only the
+   * projection changes; the scan is the same.
+   */
   aggregate(spec: AggregateSpec): string {
     const filter = `FILTER (WHERE ${this.filters(spec, false).join(' AND ')})`;
     const field: Operand = { field: spec.field ?? 'amount' };
@@ -182,10 +204,10 @@ class Builder {
       case 'count':
         return `count(*) ${filter}`;
       case 'sum':
-        return `coalesce(sum(${this.num(field)}) ${filter}, 0)`;
+        return `coalesce(sum(${this.num(field)}) ${filter}, 0)::text`;
       case 'avg':
       case 'max':
-        return `${spec.fn}(${this.num(field)}) ${filter}`;
+        return `(${spec.fn}(${this.num(field)}) ${filter})::text`;
       case 'distinctCount':
         return `count(DISTINCT ${spec.field === 'amount' ? 'amount' : this.text(field)}) ${filter}`;
     }
@@ -282,8 +304,8 @@ class Builder {
   num(o: Operand): string {
     if (!reads(o)) {
       const v = operandValue(o, this.input.event, (c) => this.input.list(c));
-      // Decimal text goes as is: numeric keeps every digit of an amount.
-      return this.param(typeof v === 'string' && NUMERIC_RE.test(v) ? v : toNum(v), 'numeric');
+      // As decimal text, so numeric keeps every digit: of an amount as is, of a product (a Big) all of them.
+      return this.param(toDecimalText(v), 'numeric');
     }
     if ('mul' in o) return `(${this.num(o.mul[0])} * ${this.num(o.mul[1])})`;
     if (!this.isAttribute(o)) return this.column(o); // amount: validation admits no other column here

@@ -1,6 +1,7 @@
 import { BadUserInputError } from '../../../../common/errors/app-error';
 import { compileCondition, compileWhere } from './compile-condition';
 import type { EvaluationContext } from './condition.types';
+import { DEFAULT_RULE_CONDITIONS } from './default-rules';
 
 const cmp = (left: unknown, op: string, right: unknown) => ({ compare: { left, op, right } });
 const f = (field: string) => ({ field });
@@ -10,7 +11,7 @@ const c = (customer: string) => ({ customer });
 interface Fake {
   event?: Record<string, unknown>;
   customer?: Record<string, unknown>;
-  aggregates?: Record<string, number | null>;
+  aggregates?: Record<string, number | string | bigint | null>;
   lists?: Record<string, string[]>;
 }
 function ctx(fake: Fake = {}): EvaluationContext {
@@ -54,6 +55,98 @@ describe('compare: numbers', () => {
       expect(run(cmp(f('amount'), op, v(1)), { event: {} })).toBe(false);
       expect(run(cmp(f('amount'), op, c('transactionLimit')), { event: { amount: '5' }, customer: { transactionLimit: null } })).toBe(false);
     }
+  });
+});
+
+describe('compare: numbers are exact decimals', () => {
+  const spike = DEFAULT_RULE_CONDITIONS.find((r) => r.code === 'SPENDING_SPIKE')!.condition;
+  const spikeFires = (amount: string, average: number | string) =>
+    compileCondition(spike).evaluate({ event: { amount }, customer: {}, aggregate: () => average, list: () => new Set() } as EvaluationContext);
+
+  it('SPENDING_SPIKE at its boundary: 5000.30 is not above 5 × 1000.06 (a double gives 5000.299999999999)', () => {
+    expect(spikeFires('5000.30', 1000.06)).toBe(false);
+    expect(spikeFires('5000.31', 1000.06)).toBe(true);
+    // The average as PostgreSQL returns it: decimal text with all its digits.
+    expect(spikeFires('5000.30', '1000.0600000000000000')).toBe(false);
+    expect(spikeFires('5000.31', '1000.0600000000000000')).toBe(true);
+    expect(spikeFires('5000.30', '1000.0599999999999999')).toBe(true);
+  });
+
+  it('tells apart 18-integer-digit amounts that differ by 0.01', () => {
+    const limit = { transactionLimit: '999999999999999999.98' };
+    const above = (amount: string, op = 'gt') => run(cmp(f('amount'), op, c('transactionLimit')), { event: { amount }, customer: limit });
+    expect(above('999999999999999999.99')).toBe(true);
+    expect(above('999999999999999999.98')).toBe(false);
+    expect(above('999999999999999999.97')).toBe(false);
+    expect(above('999999999999999999.99', 'eq')).toBe(false);
+    expect(above('999999999999999999.99', 'ne')).toBe(true);
+    expect(above('999999999999999999.980', 'eq')).toBe(true);
+    // The reverse comparison.
+    const amount = '999999999999999999.98';
+    expect(run(cmp(f('amount'), 'gt', c('transactionLimit')), { event: { amount }, customer: { transactionLimit: '999999999999999999.99' } })).toBe(false);
+    expect(run(cmp(f('amount'), 'lt', c('transactionLimit')), { event: { amount }, customer: { transactionLimit: '999999999999999999.99' } })).toBe(true);
+  });
+
+  it('multiplies decimals exactly', () => {
+    const product = (x: unknown, y: unknown, op: string, z: unknown) =>
+      run(cmp({ mul: [c('transactionLimit'), c('dailyLimit')] }, op, f('amount')), { customer: { transactionLimit: x, dailyLimit: y }, event: { amount: z } });
+    expect(product('0.1', '3', 'eq', '0.3')).toBe(true); // 0.1 × 3 is 0.30000000000000004 in doubles
+    expect(product(0.1, 3, 'eq', '0.30')).toBe(true);
+    expect(product('1000.06', 5, 'eq', '5000.3')).toBe(true);
+    expect(product('1.01', '1.01', 'eq', '1.0201')).toBe(true);
+    expect(product('999999999999999999.99', '1', 'gt', '999999999999999999.98')).toBe(true);
+    expect(product('99999999999.99', '100000000', 'eq', '9999999999999000000')).toBe(true);
+    expect(product(94906267, 94906267, 'eq', '9007199515875289')).toBe(true); // beyond 2^53: a double gives …288
+    // A literal factor, converted once at compile time, on either side.
+    expect(run(cmp({ mul: [v(0.1), f('amount')] }, 'eq', v(0.3)), { event: { amount: '3' } })).toBe(true);
+    expect(run(cmp(f('amount'), 'gt', { mul: [f('attributes.rate'), v(1.1)] }), { event: { amount: '1.21', attributes: { rate: 1.1 } } })).toBe(false);
+  });
+
+  it('never satisfies a comparison with a missing, null or ill-typed number — ne included', () => {
+    const bad = [undefined, null, 'abc', '', ' 5', '5 ', '1e3', '1E3', '.5', '5.', '+5', '0x10', 'NaN', 'Infinity', NaN, Infinity, -Infinity, true, [5], { n: 5 }];
+    for (const x of bad) {
+      for (const op of ['eq', 'ne', 'gt', 'gte', 'lt', 'lte']) {
+        expect({ x, op, v: run(cmp(f('attributes.x'), op, v(5)), { event: { attributes: { x } } }) }).toEqual({ x, op, v: false });
+        expect({ x, op, v: run(cmp({ mul: [f('attributes.x'), v(2)] }, op, v(10)), { event: { attributes: { x } } }) }).toEqual({ x, op, v: false });
+      }
+      expect(run(cmp(f('attributes.x'), 'in', v([5])), { event: { attributes: { x } } })).toBe(false);
+      expect(run(cmp(f('attributes.x'), 'notIn', v([5])), { event: { attributes: { x } } })).toBe(false);
+      expect(run(cmp({ mul: [f('attributes.x'), v(2)] }, 'eq', v(null)), { event: { attributes: { x } } })).toBe(true);
+    }
+  });
+
+  it('rejects decimal text in exponent form, but takes JS numbers that print in it (1e21, 1e-7)', () => {
+    expect(run(cmp(f('amount'), 'gt', v(0)), { event: { amount: '1e3' } })).toBe(false);
+    expect(run(cmp(f('attributes.x'), 'eq', v(1000)), { event: { attributes: { x: '1e3' } } })).toBe(false);
+    expect(run(cmp(f('attributes.x'), 'eq', f('amount')), { event: { amount: '1000000000000000000000', attributes: { x: 1e21 } } })).toBe(true);
+    expect(run(cmp(f('attributes.x'), 'lt', f('amount')), { event: { amount: '1000000000000000000000.01', attributes: { x: 1e21 } } })).toBe(true);
+    expect(run(cmp(f('attributes.x'), 'eq', f('amount')), { event: { amount: '0.0000001', attributes: { x: 1e-7 } } })).toBe(true);
+    expect(run(cmp(f('attributes.x'), 'gt', v(0)), { event: { attributes: { x: 1e-7 } } })).toBe(true);
+    expect(run(cmp(f('amount'), 'lt', v(1e21)), { event: { amount: '999999999999999999999.99' } })).toBe(true);
+    expect(run(cmp(f('amount'), 'in', v([1e21])), { event: { amount: '1000000000000000000000.00' } })).toBe(true);
+  });
+
+  it('accepts numbers, decimal text and bigints (counts from some drivers)', () => {
+    const count = { aggregate: { fn: 'count', eventTypes: ['LOGIN'], window: 'PT15M' } };
+    const compiled = compileCondition(cmp(count, 'gte', v(5)));
+    const key = compiled.aggregates[0].key;
+    for (const [n, expected] of [[5, true], ['5', true], [5n, true], [4, false], ['4', false], [4n, false], [9007199254740993n, true]] as const) {
+      expect(compiled.evaluate(ctx({ aggregates: { [key]: n } }))).toBe(expected);
+    }
+    // A bigint beyond 2^53 keeps its last digit.
+    const exact = compileCondition(cmp(count, 'gt', c('riskScore')));
+    expect(exact.evaluate(ctx({ aggregates: { [exact.aggregates[0].key]: 9007199254740993n }, customer: { riskScore: '9007199254740992' } }))).toBe(true);
+    expect(run(cmp(c('riskScore'), 'gt', v(0.5)), { customer: { riskScore: 0.75 } })).toBe(true);
+    expect(run(cmp(c('riskScore'), 'eq', v(0)), { customer: { riskScore: -0 } })).toBe(true);
+  });
+
+  it('matches numbers in an array as exact decimals, however they are spelled', () => {
+    expect(run(cmp(f('amount'), 'in', v([0.3])), { event: { amount: '0.30' } })).toBe(true);
+    expect(run(cmp(f('amount'), 'in', v([0.3])), { event: { amount: '0.30000000000000001' } })).toBe(false);
+    expect(run(cmp(f('amount'), 'notIn', v([0.3])), { event: { amount: '0.30000000000000001' } })).toBe(true);
+    expect(run(cmp(f('amount'), 'in', v([100])), { event: { amount: '100.00' } })).toBe(true);
+    expect(run(cmp(f('attributes.code'), 'in', v([0])), { event: { attributes: { code: -0 } } })).toBe(true);
+    expect(run(cmp(f('amount'), 'in', v([9007199254740992])), { event: { amount: '9007199254740993' } })).toBe(false);
   });
 });
 

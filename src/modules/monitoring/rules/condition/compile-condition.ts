@@ -7,7 +7,7 @@ import type {
   Operand,
 } from './condition.types';
 import { countCaps } from './count-cap';
-import { comparator, memberSet, readField, toNum } from './semantics';
+import { comparator, memberSet, multiply, prepareNumber, readField } from './semantics';
 import { resolveCompare } from './typing';
 import { assertValidCondition } from './validate-condition';
 import type { CustomerAttribute, EventType } from './vocabulary';
@@ -164,6 +164,13 @@ function compileNode(c: Condition): Predicate {
   return (s) => test(l(s), r(s));
 }
 
+/** A factor of `mul`: a literal is converted once, here (see `prepareNumber`). */
+function compileFactor(o: Operand): Thunk {
+  if (!('value' in o)) return compileOperand(o);
+  const v = prepareNumber(o.value);
+  return () => v;
+}
+
 function compileOperand(o: Operand): Thunk {
   if ('value' in o) {
     const v = o.value;
@@ -186,12 +193,8 @@ function compileOperand(o: Operand): Thunk {
     return (s) => s.list(code);
   }
   if ('mul' in o) {
-    const [a, b] = o.mul.map(compileOperand);
-    return (s) => {
-      const x = toNum(a(s));
-      const y = toNum(b(s));
-      return x === null || y === null ? null : x * y;
-    };
+    const [a, b] = o.mul.map(compileFactor);
+    return (s) => multiply(a(s), b(s)); // exact: a JS number or a Big, null when a factor is no number
   }
   const key = toAggregateSpec(o.aggregate).key;
   return (s) => {

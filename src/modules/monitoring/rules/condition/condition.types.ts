@@ -95,8 +95,11 @@ export interface AggregateSpec {
 export interface EvaluationContext {
   event: Record<string, unknown>;
   customer: Record<string, unknown>;
-  /** The value computed beforehand (see `buildAggregateQuery`) for `AggregateSpec.key`. */
-  aggregate(key: string): number | null;
+  /**
+   * The value computed beforehand (see `buildAggregateQuery`, `readAggregateRow`) for `AggregateSpec.key`:
+   * a number or decimal text (a sum or average keeps every digit as text), null when there is none.
+   */
+  aggregate(key: string): number | string | null;
   /** Entries of a watchlist; an unknown list should be given as empty. */
   list(code: string): ReadonlySet<string>;
 }
