@@ -29,7 +29,8 @@ const PASS_THROUGH = new Set([
 /** graphql-armor reports limits as validation errors "Syntax Error: <Kind> limit of N exceeded, found M." */
 const ARMOR_LIMIT = /^Syntax Error: (Query depth|Aliases|Directives|Token|Query Cost) limit of \d+/;
 
-function isLimitError(formatted: GraphQLFormattedError, original: unknown): boolean {
+/** An error raised by a query limit (armor's or ours): over HTTP and on the subscription socket alike. */
+export function isLimitError(formatted: Pick<GraphQLFormattedError, 'message'>, original: unknown = formatted): boolean {
   const marked = (original as { extensions?: Record<string, unknown> } | undefined)?.extensions?.[LIMIT_MARKER];
   return Boolean(marked) || ARMOR_LIMIT.test(formatted.message);
 }

@@ -8,7 +8,7 @@ import {
 } from 'graphql-query-complexity';
 import { QueryTooComplexError } from '../common/errors/app-error';
 import { variablesError } from './variable-errors';
-import { DEFAULT_PAGE_SIZE } from '../common/pagination/connection';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../common/pagination/connection';
 import type { AppConfig } from '../config/config';
 
 /** Marker set on errors raised by a query limit, so the formatter can give them one code. */
@@ -29,12 +29,14 @@ const markRejection = (_ctx: unknown, error: GraphQLError) => {
  * executes). Cost is computed separately (see `costPlugin`) because it needs the operation's variables.
  */
 export function armorProtection(config: AppConfig): { validationRules: ValidationRule[]; plugins: unknown[] } {
-  const callbacks = { onReject: [markRejection], propagateOnRejection: true };
+  // A fresh object (and `onReject` array) per rule: armor appends its reporter to the array it is given, so a
+  // shared one reported each breach once per rule.
+  const callbacks = () => ({ onReject: [markRejection], propagateOnRejection: true });
   const armor = new ApolloArmor({
-    maxDepth: { n: config.graphql.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...callbacks },
-    maxAliases: { n: config.graphql.maxAliases, ...callbacks },
-    maxDirectives: { n: config.graphql.maxDirectives, ...callbacks },
-    maxTokens: { n: MAX_TOKENS, ...callbacks },
+    maxDepth: { n: config.graphql.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...callbacks() },
+    maxAliases: { n: config.graphql.maxAliases, ...callbacks() },
+    maxDirectives: { n: config.graphql.maxDirectives, ...callbacks() },
+    maxTokens: { n: MAX_TOKENS, ...callbacks() },
     costLimit: { enabled: false },
     // Suggestions ("Did you mean …") leak the schema when introspection is off.
     blockFieldSuggestion: { enabled: config.isProduction },
@@ -43,15 +45,30 @@ export function armorProtection(config: AppConfig): { validationRules: Validatio
   return { validationRules, plugins };
 }
 
+/** A list of `rows` rows, each costing what its selection costs (at least 1). */
+const listCost = (rows: number, childComplexity: number) => 1 + rows * Math.max(childComplexity, 1);
+
 /**
  * Lists multiply what they hold: a connection field costs `first` (default 20) × its children, so
  * `customers(first: 100) { nodes { alerts(first: 100) { … } } }` is priced as the 10 000 rows it could load.
+ * A `first` above the page cap is priced at the cap: the resolver refuses it with BAD_USER_INPUT, which is
+ * the answer the client should get, not QUERY_TOO_COMPLEX.
  */
 const connectionEstimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
   if (!field.args.some((a) => a.name === 'first')) return undefined;
-  const first = typeof args.first === 'number' && args.first > 0 ? args.first : DEFAULT_PAGE_SIZE;
-  return 1 + first * Math.max(childComplexity, 1);
+  const first = typeof args.first === 'number' && args.first > 0 ? Math.min(args.first, MAX_PAGE_SIZE) : DEFAULT_PAGE_SIZE;
+  return listCost(first, childComplexity);
 };
+
+/**
+ * The `complexity` of a list field without `first`: priced as the most rows it can return, as a connection
+ * is by its page, so its children's pages multiply (`repeatComplainants { customer { alerts(first: 100) … } }`
+ * is 100 × 100 rows, not 100). Declare it on every such list that can hold many rows:
+ * `@Query(() => [Row], { complexity: listOfAtMost(MAX_ROWS) })`. Undeclared lists are priced as one row.
+ */
+export function listOfAtMost(maxRows: number): (options: { childComplexity: number }) => number {
+  return ({ childComplexity }) => listCost(maxRows, childComplexity);
+}
 
 type CostedDocument = Parameters<typeof getComplexity>[0]['query'];
 

@@ -9,6 +9,8 @@ import type { FieldPolicyRequest } from '../access/field-policy';
 import type { PrincipalResolver } from '../access/principal-resolver';
 import type { Principal } from '../common/context/principal';
 import { QueryTooComplexError } from '../common/errors/app-error';
+import { ErrorCode } from '../common/errors/error-codes';
+import { isLimitError } from './format-error';
 import { assertCostWithinLimit, MAX_TOKENS } from './query-limits';
 
 /** A validation error without graphql-js's " Did you mean …?" (which leaks the schema when introspection is off). */
@@ -21,7 +23,8 @@ function withoutSuggestion(error: GraphQLError): GraphQLError {
 export const SOCKET_RECHECK_MS = 15_000;
 
 type Extra = { socket: { close(code: number, reason: string): void; once?(event: string, cb: () => void): void }; request: { socket?: { remoteAddress?: string } } };
-type SocketState = { custosReq?: FieldPolicyRequest & { ip?: string; path: string; get(): undefined }; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout };
+type SocketRequest = FieldPolicyRequest & { ip?: string; path: string; get(): undefined };
+type SocketState = { custosReq?: SocketRequest; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout };
 /** setTimeout's longest delay; a credential valid for longer is left to the periodic re-check. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -79,6 +82,18 @@ async function asSubscriber<T>(deps: SubscriptionDeps, req: FieldPolicyRequest, 
 }
 
 /**
+ * The request one pushed payload resolves with: the socket's principal and ability in an object of its own,
+ * so what is kept per request — DataLoaders (`requestLoader`), collected PII reads — lives for this payload
+ * only. On the socket-wide request, loaders would serve rows read for an earlier payload (a customer since
+ * updated or erased, decrypted PII included) for as long as the token lives, and be shared by every
+ * subscription of the socket.
+ */
+function payloadRequest(socket: SocketRequest): SocketRequest {
+  const { custosPrincipal, custosAbility, ip, path, get } = socket;
+  return { custosPrincipal, custosAbility, ip, path, get };
+}
+
+/**
  * Each pushed payload is resolved inside a request context of the *subscriber* (principal, ability): without
  * it, services would see the context of whoever published the event.
  */
@@ -86,14 +101,20 @@ function subscribeAsSubscriber(deps: SubscriptionDeps) {
   return async (args: ExecutionArgs) => {
     const result = await subscribe(args);
     if (!(Symbol.asyncIterator in Object(result))) return result;
-    const req = (args.contextValue as { req?: FieldPolicyRequest }).req;
+    const context = args.contextValue as { req?: SocketRequest };
+    const req = context.req;
     const inner = (result as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AsyncIterator<unknown>;
     const inContext = <T>(work: () => Promise<T>): Promise<T> => (req ? asSubscriber(deps, req, work) : work());
     return {
       [Symbol.asyncIterator]() {
         return this;
       },
-      next: () => inContext(() => inner.next()),
+      // graphql-js resolves the payload with this context object; graphql-ws asks for the next payload only
+      // once this one has been sent (and `onNext` has flushed its audit), so one request per payload is safe.
+      next: () => {
+        if (req) context.req = payloadRequest(req);
+        return inContext(() => inner.next());
+      },
       return: () => (inner.return ? inner.return() : Promise.resolve({ done: true, value: undefined })),
       throw: (e: unknown) => (inner.throw ? inner.throw(e) : Promise.reject(e)),
     };
@@ -177,18 +198,28 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         }
         return undefined;
       },
-      // Full-value PII reads in a pushed payload are audited before that payload leaves, as over HTTP.
-      onNext: async (ctx: Context<Record<string, unknown>, SocketState>) => {
-        const req = ctx.extra.custosReq;
-        if (req) await asSubscriber(deps, req, () => flushFieldAudit(req));
+      // Full-value PII reads in a pushed payload are audited before that payload leaves, as over HTTP: they
+      // were collected on the payload's own request (see payloadRequest), anything else on the socket's.
+      onNext: async (ctx: Context<Record<string, unknown>, SocketState>, _id: string, _payload: unknown, args: ExecutionArgs) => {
+        const socket = ctx.extra.custosReq;
+        if (!socket) return;
+        const payload = (args.contextValue as { req?: SocketRequest } | undefined)?.req;
+        await asSubscriber(deps, socket, async () => {
+          if (payload && payload !== socket) await flushFieldAudit(payload);
+          await flushFieldAudit(socket);
+        });
       },
       onClose: (ctx: Context<Record<string, unknown>, SocketState>) => {
         if (ctx.extra.custosTimer) clearInterval(ctx.extra.custosTimer);
         if (ctx.extra.custosExpiry) clearTimeout(ctx.extra.custosExpiry);
       },
       // In production no "Did you mean …?": the socket validates outside Apollo, whose plugins strip them over HTTP.
+      // Likewise a document past a limit gets one QUERY_TOO_COMPLEX error, however many limits or nodes it broke
+      // (over HTTP the error formatter and singleLimitErrorPlugin see to it).
       validate: (schema: GraphQLSchema, document: DocumentNode) => {
         const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
+        const limit = errors.find((e) => isLimitError(e));
+        if (limit) return [new GraphQLError(limit.message.replace(/^Syntax Error: /, ''), { extensions: { code: ErrorCode.QUERY_TOO_COMPLEX } })];
         return deps.hideSuggestions ? errors.map(withoutSuggestion) : errors;
       },
       subscribe: subscribeAsSubscriber(deps),

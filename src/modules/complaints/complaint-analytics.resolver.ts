@@ -2,7 +2,8 @@ import { Args, Context, Parent, Query, ResolveField, Resolver } from '@nestjs/gr
 import { Policy } from '../../access/policy.decorator';
 import { CustomersService } from '../customers/customers.service';
 import { CustomerModel } from '../customers/models/customer.model';
-import { ComplaintAnalytics } from './complaint-analytics.service';
+import { listOfAtMost } from '../../graphql/query-limits';
+import { ComplaintAnalytics, MAX_REPEAT_COMPLAINANTS } from './complaint-analytics.service';
 import { complaintCustomer } from './complaints.resolver';
 import { ComplaintStatsInput, RepeatComplainantsInput } from './dto/complaint.inputs';
 import { ComplaintStatModel, RepeatComplainantModel } from './models/complaint.model';
@@ -22,7 +23,11 @@ export class ComplaintAnalyticsResolver {
   }
 
   @Policy('read', 'ComplaintStats')
-  @Query(() => [RepeatComplainantModel], { description: 'Customers with at least minComplaints complaints received within the window (most first, at most 100)' })
+  @Query(() => [RepeatComplainantModel], {
+    description: 'Customers with at least minComplaints complaints received within the window (most first, at most 100)',
+    // No `first`: priced as the most rows it returns, so the customers' nested pages multiply.
+    complexity: listOfAtMost(MAX_REPEAT_COMPLAINANTS),
+  })
   repeatComplainants(@Args('input') input: RepeatComplainantsInput): Promise<RepeatComplainantModel[]> {
     return this.analytics.repeatComplainants(input);
   }
