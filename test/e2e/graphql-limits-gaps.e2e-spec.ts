@@ -46,6 +46,18 @@ describe('GraphQL limits: lists without `first`, oversized pages, socket errors,
     expect(plain.data).toEqual({ repeatComplainants: [] });
   });
 
+  it('prices one ingested event with nested pages in full, not at the tenth a batch result costs', async () => {
+    const deep = 'mutation($e: [EventInput!]!) { ingestEvents(events: $e) { alerts { customer { alerts(first: 100) { nodes { customer { events(first: 100) { nodes { id } } } } } } } } }';
+    const one = [{ idempotencyKey: 'deep-1', customerId: '00000000-0000-4000-8000-000000000001', type: 'TRANSACTION', amount: '1.00', occurredAt: new Date().toISOString() }];
+    const res = await t.gql(deep, { e: one }, { token: core.token });
+    expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COMPLEX']);
+    // A batch with a flat selection still gets the discount: 1 000 results of ~4 fields.
+    const flat = 'mutation($e: [EventInput!]!) { ingestEvents(events: $e) { decision duplicate event { id } } }';
+    const batch = Array.from({ length: 1000 }, (_, i) => ({ ...one[0], idempotencyKey: `flat-${i}` }));
+    const priced = await t.gql(flat, { e: batch }, { token: core.token });
+    expect(priced.errors?.map((e) => e.extensions?.code)).not.toContain('QUERY_TOO_COMPLEX');
+  });
+
   it('answers `first` above the page cap with BAD_USER_INPUT, not QUERY_TOO_COMPLEX', async () => {
     const res = await t.gql('{ users(first: 5000) { totalCount } }', undefined, { token: admin.accessToken });
     expect(res.errors).toHaveLength(1);
