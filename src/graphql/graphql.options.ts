@@ -16,6 +16,7 @@ import type { ClsService } from 'nestjs-cls';
 import type { RequestContext } from '../common/context/request-context';
 import { graphqlContext, subscriptionOptions } from './subscriptions';
 import { CompiledExecution } from './compiled-execution';
+import { DateTimeScalar } from '../common/scalars/date-time';
 
 /**
  * Apollo settings in one place: limits before execution, CSRF prevention, no batching, and in production
@@ -57,7 +58,9 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
       isProduction: config.isProduction,
       onInternalError: (error) => logger.error({ err: loggableError(error) }, 'unexpected error in GraphQL operation'),
     }),
-    buildSchemaOptions: { dateScalarMode: 'isoDate', numberScalarMode: 'integer' },
+    // Every `Date` field and argument is the strict DateTime scalar (an offset required), not Nest's
+    // GraphQLISODateTime, which reads any input with `new Date(value)`.
+    buildSchemaOptions: { dateScalarMode: 'isoDate', numberScalarMode: 'integer', scalarsMap: [{ type: Date, scalar: DateTimeScalar }] },
     // The field policy wraps the resolvers of protected types in the built schema (see applyFieldPolicies).
     transformSchema: (schema) => execution.useSchema(applyFieldPolicies(schema)),
     gateway: execution.gateway,

@@ -3,6 +3,7 @@ import { IsEnum, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Matches, Max
 import { GraphQLJSON } from 'graphql-scalars';
 import { protectType } from '../../../access/field-policy';
 import { Connection } from '../../../common/pagination/connection';
+import { INSTANT_TIME } from '../../../common/scalars/date-time';
 import { DecimalScalar } from '../../../common/scalars/scalars';
 import { MaxDecimals } from '../../../common/validation/decimal.decorators';
 import { Text } from '../../../common/validation/text.decorators';
@@ -31,9 +32,8 @@ export const EVENT_PATTERNS = {
   currency: /^[A-Z]{3}$/,
   country: /^[A-Z]{2}$/,
   ipAddress: /^[0-9a-fA-F:.]{2,45}$/,
-  // An instant: a date-time with its offset (`Z` or `±hh:mm`). Without one, ISO-8601 means local time of an
-  // unstated zone, which the server would read in its own.
-  occurredAt: /T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/i,
+  // An instant: a date-time with its offset (`Z` or `±hh:mm`), the same rule as the DateTime scalar's.
+  occurredAt: INSTANT_TIME,
 } as const;
 /** Text fields (trimmed, non-empty) and their maximum lengths. */
 export const EVENT_TEXT_MAX = { idempotencyKey: 200, customerExternalRef: 100, channel: 50, deviceId: 200, counterpartyRef: 200 } as const;
