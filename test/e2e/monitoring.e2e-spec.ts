@@ -135,6 +135,19 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(rows.map((r) => (r.occurred_at as Date).toISOString())).toEqual(['2026-03-01T08:00:00.000Z', '2026-03-01T08:00:00.000Z']);
   });
 
+  it('reads occurredAt strictly as a calendar date-time: ISO-8601 week and ordinal dates are refused, short offsets are honoured', async () => {
+    const c = await customer();
+    const sent = ['2026-W09-7T10:00:00Z', '2026-060T10:00:00Z', '2026-03-01T10:00:00+02', '2026-03-01T10:00:00+0200', '2026-03-01T10:00:00.123456Z'];
+    const res = await ingest(t, core.token, sent.map((occurredAt) => ({ customerId: c, type: 'LOGIN', occurredAt })));
+    expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual([null, null, 'ALLOW', 'ALLOW', 'ALLOW']);
+    expect(res.errors!.map((e) => [e.path!.join('.'), e.extensions!.code, (e.extensions!.fieldErrors as Array<{ path: string }>)[0].path])).toEqual([
+      ['ingestEvents.0', 'BAD_USER_INPUT', 'occurredAt'],
+      ['ingestEvents.1', 'BAD_USER_INPUT', 'occurredAt'],
+    ]);
+    const { rows } = await sql.query(`SELECT occurred_at FROM event WHERE customer_id = $1 ORDER BY occurred_at`, [c]);
+    expect(rows.map((r) => (r.occurred_at as Date).toISOString())).toEqual(['2026-03-01T08:00:00.000Z', '2026-03-01T08:00:00.000Z', '2026-03-01T10:00:00.123Z']);
+  });
+
   it('refuses an amount with more than 2 decimals at its index instead of rounding it; 2 decimals are stored as sent', async () => {
     const c = await customer();
     const res = await ingest(t, core.token, [

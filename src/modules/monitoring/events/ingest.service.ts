@@ -22,6 +22,7 @@ import { EventInput } from '../models/event.model';
 import type { EventResultModel } from '../models/event-result.model';
 import { EventType } from '../models/monitoring.enums';
 import { DecisionPipeline, type IncomingEvent } from './decision-pipeline.service';
+import { parseInstant } from '../../../common/scalars/date-time';
 import { wellFormedEvent } from './event-input-check';
 
 export const MAX_EVENTS_PER_CALL = 1000;
@@ -29,8 +30,11 @@ const PARTNER_TYPES = new Set([EventType.TRANSACTION, EventType.LOGIN, EventType
 const CLOSED = new Set(['TERMINATED', 'ERASED']);
 const KNOWN_TYPES = new Set<string>(Object.values(EventType));
 
-/** `closed`: the customer is TERMINATED or ERASED — refused, unless the event repeats one ingested before. */
-type Slot = { index: number; input: EventInput; customer?: CustomerSnapshot; error?: AppError; closed?: boolean };
+/**
+ * `closed`: the customer is TERMINATED or ERASED — refused, unless the event repeats one ingested before.
+ * `at`: `occurredAt` as the instant it names, once checked.
+ */
+type Slot = { index: number; input: EventInput; at?: Date; customer?: CustomerSnapshot; error?: AppError; closed?: boolean };
 
 /**
  * `ingestEvents`: validate every event first, then screen the valid ones in array order in one transaction
@@ -139,10 +143,13 @@ export class IngestService {
   private checked(index: number, input: EventInput, fieldErrors: FieldError[]): Slot {
     if (!input.customerId && !input.customerExternalRef) fieldErrors.push({ path: 'customerId', message: 'or customerExternalRef is required' });
     if (input.amount !== undefined && input.amount !== null && !isDecimalString(String(input.amount))) fieldErrors.push({ path: 'amount', message: 'must be a decimal string' });
-    const occurred = Date.parse(input.occurredAt);
-    if (!Number.isNaN(occurred) && occurred > Date.now() + 5 * 60_000) fieldErrors.push({ path: 'occurredAt', message: 'must not be in the future' });
+    // The decorators check the string's shape; the instant itself is read once, strictly: ISO-8601 forms such
+    // as week dates pass isISO8601 but are no calendar date-time, and new Date() would read them as Invalid Date.
+    const at = fieldErrors.some((e) => e.path === 'occurredAt') ? undefined : parseInstant(input.occurredAt);
+    if (at && !(at instanceof Date)) fieldErrors.push({ path: 'occurredAt', message: at.reason.replace(/^DateTime /, '') });
+    else if (at && at.getTime() > Date.now() + 5 * 60_000) fieldErrors.push({ path: 'occurredAt', message: 'must not be in the future' });
     if (fieldErrors.length) return { index, input, error: new BadUserInputError(`Invalid event at ${index}: ${fieldErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`, fieldErrors) };
-    return { index, input };
+    return { index, input, at: at as Date };
   }
 
   /** Ownership: an EXTERNAL partner screens only customers it onboarded; others look absent (NOT_FOUND). */
@@ -205,7 +212,7 @@ export class IngestService {
     const screened = await this.pipeline.screenBatch(
       manager,
       firsts.map(({ slot, key, bodyHash }) => ({
-        event: { ...slot.input, id: randomUUID(), occurredAt: new Date(slot.input.occurredAt), source: principal.partnerId, customer: slot.customer! } as IncomingEvent,
+        event: { ...slot.input, id: randomUUID(), occurredAt: slot.at!, source: principal.partnerId, customer: slot.customer! } as IncomingEvent,
         claim: { key, bodyHash },
       })),
     );
