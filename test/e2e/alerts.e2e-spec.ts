@@ -147,6 +147,33 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     for (const r of audit.rows) expect(r).toMatchObject({ customer_id: null, details: expect.not.stringMatching(/billing|outage/) });
   });
 
+  it('counts alerts and events for totalCount only when it is selected, and then before the cursor', async () => {
+    const { customerId } = await largeAlert();
+    await largeAlert();
+    const counts: string[] = [];
+    const query = Client.prototype.query;
+    const spy = jest.spyOn(Client.prototype, 'query').mockImplementation(function (this: Client, ...args: unknown[]) {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | undefined)?.text;
+      if (text && /^SELECT count\(\*\)::int AS total FROM (alert|event)/.test(text)) counts.push(text);
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as never);
+    try {
+      await gqlOk(t.gql, '{ alerts(first: 1) { nodes { id } } events(first: 1) { nodes { id } } }', undefined, analyst.accessToken);
+      expect(counts).toEqual([]);
+      // Second page, with the count: it counts every match, not what lies after the cursor.
+      const first = await gqlOk<{ events: { pageInfo: { endCursor: string } } }>(t.gql, 'query($c: ID!) { events(first: 1, filter: {customerId: $c}) { pageInfo { endCursor } } }', { c: customerId }, analyst.accessToken);
+      const second = await gqlOk<{ events: { totalCount: number; nodes: unknown[] }; alerts: { totalCount: number } }>(
+        t.gql, 'query($c: ID!, $after: String) { events(first: 1, after: $after, filter: {customerId: $c}) { totalCount nodes { id } } alerts(filter: {customerId: $c}) { totalCount } }',
+        { c: customerId, after: first.events.pageInfo.endCursor }, analyst.accessToken,
+      );
+      expect(second.events).toMatchObject({ totalCount: 1, nodes: [] });
+      expect(second.alerts.totalCount).toBe(1);
+      expect(counts).toHaveLength(2);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('opens a new alert once the dedup window has passed, and repeats inside it', async () => {
     const c = await customer();
     const day = 24 * 3600_000;

@@ -30,6 +30,16 @@ export interface ConnectionShape<T> {
   totalCount: number | (() => Promise<number>);
 }
 
+/**
+ * A `totalCount` counted only if the client selects it; at once inside a transaction, which may be over by
+ * the time the field resolves.
+ */
+export async function lazyTotal(count: () => Promise<number>, inTransaction: boolean): Promise<ConnectionShape<unknown>['totalCount']> {
+  let counted: Promise<number> | undefined;
+  const once = () => (counted ??= count());
+  return inTransaction ? once() : once;
+}
+
 /** Resolves a lazily counted `totalCount` (see ConnectionShape): the COUNT runs only when selected. */
 const countWhenSelected: FieldMiddleware = async (_ctx, next) => {
   const value: unknown = await next();

@@ -7,7 +7,7 @@ import { dataKeyOwner } from '../../../common/crypto/envelope';
 import { PiiVault } from '../../../common/crypto/pii-vault.service';
 import { Role, type Principal } from '../../../common/context/principal';
 import { BadUserInputError, ConflictError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
-import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
+import { lazyTotal, type ConnectionShape, type PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { TransactionService } from '../../../database/transaction.service';
 import { MetricsService } from '../../../health/metrics.service';
@@ -115,7 +115,9 @@ export class AlertsService {
     if (filter?.to) add('a.created_at < ?', filter.to);
     if (customerIds) add('a.customer_id = ANY(?)', customerIds);
     const from = 'FROM alert a LEFT JOIN customer c ON c.id = a.customer_id';
-    const [{ total }] = (await this.tx.manager().query(`SELECT count(*)::int AS total ${from} WHERE ${where}`, params)) as Array<{ total: number }>;
+    // Only when the client selects it.
+    const [countSql, countParams] = [`SELECT count(*)::int AS total ${from} WHERE ${where}`, [...params]]; // before the cursor's condition
+    const total = lazyTotal(async () => ((await this.tx.manager().query(countSql, countParams)) as Array<{ total: number }>)[0].total, this.tx.inTransaction());
     const order = ALERT_ORDER[orderBy?.field ?? AlertOrderField.CREATED_AT];
     const dir = orderBy?.direction === SortDirection.ASC ? 'ASC' : 'DESC';
     if (page.after) {
@@ -128,7 +130,7 @@ export class AlertsService {
     const rows = (await this.tx.manager().query(`SELECT a.*, c.account_manager_id ${from} WHERE ${where} ORDER BY ${orderSql} LIMIT $${params.push(limit + 1)}`, params)) as Row[];
     const nodes = rows.slice(0, limit).map(toAlertModel);
     const last = nodes[nodes.length - 1];
-    return { nodes, totalCount: total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([...order.keys.map((k) => k.value(last)), last.id]) : null } };
+    return { nodes, totalCount: await total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([...order.keys.map((k) => k.value(last)), last.id]) : null } };
   }
 
   /**
