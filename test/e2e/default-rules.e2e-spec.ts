@@ -73,6 +73,13 @@ describe('default rule pack', () => {
       expect(notes.myNotifications.nodes.filter((x) => x.eventId === eventId).map((x) => x.kind).sort()).toEqual(['ALERT_RAISED', 'HOLD_PLACED']);
     });
 
+    it('tells amounts and limits of 18 integer digits a cent apart', async () => {
+      // As doubles both are 1e18: the limit reaches the rule as the customer's numeric text, not a JS number.
+      const c = await customer({ transactionLimit: '999999999999999999.98', dailyLimit: '999999999999999999.99' });
+      expect(await send(c, [tx('999999999999999999.98', { ago: 1000 })])).toEqual(['ALLOW']);
+      expect(await send(c, [tx('999999999999999999.99')])).toEqual(['HOLD']);
+    });
+
     it('stays quiet at exactly the limit', async () => {
       const c = await customer(limits);
       expect(await send(c, [tx('1000.00')])).toEqual(['ALLOW']);

@@ -30,10 +30,11 @@ export interface CustomerSnapshot {
   riskScore: number;
   verificationLevel: string;
   creditLevel: string | null;
-  transactionLimit: number | null;
-  dailyLimit: number | null;
+  /** Limits as PostgreSQL's numeric text: rules compare them exactly, as decimals, whatever their size. */
+  transactionLimit: string | null;
+  dailyLimit: string | null;
   /** While RESTRICTED, money-moving events above it are held (null: every amount). */
-  restrictedLimit: number | null;
+  restrictedLimit: string | null;
   createdAt: Date;
   accountManagerId: string | null;
   onboardedByPartnerId: string | null;
@@ -171,7 +172,6 @@ export class CustomersService {
          FROM customer WHERE ${where.sql}`,
       where.params,
     )) as SnapshotRow[];
-    const num = (v: string | null) => (v === null ? null : Number(v));
     return rows.map((r) => ({
       id: r.id,
       externalRef: r.external_ref,
@@ -180,9 +180,9 @@ export class CustomersService {
       riskScore: r.risk_score,
       verificationLevel: r.verification_level,
       creditLevel: r.credit_level,
-      transactionLimit: num(r.transaction_limit),
-      dailyLimit: num(r.daily_limit),
-      restrictedLimit: num(r.restricted_limit),
+      transactionLimit: r.transaction_limit,
+      dailyLimit: r.daily_limit,
+      restrictedLimit: r.restricted_limit,
       createdAt: r.created_at,
       accountManagerId: r.account_manager_id,
       onboardedByPartnerId: r.onboarded_by_partner_id,
