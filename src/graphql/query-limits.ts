@@ -26,7 +26,7 @@ const markRejection = (_ctx: unknown, error: GraphQLError) => {
 
 /**
  * Depth, alias, directive and token limits from graphql-armor, checked during validation (before anything
- * executes). Cost is computed separately (see `costPlugin`) because it needs the operation's variables.
+ * executes). Cost is computed separately (see `costLimitPlugin` in plugins.ts) because it needs the operation's variables.
  */
 export function armorProtection(config: AppConfig): { validationRules: ValidationRule[]; plugins: unknown[] } {
   // A fresh object (and `onReject` array) per rule: armor appends its reporter to the array it is given, so a
