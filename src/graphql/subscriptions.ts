@@ -121,6 +121,11 @@ function subscribeAsSubscriber(deps: SubscriptionDeps) {
   };
 }
 
+/** What a principal's ability is built from: its role, or its trust level and effective scopes. */
+function grantsOf(p: Principal): string {
+  return p.kind === 'USER' ? `USER:${p.role}` : `PARTNER:${p.trustLevel}:${[...p.scopes].sort().join(',')}`;
+}
+
 export function subscriptionOptions(deps: SubscriptionDeps) {
   const { principals, validationRules, flushFieldAudit } = deps;
   return {
@@ -150,6 +155,9 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
           principals.resolve(authorization, {}).then(
             (still) => {
               if (!still) ctx.extra.socket.close(4401, 'Unauthorized');
+              // The socket's ability was built at connect: a role or scope change ends it (the client
+              // reconnects under the new grants), as the next HTTP request runs under them.
+              else if (grantsOf(still) !== grantsOf(principal)) ctx.extra.socket.close(4403, 'Permissions changed');
             },
             () => ctx.extra.socket.close(4401, 'Session ended'),
           );

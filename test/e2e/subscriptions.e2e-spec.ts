@@ -134,11 +134,19 @@ describe('subscriptions over graphql-ws', () => {
     expect(await closeCodeFor(900 * 1024)).not.toBe(1009);
   });
 
-  it('closes the socket with 4401 when the session is revoked', async () => {
+  it('closes the socket with 4401 when the session is revoked, and with 4403 when the role changes', async () => {
     const user = await createStaff(t, admin, 'ANALYST');
+    const demoted = await createStaff(t, admin, 'ANALYST');
     const s = subscribe(url, user.accessToken, 'subscription { alertRaised { id } }');
-    await s.connected;
+    const d = subscribe(url, demoted.accessToken, 'subscription { alertRaised { id customer { externalRef } } }');
+    await Promise.all([s.connected, d.connected]);
     await gqlOk(t.gql, 'mutation { logout }', undefined, user.accessToken);
-    expect(await Promise.race([s.closed, new Promise((r) => setTimeout(() => r('still open'), 20_000))])).toBe(4401);
+    // Sessions survive a role change (the next HTTP request runs under the new role); the socket's ability
+    // was built under the old one, so the socket ends.
+    await gqlOk(t.gql, 'mutation($id: ID!) { updateUser(id: $id, input: {role: AUDITOR}) { role } }', { id: demoted.userId }, admin.accessToken);
+    const within = (closed: Promise<unknown>) => Promise.race([closed, new Promise((r) => setTimeout(() => r('still open'), 20_000))]);
+    expect(await Promise.all([within(s.closed), within(d.closed)])).toEqual([4401, 4403]);
+    expect(d.received).toHaveLength(0);
+    await Promise.all([s.client.dispose(), d.client.dispose()]);
   }, 30_000);
 });
