@@ -2,6 +2,7 @@ import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
 import { AUTHENTICATED, POLICY } from '../../src/access/policy.decorator';
 import { IS_PUBLIC } from '../../src/access/public.decorator';
+import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { partnerWithToken } from '../helpers/monitoring';
@@ -148,5 +149,32 @@ describe('access: deny by default', () => {
   it('the last active ADMIN cannot disable themself', async () => {
     const res = await t.gql('mutation($id: ID!) { updateUser(id: $id, input: {disabled: true}) { id } }', { id: admin.userId }, { token: admin.accessToken });
     expect(codeOf(res)).toBe('CONFLICT');
+  });
+
+  it('two admins disabling each other at once leave one of them active', async () => {
+    const [a, b] = [await createStaff(t, admin, 'ADMIN'), await createStaff(t, admin, 'ADMIN')];
+    const DISABLE = 'mutation($id: ID!) { updateUser(id: $id, input: {disabled: true}) { id } }';
+    await gqlOk(t.gql, DISABLE, { id: admin.userId }, a.accessToken);
+    // Both requests pass their checks, then wait on their sessions' rows (revoked with the account), held here,
+    // so each has counted the other as active before either commits.
+    const side = new Client({ connectionString: t.db.url });
+    await side.connect();
+    try {
+      await side.query('BEGIN');
+      await side.query(`SELECT 1 FROM auth_session WHERE user_id = ANY($1::uuid[]) FOR UPDATE`, [[a.userId, b.userId]]);
+      const racing = [t.gql(DISABLE, { id: b.userId }, { token: a.accessToken }), t.gql(DISABLE, { id: a.userId }, { token: b.accessToken })];
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (rows[0].n >= 2) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await side.query('COMMIT');
+      const codes = (await Promise.all(racing)).map((r) => codeOf(r) ?? 'OK').sort();
+      expect(codes).toEqual(['CONFLICT', 'OK']);
+      const { rows } = await side.query(`SELECT count(*)::int AS n FROM app_user WHERE role = 'ADMIN' AND disabled_at IS NULL`);
+      expect(rows[0].n).toBe(1);
+    } finally {
+      await side.end();
+    }
   });
 });

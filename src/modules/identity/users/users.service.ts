@@ -153,7 +153,12 @@ export class UsersService {
     return this.tx.manager().count(UserEntity);
   }
 
+  /**
+   * Inside the caller's transaction. Serialised by a transaction-scoped advisory lock: two admins disabling
+   * or demoting each other at once would otherwise each count the other as active and both commit.
+   */
   private async assertAnotherAdmin(exceptId: string): Promise<void> {
+    await this.tx.manager().query(`SELECT pg_advisory_xact_lock(hashtextextended('custos.admins', 0))`);
     const [{ n }] = (await this.tx.manager().query(
       `SELECT count(*)::int AS n FROM app_user WHERE role = 'ADMIN' AND disabled_at IS NULL AND id <> $1`,
       [exceptId],
