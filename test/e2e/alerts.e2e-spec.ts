@@ -174,6 +174,30 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     }
   });
 
+  it('refuses to assign an alert that was closed while the assignment waited', async () => {
+    const { alertId } = await largeAlert();
+    const side = new Client({ connectionString: t.db.url });
+    await side.connect();
+    try {
+      await side.query('BEGIN');
+      await side.query('SELECT 1 FROM alert WHERE id = $1 FOR UPDATE', [alertId]);
+      const assigning = t.gql('mutation($id: ID!, $a: ID!) { assignAlert(id: $id, assigneeId: $a) { id } }', { id: alertId, a: analyst.userId }, { token: co.accessToken });
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (rows[0].n >= 1) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // What a transitionAlert(CLOSED) committing first leaves.
+      await side.query(`UPDATE alert SET status = 'CLOSED', disposition = 'FALSE_POSITIVE', closed_at = now() WHERE id = $1`, [alertId]);
+      await side.query('COMMIT');
+      expect(codeOf(await assigning)).toBe('INVALID_TRANSITION');
+    } finally {
+      await side.end();
+    }
+    const { rows } = await sql.query(`SELECT a.assignee_id, (SELECT count(*)::int FROM alert_activity x WHERE x.alert_id = a.id AND x.kind = 'ASSIGNED') AS assigned FROM alert a WHERE a.id = $1`, [alertId]);
+    expect(rows[0]).toEqual({ assignee_id: null, assigned: 0 });
+  });
+
   it('opens a new alert once the dedup window has passed, and repeats inside it', async () => {
     const c = await customer();
     const day = 24 * 3600_000;

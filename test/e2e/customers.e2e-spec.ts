@@ -190,6 +190,30 @@ describe('customers: records, scope, lookups, write rules, erasure', () => {
     expect((await gqlOk<{ customers: { totalCount: number } }>(t.gql, '{ customers(filter: {email: "to.erase@example.test"}) { totalCount } }', undefined, co.accessToken)).customers.totalCount).toBe(0);
     expect(codeOf(await t.gql(UPDATE, { id: c.id, i: { fullName: 'Back Again' } }, { token: agent.accessToken }))).toBe('CONFLICT');
     expect(codeOf(await t.gql('mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }', { i: { customerId: c.id, purpose: 'SMS', granted: true } }, { token: agent.accessToken }))).toBe('CONFLICT');
+
+    // Two erasures at once (both past the status check while the row is held here): one erases, one is refused.
+    const twice = await create(agent.accessToken, { email: 'erase.twice@example.test' });
+    const side = new Client({ connectionString: t.db.url });
+    await side.connect();
+    try {
+      await side.query('BEGIN');
+      await side.query('SELECT 1 FROM customer WHERE id = $1 FOR UPDATE', [twice.id]);
+      const racing = [t.gql(erase, { id: twice.id }, { token: co.accessToken }), t.gql(erase, { id: twice.id }, { token: co.accessToken })];
+      for (let i = 0; i < 100; i++) {
+        const { rows: waiting } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (waiting[0].n >= 2) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await side.query('COMMIT');
+      expect((await Promise.all(racing)).map((r) => codeOf(r) ?? 'OK').sort()).toEqual(['CONFLICT', 'OK']);
+    } finally {
+      await side.end();
+    }
+    const entries = await sql.query(
+      `SELECT (SELECT count(*) FROM audit_entry WHERE action = 'customer.erase' AND resource_id = $1) + (SELECT count(*) FROM audit_entry_pending WHERE action = 'customer.erase' AND resource_id = $1) AS n`,
+      [twice.id],
+    );
+    expect(Number(entries.rows[0].n)).toBe(1);
   });
 
   it('keeps marker PII out of every table and every log line', async () => {

@@ -184,13 +184,16 @@ export class CustomerRecordsService {
     const row = await this.customers.findEntity(id);
     if (row.status === 'ERASED') throw new ConflictError('The customer is already erased');
     return this.tx.run(async (manager) => {
-      await manager.query(
+      // Only from the status read above: a concurrent erasure (or status change) that committed first leaves
+      // no row here, so this one is refused instead of erasing twice with a stale previous status.
+      const [, erased] = (await manager.query(
         `UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL,
                 date_of_birth = NULL, address = NULL, email_bidx = NULL, phone_bidx = NULL, national_id_bidx = NULL,
                 erased_at = now(), updated_at = now()
-          WHERE id = $1`,
-        [id],
-      );
+          WHERE id = $1 AND status = $2`,
+        [id, row.status],
+      )) as [unknown, number];
+      if (erased !== 1) throw new ConflictError('The customer changed meanwhile (erased or its status changed); reload it');
       this.pii.forget(row);
       await this.systemEvents.customerStatusChanged({ customerId: id, externalRef: row.externalRef, onboardedByPartnerId: row.onboardedByPartnerId ?? null, from: row.status, to: 'ERASED' });
       await this.audit.record({ action: 'customer.erase', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: id, customerId: id, details: { reason: trimmed, previousStatus: row.status } });

@@ -178,8 +178,10 @@ export class AlertsService {
     }
     if (alert.status === AlertStatus.CLOSED) throw new InvalidTransitionError('Alert', 'CLOSED', 'assigned');
     return this.tx.run(async (manager) => {
-      await manager.query(`UPDATE alert SET assignee_id = $2, updated_at = now() WHERE id = $1`, [id, assigneeId]);
-      await manager.query(`INSERT INTO alert_activity (alert_id, kind, actor_id, from_status, to_status, assignee_id) VALUES ($1, 'ASSIGNED', $2, $3, $3, $4)`, [id, this.actorId(), alert.status, assigneeId]);
+      // Closed meanwhile (a transition that committed first): refused, as a closed alert is above.
+      const [rows] = (await manager.query(`UPDATE alert SET assignee_id = $2, updated_at = now() WHERE id = $1 AND status <> 'CLOSED' RETURNING status`, [id, assigneeId])) as [Array<{ status: AlertStatus }>, number];
+      if (!rows.length) throw new InvalidTransitionError('Alert', 'CLOSED', 'assigned');
+      await manager.query(`INSERT INTO alert_activity (alert_id, kind, actor_id, from_status, to_status, assignee_id) VALUES ($1, 'ASSIGNED', $2, $3, $3, $4)`, [id, this.actorId(), rows[0].status, assigneeId]);
       await this.audit.record({ action: 'alert.assign', outcome: 'SUCCESS', resourceType: 'Alert', resourceId: id, customerId: alert.customerId, details: { assigneeId } });
       return this.get(id);
     });
