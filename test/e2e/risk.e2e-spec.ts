@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { EarlyWarningsService } from '../../src/modules/monitoring/risk/early-warnings.service';
-import { RiskJobs } from '../../src/modules/monitoring/risk/risk-jobs.service';
+import { REFRESH_BATCH, RiskJobs } from '../../src/modules/monitoring/risk/risk-jobs.service';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
@@ -268,6 +268,17 @@ describe('risk score, credit assessments and early warnings', () => {
     // Nothing changed since: a second run writes no history.
     await t.app.get(RiskJobs).runOnce();
     expect((await risk(c)).riskHistory.totalCount).toBe(1);
+  });
+
+  it('the periodic refresh scores a bulk onboarding in one run, batch by batch', async () => {
+    // Never-scored customers (a bulk load, no event yet): more than two batches, and more than one run used
+    // to score (500).
+    const bulk = Math.max(2 * REFRESH_BATCH, 500) + 50;
+    const { rows } = await sql.query(`INSERT INTO customer (external_ref, data_key) SELECT 'bulk-' || g, 'v1:not-opened-here' FROM generate_series(1, $1::int) g RETURNING id`, [bulk]);
+    const result = await t.app.get(RiskJobs).runOnce();
+    expect(result!.rescored).toBeGreaterThanOrEqual(bulk);
+    const scored = await sql.query(`SELECT count(*)::int AS n FROM customer WHERE id = ANY($1::uuid[]) AND risk_score > 0`, [rows.map((r) => r.id)]);
+    expect(scored.rows[0].n).toBe(bulk);
   });
 
   it('LOW_SATISFACTION: feedback of 2 or less through the hook complaints will call', async () => {

@@ -113,20 +113,22 @@ export class RiskService {
   /**
    * Periodic: customers whose stored score is stale without any event — never scored yet (no history and
    * younger than the last account-age bracket), or whose ACCOUNT_AGE factor no longer matches their age.
-   * At most `limit` per call, oldest first.
+   * One batch of at most `limit`, in id order after `after` (the caller walks the batches, each in its own
+   * transaction): id order is the order ingest locks customer rows in, so the two never deadlock, and a
+   * customer whose recompute leaves it "stale" (a score of 0 writes no history) is visited once per walk.
    */
-  async refreshStale(manager: EntityManager, limit = 500): Promise<number> {
+  async refreshStale(manager: EntityManager, limit = 500, after: string | null = null): Promise<{ count: number; last: string | null }> {
     const rows = (await manager.query(
       `SELECT c.id FROM customer c
-        WHERE c.status <> 'ERASED' AND (
+        WHERE c.status <> 'ERASED' AND ($2::uuid IS NULL OR c.id > $2::uuid) AND (
               (c.created_at > now() - interval '${LAST_AGE_BRACKET_DAYS} days' AND NOT EXISTS (SELECT 1 FROM customer_risk_history h WHERE h.customer_id = c.id))
            OR EXISTS (SELECT 1 FROM jsonb_array_elements(c.risk_factors) f
                        WHERE f->>'factor' = 'ACCOUNT_AGE'
                          AND (f->>'points')::int > ${AGE_POINTS_SQL}))
-        ORDER BY c.created_at LIMIT $1`,
-      [limit],
+        ORDER BY c.id LIMIT $1`,
+      [limit, after],
     )) as Array<{ id: string }>;
     for (const { id } of rows) await this.recompute(manager, id, 'refresh');
-    return rows.length;
+    return { count: rows.length, last: rows.at(-1)?.id ?? null };
   }
 }
