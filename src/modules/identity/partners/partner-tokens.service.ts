@@ -15,6 +15,7 @@ import type { IssuePartnerTokenInput } from '../dto/identity.inputs';
 import { PartnerTokenEntity } from '../entities/partner.entity';
 import type { IssuedPartnerToken, PartnerToken } from '../models/partner.model';
 import { PartnersService } from './partners.service';
+import { partnerInForceSql } from './partner-standing';
 import { networkOf } from '../../audit/security-alerts/network';
 
 export const PARTNER_TOKEN_PREFIX = 'ptk_';
@@ -113,7 +114,7 @@ export class PartnerTokensService {
               (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale, least(t.expires_at, p.agreement_expires_at) AS valid_until
          FROM partner_token t JOIN partner p ON p.id = t.partner_id
         WHERE t.token_digest = $1 AND t.revoked_at IS NULL AND t.expires_at > now()
-          AND p.suspended_at IS NULL AND p.agreement_signed_at <= now() AND p.agreement_expires_at > now()`,
+          AND ${partnerInForceSql('p')}`,
       [this.digest(token)],
     )) as Array<{
       id: string; partner_id: string; scopes: string[]; allowed_scopes: string[]; trust_level: TrustLevel; events_per_minute: number | null;

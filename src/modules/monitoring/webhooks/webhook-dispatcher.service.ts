@@ -2,15 +2,16 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleD
 import type { AppConfig } from '../../../config/config';
 import { APP_CONFIG } from '../../../config/config.module';
 import { TransactionService } from '../../../database/transaction.service';
+import { partnerInForceSql } from '../../identity/partners/partner-standing';
 import { postJson, type PostResult } from './webhook-http';
 import { WebhookQueue, type DeliveryJob } from './webhook-queue.service';
+import { refusalOf, type RecipientState } from './webhook-recipients';
 import { WebhookSecrets } from './webhook-secrets';
 import { signatureHeader } from './webhook-signature';
 import { WebhookRetryPolicy, WEBHOOK_SETTINGS } from './webhooks.settings';
 
-type Claimed = {
-  id: string; event_type: string; payload: Record<string, unknown>; created_at: Date;
-  webhook_id: string; url: string; secret_enc: string | null; data_key: string | null; active: boolean; deleted_at: Date | null;
+type Claimed = RecipientState & {
+  id: string; payload: Record<string, unknown>; created_at: Date; webhook_id: string; url: string;
 };
 
 /** What one attempt led to, as written in the delivery log. */
@@ -20,6 +21,9 @@ export type AttemptStatus = 'DELIVERED' | 'FAILED' | 'DEAD';
  * Delivers outbox rows, one attempt per job. An attempt leases its row (so a duplicate job does nothing),
  * POSTs outside any transaction, then in one transaction records the outcome on the row, appends to the
  * delivery log and — after a failure with attempts left — queues the next attempt after the backoff.
+ * Before each POST the recipient is checked again (`refusalOf`): a webhook deleted or deactivated, or a
+ * partner suspended, out of agreement or without the type's scope since the message was queued, gets
+ * nothing — the message is dead-lettered with the reason, on the row and in the delivery log.
  * The row is the source of truth; jobs only say "try attempt N of row X now".
  */
 @Injectable()
@@ -65,16 +69,12 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   async deliver(job: DeliveryJob): Promise<AttemptStatus | null> {
     const claimed = await this.claim(job);
     if (!claimed) return null;
-    if (!claimed.active || claimed.deleted_at || !claimed.secret_enc || !claimed.data_key) {
-      await this.tx.manager().query(
-        `UPDATE webhook_outbox SET status = 'DEAD', last_error = 'webhook deleted or deactivated', locked_until = NULL, updated_at = now() WHERE id = $1 AND status = 'PENDING'`,
-        [claimed.id],
-      );
-      return 'DEAD';
-    }
+    const refusal = refusalOf(claimed);
+    if (refusal) return this.refuse(claimed, job.attempt, refusal);
     let secret: string;
     try {
-      secret = this.secrets.open(claimed.webhook_id, claimed.secret_enc, claimed.data_key);
+      // refusalOf has checked that the webhook is live, so its secret is there.
+      secret = this.secrets.open(claimed.webhook_id, claimed.secret_enc!, claimed.data_key!);
     } catch {
       // A key-encryption key removed from PII_KEYS, say: nothing can be signed, so the attempt fails.
       return this.record(claimed, job.attempt, { statusCode: null, error: 'the signing secret cannot be opened', durationMs: 0 });
@@ -97,17 +97,44 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     return this.record(claimed, job.attempt, result);
   }
 
-  /** Leases the row for this attempt, or null when the job is stale, a duplicate, or the row is settled. */
+  /**
+   * Leases the row for this attempt, or null when the job is stale, a duplicate, or the row is settled.
+   * Reads, in the same statement, the webhook's state and its partner's standing and allowed scopes.
+   */
   private async claim(job: DeliveryJob): Promise<Claimed | null> {
     const [rows] = (await this.tx.manager().query(
       `UPDATE webhook_outbox o SET locked_until = now() + make_interval(secs => $3::int / 1000.0), updated_at = now()
-         FROM webhook w
+         FROM webhook w JOIN partner p ON p.id = w.partner_id
         WHERE o.id = $1 AND w.id = o.webhook_id AND o.status = 'PENDING' AND o.attempts = $2::int - 1
           AND (o.locked_until IS NULL OR o.locked_until < now())
-        RETURNING o.id, o.event_type, o.payload, o.created_at, w.id AS webhook_id, w.url, w.secret_enc, w.data_key, w.active, w.deleted_at`,
+        RETURNING o.id, o.event_type, o.payload, o.created_at, w.id AS webhook_id, w.url, w.secret_enc, w.data_key, w.active, w.deleted_at,
+                  p.suspended_at IS NOT NULL AS partner_suspended, ${partnerInForceSql('p')} AS partner_in_force, p.allowed_scopes`,
       [job.outboxId, job.attempt, WEBHOOK_SETTINGS.leaseMs],
     )) as [Claimed[], number];
     return rows[0] ?? null;
+  }
+
+  /**
+   * A message its recipient may no longer receive: dead-lettered without a request, the reason kept on the
+   * row (`last_error`) and in the delivery log (a `DEAD` entry with no status code). Not replayed later:
+   * an operator may re-queue it deliberately (docs/WEBHOOKS.md), and it is checked again then.
+   */
+  private async refuse(claimed: Claimed, attempt: number, reason: string): Promise<AttemptStatus | null> {
+    const recorded = await this.tx.run(async (manager) => {
+      const [rows] = (await manager.query(
+        `UPDATE webhook_outbox SET status = 'DEAD', last_error = $3, locked_until = NULL, updated_at = now()
+          WHERE id = $1 AND status = 'PENDING' AND attempts = $2::int - 1 RETURNING id`,
+        [claimed.id, attempt, reason],
+      )) as [Array<{ id: string }>, number];
+      if (!rows.length) return false;
+      await manager.query(
+        `INSERT INTO webhook_delivery (outbox_id, webhook_id, event_type, attempt, status, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, 'DEAD', NULL, $5, 0)`,
+        [claimed.id, claimed.webhook_id, claimed.event_type, attempt, reason],
+      );
+      return true;
+    });
+    if (recorded) this.logger.warn(`webhook delivery ${claimed.id} (${claimed.event_type}) dead-lettered before attempt ${attempt}: ${reason}`);
+    return recorded ? 'DEAD' : null;
   }
 
   private async record(claimed: Claimed, attempt: number, result: PostResult): Promise<AttemptStatus | null> {

@@ -3,7 +3,8 @@ import { isUUID } from 'class-validator';
 import type { EntityManager } from 'typeorm';
 import { TransactionService } from '../../../database/transaction.service';
 import { WebhookQueue } from './webhook-queue.service';
-import type { WebhookEventType } from './webhooks.settings';
+import { webhookMayReceiveSql } from './webhook-recipients';
+import { WEBHOOK_EVENT_SCOPES, type WebhookEventType } from './webhooks.settings';
 
 /** What a webhook payload may say about an event: ids, amounts and times — never PII, never rule logic. */
 export interface WebhookEventFacts {
@@ -44,7 +45,9 @@ const eventData = (event: WebhookEventFacts, customer: WebhookCustomerRef) => ({
 
 /**
  * The write side of webhooks: in the caller's transaction, one outbox row (and one attempt job) per live
- * webhook of the partner that sent the event and subscribed to the type. The payloads carry the sending
+ * webhook of the partner that sent the event and subscribed to the type — provided that partner is in good
+ * standing (not suspended, agreement in force: the test its tokens pass) and its allowed scopes include the
+ * one the type needs (`WEBHOOK_EVENT_SCOPES`); see `webhook-recipients.ts`. The payloads carry the sending
  * partner's own customer by id and external reference only; rule codes stay out, as in ingest results
  * (SPEC §8: rules are not to be reverse-engineered from outside).
  */
@@ -87,11 +90,13 @@ export class WebhookOutbox {
     const rows = (await manager.query(
       `INSERT INTO webhook_outbox (webhook_id, event_type, payload)
        SELECT w.id, x.type, x.payload
-         FROM jsonb_to_recordset($1::jsonb) AS x(n int, partner_id uuid, type text, payload jsonb)
-         JOIN webhook w ON w.partner_id = x.partner_id AND w.active AND w.deleted_at IS NULL AND x.type = ANY (w.event_types)
+         FROM jsonb_to_recordset($1::jsonb) AS x(n int, partner_id uuid, type text, scope text, payload jsonb)
+         JOIN webhook w ON w.partner_id = x.partner_id AND x.type = ANY (w.event_types)
+         JOIN partner p ON p.id = w.partner_id
+        WHERE ${webhookMayReceiveSql('w', 'p', 'x.scope')}
         ORDER BY x.n, w.id
        RETURNING id`,
-      [JSON.stringify(reachable.map((p, n) => ({ n, partner_id: p.partnerId, type: p.type, payload: p.data })))],
+      [JSON.stringify(reachable.map((p, n) => ({ n, partner_id: p.partnerId, type: p.type, scope: WEBHOOK_EVENT_SCOPES[p.type], payload: p.data })))],
     )) as Array<{ id: string }>;
     await this.queue.enqueueMany(manager, rows.map((row) => ({ outboxId: row.id, attempt: 1 })));
     if (rows.length) this.tx.afterCommit(() => this.queue.wake());
@@ -100,16 +105,17 @@ export class WebhookOutbox {
 
   /**
    * Any event type, for modules that report other things (`complaint.updated`, `customer.status_changed`).
-   * `partnerId` that is not a partner id (a SYSTEM source) reaches no one. Returns the rows written.
+   * `partnerId` that is not a partner id (a SYSTEM source) reaches no one, and neither does a partner cut
+   * off or without the type's scope. Returns the rows written.
    */
   async publish(manager: EntityManager, partnerId: string | null | undefined, type: WebhookEventType, data: Record<string, unknown>): Promise<number> {
     if (!partnerId || !isUUID(partnerId)) return 0;
     const rows = (await manager.query(
       `INSERT INTO webhook_outbox (webhook_id, event_type, payload)
-       SELECT id, $2, $3::jsonb FROM webhook
-        WHERE partner_id = $1 AND active AND deleted_at IS NULL AND $2 = ANY (event_types)
+       SELECT w.id, $2, $3::jsonb FROM webhook w JOIN partner p ON p.id = w.partner_id
+        WHERE w.partner_id = $1 AND $2 = ANY (w.event_types) AND ${webhookMayReceiveSql('w', 'p', '$4::text')}
        RETURNING id`,
-      [partnerId, type, JSON.stringify(data)],
+      [partnerId, type, JSON.stringify(data), WEBHOOK_EVENT_SCOPES[type]],
     )) as Array<{ id: string }>;
     await this.queue.enqueueMany(manager, rows.map((row) => ({ outboxId: row.id, attempt: 1 })));
     if (rows.length) this.tx.afterCommit(() => this.queue.wake());

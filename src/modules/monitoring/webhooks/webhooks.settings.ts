@@ -1,8 +1,27 @@
 import { Injectable } from '@nestjs/common';
+import type { PartnerScope } from '../../../common/context/principal';
 
 /** What a partner may subscribe to (SPEC §8 "Answers"). GraphQL enum values cannot hold dots, hence strings. */
 export const WEBHOOK_EVENT_TYPES = ['alert.raised', 'hold.placed', 'hold.resolved', 'complaint.updated', 'customer.status_changed'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/**
+ * The partner scope a webhook event type needs, checked against the partner's current `allowedScopes` when
+ * a message is addressed and again before every attempt (docs/WEBHOOKS.md "Who may receive"). A message may
+ * say no more than the partner could read or was party to through the API: complaint changes are what
+ * `complaints:read` shows, a customer's status is what `customers:read` shows, and holds and alerts concern
+ * events the partner sent, which it does with `events:write`.
+ */
+export const WEBHOOK_EVENT_SCOPES: Readonly<Record<WebhookEventType, PartnerScope>> = {
+  'alert.raised': 'events:write',
+  'hold.placed': 'events:write',
+  'hold.resolved': 'events:write',
+  'complaint.updated': 'complaints:read',
+  'customer.status_changed': 'customers:read',
+};
+
+/** The scope `type` needs; an unknown type (an old row, say) needs a scope no partner has. */
+export const webhookScopeFor = (type: string): string => WEBHOOK_EVENT_SCOPES[type as WebhookEventType] ?? `unknown:${type}`;
 
 /**
  * Fixed limits of webhook delivery. Constants rather than env variables (as in the audit module): a change
