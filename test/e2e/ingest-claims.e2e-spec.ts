@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { Client } from 'pg';
+import { canonicalJson } from '../../src/modules/audit/audit-chain';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { INGEST, newKey, partnerWithToken } from '../helpers/monitoring';
@@ -55,6 +57,21 @@ describe('ingest: idempotency claims and token use', () => {
     const again = (await send([event])).data!.ingestEvents[0]!;
     expect(again).toEqual({ ...first, duplicate: true });
     expect(await q(`SELECT count(*)::int AS n FROM event WHERE customer_id = $1`, [customerId])).toEqual([{ n: 2 }]);
+  });
+
+  it('keeps a keyed digest of the body, which no plain hash of a guessed message matches; claims stored with a plain hash still answer', async () => {
+    const { idempotencyKey, ...body } = { idempotencyKey: newKey(), customerId, type: 'COMMUNICATION', occurredAt: new Date().toISOString(), channel: 'EMAIL', content: 'I will not repay the loan' };
+    const plain = createHash('sha256').update(canonicalJson({ ...body, customerExternalRef: undefined })).digest('hex');
+    expect((await send([{ idempotencyKey, ...body }])).errors).toBeUndefined();
+    const [stored] = await q<{ body_hash: string }>(`SELECT body_hash FROM event_idempotency WHERE idempotency_key = $1`, [idempotencyKey]);
+    expect(stored.body_hash).toMatch(/^k1:[0-9a-f]{64}$/);
+    expect(stored.body_hash).not.toContain(plain);
+    // A claim written before digests were keyed holds the plain SHA-256: a repeat is still a repeat, and a
+    // changed body still a CONFLICT.
+    await sql.query(`UPDATE event_idempotency SET body_hash = $2 WHERE idempotency_key = $1`, [idempotencyKey, plain]);
+    const again = await send([{ idempotencyKey, ...body }, { idempotencyKey, ...body, content: 'something else' }]);
+    expect(again.data!.ingestEvents[0]).toMatchObject({ duplicate: true });
+    expect(again.errors!.map((e) => [e.path, e.extensions!.code])).toEqual([[['ingestEvents', 1], 'CONFLICT']]);
   });
 
   it('answers a repeat with the original result after the customer was closed; a new event for it is CONFLICT', async () => {

@@ -11,6 +11,7 @@ import { AppError, BadUserInputError, ConflictError, ForbiddenError, NotFoundErr
 import { RateLimiter } from '../../../common/rate-limit/rate-limiter.service';
 import { partnerEventsBucket } from '../../../common/rate-limit/rate-limits';
 import { canonicalJson } from '../../audit/audit-chain';
+import { keyedDigest } from '../../../common/crypto/digest';
 import { isDecimalString } from '../../../common/scalars/scalars';
 import { toFieldErrors } from '../../../common/validation/validation.pipe';
 import type { AppConfig } from '../../../config/config';
@@ -182,13 +183,13 @@ export class IngestService {
   private async repeatsForClosedCustomers(manager: EntityManager, principal: PartnerPrincipal, slots: readonly Slot[]): Promise<Map<number, EventResultModel | AppError>> {
     const outcomes = new Map<number, EventResultModel | AppError>();
     if (!slots.length) return outcomes;
-    const claims = slots.map(claimOf);
+    const claims = slots.map((s) => claimOf(s, this.config.keys.token));
     const priors = await this.priorClaims(manager, principal, claims.map((c) => c.key));
     const results = await this.pipeline.priorResults(manager, [...priors.values()].map((p) => ({ eventId: p.event_id, occurredAt: p.occurred_at })));
     for (const c of claims) {
       const prior = priors.get(c.key);
       if (!prior) continue;
-      if (prior.body_hash !== c.bodyHash) outcomes.set(c.slot.index, new ConflictError('This idempotencyKey was already used with a different event', { field: 'idempotencyKey' }));
+      if (!sameBody(prior.body_hash, c)) outcomes.set(c.slot.index, new ConflictError('This idempotencyKey was already used with a different event', { field: 'idempotencyKey' }));
       else outcomes.set(c.slot.index, duplicateOf(results.get(prior.event_id)!));
     }
     return outcomes;
@@ -205,8 +206,8 @@ export class IngestService {
   }
 
   private async screenAll(manager: EntityManager, principal: PartnerPrincipal, slots: readonly Slot[]): Promise<Map<number, EventResultModel | AppError>> {
-    const claims = slots.map(claimOf);
-    const firstOfKey = new Map<string, (typeof claims)[number]>();
+    const claims = slots.map((s) => claimOf(s, this.config.keys.token));
+    const firstOfKey = new Map<string, Claim>();
     for (const c of claims) if (!firstOfKey.has(c.key)) firstOfKey.set(c.key, c);
     const firsts = [...firstOfKey.values()];
     const screened = await this.pipeline.screenBatch(
@@ -231,7 +232,7 @@ export class IngestService {
     const outcomes = new Map<number, EventResultModel | AppError>();
     for (const c of claims) {
       const first = original.get(c.key)!;
-      if (first.bodyHash !== c.bodyHash) outcomes.set(c.slot.index, new ConflictError('This idempotencyKey was already used with a different event', { field: 'idempotencyKey' }));
+      if (!sameBody(first.bodyHash, c)) outcomes.set(c.slot.index, new ConflictError('This idempotencyKey was already used with a different event', { field: 'idempotencyKey' }));
       else if (screenedFirsts.has(c)) outcomes.set(c.slot.index, first.result);
       // A repeat answers as a later call would: the stored event, and the alerts it opened.
       else outcomes.set(c.slot.index, duplicateOf(first.result));
@@ -242,11 +243,23 @@ export class IngestService {
 
 type PriorClaim = { idempotency_key: string; body_hash: string; event_id: string; occurred_at: Date };
 
-/** An event's idempotency claim: its key, and the digest of its body as stored (the customer by id). */
-function claimOf(slot: Slot): { slot: Slot; key: string; bodyHash: string } {
+type Claim = { slot: Slot; key: string; bodyHash: string; canonical: string };
+
+/**
+ * An event's idempotency claim: its key, and a keyed digest (`k1:`, HMAC under the token key) of its body as
+ * stored (the customer by id). Keyed, because the body holds the communication `content`, whose ciphertext
+ * erasure shreds: a plain hash kept next to the event's other fields would let anyone holding the database
+ * confirm a guessed message after the key is gone.
+ */
+function claimOf(slot: Slot, digestKey: Buffer): Claim {
   const { idempotencyKey, ...body } = slot.input as EventInput & Record<string, unknown>;
-  const bodyHash = createHash('sha256').update(canonicalJson({ ...body, customerId: slot.customer!.id, customerExternalRef: undefined })).digest('hex');
-  return { slot, key: idempotencyKey as string, bodyHash };
+  const canonical = canonicalJson({ ...body, customerId: slot.customer!.id, customerExternalRef: undefined });
+  return { slot, key: idempotencyKey as string, canonical, bodyHash: `k1:${keyedDigest(digestKey, 'event-body', canonical)}` };
+}
+
+/** Whether a stored body digest is this claim's body: keyed, or a plain SHA-256 for claims stored before those. */
+function sameBody(stored: string, claim: Claim): boolean {
+  return stored.startsWith('k1:') ? stored === claim.bodyHash : stored === createHash('sha256').update(claim.canonical).digest('hex');
 }
 
 const duplicateOf = (r: EventResultModel): EventResultModel => ({
