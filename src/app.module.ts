@@ -46,6 +46,7 @@ export class AppModule {
         DatabaseModule.forRoot(databaseUrl, {
           pipelining: config.databaseUrl !== undefined,
           preparedStatements: config.databaseUrl !== undefined && config.databasePreparedStatements,
+          timeouts: config.databaseTimeouts,
         }),
         ContextModule,
         CryptoModule,

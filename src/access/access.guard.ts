@@ -75,7 +75,9 @@ export class AccessGuard implements CanActivate {
       }
       // A credential on a public operation is used when valid and otherwise ignored (a client refreshing
       // with its expired access token still attached must get its new tokens).
-      req.custosPrincipal = this.principalOf(req).catch(async () => {
+      req.custosPrincipal = this.principalOf(req).catch(async (error: unknown) => {
+        // Only a refused credential is ignored; the database being unreachable is not the client's doing.
+        if (!(error instanceof UnauthenticatedError)) throw error;
         await this.countUnauthenticated(req, this.invalidCredentialEntry(req));
         return undefined;
       });
@@ -87,7 +89,9 @@ export class AccessGuard implements CanActivate {
     try {
       principal = await this.principalOf(req);
     } catch (error) {
-      // An invalid, expired or revoked credential.
+      // An invalid, expired or revoked credential. Anything else (the database unreachable, say) is not
+      // counted against the client's address nor audited as a bad credential.
+      if (!(error instanceof UnauthenticatedError)) throw error;
       const wait = await this.countUnauthenticated(req, this.invalidCredentialEntry(req));
       throw wait === null ? error : new RateLimitedError(wait);
     }

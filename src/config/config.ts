@@ -44,6 +44,10 @@ const envSchema = z.object({
     .optional(),
   /** Name (server-side prepare) the app's parameterised statements; off for poolers that cannot keep them. */
   DATABASE_PREPARED_STATEMENTS: z.enum(['true', 'false']).default('true'),
+  // Timeouts of the serving app's pool, in milliseconds (0: none). Migrations and the CLIs have none.
+  DATABASE_STATEMENT_TIMEOUT_MS: intFromEnv(30_000, 0),
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: intFromEnv(60_000, 0),
+  DATABASE_POOL_ACQUIRE_TIMEOUT_MS: intFromEnv(10_000, 0),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
@@ -106,6 +110,12 @@ export interface AppConfig {
   databaseUrl?: string;
   /** DATABASE_PREPARED_STATEMENTS: the pool's clients prepare their parameterised statements (real PostgreSQL only). */
   databasePreparedStatements: boolean;
+  /**
+   * The serving app's pool, in milliseconds, 0 meaning none: `statementMs` and `idleInTransactionMs` are the
+   * server's statement_timeout and idle_in_transaction_session_timeout for its sessions; `poolAcquireMs` is
+   * how long a request waits for a free connection (or a new one to open) before it fails.
+   */
+  databaseTimeouts: { statementMs: number; idleInTransactionMs: number; poolAcquireMs: number };
   redisUrl?: string;
   redisKeyPrefix: string;
   dataDir: string;
@@ -205,6 +215,11 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS === 'true',
+    databaseTimeouts: {
+      statementMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      idleInTransactionMs: e.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      poolAcquireMs: e.DATABASE_POOL_ACQUIRE_TIMEOUT_MS,
+    },
     redisUrl: e.REDIS_URL,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     dataDir,

@@ -1,7 +1,7 @@
 import { HttpException } from '@nestjs/common';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
-import { AppError } from '../common/errors/app-error';
+import { AppError, ServiceUnavailableError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-codes';
 import { LIMIT_MARKER } from './query-limits';
 import { scrubInputMessage, variableFieldErrors } from './variable-errors';
@@ -39,6 +39,8 @@ export interface ErrorFormatterOptions {
   isProduction: boolean;
   /** Receives unexpected errors (with stack) so they are logged server-side, never sent. */
   onInternalError: (error: unknown) => void;
+  /** Receives the database errors answered SERVICE_UNAVAILABLE (timeouts, a full pool); onInternalError when unset. */
+  onUnavailable?: (error: unknown) => void;
 }
 
 /**
@@ -54,6 +56,15 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
     if (original instanceof AppError) {
       const { http: _http, stacktrace: _stack, ...extensions } = (original.extensions ?? {}) as Record<string, unknown>;
       return { ...base, message: original.message, extensions: { ...extensions, code: original.code } };
+    }
+
+    // The database could not serve in time (statement or lock timeout, a full pool): say so, retryable,
+    // rather than INTERNAL_SERVER_ERROR; still logged server-side, where an operator looks for the lock.
+    const unavailable = ServiceUnavailableError.fromDatabase(original);
+    if (unavailable) {
+      (options.onUnavailable ?? options.onInternalError)(original);
+      const { http: _http, stacktrace: _stack, ...unavailableExtensions } = (unavailable.extensions ?? {}) as Record<string, unknown>;
+      return { ...base, message: unavailable.message, extensions: { ...unavailableExtensions, code: unavailable.code } };
     }
 
     const extensions = (formatted.extensions ?? {}) as Record<string, unknown>;

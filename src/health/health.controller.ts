@@ -1,16 +1,29 @@
-import { Controller, Get, Header, HttpCode, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, Header, HttpCode, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { Public } from '../access/public.decorator';
+import { ServiceUnavailableError } from '../common/errors/app-error';
+import type { AppConfig } from '../config/config';
+import { APP_CONFIG } from '../config/config.module';
 import { MetricsService } from './metrics.service';
+
+/** The longest /health/ready waits for the database when no pool acquire timeout bounds it (or a longer one does). */
+export const READY_CHECK_MAX_MS = 5_000;
 
 @Public()
 @Controller()
 export class HealthController {
+  /** How long the readiness check may take before it answers not-ready. */
+  private readonly readyWithinMs: number;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly metrics: MetricsService,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    const acquire = config.databaseTimeouts.poolAcquireMs;
+    this.readyWithinMs = acquire > 0 ? Math.min(acquire, READY_CHECK_MAX_MS) : READY_CHECK_MAX_MS;
+  }
 
   /** The process is up and its event loop answers. */
   @Get('health/live')
@@ -19,19 +32,30 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Ready for traffic: the database answers and no migration is pending. */
+  /**
+   * Ready for traffic: the database answers and no migration is pending. It goes through the app's pool, so
+   * a pool with no connection free (every one stuck behind a lock, say) is not-ready too: the answer comes
+   * within the pool's acquire timeout (at most READY_CHECK_MAX_MS), never a hang.
+   */
   @Get('health/ready')
   async ready(): Promise<{ status: string; database: string; migrations: string }> {
     let database = 'down';
     let migrations = 'unknown';
-    try {
-      await this.dataSource.query('SELECT 1');
-      database = 'up';
-      migrations = (await this.dataSource.showMigrations()) ? 'pending' : 'applied';
-    } catch {
-      /* reported below */
-    }
-    const body = { status: database === 'up' && migrations === 'applied' ? 'ok' : 'unavailable', database, migrations };
+    const check = async () => {
+      try {
+        await this.dataSource.query('SELECT 1');
+        database = 'up';
+        migrations = (await this.dataSource.showMigrations()) ? 'pending' : 'applied';
+      } catch (error) {
+        // Reachable perhaps, but no connection free in time (or a statement timed out): 'timeout', not 'down'.
+        if (database === 'down' && ServiceUnavailableError.reasonOf(error)) database = 'timeout';
+        throw error;
+      }
+    };
+    // A failure is reported below (the state as far as the check got); so is a check past the bound.
+    const finished = await settlesWithin(check(), this.readyWithinMs);
+    if (!finished && database === 'down') database = 'timeout';
+    const body = { status: finished && database === 'up' && migrations === 'applied' ? 'ok' : 'unavailable', database, migrations };
     if (body.status !== 'ok') throw new ServiceUnavailableException(body);
     return body;
   }
@@ -42,4 +66,19 @@ export class HealthController {
     res.setHeader('Content-Type', this.metrics.registry.contentType);
     res.send(await this.metrics.registry.metrics());
   }
+}
+
+/** Whether `work` settles (either way) within `ms`; it goes on in the background when it does not. */
+function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+    work.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
 }

@@ -79,3 +79,58 @@ export class QueryTooComplexError extends AppError {
     super(ErrorCode.QUERY_TOO_COMPLEX, message, { http: { status: 400 } });
   }
 }
+
+/** Why the database could not serve (`extensions.reason` of SERVICE_UNAVAILABLE). */
+export type UnavailableReason = 'STATEMENT_TIMEOUT' | 'LOCK_NOT_AVAILABLE' | 'IDLE_IN_TRANSACTION_TIMEOUT' | 'POOL_EXHAUSTED' | 'CONNECTION_TIMEOUT';
+
+/** PostgreSQL SQLSTATEs that mean "not now" rather than "wrong": the same request may succeed later. */
+const UNAVAILABLE_SQLSTATES: Record<string, UnavailableReason> = {
+  // query_canceled: statement_timeout (DATABASE_STATEMENT_TIMEOUT_MS, lock waits included) or an operator's cancel.
+  '57014': 'STATEMENT_TIMEOUT',
+  // lock_not_available: lock_timeout, NOWAIT.
+  '55P03': 'LOCK_NOT_AVAILABLE',
+  // idle_in_transaction_session_timeout: the server ended a session left idle in a transaction (rolled back).
+  '25P03': 'IDLE_IN_TRANSACTION_TIMEOUT',
+};
+
+/** pg-pool's own errors (plain Errors, recognised by message: they are raised by pg-pool, never translated). */
+const POOL_ERRORS: Record<string, UnavailableReason> = {
+  // No connection came free within DATABASE_POOL_ACQUIRE_TIMEOUT_MS.
+  'timeout exceeded when trying to connect': 'POOL_EXHAUSTED',
+  // A new connection did not open within it.
+  'Connection terminated due to connection timeout': 'CONNECTION_TIMEOUT',
+};
+
+/**
+ * The database could not serve this request in time: a statement or lock wait ran past its timeout, or no
+ * pooled connection came free. The operation did not complete and may be retried: `retryable: true`, with
+ * a `retryAfterSeconds` hint as RATE_LIMITED carries. The message names no SQL; `reason` says which limit.
+ */
+export class ServiceUnavailableError extends AppError {
+  constructor(
+    readonly reason: UnavailableReason,
+    message = 'The service is busy and could not complete this operation in time; retry shortly',
+  ) {
+    super(ErrorCode.SERVICE_UNAVAILABLE, message, { reason, retryable: true, retryAfterSeconds: 1 });
+  }
+
+  /**
+   * The reason when `error` is one of these database conditions, else undefined. Looks through the
+   * wrappers they arrive in: TypeORM's QueryFailedError (`driverError`), `cause` chains.
+   */
+  static reasonOf(error: unknown): UnavailableReason | undefined {
+    for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+      const { code, message, driverError, cause } = e as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+      if (typeof code === 'string' && UNAVAILABLE_SQLSTATES[code]) return UNAVAILABLE_SQLSTATES[code];
+      if (typeof message === 'string' && POOL_ERRORS[message] && e instanceof Error) return POOL_ERRORS[message];
+      e = driverError ?? cause;
+    }
+    return undefined;
+  }
+
+  /** A ServiceUnavailableError for `error` when it is one of these database conditions. */
+  static fromDatabase(error: unknown): ServiceUnavailableError | undefined {
+    const reason = ServiceUnavailableError.reasonOf(error);
+    return reason ? new ServiceUnavailableError(reason) : undefined;
+  }
+}

@@ -9,6 +9,8 @@ export enum ErrorCode {
   INVALID_TRANSITION = 'INVALID_TRANSITION',
   RATE_LIMITED = 'RATE_LIMITED',
   QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
+  /** The database could not serve in time (a timeout, a lock, a full pool): nothing was done; retry. */
+  SERVICE_UNAVAILABLE = 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR = 'INTERNAL_SERVER_ERROR',
 }
 
@@ -23,5 +25,6 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   INVALID_TRANSITION: 409,
   RATE_LIMITED: 429,
   QUERY_TOO_COMPLEX: 400,
+  SERVICE_UNAVAILABLE: 503,
   INTERNAL_SERVER_ERROR: 500,
 };

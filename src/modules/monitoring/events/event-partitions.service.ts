@@ -118,6 +118,9 @@ const existing = await eventPartitions(manager);
   // Waiting behind a long query would queue every reader of `event_default` behind this run: give up
   // instead (the run fails with a warning and the months are still far enough ahead for the next one).
   await manager.query(`SET LOCAL lock_timeout = '10s'`);
+  // Once the locks are held, moving a back-filled month out of `event_default` may take longer than the
+  // serving pool's statement timeout (DATABASE_STATEMENT_TIMEOUT_MS): this transaction lifts it for itself.
+  await manager.query(`SET LOCAL statement_timeout = 0`);
   // Parent first, then the default partition: the order an INSERT into `event` takes them, so no deadlock.
   await manager.query(`LOCK TABLE ONLY event IN SHARE UPDATE EXCLUSIVE MODE`);
   await manager.query(`LOCK TABLE event_default IN ACCESS EXCLUSIVE MODE`);

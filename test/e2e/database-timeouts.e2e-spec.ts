@@ -1,0 +1,187 @@
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { startTestApp, type GraphQLResponse, type TestApp } from '../helpers/app';
+import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+
+const CREATE = 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }';
+const UPDATE = 'mutation($id: ID!, $i: UpdateCustomerInput!) { updateCustomer(id: $id, input: $i) { id } }';
+
+/** `promise`, or a rejection once `ms` have passed: a hang fails the test instead of stalling it. */
+function within<T>(ms: number, promise: PromiseLike<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    Promise.resolve(promise).finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const codeOf = (res: GraphQLResponse) => res.errors?.[0]?.extensions?.code;
+
+/** A side connection, as an operator's psql session would be: it holds locks the app then runs into. */
+async function sideClient(t: TestApp): Promise<Client> {
+  const client = new Client({ connectionString: t.db.url, application_name: 'operator' });
+  await client.connect();
+  return client;
+}
+
+async function setUp(env: Record<string, string>): Promise<{ t: TestApp; co: SignedIn; customerId: string }> {
+  const t = await startTestApp(env);
+  const admin = await signInAdmin(t);
+  const co = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+  const { createCustomer } = await gqlOk<{ createCustomer: { id: string } }>(t.gql, CREATE, { i: { externalRef: `locked-${Date.now()}`, fullName: 'Locked Person' } }, co.accessToken);
+  return { t, co, customerId: createCustomer.id };
+}
+
+describe('database timeouts: a stuck lock never hangs the app', () => {
+  describe('statement and idle-in-transaction timeouts', () => {
+    let t: TestApp;
+    let co: SignedIn;
+    let customerId: string;
+    let side: Client;
+
+    beforeAll(async () => {
+      ({ t, co, customerId } = await setUp({
+        DATABASE_STATEMENT_TIMEOUT_MS: '1000',
+        DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '1500',
+        DATABASE_POOL_ACQUIRE_TIMEOUT_MS: '1000',
+      }));
+      side = await sideClient(t);
+    });
+
+    afterAll(async () => {
+      await side?.end().catch(() => undefined);
+      await t?.close();
+    });
+
+    it("the app pool's sessions carry the configured timeouts", async () => {
+      const ds = t.app.get(DataSource);
+      const [row] = (await ds.query(
+        `SELECT current_setting('statement_timeout') AS statement, current_setting('idle_in_transaction_session_timeout') AS idle`,
+      )) as Array<{ statement: string; idle: string }>;
+      expect(row).toEqual({ statement: '1s', idle: '1500ms' });
+    });
+
+    it('a mutation waiting on a row lock answers SERVICE_UNAVAILABLE within seconds, then succeeds once the lock is gone', async () => {
+      await side.query('BEGIN');
+      await side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [customerId]);
+      try {
+        const started = Date.now();
+        const res = await within(8000, t.gql(UPDATE, { id: customerId, i: { fullName: 'Blocked Rename' } }, { token: co.accessToken }), 'updateCustomer behind a row lock');
+        const elapsed = Date.now() - started;
+        expect(res.data?.updateCustomer ?? null).toBeNull();
+        expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryable: true, reason: 'STATEMENT_TIMEOUT' });
+        // No SQL, no driver text.
+        expect(res.errors![0].message).not.toMatch(/customer|select|update|statement timeout/i);
+        expect(elapsed).toBeLessThan(5000);
+
+        // Readiness is about the pool and the schema: a lock on one row leaves it ready, and it answers at once.
+        const ready = await within(3000, t.http().get('/health/ready'), '/health/ready');
+        expect(ready.status).toBe(200);
+      } finally {
+        await side.query('ROLLBACK');
+      }
+      const after = await within(5000, t.gql(UPDATE, { id: customerId, i: { fullName: 'Free Rename' } }, { token: co.accessToken }), 'updateCustomer after the lock');
+      expect(after.errors).toBeUndefined();
+      expect(after.data?.updateCustomer).toEqual({ id: customerId });
+    });
+
+    it('a table lock held by an operator gives the same answer, and the app recovers when it is released', async () => {
+      await side.query('BEGIN');
+      await side.query('LOCK TABLE customer IN EXCLUSIVE MODE');
+      try {
+        const res = await within(8000, t.gql(CREATE, { i: { externalRef: `behind-lock-${Date.now()}` } }, { token: co.accessToken }), 'createCustomer behind a table lock');
+        expect(codeOf(res)).toBe('SERVICE_UNAVAILABLE');
+        expect(res.errors![0].extensions).toMatchObject({ retryable: true });
+        expect(typeof res.errors![0].extensions!.retryAfterSeconds).toBe('number');
+      } finally {
+        await side.query('ROLLBACK');
+      }
+      const res = await within(5000, t.gql(CREATE, { i: { externalRef: `after-lock-${Date.now()}` } }, { token: co.accessToken }), 'createCustomer after the lock');
+      expect(res.errors).toBeUndefined();
+    });
+
+    it('a transaction left idle is ended by the server, its locks go with it, and the pool goes on serving', async () => {
+      const ds = t.app.get(DataSource);
+      const runner = ds.createQueryRunner();
+      await runner.connect();
+      await runner.startTransaction();
+      await runner.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [customerId]);
+      await sleep(2500);
+      // The server ended the session (25P03) and with it the transaction: the row is free for others.
+      await side.query('BEGIN');
+      try {
+        await expect(side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE NOWAIT', [customerId])).resolves.toMatchObject({ rowCount: 1 });
+      } finally {
+        await side.query('ROLLBACK');
+      }
+      // pg reports the FATAL as the connection's error while idle; TypeORM then releases the runner.
+      await expect(within(5000, runner.query('SELECT 1'), 'query after idling in a transaction')).rejects.toThrow();
+      await runner.release().catch(() => undefined);
+      const [row] = (await within(3000, ds.query('SELECT 1 AS one'), 'pool after an ended session')) as Array<{ one: number }>;
+      expect(row.one).toBe(1);
+    });
+  });
+
+  describe('a full pool', () => {
+    let t: TestApp;
+    let co: SignedIn;
+    let customerId: string;
+    let side: Client;
+
+    beforeAll(async () => {
+      // A long statement timeout: transactions stuck behind the lock keep their connections until it is released.
+      // One request a minute without a valid credential per address: shows whether an outage was counted.
+      ({ t, co, customerId } = await setUp({ DATABASE_STATEMENT_TIMEOUT_MS: '20000', DATABASE_POOL_ACQUIRE_TIMEOUT_MS: '1000', RATE_LIMIT_UNAUTHENTICATED_PER_IP_PER_MINUTE: '1' }));
+      side = await sideClient(t);
+    });
+
+    afterAll(async () => {
+      await side?.end().catch(() => undefined);
+      await t?.close();
+    });
+
+    it('answers SERVICE_UNAVAILABLE and reports not-ready within the acquire timeout, and recovers once the lock is released', async () => {
+      await side.query('BEGIN');
+      await side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [customerId]);
+      let stuck: Array<Promise<GraphQLResponse>> = [];
+      try {
+        // More writers than the pool has connections (20): those that got one wait on the lock with it.
+        stuck = Array.from({ length: 24 }, (_, i) => t.gql(UPDATE, { id: customerId, i: { fullName: `Writer ${i}` } }, { token: co.accessToken }));
+        await sleep(2500);
+
+        const started = Date.now();
+        const ready = await within(5000, t.http().get('/health/ready'), '/health/ready with a full pool');
+        expect(ready.status).toBe(503);
+        expect(ready.body).toMatchObject({ status: 'unavailable', database: 'timeout' });
+        expect(Date.now() - started).toBeLessThan(4000);
+
+        // Bounded, though possibly by a few acquire timeouts rather than one (the audit sequencer's fallback
+        // retries each caller's entry with its own acquire).
+        const me = await within(15_000, t.gql('{ me { id } }', undefined, { token: co.accessToken, ip: '192.0.2.77' }), 'a query with a full pool');
+        expect(me.errors?.[0]?.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryable: true, reason: 'POOL_EXHAUSTED' });
+      } finally {
+        await side.query('ROLLBACK');
+      }
+      const results = await within(15_000, Promise.all(stuck), 'the writers once the lock is released');
+      // Writers that got a connection went through; the ones that found the pool full were told to retry.
+      for (const r of results) {
+        if (r.errors) expect(codeOf(r)).toBe('SERVICE_UNAVAILABLE');
+        else expect(r.data?.updateCustomer).toEqual({ id: customerId });
+      }
+      expect(results.some((r) => !r.errors)).toBe(true);
+      expect(results.some((r) => r.errors)).toBe(true);
+
+      const ready = await within(5000, t.http().get('/health/ready'), '/health/ready after release');
+      expect(ready.status).toBe(200);
+      const after = await within(5000, t.gql(UPDATE, { id: customerId, i: { fullName: 'After The Storm' } }, { token: co.accessToken }), 'a write after release');
+      expect(after.errors).toBeUndefined();
+      // The credential was good: a principal lookup the database could not answer was not counted against
+      // the client's address as a refused credential, so its one allowed refusal is still there.
+      expect(codeOf(await t.gql('{ me { id } }', undefined, { ip: '192.0.2.77' }))).toBe('UNAUTHENTICATED');
+      expect(codeOf(await t.gql('{ me { id } }', undefined, { ip: '192.0.2.77' }))).toBe('RATE_LIMITED');
+    }, 60_000);
+  });
+});
