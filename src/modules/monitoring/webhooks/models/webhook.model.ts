@@ -8,7 +8,10 @@ export enum WebhookDeliveryStatus {
   DELIVERED = 'DELIVERED',
   /** It did not; another attempt is scheduled. */
   FAILED = 'FAILED',
-  /** It did not, and this was the last attempt: the message is dead-lettered. */
+  /**
+   * Dead-lettered: the last attempt failed, or the message was refused before sending (webhook deleted or
+   * deactivated, partner cut off or lacking the event type's scope; the reason is in the entry's `error`).
+   */
   DEAD = 'DEAD',
 }
 registerEnumType(WebhookDeliveryStatus, { name: 'WebhookDeliveryStatus', description: 'Outcome of one delivery attempt' });
