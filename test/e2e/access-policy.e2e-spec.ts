@@ -132,7 +132,7 @@ describe('access: deny by default', () => {
     expect(codeOf(await t.gql('{ users(first: 101) { totalCount } }', undefined, { token: admin.accessToken }))).toBe('BAD_USER_INPUT');
     expect(codeOf(await t.gql('{ users(after: "zzz") { totalCount } }', undefined, { token: admin.accessToken }))).toBe('BAD_USER_INPUT');
     const filtered = await gqlOk<{ users: { nodes: Array<{ role: string }> } }>(t.gql, '{ users(filter: {role: AGENT}) { nodes { role } } }', undefined, admin.accessToken);
-    expect(filtered.users.nodes.every((u) => u.role === 'AGENT')).toBe(true);
+    expect(new Set(filtered.users.nodes.map((u) => u.role))).toEqual(new Set(['AGENT'])); // non-empty, and only agents
   });
 
   it('rejects invalid createUser input with per-field messages', async () => {
@@ -176,5 +176,97 @@ describe('access: deny by default', () => {
     } finally {
       await side.end();
     }
+  });
+});
+
+describe('access: an admin cannot change its own role; the last active ADMIN survives concurrent demotions', () => {
+  let t: TestApp;
+  let admin: SignedIn;
+  let sql: Client;
+  /** An active admin to act with: the survivor of the previous race. */
+  let lead: SignedIn;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await signInAdmin(t);
+    lead = admin;
+    sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql.end();
+    await t.close();
+  });
+
+  const UPDATE = 'mutation($id: ID!, $i: UpdateUserInput!) { updateUser(id: $id, input: $i) { id role disabled } }';
+  const userRow = async (id: string) => (await sql.query(`SELECT role, display_name, disabled_at, updated_at FROM app_user WHERE id = $1`, [id])).rows[0];
+  const activeAdmins = async () => (await sql.query(`SELECT id FROM app_user WHERE role = 'ADMIN' AND disabled_at IS NULL ORDER BY id`)).rows.map((r) => r.id as string);
+
+  it('an admin changing its own role gets CONFLICT and nothing changes, even with another admin active', async () => {
+    // Another active admin, so the last-admin rule would not stop this: the self rule does.
+    const other = await createStaff(t, admin, 'ADMIN');
+    const before = await userRow(admin.userId);
+    for (const role of ['ANALYST', 'AUDITOR']) {
+      const res = await t.gql(UPDATE, { id: admin.userId, i: { role, displayName: 'Renamed In Passing' } }, { token: admin.accessToken });
+      expect([role, codeOf(res), res.data ?? null]).toEqual([role, 'CONFLICT', null]);
+      expect(res.errors?.[0].message).toBe('You cannot disable your own account or change your own role');
+    }
+    expect(await userRow(admin.userId)).toEqual(before);
+    const audited = await sql.query(`SELECT count(*)::int AS n FROM audit_entry WHERE action = 'user.update' AND resource_id = $1`, [admin.userId]);
+    expect(audited.rows[0].n).toBe(0);
+    // Still an admin with the same token, on this request and the next.
+    expect((await gqlOk<{ me: { role: string } }>(t.gql, '{ me { role } }', undefined, admin.accessToken)).me.role).toBe('ADMIN');
+    expect((await t.gql('{ users { totalCount } }', undefined, { token: admin.accessToken })).errors).toBeUndefined();
+    // The other admin is not bound by the self rule: it may rename this one (and restating one's own role is no change).
+    expect((await gqlOk<{ updateUser: { role: string } }>(t.gql, UPDATE, { id: admin.userId, i: { displayName: 'Administrator' } }, other.accessToken)).updateUser.role).toBe('ADMIN');
+    expect((await gqlOk<{ updateUser: { role: string } }>(t.gql, UPDATE, { id: admin.userId, i: { role: 'ADMIN' } }, admin.accessToken)).updateUser.role).toBe('ADMIN');
+  });
+
+  // The last-admin rule never applies on a sequential path the self rule leaves open: the actor of an updateUser
+  // is an active ADMIN (role and disabled state are re-read for every request), so when it targets another admin
+  // it is itself the other active admin. Only two admins acting on each other at once reach the rule.
+  it.each([
+    ['demote', 'demote'],
+    ['disable', 'demote'],
+  ])('two admins, the only active ones, at once: A %ss B while B %ss A — exactly one succeeds, one admin stays', async (aDoes, bDoes) => {
+    const [a, b] = [await createStaff(t, lead, 'ADMIN'), await createStaff(t, lead, 'ADMIN')];
+    for (const id of await activeAdmins()) if (id !== a.userId && id !== b.userId) await gqlOk(t.gql, UPDATE, { id, i: { disabled: true } }, a.accessToken);
+    expect(await activeAdmins()).toEqual([a.userId, b.userId].sort());
+    const change = (what: string) => (what === 'demote' ? { role: 'AGENT' } : { disabled: true });
+    // Both pass the guard and the self rule, then the first to take the admins' lock waits on the target's session
+    // rows (held here) while the other waits on that lock: both are in flight before either commits.
+    const side = new Client({ connectionString: t.db.url });
+    await side.connect();
+    let results: Awaited<ReturnType<typeof t.gql>>[];
+    try {
+      await side.query('BEGIN');
+      await side.query(`SELECT 1 FROM auth_session WHERE user_id = ANY($1::uuid[]) FOR UPDATE`, [[a.userId, b.userId]]);
+      const racing = [t.gql(UPDATE, { id: b.userId, i: change(aDoes) }, { token: a.accessToken }), t.gql(UPDATE, { id: a.userId, i: change(bDoes) }, { token: b.accessToken })];
+      let waiting = 0;
+      for (let i = 0; i < 100 && waiting < 2; i++) {
+        const { rows } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        waiting = rows[0].n;
+        if (waiting < 2) await new Promise((r) => setTimeout(r, 50));
+      }
+      await side.query('COMMIT');
+      expect(waiting).toBe(2);
+      results = await Promise.all(racing);
+    } finally {
+      await side.end();
+    }
+    expect(results.map((r) => codeOf(r) ?? 'OK').sort()).toEqual(['CONFLICT', 'OK']);
+    const refused = results.find((r) => r.errors)!;
+    expect(refused.errors![0].message).toBe('The last active ADMIN cannot be disabled or demoted');
+    expect(refused.data ?? null).toBeNull();
+    // The refused change left its target untouched: it is the one active admin left.
+    const survivor = results[0] === refused ? b : a;
+    const loser = survivor === a ? b : a;
+    expect(await activeAdmins()).toEqual([survivor.userId]);
+    const applied = loser === b ? aDoes : bDoes;
+    const lost = await userRow(loser.userId);
+    expect([lost.role, lost.disabled_at]).toEqual(applied === 'demote' ? ['AGENT', null] : ['ADMIN', expect.any(Date)]);
+    expect((await t.gql('{ users { totalCount } }', undefined, { token: survivor.accessToken })).errors).toBeUndefined();
+    expect(codeOf(await t.gql('{ users { totalCount } }', undefined, { token: loser.accessToken }))).toBe(applied === 'demote' ? 'FORBIDDEN' : 'UNAUTHENTICATED');
+    lead = survivor;
   });
 });

@@ -347,4 +347,80 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     expect(full.alert.rule.condition).toEqual(expect.any(Object));
     expect(full.alert.rule.actions).toContain('RAISE_ALERT');
   });
+
+  it('keeps an account manager to the alerts and events of its own customers: another manager\'s and customer-less alerts stay out of reach', async () => {
+    // SPEC §4/§5: an ACCOUNT_MANAGER reads alerts and events of its own customers only ("read own"); rows out
+    // of scope are absent from lists and NOT_FOUND by id. Another manager with a customer, an event and an alert:
+    const otherAm = await createStaff(t, admin, 'ACCOUNT_MANAGER');
+    const theirs = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: `al-other-${++n}`, fullName: 'Otto Othermanager', accountManagerId: otherAm.userId, transactionLimit: '1000.00', dailyLimit: '50000.00' } }, co.accessToken)).createCustomer.id;
+    const ingested = await ingest(t, core.token, [{ customerId: theirs, type: 'TRANSACTION', amount: '1500.00', currency: 'EUR' }]);
+    expect(ingested.data!.ingestEvents[0]!.decision).toBe('HOLD');
+    const theirEvent = ingested.data!.ingestEvents[0]!.event!.id;
+    const { rows: [theirRow] } = await sql.query(`SELECT id FROM alert WHERE customer_id = $1`, [theirs]);
+    const theirAlert = theirRow.id as string;
+    // One alert and event of the first manager's own, so its lists cannot pass by being empty.
+    const mine = await largeAlert();
+    // A customer-less SYSTEMIC alert (a complaint spike): no customer, so no account manager's.
+    const systemic = (await sql.query(`INSERT INTO alert (kind, customer_id, severity, first_seen_at, last_seen_at) VALUES ('SYSTEMIC', NULL, 'HIGH', now(), now()) RETURNING id`)).rows[0].id as string;
+
+    // The other manager reads its own alert and event: the refusals below are about scope, not about the rows.
+    const ownRead = await gqlOk<{ alert: { id: string }; event: { id: string } }>(t.gql, 'query($a: ID!, $e: ID!) { alert(id: $a) { id } event(id: $e) { id } }', { a: theirAlert, e: theirEvent }, otherAm.accessToken);
+    expect(ownRead).toEqual({ alert: { id: theirAlert }, event: { id: theirEvent } });
+
+    // By id: NOT_FOUND, never a hint the row exists.
+    for (const [field, id] of [['alert', theirAlert], ['event', theirEvent], ['alert', systemic]] as const) {
+      const res = await t.gql(`query($id: ID!) { ${field}(id: $id) { id } }`, { id }, { token: am.accessToken });
+      expect(codeOf(res)).toBe('NOT_FOUND');
+      expect(res.data).toEqual({ [field]: null });
+    }
+    // Filtering on the other manager's customer finds nothing either.
+    const filtered = await gqlOk<{ alerts: { totalCount: number }; events: { totalCount: number } }>(t.gql, 'query($c: ID!) { alerts(filter: {customerId: $c}) { totalCount } events(filter: {customerId: $c}) { totalCount } }', { c: theirs }, am.accessToken);
+    expect(filtered).toEqual({ alerts: { totalCount: 0 }, events: { totalCount: 0 } });
+
+    // Lists, every page: only rows of the manager's own customers, all of them, and never a customer-less alert.
+    const own = new Set((await sql.query(`SELECT id FROM customer WHERE account_manager_id = $1`, [am.userId])).rows.map((r: { id: string }) => r.id));
+    expect(own.has(mine.customerId)).toBe(true);
+    expect(own.has(theirs)).toBe(false);
+    type Node = { id: string; kind?: string; customerId?: string | null; customer: { id: string } | null };
+    const walk = async (list: 'alerts' | 'events', selection: string) => {
+      const nodes: Node[] = [];
+      let after: string | null = null;
+      let totalCount = -1;
+      do {
+        const page: Record<string, { totalCount: number; nodes: Node[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }> = await gqlOk(
+          t.gql, `query($after: String) { ${list}(first: 100, after: $after) { totalCount nodes { ${selection} } pageInfo { hasNextPage endCursor } } }`, { after }, am.accessToken,
+        );
+        nodes.push(...page[list].nodes);
+        totalCount = page[list].totalCount;
+        after = page[list].pageInfo.hasNextPage ? page[list].pageInfo.endCursor : null;
+      } while (after);
+      return { nodes, totalCount };
+    };
+    const alerts = await walk('alerts', 'id kind customer { id }');
+    expect(alerts.nodes.length).toBeGreaterThan(0);
+    for (const a of alerts.nodes) {
+      expect(a.kind).not.toBe('SYSTEMIC');
+      expect(own.has(a.customer?.id ?? '')).toBe(true);
+    }
+    const alertIds = alerts.nodes.map((a) => a.id);
+    expect(alertIds).toContain(mine.alertId);
+    expect(alertIds).not.toContain(theirAlert);
+    expect(alertIds).not.toContain(systemic);
+    const ownAlerts = (await sql.query(`SELECT count(*)::int AS n FROM alert a JOIN customer c ON c.id = a.customer_id WHERE c.account_manager_id = $1`, [am.userId])).rows[0].n as number;
+    expect(alerts.totalCount).toBe(ownAlerts);
+    expect(alerts.nodes).toHaveLength(ownAlerts);
+
+    const events = await walk('events', 'id customerId customer { id }');
+    expect(events.nodes.length).toBeGreaterThan(0);
+    for (const e of events.nodes) {
+      expect(own.has(e.customerId ?? '')).toBe(true);
+      expect(e.customer?.id).toBe(e.customerId);
+    }
+    const eventIds = events.nodes.map((e) => e.id);
+    expect(eventIds).toContain(mine.eventId);
+    expect(eventIds).not.toContain(theirEvent);
+    const ownEvents = (await sql.query(`SELECT count(*)::int AS n FROM event e JOIN customer c ON c.id = e.customer_id WHERE c.account_manager_id = $1`, [am.userId])).rows[0].n as number;
+    expect(events.totalCount).toBe(ownEvents);
+    expect(events.nodes).toHaveLength(ownEvents);
+  });
 });

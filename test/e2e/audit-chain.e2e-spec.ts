@@ -367,17 +367,13 @@ describe('audit chain: append-only, keyed, verifiable', () => {
 
   it('takes the locked path when another committed entry is pending, chaining that one first', async () => {
     const tx = t.app.get(TransactionService);
-    await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-5' }); // the fast path knows the head
-    // Another instance's transaction committed its entry and has not chained it yet.
-    await sql.query(
-      `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)
-       VALUES (now(), 'SYSTEM', 'test.foreign_pending', 'Test', 'foreign', '{}', 'SUCCESS', '{}')`,
-    );
-    await tx.run(() => writer.record({ action: 'test.own_after_foreign', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'own-after' }));
-    const { rows } = await sql.query(`SELECT resource_id FROM audit_entry WHERE resource_id IN ('foreign', 'own-after') ORDER BY id`);
-    expect(rows.map((r: { resource_id: string }) => r.resource_id)).toEqual(['foreign', 'own-after']);
-    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
-    // Refused once, transactions keep to the locked path for a while: no round trip wasted on a likely refusal.
+    // The sequencer's back-off state (private: read here, never set), so the refusal and the back-off are
+    // checked directly rather than by how long the steps in between take.
+    const sequencer = (writer as unknown as { sequencer: { skipFastPath: boolean; stagedFastPathAfter: number } }).sequencer;
+    // Past any back-off an earlier test left, so the transaction below does try the fast path.
+    while (Date.now() < sequencer.stagedFastPathAfter) await new Promise((resolve) => setTimeout(resolve, 20));
+    // The periodic sweep stays out: it would chain the foreign entry first and so spare the refusal.
+    const sweep = jest.spyOn(writer, 'chainPending').mockResolvedValue();
     const manager = tx.outsideTransaction();
     const query = manager.query.bind(manager);
     const attempts: string[] = [];
@@ -385,13 +381,46 @@ describe('audit chain: append-only, keyed, verifiable', () => {
       if (text.startsWith('SELECT audit_chain_pending_onto_head(')) attempts.push(text);
       return query(text, params);
     });
+    let refusal = { from: 0, by: 0, attempts: [] as string[] };
+    let backOffUntil = 0;
+    let startedAt = Infinity;
+    let afterRefusal: string[] = [];
     try {
+      await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-5' }); // the fast path knows the head
+      // Another instance's transaction committed its entry and has not chained it yet.
+      await sql.query(
+        `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)
+         VALUES (now(), 'SYSTEM', 'test.foreign_pending', 'Test', 'foreign', '{}', 'SUCCESS', '{}')`,
+      );
+      const from = Date.now();
+      await tx.run(() => writer.record({ action: 'test.own_after_foreign', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'own-after' }));
+      refusal = { from, by: Date.now(), attempts: [...attempts] };
+      backOffUntil = sequencer.stagedFastPathAfter;
+      // A direct append takes the locked path once and clears the "next group skips" flag: from then on only
+      // the staged back-off keeps transactions off the fast path.
+      await writer.record({ action: 'test.after_refusal_direct', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'after-refusal-direct' });
+      expect(sequencer.skipFastPath).toBe(false);
+      // Refused once, transactions keep to the locked path for a while: no round trip wasted on a likely
+      // refusal. Checked right after the refusal (no verification in between), while the back-off holds.
+      attempts.length = 0;
+      startedAt = Date.now();
       await tx.run(() => writer.record({ action: 'test.own_after_refusal', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'own-after-refusal' }));
+      afterRefusal = [...attempts];
     } finally {
       spy.mockRestore();
+      sweep.mockRestore();
     }
-    expect(attempts).toEqual([]);
+    // The fast path was tried once and refused (the foreign entry was pending): the back-off runs a second from then.
+    expect(refusal.attempts).toHaveLength(1);
+    expect(backOffUntil).toBeGreaterThan(refusal.from);
+    expect(backOffUntil).toBeLessThanOrEqual(refusal.by + 1_000);
+    expect(startedAt).toBeLessThan(backOffUntil); // a few statements after the refusal, well inside the second
+    expect(afterRefusal).toEqual([]);
     expect((await sql.query(`SELECT count(*)::int AS n FROM audit_entry WHERE resource_id = 'own-after-refusal'`)).rows[0].n).toBe(1);
+    // The foreign entry was chained before the transaction's own, and the chain holds.
+    const { rows } = await sql.query(`SELECT resource_id FROM audit_entry WHERE resource_id IN ('foreign', 'own-after') ORDER BY id`);
+    expect(rows.map((r: { resource_id: string }) => r.resource_id)).toEqual(['foreign', 'own-after']);
+    expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
 
     // The guard, in the database: with the head right, it still refuses seqs that are not all pending, and any
     // committed pending entry it was not given; it writes and deletes nothing then.
@@ -501,14 +530,20 @@ describe('audit chain: append-only, keyed, verifiable', () => {
   });
 
   it('finds a superuser edit with triggers bypassed, names the entry, raises CHAIN_INVALID and keeps serving', async () => {
-    const victim = '57';
+    // Entries inside the chain, taken from its current head (ids run 1…head without gaps, as checked above),
+    // so nothing depends on how many entries the earlier tests wrote.
+    const top = Number(await maxId());
+    expect(top).toBeGreaterThan(100);
+    const victim = String(top - 60);
+    const before = String(top - 61);
+    const relinked = top - 30;
     const { rows } = await sql.query(`SELECT details, actor_id FROM audit_entry WHERE id = $1`, [victim]);
     await asSuperuserBypassingTriggers(`UPDATE audit_entry SET details = details || '{"edited": true}' WHERE id = $1`, [victim]);
 
     const report = await verify();
-    expect(report).toMatchObject({ valid: false, firstInvalidId: victim, reason: 'HASH_MISMATCH', checked: 56 });
+    expect(report).toMatchObject({ valid: false, firstInvalidId: victim, reason: 'HASH_MISMATCH', checked: top - 61 });
     // A range that ends before the edit is intact.
-    expect(await verify({ toId: '56' })).toMatchObject({ valid: true, checked: 56 });
+    expect(await verify({ toId: before })).toMatchObject({ valid: true, checked: top - 61 });
 
     const alerts = await gqlOk<{ securityAlerts: { nodes: Array<{ kind: string; detail: Record<string, unknown>; status: string }> } }>(
       t.gql, ALERTS, { f: { kind: 'CHAIN_INVALID' } }, auditor.accessToken,
@@ -531,17 +566,19 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     expect(await verify()).toMatchObject({ valid: true });
 
     // Editing the stored hash or the link is found as well.
-    await asSuperuserBypassingTriggers(`UPDATE audit_entry SET prev_hash = repeat('a', 64) WHERE id = 80`);
-    expect(await verify()).toMatchObject({ valid: false, firstInvalidId: '80', reason: 'PREV_HASH_MISMATCH' });
-    await asSuperuserBypassingTriggers(`UPDATE audit_entry SET prev_hash = (SELECT hash FROM audit_entry WHERE id = 79) WHERE id = 80`);
+    await asSuperuserBypassingTriggers(`UPDATE audit_entry SET prev_hash = repeat('a', 64) WHERE id = $1`, [relinked]);
+    expect(await verify()).toMatchObject({ valid: false, firstInvalidId: String(relinked), reason: 'PREV_HASH_MISMATCH' });
+    await asSuperuserBypassingTriggers(`UPDATE audit_entry SET prev_hash = (SELECT hash FROM audit_entry WHERE id = $2) WHERE id = $1`, [relinked, relinked - 1]);
     expect(await verify()).toMatchObject({ valid: true });
   });
 
   it('finds a deleted row, naming the missing id', async () => {
-    const victim = '120';
+    const top = Number(await maxId());
+    expect(top).toBeGreaterThan(100);
+    const victim = String(top - 40);
     const { rows } = await sql.query(`SELECT * FROM audit_entry WHERE id = $1`, [victim]);
     await asSuperuserBypassingTriggers(`DELETE FROM audit_entry WHERE id = $1`, [victim]);
-    expect(await verify()).toMatchObject({ valid: false, firstInvalidId: victim, reason: 'MISSING_ENTRY', checked: 119 });
+    expect(await verify()).toMatchObject({ valid: false, firstInvalidId: victim, reason: 'MISSING_ENTRY', checked: top - 41 });
 
     // Restored (inserts are allowed), the chain verifies again.
     const r = rows[0];

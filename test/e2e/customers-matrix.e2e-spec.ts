@@ -32,7 +32,16 @@ function row(...cells: Array<'R' | 'M' | 'S' | '-'>) {
 }
 
 const MARKER = { fullName: 'Marker Alpha', email: 'marker.alpha@example.test', phone: '+86 139-0000-4321', nationalId: 'MK778899', dateOfBirth: '1985-06-07', address: '7 Marker Lane' };
-const STORED: Record<string, unknown> = { ...MARKER, phone: '+8613900004321' };
+/** What each customer was created with (and the defaults it starts with), per field, as a read returns it. */
+const STORED: Record<string, unknown> = {
+  ...MARKER, phone: '+8613900004321', externalRef: 'matrix-1', status: 'ACTIVE', lifecycleStage: 'ONBOARDING', verificationLevel: 'NONE', transactionLimit: '10000.00', dailyLimit: '20000.00',
+};
+/** The partner's customer: created without limits (the partner may not read them anyway). */
+const PARTNER_STORED: Record<string, unknown> = {
+  ...MARKER, email: 'marker.beta@example.test', phone: '+8613900004322', nationalId: 'MK778800', externalRef: 'matrix-2', status: 'ACTIVE', lifecycleStage: 'ONBOARDING', verificationLevel: 'NONE',
+};
+/** Partner tokens expire 30 days from now: never a fixed date that the calendar overtakes. */
+const tokenExpiry = () => new Date(Date.now() + 30 * 24 * 3600_000).toISOString();
 const MASKS: Record<string, (v: string) => string> = { fullName: maskFullName, email: maskEmail, phone: maskPhone, nationalId: maskNationalId };
 const FIELDS = Object.keys(MATRIX);
 const QUERY = `query($id: ID!) { customer(id: $id) { id ${FIELDS.map((f) => (f === 'riskFactors' ? 'riskFactors { factor points detail }' : f)).join(' ')} } }`;
@@ -57,14 +66,14 @@ describe('customers: the field matrix holds for every role and for partners', ()
     const created = await gqlOk<{ createCustomer: { id: string } }>(
       t.gql,
       'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }',
-      { i: { externalRef: 'matrix-1', ...MARKER, accountManagerId: staff.ACCOUNT_MANAGER.userId, transactionLimit: '10000.00', dailyLimit: '20000.00' } },
+      { i: { externalRef: STORED.externalRef, ...MARKER, accountManagerId: staff.ACCOUNT_MANAGER.userId, transactionLimit: STORED.transactionLimit, dailyLimit: STORED.dailyLimit } },
       tokens.AGENT,
     );
     staffCustomer = created.createCustomer.id;
-    const partner = await gqlOk<{ createPartner: { id: string } }>(t.gql, `mutation { createPartner(input: {name: "Matrix Bank", contactEmail: "m@bank.test", trustLevel: EXTERNAL, allowedScopes: ["customers:read", "customers:write"], agreementSignedAt: "2026-01-01T00:00:00Z", agreementExpiresAt: "2030-01-01T00:00:00Z"}) { id } }`, undefined, admin.accessToken);
-    const issued = await gqlOk<{ issuePartnerToken: { token: string } }>(t.gql, 'mutation($p: ID!) { issuePartnerToken(input: {partnerId: $p, name: "m", scopes: ["customers:read", "customers:write"], expiresAt: "2029-01-01T00:00:00Z"}) { token } }', { p: partner.createPartner.id }, admin.accessToken);
+    const partner = await gqlOk<{ createPartner: { id: string } }>(t.gql, `mutation { createPartner(input: {name: "Matrix Bank", contactEmail: "m@bank.test", trustLevel: EXTERNAL, allowedScopes: ["customers:read", "customers:write"], agreementSignedAt: "${new Date(Date.now() - 86_400_000).toISOString()}", agreementExpiresAt: "${new Date(Date.now() + 365 * 86_400_000).toISOString()}"}) { id } }`, undefined, admin.accessToken);
+    const issued = await gqlOk<{ issuePartnerToken: { token: string } }>(t.gql, 'mutation($p: ID!, $e: DateTime!) { issuePartnerToken(input: {partnerId: $p, name: "m", scopes: ["customers:read", "customers:write"], expiresAt: $e}) { token } }', { p: partner.createPartner.id, e: tokenExpiry() }, admin.accessToken);
     tokens.PARTNER = issued.issuePartnerToken.token;
-    partnerCustomer = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: 'matrix-2', ...MARKER, email: 'marker.beta@example.test', phone: '+8613900004322', nationalId: 'MK778800' } }, tokens.PARTNER)).createCustomer.id;
+    partnerCustomer = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: PARTNER_STORED.externalRef, ...MARKER, email: PARTNER_STORED.email, phone: PARTNER_STORED.phone, nationalId: PARTNER_STORED.nationalId } }, tokens.PARTNER)).createCustomer.id;
     for (const principal of PRINCIPALS) {
       responses[principal] = await t.gql(QUERY, { id: principal === 'PARTNER' ? partnerCustomer : staffCustomer }, { token: tokens[principal] });
     }
@@ -81,7 +90,7 @@ describe('customers: the field matrix holds for every role and for partners', ()
     const res = responses[principal];
     expect(res.data?.customer).toBeTruthy();
     const value = res.data!.customer[field];
-    const stored = principal === 'PARTNER' && field in STORED ? { ...STORED, email: 'marker.beta@example.test', phone: '+8613900004322', nationalId: 'MK778800' }[field] : STORED[field];
+    const stored = principal === 'PARTNER' ? PARTNER_STORED[field] : STORED[field];
     if (cell === '-') {
       expect(value).toBeNull();
       expect(errorAt(res, field)).toBe('FORBIDDEN');
@@ -93,7 +102,12 @@ describe('customers: the field matrix holds for every role and for partners', ()
       expect(after.data!.customer[field]).toBe(stored);
     } else {
       expect(errorAt(res, field)).toBeUndefined();
+      // Every readable cell is delivered (possibly null, as a credit score before any assessment), never absent.
+      expect(value).not.toBeUndefined();
       if (stored !== undefined) expect(value).toBe(cell === 'M' ? MASKS[field](String(stored)) : stored);
+      // Cells compared with a value: everything the customer was created with; what it could not be (its
+      // creation time, computed risk and credit) is checked for presence above.
+      else expect(['createdAt', 'riskScore', 'riskLevel', 'riskFactors', 'creditScore', 'creditLevel', 'creditLimit']).toContain(field);
     }
   });
 

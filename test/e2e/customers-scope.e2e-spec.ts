@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { createStaff, freshCode, gqlOk, sessionIdOf, signIn, signInAdmin, type SignedIn } from '../helpers/auth';
 
 describe('customers: nested monitoring connections need the top-level permission', () => {
   let t: TestApp;
@@ -11,8 +11,8 @@ describe('customers: nested monitoring connections need the top-level permission
   beforeAll(async () => {
     t = await startTestApp();
     admin = await signInAdmin(t);
-    const partner = await gqlOk<{ createPartner: { id: string } }>(t.gql, `mutation { createPartner(input: {name: "Scope Bank", contactEmail: "s@bank.test", trustLevel: EXTERNAL, allowedScopes: ["customers:read", "customers:write"], agreementSignedAt: "2026-01-01T00:00:00Z", agreementExpiresAt: "2030-01-01T00:00:00Z"}) { id } }`, undefined, admin.accessToken);
-    partnerToken = (await gqlOk<{ issuePartnerToken: { token: string } }>(t.gql, 'mutation($p: ID!) { issuePartnerToken(input: {partnerId: $p, name: "s", scopes: ["customers:read", "customers:write"], expiresAt: "2029-01-01T00:00:00Z"}) { token } }', { p: partner.createPartner.id }, admin.accessToken)).issuePartnerToken.token;
+    const partner = await gqlOk<{ createPartner: { id: string } }>(t.gql, `mutation { createPartner(input: {name: "Scope Bank", contactEmail: "s@bank.test", trustLevel: EXTERNAL, allowedScopes: ["customers:read", "customers:write"], agreementSignedAt: "${new Date(Date.now() - 86_400_000).toISOString()}", agreementExpiresAt: "${new Date(Date.now() + 365 * 86_400_000).toISOString()}"}) { id } }`, undefined, admin.accessToken);
+    partnerToken = (await gqlOk<{ issuePartnerToken: { token: string } }>(t.gql, `mutation($p: ID!) { issuePartnerToken(input: {partnerId: $p, name: "s", scopes: ["customers:read", "customers:write"], expiresAt: "${new Date(Date.now() + 30 * 86_400_000).toISOString()}"}) { token } }`, { p: partner.createPartner.id }, admin.accessToken)).issuePartnerToken.token;
     customerId = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: 'scope-1', fullName: 'Scope One', email: 'scope.one@example.test' } }, partnerToken)).createCustomer.id;
   });
   afterAll(() => t.close());
@@ -172,5 +172,73 @@ describe('customers: write rules, lookup rate limit and audit', () => {
     expect(rows.length).toBeGreaterThanOrEqual(60);
     expect(JSON.stringify(rows)).toContain('email');
     expect(JSON.stringify(rows)).not.toContain('rate.limit.marker');
+  });
+});
+
+describe('customers: a step-up expires, and belongs to the session that made it', () => {
+  let t: TestApp;
+  let admin: SignedIn;
+  let sql: Client;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await signInAdmin(t);
+    sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql.end();
+    await t.close();
+  });
+
+  const NATIONAL_ID = 'QX908172';
+  const READ = 'query($id: ID!) { customer(id: $id) { id status nationalId } }';
+  const ERASE = 'mutation($id: ID!, $r: String!) { eraseCustomer(id: $id, reason: $r) { id status } }';
+  const REASON = 'GDPR art. 17 request of 2026-11-30, ticket DPO-77';
+
+  /** nationalId (S for a COMPLIANCE_OFFICER, no mask) is null with STEP_UP_REQUIRED at its path; the rest is delivered; nothing of the value leaks. */
+  async function expectStepUpRequired(token: string, id: string): Promise<void> {
+    const res = await t.gql<{ customer: { id: string; status: string; nationalId: string | null } }>(READ, { id }, { token });
+    expect(res.data?.customer).toEqual({ id, status: 'ACTIVE', nationalId: null });
+    expect(res.errors?.map((e) => [e.path?.join('.'), e.extensions?.code])).toEqual([['customer.nationalId', 'STEP_UP_REQUIRED']]);
+    expect(JSON.stringify(res.body)).not.toContain(NATIONAL_ID);
+    expect(JSON.stringify(res.body)).not.toContain('*8172');
+  }
+
+  async function expectEraseRefused(token: string, id: string): Promise<void> {
+    const res = await t.gql(ERASE, { id, r: REASON }, { token });
+    expect([res.errors?.length, res.errors?.[0]?.extensions?.code, res.data ?? null]).toEqual([1, 'STEP_UP_REQUIRED', null]);
+  }
+
+  it('full nationalId and erasure while stepped up; a second session of the same officer gets STEP_UP_REQUIRED; once expired, so does the first', async () => {
+    const agent = await createStaff(t, admin, 'AGENT');
+    const id = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: 'step-up-expiry', fullName: 'Step Expiry', nationalId: NATIONAL_ID } }, agent.accessToken)).createCustomer.id;
+    const co = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+    const first = sessionIdOf(co.accessToken);
+    await expectStepUpRequired(co.accessToken, id);
+
+    await gqlOk(t.gql, 'mutation($c: String!) { stepUp(code: $c) { expiresAt } }', { c: await freshCode(co.secret) }, co.accessToken);
+    const full = await gqlOk<{ customer: { nationalId: string } }>(t.gql, READ, { id }, co.accessToken);
+    expect(full.customer.nationalId).toBe(NATIONAL_ID);
+
+    // Binding: the same officer signs in again (freshCode waits for the next TOTP step if it must). The new
+    // session has no step-up of its own, and the first one's does not carry over.
+    const second = await signIn(t, co.email, co.password, co.secret);
+    expect(second.userId).toBe(co.userId);
+    expect(sessionIdOf(second.accessToken)).not.toBe(first);
+    await expectStepUpRequired(second.accessToken, id);
+    await expectEraseRefused(second.accessToken, id);
+    // …while the first session is still stepped up.
+    expect((await gqlOk<{ customer: { nationalId: string } }>(t.gql, READ, { id }, co.accessToken)).customer.nationalId).toBe(NATIONAL_ID);
+
+    // Expiry: the same token, one second past the step-up's end.
+    const expired = await sql.query(`UPDATE auth_session SET step_up_until = now() - interval '1 second' WHERE id = $1 AND user_id = $2`, [first, co.userId]);
+    expect(expired.rowCount).toBe(1);
+    await expectStepUpRequired(co.accessToken, id);
+    await expectEraseRefused(co.accessToken, id);
+
+    // Nothing was erased: the row still holds its status and its ciphertexts.
+    const { rows } = await sql.query(`SELECT status, erased_at, national_id IS NOT NULL AS has_nid, data_key IS NOT NULL AS has_key FROM customer WHERE id = $1`, [id]);
+    expect(rows).toEqual([{ status: 'ACTIVE', erased_at: null, has_nid: true, has_key: true }]);
   });
 });

@@ -6,6 +6,8 @@ import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../he
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 const CREATE = 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id accountManager { id } } }';
 const UPDATE = 'mutation($id: ID!, $i: UpdateCustomerInput!) { updateCustomer(id: $id, input: $i) { id transactionLimit } }';
+/** Partner tokens expire 30 days from now: never a fixed date that the calendar overtakes. */
+const tokenExpiry = () => new Date(Date.now() + 30 * 24 * 3600_000).toISOString();
 
 describe('customers: records, scope, lookups, write rules, erasure', () => {
   let t: TestApp;
@@ -32,8 +34,8 @@ describe('customers: records, scope, lookups, write rules, erasure', () => {
       await createStaff(t, admin, 'ACCOUNT_MANAGER'),
     ];
     const partnerToken = async (name: string) => {
-      const p = await gqlOk<{ createPartner: { id: string } }>(t.gql, `mutation($n: String!) { createPartner(input: {name: $n, contactEmail: "x@p.test", trustLevel: EXTERNAL, allowedScopes: ["customers:read", "customers:write"], agreementSignedAt: "2026-01-01T00:00:00Z", agreementExpiresAt: "2030-01-01T00:00:00Z"}) { id } }`, { n: name }, admin.accessToken);
-      return (await gqlOk<{ issuePartnerToken: { token: string } }>(t.gql, 'mutation($p: ID!) { issuePartnerToken(input: {partnerId: $p, name: "t", scopes: ["customers:read", "customers:write"], expiresAt: "2029-01-01T00:00:00Z"}) { token } }', { p: p.createPartner.id }, admin.accessToken)).issuePartnerToken.token;
+      const p = await gqlOk<{ createPartner: { id: string } }>(t.gql, `mutation($n: String!) { createPartner(input: {name: $n, contactEmail: "x@p.test", trustLevel: EXTERNAL, allowedScopes: ["customers:read", "customers:write"], agreementSignedAt: "${new Date(Date.now() - 86_400_000).toISOString()}", agreementExpiresAt: "${new Date(Date.now() + 365 * 86_400_000).toISOString()}"}) { id } }`, { n: name }, admin.accessToken);
+      return (await gqlOk<{ issuePartnerToken: { token: string } }>(t.gql, 'mutation($p: ID!, $e: DateTime!) { issuePartnerToken(input: {partnerId: $p, name: "t", scopes: ["customers:read", "customers:write"], expiresAt: $e}) { token } }', { p: p.createPartner.id, e: tokenExpiry() }, admin.accessToken)).issuePartnerToken.token;
     };
     p1Token = await partnerToken('Partner One');
     p2Token = await partnerToken('Partner Two');
@@ -58,10 +60,24 @@ describe('customers: records, scope, lookups, write rules, erasure', () => {
     expect((await list(am1.accessToken)).nodes.map((n) => n.id)).toEqual([mine.id]);
     expect((await list(p1Token)).nodes.map((n) => n.id)).toEqual([byP1.id]);
     expect((await list(p2Token)).totalCount).toBe(1);
-    const lookup = await t.gql('query($e: String!) { customers(filter: {email: $e}) { totalCount } }', { e: `person${seq - 3}@example.test` }, { token: am1.accessToken });
+    // Blind-index lookups stay in scope: the manager finds its own customer (e-mail in another letter case)
+    // and nothing of another manager's.
+    const byEmail = (token: string, email: string) => t.gql<{ customers: { totalCount: number; nodes: Array<{ id: string }> } }>('query($e: String!) { customers(filter: {email: $e}) { totalCount nodes { id } } }', { e: email }, { token });
+    const lookup = await byEmail(am1.accessToken, `person${seq - 3}@example.test`);
     expect(lookup.errors).toBeUndefined();
-    const lookupOther = await t.gql('query($e: String!) { customers(filter: {email: $e}) { totalCount } }', { e: `PERSON${seq - 2}@example.test` }, { token: am1.accessToken });
-    expect((lookupOther.data as { customers: { totalCount: number } }).customers.totalCount).toBe(0);
+    expect(lookup.data!.customers).toEqual({ totalCount: 1, nodes: [{ id: mine.id }] });
+    const lookupOther = await byEmail(am1.accessToken, `PERSON${seq - 2}@example.test`);
+    expect(lookupOther.errors).toBeUndefined();
+    expect(lookupOther.data!.customers).toEqual({ totalCount: 0, nodes: [] });
+    // The same e-mail is found by its own manager, so the 0 above is scope, not a failed lookup.
+    expect((await byEmail(am2.accessToken, `person${seq - 2}@example.test`)).data!.customers).toEqual({ totalCount: 1, nodes: [{ id: theirs.id }] });
+    // Partners have no access to e-mail (matrix: PARTNER "—"), so filtering on it is FORBIDDEN (no filter
+    // oracle) for their own customer and another partner's alike.
+    for (const email of [`person${seq - 1}@example.test`, `person${seq}@example.test`]) {
+      const res = await byEmail(p1Token, email);
+      expect(codeOf(res)).toBe('FORBIDDEN');
+      expect(res.data?.customers ?? null).toBeNull();
+    }
     // Out-of-scope reads by id are audited as denied.
     const { rows } = await sql.query(`SELECT count(*)::int AS n FROM audit_entry WHERE action = 'customer.read' AND outcome = 'DENIED' AND customer_id = $1`, [theirs.id]);
     expect(rows[0].n).toBeGreaterThanOrEqual(1);

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
+import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { createStaff, freshCode, gqlOk, LOGIN, signIn, signInAdmin, type SignedIn } from '../helpers/auth';
+import { accessClaims, createStaff, freshCode, gqlOk, LOGIN, sessionIdOf, signIn, signInAdmin, signJwt, type SignedIn } from '../helpers/auth';
 
 const ME = '{ me { id role } }';
 const REFRESH = 'mutation($r: String!) { refreshSession(refreshToken: $r) { accessToken refreshToken accessTokenExpiresAt user { id } } }';
@@ -69,12 +70,28 @@ describe('identity: sessions', () => {
     expect(login.next).toBe('PASSWORD_CHANGE_REQUIRED');
   });
 
-  it('a role change applies to the next request', async () => {
+  it('a role change applies to the next request: the same access token gets the new role\'s rights', async () => {
     const user = await createStaff(t, admin, 'AGENT');
+    const token = user.accessToken;
+    const CREATE = 'mutation($r: String!) { createCustomer(input: {externalRef: $r}) { id } }';
+    const ALERTS = '{ alerts { totalCount } }';
+    // As AGENT: may create customers, may not read alerts.
+    expect((await t.gql(CREATE, { r: 'role-change-before' }, { token })).errors).toBeUndefined();
+    const alertsBefore = await t.gql(ALERTS, undefined, { token });
+    expect([codeOf(alertsBefore), alertsBefore.data ?? null]).toEqual(['FORBIDDEN', null]);
+
     const roleChange = await t.gql('mutation($id: ID!) { updateUser(id: $id, input: {role: ANALYST}) { role } }', { id: user.userId }, { token: admin.accessToken });
     expect(roleChange.errors).toBeUndefined();
     // The role is read with the session on every request: the same token now acts as ANALYST.
-    expect((await t.gql(ME, undefined, { token: user.accessToken })).data).toEqual({ me: { id: user.userId, role: 'ANALYST' } });
+    expect((await t.gql(ME, undefined, { token })).data).toEqual({ me: { id: user.userId, role: 'ANALYST' } });
+    const createAfter = await t.gql(CREATE, { r: 'role-change-after' }, { token });
+    expect([codeOf(createAfter), createAfter.data ?? null]).toEqual(['FORBIDDEN', null]);
+    const alertsAfter = await t.gql<{ alerts: { totalCount: number } }>(ALERTS, undefined, { token });
+    expect(alertsAfter.errors).toBeUndefined();
+    expect(alertsAfter.data?.alerts.totalCount).toEqual(expect.any(Number));
+    // The refused create left nothing behind.
+    const refs = await gqlOk<{ customers: { nodes: Array<{ externalRef: string }> } }>(t.gql, '{ customers(first: 100) { nodes { externalRef } } }', undefined, admin.accessToken);
+    expect(refs.customers.nodes.map((n) => n.externalRef).filter((r) => r.startsWith('role-change-'))).toEqual(['role-change-before']);
   });
 
   it('refuses alg=none, tampered and foreign-key tokens', async () => {
@@ -111,18 +128,158 @@ describe('identity: sessions', () => {
     expect(v.errors).toBeUndefined();
   });
 
-  it('rate-limits sign-in operations per IP (60 a minute) with retryAfterSeconds', async () => {
+  it('rate-limits sign-in operations per IP: exactly the configured 60 a minute run, the next is RATE_LIMITED with retryAfterSeconds', async () => {
+    const limit = t.config.rateLimits.signInPerIp;
+    expect(limit).toBe(60); // the SPEC default: the test app does not override it
+    // The limiter weighs two fixed one-minute windows (aligned on the epoch minute). Start early in a window so
+    // every attempt below falls into it: across a boundary the first window's weight fades and admits more.
+    const intoWindow = Date.now() % 60_000;
+    if (intoWindow > 40_000) await new Promise((r) => setTimeout(r, 60_000 - intoWindow + 200));
     const ip = '192.0.2.77';
-    let limited: { errors?: Array<{ extensions?: Record<string, unknown> }> } | undefined;
-    for (let i = 0; i < 61 && !limited; i++) {
-      const res = await t.gql(REFRESH, { r: `rt_probe_${i}` }, { ip });
-      if (codeOf(res) === 'RATE_LIMITED') limited = res;
-    }
-    expect(limited).toBeDefined();
-    expect(limited!.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    const outcomes: unknown[] = [];
+    for (let i = 0; i < limit; i++) outcomes.push(codeOf(await t.gql(REFRESH, { r: `rt_probe_${i}` }, { ip })));
+    // Each of the 60 ran (and was refused for its unknown token), none was rate-limited.
+    expect(outcomes).toEqual(Array.from({ length: limit }, () => 'UNAUTHENTICATED'));
+    const limited = await t.gql(REFRESH, { r: 'rt_probe_last' }, { ip });
+    expect([codeOf(limited), limited.data ?? null]).toEqual(['RATE_LIMITED', null]);
+    expect(limited.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(limited.errors![0].extensions!.retryAfterSeconds).toBeLessThanOrEqual(120);
+    // Every sign-in operation shares the bucket: a login from that address is refused too, before any check.
+    expect(codeOf(await t.gql(LOGIN, { email: admin.email, password: admin.password }, { ip }))).toBe('RATE_LIMITED');
     // Another address is unaffected.
     expect(codeOf(await t.gql(REFRESH, { r: 'rt_probe' }, { ip: '192.0.2.78' }))).toBe('UNAUTHENTICATED');
   });
 
   // The per-IP failure threshold (100 in 15 minutes) is tested in identity-gaps.e2e-spec.ts with seeded failures.
+});
+
+describe('identity: token lifetime, type and concurrency', () => {
+  let t: TestApp;
+  let admin: SignedIn;
+  let sql: Client;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await signInAdmin(t);
+    sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql.end();
+    await t.close();
+  });
+
+  const now = () => Math.floor(Date.now() / 1000);
+  /** The user's access token re-issued with the app's own key: its claims, fresh times, then `overrides` (undefined drops a claim). */
+  const forge = (user: SignedIn, overrides: Record<string, unknown> = {}) =>
+    signJwt({ ...accessClaims(user.accessToken), iat: now(), exp: now() + 600, ...overrides }, t.config.keys.token);
+
+  it('refuses a correctly signed access token that expired, is not of type access, or names another user\'s session', async () => {
+    const user = await createStaff(t, admin, 'ANALYST');
+    expect(accessClaims(user.accessToken)).toMatchObject({ sub: user.userId, typ: 'access', iss: 'custos', aud: 'custos-api' });
+    // The forgery is faithful: the same claims, signed with the app's key, are accepted.
+    expect((await t.gql(ME, undefined, { token: forge(user) })).data).toEqual({ me: { id: user.userId, role: 'ANALYST' } });
+    const cases: Record<string, string> = {
+      'expired a minute ago': forge(user, { iat: now() - 16 * 60, exp: now() - 60 }),
+      'expired a second ago': forge(user, { iat: now() - 15 * 60, exp: now() - 1 }),
+      'without exp': forge(user, { exp: undefined }),
+      'typ refresh': forge(user, { typ: 'refresh' }),
+      'typ challenge': forge(user, { typ: 'challenge' }),
+      'typ partner': forge(user, { typ: 'partner' }),
+      'without typ': forge(user, { typ: undefined }),
+      'another issuer': forge(user, { iss: 'not-custos' }),
+      'another audience': forge(user, { aud: 'custos-partners' }),
+      "the admin's id on the analyst's session": forge(user, { sub: admin.userId }),
+    };
+    for (const [name, token] of Object.entries(cases)) {
+      const res = await t.gql(ME, undefined, { token });
+      expect([name, codeOf(res), res.data ?? null]).toEqual([name, 'UNAUTHENTICATED', null]);
+    }
+    // Refusing them revoked nothing.
+    expect((await t.gql(ME, undefined, { token: user.accessToken })).errors).toBeUndefined();
+  });
+
+  it('a session ends 12 hours after sign-in, for me and refreshSession alike; refreshing does not extend it', async () => {
+    const user = await createStaff(t, admin, 'AGENT');
+    const sid = sessionIdOf(user.accessToken);
+    const lifetime = async () => (await sql.query(`SELECT extract(epoch FROM expires_at - created_at)::int AS s, expires_at FROM auth_session WHERE id = $1`, [sid])).rows[0];
+    const opened = await lifetime();
+    expect(opened.s).toBe(12 * 3600);
+    // Age the session as the clock would: sign-in time and absolute end move together.
+    const age = (by: string) => sql.query(`UPDATE auth_session SET created_at = created_at - $2::interval, expires_at = expires_at - $2::interval WHERE id = $1`, [sid, by]);
+
+    await age('11 hours 59 minutes');
+    expect((await t.gql(ME, undefined, { token: user.accessToken })).errors).toBeUndefined();
+    const refreshed = (await gqlOk<{ refreshSession: { accessToken: string; refreshToken: string } }>(t.gql, REFRESH, { r: user.refreshToken })).refreshSession;
+    expect(sessionIdOf(refreshed.accessToken)).toBe(sid);
+    expect((await lifetime()).expires_at).toEqual(new Date(opened.expires_at.getTime() - (11 * 60 + 59) * 60_000));
+
+    await age('2 minutes'); // 12 h 1 min after sign-in; the new access token itself is minutes old
+    expect(accessClaims(refreshed.accessToken).exp).toBeGreaterThan(now() + 10 * 60);
+    for (const token of [refreshed.accessToken, user.accessToken, forge(user)]) {
+      const res = await t.gql(ME, undefined, { token });
+      expect([codeOf(res), res.data ?? null]).toEqual(['UNAUTHENTICATED', null]);
+    }
+    const refresh = await t.gql(REFRESH, { r: refreshed.refreshToken });
+    expect([codeOf(refresh), refresh.data ?? null]).toEqual(['UNAUTHENTICATED', null]);
+    // The refused refresh issued nothing: the session still has exactly the two tokens it had, one of them unused.
+    const { rows } = await sql.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE used_at IS NULL)::int AS unused FROM refresh_token WHERE session_id = $1`, [sid]);
+    expect(rows[0]).toEqual({ n: 2, unused: 1 });
+  });
+
+  it('refresh and challenge tokens are not bearer credentials, an access token is no refresh token; refusing them uses nothing up', async () => {
+    const user = await createStaff(t, admin, 'ANALYST');
+    const { login } = await gqlOk<{ login: { challengeToken: string } }>(t.gql, LOGIN, { email: user.email, password: user.password });
+    for (const token of [user.refreshToken, login.challengeToken]) {
+      const res = await t.gql(ME, undefined, { token });
+      expect([token.slice(0, 3), codeOf(res), res.data ?? null]).toEqual([token.slice(0, 3), 'UNAUTHENTICATED', null]);
+    }
+    const asRefresh = await t.gql(REFRESH, { r: user.accessToken });
+    expect([codeOf(asRefresh), asRefresh.data ?? null]).toEqual(['UNAUTHENTICATED', null]);
+    // Nothing was spent or revoked: the access token, the refresh token and the challenge all still work.
+    expect((await t.gql(ME, undefined, { token: user.accessToken })).data).toEqual({ me: { id: user.userId, role: 'ANALYST' } });
+    expect((await t.gql(REFRESH, { r: user.refreshToken })).errors).toBeUndefined();
+    const verified = await t.gql('mutation($c: String!, $x: String!) { verifyTotp(challengeToken: $c, code: $x) { accessToken } }', { c: login.challengeToken, x: await freshCode(user.secret) });
+    expect(verified.errors).toBeUndefined();
+  });
+
+  it('two refreshSession calls with one refresh token at once: exactly one succeeds, the other is reuse and the session ends revoked', async () => {
+    const user = await createStaff(t, admin, 'ANALYST');
+    const sid = sessionIdOf(user.accessToken);
+    // Hold the refresh token's row so both requests are inside refreshSession, waiting on it, before either runs.
+    const side = new Client({ connectionString: t.db.url });
+    await side.connect();
+    let results: Awaited<ReturnType<typeof t.gql<{ refreshSession: { accessToken: string; refreshToken: string } }>>>[];
+    try {
+      await side.query('BEGIN');
+      await side.query(`SELECT 1 FROM refresh_token WHERE session_id = $1 FOR UPDATE`, [sid]);
+      const racing = [0, 1].map(() => t.gql<{ refreshSession: { accessToken: string; refreshToken: string } }>(REFRESH, { r: user.refreshToken }));
+      let waiting = 0;
+      for (let i = 0; i < 100 && waiting < 2; i++) {
+        const { rows } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        waiting = rows[0].n;
+        if (waiting < 2) await new Promise((r) => setTimeout(r, 50));
+      }
+      await side.query('COMMIT');
+      expect(waiting).toBe(2); // both really were in flight together
+      results = await Promise.all(racing);
+    } finally {
+      await side.end();
+    }
+    expect(results.map((r) => codeOf(r) ?? 'OK').sort()).toEqual(['OK', 'UNAUTHENTICATED']);
+    const winner = results.find((r) => !r.errors)!.data!.refreshSession;
+    // The reuse revoked the session: the winner's brand-new tokens are dead too.
+    expect(codeOf(await t.gql(ME, undefined, { token: winner.accessToken }))).toBe('UNAUTHENTICATED');
+    expect(codeOf(await t.gql(REFRESH, { r: winner.refreshToken }))).toBe('UNAUTHENTICATED');
+    expect(codeOf(await t.gql(ME, undefined, { token: user.accessToken }))).toBe('UNAUTHENTICATED');
+    const { rows } = await sql.query(`SELECT revoked_at IS NOT NULL AS revoked, revoke_reason FROM auth_session WHERE id = $1`, [sid]);
+    expect(rows).toEqual([{ revoked: true, revoke_reason: 'REFRESH_TOKEN_REUSE' }]);
+    // Audited as one refresh and one reuse (the later refusals of the dead tokens are ordinary DENIED refreshes).
+    const audit = await sql.query(`SELECT action, outcome, details->>'reason' AS reason FROM audit_entry WHERE resource_id = $1 AND action IN ('auth.session_refresh', 'auth.refresh_token_reuse') ORDER BY action, outcome`, [sid]);
+    expect(audit.rows).toEqual([
+      { action: 'auth.refresh_token_reuse', outcome: 'DENIED', reason: 'reuse' },
+      { action: 'auth.session_refresh', outcome: 'DENIED', reason: 'dead' },
+      { action: 'auth.session_refresh', outcome: 'SUCCESS', reason: null },
+    ]);
+  });
 });

@@ -167,12 +167,26 @@ describe('identity: sign-in with mandatory TOTP', () => {
     expect(reason(await t.gql(stepUp, { code: good }, { token: user.accessToken }))).toBe('INVALID_CODE');
   });
 
-  it('bounds parallel guesses: a challenge gives at most 5 attempts, an account at most 10 failures', async () => {
+  it('bounds parallel guesses: a challenge checks exactly 5 codes, an account takes exactly 10 failures', async () => {
     const user = await createStaff(t, admin, 'ANALYST');
     const challenge = await challengeFor(user);
     const guesses = await Promise.all(Array.from({ length: 20 }, (_, i) => t.gql(VERIFY, { c: challenge, code: String(100000 + i) })));
-    expect(guesses.filter((r) => reason(r) === 'INVALID_CODE').length).toBeLessThanOrEqual(5);
-    expect(guesses.every((r) => ['INVALID_CODE', 'CHALLENGE_EXPIRED'].includes(String(reason(r))))).toBe(true);
+    // Each guess reserves one of the challenge's 5 attempts atomically before its code is checked: exactly 5 are
+    // checked (and fail), the 15 others find the challenge dead.
+    const outcomes = guesses.map((r) => `${code(r)}/${reason(r)}`);
+    expect(outcomes.filter((o) => o === 'BAD_USER_INPUT/INVALID_CODE')).toHaveLength(5);
+    expect(outcomes.filter((o) => o === 'UNAUTHENTICATED/CHALLENGE_EXPIRED')).toHaveLength(15);
+    const client = new Client({ connectionString: t.db.url });
+    await client.connect();
+    try {
+      // Exactly the 5 checked codes count as failures (audited); dead-challenge refusals are not.
+      const { rows } = await client.query(`SELECT count(*)::int AS n FROM audit_entry WHERE action = 'auth.totp_verify' AND outcome = 'DENIED' AND resource_id = $1`, [user.userId]);
+      expect(rows[0].n).toBe(5);
+      const failures = await client.query(`SELECT failed_attempts FROM sign_in_challenge WHERE user_id = $1 AND next = 'TOTP_REQUIRED'`, [user.userId]);
+      expect(failures.rows).toEqual([{ failed_attempts: 5 }]);
+    } finally {
+      await client.end();
+    }
 
     const other = await createStaff(t, admin, 'AGENT');
     const logins = await Promise.all(Array.from({ length: 25 }, (_, i) => t.gql(LOGIN, { email: other.email, password: `parallel-wrong-${i}-pw` })));
@@ -198,5 +212,77 @@ describe('identity: sign-in with mandatory TOTP', () => {
     for (let i = 0; i < 10; i++) expect(code(await t.gql(change, { c: `guess-number-${i}-xx` }, { token: user.accessToken }))).toBe('BAD_USER_INPUT');
     expect(code(await t.gql(change, { c: user.password }, { token: user.accessToken }))).toBe('RATE_LIMITED');
     expect(code(await t.gql(LOGIN, { email: user.email, password: user.password }))).toBe('RATE_LIMITED');
+  });
+});
+
+describe('identity: one secret, one success, even in parallel', () => {
+  let t: TestApp;
+  let admin: SignedIn;
+  let sql: Client;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    admin = await signInAdmin(t);
+    sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+  });
+  afterAll(async () => {
+    await sql.end();
+    await t.close();
+  });
+
+  const RECOVER = 'mutation($c: String!, $r: String!) { useRecoveryCode(challengeToken: $c, recoveryCode: $r) { accessToken } }';
+  const STEP_UP = 'mutation($code: String!) { stepUp(code: $code) { expiresAt } }';
+  const outcome = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => (res.errors ? `${code(res)}/${reason(res) ?? ''}` : 'OK');
+  const sessionCount = async (userId: string) => (await sql.query(`SELECT count(*)::int AS n FROM auth_session WHERE user_id = $1`, [userId])).rows[0].n as number;
+  const challengeFor = async (user: SignedIn) => (await gqlOk<{ login: { challengeToken: string } }>(t.gql, LOGIN, { email: user.email, password: user.password })).login.challengeToken;
+
+  it('one TOTP code on two challenges at once opens exactly one session; the other challenge dies', async () => {
+    const user = await createStaff(t, admin, 'ANALYST');
+    const challenges = [await challengeFor(user), await challengeFor(user)];
+    const sessions = await sessionCount(user.userId);
+    const totp = await freshCode(user.secret);
+    const results = await Promise.all(challenges.map((c) => t.gql(VERIFY, { c, code: totp })));
+    // Attempts on one account are serialised; the first to succeed retires the user's other open challenges.
+    expect(results.map(outcome).sort()).toEqual(['OK', 'UNAUTHENTICATED/CHALLENGE_EXPIRED']);
+    expect(await sessionCount(user.userId)).toBe(sessions + 1);
+  });
+
+  it('one TOTP code sent to stepUp from two sessions at once steps up exactly one of them', async () => {
+    const user = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+    // A second session without spending a TOTP step: a recovery code.
+    const second = (await gqlOk<{ useRecoveryCode: { accessToken: string } }>(t.gql, RECOVER, { c: await challengeFor(user), r: user.recoveryCodes[0] })).useRecoveryCode.accessToken;
+    const totp = await freshCode(user.secret);
+    const results = await Promise.all([user.accessToken, second].map((token) => t.gql(STEP_UP, { code: totp }, { token })));
+    expect(results.map(outcome).sort()).toEqual(['BAD_USER_INPUT/INVALID_CODE', 'OK']);
+    const { rows } = await sql.query(`SELECT count(*) FILTER (WHERE step_up_until > now())::int AS stepped, count(*)::int AS n FROM auth_session WHERE user_id = $1`, [user.userId]);
+    expect(rows[0]).toEqual({ stepped: 1, n: 2 });
+    // The refused one counted as a wrong step-up code.
+    const denied = await sql.query(`SELECT count(*)::int AS n FROM audit_entry WHERE action = 'auth.step_up' AND outcome = 'DENIED' AND resource_id = $1`, [user.userId]);
+    expect(denied.rows[0].n).toBe(1);
+  });
+
+  it('one TOTP code sent to stepUp and verifyTotp at once is accepted by exactly one of them', async () => {
+    const user = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+    const challenge = await challengeFor(user);
+    const sessions = await sessionCount(user.userId);
+    const totp = await freshCode(user.secret);
+    const [stepUp, verify] = await Promise.all([t.gql(STEP_UP, { code: totp }, { token: user.accessToken }), t.gql(VERIFY, { c: challenge, code: totp })]);
+    expect([outcome(stepUp), outcome(verify)].sort()).toEqual(['BAD_USER_INPUT/INVALID_CODE', 'OK']);
+    const { rows } = await sql.query(`SELECT count(*) FILTER (WHERE step_up_until > now())::int AS stepped, count(*)::int AS n FROM auth_session WHERE user_id = $1`, [user.userId]);
+    expect(rows[0]).toEqual(outcome(stepUp) === 'OK' ? { stepped: 1, n: sessions } : { stepped: 0, n: sessions + 1 });
+  });
+
+  it('one recovery code on two challenges at once opens exactly one session and is used up', async () => {
+    const user = await createStaff(t, admin, 'AGENT');
+    const challenges = [await challengeFor(user), await challengeFor(user)];
+    const sessions = await sessionCount(user.userId);
+    const results = await Promise.all(challenges.map((c) => t.gql(RECOVER, { c, r: user.recoveryCodes[3] })));
+    expect(results.map(outcome).sort()).toEqual(['OK', 'UNAUTHENTICATED/CHALLENGE_EXPIRED']);
+    expect(await sessionCount(user.userId)).toBe(sessions + 1);
+    const { rows } = await sql.query(`SELECT count(*) FILTER (WHERE used_at IS NOT NULL)::int AS used, count(*)::int AS n FROM recovery_code WHERE user_id = $1`, [user.userId]);
+    expect(rows[0]).toEqual({ used: 1, n: 10 });
+    // …and it does not work a second time.
+    expect(outcome(await t.gql(RECOVER, { c: await challengeFor(user), r: user.recoveryCodes[3] }))).toBe('BAD_USER_INPUT/INVALID_CODE');
   });
 });

@@ -75,7 +75,9 @@ async function secondInstance(t: TestApp, name: string, env: Record<string, stri
   it('keeps each deployment\'s rate-limit counters under its own REDIS_KEY_PREFIX', async () => {
     const redis = new Redis(TEST_REDIS_URL);
     try {
-      // The staff operations of this suite were counted under this deployment's prefix, and only there.
+      // A staff operation on this deployment, made here so the test does not rely on earlier ones: counted
+      // under this deployment's prefix, and only there.
+      expect((await gqlOk<{ me: { id: string } }>(a.gql, '{ me { id } }', undefined, co.accessToken)).me.id).toBe(co.userId);
       expect((await redis.keys(`${prefix}rl:staff-ops:${co.userId}*`)).length).toBeGreaterThan(0);
       expect(await redis.keys(`custos:rl:staff-ops:${co.userId}*`)).toEqual([]);
       // An operation on the other deployment counts under its own prefix.

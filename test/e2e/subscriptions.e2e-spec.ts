@@ -69,6 +69,11 @@ describe('subscriptions over graphql-ws', () => {
     for (let i = 0; i < 12; i++) inner = `customer { alerts { nodes { ${inner} } } }`;
     const deep = subscribe(url, co.accessToken, `subscription { alertRaised { ${inner} } }`);
     await waitFor(() => deep.errors.length > 0);
+    // One error message carrying a single QUERY_TOO_COMPLEX error, however many nodes broke the depth limit.
+    expect(deep.errors).toHaveLength(1);
+    const [graphqlErrors] = deep.errors as Array<Array<{ extensions?: { code?: string } }>>;
+    expect(graphqlErrors).toHaveLength(1);
+    expect(graphqlErrors[0].extensions?.code).toBe('QUERY_TOO_COMPLEX');
     expect(deep.received).toHaveLength(0);
     await deep.client.dispose();
   });

@@ -18,20 +18,22 @@ interface Received {
   body: string;
 }
 
-/** A partner's endpoint on loopback: answers request n with `respond(n)`. */
+/** A partner's endpoint on loopback: answers request n with `respond(n)` (a promise holds the answer back). */
 class Receiver {
   readonly requests: Received[] = [];
   url = '';
   private readonly server: Server;
 
-  constructor(private readonly respond: (n: number) => number = () => 200) {
+  constructor(private readonly respond: (n: number) => number | Promise<number> = () => 200) {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         this.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.statusCode = this.respond(this.requests.length);
-        res.end('ok');
+        void Promise.resolve(this.respond(this.requests.length)).then((status) => {
+          res.statusCode = status;
+          res.end('ok');
+        });
       });
     });
   }
@@ -102,7 +104,7 @@ describe('webhooks follow the partner: suspension, agreement and scopes cut deli
    * A partner with a webhook for complaint.updated and customer.status_changed, two customers it onboarded
    * and a complaint it filed on the first (whose FILED message is the webhook's first).
    */
-  const setup = async (respond?: (n: number) => number, eventTypes = ['complaint.updated', 'customer.status_changed']): Promise<Setup> => {
+  const setup = async (respond?: (n: number) => number | Promise<number>, eventTypes = ['complaint.updated', 'customer.status_changed']): Promise<Setup> => {
     const partner = await partnerWithToken(t, admin, 'EXTERNAL', ALL_SCOPES);
     const hook = await new Receiver(respond).start();
     receivers.push(hook);
@@ -149,15 +151,22 @@ describe('webhooks follow the partner: suspension, agreement and scopes cut deli
   };
 
   /**
-   * A message already queued when the partner is cut off: the receiver fails attempt 1, the retry is due
-   * after 1.5 s, `cutOff` runs in between. Attempt 2 must not be sent: dead-lettered with `reason`.
+   * A message already queued when the partner is cut off: attempt 1 reaches the receiver, which holds its
+   * answer (a 503) until `cutOff` has committed, so the cut falls between attempt 1 and the retry however
+   * long the mutation takes. Attempt 2 must not be sent: dead-lettered with `reason`.
    */
   const queuedThenCutOff = async (cutOff: (s: Setup) => Promise<unknown>, reason: string) => {
     Object.assign(retry, { baseDelayMs: 1_500, factor: 1, maxAttempts: 4 });
+    let answer!: () => void;
+    const cutOffCommitted = new Promise<void>((resolve) => (answer = resolve));
     try {
-      const s = await setup((k) => (k === 1 ? 503 : 200));
+      const s = await setup((k) => (k === 1 ? cutOffCommitted.then(() => 503) : 200));
       await s.hook.waitFor(1);
-      await cutOff(s);
+      try {
+        await cutOff(s);
+      } finally {
+        answer(); // attempt 1 fails now; the retry is queued after it
+      }
       const log = await deliveries(s.webhookId, 2);
       expect(log.map(({ attempt, status, statusCode, error, eventType }) => ({ attempt, status, statusCode, error, eventType }))).toEqual([
         { attempt: 1, status: 'FAILED', statusCode: 503, error: 'HTTP 503', eventType: 'complaint.updated' },
@@ -168,6 +177,7 @@ describe('webhooks follow the partner: suspension, agreement and scopes cut deli
       await sleep(1_800);
       expect(s.hook.requests).toHaveLength(1);
     } finally {
+      answer(); // never leave the receiver holding a request (its server could not close)
       Object.assign(retry, fastRetry);
     }
   };

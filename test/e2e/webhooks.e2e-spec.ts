@@ -226,12 +226,19 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     expect(JSON.parse(hold.body).data).toMatchObject({ eventId, customerId: mine, customerExternalRef: 'shop-wh-1', amount: '500.00' });
     await shopHook.waitFor(1, 'alert.raised');
     // A partner without webhooks writes no outbox rows; the INTERNAL partner did not hear of the shop's hold.
-    await held(quiet, await customer());
+    const quietEventId = await held(quiet, await customer());
+    // Proven in the database (outbox rows are written in the screening transaction, so they exist by now if
+    // at all): the shop's event is addressed to the shop's webhook only, and the quiet partner's to no one.
+    const addressed = async (eventId: string) =>
+      (await sql.query(`SELECT w.partner_id, o.event_type FROM webhook_outbox o JOIN webhook w ON w.id = o.webhook_id WHERE o.payload->>'eventId' = $1 ORDER BY o.event_type`, [eventId])).rows;
+    expect(await addressed(eventId)).toEqual([{ partner_id: shop.id, event_type: 'alert.raised' }, { partner_id: shop.id, event_type: 'hold.placed' }]);
+    expect(await addressed(quietEventId)).toEqual([]);
+    const { rows } = await sql.query(`SELECT count(*)::int AS n FROM webhook_outbox o JOIN webhook w ON w.id = o.webhook_id WHERE w.partner_id = $1`, [quiet.id]);
+    expect(rows[0].n).toBe(0);
+    // And on the wire.
     await new Promise((r) => setTimeout(r, 700));
     expect(coreHook.requests).toHaveLength(coreBefore);
     expect(shopHook.requests.map((r) => r.headers['x-custos-event']).sort()).toEqual(['alert.raised', 'hold.placed']);
-    const { rows } = await sql.query(`SELECT count(*)::int AS n FROM webhook_outbox o JOIN webhook w ON w.id = o.webhook_id WHERE w.partner_id = $1`, [quiet.id]);
-    expect(rows[0].n).toBe(0);
   });
 
   it('sends hold.resolved to the partner that sent the held event when the hold is resolved', async () => {
@@ -256,6 +263,14 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
       data: { customerId: onboarded, customerExternalRef: 'wh-shop-erased', previousStatus: 'ACTIVE', status: 'ERASED', at: expect.any(String) },
     });
     expect(changed.body).not.toMatch(/Zelda|Hookmarker|GDPR/);
+    // In the database: one customer.status_changed row, for the shop's webhook and the customer it onboarded;
+    // none for the customer no partner onboarded.
+    const { rows } = await sql.query(
+      `SELECT w.partner_id, o.payload->>'customerId' AS customer_id FROM webhook_outbox o JOIN webhook w ON w.id = o.webhook_id
+        WHERE o.event_type = 'customer.status_changed' AND o.payload->>'customerId' = ANY($1::text[])`,
+      [[onboarded, byStaff]],
+    );
+    expect(rows).toEqual([{ partner_id: shop.id, customer_id: onboarded }]);
     await new Promise((r) => setTimeout(r, 500));
     expect(shopHook.of('customer.status_changed')).toHaveLength(1);
     expect(coreHook.of('customer.status_changed')).toHaveLength(0);

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { generateSync } from 'otplib';
 import { TotpCodes } from '../../src/modules/identity/auth/totp-codes';
 import { TEST_ADMIN, type TestApp } from './app';
@@ -89,3 +90,24 @@ export async function createStaff(t: TestApp, admin: SignedIn, role: string): Pr
 }
 
 export { ok as gqlOk };
+
+/** The claims of a staff access token, read without verifying it: `sid` names its `auth_session` row. */
+export function accessClaims(accessToken: string): { sub: string; sid: string; typ: string; iss: string; aud: string; iat: number; exp: number } {
+  return JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString());
+}
+
+/** The id of the `auth_session` row an access token names. */
+export function sessionIdOf(accessToken: string): string {
+  return accessClaims(accessToken).sid;
+}
+
+/**
+ * An HS256 JWT over exactly `claims` (keys whose value is undefined are left out), signed with `key`, e.g. the
+ * app's own `t.config.keys.token`: for tests that forge tokens the signature check cannot refuse.
+ */
+export function signJwt(claims: Record<string, unknown>, key: Buffer | string): string {
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const body = Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(body)}`;
+  return `${unsigned}.${createHmac('sha256', key).update(unsigned).digest('base64url')}`;
+}

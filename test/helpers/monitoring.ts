@@ -8,13 +8,14 @@ export async function partnerWithToken(t: TestApp, admin: SignedIn, trustLevel: 
   const p = await gqlOk<{ createPartner: { id: string } }>(
     t.gql,
     'mutation($i: CreatePartnerInput!) { createPartner(input: $i) { id } }',
-    { i: { name: `Partner ${++seq}-${Date.now()}`, contactEmail: 'ops@partner.test', trustLevel, allowedScopes: scopes, agreementSignedAt: '2026-01-01T00:00:00Z', agreementExpiresAt: '2030-01-01T00:00:00Z' } },
+    { i: { name: `Partner ${++seq}-${Date.now()}`, contactEmail: 'ops@partner.test', trustLevel, allowedScopes: scopes, agreementSignedAt: new Date(Date.now() - 86_400_000).toISOString(), agreementExpiresAt: new Date(Date.now() + 365 * 86_400_000).toISOString() } },
     admin.accessToken,
   );
   const tok = await gqlOk<{ issuePartnerToken: { token: string } }>(
     t.gql,
-    'mutation($p: ID!, $s: [String!]!) { issuePartnerToken(input: {partnerId: $p, name: "feed", scopes: $s, expiresAt: "2029-01-01T00:00:00Z"}) { token } }',
-    { p: p.createPartner.id, s: scopes },
+    'mutation($p: ID!, $s: [String!]!, $e: DateTime!) { issuePartnerToken(input: {partnerId: $p, name: "feed", scopes: $s, expiresAt: $e}) { token } }',
+    // 30 days from now: never a fixed date that the calendar overtakes.
+    { p: p.createPartner.id, s: scopes, e: new Date(Date.now() + 30 * 24 * 3600_000).toISOString() },
     admin.accessToken,
   );
   return { id: p.createPartner.id, token: tok.issuePartnerToken.token };
