@@ -153,6 +153,10 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     const bad = async (i: Record<string, unknown>) => (await t.gql(CREATE, { i: { partnerId: core.id, url: 'http://127.0.0.1:9/x', eventTypes: ['hold.placed'], ...i } }, { token: admin.accessToken })).errors?.[0];
     expect(await bad({ eventTypes: ['hold.placed', 'hold.exploded'] })).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'eventTypes' }] } });
     expect(await bad({ eventTypes: [] })).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+    // An event type the partner may not hear of (core has no complaints:read) would never be delivered.
+    expect(await bad({ eventTypes: ['hold.placed', 'complaint.updated'] })).toMatchObject({
+      extensions: { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'eventTypes', message: 'the partner may not receive complaint.updated (needs complaints:read)' }] },
+    });
     expect(await bad({ url: 'ftp://127.0.0.1/x' })).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'url', message: 'must be an http(s) URL' }] } });
     expect(await bad({ url: 'https://user:pw@hooks.example/x' })).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'url', message: 'must not contain credentials' }] } });
     expect(await bad({ partnerId: '00000000-0000-0000-0000-000000000000' })).toMatchObject({ extensions: { code: 'NOT_FOUND' } });
@@ -164,7 +168,7 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     const created = await createWebhook(core.id, coreHook.url, ['hold.placed', 'hold.resolved', 'alert.raised']);
     expect(created.secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     [coreSecret, coreWebhookId] = [created.secret, created.webhook.id];
-    shopSecret = (await createWebhook(shop.id, shopHook.url, ['alert.raised', 'hold.placed', 'hold.resolved', 'complaint.updated', 'customer.status_changed'])).secret;
+    shopSecret = (await createWebhook(shop.id, shopHook.url, ['alert.raised', 'hold.placed', 'hold.resolved', 'customer.status_changed'])).secret;
 
     const c = await customer();
     const before = Math.floor(Date.now() / 1000);
@@ -343,6 +347,8 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     const list = await gqlOk<{ webhooks: { totalCount: number; nodes: Array<{ id: string }> } }>(t.gql, 'query($p: ID) { webhooks(partnerId: $p) { totalCount nodes { id } } }', { p: core.id }, admin.accessToken);
     expect(list.webhooks).toEqual({ totalCount: 1, nodes: [{ id: coreWebhookId }] });
 
+    const widened = await t.gql('mutation($id: ID!) { updateWebhook(id: $id, input: {eventTypes: ["hold.placed", "complaint.updated"]}) { eventTypes } }', { id: coreWebhookId }, { token: admin.accessToken });
+    expect(widened.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'eventTypes' }] });
     const updated = await gqlOk<{ updateWebhook: { eventTypes: string[]; active: boolean } }>(t.gql, 'mutation($id: ID!) { updateWebhook(id: $id, input: {eventTypes: ["hold.placed"], active: false}) { eventTypes active } }', { id: coreWebhookId }, admin.accessToken);
     expect(updated.updateWebhook).toEqual({ eventTypes: ['hold.placed'], active: false });
     const quietBefore = coreHook.requests.length;

@@ -16,7 +16,7 @@ import type { CreateWebhookInput, UpdateWebhookInput } from './dto/webhook.input
 import type { CreatedWebhookModel, WebhookDeliveryModel, WebhookDeliveryStatus, WebhookModel } from './models/webhook.model';
 import { WebhookSecrets } from './webhook-secrets';
 import { checkWebhookUrl, WebhookUrlError, type UrlPolicy } from './webhook-url';
-import { WEBHOOK_SETTINGS } from './webhooks.settings';
+import { WEBHOOK_SETTINGS, webhookScopeFor } from './webhooks.settings';
 
 type Row = { id: string; partner_id: string; url: string; event_types: string[]; active: boolean; created_at: Date; updated_at: Date };
 const COLUMNS = 'id, partner_id, url, event_types, active, created_at, updated_at';
@@ -49,6 +49,7 @@ export class WebhooksService {
     const partner = await this.partners.findEntity(input.partnerId);
     const url = await this.checkUrl(input.url);
     const eventTypes = unique(input.eventTypes);
+    checkScopes(eventTypes, partner.allowedScopes);
     const id = randomUUID();
     const { secret, secretEnc, dataKey } = this.secrets.issue(id);
     const principal = this.context.principal;
@@ -67,9 +68,10 @@ export class WebhooksService {
   }
 
   async update(id: string, input: UpdateWebhookInput): Promise<WebhookModel> {
-    await this.get(id);
+    const current = await this.get(id);
     const url = input.url !== undefined && input.url !== null ? await this.checkUrl(input.url) : null;
     const eventTypes = input.eventTypes ? unique(input.eventTypes) : null;
+    if (eventTypes) checkScopes(eventTypes, (await this.partners.findEntity(current.partnerId)).allowedScopes);
     return this.tx.run(async (manager) => {
       const [rows] = (await manager.query(
         `UPDATE webhook SET url = COALESCE($2, url), event_types = COALESCE($3::text[], event_types), active = COALESCE($4::boolean, active), updated_at = now()
@@ -188,5 +190,17 @@ export class WebhooksService {
       if (error instanceof WebhookUrlError) throw BadUserInputError.field('url', error.message);
       throw error;
     }
+  }
+}
+
+/**
+ * A webhook may subscribe only to event types its partner is allowed to hear of (WEBHOOK_EVENT_SCOPES): one
+ * the partner lacks the scope for would never be delivered, so it is refused now rather than dropped
+ * silently. A scope taken away later stops deliveries (docs/WEBHOOKS.md).
+ */
+function checkScopes(eventTypes: readonly string[], allowedScopes: readonly string[]): void {
+  const missing = eventTypes.filter((type) => !allowedScopes.includes(webhookScopeFor(type)));
+  if (missing.length) {
+    throw BadUserInputError.field('eventTypes', `the partner may not receive ${missing.map((type) => `${type} (needs ${webhookScopeFor(type)})`).join(', ')}`);
   }
 }
