@@ -90,6 +90,21 @@ describe('least-privilege application role', () => {
     }
     return pendingCount();
   };
+  /**
+   * The auditor's chain verification once the service has settled: entries written just after a request
+   * answered (a token's use, say) are chained first, and a report counting one of them as unsealed is taken
+   * again (each verification is itself audited, and chained by the next round).
+   */
+  const settledVerification = async (): Promise<{ valid: boolean; unsealed: number; checked: number }> => {
+    let report: { valid: boolean; unsealed: number; checked: number } | undefined;
+    for (let i = 0; i < 20; i++) {
+      await chainAll();
+      report = (await gqlOk<{ verifyAuditChain: { valid: boolean; unsealed: number; checked: number } }>(t.gql, VERIFY, {}, auditor.accessToken)).verifyAuditChain;
+      if (report.unsealed === 0 || !report.valid) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return report!;
+  };
 
   it('really runs as a role that owns nothing and cannot bypass triggers', async () => {
     const { rows } = await asApp.query(`SELECT current_user AS who, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS super,
@@ -124,7 +139,7 @@ describe('least-privilege application role', () => {
     expect(await chainAll()).toBe(0);
     const { rows } = await asOwner.query(`SELECT count(*)::int AS n FROM audit_entry WHERE action = 'event.ingest'`);
     expect(rows[0].n).toBe(1);
-    const report = (await gqlOk<{ verifyAuditChain: { valid: boolean; unsealed: number; checked: number } }>(t.gql, VERIFY, {}, auditor.accessToken)).verifyAuditChain;
+    const report = await settledVerification();
     expect(report).toMatchObject({ valid: true, unsealed: 0 });
     expect(report.checked).toBeGreaterThan(5);
   });
@@ -137,7 +152,7 @@ describe('least-privilege application role', () => {
     expect(await chainAll()).toBe(0);
     const { rows } = await asOwner.query(`SELECT action, fields, details FROM audit_entry WHERE resource_id = 'swept-1'`);
     expect(rows).toEqual([{ action: 'test.swept_as_app', fields: ['email'], details: { n: 1 } }]);
-    expect((await gqlOk<{ verifyAuditChain: { valid: boolean } }>(t.gql, VERIFY, {}, auditor.accessToken)).verifyAuditChain).toMatchObject({ valid: true, unsealed: 0 });
+    expect(await settledVerification()).toMatchObject({ valid: true, unsealed: 0 });
   });
 
   it('cannot make a pending entry vanish through the chaining functions either: they move it into the log or refuse', async () => {
@@ -175,6 +190,6 @@ describe('least-privilege application role', () => {
     // Entries the service committed while this test held the chain lock (the previous verification's own
     // audit entry, say) waited behind it: chain them, as the service's sweep would, before verifying.
     expect(await chainAll()).toBe(0);
-    expect((await gqlOk<{ verifyAuditChain: { valid: boolean } }>(t.gql, VERIFY, {}, auditor.accessToken)).verifyAuditChain).toMatchObject({ valid: true, unsealed: 0 });
+    expect(await settledVerification()).toMatchObject({ valid: true, unsealed: 0 });
   });
 });
