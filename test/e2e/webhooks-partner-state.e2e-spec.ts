@@ -1,73 +1,15 @@
-import { createHmac } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import { WebhookRetryPolicy } from '../../src/modules/monitoring/webhooks/webhooks.settings';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
+import { Receiver, verifySignature as verify } from '../helpers/webhooks';
 
 /**
  * Webhooks follow the partner's standing (SPEC §5, §8): a partner that is suspended (by an ADMIN or by a
  * FAIL assessment), whose agreement is not in force, or that no longer holds the scope an event type needs,
  * is sent nothing — neither new messages (nothing is addressed to it) nor messages queued before the cut.
  */
-
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A partner's endpoint on loopback: answers request n with `respond(n)` (a promise holds the answer back). */
-class Receiver {
-  readonly requests: Received[] = [];
-  url = '';
-  private readonly server: Server;
-
-  constructor(private readonly respond: (n: number) => number | Promise<number> = () => 200) {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        void Promise.resolve(this.respond(this.requests.length)).then((status) => {
-          res.statusCode = status;
-          res.end('ok');
-        });
-      });
-    });
-  }
-
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
-    return this;
-  }
-
-  of(type: string): Received[] {
-    return this.requests.filter((r) => r.headers['x-custos-event'] === type);
-  }
-
-  async waitFor(count: number, type?: string, timeoutMs = 30_000): Promise<Received[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const seen = type ? this.of(type) : this.requests;
-      if (seen.length >= count) return seen;
-      if (Date.now() > deadline) throw new Error(`expected ${count} ${type ?? ''} requests, got ${seen.length}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-function verify(secret: string, received: Received): void {
-  const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(received.headers['x-custos-signature']));
-  expect(match).not.toBeNull();
-  expect(match![2]).toBe(createHmac('sha256', secret).update(`${match![1]}.${received.body}`).digest('hex'));
-}
 
 const ALL_SCOPES = ['customers:read', 'customers:write', 'events:write', 'complaints:read', 'complaints:write'];
 const CREATE_WEBHOOK = 'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret webhook { id } } }';
@@ -106,7 +48,7 @@ describe('webhooks follow the partner: suspension, agreement and scopes cut deli
    */
   const setup = async (respond?: (n: number) => number | Promise<number>, eventTypes = ['complaint.updated', 'customer.status_changed']): Promise<Setup> => {
     const partner = await partnerWithToken(t, admin, 'EXTERNAL', ALL_SCOPES);
-    const hook = await new Receiver(respond).start();
+    const hook = await new Receiver(respond, { waitMs: 30_000 }).start();
     receivers.push(hook);
     const created = (await gqlOk<{ createWebhook: { secret: string; webhook: { id: string } } }>(t.gql, CREATE_WEBHOOK, { i: { partnerId: partner.id, url: hook.url, eventTypes } }, admin.accessToken)).createWebhook;
     const customers: string[] = [];
@@ -226,7 +168,7 @@ describe('webhooks follow the partner: suspension, agreement and scopes cut deli
 
   it('(a) a manually suspended partner is not told of the hold it sent being resolved', async () => {
     const partner = await partnerWithToken(t, admin, 'EXTERNAL', ALL_SCOPES);
-    const hook = await new Receiver().start();
+    const hook = await new Receiver(undefined, { waitMs: 30_000 }).start();
     receivers.push(hook);
     const { webhook } = (await gqlOk<{ createWebhook: { webhook: { id: string } } }>(t.gql, CREATE_WEBHOOK, { i: { partnerId: partner.id, url: hook.url, eventTypes: ['hold.placed', 'hold.resolved'] } }, admin.accessToken)).createWebhook;
     const customerId = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "wps-hold", transactionLimit: "100.00"}) { id } }', undefined, partner.token)).createCustomer.id;

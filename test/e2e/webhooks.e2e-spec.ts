@@ -1,73 +1,12 @@
-import { createHmac } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import { WebhookDispatcher } from '../../src/modules/monitoring/webhooks/webhook-dispatcher.service';
 import { WebhookRetryPolicy } from '../../src/modules/monitoring/webhooks/webhooks.settings';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
+import { Receiver, verifySignature as verify } from '../helpers/webhooks';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
-
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-  at: number;
-}
-
-/** A partner's endpoint on loopback: answers each request with `respond(n)` (n = 1 for the first). */
-class Receiver {
-  readonly requests: Received[] = [];
-  url = '';
-  private readonly server: Server;
-
-  constructor(private readonly respond: (n: number) => number = () => 200) {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
-        res.statusCode = this.respond(this.requests.length);
-        res.end('thanks');
-      });
-    });
-  }
-
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/custos-hooks`;
-    return this;
-  }
-
-  of(type: string): Received[] {
-    return this.requests.filter((r) => r.headers['x-custos-event'] === type);
-  }
-
-  async waitFor(count: number, type?: string, timeoutMs = 45_000): Promise<Received[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const seen = type ? this.of(type) : this.requests;
-      if (seen.length >= count) return seen;
-      if (Date.now() > deadline) throw new Error(`expected ${count} ${type ?? ''} requests, got ${seen.length}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** The receiver's side of the contract: the recipe from docs/WEBHOOKS.md, written out independently. */
-function verify(secret: string, received: Received): { t: number } {
-  const header = String(received.headers['x-custos-signature']);
-  const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header);
-  if (!match) throw new Error(`malformed signature header: ${header}`);
-  const expected = createHmac('sha256', secret).update(`${match[1]}.${received.body}`).digest('hex');
-  expect(match[2]).toBe(expected);
-  return { t: Number(match[1]) };
-}
 
 const CREATE = 'mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret webhook { id partnerId url eventTypes active } } }';
 const DELIVERIES = 'query($id: ID!) { webhook(id: $id) { deliveries(first: 50) { totalCount nodes { deliveryId eventType attempt status statusCode error durationMs createdAt } } } }';
