@@ -4,6 +4,7 @@ import { AUTHENTICATED, POLICY } from '../../src/access/policy.decorator';
 import { IS_PUBLIC } from '../../src/access/public.decorator';
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { lockWaiters } from '../helpers/postgres';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { partnerWithToken } from '../helpers/monitoring';
 
@@ -163,11 +164,7 @@ describe('access: deny by default', () => {
       await side.query('BEGIN');
       await side.query(`SELECT 1 FROM auth_session WHERE user_id = ANY($1::uuid[]) FOR UPDATE`, [[a.userId, b.userId]]);
       const racing = [t.gql(DISABLE, { id: b.userId }, { token: a.accessToken }), t.gql(DISABLE, { id: a.userId }, { token: b.accessToken })];
-      for (let i = 0; i < 100; i++) {
-        const { rows } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        if (rows[0].n >= 2) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await lockWaiters(side, 2);
       await side.query('COMMIT');
       const codes = (await Promise.all(racing)).map((r) => codeOf(r) ?? 'OK').sort();
       expect(codes).toEqual(['CONFLICT', 'OK']);
@@ -242,12 +239,7 @@ describe('access: an admin cannot change its own role; the last active ADMIN sur
       await side.query('BEGIN');
       await side.query(`SELECT 1 FROM auth_session WHERE user_id = ANY($1::uuid[]) FOR UPDATE`, [[a.userId, b.userId]]);
       const racing = [t.gql(UPDATE, { id: b.userId, i: change(aDoes) }, { token: a.accessToken }), t.gql(UPDATE, { id: a.userId, i: change(bDoes) }, { token: b.accessToken })];
-      let waiting = 0;
-      for (let i = 0; i < 100 && waiting < 2; i++) {
-        const { rows } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        waiting = rows[0].n;
-        if (waiting < 2) await new Promise((r) => setTimeout(r, 50));
-      }
+      const waiting = await lockWaiters(side, 2);
       await side.query('COMMIT');
       expect(waiting).toBe(2);
       results = await Promise.all(racing);

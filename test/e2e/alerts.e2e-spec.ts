@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { lockWaiters } from '../helpers/postgres';
 import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
 
@@ -182,11 +183,7 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
       await side.query('BEGIN');
       await side.query('SELECT 1 FROM alert WHERE id = $1 FOR UPDATE', [alertId]);
       const assigning = t.gql('mutation($id: ID!, $a: ID!) { assignAlert(id: $id, assigneeId: $a) { id } }', { id: alertId, a: analyst.userId }, { token: co.accessToken });
-      for (let i = 0; i < 100; i++) {
-        const { rows } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        if (rows[0].n >= 1) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await lockWaiters(side, 1);
       // What a transitionAlert(CLOSED) committing first leaves.
       await side.query(`UPDATE alert SET status = 'CLOSED', disposition = 'FALSE_POSITIVE', closed_at = now() WHERE id = $1`, [alertId]);
       await side.query('COMMIT');

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { lockWaiters } from '../helpers/postgres';
 import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
@@ -215,11 +216,7 @@ describe('customers: records, scope, lookups, write rules, erasure', () => {
       await side.query('BEGIN');
       await side.query('SELECT 1 FROM customer WHERE id = $1 FOR UPDATE', [twice.id]);
       const racing = [t.gql(erase, { id: twice.id }, { token: co.accessToken }), t.gql(erase, { id: twice.id }, { token: co.accessToken })];
-      for (let i = 0; i < 100; i++) {
-        const { rows: waiting } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        if (waiting[0].n >= 2) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await lockWaiters(side, 2);
       await side.query('COMMIT');
       expect((await Promise.all(racing)).map((r) => codeOf(r) ?? 'OK').sort()).toEqual(['CONFLICT', 'OK']);
     } finally {

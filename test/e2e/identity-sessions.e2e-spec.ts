@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { lockWaiters } from '../helpers/postgres';
 import { accessClaims, createStaff, freshCode, gqlOk, LOGIN, sessionIdOf, signIn, signInAdmin, signJwt, type SignedIn } from '../helpers/auth';
 
 const ME = '{ me { id role } }';
@@ -254,12 +255,7 @@ describe('identity: token lifetime, type and concurrency', () => {
       await side.query('BEGIN');
       await side.query(`SELECT 1 FROM refresh_token WHERE session_id = $1 FOR UPDATE`, [sid]);
       const racing = [0, 1].map(() => t.gql<{ refreshSession: { accessToken: string; refreshToken: string } }>(REFRESH, { r: user.refreshToken }));
-      let waiting = 0;
-      for (let i = 0; i < 100 && waiting < 2; i++) {
-        const { rows } = await side.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        waiting = rows[0].n;
-        if (waiting < 2) await new Promise((r) => setTimeout(r, 50));
-      }
+      const waiting = await lockWaiters(side, 2);
       await side.query('COMMIT');
       expect(waiting).toBe(2); // both really were in flight together
       results = await Promise.all(racing);

@@ -63,3 +63,18 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     drop: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
 }
+
+/**
+ * Waits (up to ~5 s) until at least `count` backends of `client`'s database wait on a lock: requests a test
+ * holds back with a lock of its own have all reached it. Returns how many were waiting at the end.
+ */
+export async function lockWaiters(client: Client, count: number): Promise<number> {
+  let waiting = 0;
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+    waiting = rows[0].n as number;
+    if (waiting >= count) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return waiting;
+}
