@@ -90,7 +90,7 @@ describe('DateTime scalar', () => {
     expect(refusal.extensions.code).toBe('BAD_USER_INPUT');
     expect(refusal.nodes).toEqual([node]);
     expect(refusal.originalError).toBeInstanceOf(BadUserInputError);
-    expect((refusal.originalError as AppError).message).toBe(DATE_TIME_REASONS.noOffset);
+    expect((refusal.originalError as AppError).message).toBe(`DateTime ${DATE_TIME_REASONS.noOffset}`);
     expect(JSON.stringify({ message: refusal.message, original: refusal.originalError?.message })).not.toContain('1990');
   });
 
@@ -139,7 +139,7 @@ describe('DateTime refusals through graphql-js', () => {
   it('a variable: variablesError names the variable and the reason', () => {
     const error = variablesError(schema, parse('query($at: DateTime) { echo(at: $at) }'), { at: '2024-01-01T00:00:00' }, undefined);
     expect(error).toBeInstanceOf(BadUserInputError);
-    expect(error!.extensions.fieldErrors).toEqual([{ path: 'at', message: `Expected type "DateTime". ${DATE_TIME_REASONS.noOffset}` }]);
+    expect(error!.extensions.fieldErrors).toEqual([{ path: 'at', message: `Expected type "DateTime". DateTime ${DATE_TIME_REASONS.noOffset}` }]);
     expect(error!.message).not.toContain('2024');
   });
 
@@ -147,7 +147,7 @@ describe('DateTime refusals through graphql-js', () => {
     const withInput = buildSchema('scalar DateTime input F { from: DateTime } type Query { q(f: F): String }');
     Object.assign(withInput.getType('DateTime')!, { parseValue: DateTimeScalar.parseValue, parseLiteral: DateTimeScalar.parseLiteral });
     const error = variablesError(withInput, parse('query($f: F) { q(f: $f) }'), { f: { from: 'yesterday' } }, undefined);
-    expect(error!.extensions.fieldErrors).toEqual([{ path: 'from', message: `Expected type "DateTime". ${DATE_TIME_REASONS.format}` }]);
+    expect(error!.extensions.fieldErrors).toEqual([{ path: 'from', message: `Expected type "DateTime". DateTime ${DATE_TIME_REASONS.format}` }]);
   });
 
   it('a valid variable passes', () => {
@@ -159,6 +159,6 @@ describe('DateTime refusals through graphql-js', () => {
     expect(rest).toEqual([]);
     expect(error.locations).toEqual([{ line: 1, column: 12 }]);
     expect(error.originalError).toBeInstanceOf(BadUserInputError);
-    expect(error.originalError!.message).toBe(DATE_TIME_REASONS.format);
+    expect(error.originalError!.message).toBe(`DateTime ${DATE_TIME_REASONS.format}`);
   });
 });

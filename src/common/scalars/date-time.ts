@@ -21,15 +21,16 @@ const MAX_LENGTH = 64;
 const EXAMPLE = 'such as 2026-01-31T09:30:00Z or 2026-01-31T10:30:00+01:00';
 
 /**
- * Why a DateTime input was refused. The messages never repeat the value (an input may be anything, PII
- * included: SPEC §4).
+ * Why a date-time input was refused, worded to follow the field's name (the scalar says "DateTime must …",
+ * an event's `occurredAt` gets them as its field error). They never repeat the value (an input may be
+ * anything, PII included: SPEC §4).
  */
 export const DATE_TIME_REASONS = {
-  notString: `DateTime must be a string: an ISO-8601 date-time with its offset, ${EXAMPLE}`,
-  noOffset: `DateTime must carry its offset (Z or ±hh:mm): a local time without one is ambiguous, ${EXAMPLE}`,
-  bareDate: `DateTime must be a date-time with its offset, not a bare date: ${EXAMPLE}`,
-  format: `DateTime must be an ISO-8601 date-time with its offset (Z or ±hh:mm), ${EXAMPLE}`,
-  range: 'DateTime must be a real date and time (month 01-12, a day of that month, hour 00-23, minute and second 00-59, offset up to ±23:59)',
+  notString: `must be a string: an ISO-8601 date-time with its offset, ${EXAMPLE}`,
+  noOffset: `must carry its offset (Z or ±hh:mm): a local time without one is ambiguous, ${EXAMPLE}`,
+  bareDate: `must be a date-time with its offset, not a bare date: ${EXAMPLE}`,
+  format: `must be an ISO-8601 date-time with its offset (Z or ±hh:mm), ${EXAMPLE}`,
+  range: 'must be a real date and time (month 01-12, a day of that month, hour 00-23, minute and second 00-59, offset up to ±23:59)',
 } as const;
 
 /**
@@ -74,9 +75,10 @@ export function parseInstant(value: unknown): Date | { reason: string } {
  * BAD_USER_INPUT with our reason as the message; `node` gives it the literal's location.
  */
 function refusal(reason: string, node?: ValueNode): GraphQLError {
-  return new GraphQLError(`DateTime cannot represent this value: ${reason}`, {
+  const said = `DateTime ${reason}`;
+  return new GraphQLError(`DateTime cannot represent this value: ${said}`, {
     nodes: node,
-    originalError: new BadUserInputError(reason),
+    originalError: new BadUserInputError(said),
     extensions: { code: ErrorCode.BAD_USER_INPUT },
   });
 }

@@ -147,7 +147,7 @@ export class IngestService {
     // The decorators check the string's shape; the instant itself is read once, strictly: ISO-8601 forms such
     // as week dates pass isISO8601 but are no calendar date-time, and new Date() would read them as Invalid Date.
     const at = fieldErrors.some((e) => e.path === 'occurredAt') ? undefined : parseInstant(input.occurredAt);
-    if (at && !(at instanceof Date)) fieldErrors.push({ path: 'occurredAt', message: at.reason.replace(/^DateTime /, '') });
+    if (at && !(at instanceof Date)) fieldErrors.push({ path: 'occurredAt', message: at.reason });
     else if (at && at.getTime() > Date.now() + 5 * 60_000) fieldErrors.push({ path: 'occurredAt', message: 'must not be in the future' });
     if (fieldErrors.length) return { index, input, error: new BadUserInputError(`Invalid event at ${index}: ${fieldErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`, fieldErrors) };
     return { index, input, at: at as Date };
