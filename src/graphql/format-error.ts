@@ -29,6 +29,9 @@ const PASS_THROUGH = new Set([
 /** graphql-armor reports limits as validation errors "Syntax Error: <Kind> limit of N exceeded, found M." */
 const ARMOR_LIMIT = /^Syntax Error: (Query depth|Aliases|Directives|Token|Query Cost) limit of \d+/;
 
+/** A limit error's message as clients get it: armor's "Syntax Error: " prefix dropped (it is no syntax error). */
+export const limitErrorMessage = (message: string): string => message.replace(/^Syntax Error: /, '');
+
 /** An error raised by a query limit (armor's or ours): over HTTP and on the subscription socket alike. */
 export function isLimitError(formatted: Pick<GraphQLFormattedError, 'message'>, original: unknown = formatted): boolean {
   const marked = (original as { extensions?: Record<string, unknown> } | undefined)?.extensions?.[LIMIT_MARKER];
@@ -39,8 +42,6 @@ export interface ErrorFormatterOptions {
   isProduction: boolean;
   /** Receives unexpected errors (with stack) so they are logged server-side, never sent. */
   onInternalError: (error: unknown) => void;
-  /** Receives the database errors answered SERVICE_UNAVAILABLE (timeouts, a full pool); onInternalError when unset. */
-  onUnavailable?: (error: unknown) => void;
 }
 
 /**
@@ -62,14 +63,14 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
     // rather than INTERNAL_SERVER_ERROR; still logged server-side, where an operator looks for the lock.
     const unavailable = ServiceUnavailableError.fromDatabase(original);
     if (unavailable) {
-      (options.onUnavailable ?? options.onInternalError)(original);
+      options.onInternalError(original);
       const { http: _http, stacktrace: _stack, ...unavailableExtensions } = (unavailable.extensions ?? {}) as Record<string, unknown>;
       return { ...base, message: unavailable.message, extensions: { ...unavailableExtensions, code: unavailable.code } };
     }
 
     const extensions = (formatted.extensions ?? {}) as Record<string, unknown>;
     if (isLimitError(formatted, original)) {
-      return { ...base, message: formatted.message.replace(/^Syntax Error: /, ''), extensions: { code: ErrorCode.QUERY_TOO_COMPLEX } };
+      return { ...base, message: limitErrorMessage(formatted.message), extensions: { code: ErrorCode.QUERY_TOO_COMPLEX } };
     }
 
     // A unique constraint caught a race the service's own check could not (two creates at once).

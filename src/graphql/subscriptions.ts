@@ -10,7 +10,7 @@ import type { PrincipalResolver } from '../access/principal-resolver';
 import type { Principal } from '../common/context/principal';
 import { QueryTooComplexError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-codes';
-import { isLimitError } from './format-error';
+import { isLimitError, limitErrorMessage } from './format-error';
 import { assertCostWithinLimit, MAX_TOKENS } from './query-limits';
 
 /** A validation error without graphql-js's " Did you mean …?" (which leaks the schema when introspection is off). */
@@ -227,7 +227,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
       validate: (schema: GraphQLSchema, document: DocumentNode) => {
         const errors = validate(schema, document, [...specifiedRules, ...validationRules]);
         const limit = errors.find((e) => isLimitError(e));
-        if (limit) return [new GraphQLError(limit.message.replace(/^Syntax Error: /, ''), { extensions: { code: ErrorCode.QUERY_TOO_COMPLEX } })];
+        if (limit) return [new GraphQLError(limitErrorMessage(limit.message), { extensions: { code: ErrorCode.QUERY_TOO_COMPLEX } })];
         return deps.hideSuggestions ? errors.map(withoutSuggestion) : errors;
       },
       subscribe: subscribeAsSubscriber(deps),

@@ -1,5 +1,5 @@
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
-import type { ConnectionShape, PageArgs } from './connection';
+import { lazyTotal, type ConnectionShape, type PageArgs } from './connection';
 import { decodeCursor, encodeCursor, pageSize, type CursorKind } from './cursor';
 
 export interface SortKey<T> {
@@ -44,11 +44,9 @@ export async function paginate<T extends ObjectLiteral>(
   }
   options.keys.forEach((k, i) => (i === 0 ? pageQuery.orderBy(k.column, direction) : pageQuery.addOrderBy(k.column, direction)));
   const inTransaction = (query as unknown as { queryRunner?: unknown }).queryRunner !== undefined;
-  let counted: Promise<number> | undefined;
-  const count = () => (counted ??= countQuery.getCount());
   const [rows, totalCount] = await Promise.all([
     limit === 0 ? Promise.resolve([] as T[]) : options.load ? options.load(pageQuery, limit + 1) : pageQuery.take(limit + 1).getMany(),
-    inTransaction ? count() : count,
+    lazyTotal(() => countQuery.getCount(), inTransaction),
   ]);
   const hasNextPage = rows.length > limit;
   const nodes = hasNextPage ? rows.slice(0, limit) : rows;

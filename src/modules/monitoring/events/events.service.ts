@@ -88,7 +88,6 @@ export class EventsService {
     return { nodes, totalCount: await total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([key(last), last.id]) : null } };
   }
 
-
   /** PENDING → RELEASED or PENDING → REJECTED, once; the note is encrypted under the customer's key. */
   async resolveHold(eventId: string, input: ResolveHoldInput): Promise<EventModel> {
     const event = await this.get(eventId);
