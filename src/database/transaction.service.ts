@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ClsService } from 'nestjs-cls';
 import { DataSource, QueryFailedError, type EntityManager } from 'typeorm';
+import { lazyTotal, type ConnectionShape } from '../common/pagination/connection';
 import { PipeliningClient } from './pipelining-client';
 
 const TX_KEY = 'custos.tx';
@@ -41,6 +42,14 @@ export class TransactionService {
   /** Whether the caller runs inside an open transaction (work it does now commits or rolls back with it). */
   inTransaction(): boolean {
     return this.current() !== undefined;
+  }
+
+  /**
+   * A list's `totalCount` from a statement returning `total`: run only if the client selects the field, or at
+   * once inside a transaction, which may be over by then (`lazyTotal`).
+   */
+  countWhenSelected(text: string, values: unknown[]): Promise<ConnectionShape<unknown>['totalCount']> {
+    return lazyTotal(async () => ((await this.manager().query(text, values)) as Array<{ total: number }>)[0].total, this.inTransaction());
   }
 
   /**

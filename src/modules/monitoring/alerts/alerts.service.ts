@@ -7,7 +7,7 @@ import { dataKeyOwner } from '../../../common/crypto/envelope';
 import { PiiVault } from '../../../common/crypto/pii-vault.service';
 import { Role, type Principal } from '../../../common/context/principal';
 import { BadUserInputError, ConflictError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
-import { lazyTotal, type ConnectionShape, type PageArgs } from '../../../common/pagination/connection';
+import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { TransactionService } from '../../../database/transaction.service';
 import { MetricsService } from '../../../health/metrics.service';
@@ -115,9 +115,8 @@ export class AlertsService {
     if (filter?.to) add('a.created_at < ?', filter.to);
     if (customerIds) add('a.customer_id = ANY(?)', customerIds);
     const from = 'FROM alert a LEFT JOIN customer c ON c.id = a.customer_id';
-    // Only when the client selects it.
-    const [countSql, countParams] = [`SELECT count(*)::int AS total ${from} WHERE ${where}`, [...params]]; // before the cursor's condition
-    const total = lazyTotal(async () => ((await this.tx.manager().query(countSql, countParams)) as Array<{ total: number }>)[0].total, this.tx.inTransaction());
+    // Only when the client selects it, with the filters as they are before the cursor's condition.
+    const total = this.tx.countWhenSelected(`SELECT count(*)::int AS total ${from} WHERE ${where}`, [...params]);
     const order = ALERT_ORDER[orderBy?.field ?? AlertOrderField.CREATED_AT];
     const dir = orderBy?.direction === SortDirection.ASC ? 'ASC' : 'DESC';
     if (page.after) {

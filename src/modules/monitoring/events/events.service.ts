@@ -5,7 +5,7 @@ import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
 import { RequestContext } from '../../../common/context/request-context';
 import { Role, type Principal } from '../../../common/context/principal';
 import { BadUserInputError, ConflictError, ForbiddenError, InvalidTransitionError, NotFoundError } from '../../../common/errors/app-error';
-import { lazyTotal, type ConnectionShape, type PageArgs } from '../../../common/pagination/connection';
+import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { SortDirection } from '../../../common/pagination/sort';
 import { TransactionService } from '../../../database/transaction.service';
@@ -71,9 +71,9 @@ export class EventsService {
     if (filter?.from) where += ` AND e.occurred_at >= $${params.push(filter.from)}`;
     if (filter?.to) where += ` AND e.occurred_at < $${params.push(filter.to)}`;
     const from = 'FROM event e JOIN customer c ON c.id = e.customer_id';
-    // A COUNT over every matching event of every partition in range: only when the client selects it.
-    const [countSql, countParams] = [`SELECT count(*)::int AS total ${from} WHERE ${where}`, [...params]]; // before the cursor's condition
-    const total = lazyTotal(async () => ((await this.tx.manager().query(countSql, countParams)) as Array<{ total: number }>)[0].total, this.tx.inTransaction());
+    // A COUNT over every matching event of every partition in range: only when the client selects it, with
+    // the filters as they are before the cursor's condition.
+    const total = this.tx.countWhenSelected(`SELECT count(*)::int AS total ${from} WHERE ${where}`, [...params]);
     const dir = orderBy?.direction === SortDirection.ASC ? 'ASC' : 'DESC';
     const byReceipt = orderBy?.field === EventOrderField.RECEIVED_AT;
     const column = byReceipt ? 'e.received_at' : 'e.occurred_at';
