@@ -1,9 +1,33 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import type { FieldPolicyRequest } from '../access/field-policy';
-import type { AuditSink } from '../common/audit/audit-sink';
+import type { AuditSink, AuditRecord } from '../common/audit/audit-sink';
 import type { RequestContext } from '../common/context/request-context';
 import { ONCE_PER_REQUEST_OPERATIONS } from '../access/operations';
+import { ServiceUnavailableError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-codes';
+import { loggableError } from '../common/logging/logging';
+
+/** Where an entry that could not be appended is reported. */
+export interface AuditFailureLogger {
+  error(fields: object, message: string): void;
+}
+
+/**
+ * Appends the entry of a request that already failed or was refused. When the database cannot take it (the
+ * same outage the request's own error reports, usually), the entry is logged instead: the client keeps its
+ * retryable SERVICE_UNAVAILABLE rather than an HTTP 500 that replaces it, and nothing was written or served
+ * for the entry to vouch for. The log line carries what the entry would have (codes and paths, no values).
+ * Any other failure still fails the request.
+ */
+async function appendOrLog(entry: AuditRecord, logger: AuditFailureLogger, requestId: string | undefined, append: (entry: AuditRecord) => Promise<unknown>): Promise<void> {
+  try {
+    await append(entry);
+  } catch (error) {
+    const reason = ServiceUnavailableError.reasonOf(error);
+    if (!reason) throw error;
+    logger.error({ audit: { action: entry.action, outcome: entry.outcome, resourceId: entry.resourceId ?? null, details: entry.details, requestId: requestId ?? null }, reason, err: loggableError(error) }, 'audit entry not written: the database is unavailable');
+  }
+}
 
 /** Refusals that count as denied access (SPEC §5: FORBIDDEN, NOT_FOUND on scoped rows, STEP_UP_REQUIRED). */
 const REFUSALS: ReadonlySet<string> = new Set([ErrorCode.FORBIDDEN, ErrorCode.STEP_UP_REQUIRED, ErrorCode.NOT_FOUND]);
@@ -21,7 +45,7 @@ export interface DeniedAccessAudit extends AuditSink {
  * that records its own — or whose refusals the field policy collected (flushed as `access.denied_fields`)
  * gets nothing more, so a denial counts once per request.
  */
-export function deniedAccessAuditPlugin(audit: DeniedAccessAudit, context: RequestContext): ApolloServerPlugin<BaseContext> {
+export function deniedAccessAuditPlugin(audit: DeniedAccessAudit, context: RequestContext, logger: AuditFailureLogger): ApolloServerPlugin<BaseContext> {
   return {
     async requestDidStart({ contextValue }) {
       return {
@@ -35,13 +59,16 @@ export function deniedAccessAuditPlugin(audit: DeniedAccessAudit, context: Reque
           const requestId = context.requestId;
           const principal = context.principal;
           const actorId = principal?.kind === 'USER' ? principal.userId : principal?.kind === 'PARTNER' ? principal.tokenId : undefined;
-          if (requestId && actorId && (await audit.hasDeniedEntry(requestId, actorId))) return;
-          await audit.record({
+          const entry: AuditRecord = {
             action: 'access.denied',
             outcome: 'DENIED',
             resourceType: 'Operation',
             resourceId: refused[0].path?.split('.')[0] ?? null,
             details: { reason: 'refused by service', errors: refused.slice(0, 20) },
+          };
+          await appendOrLog(entry, logger, requestId, async (e) => {
+            if (requestId && actorId && (await audit.hasDeniedEntry(requestId, actorId))) return;
+            await audit.record(e);
           });
         },
       };
@@ -63,7 +90,7 @@ const NOT_A_FAILED_MUTATION: ReadonlySet<string> = new Set([...REFUSALS, ErrorCo
  * without a path (variables that cannot be coerced) came before anything ran or anyone was authenticated.
  * Sign-in steps, step-up and verification codes record their own outcomes, failures included.
  */
-export function failedMutationAuditPlugin(audit: AuditSink): ApolloServerPlugin<BaseContext> {
+export function failedMutationAuditPlugin(audit: AuditSink, logger: AuditFailureLogger, context?: Pick<RequestContext, 'requestId'>): ApolloServerPlugin<BaseContext> {
   return {
     async requestDidStart() {
       return {
@@ -74,13 +101,8 @@ export function failedMutationAuditPlugin(audit: AuditSink): ApolloServerPlugin<
             .map((e) => ({ code: String(e.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR), path: e.path!.join('.') }))
             .filter((e) => !NOT_A_FAILED_MUTATION.has(e.code));
           if (!failed.length) return;
-          await audit.record({
-            action: 'mutation.failed',
-            outcome: 'ERROR',
-            resourceType: 'Operation',
-            resourceId: failed[0].path,
-            details: { errors: failed.slice(0, 20) },
-          });
+          const entry: AuditRecord = { action: 'mutation.failed', outcome: 'ERROR', resourceType: 'Operation', resourceId: failed[0].path, details: { errors: failed.slice(0, 20) } };
+          await appendOrLog(entry, logger, context?.requestId, (e) => audit.record(e));
         },
       };
     },
