@@ -56,11 +56,20 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
   it('marks a notification read once, for its owner only; a malformed id is BAD_USER_INPUT, an absent one NOT_FOUND', async () => {
     const c = await customer();
     await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1500.00', currency: 'EUR' }]);
-    const mine = await gqlOk<{ myNotifications: { nodes: Array<{ id: string }> } }>(t.gql, '{ myNotifications(unreadOnly: true, first: 1) { nodes { id } } }', undefined, am.accessToken);
-    const id = mine.myNotifications.nodes[0].id;
+    const mine = await gqlOk<{ myNotifications: { nodes: Array<{ id: string; kind: string }> } }>(t.gql, '{ myNotifications(unreadOnly: true, first: 1) { nodes { id kind } } }', undefined, am.accessToken);
+    const { id, kind } = mine.myNotifications.nodes[0];
     const MARK = 'mutation($id: ID!) { markNotificationRead(id: $id) { id read } }';
     expect(codeOf(await t.gql(MARK, { id }, { token: otherAm.accessToken }))).toBe('NOT_FOUND');
     for (let i = 0; i < 2; i++) expect((await gqlOk<{ markNotificationRead: unknown }>(t.gql, MARK, { id }, am.accessToken)).markNotificationRead).toEqual({ id, read: true });
+    // Every mutation is audited (SPEC §5): each call, saying whether it was the first reading.
+    const { rows: entries } = await sql.query(
+      `SELECT actor_id, outcome, resource_type, details FROM audit_entry WHERE action = 'notification.read' AND resource_id = $1 ORDER BY id`,
+      [id],
+    );
+    expect(entries).toEqual([
+      { actor_id: am.userId, outcome: 'SUCCESS', resource_type: 'Notification', details: { kind, firstRead: true } },
+      { actor_id: am.userId, outcome: 'SUCCESS', resource_type: 'Notification', details: { kind, firstRead: false } },
+    ]);
     expect(codeOf(await t.gql(MARK, { id: '00000000-0000-4000-8000-000000000000' }, { token: am.accessToken }))).toBe('NOT_FOUND');
     for (const bad of ['-'.repeat(36), 'nope', `${id.slice(0, 35)}g`]) {
       const res = await t.gql(MARK, { id: bad }, { token: am.accessToken });

@@ -1,6 +1,7 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { isUUID } from 'class-validator';
 import type { EntityManager } from 'typeorm';
+import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
 import { RequestContext } from '../../../common/context/request-context';
 import { BadUserInputError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
@@ -36,6 +37,7 @@ export class NotificationsService {
     private readonly context: RequestContext,
     private readonly live: LiveUpdates,
     private readonly transport: NotifyTransport,
+    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
   ) {}
 
   async notify(manager: EntityManager, n: NewNotification): Promise<void> {
@@ -105,13 +107,21 @@ export class NotificationsService {
     };
   }
 
+  /** Marks one of the caller's notifications read (a repeat leaves the first reading), audited as every mutation is. */
   async markRead(id: string): Promise<NotificationModel> {
     if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
-    const [rows] = (await this.tx.manager().query(
-      `UPDATE notification SET read_at = coalesce(read_at, now()) WHERE id = $1 AND user_id = $2 RETURNING *`,
-      [id, this.me()],
-    )) as [Row[], number];
-    if (!rows.length) throw new NotFoundError('Notification');
-    return toModel(rows[0]);
+    return this.tx.run(async (manager) => {
+      // The locked read gives the state before this call, also when two calls race.
+      const [rows] = (await manager.query(
+        `UPDATE notification n SET read_at = coalesce(n.read_at, now())
+           FROM (SELECT id, read_at FROM notification WHERE id = $1 AND user_id = $2 FOR UPDATE) AS before
+          WHERE n.id = before.id RETURNING n.*, before.read_at IS NULL AS newly_read`,
+        [id, this.me()],
+      )) as [Array<Row & { newly_read: boolean }>, number];
+      if (!rows.length) throw new NotFoundError('Notification');
+      await this.audit.record({ action: 'notification.read', outcome: 'SUCCESS', resourceType: 'Notification', resourceId: id, details: { kind: rows[0].kind, firstRead: rows[0].newly_read } });
+      return toModel(rows[0]);
+    });
   }
+
 }
