@@ -3,6 +3,7 @@ import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, INGEST, newKey, partnerWithToken } from '../helpers/monitoring';
 import { sentMessages } from '../helpers/notify';
+import { lockWaiters } from '../helpers/postgres';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 
@@ -258,6 +259,55 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const blocked = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00', channel: 'ATM' }]);
     expect(blocked.data!.ingestEvents[0]!.decision).toBe('BLOCK');
     await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: v2.updateRule.id }, co.accessToken);
+  });
+
+  it('keeps both of two concurrent edits of a draft, and activates or retires one version once when asked twice at once', async () => {
+    const created = await gqlOk<{ createRule: { id: string } }>(t.gql, 'mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', {
+      i: { code: 'TEST_RACE', name: 'Race', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'RACE' } } } },
+    }, co.accessToken);
+    const id = created.createRule.id;
+    const side = new Client({ connectionString: t.db.url });
+    await side.connect();
+    /** Runs `calls` while an operator's transaction holds the rule's row, so they all start from the same state. */
+    const behindRowLock = async <T>(calls: () => Array<Promise<T>>): Promise<T[]> => {
+      await side.query('BEGIN');
+      await side.query('SELECT id FROM rule WHERE id = $1 FOR UPDATE', [id]);
+      const started = calls();
+      try {
+        expect(await lockWaiters(sql, started.length)).toBeGreaterThanOrEqual(started.length);
+      } finally {
+        await side.query('COMMIT');
+      }
+      return Promise.all(started);
+    };
+    try {
+      const UPDATE = 'mutation($id: ID!, $i: UpdateRuleInput!) { updateRule(id: $id, input: $i) { id } }';
+      const edits = await behindRowLock(() => [
+        t.gql(UPDATE, { id, i: { name: 'Renamed' } }, { token: analyst.accessToken }),
+        t.gql(UPDATE, { id, i: { severity: 'HIGH' } }, { token: co.accessToken }),
+      ]);
+      expect(edits.map((r) => r.errors)).toEqual([undefined, undefined]);
+      const { rows: [draft] } = await sql.query(`SELECT name, severity, status, version FROM rule WHERE id = $1`, [id]);
+      expect(draft).toEqual({ name: 'Renamed', severity: 'HIGH', status: 'DRAFT', version: 1 });
+
+      const ACTIVATE = 'mutation($id: ID!) { activateRule(id: $id) { status } }';
+      const activations = await behindRowLock(() => [t.gql(ACTIVATE, { id }, { token: co.accessToken }), t.gql(ACTIVATE, { id }, { token: co.accessToken })]);
+      expect(activations.map((r) => r.errors?.[0]?.extensions?.code ?? 'OK').sort()).toEqual(['INVALID_TRANSITION', 'OK']);
+
+      const RETIRE = 'mutation($id: ID!) { retireRule(id: $id) { status } }';
+      const retirements = await behindRowLock(() => [t.gql(RETIRE, { id }, { token: co.accessToken }), t.gql(RETIRE, { id }, { token: co.accessToken })]);
+      expect(retirements.map((r) => r.errors?.[0]?.extensions?.code ?? 'OK').sort()).toEqual(['INVALID_TRANSITION', 'OK']);
+
+      const { rows: audited } = await sql.query(`SELECT action, count(*)::int AS n FROM audit_entry WHERE resource_id = $1 GROUP BY action ORDER BY action`, [id]);
+      expect(audited).toEqual([
+        { action: 'rule.activate', n: 1 },
+        { action: 'rule.create', n: 1 },
+        { action: 'rule.retire', n: 1 },
+        { action: 'rule.update', n: 2 },
+      ]);
+    } finally {
+      await side.end();
+    }
   });
 
   it('NOTIFY_ACCOUNT_MANAGER without RAISE_ALERT notifies on every triggering event (ENFORCE only), with no alert', async () => {

@@ -48,6 +48,17 @@ export class RulesService {
     return row;
   }
 
+  /**
+   * The version as it stands once this transaction holds its row: a change reads and checks this, never a
+   * copy read before, so two concurrent edits of a draft both land (one after the other) and two
+   * concurrent activations or retirements of one version succeed once.
+   */
+  private async lockedRow(manager: EntityManager, id: string): Promise<RuleRow> {
+    const [row] = (await manager.query(`SELECT * FROM rule WHERE id = $1 FOR UPDATE`, [id])) as RuleRow[];
+    if (!row) throw new NotFoundError('Rule');
+    return row;
+  }
+
   async list(filter: RulesFilter | undefined, page: PageArgs): Promise<ConnectionShape<RuleModel>> {
     const limit = pageSize(page);
     const params: unknown[] = [];
@@ -82,29 +93,30 @@ export class RulesService {
   }
 
   async update(id: string, input: UpdateRuleInput): Promise<RuleModel> {
-    const current = await this.row(id);
+    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
     if (input.condition !== undefined && input.condition !== null) this.check(input.condition, input.dedupWindow);
     else this.check(undefined, input.dedupWindow);
-    const merged = {
-      name: input.name ?? current.name,
-      description: input.description ?? current.description,
-      eventTypes: input.eventTypes ?? current.event_types,
-      condition: input.condition ?? current.condition,
-      severity: input.severity ?? current.severity,
-      actions: input.actions ? [...new Set(input.actions)] : current.actions,
-      mode: input.mode ?? current.mode,
-      dedupWindow: input.dedupWindow ?? current.dedup_window,
-    };
     return this.tx.run(async (manager) => {
+      // Fields left out keep their current values: current as of the lock, so a concurrent edit is not undone.
+      const current = await this.lockedRow(manager, id);
+      const merged = {
+        name: input.name ?? current.name,
+        description: input.description ?? current.description,
+        eventTypes: input.eventTypes ?? current.event_types,
+        condition: input.condition ?? current.condition,
+        severity: input.severity ?? current.severity,
+        actions: input.actions ? [...new Set(input.actions)] : current.actions,
+        mode: input.mode ?? current.mode,
+        dedupWindow: input.dedupWindow ?? current.dedup_window,
+      };
       if (input.condition !== undefined && input.condition !== null) await this.checkWatchlists(manager, input.condition);
       let row: RuleRow;
       if (current.status === RuleStatus.DRAFT) {
         [row] = ((await manager.query(
           `UPDATE rule SET name = $2, description = $3, event_types = $4, condition = $5, severity = $6, actions = $7, mode = $8, dedup_window = $9, updated_at = now()
-            WHERE id = $1 AND status = 'DRAFT' RETURNING *`,
+            WHERE id = $1 RETURNING *`,
           [id, merged.name, merged.description, merged.eventTypes, JSON.stringify(merged.condition), merged.severity, merged.actions, merged.mode, merged.dedupWindow],
         )) as [RuleRow[], number])[0];
-        if (!row) throw new ConflictError('The rule changed meanwhile; reload it');
       } else {
         // An ACTIVE or RETIRED version is history: the change becomes the next DRAFT version of the code.
         const [{ next }] = (await manager.query(`SELECT max(version) + 1 AS next FROM rule WHERE code = $1`, [current.code])) as Array<{ next: number }>;
@@ -120,10 +132,12 @@ export class RulesService {
   }
 
   async activate(id: string): Promise<RuleModel> {
-    const rule = await this.row(id);
-    if (rule.status === RuleStatus.ACTIVE) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.ACTIVE);
+    const { code } = await this.row(id);
     const result = await this.tx.run(async (manager) => {
-      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 11))`, [rule.code]);
+      // One activation per code at a time; the version itself is read again under the lock.
+      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 11))`, [code]);
+      const rule = await this.lockedRow(manager, id);
+      if (rule.status === RuleStatus.ACTIVE) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.ACTIVE);
       // A draft saved before watchlist codes were checked on save is checked here, before it can run.
       await this.checkWatchlists(manager, rule.condition);
       await manager.query(`UPDATE rule SET status = 'RETIRED', retired_at = now(), updated_at = now() WHERE code = $1 AND status = 'ACTIVE'`, [rule.code]);
@@ -136,9 +150,10 @@ export class RulesService {
   }
 
   async retire(id: string): Promise<RuleModel> {
-    const rule = await this.row(id);
-    if (rule.status === RuleStatus.RETIRED) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.RETIRED);
+    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
     const result = await this.tx.run(async (manager) => {
+      const rule = await this.lockedRow(manager, id);
+      if (rule.status === RuleStatus.RETIRED) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.RETIRED);
       const [rows] = (await manager.query(`UPDATE rule SET status = 'RETIRED', retired_at = now(), updated_at = now() WHERE id = $1 RETURNING *`, [id])) as [RuleRow[], number];
       await this.audit.record({ action: 'rule.retire', outcome: 'SUCCESS', resourceType: 'Rule', resourceId: id, details: { code: rule.code, version: rule.version } });
       return toRuleModel(rows[0]);
