@@ -126,10 +126,13 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
       id: hold.headers['x-custos-delivery'],
       type: 'hold.placed',
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
-      data: { eventId: coreHeldEventId, eventType: 'TRANSACTION', customerId: c, customerExternalRef: `wh-${n}`, amount: '1500.00', currency: 'EUR', occurredAt: expect.any(String), holdStatus: 'PENDING' },
+      // The customer was onboarded by staff, not by this partner: it may send events for it (INTERNAL) but
+      // reads like any partner, so the message names its event and not the customer (SPEC §4, §8).
+      data: { eventId: coreHeldEventId, eventType: 'TRANSACTION', customerId: null, customerExternalRef: null, amount: '1500.00', currency: 'EUR', occurredAt: expect.any(String), holdStatus: 'PENDING' },
     });
+    expect(codeOf(await t.gql('query($id: ID!) { customer(id: $id) { id } }', { id: c }, { token: core.token }))).toBe('NOT_FOUND');
     verify(coreSecret, alert);
-    expect(JSON.parse(alert.body).data).toMatchObject({ eventId: coreHeldEventId, customerId: c, severity: 'HIGH', alertId: expect.any(String) });
+    expect(JSON.parse(alert.body).data).toMatchObject({ eventId: coreHeldEventId, customerId: null, customerExternalRef: null, severity: 'HIGH', alertId: expect.any(String) });
     expect(JSON.parse(alert.body).data).not.toHaveProperty('rule');
     for (const r of coreHook.requests) {
       expect(r.body).not.toMatch(/Zelda|Hookmarker|hookmarker|example\.test|\+4477|LARGE_TRANSACTION/);
@@ -140,6 +143,12 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     expect(rows).toEqual([{ status: 'DELIVERED', attempts: 1, last_error: null, payload: expect.not.stringMatching(/Zelda|hookmarker/) }]);
     // Another partner's webhook heard nothing of it.
     expect(shopHook.requests).toHaveLength(0);
+
+    // A customer the INTERNAL partner onboarded itself is named, by id and reference.
+    const own = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "core-own-1", transactionLimit: "1000.00"}) { id } }', undefined, core.token)).createCustomer.id;
+    const ownEventId = await held(core, own);
+    const ownHold = (await coreHook.waitFor(2, 'hold.placed')).map((r) => JSON.parse(r.body).data).find((d) => d.eventId === ownEventId);
+    expect(ownHold).toMatchObject({ customerId: own, customerExternalRef: 'core-own-1', holdStatus: 'PENDING' });
   });
 
   it('delivers every hold and alert of a batch call once, each with its own attempt job', async () => {
@@ -189,7 +198,7 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     const [resolved] = await coreHook.waitFor(1, 'hold.resolved');
     verify(coreSecret, resolved);
     const body = JSON.parse(resolved.body);
-    expect(body).toMatchObject({ type: 'hold.resolved', data: { eventId: coreHeldEventId, holdStatus: 'RELEASED', amount: '1500.00', resolvedAt: expect.any(String) } });
+    expect(body).toMatchObject({ type: 'hold.resolved', data: { eventId: coreHeldEventId, customerId: null, customerExternalRef: null, holdStatus: 'RELEASED', amount: '1500.00', resolvedAt: expect.any(String) } });
     expect(resolved.body).not.toMatch(/Zelda|called/);
     expect(shopHook.of('hold.resolved')).toHaveLength(0);
   });

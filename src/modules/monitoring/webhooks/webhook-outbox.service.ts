@@ -18,6 +18,8 @@ export interface WebhookEventFacts {
 export interface WebhookCustomerRef {
   id: string;
   externalRef: string;
+  /** The partner whose customer this is (null: onboarded by staff). */
+  onboardedByPartnerId: string | null;
 }
 
 export interface WebhookAlertFacts {
@@ -33,23 +35,33 @@ export interface WebhookPublication {
   data: Record<string, unknown>;
 }
 
-const eventData = (event: WebhookEventFacts, customer: WebhookCustomerRef) => ({
-  eventId: event.id,
-  eventType: event.type,
-  customerId: customer.id,
-  customerExternalRef: customer.externalRef,
-  amount: event.amount,
-  currency: event.currency,
-  occurredAt: event.occurredAt?.toISOString() ?? null,
-});
+/**
+ * A message names the customer only to the partner that onboarded it (SPEC §8: webhooks carry only that
+ * partner's customers). An INTERNAL partner may send events for any customer but reads like any partner,
+ * so for a customer it did not onboard it hears of its own event (by `eventId`, which its ingest result
+ * gave it) and nothing that names the customer.
+ */
+const eventData = (event: WebhookEventFacts, customer: WebhookCustomerRef, recipientPartnerId: string | null | undefined) => {
+  const theirs = customer.onboardedByPartnerId !== null && customer.onboardedByPartnerId === recipientPartnerId;
+  return {
+    eventId: event.id,
+    eventType: event.type,
+    customerId: theirs ? customer.id : null,
+    customerExternalRef: theirs ? customer.externalRef : null,
+    amount: event.amount,
+    currency: event.currency,
+    occurredAt: event.occurredAt?.toISOString() ?? null,
+  };
+};
 
 /**
  * The write side of webhooks: in the caller's transaction, one outbox row (and one attempt job) per live
  * webhook of the partner that sent the event and subscribed to the type — provided that partner is in good
  * standing (not suspended, agreement in force: the test its tokens pass) and its allowed scopes include the
  * one the type needs (`WEBHOOK_EVENT_SCOPES`); see `webhook-recipients.ts`. The payloads carry the sending
- * partner's own customer by id and external reference only; rule codes stay out, as in ingest results
- * (SPEC §8: rules are not to be reverse-engineered from outside).
+ * partner's own customer by id and external reference only, and no customer at all for one it did not
+ * onboard; rule codes stay out, as in ingest results (SPEC §8: rules are not to be reverse-engineered from
+ * outside).
  */
 @Injectable()
 export class WebhookOutbox {
@@ -59,25 +71,25 @@ export class WebhookOutbox {
   ) {}
 
   holdPlaced(manager: EntityManager, partnerId: string | null | undefined, event: WebhookEventFacts, customer: WebhookCustomerRef): Promise<number> {
-    const { type, data } = this.holdPlacedPayload(event, customer);
+    const { type, data } = this.holdPlacedPayload(event, customer, partnerId);
     return this.publish(manager, partnerId, type, data);
   }
 
-  holdPlacedPayload(event: WebhookEventFacts, customer: WebhookCustomerRef): Omit<WebhookPublication, 'partnerId'> {
-    return { type: 'hold.placed', data: { ...eventData(event, customer), holdStatus: 'PENDING' } };
+  holdPlacedPayload(event: WebhookEventFacts, customer: WebhookCustomerRef, recipientPartnerId: string | null | undefined): Omit<WebhookPublication, 'partnerId'> {
+    return { type: 'hold.placed', data: { ...eventData(event, customer, recipientPartnerId), holdStatus: 'PENDING' } };
   }
 
   holdResolved(manager: EntityManager, partnerId: string | null | undefined, event: WebhookEventFacts, customer: WebhookCustomerRef, outcome: 'RELEASED' | 'REJECTED'): Promise<number> {
-    return this.publish(manager, partnerId, 'hold.resolved', { ...eventData(event, customer), holdStatus: outcome, resolvedAt: new Date().toISOString() });
+    return this.publish(manager, partnerId, 'hold.resolved', { ...eventData(event, customer, partnerId), holdStatus: outcome, resolvedAt: new Date().toISOString() });
   }
 
   alertRaised(manager: EntityManager, partnerId: string | null | undefined, alert: WebhookAlertFacts, event: WebhookEventFacts, customer: WebhookCustomerRef): Promise<number> {
-    const { type, data } = this.alertRaisedPayload(alert, event, customer);
+    const { type, data } = this.alertRaisedPayload(alert, event, customer, partnerId);
     return this.publish(manager, partnerId, type, data);
   }
 
-  alertRaisedPayload(alert: WebhookAlertFacts, event: WebhookEventFacts, customer: WebhookCustomerRef): Omit<WebhookPublication, 'partnerId'> {
-    return { type: 'alert.raised', data: { alertId: alert.id, severity: alert.severity, raisedAt: alert.createdAt.toISOString(), ...eventData(event, customer) } };
+  alertRaisedPayload(alert: WebhookAlertFacts, event: WebhookEventFacts, customer: WebhookCustomerRef, recipientPartnerId: string | null | undefined): Omit<WebhookPublication, 'partnerId'> {
+    return { type: 'alert.raised', data: { alertId: alert.id, severity: alert.severity, raisedAt: alert.createdAt.toISOString(), ...eventData(event, customer, recipientPartnerId) } };
   }
 
   /**
