@@ -131,6 +131,19 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(byIndex).toEqual({ 'ingestEvents.1': 'BAD_USER_INPUT', 'ingestEvents.2': 'NOT_FOUND', 'ingestEvents.3': 'FORBIDDEN', 'ingestEvents.5': 'FORBIDDEN' });
     const audit = await sql.query(`SELECT details FROM audit_entry WHERE action = 'event.ingest' ORDER BY id DESC LIMIT 1`);
     expect(audit.rows[0].details).toMatchObject({ received: 6, processed: 2, rejected: 4 });
+
+    // What the schema's types refuse (docs/MONITORING.md) fails the call before anything runs, naming the index.
+    const stored = async () => (await sql.query(`SELECT count(*)::int AS n FROM event WHERE customer_id = $1`, [c])).rows[0].n as number;
+    const before = await stored();
+    const refused = await ingest(t, core.token, [
+      { customerId: c, type: 'TRANSACTION', amount: '5.00' },
+      { customerId: c, type: 'TRANSACTION', amount: '1,250.00' },
+    ]);
+    expect(refused.status).toBe(400);
+    expect(refused.data ?? null).toBeNull();
+    expect(refused.errors).toHaveLength(1);
+    expect(refused.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: '1.amount' }] });
+    expect(await stored()).toBe(before);
   });
 
   it('takes occurredAt only with its offset: a local time of no stated zone is refused at its index', async () => {
