@@ -270,6 +270,49 @@ describe('risk score, credit assessments and early warnings', () => {
     expect((await risk(c)).riskHistory.totalCount).toBe(1);
   });
 
+  it('the periodic refresh takes out a true positive or repeat complaints once they leave their 90-day window', async () => {
+    const factorsOf = async (c: string) => Object.fromEntries((await risk(c)).riskFactors.map((f) => [f.factor, f]));
+    /** Moves the customer's windowed inputs, and the review time they gave, `days` into the past: time passing. */
+    const age = async (c: string, days: number, inputs: string) => {
+      await sql.query(inputs, [c, days]);
+      await sql.query(`UPDATE customer SET risk_review_at = risk_review_at - make_interval(days => $2) WHERE id = $1`, [c, days]);
+    };
+
+    // A true positive counts for 90 days after its alert closed.
+    const c = await customer();
+    await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1500.00', currency: 'EUR' }]);
+    await close((await alertsOf(c))[0].id);
+    expect((await factorsOf(c)).CONFIRMED_TRUE_POSITIVES).toMatchObject({ points: 15 });
+    const { rows: [due] } = await sql.query(
+      `SELECT c.risk_review_at = a.closed_at + interval '90 days' AS at_expiry FROM customer c JOIN alert a ON a.customer_id = c.id WHERE c.id = $1`,
+      [c],
+    );
+    expect(due).toEqual({ at_expiry: true });
+    // Not yet due: the refresh leaves the score alone.
+    await t.app.get(RiskJobs).runOnce();
+    expect((await factorsOf(c)).CONFIRMED_TRUE_POSITIVES).toMatchObject({ points: 15 });
+    await age(c, 91, `UPDATE alert SET closed_at = closed_at - make_interval(days => $2) WHERE customer_id = $1`);
+    await t.app.get(RiskJobs).runOnce();
+    const after = await risk(c);
+    expect(after.riskFactors.map((f) => f.factor)).not.toContain('CONFIRMED_TRUE_POSITIVES');
+    expect(sum(after.riskFactors)).toBe(after.riskScore);
+    expect(after.riskHistory.nodes[0]).toMatchObject({ reason: 'refresh', score: after.riskScore, previousScore: after.riskScore + 15 });
+    expect((await sql.query(`SELECT risk_review_at FROM customer WHERE id = $1`, [c])).rows[0].risk_review_at).toBeNull();
+
+    // Three complaints received within 90 days make a repeat complainant (5 points) until the oldest leaves.
+    const d = await customer();
+    for (let i = 0; i < 3; i++) {
+      await gqlOk(t.gql, 'mutation($i: FileComplaintInput!) { fileComplaint(input: $i) { id } }', {
+        i: { customerId: d, channel: 'PHONE', category: 'SERVICE', severity: 'LOW', subject: `Complaint ${i}`, description: 'Waited too long.' },
+      }, co.accessToken);
+    }
+    expect((await factorsOf(d)).COMPLAINTS).toMatchObject({ points: 3 + 5, detail: '3 open (3 LOW); 3 received in 90 days' });
+    await age(d, 91, `UPDATE complaint SET received_at = received_at - make_interval(days => $2) WHERE id = (SELECT id FROM complaint WHERE customer_id = $1 ORDER BY received_at LIMIT 1)`);
+    await t.app.get(RiskJobs).runOnce();
+    expect((await factorsOf(d)).COMPLAINTS).toMatchObject({ points: 3, detail: '3 open (3 LOW)' });
+    expect((await sql.query(`SELECT risk_review_at FROM customer WHERE id = $1`, [d])).rows[0].risk_review_at).toBeNull();
+  });
+
   it('the periodic refresh scores a bulk onboarding in one run, batch by batch', async () => {
     // Never-scored customers (a bulk load, no event yet): more than two batches, and more than one run used
     // to score (500).

@@ -1,7 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { weighBySeverity, type Level, type RiskFactorLine } from '../monitoring/risk/risk-scoring';
-import { RiskService } from '../monitoring/risk/risk.service';
+import { RiskService, type RiskFactorContribution } from '../monitoring/risk/risk.service';
 
 /** Points per complaint still open (not RESOLVED or CLOSED), by its severity. */
 export const OPEN_COMPLAINT_POINTS: Readonly<Record<Level, number>> = { LOW: 1, MEDIUM: 3, HIGH: 5, CRITICAL: 8 };
@@ -38,17 +38,21 @@ export class ComplaintRiskFactors implements OnModuleInit {
     this.risk.registerFactorSource({ name: 'complaints', factors: (manager, customerId, now) => this.factors(manager, customerId, now) });
   }
 
-  async factors(manager: EntityManager, customerId: string, now: Date): Promise<RiskFactorLine[]> {
+  /** The factor, and when the oldest complaint of the repeat window leaves it (the count, and maybe the points, drop then). */
+  async factors(manager: EntityManager, customerId: string, now: Date): Promise<RiskFactorContribution> {
     const [row] = (await manager.query(
-      `SELECT count(*) FILTER (WHERE status NOT IN ('RESOLVED', 'CLOSED') AND severity = 'LOW')::int AS low,
+      `SELECT min(received_at) FILTER (WHERE received_at > $2::timestamptz - make_interval(days => $3::int)) + make_interval(days => $3::int) AS recent_expires,
+              count(*) FILTER (WHERE status NOT IN ('RESOLVED', 'CLOSED') AND severity = 'LOW')::int AS low,
               count(*) FILTER (WHERE status NOT IN ('RESOLVED', 'CLOSED') AND severity = 'MEDIUM')::int AS medium,
               count(*) FILTER (WHERE status NOT IN ('RESOLVED', 'CLOSED') AND severity = 'HIGH')::int AS high,
               count(*) FILTER (WHERE status NOT IN ('RESOLVED', 'CLOSED') AND severity = 'CRITICAL')::int AS critical,
               count(*) FILTER (WHERE received_at > $2::timestamptz - make_interval(days => $3::int))::int AS recent
          FROM complaint WHERE customer_id = $1`,
       [customerId, now.toISOString(), REPEAT_WINDOW_DAYS],
-    )) as Array<{ low: number; medium: number; high: number; critical: number; recent: number }>;
+    )) as Array<{ recent_expires: Date | null; low: number; medium: number; high: number; critical: number; recent: number }>;
     const line = complaintsFactor({ LOW: row.low, MEDIUM: row.medium, HIGH: row.high, CRITICAL: row.critical }, row.recent);
-    return line ? [line] : [];
+    // Only a window that counts towards the factor needs a review: below the repeat threshold, an expiry changes nothing.
+    const reviewAt = row.recent >= REPEAT_COMPLAINTS && row.recent_expires !== null ? new Date(row.recent_expires) : null;
+    return { lines: line ? [line] : [], reviewAt };
   }
 }

@@ -68,6 +68,8 @@ export interface CustomerRiskInputs {
   riskScore: number;
   riskLevel: string;
   riskFactors: Array<{ factor: string; points: number; detail: string | null }>;
+  /** When the earliest time-windowed input of the stored score expires (null: none does). */
+  riskReviewAt: Date | null;
   creditScore: number | null;
   creditLevel: string | null;
   creditLimit: string | null;
@@ -224,28 +226,33 @@ export class CustomersService {
   async riskInputs(manager: EntityManager, customerId: string): Promise<CustomerRiskInputs | null> {
     if (!isUUID(customerId)) return null;
     const [row] = (await manager.query(
-      `SELECT id, status, verification_level, created_at, risk_score, risk_level, risk_factors, credit_score, credit_level, credit_limit, account_manager_id
+      `SELECT id, status, verification_level, created_at, risk_score, risk_level, risk_factors, risk_review_at, credit_score, credit_level, credit_limit, account_manager_id
          FROM customer WHERE id = $1 FOR UPDATE`,
       [customerId],
     )) as Array<{
       id: string; status: string; verification_level: string; created_at: Date; risk_score: number; risk_level: string;
-      risk_factors: CustomerRiskInputs['riskFactors'] | null; credit_score: number | null; credit_level: string | null; credit_limit: string | null; account_manager_id: string | null;
+      risk_factors: CustomerRiskInputs['riskFactors'] | null; risk_review_at: Date | null; credit_score: number | null; credit_level: string | null; credit_limit: string | null; account_manager_id: string | null;
     }>;
     if (!row) return null;
     return {
       id: row.id, status: row.status, verificationLevel: row.verification_level, createdAt: new Date(row.created_at),
-      riskScore: row.risk_score, riskLevel: row.risk_level, riskFactors: row.risk_factors ?? [],
+      riskScore: row.risk_score, riskLevel: row.risk_level, riskFactors: row.risk_factors ?? [], riskReviewAt: row.risk_review_at === null ? null : new Date(row.risk_review_at),
       creditScore: row.credit_score, creditLevel: row.credit_level, creditLimit: row.credit_limit === null ? null : String(row.credit_limit),
       accountManagerId: row.account_manager_id,
     };
   }
 
   /** Stores a recomputed risk score (monitoring computes it; the customer row holds the current value). */
-  async updateRisk(manager: EntityManager, customerId: string, score: number, level: string, factors: CustomerRiskInputs['riskFactors']): Promise<void> {
+  async updateRisk(manager: EntityManager, customerId: string, score: number, level: string, factors: CustomerRiskInputs['riskFactors'], reviewAt: Date | null): Promise<void> {
     await manager.query(
-      `UPDATE customer SET risk_score = $2, risk_level = $3, risk_factors = $4::jsonb, updated_at = now() WHERE id = $1`,
-      [customerId, score, level, JSON.stringify(factors)],
+      `UPDATE customer SET risk_score = $2, risk_level = $3, risk_factors = $4::jsonb, risk_review_at = $5, updated_at = now() WHERE id = $1`,
+      [customerId, score, level, JSON.stringify(factors), reviewAt?.toISOString() ?? null],
     );
+  }
+
+  /** Moves only the time the stored risk score is to be reviewed (its factors are unchanged). */
+  async setRiskReviewAt(manager: EntityManager, customerId: string, reviewAt: Date | null): Promise<void> {
+    await manager.query(`UPDATE customer SET risk_review_at = $2 WHERE id = $1`, [customerId, reviewAt?.toISOString() ?? null]);
   }
 
   /** Stores the result of a credit assessment (monitoring validates it and keeps the history). */

@@ -13,16 +13,16 @@ import { ACCOUNT_AGE_POINTS, scoreRisk, sameRisk, TRUE_POSITIVE_WINDOW_DAYS, typ
  */
 export interface RiskFactorSource {
   name: string;
-  factors(manager: EntityManager, customerId: string, now: Date): Promise<RiskFactorLine[]>;
+  factors(manager: EntityManager, customerId: string, now: Date): Promise<RiskFactorContribution>;
 }
 
-/** What the decision pipeline hands over after screening one event (structurally its IncomingEvent). */
-export interface ScreenedEvent {
-  id: string;
-  type: string;
-  occurredAt: Date;
-  attributes?: unknown;
-  customer: { id: string };
+/**
+ * A source's lines, and when the earliest time-windowed input behind them leaves its window (a complaint
+ * older than the repeat window): the score is recomputed then, with no other trigger. Null: nothing expires.
+ */
+export interface RiskFactorContribution {
+  lines: RiskFactorLine[];
+  reviewAt: Date | null;
 }
 
 export interface RiskResult {
@@ -44,7 +44,8 @@ const LAST_AGE_BRACKET_DAYS = Math.max(...ACCOUNT_AGE_POINTS.map((b) => b.days))
  * - a credit assessment (recordCreditAssessment);
  * - a complaint filed or changing state (ComplaintChanges, with complaints as a registered factor source);
  * - a verification result that changes the level;
- * - a periodic refresh for customers never scored and for those whose account-age bracket ran out.
+ * - a periodic refresh for customers never scored, for those whose account-age bracket ran out, and for
+ *   those whose review time came (`risk_review_at`: a windowed input, a true positive or complaint, expired).
  * The customers module stores the current value; a history row is written only when score or level change.
  */
 @Injectable()
@@ -69,16 +70,23 @@ export class RiskService {
     if (!customer) return null;
     const now = new Date();
     const [alerts] = (await manager.query(
-      `SELECT count(*) FILTER (WHERE status <> 'CLOSED' AND severity = 'LOW')::int AS low,
+      `SELECT min(closed_at) FILTER (WHERE status = 'CLOSED' AND disposition = 'TRUE_POSITIVE' AND closed_at > $2::timestamptz - make_interval(days => $3::int))
+                + make_interval(days => $3::int) AS true_positive_expires,
+              count(*) FILTER (WHERE status <> 'CLOSED' AND severity = 'LOW')::int AS low,
               count(*) FILTER (WHERE status <> 'CLOSED' AND severity = 'MEDIUM')::int AS medium,
               count(*) FILTER (WHERE status <> 'CLOSED' AND severity = 'HIGH')::int AS high,
               count(*) FILTER (WHERE status <> 'CLOSED' AND severity = 'CRITICAL')::int AS critical,
               count(*) FILTER (WHERE status = 'CLOSED' AND disposition = 'TRUE_POSITIVE' AND closed_at > $2::timestamptz - make_interval(days => $3::int))::int AS true_positives
          FROM alert WHERE customer_id = $1`,
       [customerId, now.toISOString(), TRUE_POSITIVE_WINDOW_DAYS],
-    )) as Array<{ low: number; medium: number; high: number; critical: number; true_positives: number }>;
+    )) as Array<{ true_positive_expires: Date | null; low: number; medium: number; high: number; critical: number; true_positives: number }>;
     const extra: RiskFactorLine[] = [];
-    for (const source of this.sources) extra.push(...(await source.factors(manager, customerId, now)));
+    let reviewAt = alerts.true_positive_expires === null ? null : new Date(alerts.true_positive_expires);
+    for (const source of this.sources) {
+      const contribution = await source.factors(manager, customerId, now);
+      extra.push(...contribution.lines);
+      if (contribution.reviewAt && (!reviewAt || contribution.reviewAt < reviewAt)) reviewAt = contribution.reviewAt;
+    }
     const next = scoreRisk({
       openAlerts: { LOW: alerts.low, MEDIUM: alerts.medium, HIGH: alerts.high, CRITICAL: alerts.critical },
       truePositives: alerts.true_positives,
@@ -88,8 +96,11 @@ export class RiskService {
       accountAgeDays: Math.max(0, (now.getTime() - customer.createdAt.getTime()) / DAY_MS),
     });
     const previous = { score: customer.riskScore, level: customer.riskLevel, factors: customer.riskFactors };
-    if (sameRisk(previous, next)) return { ...next, changed: false };
-    await this.customers.updateRisk(manager, customerId, next.score, next.level, next.factors);
+    if (sameRisk(previous, next)) {
+      if (customer.riskReviewAt?.getTime() !== reviewAt?.getTime()) await this.customers.setRiskReviewAt(manager, customerId, reviewAt);
+      return { ...next, changed: false };
+    }
+    await this.customers.updateRisk(manager, customerId, next.score, next.level, next.factors, reviewAt);
     const changed = previous.score !== next.score || previous.level !== next.level;
     if (changed) {
       await manager.query(
@@ -102,17 +113,9 @@ export class RiskService {
   }
 
   /**
-   * The decision pipeline's hook, in the ingest transaction: alerts raised or repeated by this event change
-   * the score; a late PAYMENT may be the second in 90 days (CREDIT_DETERIORATION).
-   */
-  async afterScreen(manager: EntityManager, e: ScreenedEvent, raisedAlerts: readonly unknown[]): Promise<void> {
-    if (raisedAlerts.length) await this.recompute(manager, e.customer.id, 'alert.raised');
-    if (e.type === 'PAYMENT') await this.warnings.evaluatePayment(manager, { customerId: e.customer.id, eventId: e.id, occurredAt: e.occurredAt, attributes: e.attributes });
-  }
-
-  /**
    * Periodic: customers whose stored score is stale without any event — never scored yet (no history and
-   * younger than the last account-age bracket), or whose ACCOUNT_AGE factor no longer matches their age.
+   * younger than the last account-age bracket), whose ACCOUNT_AGE factor no longer matches their age, or
+   * whose review time has come (a true positive or complaint it counted has left its 90-day window).
    * One batch of at most `limit`, in id order after `after` (the caller walks the batches, each in its own
    * transaction): id order is the order ingest locks customer rows in, so the two never deadlock, and a
    * customer whose recompute leaves it "stale" (a score of 0 writes no history) is visited once per walk.
@@ -121,7 +124,8 @@ export class RiskService {
     const rows = (await manager.query(
       `SELECT c.id FROM customer c
         WHERE c.status <> 'ERASED' AND ($2::uuid IS NULL OR c.id > $2::uuid) AND (
-              (c.created_at > now() - interval '${LAST_AGE_BRACKET_DAYS} days' AND NOT EXISTS (SELECT 1 FROM customer_risk_history h WHERE h.customer_id = c.id))
+              c.risk_review_at <= now()
+           OR (c.created_at > now() - interval '${LAST_AGE_BRACKET_DAYS} days' AND NOT EXISTS (SELECT 1 FROM customer_risk_history h WHERE h.customer_id = c.id))
            OR EXISTS (SELECT 1 FROM jsonb_array_elements(c.risk_factors) f
                        WHERE f->>'factor' = 'ACCOUNT_AGE'
                          AND (f->>'points')::int > ${AGE_POINTS_SQL}))
