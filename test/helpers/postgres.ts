@@ -65,15 +65,18 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 }
 
 /**
- * Waits (up to ~5 s) until at least `count` backends of `client`'s database wait on a lock: requests a test
- * holds back with a lock of its own have all reached it. Returns how many were waiting at the end.
+ * Waits (up to 20 s) until at least `count` backends of `client`'s database wait on a lock: requests a test
+ * holds back with a lock of its own have all reached it. Returns how many were waiting at the end. The bound
+ * is generous because it only costs time when something is wrong: under a loaded CI run (four suites on two
+ * cores) a request took more than 5 s to reach the lock.
  */
-export async function lockWaiters(client: Client, count: number): Promise<number> {
+export async function lockWaiters(client: Client, count: number, timeoutMs = 20_000): Promise<number> {
   let waiting = 0;
-  for (let i = 0; i < 100; i++) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
     const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
     waiting = rows[0].n as number;
-    if (waiting >= count) break;
+    if (waiting >= count || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   return waiting;
