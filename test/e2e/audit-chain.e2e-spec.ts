@@ -423,7 +423,9 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
 
     // The guard, in the database: with the head right, it still refuses seqs that are not all pending, and any
-    // committed pending entry it was not given; it writes and deletes nothing then.
+    // committed pending entry it was not given; it writes and deletes nothing then. The periodic sweep (every
+    // 2 s) stays out meanwhile: it would chain the pending entry below.
+    const guardSweep = jest.spyOn(writer, 'chainPending').mockResolvedValue();
     const head = (await sql.query('SELECT e.id::text AS id, e.hash FROM audit_entry e ORDER BY e.id DESC LIMIT 1')).rows[0] as { id: string; hash: string };
     const [{ seq }] = (await sql.query(
       `INSERT INTO audit_entry_pending (occurred_at, actor_type, action, resource_type, resource_id, fields, outcome, details)
@@ -439,12 +441,16 @@ describe('audit chain: append-only, keyed, verifiable', () => {
           '{}',
         ])
       ).rows[0].n as number;
-    const before = await count();
-    expect(await chained(String(BigInt(head.id) - 1n), [seq])).toBe(0); // a stale head
-    expect(await chained(head.id, [seq, String(BigInt(seq) + 1000n)])).toBe(0); // a seq that is not pending
-    expect(await chained(head.id, [])).toBe(0); // a committed pending entry it was not given
-    expect(await count()).toBe(before);
-    expect((await sql.query(`SELECT count(*)::int AS n FROM audit_entry_pending WHERE seq = $1`, [seq])).rows[0].n).toBe(1);
+    try {
+      const before = await count();
+      expect(await chained(String(BigInt(head.id) - 1n), [seq])).toBe(0); // a stale head
+      expect(await chained(head.id, [seq, String(BigInt(seq) + 1000n)])).toBe(0); // a seq that is not pending
+      expect(await chained(head.id, [])).toBe(0); // a committed pending entry it was not given
+      expect(await count()).toBe(before);
+      expect((await sql.query(`SELECT count(*)::int AS n FROM audit_entry_pending WHERE seq = $1`, [seq])).rows[0].n).toBe(1);
+    } finally {
+      guardSweep.mockRestore();
+    }
     await writer.chainPending();
     expect(await verify()).toMatchObject({ valid: true, unsealed: 0 });
   });
@@ -614,17 +620,22 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     const lines = readFileSync(t.config.auditCheckpointPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines[lines.length - 1]).toEqual({ id: head, hash: checkpoint!.hash, at: expect.any(String) });
     expect(await verify()).toMatchObject({ valid: true, checkpointId: head });
+    // That verification logged itself, and the checkpointer's own timer may seal its entry at any moment:
+    // seal it now, so the checkpoint the cut is judged against is known and stays put.
+    await checkpointer.checkpoint();
+    const sealed = (await checkpointer.lastCheckpoint())!.id;
+    expect(Number(sealed)).toBeGreaterThan(Number(head));
 
     const newHead = Number(head) - 3;
     await asSuperuserBypassingTriggers(`DELETE FROM audit_entry WHERE id > $1`, [newHead]);
-    expect(await verify()).toMatchObject({ valid: false, reason: 'TAIL_TRUNCATED', firstInvalidId: String(newHead + 1), checkpointId: head });
+    expect(await verify()).toMatchObject({ valid: false, reason: 'TAIL_TRUNCATED', firstInvalidId: String(newHead + 1), checkpointId: sealed });
 
     // The writer carries on from the shortened head; once past the checkpoint the ids exist again but the
     // hash at the checkpointed id differs — and the checkpointer refuses to paper over it.
     for (let i = 0; i < 5; i++) await writer.record({ action: 'test.regrow', outcome: 'SUCCESS' });
-    expect(Number(await maxId())).toBeGreaterThan(Number(head));
+    expect(Number(await maxId())).toBeGreaterThan(Number(sealed));
     expect(await checkpointer.checkpoint()).toBeNull();
-    expect(await verify()).toMatchObject({ valid: false, reason: 'TAIL_TRUNCATED', firstInvalidId: head, checkpointId: head });
+    expect(await verify()).toMatchObject({ valid: false, reason: 'TAIL_TRUNCATED', firstInvalidId: sealed, checkpointId: sealed });
 
     const alerts = await gqlOk<{ securityAlerts: { nodes: Array<{ detail: Record<string, unknown> }> } }>(t.gql, ALERTS, { f: { kind: 'CHAIN_INVALID' } }, auditor.accessToken);
     expect(alerts.securityAlerts.nodes.map((a) => a.detail.reason)).toEqual(expect.arrayContaining(['TAIL_TRUNCATED', 'HASH_MISMATCH', 'MISSING_ENTRY', 'PREV_HASH_MISMATCH']));
