@@ -241,8 +241,8 @@ export class DecisionPipeline {
     // transaction (delivered by the job queue after commit). A new alert is the one this event opened.
     const publications: WebhookPublication[] = [];
     for (const { e, event, opened, held } of after) {
-      for (const alert of opened) publications.push({ partnerId: e.source, ...this.webhooks.alertRaisedPayload(alert, event, e.customer, e.source) });
-      if (held) publications.push({ partnerId: e.source, ...this.webhooks.holdPlacedPayload(event, e.customer, e.source) });
+      for (const alert of opened) publications.push(this.webhooks.alertRaised(e.source, alert, event, e.customer));
+      if (held) publications.push(this.webhooks.holdPlaced(e.source, event, e.customer));
     }
     await this.webhooks.publishAll(manager, publications);
     for (const { opened } of after) for (const alert of opened) this.live.alertRaised(alert);

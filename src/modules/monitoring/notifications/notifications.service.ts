@@ -123,5 +123,4 @@ export class NotificationsService {
       return toModel(rows[0]);
     });
   }
-
 }

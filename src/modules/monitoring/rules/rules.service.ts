@@ -54,6 +54,7 @@ export class RulesService {
    * concurrent activations or retirements of one version succeed once.
    */
   private async lockedRow(manager: EntityManager, id: string): Promise<RuleRow> {
+    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
     const [row] = (await manager.query(`SELECT * FROM rule WHERE id = $1 FOR UPDATE`, [id])) as RuleRow[];
     if (!row) throw new NotFoundError('Rule');
     return row;
@@ -93,6 +94,7 @@ export class RulesService {
   }
 
   async update(id: string, input: UpdateRuleInput): Promise<RuleModel> {
+    // A malformed id is reported before a bad condition, as lockedRow would, without opening a transaction.
     if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
     if (input.condition !== undefined && input.condition !== null) this.check(input.condition, input.dedupWindow);
     else this.check(undefined, input.dedupWindow);
@@ -150,7 +152,6 @@ export class RulesService {
   }
 
   async retire(id: string): Promise<RuleModel> {
-    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
     const result = await this.tx.run(async (manager) => {
       const rule = await this.lockedRow(manager, id);
       if (rule.status === RuleStatus.RETIRED) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.RETIRED);

@@ -70,26 +70,18 @@ export class WebhookOutbox {
     private readonly tx: TransactionService,
   ) {}
 
-  holdPlaced(manager: EntityManager, partnerId: string | null | undefined, event: WebhookEventFacts, customer: WebhookCustomerRef): Promise<number> {
-    const { type, data } = this.holdPlacedPayload(event, customer, partnerId);
-    return this.publish(manager, partnerId, type, data);
-  }
-
-  holdPlacedPayload(event: WebhookEventFacts, customer: WebhookCustomerRef, recipientPartnerId: string | null | undefined): Omit<WebhookPublication, 'partnerId'> {
-    return { type: 'hold.placed', data: { ...eventData(event, customer, recipientPartnerId), holdStatus: 'PENDING' } };
+  /** `hold.placed` for the webhooks of `partnerId`, the partner that sent the held event. */
+  holdPlaced(partnerId: string | null | undefined, event: WebhookEventFacts, customer: WebhookCustomerRef): WebhookPublication {
+    return { partnerId, type: 'hold.placed', data: { ...eventData(event, customer, partnerId), holdStatus: 'PENDING' } };
   }
 
   holdResolved(manager: EntityManager, partnerId: string | null | undefined, event: WebhookEventFacts, customer: WebhookCustomerRef, outcome: 'RELEASED' | 'REJECTED'): Promise<number> {
     return this.publish(manager, partnerId, 'hold.resolved', { ...eventData(event, customer, partnerId), holdStatus: outcome, resolvedAt: new Date().toISOString() });
   }
 
-  alertRaised(manager: EntityManager, partnerId: string | null | undefined, alert: WebhookAlertFacts, event: WebhookEventFacts, customer: WebhookCustomerRef): Promise<number> {
-    const { type, data } = this.alertRaisedPayload(alert, event, customer, partnerId);
-    return this.publish(manager, partnerId, type, data);
-  }
-
-  alertRaisedPayload(alert: WebhookAlertFacts, event: WebhookEventFacts, customer: WebhookCustomerRef, recipientPartnerId: string | null | undefined): Omit<WebhookPublication, 'partnerId'> {
-    return { type: 'alert.raised', data: { alertId: alert.id, severity: alert.severity, raisedAt: alert.createdAt.toISOString(), ...eventData(event, customer, recipientPartnerId) } };
+  /** `alert.raised` for the webhooks of `partnerId`, the partner that sent the event which opened the alert. */
+  alertRaised(partnerId: string | null | undefined, alert: WebhookAlertFacts, event: WebhookEventFacts, customer: WebhookCustomerRef): WebhookPublication {
+    return { partnerId, type: 'alert.raised', data: { alertId: alert.id, severity: alert.severity, raisedAt: alert.createdAt.toISOString(), ...eventData(event, customer, partnerId) } };
   }
 
   /**
