@@ -274,6 +274,31 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: v2.updateRule.id }, co.accessToken);
   });
 
+  it('counts the events where a field holds a value when count names a field', async () => {
+    const onChannel = { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'COUNTED' } } };
+    const counted = { aggregate: { fn: 'count', field: 'counterpartyRef', eventTypes: ['TRANSACTION'], window: 'PT1H', where: onChannel } };
+    const create = await gqlOk<{ createRule: { id: string } }>(t.gql, `mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }`, {
+      i: { code: 'TEST_COUNTERPARTY_COUNT', name: 'Two payees in an hour', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['REVIEW'], mode: 'ENFORCE',
+        condition: { all: [onChannel, { compare: { left: counted, op: 'gte', right: { value: 2 } } }] } },
+    }, analyst.accessToken);
+    await gqlOk(t.gql, 'mutation($id: ID!) { activateRule(id: $id) { status } }', { id: create.createRule.id }, co.accessToken);
+    const c = await customer();
+    const send = async (counterpartyRef?: string) =>
+      (await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00', channel: 'COUNTED', ...(counterpartyRef ? { counterpartyRef } : {}) }])).data!.ingestEvents[0]!.decision;
+    // Three events in the window, two of them with a counterparty: only the second of those reaches 2.
+    expect(await send()).toBe('ALLOW');
+    expect(await send()).toBe('ALLOW');
+    expect(await send('PAYEE-1')).toBe('ALLOW');
+    expect(await send('PAYEE-2')).toBe('REVIEW');
+    // The same within one call: each event's window holds the call's earlier events.
+    const other = await customer();
+    const batch = await ingest(t, core.token, [undefined, 'PAYEE-1', undefined, 'PAYEE-2'].map((counterpartyRef) => ({
+      customerId: other, type: 'TRANSACTION', amount: '10.00', channel: 'COUNTED', ...(counterpartyRef ? { counterpartyRef } : {}),
+    })));
+    expect(batch.data!.ingestEvents.map((r) => r!.decision)).toEqual(['ALLOW', 'ALLOW', 'ALLOW', 'REVIEW']);
+    await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: create.createRule.id }, co.accessToken);
+  });
+
   it('keeps both of two concurrent edits of a draft, and activates or retires one version once when asked twice at once', async () => {
     const created = await gqlOk<{ createRule: { id: string } }>(t.gql, 'mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', {
       i: { code: 'TEST_RACE', name: 'Race', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'RACE' } } } },

@@ -37,8 +37,22 @@ describe('computeAggregateInMemory', () => {
     [{ fn: 'distinctCount', field: 'amount' }, 2],
     [{ fn: 'count', where: { compare: { left: { field: 'deviceId' }, op: 'eq', right: { current: 'deviceId' } } } }, 2],
     [{ fn: 'count', window: 'PT30M', offset: 'PT30M' }, 1],
+    // count of a field: the window's events where it holds a value (one of the three has no amount)
+    [{ fn: 'count', field: 'amount' }, 2],
+    [{ fn: 'count', field: 'deviceId' }, 3],
+    [{ fn: 'count', field: 'amount', where: { compare: { left: { field: 'deviceId' }, op: 'eq', right: { current: 'deviceId' } } } }, 1],
   ])('%j → %p over (occurredAt − window, occurredAt]', (aggregate, expected) => {
     expect(computeAggregateInMemory(spec(aggregate), rows, current, none)).toBe(expected);
+  });
+
+  it('count of an attribute skips events without it and those where it is JSON null', () => {
+    const logins = [{ daysLate: 3 }, { daysLate: null }, {}, { daysLate: 0 }, { daysLate: 'x' }].map((attributes, i) => ({
+      type: 'TRANSACTION',
+      occurredAt: at(i),
+      attributes,
+    }));
+    expect(computeAggregateInMemory(spec({ fn: 'count', field: 'attributes.daysLate' }), logins, current, none)).toBe(3);
+    expect(computeAggregateInMemory(spec({ fn: 'count' }), logins, current, none)).toBe(5);
   });
 
   it('sums, averages and maxima are exact decimals, as PostgreSQL numeric computes them', () => {

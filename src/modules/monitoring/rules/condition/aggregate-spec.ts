@@ -21,7 +21,17 @@ export function toAggregateSpec(a: AggregateJson): AggregateSpec {
   const offsetMs = a.offset === undefined ? 0 : parseDuration(a.offset);
   if (windowMs === null || offsetMs === null) throw new Error('toAggregateSpec: the aggregate was not validated');
   const body = { fn: a.fn, field: a.field, eventTypes, windowMs, offsetMs, where: a.where };
-  return { key: canonicalJson(body), ...body };
+  return { key: canonicalJson(body), ...body, where: countedWhere(a) };
+}
+
+/**
+ * A `count` with a `field` counts the events where that field holds a value: its `where` gains `field ne
+ * null`, the language's own presence test, so SQL and the in-memory reference read it the same way.
+ */
+function countedWhere(a: AggregateJson): Condition | undefined {
+  if (a.fn !== 'count' || a.field === undefined) return a.where;
+  const present: Condition = { compare: { left: { field: a.field }, op: 'ne', right: { value: null } } };
+  return a.where ? { all: [a.where, present] } : present;
 }
 
 /** Calls `visit` on every operand of a condition, descending into mul and aggregates' where. */

@@ -106,7 +106,13 @@ function specs(): AggregateSpec[] {
     add({ fn: 'avg', field: 'amount', eventTypes: ['TRANSACTION'], ...w });
     add({ fn: 'max', field: 'attributes.daysLate', eventTypes: ALL, ...w });
     add({ fn: 'distinctCount', field: 'deviceId', eventTypes: ALL, ...w });
+    add({ fn: 'count', field: 'deviceId', eventTypes: ALL, ...w });
   }
+  // count of a field: the events where it holds a value (a column, an amount, an attribute that is sometimes
+  // JSON null), alone, with a where, and capped.
+  add({ fn: 'count', field: 'amount', eventTypes: ALL, window: 'P90D' });
+  add({ fn: 'count', field: 'attributes.outcome', eventTypes: ALL, window: 'P90D' });
+  add({ fn: 'count', field: 'counterpartyRef', eventTypes: ['TRANSACTION', 'PAYMENT'], window: 'P30D', where: wheres[0] });
   add({ fn: 'sum', field: 'attributes.daysLate', eventTypes: ALL, window: 'P90D' });
   add({ fn: 'avg', field: 'attributes.daysLate', eventTypes: ALL, window: 'P90D' });
   add({ fn: 'distinctCount', field: 'amount', eventTypes: ALL, window: 'P90D' });
@@ -117,6 +123,7 @@ function specs(): AggregateSpec[] {
     capped({ fn: 'count', eventTypes: ALL, window: 'P2D', offset: 'PT12H' }, k);
   }
   for (const where of wheres.slice(0, 12)) capped({ fn: 'count', eventTypes: ALL, window: 'P60D', where }, 2);
+  for (const k of [0, 2, 40]) capped({ fn: 'count', field: 'attributes.daysLate', eventTypes: ALL, window: 'P60D' }, k);
   for (const r of DEFAULT_RULE_CONDITIONS) out.push(...compileCondition(r.condition).aggregates);
   return out;
 }

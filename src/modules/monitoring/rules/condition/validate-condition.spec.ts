@@ -31,6 +31,8 @@ describe('validateCondition: valid conditions', () => {
     ['list in where', inAgg(cmp({ field: 'counterpartyRef' }, 'in', { list: 'X' }))],
     ['sum of an attribute', cmp(agg({ fn: 'sum', field: 'attributes.daysLate' }), 'gt', { value: 3 })],
     ['distinctCount', cmp(agg({ fn: 'distinctCount', field: 'country' }), 'gt', { value: 3 })],
+    ['count of a field', cmp(agg({ field: 'counterpartyRef' }), 'gte', { value: 3 })],
+    ['count of an attribute', cmp(agg({ field: 'attributes.daysLate' }), 'gte', { value: 2 })],
     ['offset', cmp(agg({ window: 'P7D', offset: 'P1D' }), 'gt', { value: 3 })],
     ['window of 90 days', cmp(agg({ window: 'P90D' }), 'gt', { value: 3 })],
   ])('accepts %s', (_name, json) => {
@@ -91,7 +93,8 @@ describe('validateCondition: errors name the bad node', () => {
     ['mul of one operand', cmp(amount, 'gt', { mul: [{ value: 2 }] }), 'condition.compare.right.mul', 'exactly two operands'],
     ['an unknown aggregate key', cmp(agg({ every: 'x' }), 'gt', { value: 1 }), 'condition.compare.left.aggregate.every', 'not allowed'],
     ['a bad fn', cmp(agg({ fn: 'median' }), 'gt', { value: 1 }), 'condition.compare.left.aggregate.fn', 'count, sum, avg, max, distinctCount'],
-    ['count with a field', cmp(agg({ field: 'amount' }), 'gt', { value: 1 }), 'condition.compare.left.aggregate.field', 'count counts events'],
+    ['count of flags', cmp(agg({ field: 'flags' }), 'gt', { value: 1 }), 'condition.compare.left.aggregate.field', 'not flags'],
+    ['count of an unknown field', cmp(agg({ field: 'balance' }), 'gt', { value: 1 }), 'condition.compare.left.aggregate.field', 'attributes.<key>'],
     ['sum without a field', cmp(agg({ fn: 'sum' }), 'gt', { value: 1 }), 'condition.compare.left.aggregate.field', 'sum needs amount'],
     ['avg of text', cmp(agg({ fn: 'avg', field: 'country' }), 'gt', { value: 1 }), 'condition.compare.left.aggregate.field', 'numeric field'],
     ['max of flags', cmp(agg({ fn: 'max', field: 'flags' }), 'gt', { value: 1 }), 'condition.compare.left.aggregate.field', 'numeric field'],

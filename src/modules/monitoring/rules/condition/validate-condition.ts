@@ -203,7 +203,10 @@ function aggregate(node: unknown, path: string, depth: number, st: State): void 
   else if (typeof fn !== 'string' || !(AGGREGATE_FNS as readonly string[]).includes(fn)) {
     fail(st, `${path}.fn`, `must be one of ${oneOf(AGGREGATE_FNS)}`);
   } else if (fn === 'count') {
-    if (field !== undefined) fail(st, `${path}.field`, 'must be left out: count counts events');
+    // With a field, count counts the events where it holds a value (SQL's count(expr)); flags is never
+    // missing, so counting flagged events is a `where` on it.
+    if (field === 'flags') fail(st, `${path}.field`, 'must be a single-valued field, not flags: count flagged events with a where on flags');
+    else if (field !== undefined) fieldName(field, `${path}.field`, st);
   } else if (field === undefined) {
     fail(st, `${path}.field`, fn === 'distinctCount' ? 'is required: distinctCount counts distinct values of a field' : `is required: ${fn} needs amount or attributes.<key>`);
   } else if (fn === 'distinctCount') {
