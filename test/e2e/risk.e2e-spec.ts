@@ -257,6 +257,26 @@ describe('risk score, credit assessments and early warnings', () => {
     expect((await warnings({ type: 'CHURN_RISK', customerId: quiet })).nodes.map((w) => [w.status, w.detail.resolution])).toEqual([['RESOLVED', 'activity recovered']]);
   });
 
+  it('CHURN_RISK stays open for a customer still silent once the baseline ages out, and resolves as closed for a terminated one', async () => {
+    const gone = await customer();
+    const closed = await customer();
+    const tx = (c: string, at: string) => ({ customerId: c, type: 'TRANSACTION', amount: '10.00', occurredAt: at });
+    const prior = (c: string) => Array.from({ length: 9 }, (_, i) => tx(c, daysAgo(35 + i * 9)));
+    expect((await ingest(t, core.token, [...prior(gone), ...prior(closed)])).errors).toBeUndefined();
+    const service = t.app.get(EarlyWarningsService);
+    await service.refreshChurnWarnings();
+    const churn = async (c: string) => (await warnings({ type: 'CHURN_RISK', customerId: c })).nodes.map((w) => [w.status, w.detail.resolution ?? null]);
+    expect(await churn(gone)).toEqual([['OPEN', null]]);
+    expect(await churn(closed)).toEqual([['OPEN', null]]);
+
+    // A hundred days later nothing of `gone` is left in the 90-day baseline either: no longer flagged, not recovered.
+    await sql.query(`UPDATE event SET occurred_at = occurred_at - interval '100 days' WHERE customer_id = $1`, [gone]);
+    await sql.query(`UPDATE customer SET status = 'TERMINATED' WHERE id = $1`, [closed]);
+    await service.refreshChurnWarnings();
+    expect(await churn(gone)).toEqual([['OPEN', null]]);
+    expect(await churn(closed)).toEqual([['RESOLVED', 'customer closed']]);
+  });
+
   it('the periodic refresh scores customers no event has touched yet', async () => {
     const c = await customer();
     expect((await risk(c)).riskScore).toBe(0);

@@ -208,11 +208,20 @@ export class EarlyWarningsService {
         });
         raised++;
       }
+      // An open warning whose customer is no longer flagged resolves only for a reason that holds: the
+      // customer was closed, or has activity in the recent window again. One still silent there stays open
+      // though its older activity has aged out of the baseline (it churned further, it did not recover).
       const [, resolved] = (await m.query(
-        `UPDATE early_warning SET status = 'RESOLVED', resolved_at = clock_timestamp(), updated_at = clock_timestamp(),
-                detail = detail || jsonb_build_object('resolution', 'activity recovered')
-          WHERE type = 'CHURN_RISK' AND status = 'OPEN' AND NOT (customer_id = ANY($1::uuid[]))`,
-        [rows.map((r) => r.customer_id)],
+        `UPDATE early_warning w SET status = 'RESOLVED', resolved_at = clock_timestamp(), updated_at = clock_timestamp(),
+                detail = w.detail || jsonb_build_object('resolution',
+                  CASE WHEN c.status IN ('TERMINATED', 'ERASED') THEN 'customer closed' ELSE 'activity recovered' END)
+           FROM customer c
+          WHERE c.id = w.customer_id AND w.type = 'CHURN_RISK' AND w.status = 'OPEN' AND NOT (w.customer_id = ANY($1::uuid[]))
+            AND (c.status IN ('TERMINATED', 'ERASED')
+                 OR EXISTS (SELECT 1 FROM event e
+                             WHERE e.customer_id = w.customer_id AND e.type = ANY($4::text[])
+                               AND e.occurred_at > $2::timestamptz - make_interval(days => $3::int) AND e.occurred_at <= $2::timestamptz))`,
+        [rows.map((r) => r.customer_id), now.toISOString(), CHURN_RISK.recentDays, [...CHURN_RISK.activityTypes]],
       )) as [unknown, number];
       return { raised, resolved };
     };
