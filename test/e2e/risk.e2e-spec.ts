@@ -6,7 +6,7 @@ import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth'
 import { ingest, partnerWithToken } from '../helpers/monitoring';
 
 type Factor = { factor: string; points: number; detail: string | null };
-type Warning = { id: string; type: string; customerId: string; status: string; occurrences: number; detail: Record<string, unknown>; customer: { id: string } | null };
+type Warning = { id: string; type: string; customerId: string; status: string; occurrences: number; updatedAt: string; detail: Record<string, unknown>; customer: { id: string } | null };
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 const sum = (factors: Factor[]) => factors.reduce((n, f) => n + f.points, 0);
@@ -17,7 +17,7 @@ const RISK = `query($id: ID!) { customer(id: $id) { id riskScore riskLevel riskF
 const CREDIT = `mutation($i: RecordCreditAssessmentInput!) { recordCreditAssessment(input: $i) { id creditScore creditLevel creditLimit riskScore riskLevel
   creditHistory { totalCount nodes { score level limit previousScore previousLevel source } } } }`;
 const WARNINGS = `query($f: EarlyWarningsFilter, $first: Int, $after: String) { earlyWarnings(filter: $f, first: $first, after: $after) {
-  totalCount pageInfo { hasNextPage endCursor } nodes { id type customerId status occurrences detail customer { id } } } }`;
+  totalCount pageInfo { hasNextPage endCursor } nodes { id type customerId status occurrences updatedAt detail customer { id } } } }`;
 
 describe('risk score, credit assessments and early warnings', () => {
   let t: TestApp;
@@ -248,9 +248,14 @@ describe('risk score, credit assessments and early warnings', () => {
     // 1 event against a monthly average of 3 is 33 % (not below 30 %); 2 prior events are no baseline.
     expect(await churn(steady)).toEqual([]);
     expect(await churn(thin)).toEqual([]);
-    // Idempotent: refreshing again keeps one warning.
+    // Idempotent: refreshing again keeps one warning, and writes nothing while its figures hold.
+    const before = (await churn(quiet))[0];
     await service.refreshChurnWarnings();
-    expect((await churn(quiet)).map((w) => w.occurrences)).toEqual([1]);
+    expect((await churn(quiet)).map((w) => [w.occurrences, w.updatedAt])).toEqual([[1, before.updatedAt]]);
+    // Still flagged with other figures (one more prior event): the open warning follows them, as one warning.
+    await ingest(t, core.token, [tx(quiet, daysAgo(60))]);
+    await service.refreshChurnWarnings();
+    expect((await churn(quiet)).map((w) => [w.status, w.occurrences, w.detail.priorEvents, w.detail.priorMonthlyAverage])).toEqual([['OPEN', 1, 10, 3.33]]);
 
     await ingest(t, core.token, [tx(quiet, daysAgo(1))]);
     await t.app.get(RiskJobs).runOnce();
