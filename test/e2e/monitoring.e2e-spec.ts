@@ -299,6 +299,32 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: create.createRule.id }, co.accessToken);
   });
 
+  it('screens one customer\'s concurrent calls one after the other, so a velocity rule cannot be beaten by sending in parallel', async () => {
+    // HOURLY_VELOCITY: transactions of one hour adding up to more than the daily limit → REVIEW.
+    const c = await customer({ dailyLimit: '1000.00' });
+    const send = (amount: string) => ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount }]);
+    const side = new Client({ connectionString: t.db.url });
+    await side.connect();
+    try {
+      // Both calls start while an operator holds the customer's row: each waits for it, then for the other.
+      await side.query('BEGIN');
+      await side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [c]);
+      const both = [send('600.00'), send('600.00')];
+      try {
+        expect(await lockWaiters(sql, 2)).toBeGreaterThanOrEqual(2);
+      } finally {
+        await side.query('COMMIT');
+      }
+      expect((await Promise.all(both)).map((r) => r.data!.ingestEvents[0]!.decision).sort()).toEqual(['ALLOW', 'REVIEW']);
+    } finally {
+      await side.end();
+    }
+    // Five at once with no one holding the row: the sum crosses 1000 at the fourth, whatever their order.
+    const d = await customer({ dailyLimit: '1000.00' });
+    const five = await Promise.all(Array.from({ length: 5 }, () => ingest(t, core.token, [{ customerId: d, type: 'TRANSACTION', amount: '300.00' }])));
+    expect(five.map((r) => r.data!.ingestEvents[0]!.decision).sort()).toEqual(['ALLOW', 'ALLOW', 'ALLOW', 'REVIEW', 'REVIEW']);
+  });
+
   it('keeps both of two concurrent edits of a draft, and activates or retires one version once when asked twice at once', async () => {
     const created = await gqlOk<{ createRule: { id: string } }>(t.gql, 'mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', {
       i: { code: 'TEST_RACE', name: 'Race', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'RACE' } } } },

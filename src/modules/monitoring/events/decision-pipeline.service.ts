@@ -63,6 +63,15 @@ const INSERT_EVENTS = `WITH input AS (
          FROM input WHERE idempotency_key IS NULL OR id IN (SELECT event_id FROM claim)
        RETURNING ${EVENT_COLUMNS}`;
 
+/**
+ * Screening of a customer is serialised across calls: each call locks its customers' rows (in id order, so
+ * calls sharing customers never deadlock) before its events are stored and its windows read, and holds them
+ * until it commits. A window therefore sees every event of a call that screened the customer before; without
+ * it, two transfers sent at once would each miss the other, and a velocity or burst rule could be beaten by
+ * sending in parallel.
+ */
+const LOCK_CUSTOMERS = `SELECT id FROM customer WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`;
+
 /** LOCK_LOGIN locks the customer's login for this long (SPEC default 30 minutes). */
 export const LOGIN_LOCK_MS = 30 * 60_000;
 const HOLDABLE = new Set<string>([EventType.TRANSACTION, EventType.PAYMENT]);
@@ -120,15 +129,18 @@ export class DecisionPipeline {
       content: e.content ? this.customers.sealForCustomer(e.customer, { table: 'event', column: 'content', rowId: e.id }, e.content) : null,
       idempotency_key: claim?.key ?? null, body_hash: claim?.bodyHash ?? null,
     }));
-    // The aggregates are built before the insert and sent with it, one round trip for both: run after it in
-    // the transaction, they see the stored events. An event whose key turns out taken was not stored; its
+    // The aggregates are built before the insert and sent with it and the customers' lock (LOCK_CUSTOMERS),
+    // one round trip for the three: run after them in the transaction, they see the stored events, this
+    // call's and those of every call that screened these customers before. An event whose key turns out taken was not stored; its
     // verdicts are dropped, and its id in another event's exclusions matches nothing.
     const laterOf = laterOfSameCustomer(items.map(({ event }) => event));
     const evaluation = await this.engine.prepareBatch(
       manager,
       items.map(({ event: e }, k) => ({ event: { ...e, flags: flagsOf[k], customerId: e.customer.id }, customer: e.customer, laterIds: laterOf[k] })),
     );
-    const [insertedRows, aggregateRows] = await this.tx.pipeline(manager, [
+    const customerIds = [...new Set(items.map(({ event }) => event.customer.id))].sort();
+    const [, insertedRows, aggregateRows] = await this.tx.pipeline(manager, [
+      { text: LOCK_CUSTOMERS, values: [customerIds] },
       { text: INSERT_EVENTS, values: [JSON.stringify(input)] },
       ...(evaluation.statement ? [evaluation.statement] : []),
     ]);
