@@ -245,6 +245,8 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const c = await customer();
     const res = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1200.00' }]);
     const eventId = res.data!.ingestEvents[0]!.event!.id;
+    const malformed = await t.gql('mutation { resolveHold(eventId: "nope", input: {release: true}) { holdStatus } }', undefined, { token: co.accessToken });
+    expect(malformed.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'eventId', message: 'is not a valid id' }] });
     const resolve = (token: string, release: boolean) => t.gql<{ resolveHold: { holdStatus: string; holdHistory: Array<{ outcome: string }> } }>('mutation($id: ID!, $r: Boolean!) { resolveHold(eventId: $id, input: {release: $r, note: "called the customer"}) { holdStatus holdHistory { outcome } } }', { id: eventId, r: release }, { token });
     expect(codeOf(await resolve(otherAm.accessToken, true))).toBe('NOT_FOUND');
     const released = await resolve(am.accessToken, true);

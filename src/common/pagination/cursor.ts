@@ -97,6 +97,8 @@ function isTimestamp(value: string): boolean {
 
 /** Validates `first` and returns the page size. */
 export function pageSize(args: PageArgs): number {
+  // Every list reads its cursor only when `after` is truthy: an empty one would silently mean "from the start".
+  if (args.after === '') throw invalidCursor();
   const first = args.first ?? DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(first) || first < 0 || first > MAX_PAGE_SIZE) {
     throw BadUserInputError.field('first', `must be between 0 and ${MAX_PAGE_SIZE}`);

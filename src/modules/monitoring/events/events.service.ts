@@ -40,8 +40,9 @@ export class EventsService {
     return '';
   }
 
-  async get(id: string): Promise<EventModel> {
-    if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
+  /** `field`: the argument that named the event, for the error's path (`event(id)`, `resolveHold(eventId)`). */
+  async get(id: string, field = 'id'): Promise<EventModel> {
+    if (!isUUID(id)) throw BadUserInputError.field(field, 'is not a valid id');
     const params: unknown[] = [id];
     const scope = this.scope(params);
     const [row] = (await this.tx.manager().query(`SELECT ${EVENT_COLUMNS}, c.account_manager_id FROM event e JOIN customer c ON c.id = e.customer_id WHERE e.id = $1${scope}`, params)) as EventRow[];
@@ -90,7 +91,7 @@ export class EventsService {
 
   /** PENDING → RELEASED or PENDING → REJECTED, once; the note is encrypted under the customer's key. */
   async resolveHold(eventId: string, input: ResolveHoldInput): Promise<EventModel> {
-    const event = await this.get(eventId);
+    const event = await this.get(eventId, 'eventId');
     const to = input.release ? 'RELEASED' : 'REJECTED';
     if (event.holdStatus !== 'PENDING') throw new InvalidTransitionError('Hold', event.holdStatus ?? 'NONE', to);
     const principal = this.principal();
