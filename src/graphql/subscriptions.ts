@@ -22,9 +22,15 @@ function withoutSuggestion(error: GraphQLError): GraphQLError {
 /** How often a live socket re-checks that its session or token is still valid. */
 export const SOCKET_RECHECK_MS = 15_000;
 
-type Extra = { socket: { close(code: number, reason: string): void; once?(event: string, cb: () => void): void }; request: { socket?: { remoteAddress?: string } } };
-type SocketRequest = FieldPolicyRequest & { ip?: string; path: string; get(): undefined };
+type Extra = { socket: { readyState?: number; close(code: number, reason: string): void; once?(event: string, cb: () => void): void }; request: { socket?: { remoteAddress?: string } } };
+/**
+ * `custosRecheck` (the socket's request only): whether the credential the socket opened with still holds with
+ * the same grants, closing the socket (4401, or 4403 for changed grants) when it does not.
+ */
+type SocketRequest = FieldPolicyRequest & { ip?: string; path: string; get(): undefined; custosRecheck?: () => Promise<boolean> };
 type SocketState = { custosReq?: SocketRequest; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout };
+/** ws's readyState of an open socket. */
+const SOCKET_OPEN = 1;
 /** setTimeout's longest delay; a credential valid for longer is left to the periodic re-check. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -111,9 +117,17 @@ function subscribeAsSubscriber(deps: SubscriptionDeps) {
       },
       // graphql-js resolves the payload with this context object; graphql-ws asks for the next payload only
       // once this one has been sent (and `onNext` has flushed its audit), so one request per payload is safe.
-      next: () => {
+      next: async () => {
         if (req) context.req = payloadRequest(req);
-        return inContext(() => inner.next());
+        const result = await inContext(() => inner.next());
+        // A payload leaves only under a credential that still holds now: a logout, a revoked session or
+        // token, a disabled user or changed grants end the socket before the next payload, not at the next
+        // periodic re-check.
+        if (!result.done && req?.custosRecheck && !(await req.custosRecheck())) {
+          await inner.return?.();
+          return { done: true, value: undefined };
+        }
+        return result;
       },
       return: () => (inner.return ? inner.return() : Promise.resolve({ done: true, value: undefined })),
       throw: (e: unknown) => (inner.throw ? inner.throw(e) : Promise.reject(e)),
@@ -144,24 +158,38 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
           ctx.extra.socket.close(4401, 'Unauthorized');
           return false;
         }
+        // The client may have gone while its credential was looked up: graphql-ws has then run onClose
+        // already, and timers started now would never be cleared.
+        if (ctx.extra.socket.readyState !== undefined && ctx.extra.socket.readyState !== SOCKET_OPEN) return false;
+        const recheck = async (): Promise<boolean> => {
+          let still: Principal | undefined;
+          try {
+            still = await principals.resolve(authorization, {});
+          } catch {
+            still = undefined;
+          }
+          if (!still) {
+            ctx.extra.socket.close(4401, 'Session ended');
+            return false;
+          }
+          // The socket's ability was built at connect: a role or scope change ends it (the client reconnects
+          // under the new grants), as the next HTTP request runs under them.
+          if (grantsOf(still) !== grantsOf(principal)) {
+            ctx.extra.socket.close(4403, 'Permissions changed');
+            return false;
+          }
+          return true;
+        };
         ctx.extra.custosReq = {
           custosPrincipal: Promise.resolve(principal),
           custosAbility: defineAbilityFor(principal),
           ip: ctx.extra.request.socket?.remoteAddress,
           path: '/graphql',
           get: () => undefined,
+          custosRecheck: recheck,
         };
-        const timer = setInterval(() => {
-          principals.resolve(authorization, {}).then(
-            (still) => {
-              if (!still) ctx.extra.socket.close(4401, 'Unauthorized');
-              // The socket's ability was built at connect: a role or scope change ends it (the client
-              // reconnects under the new grants), as the next HTTP request runs under them.
-              else if (grantsOf(still) !== grantsOf(principal)) ctx.extra.socket.close(4403, 'Permissions changed');
-            },
-            () => ctx.extra.socket.close(4401, 'Session ended'),
-          );
-        }, SOCKET_RECHECK_MS);
+        // Between payloads too, so a quiet socket does not outlive its session.
+        const timer = setInterval(() => void recheck(), SOCKET_RECHECK_MS);
         timer.unref();
         ctx.extra.custosTimer = timer;
         // The periodic re-check catches revocation; expiry is known now, so the socket closes on the dot.
@@ -176,6 +204,10 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
       onSubscribe: async (ctx: Context<Record<string, unknown>, SocketState>, _id: string, payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null }) => {
         const req = ctx.extra.custosReq;
         const principal = req?.custosPrincipal ? await req.custosPrincipal : undefined;
+        // A new subscription on an open socket: under the credential as it is now (the socket closes if not).
+        if (req?.custosRecheck && !(await req.custosRecheck())) {
+          return [new GraphQLError('Invalid, expired or revoked credentials', { extensions: { code: ErrorCode.UNAUTHENTICATED } })];
+        }
         let document: DocumentNode;
         try {
           document = parse(payload.query, { maxTokens: MAX_TOKENS });

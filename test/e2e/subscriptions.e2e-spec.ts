@@ -139,6 +139,21 @@ describe('subscriptions over graphql-ws', () => {
     expect(await closeCodeFor(900 * 1024)).not.toBe(1009);
   });
 
+  it('delivers nothing raised after a logout: the socket closes at that payload, not at the next periodic check', async () => {
+    const officer = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+    const s = subscribe(url, officer.accessToken, 'subscription { alertRaised { id customer { externalRef email } } }');
+    await s.connected;
+    await new Promise((r) => setTimeout(r, 200));
+    await gqlOk(t.gql, 'mutation { logout }', undefined, officer.accessToken);
+    const started = Date.now();
+    const c = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "live-after-logout", email: "gone@example.test", transactionLimit: "100.00"}) { id } }', undefined, co.accessToken)).createCustomer.id;
+    expect((await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '500.00' }])).data!.ingestEvents[0]!.decision).toBe('HOLD');
+    expect(await Promise.race([s.closed, new Promise((r) => setTimeout(() => r('still open'), 10_000))])).toBe(4401);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(s.received).toHaveLength(0);
+    await s.client.dispose();
+  }, 30_000);
+
   it('closes the socket with 4401 when the session is revoked, and with 4403 when the role changes', async () => {
     const user = await createStaff(t, admin, 'ANALYST');
     const demoted = await createStaff(t, admin, 'ANALYST');

@@ -15,6 +15,7 @@ export function subscribe(url: string, token: string | undefined, query: string,
     webSocketImpl: WebSocket,
     retryAttempts: 0,
     lazy: false,
+    onNonLazyError: () => undefined, // the close is recorded below; the default prints it to the console
     connectionParams: token ? { authorization: `Bearer ${token}` } : {},
     on: { closed: (event) => { closeCode = (event as { code: number }).code; onClosed(closeCode); } },
   });

@@ -1,0 +1,50 @@
+import { Role } from '../common/context/principal';
+import type { StaffPrincipal } from '../common/context/principal';
+import { subscriptionOptions, type SubscriptionDeps } from './subscriptions';
+
+const analyst: StaffPrincipal = { kind: 'USER', userId: 'u1', role: Role.ANALYST, sessionId: 's1', stepUpUntil: null };
+
+/** onConnect with a credential look-up the test releases, on a socket the test may close meanwhile. */
+function connecting() {
+  let release: (p: StaffPrincipal | undefined) => void = () => undefined;
+  const resolve = jest.fn(() => new Promise<StaffPrincipal | undefined>((r) => (release = r)));
+  const deps = { principals: { resolve } } as unknown as SubscriptionDeps;
+  const socket = { readyState: 1, close: jest.fn() };
+  const ctx = { connectionParams: { authorization: 'Bearer t' }, extra: { socket, request: { socket: { remoteAddress: '127.0.0.1' } } } } as Record<string, unknown> & {
+    extra: { socket: typeof socket; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout };
+  };
+  const connected = subscriptionOptions(deps)['graphql-ws'].onConnect(ctx as never);
+  return { ctx, socket, connected, release: (p: StaffPrincipal | undefined) => release(p), resolve };
+}
+
+describe('subscriptions: onConnect', () => {
+  it('starts no re-check timer for a client that left while its credential was looked up', async () => {
+    const { ctx, socket, connected, release } = connecting();
+    socket.readyState = 3; // CLOSED: graphql-ws has run onClose already, with no timer to clear
+    release(analyst);
+    expect(await connected).toBe(false);
+    expect(ctx.extra.custosTimer).toBeUndefined();
+    expect(ctx.extra.custosExpiry).toBeUndefined();
+  });
+
+  it('arms the re-check for a client still there, and closes with 4401 once the credential no longer holds', async () => {
+    const { ctx, socket, connected, release, resolve } = connecting();
+    release(analyst);
+    expect(await connected).toBe(true);
+    try {
+      expect(ctx.extra.custosTimer).toBeDefined();
+      const recheck = (ctx.extra as { custosReq?: { custosRecheck?: () => Promise<boolean> } }).custosReq!.custosRecheck!;
+      resolve.mockImplementationOnce(() => Promise.resolve(analyst));
+      expect(await recheck()).toBe(true);
+      expect(socket.close).not.toHaveBeenCalled();
+      resolve.mockImplementationOnce(() => Promise.reject(new Error('revoked')));
+      expect(await recheck()).toBe(false);
+      expect(socket.close).toHaveBeenCalledWith(4401, 'Session ended');
+      resolve.mockImplementationOnce(() => Promise.resolve({ ...analyst, role: Role.AUDITOR }));
+      expect(await recheck()).toBe(false);
+      expect(socket.close).toHaveBeenLastCalledWith(4403, 'Permissions changed');
+    } finally {
+      clearInterval(ctx.extra.custosTimer);
+    }
+  });
+});
