@@ -1,4 +1,5 @@
 import { SYSTEM_EVENT_SINK, type SystemEventSink } from '../../src/common/audit/system-event-sink';
+import { DEFAULT_RULE_CONDITIONS } from '../../src/modules/monitoring/rules/condition/default-rules';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
@@ -58,6 +59,14 @@ describe('default rule pack', () => {
       t.gql, '{ rules(filter: {status: ACTIVE}, first: 100) { nodes { code version mode actions dedupWindow } } }', undefined, co.accessToken);
     expect(rules.nodes.map((r) => r.code)).toEqual(DEFAULT_PACK);
     for (const r of rules.nodes) expect(r).toMatchObject({ version: 1, mode: 'ENFORCE', actions: expect.arrayContaining(['RAISE_ALERT']), dedupWindow: 'P1D' });
+  });
+
+  it('is seeded exactly as the pack the code documents and tests (the migration keeps its own copy)', async () => {
+    const { rules } = await gqlOk<{ rules: { nodes: Array<Record<string, unknown>> } }>(
+      t.gql, '{ rules(filter: {status: ACTIVE}, first: 100) { nodes { code name description eventTypes severity actions mode dedupWindow condition } } }', undefined, co.accessToken);
+    const seeded = Object.fromEntries(rules.nodes.map((r) => [r.code, r]));
+    for (const r of DEFAULT_RULE_CONDITIONS) expect({ code: r.code, rule: seeded[r.code] }).toEqual({ code: r.code, rule: { ...r } });
+    expect(Object.keys(seeded).sort()).toEqual(DEFAULT_RULE_CONDITIONS.map((r) => r.code).sort());
   });
 
   describe('LARGE_TRANSACTION (amount > transactionLimit → HOLD, account manager notified)', () => {
