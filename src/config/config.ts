@@ -100,6 +100,8 @@ const envSchema = z.object({
   LOCKOUT_DURATION_MINUTES: intFromEnv(15),
   // Monthly event partitions the maintenance job keeps created past the current month (SPEC §7).
   EVENT_PARTITIONS_AHEAD_MONTHS: z.coerce.number().int().min(1).max(120).default(12),
+  /** How long a LOCK_LOGIN hit locks the customer's login (SPEC §8: default 30 minutes); at most a week. */
+  LOGIN_LOCK_MINUTES: z.coerce.number().int().min(1).max(10_080).default(30),
 });
 
 export interface AppConfig {
@@ -152,6 +154,8 @@ export interface AppConfig {
   lockout: { ipFailures: number; accountFailures: number; windowMs: number; lockMs: number };
   /** Months past the current one for which the event-partition job keeps monthly partitions (1..120). */
   eventPartitionsAheadMonths: number;
+  /** LOGIN_LOCK_MINUTES in milliseconds. */
+  loginLockMs: number;
   /** Flag name → words that set it on COMMUNICATION content (CONTENT_FLAG_WORDS_FILE, else the built-in lists). */
   contentFlagWords: FlagWordLists;
 }
@@ -266,6 +270,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
       lockMs: e.LOCKOUT_DURATION_MINUTES * 60_000,
     },
     eventPartitionsAheadMonths: e.EVENT_PARTITIONS_AHEAD_MONTHS,
+    loginLockMs: e.LOGIN_LOCK_MINUTES * 60_000,
     contentFlagWords,
   };
 }

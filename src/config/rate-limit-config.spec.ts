@@ -12,6 +12,13 @@ describe('loadConfig: identity rate limits and lockout', () => {
     expect(c.lockout).toEqual({ ipFailures: 100, accountFailures: 10, windowMs: 15 * 60_000, lockMs: 15 * 60_000 });
   });
 
+  it('reads LOGIN_LOCK_MINUTES (default 30, 1 minute to a week)', () => {
+    expect(loadConfig(base).loginLockMs).toBe(30 * 60_000);
+    expect(loadConfig({ ...base, LOGIN_LOCK_MINUTES: '5' }).loginLockMs).toBe(5 * 60_000);
+    expect(() => loadConfig({ ...base, LOGIN_LOCK_MINUTES: '0' })).toThrow(/LOGIN_LOCK_MINUTES/);
+    expect(() => loadConfig({ ...base, LOGIN_LOCK_MINUTES: '10081' })).toThrow(/LOGIN_LOCK_MINUTES/);
+  });
+
   it('reads overrides and refuses invalid values', () => {
     const c = loadConfig({ ...base, RATE_LIMIT_STAFF_OPERATIONS_PER_MINUTE: '3', LOCKOUT_ACCOUNT_FAILURES: '5', LOCKOUT_DURATION_MINUTES: '30' });
     expect(c.rateLimits.staffOperations).toBe(3);

@@ -72,8 +72,6 @@ const INSERT_EVENTS = `WITH input AS (
  */
 const LOCK_CUSTOMERS = `SELECT id FROM customer WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`;
 
-/** LOCK_LOGIN locks the customer's login for this long (SPEC default 30 minutes). */
-export const LOGIN_LOCK_MS = 30 * 60_000;
 const HOLDABLE = new Set<string>([EventType.TRANSACTION, EventType.PAYMENT]);
 
 /** A customer's login lock as the batch has it so far: stored, then extended by the batch's LOCK_LOGIN hits. */
@@ -94,6 +92,8 @@ type LoginLock = { lockedSince: Date; lockedUntil: Date; lifted: boolean };
 export class DecisionPipeline {
   /** The configured word lists, compiled once (CONTENT_FLAG_WORDS_FILE or the built-in lists). */
   private readonly flagger: ContentFlagger;
+  /** How long a LOCK_LOGIN hit locks the login (LOGIN_LOCK_MINUTES, SPEC default 30 minutes). */
+  private readonly loginLockMs: number;
 
   constructor(
     private readonly engine: RuleEngine,
@@ -108,6 +108,7 @@ export class DecisionPipeline {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.flagger = new ContentFlagger(config.contentFlagWords);
+    this.loginLockMs = config.loginLockMs;
   }
 
   /** Screens an event that needs no idempotency key (a SYSTEM event). */
@@ -188,7 +189,7 @@ export class DecisionPipeline {
           notes.push({ userId: accountManager, kind: 'RULE_TRIGGERED', title: `Rule ${rule.code} (${rule.severity}) triggered for customer ${e.customer.externalRef}`, customerId: e.customer.id, eventId: e.id });
         }
         if (rule.actions.includes(RuleAction.LOCK_LOGIN)) {
-          const span = { since: e.occurredAt, until: new Date(e.occurredAt.getTime() + LOGIN_LOCK_MS) };
+          const span = { since: e.occurredAt, until: new Date(e.occurredAt.getTime() + this.loginLockMs) };
           extendLock(locks, e.customer.id, span, now);
           const write = lockWrites.get(e.customer.id);
           const merged = write ? mergeSpans({ since: write.lockedSince, until: write.lockedUntil }, span) : span;
