@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { createStaff, freshCode, gqlOk, sessionIdOf, signIn, signInAdmin, type SignedIn } from '../helpers/auth';
+import { createStaff, freshCode, gqlOk, sessionIdOf, signIn, signInAdmin, type SignedIn, startAppWithAdmin, stopAppWithAdmin } from '../helpers/auth';
 
 describe('customers: nested monitoring connections need the top-level permission', () => {
   let t: TestApp;
@@ -180,16 +180,8 @@ describe('customers: a step-up expires, and belongs to the session that made it'
   let admin: SignedIn;
   let sql: Client;
 
-  beforeAll(async () => {
-    t = await startTestApp();
-    admin = await signInAdmin(t);
-    sql = new Client({ connectionString: t.db.url });
-    await sql.connect();
-  });
-  afterAll(async () => {
-    await sql.end();
-    await t.close();
-  });
+  beforeAll(async () => ({ t, admin, sql } = await startAppWithAdmin()));
+  afterAll(() => stopAppWithAdmin({ t, sql }));
 
   const NATIONAL_ID = 'QX908172';
   const READ = 'query($id: ID!) { customer(id: $id) { id status nationalId } }';

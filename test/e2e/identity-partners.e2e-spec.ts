@@ -1,6 +1,6 @@
 import { Client } from 'pg';
-import { startTestApp, type TestApp } from '../helpers/app';
-import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import type { TestApp } from '../helpers/app';
+import { createStaff, gqlOk, type SignedIn, startAppWithAdmin, stopAppWithAdmin } from '../helpers/auth';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 const CREATE = `mutation($i: CreatePartnerInput!) { createPartner(input: $i) { id name trustLevel allowedScopes eventsPerMinute suspended agreementExpiresAt } }`;
@@ -13,16 +13,8 @@ describe('identity: partners and partner tokens', () => {
   let sql: Client;
   let n = 0;
 
-  beforeAll(async () => {
-    t = await startTestApp();
-    admin = await signInAdmin(t);
-    sql = new Client({ connectionString: t.db.url });
-    await sql.connect();
-  });
-  afterAll(async () => {
-    await sql.end();
-    await t.close();
-  });
+  beforeAll(async () => ({ t, admin, sql } = await startAppWithAdmin()));
+  afterAll(() => stopAppWithAdmin({ t, sql }));
 
   async function partner(overrides: Record<string, unknown> = {}) {
     const input = { name: `Partner ${++n}`, contactEmail: 'ops@partner.test', trustLevel: 'EXTERNAL', allowedScopes: ['customers:read', 'events:write'], agreementSignedAt: new Date(Date.now() - 86_400_000).toISOString(), agreementExpiresAt: future(365), ...overrides };

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { lockWaiters } from '../helpers/postgres';
-import { accessClaims, createStaff, freshCode, gqlOk, LOGIN, sessionIdOf, signIn, signInAdmin, signJwt, type SignedIn } from '../helpers/auth';
+import { accessClaims, createStaff, freshCode, gqlOk, LOGIN, sessionIdOf, signIn, signInAdmin, signJwt, type SignedIn, startAppWithAdmin, stopAppWithAdmin } from '../helpers/auth';
 
 const ME = '{ me { id role } }';
 const REFRESH = 'mutation($r: String!) { refreshSession(refreshToken: $r) { accessToken refreshToken accessTokenExpiresAt user { id } } }';
@@ -159,16 +159,8 @@ describe('identity: token lifetime, type and concurrency', () => {
   let admin: SignedIn;
   let sql: Client;
 
-  beforeAll(async () => {
-    t = await startTestApp();
-    admin = await signInAdmin(t);
-    sql = new Client({ connectionString: t.db.url });
-    await sql.connect();
-  });
-  afterAll(async () => {
-    await sql.end();
-    await t.close();
-  });
+  beforeAll(async () => ({ t, admin, sql } = await startAppWithAdmin()));
+  afterAll(() => stopAppWithAdmin({ t, sql }));
 
   const now = () => Math.floor(Date.now() / 1000);
   /** The user's access token re-issued with the app's own key: its claims, fresh times, then `overrides` (undefined drops a claim). */

@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { startTestApp, TEST_ADMIN, type TestApp } from '../helpers/app';
-import { codeAt, createStaff, freshCode, gqlOk, lastUsedCode, LOGIN, signIn, signInAdmin, type SignedIn } from '../helpers/auth';
+import { codeAt, createStaff, freshCode, gqlOk, lastUsedCode, LOGIN, signIn, signInAdmin, type SignedIn, startAppWithAdmin, stopAppWithAdmin } from '../helpers/auth';
 
 const VERIFY = 'mutation($c: String!, $code: String!) { verifyTotp(challengeToken: $c, code: $code) { accessToken } }';
 const code = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
@@ -220,16 +220,8 @@ describe('identity: one secret, one success, even in parallel', () => {
   let admin: SignedIn;
   let sql: Client;
 
-  beforeAll(async () => {
-    t = await startTestApp();
-    admin = await signInAdmin(t);
-    sql = new Client({ connectionString: t.db.url });
-    await sql.connect();
-  });
-  afterAll(async () => {
-    await sql.end();
-    await t.close();
-  });
+  beforeAll(async () => ({ t, admin, sql } = await startAppWithAdmin()));
+  afterAll(() => stopAppWithAdmin({ t, sql }));
 
   const RECOVER = 'mutation($c: String!, $r: String!) { useRecoveryCode(challengeToken: $c, recoveryCode: $r) { accessToken } }';
   const STEP_UP = 'mutation($code: String!) { stepUp(code: $code) { expiresAt } }';

@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { generateSync } from 'otplib';
 import { TotpCodes } from '../../src/modules/identity/auth/totp-codes';
-import { TEST_ADMIN, type TestApp } from './app';
+import { Client } from 'pg';
+import { startTestApp, TEST_ADMIN, type TestApp } from './app';
 
 const codes = new TotpCodes();
 
@@ -110,4 +111,24 @@ export function signJwt(claims: Record<string, unknown>, key: Buffer | string): 
   const body = Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
   const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(body)}`;
   return `${unsigned}.${createHmac('sha256', key).update(unsigned).digest('base64url')}`;
+}
+
+/** A suite's usual fixture: an app on a database of its own, its signed-in bootstrap admin, a SQL client on that database. */
+export interface AppWithAdmin {
+  t: TestApp;
+  admin: SignedIn;
+  sql: Client;
+}
+
+export async function startAppWithAdmin(): Promise<AppWithAdmin> {
+  const t = await startTestApp();
+  const admin = await signInAdmin(t);
+  const sql = new Client({ connectionString: t.db.url });
+  await sql.connect();
+  return { t, admin, sql };
+}
+
+export async function stopAppWithAdmin({ t, sql }: Pick<AppWithAdmin, 't' | 'sql'>): Promise<void> {
+  await sql.end();
+  await t.close();
 }
