@@ -132,14 +132,15 @@ export class DecisionPipeline {
     }));
     // The aggregates are built before the insert and sent with it and the customers' lock (LOCK_CUSTOMERS),
     // one round trip for the three: run after them in the transaction, they see the stored events, this
-    // call's and those of every call that screened these customers before. An event whose key turns out taken was not stored; its
-    // verdicts are dropped, and its id in another event's exclusions matches nothing.
+    // call's and those of every call that screened these customers before. An event whose key turns out
+    // taken was not stored; its verdicts are dropped, and its id in another event's exclusions matches nothing.
     const laterOf = laterOfSameCustomer(items.map(({ event }) => event));
     const evaluation = await this.engine.prepareBatch(
       manager,
       items.map(({ event: e }, k) => ({ event: { ...e, flags: flagsOf[k], customerId: e.customer.id }, customer: e.customer, laterIds: laterOf[k] })),
     );
-    const customerIds = [...new Set(items.map(({ event }) => event.customer.id))].sort();
+    // The statement's ORDER BY sets the order the rows are locked in.
+    const customerIds = [...new Set(items.map(({ event }) => event.customer.id))];
     const [, insertedRows, aggregateRows] = await this.tx.pipeline(manager, [
       { text: LOCK_CUSTOMERS, values: [customerIds] },
       { text: INSERT_EVENTS, values: [JSON.stringify(input)] },

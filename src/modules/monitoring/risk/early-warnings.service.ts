@@ -199,14 +199,14 @@ export class EarlyWarningsService {
         [now.toISOString(), CHURN_RISK.recentDays, CHURN_RISK.priorDays, [...CHURN_RISK.activityTypes], CHURN_RISK.minPriorEvents, CHURN_RISK.ratio],
       )) as Array<{ customer_id: string; recent: number; prior: number; open: boolean }>;
       let raised = 0;
-      const stillFlagged: Array<{ customerId: string; detail: Record<string, unknown> }> = [];
+      const stillFlagged: Array<{ customer_id: string; detail: Record<string, unknown> }> = [];
       for (const r of rows) {
         const monthlyAverage = Math.round((r.prior / (CHURN_RISK.priorDays / 30)) * 100) / 100;
         const detail = {
           recentEvents: r.recent, recentDays: CHURN_RISK.recentDays, priorEvents: r.prior, priorDays: CHURN_RISK.priorDays,
           priorMonthlyAverage: monthlyAverage, ratio: monthlyAverage ? Math.round((r.recent / monthlyAverage) * 100) / 100 : 0, threshold: CHURN_RISK.ratio,
         };
-        if (r.open) stillFlagged.push({ customerId: r.customer_id, detail });
+        if (r.open) stillFlagged.push({ customer_id: r.customer_id, detail });
         else {
           await this.raise(m, r.customer_id, EarlyWarningType.CHURN_RISK, detail);
           raised++;
@@ -219,7 +219,7 @@ export class EarlyWarningsService {
           `UPDATE early_warning w SET detail = w.detail || f.detail, updated_at = clock_timestamp()
              FROM jsonb_to_recordset($1::jsonb) AS f(customer_id uuid, detail jsonb)
             WHERE w.customer_id = f.customer_id AND w.type = 'CHURN_RISK' AND w.status = 'OPEN' AND NOT (w.detail @> f.detail)`,
-          [JSON.stringify(stillFlagged.map((f) => ({ customer_id: f.customerId, detail: f.detail })))],
+          [JSON.stringify(stillFlagged)],
         );
       }
       // An open warning whose customer is no longer flagged resolves only for a reason that holds: the
