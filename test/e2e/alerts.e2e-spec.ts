@@ -195,6 +195,49 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     expect(rows[0]).toEqual({ assignee_id: null, assigned: 0 });
   });
 
+  it('names the state an alert or hold moved to while a transition or resolution waited', async () => {
+    const { alertId, eventId } = await largeAlert();
+    const side = new Client({ connectionString: t.db.url });
+    await side.connect();
+    try {
+      await side.query('BEGIN');
+      await side.query('SELECT 1 FROM alert WHERE id = $1 FOR UPDATE', [alertId]);
+      await side.query('SELECT 1 FROM event WHERE id = $1 FOR UPDATE', [eventId]);
+      const moving = t.gql('mutation($id: ID!) { transitionAlert(id: $id, input: {to: INVESTIGATING}) { status } }', { id: alertId }, { token: analyst.accessToken });
+      const resolving = t.gql('mutation($id: ID!) { resolveHold(eventId: $id, input: {release: true}) { holdStatus } }', { id: eventId }, { token: analyst.accessToken });
+      expect(await lockWaiters(side, 2)).toBe(2);
+      // What another analyst's close and rejection, committing first, leave.
+      await side.query(`UPDATE alert SET status = 'CLOSED', disposition = 'FALSE_POSITIVE', closed_at = now() WHERE id = $1`, [alertId]);
+      await side.query(`UPDATE event SET hold_status = 'REJECTED' WHERE id = $1`, [eventId]);
+      await side.query('COMMIT');
+      expect((await moving).errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_TRANSITION', from: 'CLOSED', to: 'INVESTIGATING' });
+      expect((await resolving).errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_TRANSITION', from: 'REJECTED', to: 'RELEASED' });
+    } finally {
+      await side.end();
+    }
+  });
+
+  it('takes a transition\'s locks in screening\'s order (customer, then alert), so the two never deadlock', async () => {
+    const { alertId, customerId } = await largeAlert();
+    const side = new Client({ connectionString: t.db.url });
+    await side.connect();
+    try {
+      // What a screening call of this customer does: its customer row first, then the open alerts it repeats.
+      await side.query('BEGIN');
+      await side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [customerId]);
+      const moving = t.gql('mutation($id: ID!) { transitionAlert(id: $id, input: {to: INVESTIGATING}) { status } }', { id: alertId }, { token: analyst.accessToken });
+      expect(await lockWaiters(side, 1)).toBe(1);
+      await side.query(`SET LOCAL lock_timeout = '5s'`);
+      await expect(side.query('SELECT id FROM alert WHERE id = $1 FOR UPDATE', [alertId])).resolves.toMatchObject({ rowCount: 1 });
+      await side.query('COMMIT');
+      const res = await moving;
+      expect(res.errors).toBeUndefined();
+      expect(res.data).toEqual({ transitionAlert: { status: 'INVESTIGATING' } });
+    } finally {
+      await side.end();
+    }
+  });
+
   it('opens a new alert once the dedup window has passed, and repeats inside it', async () => {
     const c = await customer();
     const day = 24 * 3600_000;
@@ -238,7 +281,7 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     expect(only.last_seen_at.toISOString()).toBe(firstHit);
   });
 
-  it('refuses a note it can no longer keep (customer erased) with CONFLICT, rolling the transition or resolution back', async () => {
+  it('refuses a note it can no longer keep (customer erased) with CONFLICT, rolling the transition or resolution back, and raises no early warning', async () => {
     const { customerId, eventId, alertId } = await largeAlert();
     await gqlOk(t.gql, 'mutation($c: String!) { stepUp(code: $c) { expiresAt } }', { c: await freshCode(co.secret) }, co.accessToken);
     await gqlOk(t.gql, 'mutation($id: ID!) { eraseCustomer(id: $id, reason: "GDPR art. 17 request") { id } }', { id: customerId }, co.accessToken);
@@ -254,9 +297,18 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
       [alertId, eventId],
     );
     expect(rows[0]).toEqual({ alert: 'OPEN', hold: 'PENDING', activity: 0, actions: 0 });
+    // The level the customer had before its alert, and the RISK_ESCALATION the alert raised then resolved: the
+    // transition's recompute below sees the level rise from LOW again, and warns nobody about an erased customer.
+    await sql.query(`UPDATE customer SET risk_score = 0, risk_level = 'LOW' WHERE id = $1`, [customerId]);
+    await sql.query(`UPDATE early_warning SET status = 'RESOLVED', resolved_at = now() WHERE customer_id = $1`, [customerId]);
     // Without a note both go through.
     expect((await gqlOk<{ transitionAlert: { status: string } }>(t.gql, TRANSITION, { id: alertId, i: { to: 'INVESTIGATING' } }, analyst.accessToken)).transitionAlert.status).toBe('INVESTIGATING');
     expect((await gqlOk<{ resolveHold: { holdStatus: string } }>(t.gql, RESOLVE, { id: eventId, i: { release: true } }, analyst.accessToken)).resolveHold.holdStatus).toBe('RELEASED');
+    const risk = await sql.query(
+      `SELECT c.risk_level, (SELECT count(*)::int FROM early_warning w WHERE w.customer_id = c.id AND w.status = 'OPEN') AS open_warnings FROM customer c WHERE c.id = $1`,
+      [customerId],
+    );
+    expect(risk.rows[0]).toEqual({ risk_level: 'MEDIUM', open_warnings: 0 });
   });
 
   it('never opens two alerts for one rule and customer under concurrent screening', async () => {

@@ -193,11 +193,15 @@ export class AlertsService {
     if (to === AlertStatus.CLOSED && !input.disposition) throw BadUserInputError.field('disposition', 'is required to close an alert');
     if (input.to !== AlertTarget.CLOSED && input.disposition) throw BadUserInputError.field('disposition', 'is only given when closing');
     return this.tx.run(async (manager) => {
+      // The customer before the alert, as screening locks them (customer, then its open alerts): the risk
+      // recompute below locks the customer, and taking it after the alert could deadlock with a screening call.
+      if (alert.customerId) await manager.query(`SELECT id FROM customer WHERE id = $1 FOR UPDATE`, [alert.customerId]);
       const [, count] = (await manager.query(
         `UPDATE alert SET status = $2, disposition = $3, closed_at = CASE WHEN $2 = 'CLOSED' THEN now() END, updated_at = now() WHERE id = $1 AND status = $4`,
         [id, to, input.disposition ?? null, alert.status],
       )) as [unknown, number];
-      if (count !== 1) throw new InvalidTransitionError('Alert', 'a changed state', to);
+      // Moved meanwhile by someone else: the error names the state it is in now, as a console shows it.
+      if (count !== 1) throw new InvalidTransitionError('Alert', await this.currentStatus(manager, id), to);
       // Notes are free text about a customer: encrypted under that customer's key, never in the audit log.
       const activityId = randomUUID();
       const note = input.note ? await this.sealNote(manager, alert, activityId, input.note) : null;
@@ -209,6 +213,12 @@ export class AlertsService {
       if (alert.customerId) await this.risk.recompute(manager, alert.customerId, 'alert.transition');
       return this.get(id);
     });
+  }
+
+  /** The alert's committed status, read after a conditional update found it changed. */
+  private async currentStatus(manager: EntityManager, id: string): Promise<string> {
+    const [row] = (await manager.query(`SELECT status FROM alert WHERE id = $1`, [id])) as Array<{ status: string }>;
+    return row.status;
   }
 
   /** The note sealed for the alert_activity row `activityId`; `null` when the alert's customer is erased. */

@@ -97,7 +97,11 @@ export class EventsService {
     const principal = this.principal();
     return this.tx.run(async (manager) => {
       const [, count] = (await manager.query(`UPDATE event SET hold_status = $3 WHERE id = $1 AND occurred_at = $2 AND hold_status = 'PENDING'`, [eventId, event.occurredAt!.toISOString(), to])) as [unknown, number];
-      if (count !== 1) throw new InvalidTransitionError('Hold', 'resolved', to);
+      if (count !== 1) {
+        // Resolved meanwhile by someone else: the error names the outcome it has now.
+        const [now] = (await manager.query(`SELECT hold_status FROM event WHERE id = $1 AND occurred_at = $2`, [eventId, event.occurredAt!.toISOString()])) as Array<{ hold_status: string | null }>;
+        throw new InvalidTransitionError('Hold', now?.hold_status ?? 'NONE', to);
+      }
       const actionId = randomUUID();
       const [customer] = await this.customers.snapshots([event.customerId!], []);
       const note = input.note && customer ? this.customers.sealForCustomer(customer, { table: 'hold_action', column: 'note', rowId: actionId }, input.note) : null;

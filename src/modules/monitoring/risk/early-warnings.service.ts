@@ -147,10 +147,14 @@ export class EarlyWarningsService {
 
   /**
    * After a recompute: a risk level that rose raises RISK_ESCALATION (repeats keep the level it started
-   * from); once the level is back at or below that starting level the warning resolves itself.
+   * from); once the level is back at or below that starting level the warning resolves itself. A closed
+   * customer's rise (a triaged alert of an erased customer, say) raises nothing.
    */
-  async onRiskChange(manager: EntityManager, customerId: string, previous: { score: number; level: string }, next: { score: number; level: string }, reason: string): Promise<void> {
+  async onRiskChange(
+    manager: EntityManager, customerId: string, previous: { score: number; level: string }, next: { score: number; level: string }, reason: string, customer: { closed: boolean } = { closed: false },
+  ): Promise<void> {
     if (levelRank(next.level) > levelRank(previous.level)) {
+      if (customer.closed) return;
       await this.raise(manager, customerId, EarlyWarningType.RISK_ESCALATION, { fromLevel: previous.level, fromScore: previous.score, toLevel: next.level, toScore: next.score, reason }, ['fromLevel', 'fromScore']);
     } else if (levelRank(next.level) < levelRank(previous.level)) {
       await this.resolveOpen(manager, customerId, EarlyWarningType.RISK_ESCALATION, `risk level back to ${next.level}`,

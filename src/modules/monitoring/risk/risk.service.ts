@@ -107,7 +107,8 @@ export class RiskService {
         `INSERT INTO customer_risk_history (customer_id, score, level, previous_score, previous_level, factors, reason) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
         [customerId, next.score, next.level, previous.score, previous.level, JSON.stringify(next.factors), reason.slice(0, 100)],
       );
-      await this.warnings.onRiskChange(manager, customerId, previous, next, reason);
+      // A closed relationship (TERMINATED, ERASED) is not warned about any more; a fall still resolves a warning.
+      await this.warnings.onRiskChange(manager, customerId, previous, next, reason, { closed: customer.status === 'TERMINATED' || customer.status === 'ERASED' });
     }
     return { ...next, changed };
   }
