@@ -74,8 +74,13 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
     }
 
     // A unique constraint caught a race the service's own check could not (two creates at once).
-    if ((original as { driverError?: { code?: string } } | undefined)?.driverError?.code === '23505') {
+    const sqlState = (original as { driverError?: { code?: string } } | undefined)?.driverError?.code;
+    if (sqlState === '23505') {
       return { ...base, message: 'Already exists', extensions: { code: ErrorCode.CONFLICT } };
+    }
+    // Text PostgreSQL cannot store (a NUL character) that no input check caught: the input's fault, not ours.
+    if (sqlState === '22P05' || sqlState === '22021') {
+      return { ...base, message: 'The input holds a character that cannot be stored (NUL)', extensions: { code: ErrorCode.BAD_USER_INPUT } };
     }
 
     if (original instanceof HttpException) {

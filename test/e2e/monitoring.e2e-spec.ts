@@ -400,6 +400,70 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: enforce.updateRule.id }, co.accessToken);
   });
 
+  it('audits the version an activation replaces, numbers concurrent edits of two versions in turn, and clears a description on null', async () => {
+    const RULE = 'mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }';
+    const UPDATE = 'mutation($id: ID!, $i: UpdateRuleInput!) { updateRule(id: $id, input: $i) { id version description } }';
+    const ACTIVATE = 'mutation($id: ID!) { activateRule(id: $id) { status } }';
+    const v1 = (await gqlOk<{ createRule: { id: string } }>(t.gql, RULE, {
+      i: { code: 'TEST_VERSIONS', name: 'Versions', description: 'First cut', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'VERSIONS' } } } },
+    }, analyst.accessToken)).createRule.id;
+    await gqlOk(t.gql, ACTIVATE, { id: v1 }, co.accessToken);
+    const v2 = (await gqlOk<{ updateRule: { id: string } }>(t.gql, UPDATE, { id: v1, i: { severity: 'MEDIUM' } }, analyst.accessToken)).updateRule.id;
+    await gqlOk(t.gql, ACTIVATE, { id: v2 }, co.accessToken);
+    const { rows: retired } = await sql.query(`SELECT details FROM audit_entry WHERE resource_id = $1 AND action = 'rule.retire'`, [v1]);
+    expect(retired).toEqual([{ details: { code: 'TEST_VERSIONS', version: 1, replacedBy: v2 } }]);
+
+    // Edits of the ACTIVE v2 and the RETIRED v1 at once: each becomes a version of its own, 3 and 4.
+    const side = new Client({ connectionString: t.db.url });
+    await side.connect();
+    try {
+      await side.query('BEGIN');
+      await side.query('SELECT id FROM rule WHERE id = ANY($1::uuid[]) FOR UPDATE', [[v1, v2]]);
+      const edits = [t.gql(UPDATE, { id: v2, i: { name: 'From v2' } }, { token: analyst.accessToken }), t.gql(UPDATE, { id: v1, i: { name: 'From v1' } }, { token: co.accessToken })];
+      expect(await lockWaiters(sql, 2)).toBeGreaterThanOrEqual(2);
+      await side.query('COMMIT');
+      const done = await Promise.all(edits);
+      expect(done.map((r) => r.errors)).toEqual([undefined, undefined]);
+      expect(done.map((r) => (r.data as { updateRule: { version: number } }).updateRule.version).sort()).toEqual([3, 4]);
+      const draft = (done[0].data as { updateRule: { id: string; description: string | null } }).updateRule;
+      expect(draft.description).toBe('First cut');
+      // Left out, the description stays; null clears it.
+      expect((await gqlOk<{ updateRule: { description: string | null } }>(t.gql, UPDATE, { id: draft.id, i: { name: 'Still described' } }, analyst.accessToken)).updateRule.description).toBe('First cut');
+      expect((await gqlOk<{ updateRule: { description: string | null } }>(t.gql, UPDATE, { id: draft.id, i: { description: null } }, analyst.accessToken)).updateRule.description).toBeNull();
+    } finally {
+      await side.end();
+    }
+  });
+
+  it('refuses a dedup window beyond a year, and text PostgreSQL cannot store, naming the field', async () => {
+    const RULE = 'mutation($i: CreateRuleInput!) { createRule(input: $i) { id dedupWindow } }';
+    const base = { name: 'Window', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'W' } } } };
+    for (const dedupWindow of ['P99999999D', 'P367D', 'P53W']) {
+      const res = await t.gql(RULE, { i: { ...base, code: 'TEST_WINDOW', dedupWindow } }, { token: analyst.accessToken });
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'dedupWindow', message: 'must be at most P366D' }] });
+    }
+    expect((await gqlOk<{ createRule: { dedupWindow: string } }>(t.gql, RULE, { i: { ...base, code: 'TEST_WINDOW', dedupWindow: 'P366D' } }, analyst.accessToken)).createRule.dedupWindow).toBe('P366D');
+    const v1 = (await sql.query(`SELECT id FROM rule WHERE code = 'TEST_WINDOW'`)).rows[0].id as string;
+    expect((await t.gql('mutation($id: ID!) { updateRule(id: $id, input: {dedupWindow: "P400D"}) { id } }', { id: v1 }, { token: analyst.accessToken })).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+
+    // NUL: in a condition's literal, in a name, in an event's text or attribute (that event only).
+    const nul = await t.gql(RULE, { i: { ...base, code: 'TEST_NUL', condition: { compare: { left: { field: 'channel' }, op: 'in', right: { value: ['ok', 'A\u0000B'] } } } } }, { token: analyst.accessToken });
+    expect(nul.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'condition.compare.right.value.1', message: 'must not contain NUL characters' }] });
+    const named = await t.gql(RULE, { i: { ...base, code: 'TEST_NUL', name: 'Nul\u0000name' } }, { token: analyst.accessToken });
+    expect(named.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'name', message: 'must not contain NUL characters' }] });
+    const c = await customer();
+    const res = await ingest(t, core.token, [
+      { customerId: c, type: 'TRANSACTION', amount: '10.00', deviceId: 'dev\u0000ice' },
+      { customerId: c, type: 'TRANSACTION', amount: '10.00', attributes: { note: 'a\u0000b' } },
+      { customerId: c, type: 'TRANSACTION', amount: '10.00', attributes: { tags: ['ok', 'x\u0000'] } },
+      { customerId: c, type: 'TRANSACTION', amount: '10.00' },
+    ]);
+    expect(res.data!.ingestEvents.map((r) => (r ? r.decision : null))).toEqual([null, null, null, 'ALLOW']);
+    expect(res.errors!.map((e) => [e.path, e.extensions?.code])).toEqual([
+      [['ingestEvents', 0], 'BAD_USER_INPUT'], [['ingestEvents', 1], 'BAD_USER_INPUT'], [['ingestEvents', 2], 'BAD_USER_INPUT'],
+    ]);
+  });
+
   it('refuses an invalid condition naming the bad node', async () => {
     const res = await t.gql('mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', {
       i: { code: 'BROKEN', name: 'Broken', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], condition: { all: [{ compare: { left: { field: 'amount' }, op: 'bigger', right: { value: 1 } } }] } },

@@ -78,7 +78,7 @@ describe('watchlists', () => {
     expect(await bad({ code: 'X' })).toEqual(['code']);
     expect(await bad({ code: `A${'B'.repeat(64)}` })).toEqual(['code']);
     expect(await bad({ name: '   ' })).toEqual(['name']);
-    expect(await bad({ entries: ['ok', '  ', 'x'.repeat(201)] })).toEqual(['entries.1', 'entries.2']);
+    expect(await bad({ entries: ['ok', '  ', 'x'.repeat(201), 'NUL\u0000'] })).toEqual(['entries.1', 'entries.2', 'entries.3']);
     expect(await bad({ entries: Array.from({ length: 10_001 }, (_, i) => `CP-${i}`) })).toEqual(['entries']);
     expect(codeOf(await t.gql(ONE, { c: 'TEST_VALID' }, { token: co.accessToken }))).toBe('NOT_FOUND');
   });

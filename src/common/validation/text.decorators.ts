@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
-import { IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsNotEmpty, IsOptional, IsString, MaxLength, NotContains } from 'class-validator';
 
 /**
  * Text inputs are trimmed, must be non-empty after trimming and within `max` characters (SPEC §8 Inputs).
@@ -13,5 +13,7 @@ export function Text(max: number, options: { optional?: boolean } = {}): Propert
     IsString({ message: 'x must be a string' }),
     IsNotEmpty({ message: 'x must not be empty' }),
     MaxLength(max, { message: `x must be at most ${max} characters` }),
+    // PostgreSQL's text cannot hold a NUL: refused here by name rather than failing the statement.
+    NotContains('\u0000', { message: 'x must not contain NUL characters' }),
   );
 }

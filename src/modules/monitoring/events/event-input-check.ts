@@ -23,7 +23,7 @@ export function wellFormedEvent(raw: unknown): EventInput | null {
     const v = fields[name];
     if (typeof v === 'string') {
       const trimmed = v.trim(); // as @Text's @Transform, before its checks
-      if (!isNotEmpty(trimmed) || !maxLength(trimmed, EVENT_TEXT_MAX[name])) return null;
+      if (!isNotEmpty(trimmed) || !maxLength(trimmed, EVENT_TEXT_MAX[name]) || trimmed.includes('\u0000')) return null;
       fields[name] = trimmed;
     } else if (name === 'idempotencyKey' || !absent(v)) return null; // required, or present but not a string
   }

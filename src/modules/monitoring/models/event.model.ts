@@ -14,7 +14,9 @@ export function flatAttributes(value: unknown): boolean {
   if (value === undefined || value === null) return true;
   if (typeof value !== 'object' || Array.isArray(value)) return false;
   const entries = Object.entries(value as Record<string, unknown>);
-  return entries.length <= 50 && entries.every(([k, v]) => /^[A-Za-z0-9_.]{1,64}$/.test(k) && (v === null || ['string', 'number', 'boolean'].includes(typeof v) || (Array.isArray(v) && v.length <= 50 && v.every((x) => typeof x === 'string' && x.length <= 200))) && (typeof v !== 'string' || v.length <= 200));
+  // No NUL in a string: PostgreSQL's jsonb cannot hold one, and the whole call would fail at the insert.
+  const text = (x: string) => x.length <= 200 && !x.includes('\u0000');
+  return entries.length <= 50 && entries.every(([k, v]) => /^[A-Za-z0-9_.]{1,64}$/.test(k) && (v === null || ['number', 'boolean'].includes(typeof v) || (typeof v === 'string' && text(v)) || (Array.isArray(v) && v.length <= 50 && v.every((x) => typeof x === 'string' && text(x)))));
 }
 
 @ValidatorConstraint({ name: 'flatAttributes' })
@@ -23,7 +25,7 @@ class FlatAttributes implements ValidatorConstraintInterface {
     return flatAttributes(value);
   }
   defaultMessage(): string {
-    return 'x must be an object of at most 50 non-PII keys with scalar values (free text belongs in content)';
+    return 'x must be an object of at most 50 non-PII keys with scalar values, texts of at most 200 characters without NUL (free text belongs in content)';
   }
 }
 

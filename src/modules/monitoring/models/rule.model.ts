@@ -46,7 +46,7 @@ export class CreateRuleInput {
 @InputType()
 export class UpdateRuleInput {
   @Field({ nullable: true }) @Text(200, { optional: true }) name?: string;
-  @Field({ nullable: true }) @Text(2000, { optional: true }) description?: string;
+  @Field({ nullable: true, description: 'Left out, the description stays; null clears it' }) @Text(2000, { optional: true }) description?: string;
   @Field(() => [EventType], { nullable: true }) @IsOptional() @ArrayMinSize(1) @IsEnum(EventType, { each: true }) eventTypes?: EventType[];
   @Field(() => GraphQLJSON, { nullable: true }) condition?: unknown;
   @Field(() => Severity, { nullable: true }) @IsOptional() @IsEnum(Severity) severity?: Severity;

@@ -8,7 +8,7 @@ import { combineAggregateQueries } from './condition/aggregate-batch-sql';
 import { buildAggregateQuery, readAggregateRow, readLastActivity } from './condition/aggregate-sql';
 import { compileCondition } from './condition/compile-condition';
 import type { CompiledCondition } from './condition/condition.types';
-import { parseDuration } from './condition/duration';
+import { MAX_DEDUP_WINDOW_MS, parseDuration } from './condition/duration';
 import { toRuleModel, type RuleRow } from './rule-row';
 
 export interface ActiveRule {
@@ -128,7 +128,7 @@ export class RuleEngine {
     const rows = (await manager.query(`SELECT * FROM rule WHERE status = 'ACTIVE' ORDER BY code`)) as RuleRow[];
     const rules = rows.map((r): ActiveRule => ({
       id: r.id, code: r.code, version: r.version, severity: r.severity, actions: r.actions, mode: r.mode,
-      dedupWindowMs: parseDuration(r.dedup_window) ?? DAY_MS, eventTypes: new Set(r.event_types),
+      dedupWindowMs: Math.min(parseDuration(r.dedup_window) ?? DAY_MS, MAX_DEDUP_WINDOW_MS), eventTypes: new Set(r.event_types),
       compiled: compileCondition(r.condition), model: toRuleModel(r),
     }));
     const codes = [...new Set(rules.flatMap((r) => r.compiled.lists))];

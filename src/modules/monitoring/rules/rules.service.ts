@@ -7,7 +7,7 @@ import { BadUserInputError, ConflictError, InvalidTransitionError, NotFoundError
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination/cursor';
 import { TransactionService } from '../../../database/transaction.service';
-import { parseDuration } from './condition/duration';
+import { MAX_DEDUP_WINDOW_MS, parseDuration } from './condition/duration';
 import type { Condition } from './condition/condition.types';
 import { listReferences } from './condition/list-references';
 import { assertValidCondition, invalidConditionError } from './condition/validate-condition';
@@ -98,12 +98,17 @@ export class RulesService {
     if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
     if (input.condition !== undefined && input.condition !== null) this.check(input.condition, input.dedupWindow);
     else this.check(undefined, input.dedupWindow);
+    const { code } = await this.row(id);
     return this.tx.run(async (manager) => {
+      // The code's lock, as activation takes it and before the row's: two edits of versions of one code then
+      // number their new versions one after the other instead of both taking max(version) + 1.
+      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 11))`, [code]);
       // Fields left out keep their current values: current as of the lock, so a concurrent edit is not undone.
       const current = await this.lockedRow(manager, id);
       const merged = {
         name: input.name ?? current.name,
-        description: input.description ?? current.description,
+        // An explicit null clears the description; left out, it stays.
+        description: input.description === null ? null : (input.description ?? current.description),
         eventTypes: input.eventTypes ?? current.event_types,
         condition: input.condition ?? current.condition,
         severity: input.severity ?? current.severity,
@@ -142,8 +147,15 @@ export class RulesService {
       if (rule.status === RuleStatus.ACTIVE) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.ACTIVE);
       // A draft saved before watchlist codes were checked on save is checked here, before it can run.
       await this.checkWatchlists(manager, rule.condition);
-      await manager.query(`UPDATE rule SET status = 'RETIRED', retired_at = now(), updated_at = now() WHERE code = $1 AND status = 'ACTIVE'`, [rule.code]);
+      const [replaced] = (await manager.query(
+        `UPDATE rule SET status = 'RETIRED', retired_at = now(), updated_at = now() WHERE code = $1 AND status = 'ACTIVE' RETURNING id, version`,
+        [rule.code],
+      )) as [Array<{ id: string; version: number }>, number];
       const [rows] = (await manager.query(`UPDATE rule SET status = 'ACTIVE', activated_at = now(), retired_at = NULL, updated_at = now() WHERE id = $1 RETURNING *`, [id])) as [RuleRow[], number];
+      // The version it replaces stops running too: its own entry, so a reviewer following that version finds it.
+      for (const old of replaced) {
+        await this.audit.record({ action: 'rule.retire', outcome: 'SUCCESS', resourceType: 'Rule', resourceId: old.id, details: { code: rule.code, version: old.version, replacedBy: id } });
+      }
       await this.audit.record({ action: 'rule.activate', outcome: 'SUCCESS', resourceType: 'Rule', resourceId: id, details: { code: rule.code, version: rule.version } });
       return toRuleModel(rows[0]);
     });
@@ -165,7 +177,10 @@ export class RulesService {
 
   private check(condition: unknown, dedupWindow: string | undefined): void {
     if (condition !== undefined) assertValidCondition(condition, 'condition');
-    if (dedupWindow !== undefined && dedupWindow !== null && parseDuration(dedupWindow) === null) throw BadUserInputError.field('dedupWindow', 'must be an ISO-8601 duration such as P1D');
+    if (dedupWindow === undefined || dedupWindow === null) return;
+    const ms = parseDuration(dedupWindow);
+    if (ms === null) throw BadUserInputError.field('dedupWindow', 'must be an ISO-8601 duration such as P1D');
+    if (ms > MAX_DEDUP_WINDOW_MS) throw BadUserInputError.field('dedupWindow', 'must be at most P366D');
   }
 
   /**

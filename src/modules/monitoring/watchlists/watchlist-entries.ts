@@ -20,6 +20,7 @@ export function normalizeEntries(values: readonly string[] | null | undefined, p
     const value = typeof raw === 'string' ? raw.trim() : '';
     if (!value) errors.push({ path: `${path}.${index}`, message: 'must not be empty' });
     else if (!maxLength(value, ENTRY_MAX_LENGTH)) errors.push({ path: `${path}.${index}`, message: `must be at most ${ENTRY_MAX_LENGTH} characters` });
+    else if (value.includes('\u0000')) errors.push({ path: `${path}.${index}`, message: 'must not contain NUL characters' });
     else seen.add(value);
   });
   return { values: [...seen], errors };

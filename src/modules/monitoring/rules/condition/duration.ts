@@ -10,6 +10,9 @@ const MS = { W: 7 * 86_400_000, D: 86_400_000, H: 3_600_000, M: 60_000, S: 1000 
 /** The longest look-back any aggregate may have (window plus offset). */
 export const MAX_WINDOW_MS = 90 * MS.D;
 
+/** The longest dedup window a rule may have: a year and a day, so that dates stay far inside what JS and SQL hold. */
+export const MAX_DEDUP_WINDOW_MS = 366 * MS.D;
+
 // P[nW][nD][T[nH][nM][nS]] with at least one component; `T` must be followed by one.
 const DURATION_RE = /^P(?!$)(?:(\d{1,9})W)?(?:(\d{1,9})D)?(?:T(?=\d)(?:(\d{1,9})H)?(?:(\d{1,9})M)?(?:(\d{1,9})S)?)?$/;
 

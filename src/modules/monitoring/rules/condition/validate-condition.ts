@@ -166,12 +166,16 @@ function operand(node: unknown, path: string, depth: number, inWhere: boolean, s
   }
 }
 
+/** PostgreSQL's jsonb cannot hold a NUL in a string: the rule could not be stored. */
+const NUL_MESSAGE = 'must not contain NUL characters';
+
 function literal(v: unknown, path: string, st: State): void {
   const scalar = (x: unknown) =>
     x === null || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x)) || typeof x === 'string';
   if (typeof v === 'string' && v.length > LIMITS.maxStringLength) {
     return fail(st, path, `must be at most ${LIMITS.maxStringLength} characters`);
   }
+  if (typeof v === 'string' && v.includes('\u0000')) return fail(st, path, NUL_MESSAGE);
   if (scalar(v)) return;
   if (!Array.isArray(v)) return fail(st, path, 'must be a string, a finite number, a boolean, null or an array of those');
   if (v.length > LIMITS.maxArrayItems) return fail(st, path, `must have at most ${LIMITS.maxArrayItems} items`);
@@ -179,7 +183,7 @@ function literal(v: unknown, path: string, st: State): void {
     if (!scalar(x)) fail(st, `${path}.${i}`, 'must be a string, a finite number, a boolean or null');
     else if (typeof x === 'string' && x.length > LIMITS.maxStringLength) {
       fail(st, `${path}.${i}`, `must be at most ${LIMITS.maxStringLength} characters`);
-    }
+    } else if (typeof x === 'string' && x.includes('\u0000')) fail(st, `${path}.${i}`, NUL_MESSAGE);
   });
 }
 
