@@ -221,4 +221,32 @@ describe('webhooks follow the partner: suspension, agreement and scopes cut deli
 
     await queuedThenCutOff((q) => sql.query(`UPDATE partner SET agreement_expires_at = now() - interval '1 second' WHERE id = $1`, [q.partner.id]), 'partner agreement not in force');
   });
+
+  const UPDATE_WEBHOOK = 'mutation($id: ID!, $i: UpdateWebhookInput!) { updateWebhook(id: $id, input: $i) { active eventTypes } }';
+
+  it('(e) a type taken off the webhook is not sent when already queued', async () => {
+    await queuedThenCutOff((s) => gqlOk(t.gql, UPDATE_WEBHOOK, { id: s.webhookId, i: { eventTypes: ['customer.status_changed'] } }, admin.accessToken), 'webhook no longer subscribed to complaint.updated');
+  });
+
+  it('(e) deactivating a webhook lets the attempt in flight end and be logged, then refuses its retry', async () => {
+    await queuedThenCutOff((s) => gqlOk(t.gql, UPDATE_WEBHOOK, { id: s.webhookId, i: { active: false } }, admin.accessToken), 'webhook deleted or deactivated');
+  });
+
+  it('(e) deactivating a webhook dead-letters a message waiting for its retry, with an entry in the delivery log', async () => {
+    Object.assign(retry, { baseDelayMs: 60_000, factor: 1, maxAttempts: 4 });
+    try {
+      const s = await setup(() => 503);
+      await deliveries(s.webhookId, 1);
+      await gqlOk(t.gql, UPDATE_WEBHOOK, { id: s.webhookId, i: { active: false } }, admin.accessToken);
+      const log = await deliveries(s.webhookId, 2);
+      expect(log.map(({ attempt, status, statusCode, error }) => ({ attempt, status, statusCode, error }))).toEqual([
+        { attempt: 1, status: 'FAILED', statusCode: 503, error: 'HTTP 503' },
+        { attempt: 2, status: 'DEAD', statusCode: null, error: 'webhook deactivated' },
+      ]);
+      const { rows } = await sql.query(`SELECT status, last_error FROM webhook_outbox WHERE webhook_id = $1`, [s.webhookId]);
+      expect(rows).toEqual([{ status: 'DEAD', last_error: 'webhook deactivated' }]);
+    } finally {
+      Object.assign(retry, fastRetry);
+    }
+  });
 });

@@ -107,7 +107,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
          FROM webhook w JOIN partner p ON p.id = w.partner_id
         WHERE o.id = $1 AND w.id = o.webhook_id AND o.status = 'PENDING' AND o.attempts = $2::int - 1
           AND (o.locked_until IS NULL OR o.locked_until < now())
-        RETURNING o.id, o.event_type, o.payload, o.created_at, w.id AS webhook_id, w.url, w.secret_enc, w.data_key, w.active, w.deleted_at,
+        RETURNING o.id, o.event_type, o.payload, o.created_at, w.id AS webhook_id, w.url, w.secret_enc, w.data_key, w.active, w.deleted_at, w.event_types,
                   p.suspended_at IS NOT NULL AS partner_suspended, ${partnerInForceSql('p')} AS partner_in_force, p.allowed_scopes`,
       [job.outboxId, job.attempt, WEBHOOK_SETTINGS.leaseMs],
     )) as [Claimed[], number];

@@ -2,7 +2,7 @@ import { refusalOf, webhookMayReceiveSql, type RecipientState } from './webhook-
 import { WEBHOOK_EVENT_SCOPES, WEBHOOK_EVENT_TYPES, webhookScopeFor } from './webhooks.settings';
 
 const live: RecipientState = {
-  event_type: 'complaint.updated', active: true, deleted_at: null, secret_enc: 'e1.x', data_key: 'v1:x',
+  event_type: 'complaint.updated', event_types: ['complaint.updated', 'hold.resolved', 'customer.status_changed'], active: true, deleted_at: null, secret_enc: 'e1.x', data_key: 'v1:x',
   partner_suspended: false, partner_in_force: true, allowed_scopes: ['complaints:read'],
 };
 
@@ -25,6 +25,7 @@ describe('webhook recipients', () => {
     expect(refusalOf({ ...live, allowed_scopes: ['customers:read'] })).toBe('partner lacks the complaints:read scope');
     expect(refusalOf({ ...live, event_type: 'customer.status_changed' })).toBe('partner lacks the customers:read scope');
     expect(refusalOf({ ...live, event_type: 'hold.resolved', allowed_scopes: ['events:write'] })).toBeNull();
+    expect(refusalOf({ ...live, event_types: ['hold.resolved'] })).toBe('webhook no longer subscribed to complaint.updated');
   });
 
   it('builds one SQL condition from the shared partner standing predicate', () => {

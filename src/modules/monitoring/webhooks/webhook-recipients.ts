@@ -17,6 +17,8 @@ export const webhookMayReceiveSql = (w: string, p: string, scopeSql: string): st
 /** What the dispatcher reads about a claimed message's webhook and partner (the claim's RETURNING). */
 export interface RecipientState {
   event_type: string;
+  /** The types the webhook is subscribed to now. */
+  event_types: string[];
   active: boolean;
   deleted_at: Date | null;
   secret_enc: string | null;
@@ -32,6 +34,8 @@ export interface RecipientState {
  */
 export function refusalOf(r: RecipientState): string | null {
   if (!r.active || r.deleted_at || !r.secret_enc || !r.data_key) return 'webhook deleted or deactivated';
+  // An admin took the type off the webhook after the message was queued.
+  if (!r.event_types.includes(r.event_type)) return `webhook no longer subscribed to ${r.event_type}`;
   if (r.partner_suspended) return 'partner suspended';
   if (!r.partner_in_force) return 'partner agreement not in force';
   const scope = webhookScopeFor(r.event_type);

@@ -29,6 +29,9 @@ describe('checkWebhookUrl', () => {
 
   it('refuses what is not an http(s) URL, and credentials, everywhere', async () => {
     await expect(checkWebhookUrl('ftp://example.com/x', development)).rejects.toThrow('must be an http(s) URL');
+    // 1 018 characters as sent, about 6 000 once its é are percent-encoded: over the stored limit.
+    await expect(checkWebhookUrl(`https://h.example/${'é'.repeat(1000)}`, development)).rejects.toThrow('must be at most 2048 characters once normalised');
+    await expect(checkWebhookUrl(`http://127.0.0.1/${'e'.repeat(2000)}`, development)).resolves.toHaveLength(2017);
     await expect(checkWebhookUrl('/relative', development)).rejects.toThrow('must be an absolute http(s) URL');
     await expect(checkWebhookUrl('https://user:pw@example.com/', development)).rejects.toThrow('must not contain credentials');
   });

@@ -14,6 +14,9 @@ export interface UrlPolicy {
 
 export class WebhookUrlError extends Error {}
 
+/** The longest URL a webhook stores (the column's check), after normalisation. */
+export const WEBHOOK_URL_MAX_LENGTH = 2048;
+
 const blocked = new BlockList();
 for (const [network, prefix] of [
   ['0.0.0.0', 8], // "this network", includes the unspecified 0.0.0.0
@@ -85,6 +88,8 @@ export async function checkWebhookUrl(raw: string, policy: UrlPolicy, resolve: R
     throw new WebhookUrlError('must be an absolute http(s) URL');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new WebhookUrlError('must be an http(s) URL');
+  // Normalising percent-encodes what needs it: a URL within the input's limit can grow past the column's.
+  if (url.toString().length > WEBHOOK_URL_MAX_LENGTH) throw new WebhookUrlError(`must be at most ${WEBHOOK_URL_MAX_LENGTH} characters once normalised`);
   if (policy.requireHttps && url.protocol !== 'https:') throw new WebhookUrlError('must use https');
   // Credentials in a URL end up in logs and proxies; receivers authenticate us by the signature instead.
   if (url.username || url.password) throw new WebhookUrlError('must not contain credentials');

@@ -175,12 +175,23 @@ export class WebhooksService {
     return toModel(row);
   }
 
+  /**
+   * The webhook's waiting messages, dead-lettered with a `DEAD` entry in the delivery log as the attempt they
+   * were waiting for. A message whose attempt is in flight (leased) is left to it: that attempt is logged as
+   * it ends, and its retry, if any, is refused then (`refusalOf`) with its own entry.
+   */
   private async deadLetterPending(manager: EntityManager, webhookId: string, reason: string): Promise<number> {
-    const [, count] = (await manager.query(
-      `UPDATE webhook_outbox SET status = 'DEAD', last_error = $2, locked_until = NULL, updated_at = now() WHERE webhook_id = $1 AND status = 'PENDING'`,
+    const rows = (await manager.query(
+      `WITH dead AS (
+         UPDATE webhook_outbox SET status = 'DEAD', last_error = $2, locked_until = NULL, updated_at = now()
+          WHERE webhook_id = $1 AND status = 'PENDING' AND (locked_until IS NULL OR locked_until < now())
+          RETURNING id, event_type, attempts)
+       INSERT INTO webhook_delivery (outbox_id, webhook_id, event_type, attempt, status, status_code, error, duration_ms)
+       SELECT id, $1, event_type, attempts + 1, 'DEAD', NULL, $2, 0 FROM dead
+       RETURNING outbox_id`,
       [webhookId, reason],
-    )) as [unknown, number];
-    return count;
+    )) as unknown[];
+    return rows.length;
   }
 
   private async checkUrl(raw: string): Promise<string> {
