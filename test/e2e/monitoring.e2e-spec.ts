@@ -303,8 +303,11 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
 
   it('screens one customer\'s concurrent calls one after the other, so a velocity rule cannot be beaten by sending in parallel', async () => {
     // HOURLY_VELOCITY: transactions of one hour adding up to more than the daily limit → REVIEW.
+    // One occurredAt for all: a window reaches back from its event's time, so an event stamped a millisecond
+    // earlier would not count one screened before it whatever the locking (no look-ahead in event time).
+    const occurredAt = new Date().toISOString();
     const c = await customer({ dailyLimit: '1000.00' });
-    const send = (amount: string) => ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount }]);
+    const send = (amount: string) => ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount, occurredAt }]);
     const side = new Client({ connectionString: t.db.url });
     await side.connect();
     try {
@@ -323,7 +326,7 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     }
     // Five at once with no one holding the row: the sum crosses 1000 at the fourth, whatever their order.
     const d = await customer({ dailyLimit: '1000.00' });
-    const five = await Promise.all(Array.from({ length: 5 }, () => ingest(t, core.token, [{ customerId: d, type: 'TRANSACTION', amount: '300.00' }])));
+    const five = await Promise.all(Array.from({ length: 5 }, () => ingest(t, core.token, [{ customerId: d, type: 'TRANSACTION', amount: '300.00', occurredAt }])));
     expect(five.map((r) => r.data!.ingestEvents[0]!.decision).sort()).toEqual(['ALLOW', 'ALLOW', 'ALLOW', 'REVIEW', 'REVIEW']);
   });
 
