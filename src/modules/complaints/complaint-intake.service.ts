@@ -14,8 +14,8 @@ import { ComplaintSettings, FRAUD_REPORT } from './complaints.settings';
 import type { FileComplaintInput } from './dto/complaint.inputs';
 import { ComplaintActivityKind, ComplaintStatus } from './models/complaint.enums';
 import type { ComplaintModel } from './models/complaint.model';
+import { isClosedCustomer } from '../customers/customer-status';
 
-const CLOSED_CUSTOMER = new Set(['TERMINATED', 'ERASED']);
 
 /**
  * `fileComplaint`: staff (agents, compliance, an account manager for their own customers) and partners
@@ -47,7 +47,7 @@ export class ComplaintIntake {
     if (!ability.can('file', subject('Complaint', { accountManagerId: customer.accountManagerId, onboardedByPartnerId: customer.onboardedByPartnerId }) as never)) {
       throw new ForbiddenError('Not allowed to file a complaint for this customer');
     }
-    if (CLOSED_CUSTOMER.has(customer.status)) throw new ConflictError(`The customer is ${customer.status}: no new complaints`);
+    if (isClosedCustomer(customer.status)) throw new ConflictError(`The customer is ${customer.status}: no new complaints`);
 
     const id = randomUUID();
     const receivedAt = new Date();

@@ -12,6 +12,7 @@ import { CustomersService } from './customers.service';
 import type { CreateCustomerInput, RecordConsentInput, UpdateCustomerInput } from './dto/customer.inputs';
 import { CUSTOMER_PII_FIELDS, CustomerEntity, type CustomerPiiField } from './entities/customer.entity';
 import type { ConsentModel, CustomerModel } from './models/customer.model';
+import { isClosedCustomer } from './customer-status';
 
 /** Fields that, after creation, only a COMPLIANCE_OFFICER changes (SPEC §8 write rules). */
 const COMPLIANCE_ONLY_AFTER_CREATE = ['transactionLimit', 'dailyLimit', 'accountManagerId'] as const;
@@ -37,7 +38,6 @@ export function customerWriteRefusal(principal: Principal, operation: 'create' |
   }
   return undefined;
 }
-const CLOSED_STATUSES = new Set(['TERMINATED', 'ERASED']);
 
 /** Normalised PII as stored (phone in E.164, e-mail trimmed) so lookups and comparisons agree. */
 function normalisedPii(input: Partial<Record<CustomerPiiField, string | undefined>>): PiiValues {
@@ -114,11 +114,11 @@ export class CustomerRecordsService {
     if (!this.customers.ability().can('update', subject('Customer', { ...row }) as never)) throw new ForbiddenError('Not allowed to update this customer');
     const refusal = customerWriteRefusal(principal, 'update', input as unknown as Record<string, unknown>);
     if (refusal) throw refusal;
-    if (CLOSED_STATUSES.has(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
+    if (isClosedCustomer(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
 
     return this.tx.run(async (manager) => {
       const locked = await manager.findOneOrFail(CustomerEntity, { where: { id }, lock: { mode: 'pessimistic_write' } });
-      if (CLOSED_STATUSES.has(locked.status)) throw new ConflictError(`The customer is ${locked.status}: no further changes`);
+      if (isClosedCustomer(locked.status)) throw new ConflictError(`The customer is ${locked.status}: no further changes`);
       const current = this.pii.decryptAll(locked);
       const next = normalisedPii(input);
       const dek = this.pii.dataKey(locked)!;
@@ -205,7 +205,7 @@ export class CustomerRecordsService {
     const principal = this.customers.principal();
     const row = await this.customers.findEntity(input.customerId, 'customerId');
     if (!this.customers.ability().can('create', subject('Consent', { ...row }) as never)) throw new ForbiddenError('Not allowed to record consent for this customer');
-    if (CLOSED_STATUSES.has(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
+    if (isClosedCustomer(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
     return this.tx.run(async (manager) => {
       const [consent] = (await manager.query(
         `INSERT INTO customer_consent (customer_id, purpose, granted, actor_type, actor_id) VALUES ($1, $2, $3, $4, $5)

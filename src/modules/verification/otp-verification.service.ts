@@ -19,7 +19,8 @@ import type { VerificationChallengeModel, VerificationModel } from './models/ver
 import { VerificationClock } from './verification.clock';
 import { VerificationOutcomes } from './verification-outcomes.service';
 import { OTP_METHODS, VerificationReader, type VerificationRow } from './verification-reader.service';
-import { CLOSED_CUSTOMER, OTP_SETTINGS } from './verification.settings';
+import { isClosedCustomer } from '../customers/customer-status';
+import { OTP_SETTINGS } from './verification.settings';
 
 /** The digest stored for a challenge: bound to its id, so a digest copied to another row never verifies. */
 export function otpDigest(key: Buffer, verificationId: string, code: string): string {
@@ -61,7 +62,7 @@ export class OtpVerificationService {
     if (!this.reader.ability().can('create', subject('Verification', { accountManagerId: customer.accountManagerId, onboardedByPartnerId: customer.onboardedByPartnerId }) as never)) {
       throw new ForbiddenError('Not allowed to verify this customer');
     }
-    if (CLOSED_CUSTOMER.has(customer.status)) throw new ConflictError(`The customer is ${customer.status}: no verification`);
+    if (isClosedCustomer(customer.status)) throw new ConflictError(`The customer is ${customer.status}: no verification`);
     const field = input.method === OtpMethod.SMS_OTP ? 'phone' : 'email';
     const to = this.identity.contact(customer, field);
     if (!to) {
@@ -117,7 +118,7 @@ export class OtpVerificationService {
     if (!this.reader.ability().can('create', subject('Verification', { accountManagerId: found.account_manager_id, onboardedByPartnerId: found.onboarded_by_partner_id }) as never)) {
       throw new ForbiddenError('Not allowed to verify this customer');
     }
-    if (CLOSED_CUSTOMER.has(found.customer_status ?? '')) throw new ConflictError(`The customer is ${found.customer_status}: no verification`);
+    if (isClosedCustomer(found.customer_status)) throw new ConflictError(`The customer is ${found.customer_status}: no verification`);
     const code = input.code.trim();
     return this.tx.run(async (manager) => {
       // One attempt at a time per challenge: concurrent completions queue here and each sees the count before it.

@@ -9,7 +9,7 @@ import { VerificationResult } from './models/verification.enums';
 import type { VerificationModel } from './models/verification.model';
 import { VerificationOutcomes } from './verification-outcomes.service';
 import { VerificationReader, type VerificationRow } from './verification-reader.service';
-import { CLOSED_CUSTOMER } from './verification.settings';
+import { isClosedCustomer } from '../customers/customer-status';
 
 /**
  * `recordVerificationResult`: a document or biometric check run by an external provider, recorded by staff
@@ -31,7 +31,7 @@ export class VerificationResultsService {
     if (!this.reader.ability().can('create', subject('Verification', { accountManagerId: customer.accountManagerId, onboardedByPartnerId: customer.onboardedByPartnerId }) as never)) {
       throw new ForbiddenError('Not allowed to verify this customer');
     }
-    if (CLOSED_CUSTOMER.has(customer.status)) throw new ConflictError(`The customer is ${customer.status}: no verification`);
+    if (isClosedCustomer(customer.status)) throw new ConflictError(`The customer is ${customer.status}: no verification`);
     const id = randomUUID();
     return this.tx.run(async (manager) => {
       const [row] = (await manager.query(

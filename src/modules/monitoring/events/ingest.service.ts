@@ -25,10 +25,10 @@ import { EventType } from '../models/monitoring.enums';
 import { DecisionPipeline, type IncomingEvent } from './decision-pipeline.service';
 import { parseInstant } from '../../../common/scalars/date-time';
 import { wellFormedEvent } from './event-input-check';
+import { isClosedCustomer } from '../../customers/customer-status';
 
 export const MAX_EVENTS_PER_CALL = 1000;
 const PARTNER_TYPES = new Set([EventType.TRANSACTION, EventType.LOGIN, EventType.COMMUNICATION, EventType.PAYMENT]);
-const CLOSED = new Set(['TERMINATED', 'ERASED']);
 const KNOWN_TYPES = new Set<string>(Object.values(EventType));
 
 /**
@@ -166,7 +166,7 @@ export class IngestService {
       const customer = slot.input.customerId ? byId.get(slot.input.customerId) : byRef.get(slot.input.customerExternalRef!);
       const visible = customer && (principal.trustLevel === TrustLevel.INTERNAL || customer.onboardedByPartnerId === principal.partnerId);
       if (!customer || !visible) slot.error = new NotFoundError('Customer');
-      else if (CLOSED.has(customer.status)) Object.assign(slot, { error: new ConflictError(`The customer is ${customer.status}`), customer, closed: true });
+      else if (isClosedCustomer(customer.status)) Object.assign(slot, { error: new ConflictError(`The customer is ${customer.status}`), customer, closed: true });
       else slot.customer = customer;
     }
   }

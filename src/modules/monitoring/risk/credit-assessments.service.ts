@@ -8,8 +8,8 @@ import type { CustomerModel } from '../../customers/models/customer.model';
 import { EarlyWarningsService } from './early-warnings.service';
 import type { RecordCreditAssessmentInput } from './risk.models';
 import { RiskService } from './risk.service';
+import { isClosedCustomer } from '../../customers/customer-status';
 
-const CLOSED_STATUSES = new Set(['TERMINATED', 'ERASED']);
 
 /**
  * `recordCreditAssessment`: the customer's credit score, level and limit (stored by the customers module),
@@ -30,11 +30,11 @@ export class CreditAssessmentsService {
     // Row scope first: a customer outside it is NOT_FOUND, exactly like customer(id).
     const row = await this.customers.findEntity(input.customerId, 'customerId');
     if (!this.customers.ability().can('create', subject('CreditAssessment', { ...row }) as never)) throw new ForbiddenError('Not allowed to record a credit assessment for this customer');
-    if (CLOSED_STATUSES.has(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
+    if (isClosedCustomer(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
     return this.tx.run(async (manager) => {
       const current = await this.customers.riskInputs(manager, row.id);
       if (!current) throw new NotFoundError('Customer');
-      if (CLOSED_STATUSES.has(current.status)) throw new ConflictError(`The customer is ${current.status}: no further changes`);
+      if (isClosedCustomer(current.status)) throw new ConflictError(`The customer is ${current.status}: no further changes`);
       await this.customers.recordCredit(manager, row.id, { score: input.score, level: input.level, limit: input.limit });
       const [entry] = (await manager.query(
         `INSERT INTO customer_credit_history (customer_id, score, level, credit_limit, previous_score, previous_level, source, actor_type, actor_id)

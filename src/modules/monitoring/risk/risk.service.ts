@@ -3,6 +3,7 @@ import type { EntityManager } from 'typeorm';
 import { CustomersService } from '../../customers/customers.service';
 import { EarlyWarningsService } from './early-warnings.service';
 import { ACCOUNT_AGE_POINTS, scoreRisk, sameRisk, TRUE_POSITIVE_WINDOW_DAYS, type Level, type RiskFactorLine } from './risk-scoring';
+import { isClosedCustomer } from '../../customers/customer-status';
 
 /**
  * A provider of further risk factors, registered by a module that owns the input — cases for active
@@ -107,8 +108,8 @@ export class RiskService {
         `INSERT INTO customer_risk_history (customer_id, score, level, previous_score, previous_level, factors, reason) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
         [customerId, next.score, next.level, previous.score, previous.level, JSON.stringify(next.factors), reason.slice(0, 100)],
       );
-      // A closed relationship (TERMINATED, ERASED) is not warned about any more; a fall still resolves a warning.
-      await this.warnings.onRiskChange(manager, customerId, previous, next, reason, { closed: customer.status === 'TERMINATED' || customer.status === 'ERASED' });
+      // A closed relationship is not warned about any more; a fall still resolves a warning.
+      await this.warnings.onRiskChange(manager, customerId, previous, next, reason, { closed: isClosedCustomer(customer.status) });
     }
     return { ...next, changed };
   }
