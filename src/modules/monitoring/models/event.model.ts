@@ -6,7 +6,7 @@ import { Connection } from '../../../common/pagination/connection';
 import { INSTANT_TIME } from '../../../common/scalars/date-time';
 import { DecimalScalar } from '../../../common/scalars/scalars';
 import { MaxDecimals } from '../../../common/validation/decimal.decorators';
-import { Text } from '../../../common/validation/text.decorators';
+import { NUL, Text } from '../../../common/validation/text.decorators';
 import { Decision, EventType, HoldStatus } from './monitoring.enums';
 
 /** `attributes`: at most 50 flat keys with scalar (or short string-array) values; free text belongs in content. */
@@ -14,8 +14,8 @@ export function flatAttributes(value: unknown): boolean {
   if (value === undefined || value === null) return true;
   if (typeof value !== 'object' || Array.isArray(value)) return false;
   const entries = Object.entries(value as Record<string, unknown>);
-  // No NUL in a string: PostgreSQL's jsonb cannot hold one, and the whole call would fail at the insert.
-  const text = (x: string) => x.length <= 200 && !x.includes('\u0000');
+  // No NUL in a string (see NUL): the whole call would fail at the insert.
+  const text = (x: string) => x.length <= 200 && !x.includes(NUL);
   return entries.length <= 50 && entries.every(([k, v]) => /^[A-Za-z0-9_.]{1,64}$/.test(k) && (v === null || ['number', 'boolean'].includes(typeof v) || (typeof v === 'string' && text(v)) || (Array.isArray(v) && v.length <= 50 && v.every((x) => typeof x === 'string' && text(x)))));
 }
 

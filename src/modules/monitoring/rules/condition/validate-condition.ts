@@ -1,4 +1,5 @@
 import { BadUserInputError, type FieldError } from '../../../../common/errors/app-error';
+import { NUL, NUL_MESSAGE } from '../../../../common/validation/text.decorators';
 import { DURATION_HINT, MAX_WINDOW_MS, parseDuration } from './duration';
 import type { Operand } from './condition.types';
 import { resolveCompare, staticType } from './typing';
@@ -166,24 +167,24 @@ function operand(node: unknown, path: string, depth: number, inWhere: boolean, s
   }
 }
 
-/** PostgreSQL's jsonb cannot hold a NUL in a string: the rule could not be stored. */
-const NUL_MESSAGE = 'must not contain NUL characters';
+/** What is wrong with a string literal (too long, or a NUL the rule could not be stored with), or null. */
+function textProblem(x: string): string | null {
+  if (x.length > LIMITS.maxStringLength) return `must be at most ${LIMITS.maxStringLength} characters`;
+  return x.includes(NUL) ? NUL_MESSAGE : null;
+}
 
 function literal(v: unknown, path: string, st: State): void {
   const scalar = (x: unknown) =>
     x === null || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x)) || typeof x === 'string';
-  if (typeof v === 'string' && v.length > LIMITS.maxStringLength) {
-    return fail(st, path, `must be at most ${LIMITS.maxStringLength} characters`);
-  }
-  if (typeof v === 'string' && v.includes('\u0000')) return fail(st, path, NUL_MESSAGE);
+  const problem = typeof v === 'string' ? textProblem(v) : null;
+  if (problem) return fail(st, path, problem);
   if (scalar(v)) return;
   if (!Array.isArray(v)) return fail(st, path, 'must be a string, a finite number, a boolean, null or an array of those');
   if (v.length > LIMITS.maxArrayItems) return fail(st, path, `must have at most ${LIMITS.maxArrayItems} items`);
   v.forEach((x, i) => {
-    if (!scalar(x)) fail(st, `${path}.${i}`, 'must be a string, a finite number, a boolean or null');
-    else if (typeof x === 'string' && x.length > LIMITS.maxStringLength) {
-      fail(st, `${path}.${i}`, `must be at most ${LIMITS.maxStringLength} characters`);
-    } else if (typeof x === 'string' && x.includes('\u0000')) fail(st, `${path}.${i}`, NUL_MESSAGE);
+    if (!scalar(x)) return fail(st, `${path}.${i}`, 'must be a string, a finite number, a boolean or null');
+    const itemProblem = typeof x === 'string' ? textProblem(x) : null;
+    if (itemProblem) fail(st, `${path}.${i}`, itemProblem);
   });
 }
 
