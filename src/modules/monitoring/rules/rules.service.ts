@@ -100,9 +100,9 @@ export class RulesService {
     else this.check(undefined, input.dedupWindow);
     const { code } = await this.row(id);
     return this.tx.run(async (manager) => {
-      // The code's lock, as activation takes it and before the row's: two edits of versions of one code then
-      // number their new versions one after the other instead of both taking max(version) + 1.
-      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 11))`, [code]);
+      // Before the row's lock, as activation takes them: two edits of versions of one code then number their
+      // new versions one after the other instead of both taking max(version) + 1.
+      await this.lockCode(manager, code);
       // Fields left out keep their current values: current as of the lock, so a concurrent edit is not undone.
       const current = await this.lockedRow(manager, id);
       const merged = {
@@ -142,7 +142,7 @@ export class RulesService {
     const { code } = await this.row(id);
     const result = await this.tx.run(async (manager) => {
       // One activation per code at a time; the version itself is read again under the lock.
-      await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 11))`, [code]);
+      await this.lockCode(manager, code);
       const rule = await this.lockedRow(manager, id);
       if (rule.status === RuleStatus.ACTIVE) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.ACTIVE);
       // A draft saved before watchlist codes were checked on save is checked here, before it can run.
@@ -173,6 +173,11 @@ export class RulesService {
     });
     this.engine.invalidate();
     return result;
+  }
+
+  /** The code's lock, held to the end of the transaction: changes to one code's set of versions queue on it. */
+  private async lockCode(manager: EntityManager, code: string): Promise<void> {
+    await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 11))`, [code]);
   }
 
   private check(condition: unknown, dedupWindow: string | undefined): void {
