@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { lockWaiters } from '../helpers/postgres';
+import { inSideTransaction, lockWaiters } from '../helpers/postgres';
 import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
 
@@ -177,10 +177,7 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
 
   it('refuses to assign an alert that was closed while the assignment waited', async () => {
     const { alertId } = await largeAlert();
-    const side = new Client({ connectionString: t.db.url });
-    await side.connect();
-    try {
-      await side.query('BEGIN');
+    await inSideTransaction(t.db.url, async (side) => {
       await side.query('SELECT 1 FROM alert WHERE id = $1 FOR UPDATE', [alertId]);
       const assigning = t.gql('mutation($id: ID!, $a: ID!) { assignAlert(id: $id, assigneeId: $a) { id } }', { id: alertId, a: analyst.userId }, { token: co.accessToken });
       await lockWaiters(side, 1);
@@ -188,19 +185,14 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
       await side.query(`UPDATE alert SET status = 'CLOSED', disposition = 'FALSE_POSITIVE', closed_at = now() WHERE id = $1`, [alertId]);
       await side.query('COMMIT');
       expect(codeOf(await assigning)).toBe('INVALID_TRANSITION');
-    } finally {
-      await side.end();
-    }
+    });
     const { rows } = await sql.query(`SELECT a.assignee_id, (SELECT count(*)::int FROM alert_activity x WHERE x.alert_id = a.id AND x.kind = 'ASSIGNED') AS assigned FROM alert a WHERE a.id = $1`, [alertId]);
     expect(rows[0]).toEqual({ assignee_id: null, assigned: 0 });
   });
 
   it('names the state an alert or hold moved to while a transition or resolution waited', async () => {
     const { alertId, eventId } = await largeAlert();
-    const side = new Client({ connectionString: t.db.url });
-    await side.connect();
-    try {
-      await side.query('BEGIN');
+    await inSideTransaction(t.db.url, async (side) => {
       await side.query('SELECT 1 FROM alert WHERE id = $1 FOR UPDATE', [alertId]);
       await side.query('SELECT 1 FROM event WHERE id = $1 FOR UPDATE', [eventId]);
       const moving = t.gql('mutation($id: ID!) { transitionAlert(id: $id, input: {to: INVESTIGATING}) { status } }', { id: alertId }, { token: analyst.accessToken });
@@ -212,18 +204,13 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
       await side.query('COMMIT');
       expect((await moving).errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_TRANSITION', from: 'CLOSED', to: 'INVESTIGATING' });
       expect((await resolving).errors?.[0]?.extensions).toMatchObject({ code: 'INVALID_TRANSITION', from: 'REJECTED', to: 'RELEASED' });
-    } finally {
-      await side.end();
-    }
+    });
   });
 
   it('takes a transition\'s locks in screening\'s order (customer, then alert), so the two never deadlock', async () => {
     const { alertId, customerId } = await largeAlert();
-    const side = new Client({ connectionString: t.db.url });
-    await side.connect();
-    try {
-      // What a screening call of this customer does: its customer row first, then the open alerts it repeats.
-      await side.query('BEGIN');
+    // What a screening call of this customer does: its customer row first, then the open alerts it repeats.
+    await inSideTransaction(t.db.url, async (side) => {
       await side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [customerId]);
       const moving = t.gql('mutation($id: ID!) { transitionAlert(id: $id, input: {to: INVESTIGATING}) { status } }', { id: alertId }, { token: analyst.accessToken });
       expect(await lockWaiters(side, 1)).toBe(1);
@@ -233,9 +220,7 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
       const res = await moving;
       expect(res.errors).toBeUndefined();
       expect(res.data).toEqual({ transitionAlert: { status: 'INVESTIGATING' } });
-    } finally {
-      await side.end();
-    }
+    });
   });
 
   it('opens a new alert once the dedup window has passed, and repeats inside it', async () => {

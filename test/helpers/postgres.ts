@@ -81,3 +81,19 @@ export async function lockWaiters(client: Client, count: number, timeoutMs = 20_
   }
   return waiting;
 }
+
+/**
+ * Runs `work` inside an operator's transaction on a connection of its own (BEGIN sent; `work` commits or
+ * leaves it to be rolled back), and closes the connection whatever happens: for tests that hold a row lock
+ * while the app's calls queue behind it.
+ */
+export async function inSideTransaction(url: string, work: (side: Client) => Promise<void>): Promise<void> {
+  const side = new Client({ connectionString: url });
+  await side.connect();
+  try {
+    await side.query('BEGIN');
+    await work(side);
+  } finally {
+    await side.end();
+  }
+}
