@@ -78,9 +78,11 @@ export function createErrorFormatter(options: ErrorFormatterOptions) {
     if (sqlState === '23505') {
       return { ...base, message: 'Already exists', extensions: { code: ErrorCode.CONFLICT } };
     }
-    // Text PostgreSQL cannot store (a NUL character) that no input check caught: the input's fault, not ours.
-    if (sqlState === '22P05' || sqlState === '22021') {
-      return { ...base, message: 'The input holds a character that cannot be stored (NUL)', extensions: { code: ErrorCode.BAD_USER_INPUT } };
+    // Text PostgreSQL cannot store (a NUL character, a lone surrogate in jsonb) that no input check caught:
+    // the input's fault, not ours.
+    const detail = (original as { driverError?: { detail?: string } } | undefined)?.driverError?.detail ?? '';
+    if (sqlState === '22P05' || sqlState === '22021' || (sqlState === '22P02' && /surrogate/i.test(detail))) {
+      return { ...base, message: 'The input holds a character that cannot be stored (NUL or an unpaired surrogate)', extensions: { code: ErrorCode.BAD_USER_INPUT } };
     }
 
     if (original instanceof HttpException) {

@@ -449,22 +449,34 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const v1 = (await sql.query(`SELECT id FROM rule WHERE code = 'TEST_WINDOW'`)).rows[0].id as string;
     expect((await t.gql('mutation($id: ID!) { updateRule(id: $id, input: {dedupWindow: "P400D"}) { id } }', { id: v1 }, { token: analyst.accessToken })).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
 
-    // NUL: in a condition's literal, in a name, in an event's text or attribute (that event only).
-    const nul = await t.gql(RULE, { i: { ...base, code: 'TEST_NUL', condition: { compare: { left: { field: 'channel' }, op: 'in', right: { value: ['ok', 'A\u0000B'] } } } } }, { token: analyst.accessToken });
-    expect(nul.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'condition.compare.right.value.1', message: 'must not contain NUL characters' }] });
-    const named = await t.gql(RULE, { i: { ...base, code: 'TEST_NUL', name: 'Nul\u0000name' } }, { token: analyst.accessToken });
-    expect(named.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'name', message: 'must not contain NUL characters' }] });
+    // NUL, and a lone UTF-16 surrogate (valid JSON, refused by jsonb): in a condition's literal, in a name, in
+    // an event's text or attribute (that event only).
+    const stored = 'must not contain NUL characters or unpaired surrogates';
+    for (const odd of ['A\u0000B', 'A\ud800B', '\udc00']) {
+      const bad = await t.gql(RULE, { i: { ...base, code: 'TEST_NUL', condition: { compare: { left: { field: 'channel' }, op: 'in', right: { value: ['ok', odd] } } } } }, { token: analyst.accessToken });
+      expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'condition.compare.right.value.1', message: stored }] });
+      const named = await t.gql(RULE, { i: { ...base, code: 'TEST_NUL', name: `Odd ${odd} name` } }, { token: analyst.accessToken });
+      expect(named.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'name', message: stored }] });
+    }
     const c = await customer();
     const res = await ingest(t, core.token, [
       { customerId: c, type: 'TRANSACTION', amount: '10.00', deviceId: 'dev\u0000ice' },
       { customerId: c, type: 'TRANSACTION', amount: '10.00', attributes: { note: 'a\u0000b' } },
       { customerId: c, type: 'TRANSACTION', amount: '10.00', attributes: { tags: ['ok', 'x\u0000'] } },
       { customerId: c, type: 'TRANSACTION', amount: '10.00' },
+      { customerId: c, type: 'TRANSACTION', amount: '10.00', deviceId: 'dev\ud800ice' },
+      { customerId: c, type: 'TRANSACTION', amount: '10.00', attributes: { note: 'a\udfffb' } },
+      { customerId: c, type: 'TRANSACTION', amount: '10.00', channel: 'web\ud83d' },
+      { customerId: c, type: 'TRANSACTION', amount: '10.00', deviceId: 'paired \ud83d\ude00 emoji' },
     ]);
-    expect(res.data!.ingestEvents.map((r) => (r ? r.decision : null))).toEqual([null, null, null, 'ALLOW']);
+    expect(res.data!.ingestEvents.map((r) => (r ? r.decision : null))).toEqual([null, null, null, 'ALLOW', null, null, null, 'ALLOW']);
     expect(res.errors!.map((e) => [e.path, e.extensions?.code])).toEqual([
       [['ingestEvents', 0], 'BAD_USER_INPUT'], [['ingestEvents', 1], 'BAD_USER_INPUT'], [['ingestEvents', 2], 'BAD_USER_INPUT'],
+      [['ingestEvents', 4], 'BAD_USER_INPUT'], [['ingestEvents', 5], 'BAD_USER_INPUT'], [['ingestEvents', 6], 'BAD_USER_INPUT'],
     ]);
+    // A watchlist entry holding one.
+    const list = await t.gql('mutation($i: CreateWatchlistInput!) { createWatchlist(input: $i) { id } }', { i: { code: 'ODD_CHARS', name: 'Odd', entries: ['fine', 'bad\ud800'] } }, { token: co.accessToken });
+    expect(list.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'entries.1', message: stored }] });
   });
 
   it('refuses an invalid condition naming the bad node', async () => {

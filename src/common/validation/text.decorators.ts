@@ -1,13 +1,18 @@
 import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
-import { IsNotEmpty, IsOptional, IsString, MaxLength, NotContains } from 'class-validator';
+import { IsNotEmpty, IsOptional, IsString, MaxLength, ValidateBy } from 'class-validator';
 
 /**
- * PostgreSQL cannot store a NUL character, in text or in jsonb: text holding one is refused by name, where it
- * is checked, rather than failing the statement (graphql/format-error.ts maps a refusal that slips through).
+ * Text PostgreSQL cannot store: a NUL character (in text or in jsonb), or a lone UTF-16 surrogate — valid in
+ * a JSON request, but jsonb refuses its escape, so it would fail a whole statement (an ingest batch, an audit
+ * entry). Such text is refused by name where it is checked; graphql/format-error.ts maps a refusal that
+ * slips through.
  */
-export const NUL = '\u0000';
-export const NUL_MESSAGE = 'must not contain NUL characters';
+const NUL = '\u0000';
+export const UNSTORABLE_TEXT_MESSAGE = 'must not contain NUL characters or unpaired surrogates';
+
+/** Whether PostgreSQL can store this text (see above). `isWellFormed` is ES2024: in Node 20, not in our TS lib. */
+export const isStorableText = (s: string): boolean => !s.includes(NUL) && (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /**
  * Text inputs are trimmed, must be non-empty after trimming and within `max` characters (SPEC §8 Inputs).
@@ -20,6 +25,6 @@ export function Text(max: number, options: { optional?: boolean } = {}): Propert
     IsString({ message: 'x must be a string' }),
     IsNotEmpty({ message: 'x must not be empty' }),
     MaxLength(max, { message: `x must be at most ${max} characters` }),
-    NotContains(NUL, { message: `x ${NUL_MESSAGE}` }),
+    ValidateBy({ name: 'isStorableText', validator: { validate: (v: unknown) => typeof v !== 'string' || isStorableText(v), defaultMessage: () => `x ${UNSTORABLE_TEXT_MESSAGE}` } }),
   );
 }

@@ -33,10 +33,10 @@ const tries: Record<string, unknown[]> = {
   channel: ['APP', ' APP ', '', long(50), long(51), null, undefined],
   country: ['FR', 'fr', 'FRA', '', null, undefined],
   ipAddress: ['::1', '2001:db8::1', '1', 'host.example', long(46), '', null, undefined],
-  deviceId: ['d', '  ', long(200), long(201), null, undefined, {}],
+  deviceId: ['d', '  ', long(200), long(201), null, undefined, {}, 'a\u0000b', 'a\ud800b', '\udc00', '\ud83d\ude00'],
   counterpartyRef: ['c', '', long(201), null, undefined],
   content: ['', 'text', long(10_000), long(10_001), null, undefined, 3],
-  attributes: [{}, null, undefined, [], 'x', { 'bad key': 1 }, { nested: { a: 1 } }, { s: long(201) }, { list: [1] }, Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, i]))],
+  attributes: [{}, null, undefined, [], 'x', { 'bad key': 1 }, { nested: { a: 1 } }, { s: long(201) }, { s: 'x\ud800' }, { list: ['ok', 'x\u0000'] }, { list: [1] }, Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, i]))],
 };
 
 async function classValidator(raw: unknown): Promise<{ ok: boolean; input: EventInput }> {

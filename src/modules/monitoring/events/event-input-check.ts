@@ -1,6 +1,6 @@
 import { isEnum, isISO8601, isNotEmpty, isObject, isString, isUUID, matches, maxLength } from 'class-validator';
 import { hasAtMostDecimals } from '../../../common/validation/decimal.decorators';
-import { NUL } from '../../../common/validation/text.decorators';
+import { isStorableText } from '../../../common/validation/text.decorators';
 import { EVENT_AMOUNT_DECIMALS, EVENT_CONTENT_MAX, EVENT_PATTERNS, EVENT_TEXT_MAX, EventInput, flatAttributes } from '../models/event.model';
 import { EventType } from '../models/monitoring.enums';
 
@@ -24,7 +24,7 @@ export function wellFormedEvent(raw: unknown): EventInput | null {
     const v = fields[name];
     if (typeof v === 'string') {
       const trimmed = v.trim(); // as @Text's @Transform, before its checks
-      if (!isNotEmpty(trimmed) || !maxLength(trimmed, EVENT_TEXT_MAX[name]) || trimmed.includes(NUL)) return null;
+      if (!isNotEmpty(trimmed) || !maxLength(trimmed, EVENT_TEXT_MAX[name]) || !isStorableText(trimmed)) return null;
       fields[name] = trimmed;
     } else if (name === 'idempotencyKey' || !absent(v)) return null; // required, or present but not a string
   }

@@ -6,7 +6,7 @@ import { Connection } from '../../../common/pagination/connection';
 import { INSTANT_TIME } from '../../../common/scalars/date-time';
 import { DecimalScalar } from '../../../common/scalars/scalars';
 import { MaxDecimals } from '../../../common/validation/decimal.decorators';
-import { NUL, Text } from '../../../common/validation/text.decorators';
+import { isStorableText, Text } from '../../../common/validation/text.decorators';
 import { Decision, EventType, HoldStatus } from './monitoring.enums';
 
 /** `attributes`: at most 50 flat keys with scalar (or short string-array) values; free text belongs in content. */
@@ -14,8 +14,8 @@ export function flatAttributes(value: unknown): boolean {
   if (value === undefined || value === null) return true;
   if (typeof value !== 'object' || Array.isArray(value)) return false;
   const entries = Object.entries(value as Record<string, unknown>);
-  // No NUL in a string (see NUL): the whole call would fail at the insert.
-  const text = (x: string) => x.length <= 200 && !x.includes(NUL);
+  // Only text PostgreSQL can store (see isStorableText): the whole call would fail at the insert.
+  const text = (x: string) => x.length <= 200 && isStorableText(x);
   return entries.length <= 50 && entries.every(([k, v]) => /^[A-Za-z0-9_.]{1,64}$/.test(k) && (v === null || ['number', 'boolean'].includes(typeof v) || (typeof v === 'string' && text(v)) || (Array.isArray(v) && v.length <= 50 && v.every((x) => typeof x === 'string' && text(x)))));
 }
 
@@ -25,7 +25,7 @@ class FlatAttributes implements ValidatorConstraintInterface {
     return flatAttributes(value);
   }
   defaultMessage(): string {
-    return 'x must be an object of at most 50 non-PII keys with scalar values, texts of at most 200 characters without NUL (free text belongs in content)';
+    return 'x must be an object of at most 50 non-PII keys with scalar values, texts of at most 200 characters without NUL characters or unpaired surrogates (free text belongs in content)';
   }
 }
 

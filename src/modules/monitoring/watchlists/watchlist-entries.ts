@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { maxLength } from 'class-validator';
 import { BadUserInputError, type FieldError } from '../../../common/errors/app-error';
 import { decodeCursor, encodeCursor } from '../../../common/pagination/cursor';
-import { NUL, NUL_MESSAGE } from '../../../common/validation/text.decorators';
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../../../common/validation/text.decorators';
 
 export const MAX_ENTRIES_PER_CALL = 10_000;
 export const ENTRY_MAX_LENGTH = 200;
@@ -21,7 +21,7 @@ export function normalizeEntries(values: readonly string[] | null | undefined, p
     const value = typeof raw === 'string' ? raw.trim() : '';
     if (!value) errors.push({ path: `${path}.${index}`, message: 'must not be empty' });
     else if (!maxLength(value, ENTRY_MAX_LENGTH)) errors.push({ path: `${path}.${index}`, message: `must be at most ${ENTRY_MAX_LENGTH} characters` });
-    else if (value.includes(NUL)) errors.push({ path: `${path}.${index}`, message: NUL_MESSAGE });
+    else if (!isStorableText(value)) errors.push({ path: `${path}.${index}`, message: UNSTORABLE_TEXT_MESSAGE });
     else seen.add(value);
   });
   return { values: [...seen], errors };

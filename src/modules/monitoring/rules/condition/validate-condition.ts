@@ -1,5 +1,5 @@
 import { BadUserInputError, type FieldError } from '../../../../common/errors/app-error';
-import { NUL, NUL_MESSAGE } from '../../../../common/validation/text.decorators';
+import { isStorableText, UNSTORABLE_TEXT_MESSAGE } from '../../../../common/validation/text.decorators';
 import { DURATION_HINT, MAX_WINDOW_MS, parseDuration } from './duration';
 import type { Operand } from './condition.types';
 import { resolveCompare, staticType } from './typing';
@@ -167,10 +167,10 @@ function operand(node: unknown, path: string, depth: number, inWhere: boolean, s
   }
 }
 
-/** What is wrong with a string literal (too long, or a NUL the rule could not be stored with), or null. */
+/** What is wrong with a string literal (too long, or a character the rule could not be stored with), or null. */
 function textProblem(x: string): string | null {
   if (x.length > LIMITS.maxStringLength) return `must be at most ${LIMITS.maxStringLength} characters`;
-  return x.includes(NUL) ? NUL_MESSAGE : null;
+  return isStorableText(x) ? null : UNSTORABLE_TEXT_MESSAGE;
 }
 
 function literal(v: unknown, path: string, st: State): void {
