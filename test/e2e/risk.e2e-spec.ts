@@ -231,6 +231,25 @@ describe('risk score, credit assessments and early warnings', () => {
     expect(warned[0].detail.eventId).toBe(both.data!.ingestEvents[1]!.event!.id);
   });
 
+  it('late payments read daysLate as rules read numbers: a string PostgreSQL would not cast neither counts nor fails a call', async () => {
+    const c = await customer();
+    const fired = async () => (await warnings({ type: 'CREDIT_DETERIORATION', customerId: c })).nodes;
+    const pay = (daysLate: number | string) => ingest(t, core.token, [{ customerId: c, type: 'PAYMENT', amount: '50.00', attributes: { daysLate } }]);
+    // U+3000 is whitespace to PostgreSQL's regular expressions, not to its numeric cast; stored, such a value
+    // used to fail every later late-payment count of the customer (and the call that made it).
+    for (const odd of ['\u3000-1', '\u30005', ' 4', '4 ']) {
+      const res = await pay(odd);
+      expect(res.errors).toBeUndefined();
+      expect(res.data!.ingestEvents[0]).toMatchObject({ decision: 'ALLOW' });
+    }
+    expect(await fired()).toEqual([]);
+    for (const days of [5, '6']) {
+      const res = await pay(days);
+      expect(res.errors).toBeUndefined();
+    }
+    expect((await fired()).map((w) => w.detail.latePayments)).toEqual([2]);
+  });
+
   it('CHURN_RISK: last 30 days below 30 % of the prior monthly average, refreshed periodically; resolved when activity recovers', async () => {
     const quiet = await customer();
     const steady = await customer();
@@ -359,6 +378,14 @@ describe('risk score, credit assessments and early warnings', () => {
     await service.recordSatisfaction(c, 1);
     expect((await warnings({ type: 'LOW_SATISFACTION', customerId: c })).nodes.map((x) => [x.id, x.occurrences, x.detail.satisfaction])).toEqual([[w!.id, 2, 1]]);
     await expect(service.recordSatisfaction(c, 6)).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+
+    // Feedback arriving after the relationship ended warns about nothing.
+    for (const status of ['TERMINATED', 'ERASED']) {
+      const closed = await customer();
+      await sql.query(status === 'ERASED' ? `UPDATE customer SET status = 'ERASED', data_key = NULL WHERE id = $1` : `UPDATE customer SET status = 'TERMINATED' WHERE id = $1`, [closed]);
+      expect(await service.recordSatisfaction(closed, 1)).toBeNull();
+      expect((await warnings({ type: 'LOW_SATISFACTION', customerId: closed })).nodes).toEqual([]);
+    }
   });
 
   it('earlyWarnings: ACCOUNT_MANAGER sees only own customers\' warnings; AGENT, AUDITOR and partners are refused', async () => {

@@ -9,6 +9,8 @@ import { decodeCursor, encodeCursor, pageSize } from '../../../common/pagination
 import { TransactionService } from '../../../database/transaction.service';
 import { LEVELS, levelRank } from './risk-scoring';
 import { EarlyWarningStatus, EarlyWarningType, type EarlyWarningModel, type EarlyWarningsFilter } from './risk.models';
+import { isClosedCustomer } from '../../customers/customer-status';
+import { NUMERIC_RE, NUMERIC_SQL_RE } from '../rules/condition/semantics';
 
 /** CREDIT_DETERIORATION thresholds. */
 export const CREDIT_DETERIORATION = {
@@ -44,16 +46,20 @@ const toModel = (r: Row): EarlyWarningModel => ({
   createdAt: r.created_at, updatedAt: r.updated_at, resolvedAt: r.resolved_at, accountManagerId: r.account_manager_id ?? null,
 });
 
-/** `attributes.daysLate` as a number (a JSON number or a numeric string), else 0. */
+/**
+ * `attributes.daysLate` as a number (a JSON number or a decimal string, as rules read numbers), else 0.
+ * The string test is the rule engine's ASCII-only one: the SQL below must accept exactly the same strings,
+ * and PostgreSQL's `\s` and `\d` follow the locale (U+3000 is a space there) where `::numeric` does not.
+ */
 export function daysLateOf(attributes: unknown): number {
   const raw = (attributes as Record<string, unknown> | null | undefined)?.daysLate;
-  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : 0;
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && NUMERIC_RE.test(raw) ? Number(raw) : 0;
   return Number.isFinite(n) ? n : 0;
 }
 
 /** The same test in SQL, over `event.attributes`; never a cast error on odd values. */
 const DAYS_LATE_SQL = `CASE WHEN jsonb_typeof(attributes->'daysLate') = 'number' THEN (attributes->>'daysLate')::numeric
-                            WHEN attributes->>'daysLate' ~ '^\\s*-?\\d+(\\.\\d+)?\\s*$' THEN trim(attributes->>'daysLate')::numeric END`;
+                            WHEN attributes->>'daysLate' ~ '${NUMERIC_SQL_RE}' THEN (attributes->>'daysLate')::numeric END`;
 
 /**
  * Early warnings: signs that a customer is heading for trouble before any rule fires. At most one OPEN
@@ -172,7 +178,12 @@ export class EarlyWarningsService {
     if (!isUUID(customerId)) throw BadUserInputError.field('customerId', 'is not a valid id');
     if (!Number.isInteger(score) || score < 1 || score > 5) throw BadUserInputError.field('satisfaction', 'must be an integer from 1 to 5');
     if (score > LOW_SATISFACTION_MAX) return null;
-    const work = (m: EntityManager) => this.raise(m, customerId, EarlyWarningType.LOW_SATISFACTION, { satisfaction: score, threshold: LOW_SATISFACTION_MAX, complaintId: context.complaintId ?? null });
+    const work = async (m: EntityManager) => {
+      // Feedback on an old complaint may come after the relationship ended: nothing to warn about then.
+      const [customer] = (await m.query(`SELECT status FROM customer WHERE id = $1`, [customerId])) as Array<{ status: string }>;
+      if (!customer || isClosedCustomer(customer.status)) return null;
+      return this.raise(m, customerId, EarlyWarningType.LOW_SATISFACTION, { satisfaction: score, threshold: LOW_SATISFACTION_MAX, complaintId: context.complaintId ?? null });
+    };
     return manager ? work(manager) : this.tx.run(work);
   }
 
