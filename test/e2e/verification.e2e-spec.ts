@@ -8,7 +8,7 @@ import { randomIp, startTestApp, TEST_ADMIN, testSecrets, type GraphQLResponse, 
 import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { partnerWithToken } from '../helpers/monitoring';
 import { sentMessages } from '../helpers/notify';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
+import { createTestDatabase, inSideTransaction, lockWaiters, type TestDatabase } from '../helpers/postgres';
 
 type Res = Pick<GraphQLResponse, 'errors'>;
 const codeOf = (res: Res) => res.errors?.[0]?.extensions?.code;
@@ -332,6 +332,44 @@ describe('customer verification', () => {
     // The risk score follows the level (VERIFICATION_LEVEL factor gone at ENHANCED).
     const risk = (await sql.query(`SELECT risk_factors FROM customer WHERE id = $1`, [cust])).rows[0].risk_factors as Array<{ factor: string }>;
     expect(risk.map((f) => f.factor)).not.toContain('VERIFICATION_LEVEL');
+  });
+
+  it('two starts at once leave one live challenge: they queue on the customer, and the later supersedes the earlier', async () => {
+    const cust = await customer(agent.accessToken);
+    await inSideTransaction(t.db.url, async (side) => {
+      await side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [cust]);
+      const both = [start(agent.accessToken, cust), start(agent.accessToken, cust, 'EMAIL_OTP')];
+      expect(await lockWaiters(side, 2)).toBe(2);
+      await side.query('ROLLBACK');
+      for (const res of await Promise.all(both)) expect(res.errors).toBeUndefined();
+    });
+    const { rows } = await sql.query(`SELECT status, count(*)::int AS n FROM customer_verification WHERE customer_id = $1 GROUP BY status ORDER BY status`, [cust]);
+    expect(rows).toEqual([{ status: 'PENDING', n: 1 }, { status: 'SUPERSEDED', n: 1 }]);
+  });
+
+  it('refuses a verification that waited while its customer was erased (CONFLICT, nothing written)', async () => {
+    const attempts: Array<[string, (cust: string, challenge: Challenge, code: string) => Promise<Res>]> = [
+      ['record', (cust) => record(co.accessToken, { customerId: cust })],
+      ['complete', (_, challenge, code) => complete(agent.accessToken, challenge.verificationId, code)],
+      ['start', (cust) => start(agent.accessToken, cust)],
+    ];
+    for (const [name, attempt] of attempts) {
+      const cust = await customer(agent.accessToken);
+      const open = await startOk(agent.accessToken, cust);
+      const code = await codeFor(open.verificationId);
+      await inSideTransaction(t.db.url, async (side) => {
+        await side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [cust]);
+        const waiting = attempt(cust, open, code);
+        expect(await lockWaiters(side, 1)).toBe(1);
+        // What an eraseCustomer committing first leaves.
+        await side.query(`UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL, date_of_birth = NULL, address = NULL, email_bidx = NULL, phone_bidx = NULL, national_id_bidx = NULL, erased_at = now() WHERE id = $1`, [cust]);
+        await side.query('COMMIT');
+        expect([name, codeOf(await waiting)]).toEqual([name, 'CONFLICT']);
+      });
+      const { rows } = await sql.query(`SELECT status, count(*)::int AS n FROM customer_verification WHERE customer_id = $1 GROUP BY status`, [cust]);
+      expect([name, rows]).toEqual([name, [{ status: 'PENDING', n: 1 }]]);
+      expect([name, await verificationEvents(cust)]).toEqual([name, []]);
+    }
   });
 
   it('validates results: the reference is a provider id, never a document; score 0–100', async () => {

@@ -77,6 +77,7 @@ export class OtpVerificationService {
     const code = newOtpCode();
     const expiresAt = new Date(this.clock.now().getTime() + OTP_SETTINGS.ttlMs);
     await this.tx.run(async (manager) => {
+      await this.outcomes.lockCustomer(manager, customer.id);
       const superseded = (await manager.query(
         `UPDATE customer_verification SET status = 'SUPERSEDED', completed_at = clock_timestamp(), updated_at = now()
           WHERE customer_id = $1 AND status = 'PENDING' AND method IN ('SMS_OTP', 'EMAIL_OTP') RETURNING id`,
@@ -121,6 +122,8 @@ export class OtpVerificationService {
     if (isClosedCustomer(found.customer_status)) throw new ConflictError(`The customer is ${found.customer_status}: no verification`);
     const code = input.code.trim();
     return this.tx.run(async (manager) => {
+      // The customer first (a start supersedes challenges under the same lock), then the challenge itself.
+      await this.outcomes.lockCustomer(manager, found.customer_id);
       // One attempt at a time per challenge: concurrent completions queue here and each sees the count before it.
       const [row] = (await manager.query(`SELECT * FROM customer_verification WHERE id = $1 FOR UPDATE`, [found.id])) as VerificationRow[];
       const base = { customerId: row.customer_id, verificationId: row.id, method: row.method, actor: principal };

@@ -3,7 +3,9 @@ import type { EntityManager } from 'typeorm';
 import { AUDIT_SINK, type AuditOutcome, type AuditSink } from '../../common/audit/audit-sink';
 import { SYSTEM_EVENT_SINK, type SystemEventSink } from '../../common/audit/system-event-sink';
 import type { Principal } from '../../common/context/principal';
+import { ConflictError, NotFoundError } from '../../common/errors/app-error';
 import { CustomerIdentityService } from '../customers/customer-identity.service';
+import { isClosedCustomer } from '../customers/customer-status';
 import { RiskService } from '../monitoring/risk/risk.service';
 import { VerificationClock } from './verification.clock';
 import { verificationLevelOf } from './verification-level';
@@ -36,6 +38,17 @@ export class VerificationOutcomes {
     @Inject(SYSTEM_EVENT_SINK) private readonly systemEvents: SystemEventSink,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
   ) {}
+
+  /**
+   * First step of every verification write: locks the customer row (the order every writer of a customer
+   * takes its locks in) and refuses a customer that was terminated or erased after the caller's first look.
+   * Two starts for one customer queue here, so the second always supersedes the first's challenge.
+   */
+  async lockCustomer(manager: EntityManager, customerId: string): Promise<void> {
+    const [row] = (await manager.query(`SELECT status FROM customer WHERE id = $1 FOR UPDATE`, [customerId])) as Array<{ status: string }>;
+    if (!row) throw new NotFoundError('Customer');
+    if (isClosedCustomer(row.status)) throw new ConflictError(`The customer is ${row.status}: no verification`);
+  }
 
   async settle(manager: EntityManager, a: VerificationAttempt): Promise<{ eventId: string; decision: string; level: { from: string; to: string } | null }> {
     const level = a.decisive

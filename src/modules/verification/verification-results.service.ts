@@ -34,6 +34,7 @@ export class VerificationResultsService {
     if (isClosedCustomer(customer.status)) throw new ConflictError(`The customer is ${customer.status}: no verification`);
     const id = randomUUID();
     return this.tx.run(async (manager) => {
+      await this.outcomes.lockCustomer(manager, customer.id);
       const [row] = (await manager.query(
         `INSERT INTO customer_verification (id, customer_id, method, status, result, provider, score, reference, completed_at, actor_type, created_by_user_id, created_by_partner_id)
          VALUES ($1, $2, $3, $4, $4, $5, $6, $7, clock_timestamp(), $8, $9, $10)
