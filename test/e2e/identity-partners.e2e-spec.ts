@@ -1,10 +1,13 @@
 import { Client } from 'pg';
 import type { TestApp } from '../helpers/app';
 import { createStaff, gqlOk, type SignedIn, startAppWithAdmin, stopAppWithAdmin } from '../helpers/auth';
+import { lockWaiters } from '../helpers/postgres';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 const CREATE = `mutation($i: CreatePartnerInput!) { createPartner(input: $i) { id name trustLevel allowedScopes eventsPerMinute suspended agreementExpiresAt } }`;
 const ISSUE = `mutation($i: IssuePartnerTokenInput!) { issuePartnerToken(input: $i) { token tokenInfo { id prefix scopes expiresAt lastUsedAt } } }`;
+const SUSPEND = 'mutation($id: ID!, $s: Boolean!) { updatePartner(id: $id, input: {suspended: $s}) { suspended } }';
+const ASSESS = 'mutation($i: RecordPartnerAssessmentInput!) { recordPartnerAssessment(input: $i) { suspended } }';
 const future = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
 
 describe('identity: partners and partner tokens', () => {
@@ -107,6 +110,62 @@ describe('identity: partners and partner tokens', () => {
     );
     expect(assessed.recordPartnerAssessment).toEqual({ suspended: true, lastAssessment: { result: 'FAIL' } });
     expect(codeOf(await probe(fail.token))).toBe('UNAUTHENTICATED');
+  });
+
+  describe('a manual suspension and a failed assessment are independent', () => {
+    const suspend = (id: string, s: boolean) => t.gql<{ updatePartner: { suspended: boolean } }>(SUSPEND, { id, s }, { token: admin.accessToken });
+    const assess = async (partnerId: string, result: string) =>
+      (await gqlOk<{ recordPartnerAssessment: { suspended: boolean } }>(t.gql, ASSESS, { i: { partnerId, result } }, admin.accessToken)).recordPartnerAssessment.suspended;
+
+    it('ADMIN suspends, FAIL, then PASS: the manual suspension holds until an ADMIN lifts it', async () => {
+      const p = await partner();
+      const issued = await token(p.id);
+      expect((await suspend(p.id, true)).data).toEqual({ updatePartner: { suspended: true } });
+      expect(await assess(p.id, 'FAIL')).toBe(true);
+      expect(await assess(p.id, 'PASS')).toBe(true);
+      expect(codeOf(await probe(issued.token))).toBe('UNAUTHENTICATED');
+      expect((await suspend(p.id, false)).data).toEqual({ updatePartner: { suspended: false } });
+      expect((await probe(issued.token)).errors).toBeUndefined();
+    });
+
+    it('FAIL, then ADMIN suspends, then CONDITIONAL: the manual suspension is recorded and holds', async () => {
+      const p = await partner();
+      const issued = await token(p.id);
+      expect(await assess(p.id, 'FAIL')).toBe(true);
+      expect((await suspend(p.id, true)).data).toEqual({ updatePartner: { suspended: true } });
+      // An ADMIN cannot lift the assessment's suspension with the toggle (unchanged).
+      expect(codeOf(await suspend(p.id, false))).toBe('CONFLICT');
+      expect(await assess(p.id, 'CONDITIONAL')).toBe(true);
+      expect(codeOf(await probe(issued.token))).toBe('UNAUTHENTICATED');
+      expect((await suspend(p.id, false)).data).toEqual({ updatePartner: { suspended: false } });
+      expect((await probe(issued.token)).errors).toBeUndefined();
+    });
+
+    it('a FAIL committing while updatePartner(suspended: false) runs is not undone by it', async () => {
+      const p = await partner();
+      const issued = await token(p.id);
+      await gqlOk(t.gql, SUSPEND, { id: p.id, s: true }, admin.accessToken);
+      // Hold the partner row (not its key, so the assessment row can still be inserted): the FAIL queues on
+      // its update first, then the lift; the FAIL commits before the lift gets the row.
+      const side = new Client({ connectionString: t.db.url });
+      await side.connect();
+      let lifted: Awaited<ReturnType<typeof suspend>>;
+      try {
+        await side.query('BEGIN');
+        await side.query('SELECT id FROM partner WHERE id = $1 FOR NO KEY UPDATE', [p.id]);
+        const failing = t.gql(ASSESS, { i: { partnerId: p.id, result: 'FAIL' } }, { token: admin.accessToken });
+        expect(await lockWaiters(sql, 1)).toBeGreaterThanOrEqual(1);
+        const lifting = suspend(p.id, false);
+        expect(await lockWaiters(sql, 2)).toBeGreaterThanOrEqual(2);
+        await side.query('COMMIT');
+        expect((await failing).errors).toBeUndefined();
+        lifted = await lifting;
+      } finally {
+        await side.end();
+      }
+      expect(codeOf(lifted)).toBe('CONFLICT');
+      expect(codeOf(await probe(issued.token))).toBe('UNAUTHENTICATED');
+    });
   });
 
   it('narrowing the partner scopes narrows its existing tokens', async () => {

@@ -129,6 +129,35 @@ describe('identity: sessions', () => {
     expect(v.errors).toBeUndefined();
   });
 
+  it('changePassword retires sign-ins begun with the old password: their challenges are CHALLENGE_EXPIRED', async () => {
+    const user = await createStaff(t, admin, 'ANALYST');
+    // Whoever learnt the old password has got past `login` twice and waits for a code.
+    const opened = await Promise.all([0, 1].map(async () => (await gqlOk<{ login: { challengeToken: string; next: string } }>(t.gql, LOGIN, { email: user.email, password: user.password })).login));
+    expect(opened.map((c) => c.next)).toEqual(['TOTP_REQUIRED', 'TOTP_REQUIRED']);
+    const change = 'mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }';
+    expect((await t.gql(change, { c: user.password, n: 'a-changed-passphrase-7' }, { token: user.accessToken })).data).toEqual({ changePassword: true });
+    const viaTotp = await t.gql('mutation($c: String!, $x: String!) { verifyTotp(challengeToken: $c, code: $x) { accessToken } }', { c: opened[0].challengeToken, x: await freshCode(user.secret) });
+    expect([viaTotp.errors?.[0].extensions, viaTotp.data ?? null]).toEqual([expect.objectContaining({ code: 'UNAUTHENTICATED', reason: 'CHALLENGE_EXPIRED' }), null]);
+    const viaRecovery = await t.gql('mutation($c: String!, $r: String!) { useRecoveryCode(challengeToken: $c, recoveryCode: $r) { accessToken } }', { c: opened[1].challengeToken, r: user.recoveryCodes[0] });
+    expect([viaRecovery.errors?.[0].extensions, viaRecovery.data ?? null]).toEqual([expect.objectContaining({ code: 'UNAUTHENTICATED', reason: 'CHALLENGE_EXPIRED' }), null]);
+    // The user's own session goes on.
+    expect((await t.gql(ME, undefined, { token: user.accessToken })).data).toEqual({ me: { id: user.userId, role: 'ANALYST' } });
+  });
+
+  it('an admin cannot disable or demote themself by spelling their own id in upper case', async () => {
+    // A second ADMIN, so that "the last active ADMIN" is not what refuses.
+    const self = await createStaff(t, admin, 'ADMIN');
+    const UPDATE = 'mutation($id: ID!, $i: UpdateUserInput!) { updateUser(id: $id, input: $i) { id disabled role } }';
+    const refusal = (res: { errors?: Array<{ message: string; extensions?: Record<string, unknown> }> }) => [res.errors?.[0]?.extensions?.code, res.errors?.[0]?.message];
+    for (const i of [{ disabled: true }, { role: 'ANALYST' }]) {
+      const lower = await t.gql(UPDATE, { id: self.userId, i }, { token: self.accessToken });
+      const upper = await t.gql(UPDATE, { id: self.userId.toUpperCase(), i }, { token: self.accessToken });
+      expect(refusal(lower)).toEqual(['CONFLICT', 'You cannot disable your own account or change your own role']);
+      expect([refusal(upper), upper.data ?? null]).toEqual([refusal(lower), null]);
+    }
+    expect((await t.gql(ME, undefined, { token: self.accessToken })).data).toEqual({ me: { id: self.userId, role: 'ADMIN' } });
+  });
+
   it('rate-limits sign-in operations per IP: exactly the configured 60 a minute run, the next is RATE_LIMITED with retryAfterSeconds', async () => {
     const limit = t.config.rateLimits.signInPerIp;
     expect(limit).toBe(60); // the SPEC default: the test app does not override it

@@ -12,7 +12,9 @@ export class PartnerEntity {
   @Column({ name: 'agreement_signed_at', type: 'timestamptz' }) agreementSignedAt!: Date;
   @Column({ name: 'agreement_expires_at', type: 'timestamptz' }) agreementExpiresAt!: Date;
   @Column({ name: 'suspended_at', type: 'timestamptz', nullable: true }) suspendedAt!: Date | null;
-  @Column({ name: 'suspended_reason', type: 'text', nullable: true }) suspendedReason!: string | null;
+  /** Suspended while either cause holds (`suspended_at` set); each is lifted only by its own means. */
+  @Column({ name: 'suspended_manually', type: 'boolean' }) suspendedManually!: boolean;
+  @Column({ name: 'suspended_by_assessment', type: 'boolean' }) suspendedByAssessment!: boolean;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt!: Date;
   @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' }) updatedAt!: Date;
 }

@@ -23,9 +23,10 @@ export class PartnersService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  async findEntity(id: string): Promise<PartnerEntity> {
+  /** `forUpdate` (inside a transaction): the row stays locked until it ends. */
+  async findEntity(id: string, options: { forUpdate?: boolean } = {}): Promise<PartnerEntity> {
     if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
-    const partner = await this.tx.manager().findOneBy(PartnerEntity, { id });
+    const partner = await this.tx.manager().findOne(PartnerEntity, { where: { id }, lock: options.forUpdate ? { mode: 'pessimistic_write' } : undefined });
     if (!partner) throw new NotFoundError('Partner');
     return partner;
   }
@@ -73,8 +74,9 @@ export class PartnersService {
   }
 
   async update(id: string, input: UpdatePartnerInput): Promise<Partner> {
-    const partner = await this.findEntity(id);
     return this.tx.run(async (manager) => {
+      // Locked: an assessment committing meanwhile must not be undone by what this read.
+      const partner = await this.findEntity(id, { forUpdate: true });
       const changes: Partial<PartnerEntity> = {};
       if (input.name && input.name !== partner.name) {
         await this.assertNameFree(input.name, id);
@@ -83,11 +85,12 @@ export class PartnersService {
       if (input.contactEmail) changes.contactEmail = input.contactEmail;
       if (input.allowedScopes) changes.allowedScopes = [...new Set(input.allowedScopes)];
       if (input.eventsPerMinute) changes.eventsPerMinute = input.eventsPerMinute;
-      if (input.suspended === true && !partner.suspendedAt) Object.assign(changes, { suspendedAt: new Date(), suspendedReason: 'MANUAL' });
+      // The manual suspension is recorded even over an assessment's, so that a later PASS does not lift it.
+      if (input.suspended === true && !partner.suspendedManually) Object.assign(changes, { suspendedManually: true, suspendedAt: partner.suspendedAt ?? new Date() });
       if (input.suspended === false && partner.suspendedAt) {
         // A failed assessment is lifted by a passing one, not by a toggle.
-        if (partner.suspendedReason === 'ASSESSMENT_FAILED') throw new ConflictError('Suspended by a failed assessment: record a PASS or CONDITIONAL assessment to lift it');
-        Object.assign(changes, { suspendedAt: null, suspendedReason: null });
+        if (partner.suspendedByAssessment) throw new ConflictError('Suspended by a failed assessment: record a PASS or CONDITIONAL assessment to lift it');
+        Object.assign(changes, { suspendedManually: false, suspendedAt: null });
       }
       if (Object.keys(changes).length) await manager.update(PartnerEntity, { id }, changes);
       await this.audit.record({ action: 'partner.update', outcome: 'SUCCESS', resourceType: 'Partner', resourceId: id, details: { changed: Object.keys(changes) } });
@@ -95,7 +98,10 @@ export class PartnersService {
     });
   }
 
-  /** A FAIL suspends the partner: every token stops working on the next request. */
+  /**
+   * A FAIL suspends the partner: every token stops working on the next request. A PASS or CONDITIONAL lifts
+   * only that suspension; one an ADMIN set stays until an ADMIN lifts it.
+   */
   async recordAssessment(input: RecordPartnerAssessmentInput): Promise<Partner> {
     await this.findEntity(input.partnerId);
     const principal = this.context.principal;
@@ -109,9 +115,13 @@ export class PartnersService {
         assessedAt: new Date(),
       });
       if (input.result === AssessmentResult.FAIL) {
-        await manager.query(`UPDATE partner SET suspended_at = coalesce(suspended_at, now()), suspended_reason = 'ASSESSMENT_FAILED', updated_at = now() WHERE id = $1`, [input.partnerId]);
+        await manager.query(`UPDATE partner SET suspended_at = coalesce(suspended_at, now()), suspended_by_assessment = true, updated_at = now() WHERE id = $1`, [input.partnerId]);
       } else {
-        await manager.query(`UPDATE partner SET suspended_at = NULL, suspended_reason = NULL, updated_at = now() WHERE id = $1 AND suspended_reason = 'ASSESSMENT_FAILED'`, [input.partnerId]);
+        await manager.query(
+          `UPDATE partner SET suspended_by_assessment = false, suspended_at = CASE WHEN suspended_manually THEN suspended_at END, updated_at = now()
+            WHERE id = $1 AND suspended_by_assessment`,
+          [input.partnerId],
+        );
       }
       await this.audit.record({ action: 'partner.assessment', outcome: 'SUCCESS', resourceType: 'Partner', resourceId: input.partnerId, details: { result: input.result } });
       return this.get(input.partnerId);

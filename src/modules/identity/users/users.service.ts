@@ -8,6 +8,7 @@ import { BadUserInputError, ConflictError, NotFoundError } from '../../../common
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
 import { paginate } from '../../../common/pagination/paginate';
 import { CommitThenThrow, TransactionService } from '../../../database/transaction.service';
+import { ChallengeService } from '../auth/challenge.service';
 import { SessionService } from '../auth/session.service';
 import { LockoutService, normalizeEmail } from '../auth/lockout.service';
 import { RequestContext } from '../../../common/context/request-context';
@@ -24,6 +25,7 @@ export class UsersService {
     private readonly hasher: PasswordHasher,
     private readonly vault: PiiVault,
     private readonly sessions: SessionService,
+    private readonly challenges: ChallengeService,
     private readonly lockout: LockoutService,
     private readonly context: RequestContext,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
@@ -78,8 +80,10 @@ export class UsersService {
     });
   }
 
-  async update(actor: StaffPrincipal, id: string, input: UpdateUserInput): Promise<UserEntity> {
-    const user = await this.findById(id);
+  async update(actor: StaffPrincipal, userId: string, input: UpdateUserInput): Promise<UserEntity> {
+    const user = await this.findById(userId);
+    // The stored id, not the argument: an upper-case spelling of one's own id is the same account.
+    const id = user.id;
     if (id === actor.userId && (input.disabled === true || (input.role && input.role !== user.role))) {
       throw new ConflictError('You cannot disable your own account or change your own role');
     }
@@ -124,7 +128,7 @@ export class UsersService {
     });
   }
 
-  /** The signed-in user's own change: the current password must be right; other sessions end. */
+  /** The signed-in user's own change: the current password must be right; other sessions and open sign-ins end. */
   async changeOwnPassword(actor: StaffPrincipal, currentPassword: string, newPassword: string): Promise<void> {
     const user = await this.findById(actor.userId);
     // A wrong current password counts toward the lockout like a wrong sign-in: a stolen session must not
@@ -144,6 +148,8 @@ export class UsersService {
     const passwordHash = await this.hasher.hash(newPassword);
     await this.tx.run(async (manager) => {
       await manager.update(UserEntity, { id: user.id }, { passwordHash, passwordChangeRequired: false });
+      // A sign-in begun with the old password (perhaps by whoever learnt it) must not finish with a code.
+      await this.challenges.retireOthers(manager, user.id);
       const revoked = await this.sessions.revokeAllFor(user.id, 'PASSWORD_CHANGED', actor.sessionId);
       await this.audit.record({ action: 'user.change_password', outcome: 'SUCCESS', resourceType: 'User', resourceId: user.id, details: { otherSessionsRevoked: revoked } });
     });
