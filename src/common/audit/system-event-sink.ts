@@ -1,3 +1,5 @@
+import type { EntityManager } from 'typeorm';
+
 /**
  * How modules that monitoring must not depend on (customers, complaints, verification) tell it what
  * happened: they record a SYSTEM event through this sink, which the monitoring module provides. The event
@@ -28,4 +30,23 @@ export interface SystemEventSink {
   record(event: SystemEvent): Promise<{ eventId: string; decision: string }>;
   /** In the caller's transaction: queues the `customer.status_changed` webhook messages. */
   customerStatusChanged(change: CustomerStatusChange): Promise<void>;
+}
+
+/** Work a module does in a customer's erasure transaction, before the row is shredded (its key still exists). */
+export type CustomerErasureStep = (manager: EntityManager, customerId: string) => Promise<void>;
+
+const erasureSteps = new WeakMap<SystemEventSink, CustomerErasureStep[]>();
+
+/**
+ * For modules that keep records about a customer the customers module must not know of (complaints closes
+ * the customer's open complaints): registered on the application's sink, in `onModuleInit`, and run by the
+ * erasure in its transaction. Kept with the sink instance, so each application has its own steps.
+ */
+export function onCustomerErasure(sink: SystemEventSink, step: CustomerErasureStep): void {
+  erasureSteps.set(sink, [...(erasureSteps.get(sink) ?? []), step]);
+}
+
+/** Runs the steps registered on `sink`, one after another, in the erasure's transaction. */
+export async function runCustomerErasureSteps(sink: SystemEventSink, manager: EntityManager, customerId: string): Promise<void> {
+  for (const step of erasureSteps.get(sink) ?? []) await step(manager, customerId);
 }

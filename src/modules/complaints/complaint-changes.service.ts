@@ -24,6 +24,8 @@ export interface ComplaintChange {
   detail?: Record<string, unknown>;
   /** The audit action, e.g. `complaint.acknowledge`. */
   action: string;
+  /** false: the caller rescores the customer once for several changes (an erasure closing them all). */
+  rescore?: boolean;
 }
 
 const SYSTEM: AuditActorOverride = { type: 'SYSTEM' };
@@ -78,7 +80,7 @@ export class ComplaintChanges {
       ...(c.actor ? {} : { actor: SYSTEM }),
     });
     // risk: open complaints count toward the customer's score, so a new one and every change of state rescore it.
-    if (c.to && c.to !== c.from) await this.risk.recompute(manager, c.complaint.customer_id, c.action);
+    if (c.to && c.to !== c.from && c.rescore !== false) await this.risk.recompute(manager, c.complaint.customer_id, c.action);
     return activityId;
   }
 }

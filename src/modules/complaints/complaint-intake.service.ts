@@ -54,6 +54,10 @@ export class ComplaintIntake {
     const { acknowledgeBy, resolveBy } = this.settings.deadlines(input.severity, receivedAt);
     const filedByPartnerId = principal.kind === 'PARTNER' ? principal.partnerId : null;
     return this.tx.run(async (manager) => {
+      // Again under the customer's lock (the one risk scoring takes next, so no upgrade can deadlock): an
+      // erasure or termination that committed since the check above must not get a complaint filed after it.
+      const [locked] = (await manager.query(`SELECT status FROM customer WHERE id = $1 FOR UPDATE`, [customer.id])) as Array<{ status: string }>;
+      if (isClosedCustomer(locked.status)) throw new ConflictError(`The customer is ${locked.status}: no new complaints`);
       const description = this.changes.seal(customer, complaintAad('description', id), input.description);
       await manager.query(
         `INSERT INTO complaint (id, customer_id, channel, category, severity, subject, description, filed_by_user_id, filed_by_partner_id, received_at, acknowledge_by, resolve_by)

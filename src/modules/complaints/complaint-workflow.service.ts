@@ -9,6 +9,7 @@ import { UsersService } from '../identity/users/users.service';
 import { EarlyWarningsService } from '../monitoring/risk/early-warnings.service';
 import { ComplaintChanges } from './complaint-changes.service';
 import { complaintAad, ComplaintReader, type ComplaintRow } from './complaint-reader.service';
+import { ComplaintSlaJob } from './complaint-sla.service';
 import { canMoveComplaint, FEEDBACK_STATUSES } from './complaint-transitions';
 import { COMPLAINT_TEXT, type RecordComplaintFeedbackInput, type ResolveComplaintInput } from './dto/complaint.inputs';
 import { ComplaintActivityKind, ComplaintStatus, Remedy } from './models/complaint.enums';
@@ -18,6 +19,8 @@ import type { ComplaintModel } from './models/complaint.model';
 const PAID = new Set<Remedy>([Remedy.REFUND, Remedy.COMPENSATION]);
 const UNPAID = new Set<Remedy>([Remedy.APOLOGY, Remedy.NONE]);
 const ASSIGNABLE = new Set<Role>([Role.AGENT, Role.COMPLIANCE_OFFICER, Role.ACCOUNT_MANAGER]);
+/** Assigning and notes: any state but CLOSED (SPEC §8). */
+const NOT_CLOSED: readonly ComplaintStatus[] = Object.values(ComplaintStatus).filter((s) => s !== ComplaintStatus.CLOSED);
 
 type Column = 'acknowledged_at' | 'resolved_at' | 'closed_at' | 'resolution_summary' | 'remedy' | 'remedy_amount' | 'assignee_id' | 'satisfaction' | 'feedback_comment' | 'feedback_at' | 'reopen_count';
 
@@ -26,6 +29,8 @@ interface Move {
   action: string;
   /** The state moved to; absent for changes that keep the state (assign, note, feedback). */
   to?: ComplaintStatus;
+  /** For a change that keeps the state: the states it is allowed in (every state but CLOSED unless given). */
+  in?: readonly ComplaintStatus[];
   /** Column values to set (whitelisted names; values bound as parameters). */
   set?: (customer: CustomerSnapshot, row: ComplaintRow) => Partial<Record<Column, unknown>>;
   note?: string | null;
@@ -35,8 +40,9 @@ interface Move {
 /**
  * The investigation workflow (SPEC §8 state table). Staff who may handle the complaint move it; a partner
  * may only record the customer's feedback on complaints it filed. Each change — the row update, its
- * timeline entry, the audit entry and the partner's webhook — is one transaction; the update is guarded by
- * the state it was read in, so two concurrent moves cannot both succeed.
+ * timeline entry, the audit entry and the partner's webhook — is one transaction; a move of state is guarded
+ * by the state it was read in, so two concurrent moves cannot both succeed; a change that keeps the state by
+ * the states it is allowed in. A deadline reached late is escalated in the same transaction.
  */
 @Injectable()
 export class ComplaintWorkflow {
@@ -47,6 +53,7 @@ export class ComplaintWorkflow {
     private readonly users: UsersService,
     private readonly changes: ComplaintChanges,
     private readonly warnings: EarlyWarningsService,
+    private readonly sla: ComplaintSlaJob,
   ) {}
 
   acknowledge(id: string): Promise<ComplaintModel> {
@@ -128,7 +135,7 @@ export class ComplaintWorkflow {
     this.assertHandler(principal, row, true);
     if (!FEEDBACK_STATUSES.includes(row.status)) throw new InvalidTransitionError('Complaint', row.status, 'FEEDBACK_RECORDED');
     return this.apply(principal, row, {
-      kind: ComplaintActivityKind.FEEDBACK_RECORDED, action: 'complaint.feedback', note: input.comment ?? null, detail: { satisfaction: input.satisfaction },
+      kind: ComplaintActivityKind.FEEDBACK_RECORDED, action: 'complaint.feedback', in: FEEDBACK_STATUSES, note: input.comment ?? null, detail: { satisfaction: input.satisfaction },
       set: (customer) => ({
         satisfaction: input.satisfaction, feedback_at: new Date(),
         feedback_comment: input.comment ? this.changes.seal(customer, complaintAad('feedback_comment', row.id), input.comment) : null,
@@ -165,22 +172,28 @@ export class ComplaintWorkflow {
     return this.tx.run(async (manager) => {
       const [customer] = await this.customers.snapshots([row.customer_id], []);
       const values = move.set?.(customer, row) ?? {};
-      const params: unknown[] = [row.id, row.status, move.to ?? row.status];
+      // A move of state is guarded by the state it was read in, so two concurrent moves cannot both win. A
+      // change that keeps the state (assign, note, feedback) is guarded by the states it is allowed in
+      // instead: a concurrent move between two of them must not fail it, and it records the state it found.
+      const params: unknown[] = [row.id, move.to ? [row.status] : (move.in ?? NOT_CLOSED), move.to ?? null];
       const assignments = Object.entries(values).map(([column, value]) => `${column} = $${params.push(value instanceof Date ? value.toISOString() : value)}`);
-      const [, count] = (await manager.query(
-        `UPDATE complaint SET status = $3, ${[...assignments, 'updated_at = now()'].join(', ')} WHERE id = $1 AND status = $2`,
+      const updated = (await manager.query(
+        `UPDATE complaint SET status = coalesce($3, status), ${[...assignments, 'updated_at = now()'].join(', ')} WHERE id = $1 AND status = ANY($2::text[]) RETURNING status`,
         params,
-      )) as [unknown, number];
+      )) as [Array<{ status: ComplaintStatus }>, number];
       // Someone moved it since it was read: report the state it is in now.
-      if (count !== 1) {
+      if (updated[1] !== 1) {
         const [now] = (await manager.query(`SELECT status FROM complaint WHERE id = $1`, [row.id])) as Array<{ status: string }>;
         throw new InvalidTransitionError('Complaint', now?.status ?? row.status, move.to ?? move.kind);
       }
+      const from = move.to ? row.status : updated[0][0].status;
       await also?.(manager);
       await this.changes.record(manager, {
-        complaint: row, customer, kind: move.kind, actor: principal, from: row.status, to: move.to ?? row.status,
+        complaint: { ...row, status: from }, customer, kind: move.kind, actor: principal, from, to: move.to ?? from,
         note: move.note ?? null, detail: move.detail, action: move.action,
       });
+      // Reached after its deadline, with no sweep in between to report it: escalated now.
+      if (move.to === ComplaintStatus.ACKNOWLEDGED || move.to === ComplaintStatus.RESOLVED) await this.sla.escalateLate(manager, row.id, new Date());
       return this.reader.get(row.id);
     });
   }

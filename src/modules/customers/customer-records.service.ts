@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { subject } from '@casl/ability';
 import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
-import { SYSTEM_EVENT_SINK, type SystemEventSink } from '../../common/audit/system-event-sink';
+import { runCustomerErasureSteps, SYSTEM_EVENT_SINK, type SystemEventSink } from '../../common/audit/system-event-sink';
 import { normalisePhone } from '../../common/crypto/blind-index';
 import { Role, type Principal } from '../../common/context/principal';
 import { BadUserInputError, ConflictError, ForbiddenError, StepUpRequiredError } from '../../common/errors/app-error';
@@ -184,6 +184,9 @@ export class CustomerRecordsService {
     const row = await this.customers.findEntity(id);
     if (row.status === 'ERASED') throw new ConflictError('The customer is already erased');
     return this.tx.run(async (manager) => {
+      // Other modules' records first (complaints closes the customer's open ones): they lock their rows
+      // before the customer's, the order their own writes take.
+      await runCustomerErasureSteps(this.systemEvents, manager, id);
       // Only from the status read above: a concurrent erasure (or status change) that committed first leaves
       // no row here, so this one is refused instead of erasing twice with a stale previous status.
       const [, erased] = (await manager.query(
