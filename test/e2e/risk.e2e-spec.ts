@@ -63,25 +63,27 @@ describe('risk score, credit assessments and early warnings', () => {
     expect(r.riskScore).toBe(30);
     expect(sum(r.riskFactors)).toBe(r.riskScore);
     expect(r.riskLevel).toBe('MEDIUM');
-    expect(r.riskHistory.totalCount).toBe(1);
-    expect(r.riskHistory.nodes[0]).toMatchObject({ score: 30, level: 'MEDIUM', previousScore: 0, previousLevel: 'LOW', reason: 'alert.raised' });
+    // Scored when created (verification level and account age), then again when the alert was raised.
+    expect(r.riskHistory.totalCount).toBe(2);
+    expect(r.riskHistory.nodes[0]).toMatchObject({ score: 30, level: 'MEDIUM', previousScore: 20, previousLevel: 'LOW', reason: 'alert.raised' });
+    expect(r.riskHistory.nodes[1]).toMatchObject({ score: 20, level: 'LOW', previousScore: 0, reason: 'customer.created' });
     expect(r.riskHistory.nodes[0].factors).toEqual(r.riskFactors.map(({ factor, points }) => ({ factor, points })));
 
     // The same rule again inside its dedup window: the alert's occurrences grow, the score does not → no history row.
     await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '2000.00', currency: 'EUR' }]);
     expect((await alertsOf(c)).length).toBe(1);
-    expect((await risk(c)).riskHistory.totalCount).toBe(1);
+    expect((await risk(c)).riskHistory.totalCount).toBe(2);
 
     const escalations = await warnings({ type: 'RISK_ESCALATION', customerId: c });
     expect(escalations.nodes).toHaveLength(1);
-    expect(escalations.nodes[0]).toMatchObject({ type: 'RISK_ESCALATION', status: 'OPEN', occurrences: 1, customer: { id: c }, detail: { fromLevel: 'LOW', toLevel: 'MEDIUM', fromScore: 0, toScore: 30 } });
+    expect(escalations.nodes[0]).toMatchObject({ type: 'RISK_ESCALATION', status: 'OPEN', occurrences: 1, customer: { id: c }, detail: { fromLevel: 'LOW', toLevel: 'MEDIUM', fromScore: 20, toScore: 30 } });
 
     // Closing it TRUE_POSITIVE moves its points from open alerts to confirmed true positives, in the same transaction.
     await close((await alertsOf(c))[0].id);
     r = await risk(c);
     expect(r.riskFactors.map((f) => [f.factor, f.points])).toEqual([['CONFIRMED_TRUE_POSITIVES', 15], ['VERIFICATION_LEVEL', 10], ['ACCOUNT_AGE', 10]]);
     expect(r).toMatchObject({ riskScore: 35, riskLevel: 'MEDIUM' });
-    expect(r.riskHistory.nodes.map((h) => [h.score, h.reason])).toEqual([[35, 'alert.transition'], [30, 'alert.raised']]);
+    expect(r.riskHistory.nodes.map((h) => [h.score, h.reason])).toEqual([[35, 'alert.transition'], [30, 'alert.raised'], [20, 'customer.created']]);
     const stored = await sql.query('SELECT risk_score, risk_level FROM customer WHERE id = $1', [c]);
     expect(stored.rows[0]).toEqual({ risk_score: 35, risk_level: 'MEDIUM' });
     // Same level: no second escalation.
@@ -301,8 +303,16 @@ describe('risk score, credit assessments and early warnings', () => {
     expect(await churn(closed)).toEqual([['RESOLVED', 'customer closed']]);
   });
 
-  it('the periodic refresh scores customers no event has touched yet', async () => {
+  it('scores a customer when it is created; the periodic refresh scores customers loaded without a score', async () => {
+    const created = await customer();
+    expect(await risk(created)).toMatchObject({ riskScore: 20, riskLevel: 'LOW', riskFactors: [{ factor: 'VERIFICATION_LEVEL', points: 10 }, { factor: 'ACCOUNT_AGE', points: 10 }] });
+    expect((await risk(created)).riskHistory.nodes.map((h) => [h.score, h.reason])).toEqual([[20, 'customer.created']]);
+
+    // A customer that reached the table without that (loaded by SQL, or created before it was scored at
+    // creation): the refresh scores it.
     const c = await customer();
+    await sql.query(`UPDATE customer SET risk_score = 0, risk_level = 'LOW', risk_factors = '[]' WHERE id = $1`, [c]);
+    await sql.query(`DELETE FROM customer_risk_history WHERE customer_id = $1`, [c]);
     expect((await risk(c)).riskScore).toBe(0);
     const result = await t.app.get(RiskJobs).runOnce();
     expect(result!.rescored).toBeGreaterThanOrEqual(1);

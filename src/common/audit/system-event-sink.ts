@@ -30,6 +30,11 @@ export interface SystemEventSink {
   record(event: SystemEvent): Promise<{ eventId: string; decision: string }>;
   /** In the caller's transaction: queues the `customer.status_changed` webhook messages. */
   customerStatusChanged(change: CustomerStatusChange): Promise<void>;
+  /**
+   * In the caller's transaction: a new customer's first risk score. Its verification level and account age
+   * are risk inputs from the start, so it is not left at 0 until an event or the periodic refresh.
+   */
+  customerCreated(customerId: string): Promise<void>;
 }
 
 /** Work a module does in a customer's erasure transaction, before the row is shredded (its key still exists). */

@@ -96,6 +96,7 @@ export class CustomerRecordsService {
         transactionLimit: input.transactionLimit ?? null,
         dailyLimit: input.dailyLimit ?? null,
       });
+      await this.systemEvents.customerCreated(id);
       await this.audit.record({
         action: 'customer.create',
         outcome: 'SUCCESS',

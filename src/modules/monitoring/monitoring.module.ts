@@ -26,6 +26,7 @@ import { WatchlistsResolver } from './watchlists/watchlists.resolver';
 import { WatchlistsService } from './watchlists/watchlists.service';
 // risk: risk score, credit assessments, early warnings (RiskService is called by alerts and the pipeline)
 import { RiskModule } from './risk/risk.module';
+import { RiskService } from './risk/risk.service';
 
 /**
  * Events, rules, decisions, alerts, holds, notifications and partner webhooks. Knows customers only through their service;
@@ -37,15 +38,18 @@ import { RiskModule } from './risk/risk.module';
   providers: [
     {
       provide: SYSTEM_EVENT_SINK,
-      useFactory: (ingest: IngestService, webhooks: WebhookOutbox, tx: TransactionService): SystemEventSink => ({
+      useFactory: (ingest: IngestService, webhooks: WebhookOutbox, tx: TransactionService, risk: RiskService): SystemEventSink => ({
         record: (e: SystemEvent) => ingest.recordSystemEvent(e),
         customerStatusChanged: async (c: CustomerStatusChange) => {
           await webhooks.publish(tx.manager(), c.onboardedByPartnerId, 'customer.status_changed', {
             customerId: c.customerId, customerExternalRef: c.externalRef, previousStatus: c.from, status: c.to, at: new Date().toISOString(),
           });
         },
+        customerCreated: async (customerId: string) => {
+          await risk.recompute(tx.manager(), customerId, 'customer.created');
+        },
       }),
-      inject: [IngestService, WebhookOutbox, TransactionService],
+      inject: [IngestService, WebhookOutbox, TransactionService, RiskService],
     },
     RuleEngine, RulesService, AlertsService, NotificationsService, DecisionPipeline, IngestService, EventsService,
     EventsResolver, AlertsResolver, RulesResolver, NotificationsResolver, CustomerMonitoringResolver,
