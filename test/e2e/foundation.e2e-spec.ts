@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, signInAdmin, type SignedIn } from '../helpers/auth';
 
@@ -18,12 +20,31 @@ describe('foundation: GraphQL over HTTP', () => {
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('echoes a safe incoming x-request-id and replaces an unsafe one', async () => {
-    const kept = await t.gql('{ __typename }', undefined, { headers: { 'x-request-id': 'client-req-42' } });
-    expect(kept.headers['x-request-id']).toBe('client-req-42');
-    const replaced = await t.gql('{ __typename }', undefined, { headers: { 'x-request-id': 'bad id\twith spaces' } });
-    // A fresh UUID in its place (not a substring check: a random UUID may well contain "bad").
-    expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  it('mints every request id itself: a caller\'s x-request-id is neither echoed nor adopted', async () => {
+    for (const incoming of ['client-req-42', 'bad id\twith spaces']) {
+      const res = await t.gql('{ __typename }', undefined, { headers: { 'x-request-id': incoming } });
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    }
+  });
+
+  it('audits each denied request under its own id, whatever x-request-id the caller repeats', async () => {
+    // Audit keeps one denial per request, and DENIED_BURST counts requests: with a caller-chosen id, 50 probes
+    // sent under one id would be audited once and count as one.
+    const admin = await signInAdmin(t);
+    const analyst = await createStaff(t, admin, 'ANALYST');
+    const probe = () => t.gql('query($id: ID!) { event(id: $id) { id } }', { id: randomUUID() }, { token: analyst.accessToken, headers: { 'x-request-id': 'probe' } });
+    const answers = [await probe(), await probe(), await probe()];
+    for (const res of answers) expect(res.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+    try {
+      const denied = async () => (await sql.query(`SELECT request_id FROM audit_entry WHERE actor_id = $1 AND action = 'access.denied' ORDER BY id`, [analyst.userId])).rows.map((r) => r.request_id as string);
+      // The plugin writes its entry as the response leaves: wait for all three (or give up and compare).
+      for (let i = 0; i < 50 && (await denied()).length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await denied()).toEqual(answers.map((res) => res.headers['x-request-id']));
+    } finally {
+      await sql.end();
+    }
   });
 
   describe('bad input is BAD_USER_INPUT (HTTP 400), never an internal error', () => {

@@ -52,8 +52,9 @@ export function loggerParams(config: AppConfig): Params {
       autoLogging: { ignore: (req: IncomingMessage) => (req.url ?? '').startsWith('/health') },
       serializers: {
         // GET /graphql?query=… may carry PII in literals: log the path only.
-        req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
+        req: (req: { id: string; method: string; url: string; remoteAddress?: string; raw?: { clientRequestId?: string } }) => ({
           id: req.id,
+          ...(req.raw?.clientRequestId ? { clientRequestId: req.raw.clientRequestId } : {}),
           method: req.method,
           path: (req.url ?? '').split('?')[0],
           remoteAddress: req.remoteAddress,
