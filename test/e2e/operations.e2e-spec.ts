@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startTestApp, type TestApp } from '../helpers/app';
+import { MAX_OPERATION_LABELS } from '../../src/graphql/plugins';
 import { gqlOk, signInAdmin } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
 
@@ -30,6 +31,22 @@ describe('operations endpoints', () => {
     expect(res.headers['content-type']).toMatch(/text\/plain/);
     expect(res.text).toMatch(/custos_graphql_operation_duration_seconds_count\{operation="ServerProbe",type="query",outcome="ok"\} 1/);
     expect(res.text).toMatch(/custos_http_request_duration_seconds_count\{method="POST",route="\/graphql",status="200"\}/);
+  });
+
+  it('keeps the operation label bounded: names of unresolved operations are not labels, and past the bound they count as other', async () => {
+    const labelsOf = async () => new Set([...(await t.http().get('/metrics')).text.matchAll(/custos_graphql_operation_duration_seconds_count\{operation="([^"]*)"/g)].map((m) => m[1]));
+    // Unauthenticated, never reaching a resolver: a name that matches no operation, and a document that does not parse.
+    for (let i = 0; i < 5; i++) {
+      await t.http().post('/graphql').set('content-type', 'application/json').send({ query: '{ __typename }', operationName: `junk${i}` });
+      await t.http().post('/graphql').set('content-type', 'application/json').send({ query: `query Broken${i} {`, operationName: `Broken${i}` });
+    }
+    const afterJunk = await labelsOf();
+    expect([...afterJunk].filter((l) => /^(junk|Broken)\d$/.test(l))).toEqual([]);
+    expect(afterJunk.has('unknown')).toBe(true);
+    for (let i = 0; i < MAX_OPERATION_LABELS + 20; i++) await t.gql(`query Named${i} { __typename }`);
+    const labels = await labelsOf();
+    expect(labels.size).toBeLessThanOrEqual(MAX_OPERATION_LABELS + 3); // + unknown, anonymous, other
+    expect(labels.has('other')).toBe(true);
   });
 
   it('counts screened events, decisions and new alerts once committed, and reports queue lag', async () => {
