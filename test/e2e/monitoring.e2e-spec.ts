@@ -479,6 +479,25 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(list.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'entries.1', message: stored }] });
   });
 
+  it('refuses JSON nested too deeply as BAD_USER_INPUT, in a rule or in one event of a batch', async () => {
+    // About 10 kB each: copying such values recursively used to overflow the stack (INTERNAL_SERVER_ERROR).
+    let condition: unknown = { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'X' } } };
+    for (let i = 0; i < 2000; i++) condition = { all: [condition] };
+    const rule = await t.gql('mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', { i: { code: 'TEST_DEEP', name: 'Deep', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], condition } }, { token: analyst.accessToken });
+    expect(rule.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'condition', message: 'is nested too deeply (at most 100 levels)' }] });
+    let nested: unknown = 'x';
+    for (let i = 0; i < 2000; i++) nested = { a: nested };
+    const c = await customer();
+    const res = await ingest(t, core.token, [
+      { customerId: c, type: 'TRANSACTION', amount: '10.00', attributes: { deep: nested } },
+      { customerId: c, type: 'TRANSACTION', amount: '10.00' },
+    ]);
+    expect(res.data!.ingestEvents.map((r) => (r ? r.decision : null))).toEqual([null, 'ALLOW']);
+    expect(res.errors!.map((e) => [e.path, e.extensions?.code, e.extensions?.fieldErrors])).toEqual([
+      [['ingestEvents', 0], 'BAD_USER_INPUT', [{ path: 'attributes', message: 'is nested too deeply (at most 100 levels)' }]],
+    ]);
+  });
+
   it('refuses an invalid condition naming the bad node', async () => {
     const res = await t.gql('mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', {
       i: { code: 'BROKEN', name: 'Broken', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], condition: { all: [{ compare: { left: { field: 'amount' }, op: 'bigger', right: { value: 1 } } }] } },

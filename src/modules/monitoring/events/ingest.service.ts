@@ -14,6 +14,7 @@ import { canonicalJson } from '../../audit/audit-chain';
 import { keyedDigest } from '../../../common/crypto/digest';
 import { isDecimalString } from '../../../common/scalars/scalars';
 import { toFieldErrors } from '../../../common/validation/validation.pipe';
+import { MAX_INPUT_NESTING, tooDeeplyNested } from '../../../common/validation/nesting';
 import type { AppConfig } from '../../../config/config';
 import { APP_CONFIG } from '../../../config/config.module';
 import { TransactionService } from '../../../database/transaction.service';
@@ -121,6 +122,12 @@ export class IngestService {
     raw.forEach((item, index) => {
       // Most events pass the fast lane; the rest go through class-validator, for its error messages.
       const fast = wellFormedEvent(item);
+      // class-transformer recurses into attributes: a value nested too deeply would overflow the stack.
+      const deep = fast ? null : tooDeeplyNested(item);
+      if (deep !== null) {
+        slots[index] = { index, input: new EventInput(), error: BadUserInputError.field(deep, `is nested too deeply (at most ${MAX_INPUT_NESTING} levels)`) };
+        return;
+      }
       const input = fast ?? plainToInstance(EventInput, item ?? {});
       const forbidden = this.forbiddenType(input, principal);
       if (forbidden) slots[index] = { index, input, error: forbidden };
