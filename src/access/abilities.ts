@@ -97,6 +97,12 @@ export const CUSTOMER_ID_FIELDS = [
   'id', 'externalRef', 'status', 'lifecycleStage', 'verificationLevel', 'createdAt', 'updatedAt',
   'accountManager', 'onboardedBy', 'consents', 'profileChanges', 'alerts', 'events', 'complaints', 'verifications', 'loginLock',
 ];
+/**
+ * What `customers:write` reads back of the customers its partner onboarded: what names the row it wrote (SPEC
+ * §4 matrix, R for partners), so that `createCustomer { id }` tells the partner the new customer's id. It is
+ * not read access: the `customer` and `customers` queries still need `customers:read` (see canQueryCustomers).
+ */
+export const CUSTOMER_WRITE_RESULT_FIELDS = ['id', 'externalRef'];
 /** Fields of a `Rule` that say which rule it is, for roles that meet rules only through alerts: not its logic (condition, actions, dedupWindow). */
 export const RULE_SUMMARY_FIELDS = ['id', 'code', 'version', 'name', 'description', 'eventTypes', 'severity', 'mode', 'status', 'createdAt', 'updatedAt', 'activatedAt', 'retiredAt'];
 const RISK = ['riskScore', 'riskLevel', 'riskFactors', 'riskHistory'];
@@ -145,6 +151,7 @@ function partnerRules(p: PartnerPrincipal, { can }: AbilityBuilder<AppAbility>):
         break;
       case 'customers:write':
         can(['create', 'update'], 'Customer', own);
+        can('read', 'Customer', CUSTOMER_WRITE_RESULT_FIELDS, own);
         can('create', 'Consent', own);
         break;
       case 'events:write':
@@ -162,6 +169,16 @@ function partnerRules(p: PartnerPrincipal, { can }: AbilityBuilder<AppAbility>):
         break;
     }
   }
+}
+
+/**
+ * Whether the principal may run the customer queries (`customer`, `customers`): SPEC §8 gives them to every
+ * staff role and to partners with `customers:read`, each of whom reads the whole first row of the field
+ * matrix. A grant of only CUSTOMER_WRITE_RESULT_FIELDS (`customers:write` alone) opens no query, though the
+ * guard's field-level check for customer reads counts any read grant.
+ */
+export function canQueryCustomers(ability: AppAbility): boolean {
+  return CUSTOMER_ID_FIELDS.every((field) => ability.can('read', 'Customer', field));
 }
 
 /**

@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { subject } from '@casl/ability';
+import type { EntityManager } from 'typeorm';
 import { AUDIT_SINK, type AuditSink } from '../../common/audit/audit-sink';
 import { runCustomerErasureSteps, SYSTEM_EVENT_SINK, type SystemEventSink } from '../../common/audit/system-event-sink';
 import { normalisePhone } from '../../common/crypto/blind-index';
 import { Role, type Principal } from '../../common/context/principal';
-import { BadUserInputError, ConflictError, ForbiddenError, StepUpRequiredError } from '../../common/errors/app-error';
+import { BadUserInputError, ConflictError, ForbiddenError, NotFoundError, StepUpRequiredError } from '../../common/errors/app-error';
 import { TransactionService } from '../../database/transaction.service';
 import { UsersService } from '../identity/users/users.service';
 import { CustomerPii, type PiiValues } from './customer-pii';
@@ -32,11 +33,29 @@ export function customerWriteRefusal(principal: Principal, operation: 'create' |
     }
     return undefined;
   }
-  const restricted = COMPLIANCE_ONLY_AFTER_CREATE.filter((f) => input[f] !== undefined && input[f] !== null);
+  // An explicit null is a change too (it clears the limit or the account manager): refused like a value.
+  const restricted = COMPLIANCE_ONLY_AFTER_CREATE.filter((f) => input[f] !== undefined);
   if (restricted.length && !(principal.kind === 'USER' && principal.role === Role.COMPLIANCE_OFFICER)) {
     return new ForbiddenError(`Only a COMPLIANCE_OFFICER may change ${restricted.join(', ')}`, { field: restricted[0], fields: restricted });
   }
   return undefined;
+}
+
+/** A decimal in one spelling: no leading zeros, no trailing fraction zeros ("2500.50" and "2500.5", "0.00" and "0"). */
+function canonicalDecimal(value: string): string {
+  const [whole, fraction = ''] = value.trim().split('.');
+  const digits = fraction.replace(/0+$/, '');
+  return `${whole.replace(/^0+(?=\d)/, '')}${digits ? `.${digits}` : ''}`;
+}
+
+/**
+ * Whether a limit as sent equals the stored one: compared exactly as decimals, never through a float (two
+ * amounts above 2^53 are not equal just because their doubles are), and "no limit" (null) is not 0 — the
+ * rules treat them differently.
+ */
+function sameLimit(sent: string | null, stored: string | null): boolean {
+  if (sent === null || stored === null) return sent === stored;
+  return canonicalDecimal(sent) === canonicalDecimal(stored);
 }
 
 /** Normalised PII as stored (phone in E.164, e-mail trimmed) so lookups and comparisons agree. */
@@ -118,8 +137,7 @@ export class CustomerRecordsService {
     if (isClosedCustomer(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
 
     return this.tx.run(async (manager) => {
-      const locked = await manager.findOneOrFail(CustomerEntity, { where: { id }, lock: { mode: 'pessimistic_write' } });
-      if (isClosedCustomer(locked.status)) throw new ConflictError(`The customer is ${locked.status}: no further changes`);
+      const locked = await this.lockForWrite(manager, id, (r) => this.customers.ability().can('update', subject('Customer', { ...r }) as never));
       const current = this.pii.decryptAll(locked);
       const next = normalisedPii(input);
       const dek = this.pii.dataKey(locked)!;
@@ -140,16 +158,18 @@ export class CustomerRecordsService {
         changes.lifecycleStage = input.lifecycleStage;
         changed.push('lifecycleStage');
       }
-      if (input.accountManagerId && input.accountManagerId !== locked.accountManagerId) {
-        await this.assertAccountManager(input.accountManagerId);
-        changes.accountManagerId = input.accountManagerId;
+      // Limits and the account manager: left out, kept; null, cleared (no limit, no account manager).
+      const managerId = typeof input.accountManagerId === 'string' ? input.accountManagerId.toLowerCase() : input.accountManagerId;
+      if (managerId !== undefined && managerId !== locked.accountManagerId) {
+        if (managerId !== null) await this.assertAccountManager(managerId);
+        changes.accountManagerId = managerId;
         changed.push('accountManagerId');
       }
       for (const limit of ['transactionLimit', 'dailyLimit'] as const) {
-        if (input[limit] !== undefined && input[limit] !== null && Number(input[limit]) !== Number(locked[limit])) {
-          changes[limit] = input[limit]!;
-          changed.push(limit);
-        }
+        const sent = input[limit];
+        if (sent === undefined || sameLimit(sent, locked[limit])) continue;
+        changes[limit] = sent;
+        changed.push(limit);
       }
       if (changed.length) {
         await manager.update(CustomerEntity, { id }, changes);
@@ -211,6 +231,7 @@ export class CustomerRecordsService {
     if (!this.customers.ability().can('create', subject('Consent', { ...row }) as never)) throw new ForbiddenError('Not allowed to record consent for this customer');
     if (isClosedCustomer(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
     return this.tx.run(async (manager) => {
+      await this.lockForWrite(manager, row.id, (r) => this.customers.ability().can('create', subject('Consent', { ...r }) as never));
       const [consent] = (await manager.query(
         `INSERT INTO customer_consent (customer_id, purpose, granted, actor_type, actor_id) VALUES ($1, $2, $3, $4, $5)
          RETURNING id, customer_id, purpose, granted, recorded_at`,
@@ -219,6 +240,19 @@ export class CustomerRecordsService {
       await this.audit.record({ action: 'customer.consent', outcome: 'SUCCESS', resourceType: 'Consent', resourceId: consent.id, customerId: row.id, details: { purpose: input.purpose, granted: input.granted } });
       return { id: consent.id, customerId: consent.customer_id, purpose: consent.purpose, granted: consent.granted, recordedAt: consent.recorded_at };
     });
+  }
+
+  /**
+   * The customer row locked for a write (FOR UPDATE: the customer first, the order ingest takes) and checked
+   * again. The checks before the transaction read it unlocked; meanwhile an account manager's customer may
+   * have been reassigned — out of scope now, so NOT_FOUND as that check would say — or the customer erased
+   * or terminated (CONFLICT). `allowed`: the principal's ability on the locked row.
+   */
+  private async lockForWrite(manager: EntityManager, id: string, allowed: (row: CustomerEntity) => boolean): Promise<CustomerEntity> {
+    const locked = await manager.findOne(CustomerEntity, { where: { id }, lock: { mode: 'pessimistic_write' } });
+    if (!locked || !allowed(locked)) throw new NotFoundError('Customer');
+    if (isClosedCustomer(locked.status)) throw new ConflictError(`The customer is ${locked.status}: no further changes`);
+    return locked;
   }
 
   private async assertAccountManager(userId: string): Promise<void> {

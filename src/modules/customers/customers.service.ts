@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isUUID } from 'class-validator';
 import type { EntityManager } from 'typeorm';
-import type { AppAbility } from '../../access/abilities';
+import { canQueryCustomers, type AppAbility } from '../../access/abilities';
 import { AUDIT_SINK, CUSTOMER_LOOKUP_ACTION, type AuditSink } from '../../common/audit/audit-sink';
 import { InvalidPiiValueError } from '../../common/crypto/crypto.errors';
 import { RequestContext } from '../../common/context/request-context';
@@ -147,6 +147,7 @@ export class CustomersService {
   }
 
   async get(id: string): Promise<CustomerModel> {
+    await this.assertMayQuery('customer');
     return this.pii.toModel(await this.findEntity(id));
   }
 
@@ -268,6 +269,7 @@ export class CustomersService {
    * when known, so only their columns are loaded; without it every column is.
    */
   async list(filter: CustomersFilter | undefined, orderBy: CustomerOrder | undefined, page: PageArgs, fields?: ReadonlySet<string>): Promise<ConnectionShape<CustomerModel>> {
+    await this.assertMayQuery('customers');
     const principal = this.principal();
     const query = applyCustomerScope(this.tx.manager().createQueryBuilder(CustomerEntity, 'c'), 'c', principal);
     const lookups = filter ? await this.applyFilter(query, filter) : [];
@@ -323,6 +325,16 @@ export class CustomersService {
     if (filter.lifecycleStage) query.andWhere('c.lifecycle_stage = :stage', { stage: filter.lifecycleStage });
     if (filter.accountManagerId) query.andWhere('c.account_manager_id = :manager', { manager: filter.accountManagerId });
     return lookups;
+  }
+
+  /**
+   * The customer queries need read access to customers, not just `customers:write`'s read-back of the rows
+   * it writes (canQueryCustomers): refused and audited as the guard refuses an operation.
+   */
+  private async assertMayQuery(operation: 'customer' | 'customers'): Promise<void> {
+    if (canQueryCustomers(this.ability())) return;
+    await this.audit.record({ action: 'access.denied', outcome: 'DENIED', resourceType: 'Operation', resourceId: operation, details: { reason: 'read Customer' } });
+    throw new ForbiddenError(`Not allowed to run ${operation}`);
   }
 
   /** Type-level check (row scope is already in the SQL): any of full, masked or step-up access will do. */

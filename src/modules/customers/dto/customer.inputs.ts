@@ -2,7 +2,7 @@ import { applyDecorators } from '@nestjs/common';
 import { Field, ID, InputType, registerEnumType } from '@nestjs/graphql';
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsEmail, IsEnum, IsOptional, IsUUID, MaxLength, Validate, ValidatorConstraint, type ValidatorConstraintInterface } from 'class-validator';
-import { isE164, normalisePhone } from '../../../common/crypto/blind-index';
+import { isE164, normaliseNationalId, normalisePhone } from '../../../common/crypto/blind-index';
 import { DateScalar, DecimalScalar } from '../../../common/scalars/scalars';
 import { MaxDecimals } from '../../../common/validation/decimal.decorators';
 import { Text } from '../../../common/validation/text.decorators';
@@ -21,6 +21,26 @@ class E164Phone implements ValidatorConstraintInterface {
   }
   defaultMessage(): string {
     return 'x must be an E.164 phone number such as +8613900001234';
+  }
+}
+
+/**
+ * A national id is looked up by its blind index, which ignores spaces and dashes: one made of nothing else
+ * ("-", "- -") has no index and is refused here, by name. Empty text is left to `@Text` (one message).
+ */
+@ValidatorConstraint({ name: 'indexableNationalId' })
+class IndexableNationalId implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    if (typeof value !== 'string' || value.trim() === '') return true;
+    try {
+      normaliseNationalId(value);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  defaultMessage(): string {
+    return 'x must contain more than spaces and dashes';
   }
 }
 
@@ -60,7 +80,7 @@ export class CreateCustomerInput {
   @Field({ nullable: true }) @Text(200, { optional: true }) fullName?: string;
   @Field({ nullable: true }) @OptionalEmail() email?: string;
   @Field({ nullable: true, description: 'E.164, e.g. +8613900001234 (spaces and dashes are removed)' }) @IsOptional() @Validate(E164Phone) phone?: string;
-  @Field({ nullable: true }) @Text(50, { optional: true }) nationalId?: string;
+  @Field({ nullable: true }) @Text(50, { optional: true }) @Validate(IndexableNationalId) nationalId?: string;
   @Field(() => DateScalar, { nullable: true }) @IsOptional() @Validate(PastDate) dateOfBirth?: string;
   @Field({ nullable: true }) @Text(500, { optional: true }) address?: string;
   @Field(() => ID, { nullable: true }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) accountManagerId?: string;
@@ -75,12 +95,13 @@ export class UpdateCustomerInput {
   @Field({ nullable: true }) @Text(200, { optional: true }) fullName?: string;
   @Field({ nullable: true }) @OptionalEmail() email?: string;
   @Field({ nullable: true }) @IsOptional() @Validate(E164Phone) phone?: string;
-  @Field({ nullable: true }) @Text(50, { optional: true }) nationalId?: string;
+  @Field({ nullable: true }) @Text(50, { optional: true }) @Validate(IndexableNationalId) nationalId?: string;
   @Field(() => DateScalar, { nullable: true }) @IsOptional() @Validate(PastDate) dateOfBirth?: string;
   @Field({ nullable: true }) @Text(500, { optional: true }) address?: string;
-  @Field(() => ID, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) accountManagerId?: string;
-  @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) transactionLimit?: string;
-  @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) dailyLimit?: string;
+  // Left out: kept; null: cleared (no account manager, no limit).
+  @Field(() => ID, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) accountManagerId?: string | null;
+  @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) transactionLimit?: string | null;
+  @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) dailyLimit?: string | null;
   @Field(() => LifecycleStage, { nullable: true }) @IsOptional() @IsEnum(LifecycleStage) lifecycleStage?: LifecycleStage;
 }
 
