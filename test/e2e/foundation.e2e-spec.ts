@@ -5,6 +5,9 @@ import { createStaff, signInAdmin, type SignedIn } from '../helpers/auth';
 
 describe('foundation: GraphQL over HTTP', () => {
   let t: TestApp;
+  // The bootstrap admin enrols once: every test that needs it shares one sign-in.
+  let admin: SignedIn | undefined;
+  const adminOnce = async () => (admin ??= await signInAdmin(t));
   beforeAll(async () => {
     t = await startTestApp();
   });
@@ -30,8 +33,7 @@ describe('foundation: GraphQL over HTTP', () => {
   it('audits each denied request under its own id, whatever x-request-id the caller repeats', async () => {
     // Audit keeps one denial per request, and DENIED_BURST counts requests: with a caller-chosen id, 50 probes
     // sent under one id would be audited once and count as one.
-    const admin = await signInAdmin(t);
-    const analyst = await createStaff(t, admin, 'ANALYST');
+    const analyst = await createStaff(t, await adminOnce(), 'ANALYST');
     const probe = () => t.gql('query($id: ID!) { event(id: $id) { id } }', { id: randomUUID() }, { token: analyst.accessToken, headers: { 'x-request-id': 'probe' } });
     const answers = [await probe(), await probe(), await probe()];
     for (const res of answers) expect(res.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
@@ -51,7 +53,7 @@ describe('foundation: GraphQL over HTTP', () => {
     let co: SignedIn;
     const CREATE = 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }';
     beforeAll(async () => {
-      co = await createStaff(t, await signInAdmin(t), 'COMPLIANCE_OFFICER');
+      co = await createStaff(t, await adminOnce(), 'COMPLIANCE_OFFICER');
     });
 
     it('a bad scalar literal keeps the scalar\'s own message', async () => {
