@@ -1,6 +1,6 @@
 import type { GraphQLRequestContextDidEncounterErrors, BaseContext, GraphQLRequestListener } from '@apollo/server';
-import { GraphQLError } from 'graphql';
-import type { AuditRecord, AuditSink } from '../common/audit/audit-sink';
+import { GraphQLError, parse, type OperationDefinitionNode } from 'graphql';
+import { BATCH_ITEMS_NOT_FOUND, type AuditRecord, type AuditSink } from '../common/audit/audit-sink';
 import type { RequestContext } from '../common/context/request-context';
 import { deniedAccessAuditPlugin, failedMutationAuditPlugin, type DeniedAccessAudit } from './denied-access-audit.plugin';
 
@@ -88,5 +88,35 @@ describe('failure audit plugins when the database cannot take the entry', () => 
       expect(logged).toHaveLength(1);
       expect(logged[0].fields).toMatchObject({ reason: 'POOL_EXHAUSTED', audit: { action: 'access.denied', outcome: 'DENIED', resourceId: 'alert', requestId: 'req-1' } });
     }
+  });
+});
+
+describe('the access.denied entry of a batch whose items were not found', () => {
+  const context = { requestId: 'req-2', principal: { kind: 'PARTNER', tokenId: 't-1' } } as unknown as RequestContext;
+  const logger = { error: () => undefined };
+  const itemError = (code: string, key: string, index: number) => new GraphQLError('refused', { path: [key, index], extensions: { code } });
+
+  /** The reason recorded for `errors` raised while running `document`. */
+  async function reasonFor(document: string, errors: GraphQLError[]): Promise<unknown> {
+    const audit: DeniedAccessAudit = { ...sink(async () => undefined), hasDeniedEntry: async () => false };
+    const entries = (audit as unknown as { entries: AuditRecord[] }).entries;
+    const operation = parse(document).definitions[0] as OperationDefinitionNode;
+    const listener = (await deniedAccessAuditPlugin(audit, context, logger).requestDidStart!({ contextValue: {} } as never)) as GraphQLRequestListener<BaseContext>;
+    await listener.didEncounterErrors!({ errors, operation } as unknown as GraphQLRequestContextDidEncounterErrors<BaseContext>);
+    expect(entries).toHaveLength(1);
+    return entries[0].details?.reason;
+  }
+
+  it('names it apart when every refusal is an item of ingestEvents not found, under an alias too', async () => {
+    expect(await reasonFor('mutation { ingestEvents(events: []) { decision } }', [itemError('NOT_FOUND', 'ingestEvents', 0), itemError('NOT_FOUND', 'ingestEvents', 3)])).toBe(BATCH_ITEMS_NOT_FOUND);
+    expect(await reasonFor('mutation { feed: ingestEvents(events: []) { decision } }', [itemError('NOT_FOUND', 'feed', 1)])).toBe(BATCH_ITEMS_NOT_FOUND);
+    expect(await reasonFor('mutation { ... on Mutation { feed: ingestEvents(events: []) { decision } } }', [itemError('NOT_FOUND', 'feed', 1)])).toBe(BATCH_ITEMS_NOT_FOUND);
+  });
+
+  it('records any other refusal as refused by service: an item refused outright, a by-id NOT_FOUND, another field aliased as ingestEvents', async () => {
+    const ingest = 'mutation { ingestEvents(events: []) { decision } }';
+    expect(await reasonFor(ingest, [itemError('NOT_FOUND', 'ingestEvents', 0), itemError('FORBIDDEN', 'ingestEvents', 1)])).toBe('refused by service');
+    expect(await reasonFor('query { event(id: "x") { id } }', [new GraphQLError('refused', { path: ['event'], extensions: { code: 'NOT_FOUND' } })])).toBe('refused by service');
+    expect(await reasonFor('query { ingestEvents: events { totalCount } }', [itemError('NOT_FOUND', 'ingestEvents', 0)])).toBe('refused by service');
   });
 });

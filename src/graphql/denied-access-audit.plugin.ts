@@ -1,6 +1,7 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import { Kind, type GraphQLError, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { FieldPolicyRequest } from '../access/field-policy';
-import type { AuditSink, AuditRecord } from '../common/audit/audit-sink';
+import { BATCH_ITEMS_NOT_FOUND, type AuditSink, type AuditRecord } from '../common/audit/audit-sink';
 import type { RequestContext } from '../common/context/request-context';
 import { ONCE_PER_REQUEST_OPERATIONS } from '../access/operations';
 import { ServiceUnavailableError } from '../common/errors/app-error';
@@ -32,6 +33,32 @@ async function appendOrLog(entry: AuditRecord, logger: AuditFailureLogger, reque
 /** Refusals that count as denied access (SPEC §5: FORBIDDEN, NOT_FOUND on scoped rows, STEP_UP_REQUIRED). */
 const REFUSALS: ReadonlySet<string> = new Set([ErrorCode.FORBIDDEN, ErrorCode.STEP_UP_REQUIRED, ErrorCode.NOT_FOUND]);
 
+/** Root fields that take a batch and answer each item on its own: an error at `[field, index]` is one item's. */
+const BATCH_OPERATIONS: ReadonlySet<string> = new Set(['ingestEvents']);
+
+/** The field (not its alias) that answers `responseKey` at the operation's root; undefined when not found. */
+function rootFieldOf(selectionSet: SelectionSetNode | undefined, responseKey: string): string | undefined {
+  for (const selection of selectionSet?.selections ?? []) {
+    if (selection.kind === Kind.FIELD && (selection.alias ?? selection.name).value === responseKey) return selection.name.value;
+    if (selection.kind === Kind.INLINE_FRAGMENT) {
+      const found = rootFieldOf(selection.selectionSet, responseKey);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A NOT_FOUND for one item of a batch: an event naming a customer that is absent or out of the partner's scope
+ * (the API answers both alike). The item is rejected and the call goes on; the caller did not reach for a row.
+ */
+function isBatchItemNotFound(error: GraphQLError, operation: OperationDefinitionNode | undefined): boolean {
+  const path = error.path;
+  if (error.extensions?.code !== ErrorCode.NOT_FOUND || path?.length !== 2 || typeof path[1] !== 'number') return false;
+  const field = rootFieldOf(operation?.selectionSet, String(path[0]));
+  return field !== undefined && BATCH_OPERATIONS.has(field);
+}
+
 /** What the plugin needs of the audit log: appending, and whether this request already has a DENIED entry. */
 export interface DeniedAccessAudit extends AuditSink {
   hasDeniedEntry(requestId: string, actorId: string): Promise<boolean>;
@@ -43,17 +70,17 @@ export interface DeniedAccessAudit extends AuditSink {
  * before it formats and sends the response, one `access.denied` entry names the error codes and paths
  * (never values). A request that already has a DENIED entry — from the guard, `customer(id)` or a service
  * that records its own — or whose refusals the field policy collected (flushed as `access.denied_fields`)
- * gets nothing more, so a denial counts once per request.
+ * gets nothing more, so a denial counts once per request. A request whose only refusals are batch items not found
+ * is recorded with the reason `BATCH_ITEMS_NOT_FOUND`, which DENIED_BURST leaves out.
  */
 export function deniedAccessAuditPlugin(audit: DeniedAccessAudit, context: RequestContext, logger: AuditFailureLogger): ApolloServerPlugin<BaseContext> {
   return {
     async requestDidStart({ contextValue }) {
       return {
-        async didEncounterErrors({ errors }) {
-          const refused = errors
-            .map((e) => ({ code: String(e.extensions?.code ?? ''), path: e.path?.join('.') ?? null }))
-            .filter((e) => REFUSALS.has(e.code));
-          if (!refused.length) return;
+        async didEncounterErrors({ errors, operation }) {
+          const refusals = errors.filter((e) => REFUSALS.has(String(e.extensions?.code ?? '')));
+          if (!refusals.length) return;
+          const refused = refusals.map((e) => ({ code: String(e.extensions?.code), path: e.path?.join('.') ?? null }));
           const req = (contextValue as { req?: FieldPolicyRequest }).req;
           if (req?.custosFieldAudit?.denied.size) return;
           const requestId = context.requestId;
@@ -64,7 +91,8 @@ export function deniedAccessAuditPlugin(audit: DeniedAccessAudit, context: Reque
             outcome: 'DENIED',
             resourceType: 'Operation',
             resourceId: refused[0].path?.split('.')[0] ?? null,
-            details: { reason: 'refused by service', errors: refused.slice(0, 20) },
+            // Only batch items not found: recorded as refused, told apart so DENIED_BURST does not count them.
+            details: { reason: refusals.every((e) => isBatchItemNotFound(e, operation)) ? BATCH_ITEMS_NOT_FOUND : 'refused by service', errors: refused.slice(0, 20) },
           };
           await appendOrLog(entry, logger, requestId, async (e) => {
             if (requestId && actorId && (await audit.hasDeniedEntry(requestId, actorId))) return;

@@ -3,6 +3,7 @@ import { Client } from 'pg';
 import { AuditWriter } from '../../src/modules/audit/audit-writer.service';
 import { AUDIT_LOCKS } from '../../src/modules/audit/audit.settings';
 import { AuditCheckpointer } from '../../src/modules/audit/chain/audit-checkpointer.service';
+import { AuditVerifier } from '../../src/modules/audit/chain/audit-verifier.service';
 import { RequestContext } from '../../src/common/context/request-context';
 import { APP_CONFIG } from '../../src/config/config.module';
 import { TransactionService } from '../../src/database/transaction.service';
@@ -628,11 +629,16 @@ describe('audit chain: append-only, keyed, verifiable', () => {
 
     const newHead = Number(head) - 3;
     await asSuperuserBypassingTriggers(`DELETE FROM audit_entry WHERE id > $1`, [newHead]);
-    expect(await verify()).toMatchObject({ valid: false, reason: 'TAIL_TRUNCATED', firstInvalidId: String(newHead + 1), checkpointId: sealed });
+    // Asked of the verifier itself: a verification through the API appends its own entries, and this instance
+    // chains them after the head it remembers, so the removed ids stay a gap (audit-chain-tail.e2e-spec.ts) and
+    // the chain could not grow back over the checkpoint as below.
+    expect(await t.app.get(AuditVerifier).verify()).toMatchObject({ valid: false, reason: 'TAIL_TRUNCATED', firstInvalidId: String(newHead + 1), checkpoint: { id: sealed } });
 
-    // The writer carries on from the shortened head; once past the checkpoint the ids exist again but the
-    // hash at the checkpointed id differs — and the checkpointer refuses to paper over it.
-    for (let i = 0; i < 5; i++) await writer.record({ action: 'test.regrow', outcome: 'SUCCESS' });
+    // An instance started after the cut remembers no head and carries on from the shortened one; once past the
+    // checkpoint the ids exist again but the hash at the checkpointed id differs — and the checkpointer refuses
+    // to paper over it.
+    const restarted = new AuditWriter(t.app.get(APP_CONFIG), t.app.get(TransactionService), t.app.get(RequestContext), checkpointer);
+    for (let i = 0; i < 5; i++) await restarted.record({ action: 'test.regrow', outcome: 'SUCCESS' });
     expect(Number(await maxId())).toBeGreaterThan(Number(sealed));
     expect(await checkpointer.checkpoint()).toBeNull();
     expect(await verify()).toMatchObject({ valid: false, reason: 'TAIL_TRUNCATED', firstInvalidId: sealed, checkpointId: sealed });

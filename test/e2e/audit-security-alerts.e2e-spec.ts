@@ -7,6 +7,8 @@ import { SecurityAlertDetector } from '../../src/modules/audit/security-alerts/s
 import { startTestApp, testSecrets, type TestApp } from '../helpers/app';
 import { loadConfig } from '../../src/config/config';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { newKey, partnerWithToken } from '../helpers/monitoring';
+import { sentMessages } from '../helpers/notify';
 
 const ALERTS = `query($f: SecurityAlertsFilter) { securityAlerts(filter: $f, first: 100) { totalCount nodes { id kind actorType actor partner detail status } } }`;
 const waitFor = async (check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> => {
@@ -179,6 +181,58 @@ describe('audit: security alerts fire at their thresholds and not below', () => 
       await byId('query($id: ID!) { event(id: $id) { id } }');
       await detect();
       expect(await alerts('DENIED_BURST', analyst.userId)).toEqual([expect.objectContaining({ detail: expect.objectContaining({ deniedRequests: 10 }) })]);
+    });
+  });
+
+  describe('DENIED_BURST counts the actor\'s own access refused, not failures it records for others', () => {
+    const deniedRequests = async (where: string, params: unknown[]) =>
+      (await sql.query(`SELECT count(DISTINCT request_id)::int AS n FROM audit_entry WHERE outcome = 'DENIED' AND ${where}`, params)).rows[0].n as number;
+
+    it('does not count a customer\'s wrong one-time codes against the agent verifying them', async () => {
+      const agent = await createStaff(t, admin, 'AGENT');
+      const { createCustomer } = await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', {
+        i: { externalRef: `otp-${randomUUID()}`, fullName: 'Otto Typo', phone: `+49151${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}` },
+      }, agent.accessToken);
+      const { startCustomerVerification: challenge } = await gqlOk<{ startCustomerVerification: { verificationId: string } }>(
+        t.gql, 'mutation($i: StartCustomerVerificationInput!) { startCustomerVerification(input: $i) { verificationId } }',
+        { i: { customerId: createCustomer.id, method: 'SMS_OTP' } }, agent.accessToken,
+      );
+      const sent = (await sentMessages(t)).find((m) => m.reference === challenge.verificationId)!;
+      const wrong = String((Number(/\b(\d{6})\b/.exec(sent.body)![1]) + 1) % 1_000_000).padStart(6, '0');
+      // The customer reads out wrong codes: 5 attempts lock the challenge, 5 more are refused as locked.
+      for (let i = 0; i < 10; i++) {
+        await gqlOk(t.gql, 'mutation($i: CompleteCustomerVerificationInput!) { completeCustomerVerification(input: $i) { status } }', { i: { verificationId: challenge.verificationId, code: wrong } }, agent.accessToken);
+      }
+      // Each attempt is still recorded as DENIED, under the agent.
+      expect(await deniedRequests(`actor_id = $1 AND action = 'verification.complete'`, [agent.userId])).toBe(10);
+      await detect();
+      expect(await alerts('DENIED_BURST', agent.userId)).toEqual([]);
+    });
+
+    it('does not count events naming customers that are not found, and counts the partner\'s refused event types', async () => {
+      const partner = await partnerWithToken(t, admin, 'EXTERNAL');
+      const feed = (alias: string, events: Array<Record<string, unknown>>) =>
+        t.gql(`mutation($e: [EventInput!]!) { ${alias}ingestEvents(events: $e) { decision } }`, { e: events.map((e) => ({ idempotencyKey: newKey(), occurredAt: new Date().toISOString(), type: 'LOGIN', ...e })) }, { token: partner.token });
+      // Ten calls whose events name customers this partner does not have (aliased or not): items rejected, no refusal of the caller.
+      for (let i = 0; i < 10; i++) {
+        const res = await feed(i % 2 ? 'batch: ' : '', [{ customerExternalRef: `nobody-${randomUUID()}` }, { customerExternalRef: `nobody-${randomUUID()}` }]);
+        expect(res.errors?.map((e) => e.extensions?.code)).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+      }
+      const { rows } = await sql.query(`SELECT details FROM audit_entry WHERE partner_id = $1 AND action = 'access.denied' ORDER BY id`, [partner.id]);
+      expect(rows).toHaveLength(10);
+      expect(rows[1].details).toEqual({ reason: 'batch items not found', errors: [{ code: 'NOT_FOUND', path: 'batch.0' }, { code: 'NOT_FOUND', path: 'batch.1' }] });
+      await detect();
+      expect((await alerts('DENIED_BURST')).filter((a) => a.partner === partner.id)).toEqual([]);
+
+      // An event type the partner may not send is its own access refused: ten such calls fire.
+      for (let i = 0; i < 10; i++) {
+        const res = await feed('', [{ customerExternalRef: `nobody-${randomUUID()}` }, { customerExternalRef: `nobody-${randomUUID()}`, type: 'PROFILE_CHANGE' }]);
+        expect(res.errors?.map((e) => e.extensions?.code).sort()).toEqual(['FORBIDDEN', 'NOT_FOUND']);
+      }
+      await detect();
+      expect((await alerts('DENIED_BURST')).filter((a) => a.partner === partner.id)).toEqual([
+        expect.objectContaining({ actorType: 'PARTNER', detail: expect.objectContaining({ deniedRequests: 10 }) }),
+      ]);
     });
   });
 

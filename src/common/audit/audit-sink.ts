@@ -9,6 +9,13 @@ export const PII_READ_ACTION = 'customer.read_pii';
 /** A customer search by a full email, phone or national id (blind index); under each customer it returned. */
 export const CUSTOMER_LOOKUP_ACTION = 'customer.lookup';
 
+/**
+ * The `details.reason` of an `access.denied` entry whose refusals are all NOT_FOUND for single items of a batch
+ * (events of an `ingestEvents` call naming a customer that is absent, or out of the partner's scope, which the
+ * API answers alike): rejected input, recorded, but not counted as the caller reaching for refused access.
+ */
+export const BATCH_ITEMS_NOT_FOUND = 'batch items not found';
+
 export type AuditOutcome = 'SUCCESS' | 'DENIED' | 'ERROR';
 
 export interface AuditActorOverride {

@@ -55,10 +55,15 @@ type Waiter =
  * transaction-scoped advisory lock across instances; under it, it moves the committed pending entries
  * (oldest first) and the grouped direct appends into `audit_entry` as `head.id + 1…`, each chained to the
  * one before. A fast path chains what this instance holds onto the head it wrote last in one statement
- * that is its own transaction, guarded against a head that moved; the locked path reads the real head.
+ * that is its own transaction, guarded against a head that moved; the locked path reads the real head, and
+ * refuses to chain over entries it saw committed that have since been removed.
  */
 export class AuditSequencer {
-  /** The head this instance appended last (the fast path's guard checks it is still the head). */
+  /**
+   * The committed head as this instance last knew it: the head it appended last, or read under the lock. Set
+   * only once that transaction has committed. The fast path's guard checks it is still the head; the locked
+   * path checks that the head has only grown from it (see `continueFrom`).
+   */
   private lastHead?: { id: bigint; hash: string };
   /** Set when the fast path was refused: the next group takes the locked path directly. */
   private skipFastPath = false;
@@ -142,7 +147,8 @@ export class AuditSequencer {
           continue;
         }
         const attempted = typeof fast === 'object' ? fast.attempted : undefined;
-        const { drained, chained, alreadyAppended, taken } = await this.tx.runDetached((manager) => this.sequence(manager, rows, attempted));
+        const { drained, chained, alreadyAppended, taken, head } = await this.tx.runDetached((manager) => this.sequence(manager, rows, attempted));
+        this.lastHead = head;
         this.checkpoints.noteAppended(chained);
         // This group's own callers are answered now when drained: only the others' seqs are worth keeping.
         const own = drained ? new Set(chainers.flatMap((w) => w.staged?.entries.map((e) => e.seq) ?? [])) : undefined;
@@ -171,7 +177,8 @@ export class AuditSequencer {
   /** One caller's grouped entries, in as many sequencer transactions as a pending backlog takes first. */
   private async appendOneCaller(rows: EntryColumns[]): Promise<void> {
     for (;;) {
-      const { drained, chained, taken } = await this.tx.runDetached((manager) => this.sequence(manager, rows));
+      const { drained, chained, taken, head } = await this.tx.runDetached((manager) => this.sequence(manager, rows));
+      this.lastHead = head;
       this.checkpoints.noteAppended(chained);
       this.rememberTaken(taken);
       if (drained) return;
@@ -180,13 +187,14 @@ export class AuditSequencer {
 
   /**
    * One sequencer transaction: under the chain lock, takes the committed pending entries and chains them,
-   * oldest first, then — once none are left — the grouped entries, after the committed head.
+   * oldest first, then — once none are left — the grouped entries, after the committed head (see
+   * `continueFrom`). Returns the head it leaves, for the caller to remember once the transaction has committed.
    */
   private async sequence(
     manager: EntityManager,
     rows: EntryColumns[],
     attempted?: { id: bigint; hash: string },
-  ): Promise<{ drained: boolean; chained: number; alreadyAppended: boolean; taken: string[] }> {
+  ): Promise<{ drained: boolean; chained: number; alreadyAppended: boolean; taken: string[]; head: { id: bigint; hash: string } }> {
     // A fast-path call that failed on our side may still have committed (the connection dropped after the
     // server ran it). Under the lock that is settled: if the head it would have left exists, these rows are
     // in the log already and must not be chained twice. (The hash is keyed and covers the time stamp.)
@@ -210,25 +218,54 @@ export class AuditSequencer {
          SELECT min(p.seq) OVER (PARTITION BY p.xmin::text) AS first_of_transaction, p.seq, ${AUDIT_DATA_COLUMNS.replace(/(\w+)/g, 'p.$1')}
            FROM audit_entry_pending p WHERE p.xmin::text IN (SELECT tx FROM oldest)),
        head AS (SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1)
-       SELECT h.id::text AS head_id, h.hash AS head_hash, (SELECT count(*)::int FROM audit_entry_pending) AS pending_before, t.*
+       SELECT h.id::text AS head_id, h.hash AS head_hash, (SELECT count(*)::int FROM audit_entry_pending) AS pending_before,
+              (SELECT r.hash FROM audit_entry r WHERE r.id = $2) AS remembered_hash, t.*
          FROM (SELECT 1) AS one LEFT JOIN head h ON true LEFT JOIN taken t ON true
         ORDER BY t.first_of_transaction, t.seq`,
       // A parameter, not a literal: a parameterised statement is prepared once per connection, not planned per take.
-      values: [PENDING_PER_TAKE],
+      values: [PENDING_PER_TAKE, this.lastHead?.id.toString() ?? null],
     };
     const statements = attempted !== undefined ? [take] : [{ text: CHAIN_LOCK, values: [AUDIT_LOCKS.append] }, take];
     const taken = (await this.tx.pipeline(manager, statements))[statements.length - 1] as unknown as Array<
-      PendingDbRow & { head_id: string | null; head_hash: string | null; pending_before: number; seq: string | null }
+      PendingDbRow & { head_id: string | null; head_hash: string | null; pending_before: number; remembered_hash: string | null; seq: string | null }
     >;
-    const head = { id: BigInt(taken[0].head_id ?? 0), hash: taken[0].head_hash ?? GENESIS_HASH };
+    const committed = { id: BigInt(taken[0].head_id ?? 0), hash: taken[0].head_hash ?? GENESIS_HASH };
+    const head = this.continueFrom(committed, taken[0].remembered_hash);
     const pending = taken.filter((t) => t.seq !== null);
     // The statement's snapshot (taken after the lock) holds every entry committed before the take: when some
     // are left, the grouped appends wait for the next take, so nothing jumps ahead of a committed entry.
     const drained = pending.length === taken[0].pending_before;
     const prepared = this.chain(drained ? [...pending.map(pendingColumns), ...rows] : pending.map(pendingColumns), head);
+    if (head !== committed && prepared.records.length) {
+      const remembered = this.lastHead!;
+      this.logger.error(
+        { auditChain: { remembered: { id: remembered.id.toString(), hash: remembered.hash }, committed: { id: committed.id.toString(), hash: committed.hash } } },
+        `audit chain head ${committed.id} did not grow from the remembered head ${remembered.id}: entries were removed; chaining after the remembered head, so verification reports the break`,
+      );
+    }
     await this.insertChained(manager, prepared.records, pending.map((p) => p.seq!));
-    this.lastHead = prepared.head;
-    return { drained, chained: prepared.records.length, alreadyAppended, taken: pending.map((p) => p.seq!) };
+    return { drained, chained: prepared.records.length, alreadyAppended, taken: pending.map((p) => p.seq!), head: prepared.head };
+  }
+
+  /**
+   * Where the locked path chains on: the committed head, unless it did not grow from the head this instance
+   * remembers. Heads only grow: a head below the remembered one, one at its id with another hash, or one past
+   * it whose row at the remembered id now holds another hash means entries this instance saw committed were
+   * removed (a superuser cutting the tail before the next checkpoint, say, and the chain perhaps regrown over
+   * them). Chaining on from the committed head would reuse their ids and hide the cut for good. So the new
+   * entries go after the remembered head instead — ids continue past it and the first one's `prev_hash` is its
+   * hash — and verification finds the gap (`MISSING_ENTRY` at the first removed id) or the link
+   * (`PREV_HASH_MISMATCH`). A row missing below a head that grew past the remembered one is left to
+   * verification: it may be an archived segment.
+   */
+  private continueFrom(committed: { id: bigint; hash: string }, rememberedHashInLog: string | null): { id: bigint; hash: string } {
+    const remembered = this.lastHead;
+    if (!remembered) return committed;
+    const grew = committed.id > remembered.id
+      ? rememberedHashInLog === null || rememberedHashInLog === remembered.hash
+      : committed.id === remembered.id && committed.hash === remembered.hash;
+    if (grew) return committed;
+    return { id: committed.id > remembered.id ? committed.id : remembered.id, hash: remembered.hash };
   }
 
   /** After a take committed: its seqs, for the transactions of this instance that have not asked yet. */

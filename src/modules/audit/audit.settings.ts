@@ -29,6 +29,21 @@ export const AUDIT_SETTINGS = {
 } as const;
 
 
+/**
+ * The DENIED entries DENIED_BURST counts: the principal's own access refused. Authentication — sign-in steps
+ * and step-up (a wrong password or code, a lockout), session refresh, a wrong current password, an invalid
+ * credential — and authorisation: the guard, the field policy, refusals raised in services (`access.denied`,
+ * except batch items not found, see `BATCH_ITEMS_NOT_FOUND`) and by-id reads out of scope. Not counted:
+ * outcomes that are someone else's failure recorded under the principal, such as `verification.complete`
+ * DENIED, a customer's wrong one-time code entered by the agent or partner verifying them.
+ */
+export const ACCESS_REFUSAL_ACTIONS: readonly string[] = [
+  'access.denied', 'access.denied_fields', 'auth.invalid_credential',
+  'auth.login', 'auth.totp_enrollment', 'auth.totp_verify', 'auth.recovery_code', 'auth.step_up', 'auth.lockout',
+  'auth.session_refresh', 'auth.refresh_token_reuse', 'user.change_password',
+  'customer.read', 'complaint.read', 'verification.read',
+];
+
 /** The security-alert rules with the thresholds configured for this instance. */
 export function securityAlertSettings(config: Pick<AppConfig, 'securityAlerts'>) {
   const t = config.securityAlerts;
@@ -40,7 +55,7 @@ export function securityAlertSettings(config: Pick<AppConfig, 'securityAlerts'>)
       distinctCustomers: t.piiReadCustomers,
       windowMs: t.piiReadWindowMs,
     },
-    /** At least `requests` requests with a DENIED entry by one actor in `windowMs` (one per request id). */
+    /** At least `requests` requests with an access refusal by one actor in `windowMs` (one per request id; ACCESS_REFUSAL_ACTIONS). */
     deniedBurst: { requests: t.deniedRequests, windowMs: t.deniedWindowMs },
     /** A partner token used from a network (IPv4 /24, IPv6 /48) it was never used from before. */
     tokenNewNetwork: { action: 'partner_token.use', ipv4PrefixBits: 24, ipv6PrefixBits: 48 },

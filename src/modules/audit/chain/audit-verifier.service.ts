@@ -50,11 +50,14 @@ export class AuditVerifier {
   ) {}
 
   async verify(range: ChainRange = {}): Promise<ChainReport> {
+    // The checkpoint before the head: a checkpoint only ever names a committed head, and heads only grow, so
+    // the head read after it is at or past it unless rows were cut. Read the other way round, a checkpoint
+    // written in between (entries committed meanwhile) would name a head past the one read: a false cut.
+    const checkpoint = await this.checkpoints.lastCheckpoint();
     const [headRow] = (await this.dataSource.query('SELECT id::text AS id FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string }>;
     const [firstRow] = (await this.dataSource.query('SELECT id::text AS id FROM audit_entry ORDER BY audit_entry.id LIMIT 1')) as Array<{ id: string }>;
     const head = headRow ? BigInt(headRow.id) : 0n;
     const [pending] = (await this.dataSource.query('SELECT count(*)::int AS n FROM audit_entry_pending')) as Array<{ n: number }>;
-    const checkpoint = await this.checkpoints.lastCheckpoint();
     let anchoredFrom: ChainAnchor | null = null;
     const report = (checked: number, firstInvalidId: bigint | string | null = null, reason: ChainBreak | null = null): ChainReport => ({
       valid: reason === null,

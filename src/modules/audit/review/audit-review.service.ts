@@ -119,7 +119,7 @@ export class AuditReviewService {
       this.logger.error({ auditChain: { firstInvalidId: report.firstInvalidId, reason: report.reason, checked: report.checked } }, 'audit chain verification failed');
       await this.alerts.raise({
         kind: 'CHAIN_INVALID',
-        dedupKey: `${report.reason}:${report.firstInvalidId}`,
+        dedupKey: chainBreakKey(report),
         dedup: { anyStatus: true },
         actorType: 'SYSTEM',
         detail: { firstInvalidId: report.firstInvalidId, reason: report.reason, checked: report.checked, headId: report.headId, checkpointId: report.checkpoint?.id ?? null },
@@ -127,6 +127,16 @@ export class AuditReviewService {
     }
     return report;
   }
+}
+
+/**
+ * What makes two reports the same break. A cut tail is known by the checkpoint it contradicts: the id past the
+ * remaining head moves as the chain grows back (and becomes the checkpointed id once it has grown past it),
+ * while the checkpoint stays put (the checkpointer writes no other over it). Any other break by its reason and id.
+ */
+function chainBreakKey(report: ChainReport): string {
+  if (report.reason === 'TAIL_TRUNCATED' && report.checkpoint) return `TAIL_TRUNCATED:${report.checkpoint.id}:${report.checkpoint.hash}`;
+  return `${report.reason}:${report.firstInvalidId}`;
 }
 
 function checkRange(from: Date | undefined, to: Date | undefined, prefix?: string): void {

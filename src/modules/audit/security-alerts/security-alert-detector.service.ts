@@ -1,13 +1,21 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
+import { BATCH_ITEMS_NOT_FOUND } from '../../../common/audit/audit-sink';
 import { TransactionService } from '../../../database/transaction.service';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
-import { AUDIT_SETTINGS, securityAlertSettings } from '../audit.settings';
+import { ACCESS_REFUSAL_ACTIONS, AUDIT_SETTINGS, securityAlertSettings } from '../audit.settings';
 import { networkOf } from './network';
 import { SecurityAlertsService } from './security-alerts.service';
 
 const CURSOR = 'security_alerts';
+
+/**
+ * An entry DENIED_BURST counts (ACCESS_REFUSAL_ACTIONS, less batch items not found), given the parameters
+ * holding those actions and BATCH_ITEMS_NOT_FOUND.
+ */
+const accessRefusal = (actions: string, batchItemsNotFound: string) =>
+  `outcome = 'DENIED' AND action = ANY(${actions}::text[]) AND details->>'reason' IS DISTINCT FROM ${batchItemsNotFound}`;
 
 interface CandidateRow {
   id: string;
@@ -19,6 +27,7 @@ interface CandidateRow {
   action: string;
   outcome: string;
   resource_id: string | null;
+  refusal: boolean;
 }
 
 interface ActorGroup {
@@ -97,20 +106,20 @@ export class SecurityAlertDetector implements OnModuleInit, OnModuleDestroy {
       // with the log instead of with the batch. PII reads (one per customer of a page, most of the log) come
       // back as one row per reader, its latest in the batch; denied requests and token use row by row.
       `WITH batch AS MATERIALIZED (
-         SELECT id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, fields, resource_id
+         SELECT id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, fields, resource_id, ${accessRefusal('$6', '$7')} AS refusal
            FROM audit_entry WHERE id > $1 AND id <= $2)
-       SELECT kind, id::text AS id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, resource_id FROM (
+       SELECT kind, id::text AS id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, resource_id, refusal FROM (
            SELECT 'PII_READER' AS kind, * FROM (
-             SELECT DISTINCT ON (actor_type, actor_id) id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, resource_id
+             SELECT DISTINCT ON (actor_type, actor_id) id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, resource_id, refusal
                FROM batch
               WHERE action = $3 AND outcome = 'SUCCESS' AND fields && $5::text[] AND actor_id IS NOT NULL
               ORDER BY actor_type, actor_id, occurred_at DESC, id DESC) AS latest
            UNION ALL
-           SELECT 'ROW' AS kind, id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, resource_id
+           SELECT 'ROW' AS kind, id, occurred_at, actor_type, actor_id, partner_id, ip, action, outcome, resource_id, refusal
              FROM batch
-            WHERE action = $4 OR outcome = 'DENIED') AS candidates
+            WHERE action = $4 OR refusal) AS candidates
         ORDER BY candidates.kind, candidates.id`,
-      [last.toString(), upto.toString(), piiReadSpike.action, tokenNewNetwork.action, piiReadSpike.fields],
+      [last.toString(), upto.toString(), piiReadSpike.action, tokenNewNetwork.action, piiReadSpike.fields, ACCESS_REFUSAL_ACTIONS, BATCH_ITEMS_NOT_FOUND],
     )) as Array<CandidateRow & { kind: 'PII_READER' | 'ROW' }>;
 
     const piiReaders = rows.filter((r) => r.kind === 'PII_READER').map((r): ActorGroup => ({
@@ -118,7 +127,7 @@ export class SecurityAlertDetector implements OnModuleInit, OnModuleDestroy {
     }));
     for (const group of piiReaders) await this.checkPiiReadSpike(manager, group);
     const others = rows.filter((r) => r.kind === 'ROW');
-    for (const group of groupByActor(others.filter((r) => r.outcome === 'DENIED'))) await this.checkDeniedBurst(manager, group);
+    for (const group of groupByActor(others.filter((r) => r.refusal))) await this.checkDeniedBurst(manager, group);
     for (const row of others) if (row.action === tokenNewNetwork.action) await this.checkTokenNetwork(manager, row);
 
     await manager.query(`UPDATE audit_detector_cursor SET last_id = $2 WHERE name = $1`, [CURSOR, upto.toString()]);
@@ -153,12 +162,13 @@ export class SecurityAlertDetector implements OnModuleInit, OnModuleDestroy {
     const { deniedBurst } = this.rules;
     const dedupKey = `${group.actorType}:${group.actorId}`;
     if (await this.alerts.isDuplicate({ kind: 'DENIED_BURST', dedupKey, dedup: { windowMs: deniedBurst.windowMs } })) return;
-    // One per request: a request denied on several fields or aliases counts once.
+    // One per request: a request denied on several fields or aliases counts once. Only the actor's own access
+    // refused counts, not a customer's wrong code or a batch naming unknown customers (ACCESS_REFUSAL_ACTIONS).
     const [{ n }] = (await manager.query(
       `SELECT count(DISTINCT COALESCE(request_id, 'entry:' || id))::int AS n FROM audit_entry
-        WHERE outcome = 'DENIED' AND actor_id = $1 AND actor_type = $2
+        WHERE ${accessRefusal('$5', '$6')} AND actor_id = $1 AND actor_type = $2
           AND occurred_at > $3::timestamptz - $4::int * interval '1 millisecond' AND occurred_at <= $3::timestamptz`,
-      [group.actorId, group.actorType, group.latest, deniedBurst.windowMs],
+      [group.actorId, group.actorType, group.latest, deniedBurst.windowMs, ACCESS_REFUSAL_ACTIONS, BATCH_ITEMS_NOT_FOUND],
     )) as Array<{ n: number }>;
     if (n < deniedBurst.requests) return;
     await this.alerts.raise({
