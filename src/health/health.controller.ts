@@ -10,6 +10,9 @@ import { MetricsService } from './metrics.service';
 /** The longest /health/ready waits for the database when no pool acquire timeout bounds it (or a longer one does). */
 export const READY_CHECK_MAX_MS = 5_000;
 
+/** PostgreSQL's undefined_table. */
+const UNDEFINED_TABLE = '42P01';
+
 @Public()
 @Controller()
 export class HealthController {
@@ -45,7 +48,7 @@ export class HealthController {
       try {
         await this.dataSource.query('SELECT 1');
         database = 'up';
-        migrations = (await this.dataSource.showMigrations()) ? 'pending' : 'applied';
+        migrations = (await this.hasPendingMigrations()) ? 'pending' : 'applied';
       } catch (error) {
         // Reachable perhaps, but no connection free in time (or a statement timed out): 'timeout', not 'down'.
         if (database === 'down' && ServiceUnavailableError.reasonOf(error)) database = 'timeout';
@@ -58,6 +61,27 @@ export class HealthController {
     const body = { status: finished && database === 'up' && migrations === 'applied' ? 'ok' : 'unavailable', database, migrations };
     if (body.status !== 'ok') throw new ServiceUnavailableException(body);
     return body;
+  }
+
+  /**
+   * Whether a migration this build ships has not been applied. Not TypeORM's `showMigrations()`: that creates
+   * the migrations table when it is missing (a probe must not write, and a least-privilege role may not), and
+   * keeps its connection checked out for good when a statement fails midway (a timeout, a failover), so
+   * failing probes would drain the pool. `DataSource.query` always hands its connection back.
+   */
+  private async hasPendingMigrations(): Promise<boolean> {
+    const table = this.dataSource.options.migrationsTableName ?? 'migrations';
+    let applied: Array<{ name: string }>;
+    try {
+      applied = (await this.dataSource.query(`SELECT name FROM "${table}"`)) as Array<{ name: string }>;
+    } catch (error) {
+      // No migrations table yet: nothing has been applied.
+      if ((error as { driverError?: { code?: string } }).driverError?.code === UNDEFINED_TABLE) return this.dataSource.migrations.length > 0;
+      throw error;
+    }
+    const names = new Set(applied.map((row) => row.name));
+    // Named as TypeORM names them when it records one: the `name` property, else the class name.
+    return this.dataSource.migrations.some((migration) => !names.has(migration.name || migration.constructor.name));
   }
 
   @Get('metrics')

@@ -103,6 +103,48 @@ describe('database timeouts: a stuck lock never hangs the app', () => {
       expect(res.errors).toBeUndefined();
     });
 
+    it('a readiness probe that times out on the migrations table hands its connection back to the pool', async () => {
+      const pool = (t.app.get(DataSource).driver as unknown as { master: { totalCount: number; idleCount: number } }).master;
+      await side.query('BEGIN');
+      await side.query('LOCK TABLE schema_migrations IN ACCESS EXCLUSIVE MODE');
+      try {
+        const res = await within(8000, t.http().get('/health/ready'), '/health/ready behind a locked migrations table');
+        expect(res.status).toBe(503);
+        expect(res.body).toMatchObject({ status: 'unavailable', database: 'up', migrations: 'unknown' });
+      } finally {
+        await side.query('ROLLBACK');
+      }
+      // The probe may have answered before its statement ended; once it has, every connection is idle again
+      // (failing probes cannot drain the pool).
+      const deadline = Date.now() + 3000;
+      while (pool.totalCount - pool.idleCount > 0 && Date.now() < deadline) await sleep(50);
+      expect(pool.totalCount - pool.idleCount).toBe(0);
+      const ready = await within(3000, t.http().get('/health/ready'), '/health/ready after the lock');
+      expect(ready.status).toBe(200);
+    });
+
+    it('readiness reports a missing or incomplete migrations table as pending, and never creates it', async () => {
+      const [last] = (await side.query('DELETE FROM schema_migrations WHERE id = (SELECT max(id) FROM schema_migrations) RETURNING id, timestamp, name')).rows as Array<{ id: number; timestamp: string; name: string }>;
+      try {
+        const res = await within(3000, t.http().get('/health/ready'), '/health/ready with a migration unrecorded');
+        expect(res.status).toBe(503);
+        expect(res.body).toMatchObject({ database: 'up', migrations: 'pending' });
+      } finally {
+        await side.query('INSERT INTO schema_migrations (id, timestamp, name) VALUES ($1, $2, $3)', [last.id, last.timestamp, last.name]);
+      }
+      await side.query('ALTER TABLE schema_migrations RENAME TO schema_migrations_aside');
+      try {
+        const res = await within(3000, t.http().get('/health/ready'), '/health/ready without a migrations table');
+        expect(res.status).toBe(503);
+        expect(res.body).toMatchObject({ database: 'up', migrations: 'pending' });
+        const { rows } = await side.query(`SELECT to_regclass('schema_migrations') AS created`);
+        expect(rows[0].created).toBeNull();
+      } finally {
+        await side.query('ALTER TABLE schema_migrations_aside RENAME TO schema_migrations');
+      }
+      expect((await t.http().get('/health/ready')).status).toBe(200);
+    });
+
     it('a transaction left idle is ended by the server, its locks go with it, and the pool goes on serving', async () => {
       const ds = t.app.get(DataSource);
       const runner = ds.createQueryRunner();
