@@ -3,7 +3,7 @@ import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, INGEST, newKey, partnerWithToken } from '../helpers/monitoring';
 import { sentMessages } from '../helpers/notify';
-import { lockWaiters } from '../helpers/postgres';
+import { inSideTransaction, lockWaiters } from '../helpers/postgres';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 
@@ -328,6 +328,42 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const d = await customer({ dailyLimit: '1000.00' });
     const five = await Promise.all(Array.from({ length: 5 }, () => ingest(t, core.token, [{ customerId: d, type: 'TRANSACTION', amount: '300.00', occurredAt }])));
     expect(five.map((r) => r.data!.ingestEvents[0]!.decision).sort()).toEqual(['ALLOW', 'ALLOW', 'ALLOW', 'REVIEW', 'REVIEW']);
+  });
+
+  it('decides on the customer as it is when its lock is granted: a change committed while the call waited counts', async () => {
+    const noteFor = async (user: SignedIn, eventId: string) =>
+      (await gqlOk<{ myNotifications: { nodes: Array<{ kind: string; eventId: string | null }> } }>(t.gql, '{ myNotifications(first: 100) { nodes { kind eventId } } }', undefined, user.accessToken))
+        .myNotifications.nodes.filter((x) => x.eventId === eventId).map((x) => x.kind);
+    /** `send` while an operator's transaction applies `change` to the customer, committed once the call waits for the row. */
+    const whileChanging = async <T>(c: string, change: string, send: () => Promise<T>): Promise<T> => {
+      let call!: Promise<T>;
+      await inSideTransaction(t.db.url, async (side) => {
+        await side.query(`UPDATE customer SET ${change} WHERE id = $1`, [c]);
+        call = send();
+        expect(await lockWaiters(sql, 1)).toBeGreaterThanOrEqual(1);
+        await side.query('COMMIT');
+      });
+      return call;
+    };
+
+    // The limit lowered below the amount and the customer handed to another account manager meanwhile: the
+    // transfer is held (LARGE_TRANSACTION) and the new account manager hears of it, not the old one.
+    const c = await customer({ transactionLimit: '100000.00' });
+    const res = await whileChanging(c, `transaction_limit = 1000, account_manager_id = '${otherAm.userId}'`, () =>
+      ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '5000.00', currency: 'EUR', idempotencyKey: newKey() }]));
+    expect(res.errors).toBeUndefined();
+    const result = res.data!.ingestEvents[0]!;
+    expect(result.decision).toBe('HOLD');
+    expect(await noteFor(otherAm, result.event!.id)).toEqual(expect.arrayContaining(['HOLD_PLACED', 'ALERT_RAISED']));
+    expect(await noteFor(am, result.event!.id)).toEqual([]);
+    const stored = await sql.query(`SELECT count(*)::int AS n FROM event WHERE customer_id = $1`, [c]);
+    expect(stored.rows[0].n).toBe(1);
+
+    // Terminated meanwhile: the event is refused as for a closed customer, and nothing of it is stored.
+    const d = await customer();
+    const refused = await whileChanging(d, `status = 'TERMINATED'`, () => ingest(t, core.token, [{ customerId: d, type: 'TRANSACTION', amount: '10.00', idempotencyKey: newKey() }]));
+    expect(refused.errors?.map((e) => `${e.path!.join('.')}:${e.extensions!.code}`)).toEqual(['ingestEvents.0:CONFLICT']);
+    expect((await sql.query(`SELECT count(*)::int AS n FROM event WHERE customer_id = $1`, [d])).rows[0].n).toBe(0);
   });
 
   it('keeps both of two concurrent edits of a draft, and activates or retires one version once when asked twice at once', async () => {

@@ -41,8 +41,12 @@ export interface CustomerSnapshot {
   dataKey: string | null;
 }
 
+/** The customer columns behind a {@link CustomerSnapshot}, as a select list; read them back with {@link toSnapshot}. */
+export const SNAPSHOT_COLUMNS = `id, external_ref, status, risk_level, risk_score, verification_level, credit_level, transaction_limit, daily_limit,
+  restricted_limit, created_at, account_manager_id, onboarded_by_partner_id, data_key`;
+
 /** The customer columns behind a {@link CustomerSnapshot}, as pg returns them (numeric as text). */
-interface SnapshotRow {
+export interface SnapshotRow {
   id: string;
   external_ref: string;
   status: string;
@@ -57,6 +61,38 @@ interface SnapshotRow {
   account_manager_id: string | null;
   onboarded_by_partner_id: string | null;
   data_key: string | null;
+}
+
+export function toSnapshot(r: SnapshotRow): CustomerSnapshot {
+  return {
+    id: r.id,
+    externalRef: r.external_ref,
+    status: r.status,
+    riskLevel: r.risk_level,
+    riskScore: r.risk_score,
+    verificationLevel: r.verification_level,
+    creditLevel: r.credit_level,
+    transactionLimit: r.transaction_limit,
+    dailyLimit: r.daily_limit,
+    restrictedLimit: r.restricted_limit,
+    createdAt: r.created_at,
+    accountManagerId: r.account_manager_id,
+    onboardedByPartnerId: r.onboarded_by_partner_id,
+    dataKey: r.data_key,
+  };
+}
+
+/**
+ * Whether `fresh` (read under the row lock) says anything a decision reads differently from `seen` (read
+ * before it): a change committed in between — a limit, the status, the account manager, the risk score.
+ */
+export function snapshotChanged(seen: CustomerSnapshot, fresh: CustomerSnapshot): boolean {
+  return (
+    seen.status !== fresh.status || seen.riskLevel !== fresh.riskLevel || seen.riskScore !== fresh.riskScore || seen.verificationLevel !== fresh.verificationLevel ||
+    seen.creditLevel !== fresh.creditLevel || seen.transactionLimit !== fresh.transactionLimit || seen.dailyLimit !== fresh.dailyLimit ||
+    seen.restrictedLimit !== fresh.restrictedLimit || seen.accountManagerId !== fresh.accountManagerId || seen.dataKey !== fresh.dataKey ||
+    seen.externalRef !== fresh.externalRef
+  );
 }
 
 /** What risk scoring reads of a customer (no PII), read under a row lock in the caller's transaction. */
@@ -153,9 +189,10 @@ export class CustomersService {
 
   /**
    * Non-PII facts that monitoring decides on, by id or external ref. No row scope: the caller (the ingest
-   * pipeline) applies its own ownership rule to what it finds.
+   * pipeline) applies its own ownership rule to what it finds. `forUpdate`: read under the row locks (taken in
+   * id order, as the ingest pipeline takes them), in the caller's transaction.
    */
-  async snapshots(ids: readonly string[], externalRefs: readonly string[]): Promise<CustomerSnapshot[]> {
+  async snapshots(ids: readonly string[], externalRefs: readonly string[], options: { forUpdate?: boolean } = {}): Promise<CustomerSnapshot[]> {
     const uuids = ids.filter((id) => isUUID(id));
     if (!uuids.length && !externalRefs.length) return [];
     // Only the columns a decision reads, as plain rows: no entity hydration of the encrypted PII columns on
@@ -169,28 +206,8 @@ export class CustomersService {
       : !uuids.length
         ? keyed('external_ref', 'text', externalRefs)
         : { sql: 'id = ANY($1::uuid[]) OR external_ref = ANY($2::text[])', params: [uuids, [...externalRefs]] };
-    const rows = (await this.tx.manager().query(
-      `SELECT id, external_ref, status, risk_level, risk_score, verification_level, credit_level, transaction_limit, daily_limit,
-              restricted_limit, created_at, account_manager_id, onboarded_by_partner_id, data_key
-         FROM customer WHERE ${where.sql}`,
-      where.params,
-    )) as SnapshotRow[];
-    return rows.map((r) => ({
-      id: r.id,
-      externalRef: r.external_ref,
-      status: r.status,
-      riskLevel: r.risk_level,
-      riskScore: r.risk_score,
-      verificationLevel: r.verification_level,
-      creditLevel: r.credit_level,
-      transactionLimit: r.transaction_limit,
-      dailyLimit: r.daily_limit,
-      restrictedLimit: r.restricted_limit,
-      createdAt: r.created_at,
-      accountManagerId: r.account_manager_id,
-      onboardedByPartnerId: r.onboarded_by_partner_id,
-      dataKey: r.data_key,
-    }));
+    const rows = (await this.tx.manager().query(`SELECT ${SNAPSHOT_COLUMNS} FROM customer WHERE ${where.sql}${options.forUpdate ? ' ORDER BY id FOR UPDATE' : ''}`, where.params)) as SnapshotRow[];
+    return rows.map(toSnapshot);
   }
 
   /** Encrypts free text tied to a customer (event content, notes) under that customer's data key. */

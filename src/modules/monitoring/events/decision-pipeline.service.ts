@@ -4,8 +4,7 @@ import { APP_CONFIG } from '../../../config/config.module';
 import { TransactionService } from '../../../database/transaction.service';
 import { MetricsService } from '../../../health/metrics.service';
 import type { EntityManager } from 'typeorm';
-import type { CustomerSnapshot } from '../../customers/customers.service';
-import { CustomersService } from '../../customers/customers.service';
+import { CustomersService, SNAPSHOT_COLUMNS, snapshotChanged, toSnapshot, type CustomerSnapshot, type SnapshotRow } from '../../customers/customers.service';
 import { toAlertModel } from '../alerts/alerts.service';
 import type { AlertModel } from '../models/alert.model';
 import type { NewNotification } from '../notifications/notifications.service';
@@ -70,7 +69,19 @@ const INSERT_EVENTS = `WITH input AS (
  * it, two transfers sent at once would each miss the other, and a velocity or burst rule could be beaten by
  * sending in parallel.
  */
-const LOCK_CUSTOMERS = `SELECT id FROM customer WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`;
+const LOCK_CUSTOMERS = `SELECT ${SNAPSHOT_COLUMNS} FROM customer WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`;
+
+/**
+ * The customer snapshots a batch was prepared with are older than the rows it then locked: a change (a
+ * limit, the status, the account manager, the risk score) committed between the read and the lock, while
+ * the call waited behind another. Nothing of the batch may stand — its rules ran on the old values — so the
+ * caller rolls back and screens again from fresh snapshots (the lock, taken again, then keeps them fresh).
+ */
+export class StaleCustomerSnapshot extends Error {
+  constructor() {
+    super('a customer changed between its snapshot and its lock');
+  }
+}
 
 const HOLDABLE = new Set<string>([EventType.TRANSACTION, EventType.PAYMENT]);
 
@@ -141,11 +152,13 @@ export class DecisionPipeline {
     );
     // The statement's ORDER BY sets the order the rows are locked in.
     const customerIds = [...new Set(items.map(({ event }) => event.customer.id))];
-    const [, insertedRows, aggregateRows] = await this.tx.pipeline(manager, [
+    const [lockedRows, insertedRows, aggregateRows] = await this.tx.pipeline(manager, [
       { text: LOCK_CUSTOMERS, values: [customerIds] },
       { text: INSERT_EVENTS, values: [JSON.stringify(input)] },
       ...(evaluation.statement ? [evaluation.statement] : []),
     ]);
+    const locked = new Map((lockedRows as unknown as SnapshotRow[]).map((r) => [r.id, toSnapshot(r)]));
+    if (items.some(({ event }) => snapshotChanged(event.customer, locked.get(event.customer.id) ?? event.customer))) throw new StaleCustomerSnapshot();
     const stored = new Map((insertedRows as unknown as EventRow[]).map((r) => [r.id, r]));
     const screened = items.flatMap(({ event }, index) => {
       const row = stored.get(event.id);

@@ -23,7 +23,7 @@ import { PartnersService } from '../../identity/partners/partners.service';
 import { EventInput } from '../models/event.model';
 import type { EventResultModel } from '../models/event-result.model';
 import { EventType } from '../models/monitoring.enums';
-import { DecisionPipeline, type IncomingEvent } from './decision-pipeline.service';
+import { DecisionPipeline, StaleCustomerSnapshot, type IncomingEvent } from './decision-pipeline.service';
 import { parseInstant } from '../../../common/scalars/date-time';
 import { wellFormedEvent } from './event-input-check';
 import { isClosedCustomer } from '../../customers/customer-status';
@@ -67,9 +67,28 @@ export class IngestService {
       const bucket = partnerEventsBucket(principal.trustLevel, perMinute, this.config.rateLimits);
       await this.limiter.consumeOrThrow(bucket, principal.partnerId, valid.length, (s) => new RateLimitedError(s, 'Event rate limit reached for this partner'));
     }
-    const results: Array<EventResultModel | AppError> = slots.map((s) => s.error ?? (null as never));
-    const closed = slots.filter((s) => s.closed);
-    await this.tx.run(async (manager) => {
+    // Inside a caller's transaction nothing could be rolled back alone for a retry: lock before screening.
+    const joining = this.tx.inTransaction();
+    try {
+      return await this.screenInTransaction(raw.length, principal, slots, joining);
+    } catch (error) {
+      if (!(error instanceof StaleCustomerSnapshot) || joining) throw error;
+      // A customer changed while this call waited for its lock (a limit, the status, the account manager): all
+      // of it rolled back; screen again from snapshots read under the lock, which nothing can change meanwhile.
+      return this.screenInTransaction(raw.length, principal, slots, true);
+    }
+  }
+
+  /**
+   * The screening and the call's audit entry, in one transaction. `lockFirst`: read the customers again under
+   * their row locks before screening (a retry after {@link StaleCustomerSnapshot}).
+   */
+  private async screenInTransaction(received: number, principal: PartnerPrincipal, slots: Slot[], lockFirst: boolean): Promise<Array<EventResultModel | AppError>> {
+    return this.tx.run(async (manager) => {
+      if (lockFirst) await this.refreshCustomers(slots);
+      const valid = slots.filter((s) => !s.error);
+      const closed = slots.filter((s) => s.closed);
+      const results: Array<EventResultModel | AppError> = slots.map((s) => s.error ?? (null as never));
       const screened = await this.screenAll(manager, principal, valid);
       // A retry of an event ingested before its customer was closed is still a repeat (SPEC: the original
       // result, `duplicate: true`); only a new event for a closed customer is a write it refuses.
@@ -90,10 +109,21 @@ export class IngestService {
         action: 'event.ingest',
         outcome: 'SUCCESS',
         resourceType: 'Event',
-        details: { received: raw.length, processed: ids.length, duplicates, rejected: raw.length - ids.length, decisions: counts, firstEventId: ids[0] ?? null, lastEventId: ids[ids.length - 1] ?? null },
+        details: { received, processed: ids.length, duplicates, rejected: received - ids.length, decisions: counts, firstEventId: ids[0] ?? null, lastEventId: ids[ids.length - 1] ?? null },
       });
+      return results;
     });
-    return results;
+  }
+
+  /** The screened slots' customers read again under their row locks; one closed meanwhile makes its events CONFLICT. */
+  private async refreshCustomers(slots: Slot[]): Promise<void> {
+    const live = slots.filter((s) => s.customer && !s.error);
+    const fresh = new Map((await this.customers.snapshots([...new Set(live.map((s) => s.customer!.id))], [], { forUpdate: true })).map((c) => [c.id, c]));
+    for (const slot of live) {
+      const customer = fresh.get(slot.customer!.id) ?? slot.customer!;
+      if (isClosedCustomer(customer.status)) Object.assign(slot, { error: new ConflictError(`The customer is ${customer.status}`), customer, closed: true });
+      else slot.customer = customer;
+    }
   }
 
   /**
@@ -102,7 +132,8 @@ export class IngestService {
    */
   async recordSystemEvent(event: SystemEvent): Promise<{ eventId: string; decision: string }> {
     return this.tx.run(async (manager) => {
-      const [customer] = await this.customers.snapshots([event.customerId], []);
+      // Under the row lock: the pipeline's own lock then finds the snapshot as read.
+      const [customer] = await this.customers.snapshots([event.customerId], [], { forUpdate: true });
       if (!customer) throw new NotFoundError('Customer');
       const result = await this.pipeline.screen(manager, {
         id: randomUUID(),
