@@ -219,6 +219,21 @@ describe('access: an admin cannot change its own role; the last active ADMIN sur
     expect((await gqlOk<{ updateUser: { role: string } }>(t.gql, UPDATE, { id: admin.userId, i: { role: 'ADMIN' } }, admin.accessToken)).updateUser.role).toBe('ADMIN');
   });
 
+  it('an account manager keeps the role while customers are theirs: CONFLICT on role, allowed once they are reassigned', async () => {
+    const [am, co] = [await createStaff(t, admin, 'ACCOUNT_MANAGER'), await createStaff(t, admin, 'COMPLIANCE_OFFICER')];
+    const { createCustomer } = await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: `managed-${Date.now()}`, accountManagerId: am.userId } }, co.accessToken);
+    const before = await userRow(am.userId);
+    const refused = await t.gql(UPDATE, { id: am.userId, i: { role: 'ANALYST' } }, { token: admin.accessToken });
+    expect(codeOf(refused)).toBe('CONFLICT');
+    expect(refused.errors?.[0].message).toContain('account manager of 1 customer');
+    expect(refused.errors?.[0].extensions?.field).toBe('role');
+    expect(await userRow(am.userId)).toEqual(before);
+    // Other changes of the same user are not affected.
+    expect((await gqlOk<{ updateUser: { role: string } }>(t.gql, UPDATE, { id: am.userId, i: { displayName: 'Still Managing' } }, admin.accessToken)).updateUser.role).toBe('ACCOUNT_MANAGER');
+    await gqlOk(t.gql, 'mutation($id: ID!) { updateCustomer(id: $id, input: {accountManagerId: null}) { id } }', { id: createCustomer.id }, co.accessToken);
+    expect((await gqlOk<{ updateUser: { role: string } }>(t.gql, UPDATE, { id: am.userId, i: { role: 'ANALYST' } }, admin.accessToken)).updateUser.role).toBe('ANALYST');
+  });
+
   // The last-admin rule never applies on a sequential path the self rule leaves open: the actor of an updateUser
   // is an active ADMIN (role and disabled state are re-read for every request), so when it targets another admin
   // it is itself the other active admin. Only two admins acting on each other at once reach the rule.

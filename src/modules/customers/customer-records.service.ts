@@ -256,7 +256,7 @@ export class CustomerRecordsService {
   }
 
   private async assertAccountManager(userId: string): Promise<void> {
-    const [user] = await this.users.findManyByIds([userId]);
+    const user = await this.users.forAssignment(userId);
     if (!user || user.role !== Role.ACCOUNT_MANAGER || user.disabledAt) {
       throw BadUserInputError.field('accountManagerId', 'must be an active ACCOUNT_MANAGER');
     }

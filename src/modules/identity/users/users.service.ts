@@ -1,3 +1,4 @@
+import type { EntityManager } from 'typeorm';
 import { Inject, Injectable } from '@nestjs/common';
 import { isUUID } from 'class-validator';
 import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
@@ -41,6 +42,15 @@ export class UsersService {
   async findManyByIds(ids: readonly string[]): Promise<UserEntity[]> {
     if (!ids.length) return [];
     return this.tx.manager().createQueryBuilder(UserEntity, 'u').where('u.id IN (:...ids)', { ids: [...ids] }).getMany();
+  }
+
+  /**
+   * A user about to be made a customer's account manager, read under a share lock in the caller's
+   * transaction: a concurrent role change (which locks the row for update) waits for the assignment to
+   * commit and then sees it, and the assignment never sees a role being changed away.
+   */
+  async forAssignment(id: string): Promise<UserEntity | null> {
+    return this.tx.manager().createQueryBuilder(UserEntity, 'u').where('u.id = :id', { id }).setLock('pessimistic_read').getOne();
   }
 
   async list(filter: UsersFilter | undefined, page: PageArgs): Promise<ConnectionShape<UserEntity>> {
@@ -91,6 +101,7 @@ export class UsersService {
       const changes: Partial<UserEntity> = {};
       if (input.displayName !== undefined && input.displayName !== null) changes.displayName = input.displayName;
       if (input.role) changes.role = input.role;
+      if (user.role === Role.ACCOUNT_MANAGER && changes.role && changes.role !== Role.ACCOUNT_MANAGER) await this.assertNoCustomersManaged(manager, id);
       if (input.disabled !== undefined && input.disabled !== null) changes.disabledAt = input.disabled ? (user.disabledAt ?? new Date()) : null;
       if (user.role === Role.ADMIN && (changes.role && changes.role !== Role.ADMIN || input.disabled === true)) await this.assertAnotherAdmin(user.id);
       if (Object.keys(changes).length) await manager.update(UserEntity, { id }, changes);
@@ -100,6 +111,19 @@ export class UsersService {
       await this.audit.record({ action: 'user.update', outcome: 'SUCCESS', resourceType: 'User', resourceId: id, details: { changed: Object.keys(changes), role: changes.role } });
       return manager.findOneByOrFail(UserEntity, { id });
     });
+  }
+
+  /**
+   * An account manager keeps the role while customers are theirs: their holds and alerts would otherwise go on
+   * reaching someone whose new role may not read them (SPEC §4). The row lock orders this against an
+   * assignment in flight ({@link forAssignment}).
+   */
+  private async assertNoCustomersManaged(manager: EntityManager, id: string): Promise<void> {
+    await manager.query(`SELECT id FROM app_user WHERE id = $1 FOR UPDATE`, [id]);
+    const [{ managed }] = (await manager.query(`SELECT count(*)::int AS managed FROM customer WHERE account_manager_id = $1 AND status <> 'ERASED'`, [id])) as Array<{ managed: number }>;
+    if (managed > 0) {
+      throw new ConflictError(`This user is the account manager of ${managed} customer${managed === 1 ? '' : 's'}: assign them to another account manager before changing the role`, { field: 'role' });
+    }
   }
 
   async resetMfa(id: string): Promise<UserEntity> {
