@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, INGEST, newKey, partnerWithToken } from '../helpers/monitoring';
@@ -252,6 +253,25 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const released = await resolve(am.accessToken, true);
     expect(released.data!.resolveHold).toEqual({ holdStatus: 'RELEASED', holdHistory: [{ outcome: 'PLACED' }, { outcome: 'RELEASED' }] });
     expect(codeOf(await resolve(analyst.accessToken, false))).toBe('INVALID_TRANSITION');
+  });
+
+  it('lists the hold queue with every event\'s hold history in one statement, not one per event', async () => {
+    const c = await customer();
+    const held = await ingest(t, core.token, ['1100.00', '1200.00', '1300.00'].map((amount) => ({ customerId: c, type: 'TRANSACTION', amount })));
+    const ids = held.data!.ingestEvents.map((r) => r!.event!.id);
+    await gqlOk(t.gql, 'mutation($id: ID!) { resolveHold(eventId: $id, input: {release: false}) { holdStatus } }', { id: ids[1] }, am.accessToken);
+    // A spy on the driver's query method, counting what reaches PostgreSQL; it changes nothing.
+    const runner = Object.getPrototypeOf(t.app.get(DataSource).createQueryRunner()) as { query: (sql: string, ...rest: unknown[]) => Promise<unknown> };
+    const spy = jest.spyOn(runner, 'query');
+    try {
+      const page = await gqlOk<{ customer: { events: { nodes: Array<{ id: string; holdHistory: Array<{ outcome: string }> }> } } }>(
+        t.gql, 'query($c: ID!) { customer(id: $c) { events(first: 10) { nodes { id holdHistory { outcome } } } } }', { c }, co.accessToken);
+      const history = new Map(page.customer.events.nodes.map((n) => [n.id, n.holdHistory.map((h) => h.outcome)]));
+      expect(ids.map((id) => history.get(id))).toEqual([['PLACED'], ['PLACED', 'REJECTED'], ['PLACED']]);
+      expect(spy.mock.calls.filter(([sql]) => /FROM hold_action/.test(String(sql)))).toHaveLength(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('versions rules: an ACTIVE rule is never edited in place; SHADOW rules record hits without acting', async () => {

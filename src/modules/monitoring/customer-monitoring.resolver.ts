@@ -50,14 +50,18 @@ export class CustomerMonitoringResolver {
   events(@Parent() customer: CustomerModel, @Args() page: PageArgs, @Context() ctx: Ctx): Promise<ConnectionShape<EventModel>> {
     this.require('Event');
     const loader = requestLoader(ctx.req, `customerEvents:${page.first}:${page.after}`, () =>
-      new DataLoader<string, ConnectionShape<EventModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<EventRow & { id: string }>(this.tx.manager(), { table: 'event', parentColumn: 'customer_id', orderColumn: 'occurred_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page, (r) => new Date(r.occurred_at).toISOString());
-        return ids.map((id) => {
-          const p = pages.get(id)!;
-          return { ...p, nodes: p.nodes.map((r) => ({ ...toEventModel({ ...r, amount: r.amount === null ? null : String(r.amount) }), accountManagerId: customer.accountManagerId })) };
-        });
-      }),
+      // Keyed by customer, carrying each one's account manager: the events' row scope reads it per parent.
+      new DataLoader<{ id: string; accountManagerId: string | null }, ConnectionShape<EventModel>, string>(
+        async (parents) => {
+          const pages = await loadBatchedConnections<EventRow & { id: string }>(this.tx.manager(), { table: 'event', parentColumn: 'customer_id', orderColumn: 'occurred_at', orderKind: 'timestamptz', direction: 'DESC' }, parents.map((c) => c.id), page, (r) => new Date(r.occurred_at).toISOString());
+          return parents.map(({ id, accountManagerId }) => {
+            const p = pages.get(id)!;
+            return { ...p, nodes: p.nodes.map((r) => ({ ...toEventModel({ ...r, amount: r.amount === null ? null : String(r.amount) }), accountManagerId })) };
+          });
+        },
+        { cacheKeyFn: (c) => c.id },
+      ),
     );
-    return loader.load(customer.id);
+    return loader.load({ id: customer.id, accountManagerId: customer.accountManagerId ?? null });
   }
 }

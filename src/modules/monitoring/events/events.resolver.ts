@@ -76,7 +76,8 @@ export class EventsResolver {
   }
 
   @ResolveField(() => [HoldActionModel], { nullable: true, description: 'PLACED, then RELEASED or REJECTED' })
-  holdHistory(@Parent() event: EventModel): Promise<HoldActionModel[]> {
-    return this.eventService.holdHistory(event.id);
+  holdHistory(@Parent() event: EventModel, @Context() ctx: Ctx): Promise<HoldActionModel[]> {
+    // One statement for a page of events (the hold queue asks for every event's history).
+    return requestLoader(ctx.req, 'holdHistories', () => new DataLoader<string, HoldActionModel[]>((ids) => this.eventService.holdHistories(ids))).load(event.id);
   }
 }
