@@ -1,4 +1,5 @@
 import { Role } from '../common/context/principal';
+import { UnauthenticatedError } from '../common/errors/app-error';
 import type { StaffPrincipal } from '../common/context/principal';
 import { subscriptionOptions, type SubscriptionDeps } from './subscriptions';
 
@@ -27,6 +28,16 @@ describe('subscriptions: onConnect', () => {
     expect(ctx.extra.custosExpiry).toBeUndefined();
   });
 
+  it('closes with 4500, not 4401, when the credential could not be looked up at connect', async () => {
+    const { ctx, socket, connected, resolve } = connecting();
+    resolve.mockImplementationOnce(() => Promise.reject(new Error('Connection terminated unexpectedly')));
+    const again = subscriptionOptions({ principals: { resolve } } as unknown as SubscriptionDeps)['graphql-ws'].onConnect(ctx as never);
+    expect(await again).toBe(false);
+    expect(socket.close).toHaveBeenCalledWith(4500, 'Credential check failed; reconnect');
+    expect(ctx.extra.custosTimer).toBeUndefined();
+    void connected;
+  });
+
   it('arms the re-check for a client still there, and closes with 4401 once the credential no longer holds', async () => {
     const { ctx, socket, connected, release, resolve } = connecting();
     release(analyst);
@@ -37,12 +48,31 @@ describe('subscriptions: onConnect', () => {
       resolve.mockImplementationOnce(() => Promise.resolve(analyst));
       expect(await recheck()).toBe(true);
       expect(socket.close).not.toHaveBeenCalled();
-      resolve.mockImplementationOnce(() => Promise.reject(new Error('revoked')));
+      resolve.mockImplementationOnce(() => Promise.reject(new UnauthenticatedError('Invalid, expired or revoked credentials')));
       expect(await recheck()).toBe(false);
       expect(socket.close).toHaveBeenCalledWith(4401, 'Session ended');
       resolve.mockImplementationOnce(() => Promise.resolve({ ...analyst, role: Role.AUDITOR }));
       expect(await recheck()).toBe(false);
       expect(socket.close).toHaveBeenLastCalledWith(4403, 'Permissions changed');
+    } finally {
+      clearInterval(ctx.extra.custosTimer);
+    }
+  });
+
+  it('does not report a failed look-up as an ended session: the timer keeps the socket, a payload check closes it with 4500', async () => {
+    const { ctx, socket, connected, release, resolve } = connecting();
+    release(analyst);
+    expect(await connected).toBe(true);
+    try {
+      const recheck = (ctx.extra as { custosReq?: { custosRecheck?: (periodic?: boolean) => Promise<boolean> } }).custosReq!.custosRecheck!;
+      const outage = () => Promise.reject(new Error('timeout exceeded when trying to connect'));
+      resolve.mockImplementationOnce(outage);
+      expect(await recheck(true)).toBe(true);
+      expect(socket.close).not.toHaveBeenCalled();
+      resolve.mockImplementationOnce(outage);
+      expect(await recheck()).toBe(false);
+      expect(socket.close).toHaveBeenCalledWith(4500, 'Credential check failed; reconnect');
+      expect(socket.close).not.toHaveBeenCalledWith(4401, expect.anything());
     } finally {
       clearInterval(ctx.extra.custosTimer);
     }

@@ -8,7 +8,7 @@ import { defineAbilityFor } from '../access/abilities';
 import type { FieldPolicyRequest } from '../access/field-policy';
 import type { PrincipalResolver } from '../access/principal-resolver';
 import type { Principal } from '../common/context/principal';
-import { QueryTooComplexError } from '../common/errors/app-error';
+import { ForbiddenError, QueryTooComplexError, UnauthenticatedError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-codes';
 import { isLimitError, limitErrorMessage } from './format-error';
 import { assertCostWithinLimit, MAX_TOKENS } from './query-limits';
@@ -135,6 +135,11 @@ function subscribeAsSubscriber(deps: SubscriptionDeps) {
   };
 }
 
+/** The resolver refusing the credential (invalid, expired, revoked, suspended), as opposed to failing to look it up. */
+function isCredentialRefusal(error: unknown): boolean {
+  return error instanceof UnauthenticatedError || error instanceof ForbiddenError;
+}
+
 /** What a principal's ability is built from: its role, or its trust level and effective scopes. */
 function grantsOf(p: Principal): string {
   return p.kind === 'USER' ? `USER:${p.role}` : `PARTNER:${p.trustLevel}:${[...p.scopes].sort().join(',')}`;
@@ -151,7 +156,12 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         let principal: Principal | undefined;
         try {
           principal = await principals.resolve(authorization, { ip: ctx.extra.request.socket?.remoteAddress });
-        } catch {
+        } catch (error) {
+          // The look-up failed, not the credential: a server error to retry, not 4401 (sign in again).
+          if (!isCredentialRefusal(error)) {
+            ctx.extra.socket.close(4500, 'Credential check failed; reconnect');
+            return false;
+          }
           principal = undefined;
         }
         if (!principal) {
@@ -161,11 +171,22 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         // The client may have gone while its credential was looked up: graphql-ws has then run onClose
         // already, and timers started now would never be cleared.
         if (ctx.extra.socket.readyState !== undefined && ctx.extra.socket.readyState !== SOCKET_OPEN) return false;
-        const recheck = async (): Promise<boolean> => {
+        /**
+         * `periodic`: the timer's check between payloads. A look-up that failed (the database unreachable, the
+         * pool exhausted) says nothing about the credential: the timer leaves the socket open and tries again
+         * at its next tick; before a payload or a new subscription, nothing may leave unchecked, so the socket
+         * closes with 4500 — a server error to reconnect after, not 4401, which tells a client to sign in again.
+         */
+        const recheck = async (periodic = false): Promise<boolean> => {
           let still: Principal | undefined;
           try {
             still = await principals.resolve(authorization, {});
-          } catch {
+          } catch (error) {
+            if (!isCredentialRefusal(error)) {
+              if (periodic) return true;
+              ctx.extra.socket.close(4500, 'Credential check failed; reconnect');
+              return false;
+            }
             still = undefined;
           }
           if (!still) {
@@ -189,7 +210,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
           custosRecheck: recheck,
         };
         // Between payloads too, so a quiet socket does not outlive its session.
-        const timer = setInterval(() => void recheck(), SOCKET_RECHECK_MS);
+        const timer = setInterval(() => void recheck(true), SOCKET_RECHECK_MS);
         timer.unref();
         ctx.extra.custosTimer = timer;
         // The periodic re-check catches revocation; expiry is known now, so the socket closes on the dot.
