@@ -81,7 +81,7 @@ export class QueryTooComplexError extends AppError {
 }
 
 /** Why the database could not serve (`extensions.reason` of SERVICE_UNAVAILABLE). */
-export type UnavailableReason = 'STATEMENT_TIMEOUT' | 'LOCK_NOT_AVAILABLE' | 'IDLE_IN_TRANSACTION_TIMEOUT' | 'POOL_EXHAUSTED' | 'CONNECTION_TIMEOUT';
+export type UnavailableReason = 'STATEMENT_TIMEOUT' | 'LOCK_NOT_AVAILABLE' | 'IDLE_IN_TRANSACTION_TIMEOUT' | 'POOL_EXHAUSTED' | 'CONNECTION_TIMEOUT' | 'PUBSUB_UNAVAILABLE';
 
 /** PostgreSQL SQLSTATEs that mean "not now" rather than "wrong": the same request may succeed later. */
 const UNAVAILABLE_SQLSTATES: Record<string, UnavailableReason> = {
