@@ -31,9 +31,17 @@ describe('loggableError', () => {
       driverError: { code: '23505', detail: 'Key (email)=(marker@example.com) already exists.' },
     });
     const logged = loggableError(failed);
-    expect(logged).toMatchObject({ type: 'QueryFailedError', code: '23505', message: expect.stringContaining('duplicate key') });
+    expect(logged).toMatchObject({ type: 'QueryFailedError', sqlState: '23505', message: expect.stringContaining('duplicate key') });
     expect(JSON.stringify(logged)).not.toContain('marker@example.com');
     expect(JSON.stringify(logged)).not.toContain('INSERT INTO');
+  });
+
+  it('keeps the database code readable once the logger has redacted the line', () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
+    const log = pino({ redact: { paths: redactPaths(), censor: '[REDACTED]' } }, sink);
+    log.error({ err: loggableError(Object.assign(new Error('canceling statement due to statement timeout'), { driverError: { code: '57014' } })) }, 'failed');
+    expect(JSON.parse(lines.join('')).err).toMatchObject({ sqlState: '57014', message: 'canceling statement due to statement timeout' });
   });
 
   it('describes a thrown non-error without trusting it', () => {

@@ -36,7 +36,8 @@ export function redactPaths(): string[] {
 export function loggableError(error: unknown): Record<string, unknown> {
   if (!(error instanceof Error)) return { type: typeof error, message: String(error).slice(0, 500) };
   const code = (error as { code?: unknown; driverError?: { code?: unknown } }).driverError?.code ?? (error as { code?: unknown }).code;
-  return { type: error.name, message: error.message, ...(typeof code === 'string' ? { code } : {}), stack: error.stack };
+  // As `sqlState`: `code` is a redacted key (a one-time code is called that), so under it the value never showed.
+  return { type: error.name, message: error.message, ...(typeof code === 'string' ? { sqlState: code } : {}), stack: error.stack };
 }
 
 /** Structured JSON logs with the request id on every line; no bodies, no query strings, no secrets. */
