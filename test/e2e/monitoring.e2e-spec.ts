@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
+import { RuleEngine } from '../../src/modules/monitoring/rules/rule-engine.service';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, INGEST, newKey, partnerWithToken } from '../helpers/monitoring';
@@ -384,6 +385,32 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const refused = await whileChanging(d, `status = 'TERMINATED'`, () => ingest(t, core.token, [{ customerId: d, type: 'TRANSACTION', amount: '10.00', idempotencyKey: newKey() }]));
     expect(refused.errors?.map((e) => `${e.path!.join('.')}:${e.extensions!.code}`)).toEqual(['ingestEvents.0:CONFLICT']);
     expect((await sql.query(`SELECT count(*)::int AS n FROM event WHERE customer_id = $1`, [d])).rows[0].n).toBe(0);
+  });
+
+  it('runs the other rules when a stored active condition no longer compiles, and refuses to activate such a draft', async () => {
+    const created = await gqlOk<{ createRule: { id: string } }>(t.gql, 'mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }', {
+      i: { code: 'TEST_LEGACY_CONDITION', name: 'Legacy', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT'], mode: 'ENFORCE', condition: { compare: { left: { field: 'amount' }, op: 'gt', right: { value: 1 } } } },
+    }, co.accessToken);
+    const id = created.createRule.id;
+    // Saved under checks that have since tightened, as the database would hold it: an operator the language lacks.
+    await sql.query(`UPDATE rule SET condition = $2 WHERE id = $1`, [id, JSON.stringify({ compare: { left: { field: 'amount' }, op: 'roughly', right: { value: 1 } } })]);
+    const activation = await t.gql('mutation($id: ID!) { activateRule(id: $id) { status } }', { id }, { token: co.accessToken });
+    expect(codeOf(activation)).toBe('BAD_USER_INPUT');
+    expect(JSON.stringify(activation.errors![0].extensions)).toContain('condition.compare.op');
+    expect((await sql.query(`SELECT status FROM rule WHERE id = $1`, [id])).rows[0].status).toBe('DRAFT');
+    // Made ACTIVE behind the API's back: that rule cannot run, every other rule still does.
+    await sql.query(`UPDATE rule SET status = 'ACTIVE', activated_at = now() WHERE id = $1`, [id]);
+    t.app.get(RuleEngine).invalidate();
+    try {
+      const c = await customer();
+      const res = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1500.00' }]);
+      expect(res.errors).toBeUndefined();
+      expect(res.data!.ingestEvents[0]!.decision).toBe('HOLD'); // LARGE_TRANSACTION
+      expect((await sql.query(`SELECT count(*)::int AS n FROM rule_hit WHERE rule_id = $1`, [id])).rows[0].n).toBe(0);
+    } finally {
+      await sql.query(`UPDATE rule SET status = 'RETIRED', retired_at = now() WHERE id = $1`, [id]);
+      t.app.get(RuleEngine).invalidate();
+    }
   });
 
   it('keeps both of two concurrent edits of a draft, and activates or retires one version once when asked twice at once', async () => {

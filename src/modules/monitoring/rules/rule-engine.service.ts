@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { TransactionService } from '../../../database/transaction.service';
 import type { CustomerSnapshot } from '../../customers/customers.service';
@@ -105,6 +105,8 @@ export function prepareEvaluation(
 export class RuleEngine {
   private cache?: { stamp: string; checkedAt: number; rules: ActiveRule[]; lists: Map<string, ReadonlySet<string>> };
 
+  private readonly logger = new Logger('RuleEngine');
+
   constructor(private readonly tx: TransactionService) {}
 
   invalidate(): void {
@@ -126,11 +128,22 @@ export class RuleEngine {
       return this.cache;
     }
     const rows = (await manager.query(`SELECT * FROM rule WHERE status = 'ACTIVE' ORDER BY code`)) as RuleRow[];
-    const rules = rows.map((r): ActiveRule => ({
-      id: r.id, code: r.code, version: r.version, severity: r.severity, actions: r.actions, mode: r.mode,
-      dedupWindowMs: Math.min(parseDuration(r.dedup_window) ?? DAY_MS, MAX_DEDUP_WINDOW_MS), eventTypes: new Set(r.event_types),
-      compiled: compileCondition(r.condition), model: toRuleModel(r),
-    }));
+    const rules = rows.flatMap((r): ActiveRule[] => {
+      let compiled: CompiledCondition;
+      try {
+        compiled = compileCondition(r.condition);
+      } catch (error) {
+        // A stored condition the language no longer accepts (saved under looser checks, or edited in the
+        // database): that rule cannot run, but it must not stop every other rule, and every ingest call, too.
+        this.logger.error(`rule ${r.code} v${r.version} (${r.id}) is not run: its condition does not compile (${(error as Error).message})`);
+        return [];
+      }
+      return [{
+        id: r.id, code: r.code, version: r.version, severity: r.severity, actions: r.actions, mode: r.mode,
+        dedupWindowMs: Math.min(parseDuration(r.dedup_window) ?? DAY_MS, MAX_DEDUP_WINDOW_MS), eventTypes: new Set(r.event_types),
+        compiled, model: toRuleModel(r),
+      }];
+    });
     const codes = [...new Set(rules.flatMap((r) => r.compiled.lists))];
     const entries = codes.length
       ? ((await manager.query(`SELECT w.code, e.value FROM watchlist w JOIN watchlist_entry e ON e.watchlist_id = w.id WHERE w.code = ANY($1)`, [codes])) as Array<{ code: string; value: string }>)

@@ -145,7 +145,9 @@ export class RulesService {
       await this.lockCode(manager, code);
       const rule = await this.lockedRow(manager, id);
       if (rule.status === RuleStatus.ACTIVE) throw new InvalidTransitionError('Rule', rule.status, RuleStatus.ACTIVE);
-      // A draft saved before watchlist codes were checked on save is checked here, before it can run.
+      // A draft saved under looser checks (or edited in the database) is checked here, before it can run:
+      // the language as it is now, then the watchlists it names.
+      assertValidCondition(rule.condition);
       await this.checkWatchlists(manager, rule.condition);
       const [replaced] = (await manager.query(
         `UPDATE rule SET status = 'RETIRED', retired_at = now(), updated_at = now() WHERE code = $1 AND status = 'ACTIVE' RETURNING id, version`,
