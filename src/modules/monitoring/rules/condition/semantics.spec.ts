@@ -1,5 +1,5 @@
 import Big from 'big.js';
-import { comparator, compareNumbers, decimalKey, memberSet, multiply, prepareNumber, toDecimal, toDecimalText } from './semantics';
+import { comparator, compareNumbers, decimalKey, memberSet, multiply, prepareNumber, toDecimal, toDecimalText, toText } from './semantics';
 
 describe('compareNumbers: exact decimals', () => {
   it.each([
@@ -116,5 +116,20 @@ describe('decimal conversions', () => {
     expect(toDecimalText(multiply('1000.06', 5))).toBe('5000.3');
     expect(toDecimalText('1e3')).toBeNull();
     expect(toDecimalText(null)).toBeNull();
+  });
+});
+
+describe('toText', () => {
+  it('spells numbers as PostgreSQL renders a jsonb number with ->>, never with an exponent', () => {
+    // What PostgreSQL returns for ('{"n": <literal>}'::jsonb)->>'n' with these literals.
+    expect(toText(1e21)).toBe('1000000000000000000000');
+    expect(toText(1e-7)).toBe('0.0000001');
+    expect(toText(-0)).toBe('0');
+    expect(toText(12.5)).toBe('12.5');
+    expect(toText(-3)).toBe('-3');
+    expect(toText(true)).toBe('true');
+    expect(toText('1e21')).toBe('1e21');
+    expect(toText(Number.NaN)).toBeNull();
+    expect(toText(null)).toBeNull();
   });
 });

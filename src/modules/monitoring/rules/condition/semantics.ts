@@ -110,10 +110,14 @@ export function toDecimalText(v: unknown): string | null {
   return toDecimal(v)?.toFixed() ?? null;
 }
 
-/** Scalars as text (numbers and booleans spelled as JSON does); arrays, objects and null have none. */
+/**
+ * Scalars as text; arrays, objects and null have none. Numbers are spelled as PostgreSQL spells a jsonb
+ * number (`->>`), plain decimal: the SQL side reads stored attributes that way, and JavaScript's `1e+21` or
+ * `1e-7` would never equal them. Booleans as JSON does.
+ */
 export function toText(v: unknown): string | null {
   if (typeof v === 'string') return v;
-  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : null;
+  if (typeof v === 'number') return Number.isFinite(v) ? (v === 0 ? '0' : new Big(v).toFixed()) : null;
   if (typeof v === 'boolean') return String(v);
   return null;
 }
