@@ -275,6 +275,37 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     }
   });
 
+  it('pages a customer\'s events by reading only the page from the index, and counts them only when asked', async () => {
+    const c = await customer();
+    const base = Date.now() - 3_600_000;
+    await ingest(t, core.token, Array.from({ length: 40 }, (_, i) => ({ customerId: c, type: 'LOGIN', attributes: { outcome: 'SUCCESS' }, occurredAt: new Date(base + i * 1000).toISOString() })));
+    const runner = Object.getPrototypeOf(t.app.get(DataSource).createQueryRunner()) as { query: (sql: string, params?: unknown[]) => Promise<unknown> };
+    const spy = jest.spyOn(runner, 'query');
+    let pageSql: [string, unknown[]] | undefined;
+    try {
+      const PAGE = 'query($c: ID!) { customer(id: $c) { events(first: 5) { nodes { id } pageInfo { hasNextPage } } } }';
+      const res = await gqlOk<{ customer: { events: { nodes: unknown[]; pageInfo: { hasNextPage: boolean } } } }>(t.gql, PAGE, { c }, co.accessToken);
+      expect(res.customer.events.nodes).toHaveLength(5);
+      expect(res.customer.events.pageInfo.hasNextPage).toBe(true);
+      const issued = spy.mock.calls.map(([text, params]) => [String(text), params as unknown[]] as [string, unknown[]]);
+      pageSql = issued.find(([text]) => /FROM event c/.test(text));
+      // totalCount not selected: no COUNT of the customer's events.
+      expect(issued.filter(([text]) => /count\(\*\).*FROM event/s.test(text))).toEqual([]);
+      const counted = await gqlOk<{ customer: { events: { totalCount: number } } }>(t.gql, 'query($c: ID!) { customer(id: $c) { events(first: 5) { totalCount } } }', { c }, co.accessToken);
+      expect(counted.customer.events.totalCount).toBe(40);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(pageSql).toBeDefined();
+    // The plan of the statement the app sent: the event partitions give up first + 1 rows and the one that
+    // shows the last occurredAt has no more ties (the sort on id is incremental), not all 40.
+    const { rows } = await sql.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${pageSql![0]}`, pageSql![1]);
+    type PlanNode = { 'Relation Name'?: string; 'Actual Rows': number; 'Actual Loops': number; Plans?: PlanNode[] };
+    const eventRows = (node: PlanNode): number =>
+      (node['Relation Name']?.startsWith('event') ? node['Actual Rows'] * node['Actual Loops'] : 0) + (node.Plans ?? []).reduce((sum, child) => sum + eventRows(child), 0);
+    expect(eventRows(rows[0]['QUERY PLAN'][0].Plan)).toBeLessThanOrEqual(7);
+  });
+
   it('versions rules: an ACTIVE rule is never edited in place; SHADOW rules record hits without acting', async () => {
     const create = await gqlOk<{ createRule: { id: string; version: number; status: string } }>(t.gql, `mutation($i: CreateRuleInput!) { createRule(input: $i) { id version status } }`, {
       i: { code: 'TEST_CHANNEL', name: 'ATM channel', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT', 'BLOCK'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'ATM' } } } },

@@ -18,8 +18,10 @@ export interface BatchedConnectionQuery {
 
 /**
  * One SQL statement for the same page of children of many parents (a list of customers each showing its
- * consents, say): window functions number and count rows per parent, so the statement count does not grow
- * with the number of parents. Feed it from a DataLoader keyed by parent id.
+ * events, say), so the statement count does not grow with the number of parents. Each parent's page is its
+ * own index-ordered scan with `LIMIT first + 1` (a LATERAL join over the parent ids): a parent with a
+ * million children costs what one with ten does. The per-parent totals are one more statement, run only if
+ * the client selects `totalCount`. Feed it from a DataLoader keyed by parent id.
  */
 export async function loadBatchedConnections<Row extends { id: string }>(
   manager: EntityManager,
@@ -35,25 +37,29 @@ export async function loadBatchedConnections<Row extends { id: string }>(
   if (page.after) {
     const [value, id] = decodeCursor(page.after, [query.orderKind, 'uuid']);
     params.push(value, id);
-    cursorCondition = `AND (${query.orderColumn}, id) ${dir === 'ASC' ? '>' : '<'} ($2, $3)`;
+    cursorCondition = `AND (c.${query.orderColumn}, c.id) ${dir === 'ASC' ? '>' : '<'} ($2, $3)`;
   }
   const where = query.where ? `AND (${query.where})` : '';
   const rows = (await manager.query(
-    `SELECT * FROM (
-       SELECT c.*,
-              row_number() OVER (PARTITION BY ${query.parentColumn} ORDER BY ${query.orderColumn} ${dir}, id ${dir}) AS page_rn
-         FROM ${query.table} c
-        WHERE ${query.parentColumn} = ANY($1) ${where} ${cursorCondition}
-     ) ranked
-     WHERE page_rn <= ${limit + 1}
-     ORDER BY ${query.parentColumn}, page_rn`,
+    `SELECT c.* FROM unnest($1::uuid[]) WITH ORDINALITY AS batch_parent(parent_id, ord)
+     CROSS JOIN LATERAL (
+       SELECT * FROM ${query.table} c
+        WHERE c.${query.parentColumn} = batch_parent.parent_id ${where} ${cursorCondition}
+        ORDER BY c.${query.orderColumn} ${dir}, c.id ${dir}
+        LIMIT ${limit + 1}
+     ) c
+     ORDER BY batch_parent.ord, c.${query.orderColumn} ${dir}, c.id ${dir}`,
     params,
   )) as Array<Row & Record<string, unknown>>;
-  const counts = (await manager.query(
-    `SELECT ${query.parentColumn} AS parent, count(*)::int AS total FROM ${query.table} WHERE ${query.parentColumn} = ANY($1) ${where} GROUP BY 1`,
-    [parentIds],
-  )) as Array<{ parent: string; total: number }>;
-  const totals = new Map(counts.map((c) => [c.parent, c.total]));
+  let counting: Promise<Map<string, number>> | undefined;
+  const totals = () =>
+    (counting ??= (
+      manager.query(`SELECT ${query.parentColumn} AS parent, count(*)::int AS total FROM ${query.table} WHERE ${query.parentColumn} = ANY($1) ${where} GROUP BY 1`, [parentIds]) as Promise<
+        Array<{ parent: string; total: number }>
+      >
+    ).then((counts) => new Map(counts.map((c) => [c.parent, c.total]))));
+  // Inside a transaction the count cannot wait for the field resolver: the transaction may be over by then.
+  const eager = manager.queryRunner?.isTransactionActive ? await totals() : undefined;
   const grouped = new Map<string, Row[]>();
   for (const row of rows) {
     const parent = String(row[query.parentColumn]);
@@ -67,7 +73,7 @@ export async function loadBatchedConnections<Row extends { id: string }>(
     const last = nodes[nodes.length - 1];
     result.set(parentId, {
       nodes,
-      totalCount: totals.get(parentId) ?? 0,
+      totalCount: eager ? (eager.get(parentId) ?? 0) : async () => (await totals()).get(parentId) ?? 0,
       pageInfo: { hasNextPage: all.length > limit, endCursor: last ? encodeCursor([orderValue(last), last.id]) : null },
     });
   }
