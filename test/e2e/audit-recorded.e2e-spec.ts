@@ -85,7 +85,7 @@ describe('audit: what is recorded for sign-in, sessions and partner tokens', () 
     expect(uses).toHaveLength(1);
     expect(uses[0]).toMatchObject({ outcome: 'SUCCESS', actor_type: 'PARTNER', ip });
     for (let i = 0; i < 2; i++) {
-      const res = await t.gql(INGEST, { e: [{ idempotencyKey: newKey(), customerExternalRef: 'nobody-here', type: 'LOGIN', occurredAt: new Date().toISOString() }] }, { token: partner.token, ip });
+      const res = await t.gql(INGEST, { e: [{ idempotencyKey: newKey(), customerExternalRef: 'nobody-here', type: 'LOGIN', attributes: { outcome: 'SUCCESS' }, occurredAt: new Date().toISOString() }] }, { token: partner.token, ip });
       expect(res.status).toBe(200);
     }
     const writes = await entries(`actor_type = 'PARTNER' AND partner_id = $1 AND action <> 'partner_token.use'`, [partner.id]);

@@ -212,7 +212,7 @@ describe('audit: security alerts fire at their thresholds and not below', () => 
     it('does not count events naming customers that are not found, and counts the partner\'s refused event types', async () => {
       const partner = await partnerWithToken(t, admin, 'EXTERNAL');
       const feed = (alias: string, events: Array<Record<string, unknown>>) =>
-        t.gql(`mutation($e: [EventInput!]!) { ${alias}ingestEvents(events: $e) { decision } }`, { e: events.map((e) => ({ idempotencyKey: newKey(), occurredAt: new Date().toISOString(), type: 'LOGIN', ...e })) }, { token: partner.token });
+        t.gql(`mutation($e: [EventInput!]!) { ${alias}ingestEvents(events: $e) { decision } }`, { e: events.map((e) => ({ idempotencyKey: newKey(), occurredAt: new Date().toISOString(), type: 'LOGIN', attributes: { outcome: 'SUCCESS' }, ...e })) }, { token: partner.token });
       // Ten calls whose events name customers this partner does not have (aliased or not): items rejected, no refusal of the caller.
       for (let i = 0; i < 10; i++) {
         const res = await feed(i % 2 ? 'batch: ' : '', [{ customerExternalRef: `nobody-${randomUUID()}` }, { customerExternalRef: `nobody-${randomUUID()}` }]);

@@ -125,7 +125,7 @@ describe('event partitions kept ahead', () => {
   it('moves back-filled events of an old month out of event_default; they stay readable through GraphQL', async () => {
     const res = await ingest(t, partner.token, [
       { customerId, type: 'TRANSACTION', amount: '12.00', currency: 'EUR', occurredAt: '2024-03-02T08:00:00Z' },
-      { customerId, type: 'LOGIN', occurredAt: '2024-03-20T09:30:00Z' },
+      { customerId, type: 'LOGIN', attributes: { outcome: 'SUCCESS' }, occurredAt: '2024-03-20T09:30:00Z' },
       { customerId, type: 'TRANSACTION', amount: '7.50', currency: 'EUR', occurredAt: '2024-03-31T23:59:00Z' },
       { customerId, type: 'TRANSACTION', amount: '1.00', currency: 'EUR', occurredAt: '2024-04-01T00:00:00Z' },
     ]);

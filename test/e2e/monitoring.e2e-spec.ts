@@ -150,7 +150,7 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
 
   it('takes occurredAt only with its offset: a local time of no stated zone is refused at its index', async () => {
     const c = await customer();
-    const res = await ingest(t, core.token, ['2026-03-01T10:00:00+02:00', '2026-03-01T10:00:00', '2026-03-01', '2026-03-01T08:00:00Z'].map((occurredAt) => ({ customerId: c, type: 'LOGIN', occurredAt })));
+    const res = await ingest(t, core.token, ['2026-03-01T10:00:00+02:00', '2026-03-01T10:00:00', '2026-03-01', '2026-03-01T08:00:00Z'].map((occurredAt) => ({ customerId: c, type: 'LOGIN', attributes: { outcome: 'SUCCESS' }, occurredAt })));
     expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual(['ALLOW', null, null, 'ALLOW']);
     expect(res.errors!.map((e) => [e.path!.join('.'), e.extensions!.code, (e.extensions!.fieldErrors as Array<{ path: string }>)[0].path])).toEqual([
       ['ingestEvents.1', 'BAD_USER_INPUT', 'occurredAt'],
@@ -160,10 +160,22 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(rows.map((r) => (r.occurred_at as Date).toISOString())).toEqual(['2026-03-01T08:00:00.000Z', '2026-03-01T08:00:00.000Z']);
   });
 
+  it('refuses a LOGIN whose attributes.outcome is not SUCCESS or FAILURE, at its index, and screens the rest', async () => {
+    const c = await customer();
+    const login = (attributes?: Record<string, unknown>) => ({ customerId: c, type: 'LOGIN', ...(attributes ? { attributes } : {}) });
+    // No outcome, other spellings, a number, then the two the rules read.
+    const res = await ingest(t, core.token, [login(), login({ outcome: 'failure' }), login({ outcome: 'FAILED' }), login({ outcome: 1 }), login({ outcome: 'FAILURE' }), login({ outcome: 'SUCCESS', device: 'x' })]);
+    expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual([null, null, null, null, 'ALLOW', 'ALLOW']);
+    expect(res.errors!.map((e) => [e.path!.join('.'), e.extensions!.code, (e.extensions!.fieldErrors as Array<{ path: string; message: string }>)[0]])).toEqual(
+      [0, 1, 2, 3].map((i) => [`ingestEvents.${i}`, 'BAD_USER_INPUT', { path: 'attributes.outcome', message: 'must be SUCCESS or FAILURE for a LOGIN event' }]),
+    );
+    expect((await sql.query(`SELECT count(*)::int AS n FROM event WHERE customer_id = $1`, [c])).rows[0].n).toBe(2);
+  });
+
   it('reads occurredAt strictly as a calendar date-time: ISO-8601 week and ordinal dates are refused, short offsets are honoured', async () => {
     const c = await customer();
     const sent = ['2026-W09-7T10:00:00Z', '2026-060T10:00:00Z', '2026-03-01T10:00:00+02', '2026-03-01T10:00:00+0200', '2026-03-01T10:00:00.123456Z'];
-    const res = await ingest(t, core.token, sent.map((occurredAt) => ({ customerId: c, type: 'LOGIN', occurredAt })));
+    const res = await ingest(t, core.token, sent.map((occurredAt) => ({ customerId: c, type: 'LOGIN', attributes: { outcome: 'SUCCESS' }, occurredAt })));
     expect(res.data!.ingestEvents.map((r) => r?.decision ?? null)).toEqual([null, null, 'ALLOW', 'ALLOW', 'ALLOW']);
     expect(res.errors!.map((e) => [e.path!.join('.'), e.extensions!.code, (e.extensions!.fieldErrors as Array<{ path: string }>)[0].path])).toEqual([
       ['ingestEvents.0', 'BAD_USER_INPUT', 'occurredAt'],

@@ -36,6 +36,9 @@ const KNOWN_TYPES = new Set<string>(Object.values(EventType));
  * `closed`: the customer is TERMINATED or ERASED — refused, unless the event repeats one ingested before.
  * `at`: `occurredAt` as the instant it names, once checked.
  */
+/** What `attributes.outcome` of a LOGIN may say (SPEC §5). */
+const LOGIN_OUTCOMES: ReadonlySet<unknown> = new Set(['SUCCESS', 'FAILURE']);
+
 type Slot = { index: number; input: EventInput; at?: Date; customer?: CustomerSnapshot; error?: AppError; closed?: boolean };
 
 /**
@@ -182,6 +185,11 @@ export class IngestService {
   private checked(index: number, input: EventInput, fieldErrors: FieldError[]): Slot {
     if (!input.customerId && !input.customerExternalRef) fieldErrors.push({ path: 'customerId', message: 'or customerExternalRef is required' });
     if (input.amount !== undefined && input.amount !== null && !isDecimalString(String(input.amount))) fieldErrors.push({ path: 'amount', message: 'must be a decimal string' });
+    // SPEC: a LOGIN carries attributes.outcome. Without it (or spelt "failure", "FAILED") no failure rule could
+    // ever count the attempt, and the partner would never learn why its bursts go unnoticed.
+    if (input.type === EventType.LOGIN && !LOGIN_OUTCOMES.has((input.attributes as Record<string, unknown> | null | undefined)?.outcome as string)) {
+      fieldErrors.push({ path: 'attributes.outcome', message: 'must be SUCCESS or FAILURE for a LOGIN event' });
+    }
     // The decorators check the string's shape; the instant itself is read once, strictly: ISO-8601 forms such
     // as week dates pass isISO8601 but are no calendar date-time, and new Date() would read them as Invalid Date.
     const at = fieldErrors.some((e) => e.path === 'occurredAt') ? undefined : parseInstant(input.occurredAt);
