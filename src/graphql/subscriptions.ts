@@ -1,4 +1,4 @@
-import { GraphQLError, Kind, parse, specifiedRules, subscribe, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule } from 'graphql';
+import { GraphQLError, Kind, parse, specifiedRules, subscribe, validate, type DocumentNode, type ExecutionArgs, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionNode, type ValidationRule } from 'graphql';
 import type { AppAbility } from '../access/abilities';
 import type { AuditSink } from '../common/audit/audit-sink';
 import type { ClsService } from 'nestjs-cls';
@@ -59,8 +59,28 @@ function operationOf(document: DocumentNode, operationName: string | null | unde
   return operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
 }
 
-function rootFields(operation: OperationDefinitionNode): string[] {
-  return operation.selectionSet.selections.map((s) => (s.kind === Kind.FIELD ? s.name.value : '(fragment)'));
+/**
+ * The root fields an operation selects, through fragment spreads and inline fragments (a client may well
+ * write `subscription { ...Live }`). A spread of a fragment the document lacks names itself, and is refused.
+ */
+function rootFields(operation: OperationDefinitionNode, document: DocumentNode): string[] {
+  const fragments = new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((f) => [f.name.value, f]));
+  const fields: string[] = [];
+  const seen = new Set<string>();
+  const walk = (selections: readonly SelectionNode[]) => {
+    for (const s of selections) {
+      if (s.kind === Kind.FIELD) fields.push(s.name.value);
+      else if (s.kind === Kind.INLINE_FRAGMENT) walk(s.selectionSet.selections);
+      else if (!seen.has(s.name.value)) {
+        seen.add(s.name.value);
+        const fragment = fragments.get(s.name.value);
+        if (fragment) walk(fragment.selectionSet.selections);
+        else fields.push(`...${s.name.value}`);
+      }
+    }
+  };
+  walk(operation.selectionSet.selections);
+  return fields;
 }
 
 export interface SubscriptionDeps {
@@ -244,7 +264,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         if (operation.operation !== 'subscription') {
           return [new GraphQLError(`Only subscriptions are served over WebSocket; send a ${operation.operation} over HTTP`, { extensions: { code: 'BAD_REQUEST' } })];
         }
-        const refused = rootFields(operation).filter((f) => !principal || !req?.custosAbility || !(SUBSCRIPTION_RULES[f]?.(principal, req.custosAbility) ?? false));
+        const refused = rootFields(operation, document).filter((f) => !principal || !req?.custosAbility || !(SUBSCRIPTION_RULES[f]?.(principal, req.custosAbility) ?? false));
         if (refused.length) {
           await deps.audit.record({ action: 'access.denied', outcome: 'DENIED', resourceType: 'Subscription', resourceId: refused.join(','), actor: principal?.kind === 'USER' ? { type: 'USER', id: principal.userId, role: principal.role, sessionId: principal.sessionId } : undefined });
           return refused.map((f) => new GraphQLError(`Not allowed to subscribe to ${f}`, { extensions: { code: 'FORBIDDEN' } }));

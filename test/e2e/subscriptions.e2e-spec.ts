@@ -64,6 +64,23 @@ describe('subscriptions over graphql-ws', () => {
     await forbidden.client.dispose();
   });
 
+  it('reads root fields through fragments: allowed ones are served, forbidden ones still refused', async () => {
+    const DOC = 'subscription { ...Live } fragment Live on Subscription { ... on Subscription { alertRaised { id } } }';
+    const officer = subscribe(url, co.accessToken, DOC);
+    const refused = subscribe(url, agent.accessToken, DOC);
+    await Promise.all([officer.connected, refused.connected]);
+    await waitFor(() => refused.errors.length > 0);
+    expect(JSON.stringify(refused.errors)).toContain('FORBIDDEN');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(officer.errors).toEqual([]);
+    const c = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "live-fragment", transactionLimit: "100.00"}) { id } }', undefined, co.accessToken)).createCustomer.id;
+    expect((await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '500.00' }])).data!.ingestEvents[0]!.decision).toBe('HOLD');
+    await waitFor(() => officer.received.length >= 1);
+    expect(officer.received[0].data!.alertRaised).toEqual({ id: expect.any(String) });
+    expect(refused.received).toHaveLength(0);
+    await Promise.all([officer.client.dispose(), refused.client.dispose()]);
+  });
+
   it('applies the query limits to subscription documents', async () => {
     let inner = 'id';
     for (let i = 0; i < 12; i++) inner = `customer { alerts { nodes { ${inner} } } }`;
