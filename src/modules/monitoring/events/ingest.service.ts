@@ -32,13 +32,13 @@ export const MAX_EVENTS_PER_CALL = 1000;
 const PARTNER_TYPES = new Set([EventType.TRANSACTION, EventType.LOGIN, EventType.COMMUNICATION, EventType.PAYMENT]);
 const KNOWN_TYPES = new Set<string>(Object.values(EventType));
 
+/** What `attributes.outcome` of a LOGIN may say (SPEC §5). */
+const LOGIN_OUTCOMES: ReadonlySet<unknown> = new Set(['SUCCESS', 'FAILURE']);
+
 /**
  * `closed`: the customer is TERMINATED or ERASED — refused, unless the event repeats one ingested before.
  * `at`: `occurredAt` as the instant it names, once checked.
  */
-/** What `attributes.outcome` of a LOGIN may say (SPEC §5). */
-const LOGIN_OUTCOMES: ReadonlySet<unknown> = new Set(['SUCCESS', 'FAILURE']);
-
 type Slot = { index: number; input: EventInput; at?: Date; customer?: CustomerSnapshot; error?: AppError; closed?: boolean };
 
 /**
@@ -122,11 +122,7 @@ export class IngestService {
   private async refreshCustomers(slots: Slot[]): Promise<void> {
     const live = slots.filter((s) => s.customer && !s.error);
     const fresh = new Map((await this.customers.snapshots([...new Set(live.map((s) => s.customer!.id))], [], { forUpdate: true })).map((c) => [c.id, c]));
-    for (const slot of live) {
-      const customer = fresh.get(slot.customer!.id) ?? slot.customer!;
-      if (isClosedCustomer(customer.status)) Object.assign(slot, { error: new ConflictError(`The customer is ${customer.status}`), customer, closed: true });
-      else slot.customer = customer;
-    }
+    for (const slot of live) placeCustomer(slot, fresh.get(slot.customer!.id) ?? slot.customer!);
   }
 
   /**
@@ -212,8 +208,7 @@ export class IngestService {
       const customer = slot.input.customerId ? byId.get(slot.input.customerId) : byRef.get(slot.input.customerExternalRef!);
       const visible = customer && (principal.trustLevel === TrustLevel.INTERNAL || customer.onboardedByPartnerId === principal.partnerId);
       if (!customer || !visible) slot.error = new NotFoundError('Customer');
-      else if (isClosedCustomer(customer.status)) Object.assign(slot, { error: new ConflictError(`The customer is ${customer.status}`), customer, closed: true });
-      else slot.customer = customer;
+      else placeCustomer(slot, customer);
     }
   }
 
@@ -285,6 +280,12 @@ export class IngestService {
     }
     return outcomes;
   }
+}
+
+/** The slot's customer; a closed one makes the event CONFLICT (kept, so a repeat can still answer). */
+function placeCustomer(slot: Slot, customer: CustomerSnapshot): void {
+  if (isClosedCustomer(customer.status)) Object.assign(slot, { error: new ConflictError(`The customer is ${customer.status}`), customer, closed: true });
+  else slot.customer = customer;
 }
 
 type PriorClaim = { idempotency_key: string; body_hash: string; event_id: string; occurred_at: Date };
