@@ -2,20 +2,10 @@ import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 import { startTestApp, type GraphQLResponse, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { within } from '../helpers/time';
 
 const CREATE = 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }';
 const UPDATE = 'mutation($id: ID!, $i: UpdateCustomerInput!) { updateCustomer(id: $id, input: $i) { id } }';
-
-/** `promise`, or a rejection once `ms` have passed: a hang fails the test instead of stalling it. */
-function within<T>(ms: number, promise: PromiseLike<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    Promise.resolve(promise).finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    }),
-  ]);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const codeOf = (res: GraphQLResponse) => res.errors?.[0]?.extensions?.code;

@@ -2,16 +2,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { ServiceUnavailableError } from '../../../common/errors/app-error';
+import { within } from '../../../../test/helpers/time';
 import { createLiveBus, LIVE_BUS_COMMAND_TIMEOUT_MS } from './live-bus';
-
-/** `promise`, or a rejection after `ms`: a hang fails the test instead of stalling it. */
-function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
-  ]);
-}
 
 const quietLogger = { warn: jest.fn() } as unknown as Logger;
 
@@ -23,13 +15,13 @@ describe('live bus', () => {
     // Port 1: nothing listens, every connection attempt is refused.
     const bus = createLiveBus('redis://127.0.0.1:1', 'test:', quietLogger);
     try {
-      const refused = await within(10_000, bus.pubsub.subscribe('alertRaised', () => undefined, {}).then(() => null, (error: unknown) => error));
+      const refused = await within(10_000, bus.pubsub.subscribe('alertRaised', () => undefined, {}).then(() => null, (error: unknown) => error), 'subscribe with Redis down');
       expect(refused).toBeInstanceOf(ServiceUnavailableError);
       await new Promise((r) => setTimeout(r, 200));
       expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
-      await within(5_000, bus.close()).catch(() => undefined);
+      await within(5_000, bus.close(), 'closing the bus').catch(() => undefined);
     }
   }, 15_000);
 
@@ -55,15 +47,15 @@ describe('live bus', () => {
       const bus = createLiveBus(url, 'test:', quietLogger);
       try {
         const started = Date.now();
-        await within(LIVE_BUS_COMMAND_TIMEOUT_MS + 3_000, bus.pubsub.publish('alertRaised', { id: 'a1' }));
+        await within(LIVE_BUS_COMMAND_TIMEOUT_MS + 3_000, bus.pubsub.publish('alertRaised', { id: 'a1' }), 'publish to a silent Redis');
         expect(Date.now() - started).toBeGreaterThanOrEqual(LIVE_BUS_COMMAND_TIMEOUT_MS - 100);
-        const refused = await within(LIVE_BUS_COMMAND_TIMEOUT_MS + 3_000, bus.pubsub.subscribe('alertRaised', () => undefined, {}).then(() => null, (error: unknown) => error));
+        const refused = await within(LIVE_BUS_COMMAND_TIMEOUT_MS + 3_000, bus.pubsub.subscribe('alertRaised', () => undefined, {}).then(() => null, (error: unknown) => error), 'subscribe to a silent Redis');
         expect(refused).toBeInstanceOf(ServiceUnavailableError);
         expect((refused as ServiceUnavailableError).extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', reason: 'PUBSUB_UNAVAILABLE', retryable: true });
         expect(quietLogger.warn).toHaveBeenCalled();
       } finally {
         for (const socket of sockets) socket.destroy();
-        await within(5_000, bus.close()).catch(() => undefined);
+        await within(5_000, bus.close(), 'closing the bus').catch(() => undefined);
       }
     }, 15_000);
   });
