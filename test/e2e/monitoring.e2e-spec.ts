@@ -20,6 +20,10 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
   const customer = async (extra: Record<string, unknown> = {}) =>
     (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: `mon-${++n}`, accountManagerId: am.userId, transactionLimit: '1000.00', dailyLimit: '5000.00', ...extra } }, co.accessToken)).createCustomer.id;
 
+  /** A spy on the query runner's `query`, recording every statement that reaches PostgreSQL; it changes nothing. */
+  const spyOnQueries = () =>
+    jest.spyOn(Object.getPrototypeOf(t.app.get(DataSource).createQueryRunner()) as { query: (sql: string, params?: unknown[]) => Promise<unknown> }, 'query');
+
   beforeAll(async () => {
     t = await startTestApp();
     sql = new Client({ connectionString: t.db.url });
@@ -273,9 +277,7 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const held = await ingest(t, core.token, ['1100.00', '1200.00', '1300.00'].map((amount) => ({ customerId: c, type: 'TRANSACTION', amount })));
     const ids = held.data!.ingestEvents.map((r) => r!.event!.id);
     await gqlOk(t.gql, 'mutation($id: ID!) { resolveHold(eventId: $id, input: {release: false}) { holdStatus } }', { id: ids[1] }, am.accessToken);
-    // A spy on the driver's query method, counting what reaches PostgreSQL; it changes nothing.
-    const runner = Object.getPrototypeOf(t.app.get(DataSource).createQueryRunner()) as { query: (sql: string, ...rest: unknown[]) => Promise<unknown> };
-    const spy = jest.spyOn(runner, 'query');
+    const spy = spyOnQueries();
     try {
       const page = await gqlOk<{ customer: { events: { nodes: Array<{ id: string; holdHistory: Array<{ outcome: string }> }> } } }>(
         t.gql, 'query($c: ID!) { customer(id: $c) { events(first: 10) { nodes { id holdHistory { outcome } } } } }', { c }, co.accessToken);
@@ -291,8 +293,7 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const c = await customer();
     const base = Date.now() - 3_600_000;
     await ingest(t, core.token, Array.from({ length: 40 }, (_, i) => ({ customerId: c, type: 'LOGIN', attributes: { outcome: 'SUCCESS' }, occurredAt: new Date(base + i * 1000).toISOString() })));
-    const runner = Object.getPrototypeOf(t.app.get(DataSource).createQueryRunner()) as { query: (sql: string, params?: unknown[]) => Promise<unknown> };
-    const spy = jest.spyOn(runner, 'query');
+    const spy = spyOnQueries();
     let pageSql: [string, unknown[]] | undefined;
     try {
       const PAGE = 'query($c: ID!) { customer(id: $c) { events(first: 5) { nodes { id } pageInfo { hasNextPage } } } }';
