@@ -4,6 +4,7 @@ import { createApp } from './app.factory';
 import { loadConfig, type AppConfig } from './config/config';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './database/embedded-postgres';
 import { runMigrations } from './database/migrate';
+import { SubscriptionSockets } from './graphql/subscription-sockets';
 
 export interface RunningServer {
   app: INestApplication;
@@ -39,21 +40,31 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<RunningServer
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    // Stop accepting and let in-flight requests finish while jobs, the audit checkpointer and the pool are
-    // still up; only then does Nest tear the modules down.
-    await drainHttp(app.getHttpServer() as Server, SHUTDOWN_GRACE_MS);
-    await app.close();
+    await shutDown(app);
     await embedded?.stop();
   };
   return { app, config, url, stop };
 }
 
-/** How long in-flight requests (and open subscriptions) get to finish on shutdown before they are cut. */
+/**
+ * Stops accepting and lets in-flight requests finish while jobs, the audit checkpointer and the pool are still
+ * up; only then does Nest tear the modules down (e-mails in flight and webhook attempts get their own bounded
+ * waits there). Subscription sockets never end by themselves: they are asked to go away first, and their
+ * clients reconnect to another instance.
+ */
+export async function shutDown(app: INestApplication): Promise<void> {
+  app.get(SubscriptionSockets).goingAway();
+  await drainHttp(app.getHttpServer() as Server, SHUTDOWN_GRACE_MS);
+  await app.close();
+}
+
+/** How long in-flight requests (and subscription sockets closing) get to finish on shutdown before they are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
  * Closes the listening socket, closes idle keep-alive connections at once and waits for requests in flight;
- * whatever still runs after `graceMs` (a stuck request, an open WebSocket) is cut so shutdown always ends.
+ * whatever still runs after `graceMs` (a stuck request, a socket whose client never answers) is cut so shutdown
+ * always ends.
  */
 export function drainHttp(server: Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {

@@ -7,7 +7,7 @@ import type { AppConfig } from '../config/config';
 import { MetricsService } from '../health/metrics.service';
 import { graphqlOptions } from './graphql.options';
 import { ServerInfoResolver } from './server-info.resolver';
-import { SubscriptionSocketLimits } from './subscription-socket-limits';
+import { SubscriptionSockets } from './subscription-sockets';
 import { AUDIT_SINK, type AuditSink } from '../common/audit/audit-sink';
 import { PRINCIPAL_RESOLVER, type PrincipalResolver } from '../access/principal-resolver';
 import { ClsService } from 'nestjs-cls';
@@ -25,6 +25,6 @@ import { RequestContext } from '../common/context/request-context';
         }, audit, principals, cls, requestContext),
     }),
   ],
-  providers: [ServerInfoResolver, SubscriptionSocketLimits],
+  providers: [ServerInfoResolver, SubscriptionSockets],
 })
 export class GraphqlApiModule {}

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { isUUID } from 'class-validator';
 import type { EntityManager } from 'typeorm';
 import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
@@ -29,8 +29,10 @@ const toModel = (r: Row): NotificationModel => ({ id: r.id, kind: r.kind, title:
  * pushed to the user's live subscriptions and sent to the user's e-mail through NOTIFY_TRANSPORT.
  */
 @Injectable()
-export class NotificationsService {
+export class NotificationsService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(NotificationsService.name);
+  /** E-mails handed to the transport and not yet settled: shutdown waits for them (see beforeApplicationShutdown). */
+  private readonly sending = new Set<Promise<void>>();
 
   constructor(
     private readonly tx: TransactionService,
@@ -48,7 +50,7 @@ export class NotificationsService {
     )) as Array<Row & { recipient: string | null }>;
     const notification = toModel(row);
     this.live.notificationReceived(n.userId, notification);
-    if (row.recipient) this.tx.afterCommit(() => void this.send(row.recipient!, notification));
+    if (row.recipient) this.tx.afterCommit(() => this.dispatch(row.recipient!, notification));
   }
 
   /** Many notifications in one statement (a batch of events), each then pushed and sent as `notify` does. */
@@ -65,8 +67,27 @@ export class NotificationsService {
     for (const row of rows) {
       const notification = toModel(row);
       this.live.notificationReceived(row.user_id, notification);
-      if (row.recipient) this.tx.afterCommit(() => void this.send(row.recipient!, notification));
+      if (row.recipient) this.tx.afterCommit(() => this.dispatch(row.recipient!, notification));
     }
+  }
+
+  /**
+   * Runs after the request's transaction: nothing awaits the e-mail there (the caller already has its answer),
+   * so it is tracked here instead, or a shutdown right after a hold would drop the account manager's e-mail.
+   */
+  private dispatch(to: string, n: NotificationModel): void {
+    const sending = this.send(to, n).finally(() => this.sending.delete(sending));
+    this.sending.add(sending);
+  }
+
+  /**
+   * Before the pool and the rest close, e-mails in flight get to finish: each transport bounds its own attempt
+   * (the webhook transport's timeout), and `send` never rejects, so this ends.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.sending.size) return;
+    this.logger.log(`waiting for ${this.sending.size} notification e-mail(s) in flight`);
+    await Promise.all([...this.sending]);
   }
 
   /**
