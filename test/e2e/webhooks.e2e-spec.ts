@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { WebhookCircuits } from '../../src/modules/monitoring/webhooks/webhook-circuits';
 import { WebhookDispatcher } from '../../src/modules/monitoring/webhooks/webhook-dispatcher.service';
 import { WebhookRetryPolicy } from '../../src/modules/monitoring/webhooks/webhooks.settings';
 import { startTestApp, type TestApp } from '../helpers/app';
@@ -284,6 +285,45 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     const log = await deliveries(webhook.id, 4);
     expect(log.map((d) => d.status)).toEqual(['FAILED', 'FAILED', 'FAILED', 'DEAD']);
     expect(log[0]).toMatchObject({ statusCode: null, error: expect.stringContaining('ECONNREFUSED') });
+  });
+
+  it('holds back a failing receiver\'s attempts without spending them, while other partners\' deliveries go on', async () => {
+    const circuits = t.app.get(WebhookCircuits);
+    const defaults = { threshold: circuits.threshold, cooldownMs: circuits.cooldownMs, spreadMs: circuits.spreadMs };
+    Object.assign(circuits, { threshold: 2, cooldownMs: 2_000, spreadMs: 50 });
+    try {
+      const [failingPartner, otherPartner] = [await partnerWithToken(t, admin, 'INTERNAL'), await partnerWithToken(t, admin, 'INTERNAL')];
+      let recovered = false;
+      const failing = await receiver(() => (recovered ? 200 : 503));
+      const other = await receiver();
+      const { webhook } = await createWebhook(failingPartner.id, failing.url, ['hold.placed']);
+      await createWebhook(otherPartner.id, other.url, ['hold.placed']);
+      const openCircuits = async () => /custos_webhook_circuits_open (\d+)/.exec((await t.http().get('/metrics')).text)?.[1];
+
+      await held(failingPartner, await customer());
+      const [, second] = await failing.waitFor(2);
+      // Two failures in a row open the circuit: attempt 3 (due 100 ms later under the test's backoff) waits.
+      await held(otherPartner, await customer());
+      await other.waitFor(1);
+      await new Promise((r) => setTimeout(r, 700));
+      expect(failing.requests).toHaveLength(2);
+      expect(await openCircuits()).toBe('1');
+      const [row] = await outboxSettled(webhook.id, '', 'PENDING');
+      expect(row).toMatchObject({ status: 'PENDING', attempts: 2 });
+      const { rows: [{ waits }] } = await sql.query(`SELECT next_attempt_at > now() + interval '500 milliseconds' AS waits FROM webhook_outbox WHERE webhook_id = $1`, [webhook.id]);
+      expect(waits).toBe(true);
+
+      // Once the cool-down is over, attempt 3 goes out as the probe; delivered, it closes the circuit.
+      recovered = true;
+      const third = (await failing.waitFor(3))[2];
+      expect(third.at - second.at).toBeGreaterThanOrEqual(1_900);
+      expect(third.headers['x-custos-attempt']).toBe('3');
+      const log = await deliveries(webhook.id, 3);
+      expect(log.map((d) => `${d.attempt}:${d.status}`)).toEqual(['1:FAILED', '2:FAILED', '3:DELIVERED']);
+      expect(await openCircuits()).toBe('0');
+    } finally {
+      Object.assign(circuits, defaults);
+    }
   });
 
   it('keeps the secret encrypted, and supports update, deactivation, secret rotation and deletion (audited)', async () => {

@@ -3,6 +3,7 @@ import type { AppConfig } from '../../../config/config';
 import { APP_CONFIG } from '../../../config/config.module';
 import { TransactionService } from '../../../database/transaction.service';
 import { partnerInForceSql } from '../../identity/partners/partner-standing';
+import { WebhookCircuits } from './webhook-circuits';
 import { postJson, type PostResult } from './webhook-http';
 import { WebhookQueue, type DeliveryJob } from './webhook-queue.service';
 import { refusalOf, type RecipientState } from './webhook-recipients';
@@ -16,6 +17,8 @@ type Claimed = RecipientState & {
 
 /** What one attempt led to, as written in the delivery log. */
 export type AttemptStatus = 'DELIVERED' | 'FAILED' | 'DEAD';
+/** An attempt held back by its webhook's open circuit: not sent, not spent, not logged (see WebhookCircuits). */
+export type HeldBack = 'HELD';
 
 /**
  * Delivers outbox rows, one attempt per job. An attempt leases its row (so a duplicate job does nothing),
@@ -40,6 +43,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     private readonly queue: WebhookQueue,
     private readonly secrets: WebhookSecrets,
     private readonly retry: WebhookRetryPolicy,
+    private readonly circuits: WebhookCircuits,
   ) {
     this.blockPrivate = config.isProduction && !config.webhookAllowPrivate;
   }
@@ -66,7 +70,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
   }
 
   /** One attempt. Throws only for infrastructure failures (pg-boss then retries the job). */
-  async deliver(job: DeliveryJob): Promise<AttemptStatus | null> {
+  async deliver(job: DeliveryJob): Promise<AttemptStatus | HeldBack | null> {
     const claimed = await this.claim(job);
     if (!claimed) return null;
     const refusal = refusalOf(claimed);
@@ -79,9 +83,23 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
       // A key-encryption key removed from PII_KEYS, say: nothing can be signed, so the attempt fails.
       return this.record(claimed, job.attempt, { statusCode: null, error: 'the signing secret cannot be opened', durationMs: 0 });
     }
+    const admission = this.circuits.admit(claimed.webhook_id);
+    if (!admission.send) return this.holdBack(claimed, job.attempt, admission.until);
+    let result: PostResult;
+    try {
+      result = await this.post(claimed, job.attempt, secret);
+    } catch (error) {
+      this.circuits.abandon(claimed.webhook_id, admission);
+      throw error;
+    }
+    this.circuits.record(claimed.webhook_id, admission, result.error === null);
+    return this.record(claimed, job.attempt, result);
+  }
+
+  private post(claimed: Claimed, attempt: number, secret: string): Promise<PostResult> {
     // The same bytes on every attempt: receivers may deduplicate on the id or on the body.
     const body = JSON.stringify({ id: claimed.id, type: claimed.event_type, createdAt: new Date(claimed.created_at).toISOString(), data: claimed.payload });
-    const result = await postJson(
+    return postJson(
       claimed.url,
       body,
       {
@@ -89,12 +107,29 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
         'user-agent': 'Custos-Webhooks/1',
         'x-custos-event': claimed.event_type,
         'x-custos-delivery': claimed.id,
-        'x-custos-attempt': String(job.attempt),
+        'x-custos-attempt': String(attempt),
         'x-custos-signature': signatureHeader(secret, body, Math.floor(Date.now() / 1000)),
       },
       { timeoutMs: WEBHOOK_SETTINGS.timeoutMs, maxResponseBytes: WEBHOOK_SETTINGS.maxResponseBytes, blockPrivate: this.blockPrivate },
     );
-    return this.record(claimed, job.attempt, result);
+  }
+
+  /**
+   * Puts the attempt off until `until` without spending it: the lease is released, the row's next attempt
+   * moves (so neither the sweep nor the queue-lag gauge counts it as overdue) and the same attempt is queued
+   * again, in one transaction. Nothing goes to the delivery log: nothing was sent.
+   */
+  private async holdBack(claimed: Claimed, attempt: number, until: Date): Promise<HeldBack | null> {
+    return this.tx.run(async (manager) => {
+      const [rows] = (await manager.query(
+        `UPDATE webhook_outbox SET locked_until = NULL, next_attempt_at = $3::timestamptz, updated_at = now()
+          WHERE id = $1 AND status = 'PENDING' AND attempts = $2::int - 1 RETURNING id`,
+        [claimed.id, attempt, until.toISOString()],
+      )) as [Array<{ id: string }>, number];
+      if (!rows.length) return null;
+      await this.queue.enqueue(manager, { outboxId: claimed.id, attempt }, until);
+      return 'HELD' as const;
+    });
   }
 
   /**

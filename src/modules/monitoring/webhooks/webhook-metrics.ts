@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { MetricsService } from '../../../health/metrics.service';
+import { WebhookCircuits } from './webhook-circuits';
 
 /**
  * Queue lag on /metrics: how long the oldest webhook message that is due has been waiting, and how many
@@ -12,6 +13,7 @@ export class WebhookMetrics implements OnModuleInit {
   constructor(
     private readonly metrics: MetricsService,
     private readonly dataSource: DataSource,
+    private readonly circuits: WebhookCircuits,
   ) {}
 
   onModuleInit(): void {
@@ -28,5 +30,7 @@ export class WebhookMetrics implements OnModuleInit {
       const [row] = await due();
       return [{ labels: { queue: 'webhooks' }, value: row.due }];
     }, ['queue']);
+    // Per instance (each learns on its own): webhooks whose attempts are held back after repeated failures.
+    this.metrics.registerGauge('custos_webhook_circuits_open', 'Webhooks whose attempts this instance holds back after repeated failures', () => Promise.resolve([{ labels: {}, value: this.circuits.openCount() }]));
   }
 }

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { WebhookCircuits } from './webhook-circuits';
 import { WebhookDispatcher } from './webhook-dispatcher.service';
 import { WebhookMetrics } from './webhook-metrics';
 import { WebhookOutbox } from './webhook-outbox.service';
@@ -14,7 +15,7 @@ import { WebhooksService } from './webhooks.service';
  * Exports only the outbox: other code reports what happened, never delivers.
  */
 @Module({
-  providers: [WebhookMetrics, WebhookRetryPolicy, WebhookSecrets, WebhookQueue, WebhookOutbox, WebhookDispatcher, WebhooksService, WebhooksResolver],
+  providers: [WebhookMetrics, WebhookRetryPolicy, WebhookCircuits, WebhookSecrets, WebhookQueue, WebhookOutbox, WebhookDispatcher, WebhooksService, WebhooksResolver],
   exports: [WebhookOutbox],
 })
 export class WebhooksModule {}
