@@ -14,7 +14,7 @@ import type { AuditSink } from '../common/audit/audit-sink';
 import type { PrincipalResolver } from '../access/principal-resolver';
 import type { ClsService } from 'nestjs-cls';
 import type { RequestContext } from '../common/context/request-context';
-import { graphqlContext, subscriptionOptions } from './subscriptions';
+import { graphqlContext, subscriptionOptions, type SubscriptionDeps } from './subscriptions';
 import { CompiledExecution } from './compiled-execution';
 import { DateTimeScalar } from '../common/scalars/date-time';
 
@@ -22,7 +22,7 @@ import { DateTimeScalar } from '../common/scalars/date-time';
  * Apollo settings in one place: limits before execution, CSRF prevention, no batching, and in production
  * no introspection, landing page, suggestions or stack traces.
  */
-export function graphqlOptions(config: AppConfig, metrics: MetricsService, logger: OperationLogger & { error(fields: object, message: string): void }, audit: AuditSink, principals: PrincipalResolver, cls: ClsService, requestContext: RequestContext): ApolloDriverConfig {
+export function graphqlOptions(config: AppConfig, metrics: MetricsService, logger: OperationLogger & { error(fields: object, message: string): void }, audit: AuditSink, principals: PrincipalResolver, cls: ClsService, requestContext: RequestContext, sockets: Pick<SubscriptionDeps, 'limiter' | 'clientIp'>): ApolloDriverConfig {
   const armor = armorProtection(config);
   const execution = new CompiledExecution(config.graphql.compileAfter);
   return {
@@ -30,7 +30,7 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
     sortSchema: true,
     path: '/graphql',
     context: graphqlContext,
-    subscriptions: subscriptionOptions({ audit, schema: () => execution.currentSchema(), maxCost: config.graphql.maxCost, hideSuggestions: config.isProduction, principals, validationRules: armor.validationRules, flushFieldAudit: fieldAuditFlusher(audit), cls, context: requestContext }) as never,
+    subscriptions: subscriptionOptions({ audit, schema: () => execution.currentSchema(), maxCost: config.graphql.maxCost, hideSuggestions: config.isProduction, principals, validationRules: armor.validationRules, flushFieldAudit: fieldAuditFlusher(audit), cls, context: requestContext, unauthenticatedPerIp: config.rateLimits.unauthenticatedPerIp, ...sockets }) as never,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     introspection: !config.isProduction,

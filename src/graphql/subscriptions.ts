@@ -1,7 +1,9 @@
 import { GraphQLError, Kind, parse, specifiedRules, subscribe, validate, type DocumentNode, type ExecutionArgs, type FragmentDefinitionNode, type GraphQLSchema, type OperationDefinitionNode, type SelectionNode, type ValidationRule } from 'graphql';
 import type { AppAbility } from '../access/abilities';
 import type { AuditSink } from '../common/audit/audit-sink';
-import type { ClsService } from 'nestjs-cls';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { RequestContext } from '../common/context/request-context';
 import type { Context } from 'graphql-ws';
 import { defineAbilityFor } from '../access/abilities';
@@ -10,6 +12,8 @@ import type { PrincipalResolver } from '../access/principal-resolver';
 import type { Principal } from '../common/context/principal';
 import { ForbiddenError, QueryTooComplexError, UnauthenticatedError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-codes';
+import type { RateLimiter } from '../common/rate-limit/rate-limiter.service';
+import { configuredBucket, RATE_LIMITS } from '../common/rate-limit/rate-limits';
 import { isLimitError, limitErrorMessage } from './format-error';
 import { assertCostWithinLimit, MAX_TOKENS } from './query-limits';
 
@@ -22,7 +26,7 @@ function withoutSuggestion(error: GraphQLError): GraphQLError {
 /** How often a live socket re-checks that its session or token is still valid. */
 export const SOCKET_RECHECK_MS = 15_000;
 
-type Extra = { socket: { readyState?: number; close(code: number, reason: string): void; once?(event: string, cb: () => void): void }; request: { socket?: { remoteAddress?: string } } };
+type Extra = { socket: { readyState?: number; close(code: number, reason: string): void; once?(event: string, cb: () => void): void }; request: IncomingMessage };
 /**
  * `custosRecheck` (the socket's request only): whether the credential the socket opened with still holds with
  * the same grants, closing the socket (4401, or 4403 for changed grants) when it does not.
@@ -95,6 +99,44 @@ export interface SubscriptionDeps {
   flushFieldAudit: (req: FieldPolicyRequest) => Promise<void>;
   cls: ClsService;
   context: RequestContext;
+  /** Counts connection attempts without a valid credential per client address, as HTTP requests are. */
+  limiter: RateLimiter;
+  /** RATE_LIMIT_UNAUTHENTICATED_PER_IP_PER_MINUTE. */
+  unauthenticatedPerIp: number;
+  /** The client's address as Express reads it for HTTP (TRUST_PROXY applied to X-Forwarded-For). */
+  clientIp: (request: IncomingMessage) => string | undefined;
+}
+
+/**
+ * A connection attempt without a valid credential, treated as an HTTP request without one: counted against
+ * the client's address and, under the limit, audited (`auth.invalid_credential` for a refused credential,
+ * `access.denied` UNAUTHENTICATED for none), in a request context of its own (a fresh request id, the address,
+ * no principal). Closes with 4401, or 4429 past the limit (nothing more is written then).
+ */
+async function refuseConnection(deps: SubscriptionDeps, ctx: Context<Record<string, unknown>, Extra>, ip: string | undefined, credentialGiven: boolean): Promise<void> {
+  try {
+    const bucket = configuredBucket(RATE_LIMITS.unauthenticatedPerIp, deps.unauthenticatedPerIp);
+    const { allowed } = await deps.limiter.consume(bucket, ip ?? 'unknown', 1);
+    if (allowed) {
+      const entry = credentialGiven
+        ? { action: 'auth.invalid_credential', outcome: 'DENIED' as const, resourceType: 'Request', details: { path: '/graphql', transport: 'websocket' } }
+        : { action: 'access.denied', outcome: 'DENIED' as const, resourceType: 'Subscription', details: { reason: 'UNAUTHENTICATED', transport: 'websocket' } };
+      await deps.cls.run(() => {
+        deps.cls.set(CLS_ID, randomUUID());
+        deps.context.setClient(ip, userAgentOf(ctx.extra.request));
+        return deps.audit.record(entry);
+      });
+    }
+    ctx.extra.socket.close(allowed ? 4401 : 4429, allowed ? 'Unauthorized' : 'Too many requests');
+  } catch {
+    // The limiter or the audit log failed: a server error to retry, not a verdict on the credential.
+    ctx.extra.socket.close(4500, 'Credential check failed; reconnect');
+  }
+}
+
+function userAgentOf(request: IncomingMessage): string | undefined {
+  const value = request.headers?.['user-agent'];
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** Runs `work` in a fresh request context carrying the subscriber's principal and ability. */
@@ -173,9 +215,10 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
       connectionInitWaitTimeout: 10_000,
       onConnect: async (ctx: Context<Record<string, unknown>, Extra & SocketState>) => {
         const authorization = authorizationOf(ctx.connectionParams);
+        const ip = deps.clientIp(ctx.extra.request);
         let principal: Principal | undefined;
         try {
-          principal = await principals.resolve(authorization, { ip: ctx.extra.request.socket?.remoteAddress });
+          principal = await principals.resolve(authorization, { ip, userAgent: userAgentOf(ctx.extra.request) });
         } catch (error) {
           // The look-up failed, not the credential: a server error to retry, not 4401 (sign in again).
           if (!isCredentialRefusal(error)) {
@@ -185,7 +228,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
           principal = undefined;
         }
         if (!principal) {
-          ctx.extra.socket.close(4401, 'Unauthorized');
+          await refuseConnection(deps, ctx, ip, authorization !== undefined);
           return false;
         }
         // The client may have gone while its credential was looked up: graphql-ws has then run onClose
@@ -200,7 +243,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         const recheck = async (periodic = false): Promise<boolean> => {
           let still: Principal | undefined;
           try {
-            still = await principals.resolve(authorization, {});
+            still = await principals.resolve(authorization, { ip, userAgent: userAgentOf(ctx.extra.request) });
           } catch (error) {
             if (!isCredentialRefusal(error)) {
               if (periodic) return true;
@@ -224,7 +267,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         ctx.extra.custosReq = {
           custosPrincipal: Promise.resolve(principal),
           custosAbility: defineAbilityFor(principal),
-          ip: ctx.extra.request.socket?.remoteAddress,
+          ip,
           path: '/graphql',
           get: () => undefined,
           custosRecheck: recheck,

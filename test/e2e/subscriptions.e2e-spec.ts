@@ -64,6 +64,34 @@ describe('subscriptions over graphql-ws', () => {
     await forbidden.client.dispose();
   });
 
+  it('counts and audits a connection without a valid credential as an HTTP request without one, under the client\'s forwarded address', async () => {
+    const { Client } = await import('pg');
+    const sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+    try {
+      const from = (ip: string, token?: string) => subscribe(url, token, 'subscription { alertRaised { id } }', {}, { headers: { 'x-forwarded-for': ip } });
+      // TRUST_PROXY=loopback (the test app): the address is the one the proxy forwarded, as over HTTP.
+      expect(await from('203.0.113.7', 'not-a-token').closed).toBe(4401);
+      expect(await from('203.0.113.8').closed).toBe(4401);
+      const entries = async (ip: string) =>
+        (await sql.query(`SELECT action, outcome, actor_type, ip, request_id IS NOT NULL AS has_request, details FROM audit_entry WHERE ip = $1 UNION ALL SELECT action, outcome, actor_type, ip, request_id IS NOT NULL, details FROM audit_entry_pending WHERE ip = $1`, [ip])).rows;
+      expect(await entries('203.0.113.7')).toEqual([{ action: 'auth.invalid_credential', outcome: 'DENIED', actor_type: 'ANONYMOUS', ip: '203.0.113.7', has_request: true, details: { path: '/graphql', transport: 'websocket' } }]);
+      expect(await entries('203.0.113.8')).toEqual([{ action: 'access.denied', outcome: 'DENIED', actor_type: 'ANONYMOUS', ip: '203.0.113.8', has_request: true, details: { reason: 'UNAUTHENTICATED', transport: 'websocket' } }]);
+
+      // One address's bucket (60 a minute, shared with HTTP): past it, 4429 and nothing more is written.
+      const flood = '203.0.113.9';
+      for (let i = 0; i < 60; i++) expect(await t.gql('{ me { id } }', undefined, { token: 'not-a-token', ip: flood }).then((r) => r.errors?.[0]?.extensions?.code)).toBe('UNAUTHENTICATED');
+      expect(await from(flood, 'not-a-token').closed).toBe(4429);
+      expect(await entries(flood)).toHaveLength(60);
+      // A valid credential from that address still connects: only attempts without one are limited.
+      const valid = from(flood, co.accessToken);
+      await valid.connected;
+      await valid.client.dispose();
+    } finally {
+      await sql.end();
+    }
+  });
+
   it('reads root fields through fragments: allowed ones are served, forbidden ones still refused', async () => {
     const DOC = 'subscription { ...Live } fragment Live on Subscription { ... on Subscription { alertRaised { id } } }';
     const officer = subscribe(url, co.accessToken, DOC);

@@ -3,8 +3,11 @@ import WebSocket from 'ws';
 
 type Next = { data?: Record<string, unknown> | null; errors?: unknown };
 
-/** Subscribes and collects what arrives; resolves `closed` with the close code when the socket ends. */
-export function subscribe(url: string, token: string | undefined, query: string, variables: Record<string, unknown> = {}) {
+/**
+ * Subscribes and collects what arrives; resolves `closed` with the close code when the socket ends.
+ * `headers`: sent with the WebSocket upgrade request (X-Forwarded-For, say).
+ */
+export function subscribe(url: string, token: string | undefined, query: string, variables: Record<string, unknown> = {}, { headers }: { headers?: Record<string, string> } = {}) {
   const received: Next[] = [];
   const errors: unknown[] = [];
   let closeCode: number | undefined;
@@ -12,7 +15,13 @@ export function subscribe(url: string, token: string | undefined, query: string,
   const closed = new Promise<number>((resolve) => (onClosed = resolve));
   const client: Client = createClient({
     url,
-    webSocketImpl: WebSocket,
+    webSocketImpl: headers
+      ? class extends WebSocket {
+          constructor(address: string, protocols?: string | string[]) {
+            super(address, protocols, { headers });
+          }
+        }
+      : WebSocket,
     retryAttempts: 0,
     lazy: false,
     onNonLazyError: () => undefined, // the close is recorded below; the default prints it to the console
