@@ -9,7 +9,7 @@ const analyst: StaffPrincipal = { kind: 'USER', userId: 'u1', role: Role.ANALYST
 function connecting() {
   let release: (p: StaffPrincipal | undefined) => void = () => undefined;
   const resolve = jest.fn(() => new Promise<StaffPrincipal | undefined>((r) => (release = r)));
-  const deps = { principals: { resolve } } as unknown as SubscriptionDeps;
+  const deps = { principals: { resolve }, clientIp: () => '127.0.0.1' } as unknown as SubscriptionDeps;
   const socket = { readyState: 1, close: jest.fn() };
   const ctx = { connectionParams: { authorization: 'Bearer t' }, extra: { socket, request: { socket: { remoteAddress: '127.0.0.1' } } } } as Record<string, unknown> & {
     extra: { socket: typeof socket; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout };
@@ -31,7 +31,7 @@ describe('subscriptions: onConnect', () => {
   it('closes with 4500, not 4401, when the credential could not be looked up at connect', async () => {
     const { ctx, socket, connected, resolve } = connecting();
     resolve.mockImplementationOnce(() => Promise.reject(new Error('Connection terminated unexpectedly')));
-    const again = subscriptionOptions({ principals: { resolve } } as unknown as SubscriptionDeps)['graphql-ws'].onConnect(ctx as never);
+    const again = subscriptionOptions({ principals: { resolve }, clientIp: () => '127.0.0.1' } as unknown as SubscriptionDeps)['graphql-ws'].onConnect(ctx as never);
     expect(await again).toBe(false);
     expect(socket.close).toHaveBeenCalledWith(4500, 'Credential check failed; reconnect');
     expect(ctx.extra.custosTimer).toBeUndefined();
@@ -76,5 +76,45 @@ describe('subscriptions: onConnect', () => {
     } finally {
       clearInterval(ctx.extra.custosTimer);
     }
+  });
+
+  describe('a connection without a valid credential', () => {
+    const refused = (limiter: { consume: jest.Mock }) => {
+      const record = jest.fn(() => Promise.resolve());
+      const deps = {
+        principals: { resolve: () => Promise.resolve(undefined) },
+        clientIp: () => '198.51.100.4',
+        limiter,
+        unauthenticatedPerIp: 60,
+        audit: { record },
+        cls: { run: (work: () => unknown) => work(), set: jest.fn() },
+        context: { setClient: jest.fn() },
+      } as unknown as SubscriptionDeps;
+      const socket = { readyState: 1, close: jest.fn() };
+      const ctx = { connectionParams: {}, extra: { socket, request: { headers: {}, socket: {} } } };
+      return { connected: subscriptionOptions(deps)['graphql-ws'].onConnect(ctx as never), socket, record };
+    };
+
+    it('is counted against its address, audited and closed with 4401 under the limit', async () => {
+      const consume = jest.fn(() => Promise.resolve({ allowed: true, retryAfterSeconds: 0 }));
+      const { connected, socket, record } = refused({ consume });
+      expect(await connected).toBe(false);
+      expect(consume).toHaveBeenCalledWith(expect.objectContaining({ limit: 60 }), '198.51.100.4', 1);
+      expect(record).toHaveBeenCalledWith(expect.objectContaining({ action: 'access.denied', details: { reason: 'UNAUTHENTICATED', transport: 'websocket' } }));
+      expect(socket.close).toHaveBeenCalledWith(4401, 'Unauthorized');
+    });
+
+    it('past the limit, is closed with 4429 and writes nothing', async () => {
+      const { connected, socket, record } = refused({ consume: jest.fn(() => Promise.resolve({ allowed: false, retryAfterSeconds: 30 })) });
+      expect(await connected).toBe(false);
+      expect(record).not.toHaveBeenCalled();
+      expect(socket.close).toHaveBeenCalledWith(4429, 'Too many requests');
+    });
+
+    it('closes with 4500 when the limiter cannot answer: a server error, not a verdict on the credential', async () => {
+      const { connected, socket } = refused({ consume: jest.fn(() => Promise.reject(new Error('redis down'))) });
+      expect(await connected).toBe(false);
+      expect(socket.close).toHaveBeenCalledWith(4500, 'Credential check failed; reconnect');
+    });
   });
 });
