@@ -15,6 +15,7 @@ import { ARGUMENT_POLICY, AUTHENTICATED, POLICY, type ArgumentRule, type PolicyM
 import { PRINCIPAL_RESOLVER, type PrincipalResolver } from './principal-resolver';
 import { IS_PUBLIC } from './public.decorator';
 import { SIGN_IN_OPERATIONS } from './operations';
+import { countUnauthenticated, invalidCredentialEntry } from './unauthenticated';
 import type { FieldPolicyRequest } from './field-policy';
 
 const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
@@ -78,7 +79,7 @@ export class AccessGuard implements CanActivate {
       req.custosPrincipal = this.principalOf(req).catch(async (error: unknown) => {
         // Only a refused credential is ignored; the database being unreachable is not the client's doing.
         if (!(error instanceof UnauthenticatedError)) throw error;
-        await this.countUnauthenticated(req, this.invalidCredentialEntry(req));
+        await this.countUnauthenticated(req, invalidCredentialEntry({ path: req.path }));
         return undefined;
       });
       await req.custosPrincipal;
@@ -92,7 +93,7 @@ export class AccessGuard implements CanActivate {
       // An invalid, expired or revoked credential. Anything else (the database unreachable, say) is not
       // counted against the client's address nor audited as a bad credential.
       if (!(error instanceof UnauthenticatedError)) throw error;
-      const wait = await this.countUnauthenticated(req, this.invalidCredentialEntry(req));
+      const wait = await this.countUnauthenticated(req, invalidCredentialEntry({ path: req.path }));
       throw wait === null ? error : new RateLimitedError(wait);
     }
     if (!principal) {
@@ -121,25 +122,10 @@ export class AccessGuard implements CanActivate {
     return this.deny(operation, `${policy.action} ${policy.subject}`);
   }
 
-  /**
-   * A request without a valid credential reaches no account or token bucket, so it counts against its IP,
-   * once per request, and is audited once (`entry`) while under the limit. Past it, a protected operation is
-   * RATE_LIMITED and nothing more is written: a loop of anonymous or forged requests can neither run
-   * unchecked nor grow the append-only log without bound. Resolves to null, or the seconds to wait.
-   */
+  /** Counts and audits a request without a valid credential once, however many checks ask (see countUnauthenticated). */
   private countUnauthenticated(req: RequestWithPrincipal, entry: AuditInput): Promise<number | null> {
-    req.custosUnauthenticated ??= (async () => {
-      const bucket = configuredBucket(RATE_LIMITS.unauthenticatedPerIp, this.config.rateLimits.unauthenticatedPerIp);
-      const { allowed, retryAfterSeconds } = await this.limiter.consume(bucket, req.ip ?? 'unknown', 1);
-      if (!allowed) return retryAfterSeconds;
-      await this.audit.record(entry);
-      return null;
-    })();
+    req.custosUnauthenticated ??= countUnauthenticated(this.limiter, this.config.rateLimits.unauthenticatedPerIp, req.ip, () => this.audit.record(entry));
     return req.custosUnauthenticated;
-  }
-
-  private invalidCredentialEntry(req: RequestWithPrincipal): AuditInput {
-    return { action: 'auth.invalid_credential', outcome: 'DENIED', resourceType: 'Request', details: { path: req.path } };
   }
 
   private principalOf(req: RequestWithPrincipal): Promise<Principal | undefined> {

@@ -6,7 +6,7 @@ import { GraphQLModule } from '@nestjs/graphql';
 export const MAX_SOCKET_MESSAGE_BYTES = 1024 * 1024;
 
 /** WebSocket close code 1001 "going away": graphql-ws clients reconnect after it (to another instance). */
-export const GOING_AWAY = 1001;
+const GOING_AWAY = 1001;
 
 type Socket = { close(code: number, reason: string): void };
 type SocketServer = { options: { maxPayload?: number }; clients: Set<Socket> };
@@ -41,9 +41,7 @@ export class SubscriptionSockets implements OnApplicationBootstrap {
    * Asks every open subscription socket to close (1001): a client finishes the close handshake at once and
    * reconnects elsewhere, so the HTTP drain that follows is not held up by sockets that never end on their own.
    */
-  goingAway(): number {
-    const sockets = [...(this.server?.clients ?? [])];
-    for (const socket of sockets) socket.close(GOING_AWAY, 'Server shutting down');
-    return sockets.length;
+  goingAway(): void {
+    for (const socket of this.server?.clients ?? []) socket.close(GOING_AWAY, 'Server shutting down');
   }
 }

@@ -13,7 +13,7 @@ import type { Principal } from '../common/context/principal';
 import { ForbiddenError, QueryTooComplexError, UnauthenticatedError } from '../common/errors/app-error';
 import { ErrorCode } from '../common/errors/error-codes';
 import type { RateLimiter } from '../common/rate-limit/rate-limiter.service';
-import { configuredBucket, RATE_LIMITS } from '../common/rate-limit/rate-limits';
+import { countUnauthenticated, invalidCredentialEntry } from '../access/unauthenticated';
 import { isLimitError, limitErrorMessage } from './format-error';
 import { assertCostWithinLimit, MAX_TOKENS } from './query-limits';
 
@@ -108,26 +108,24 @@ export interface SubscriptionDeps {
 }
 
 /**
- * A connection attempt without a valid credential, treated as an HTTP request without one: counted against
- * the client's address and, under the limit, audited (`auth.invalid_credential` for a refused credential,
- * `access.denied` UNAUTHENTICATED for none), in a request context of its own (a fresh request id, the address,
- * no principal). Closes with 4401, or 4429 past the limit (nothing more is written then).
+ * A connection attempt without a valid credential, treated as an HTTP request without one (countUnauthenticated):
+ * counted against the client's address and, under the limit, audited (`auth.invalid_credential` for a refused
+ * credential, `access.denied` UNAUTHENTICATED for none), in a request context of its own (a fresh request id,
+ * the address, no principal). Closes with 4401, or 4429 past the limit.
  */
-async function refuseConnection(deps: SubscriptionDeps, ctx: Context<Record<string, unknown>, Extra>, ip: string | undefined, credentialGiven: boolean): Promise<void> {
+async function refuseConnection(deps: SubscriptionDeps, ctx: Context<Record<string, unknown>, Extra>, client: { ip?: string; userAgent?: string }, credentialGiven: boolean): Promise<void> {
+  const entry = credentialGiven
+    ? invalidCredentialEntry({ path: '/graphql', transport: 'websocket' })
+    : { action: 'access.denied', outcome: 'DENIED' as const, resourceType: 'Subscription', details: { reason: 'UNAUTHENTICATED', transport: 'websocket' } };
   try {
-    const bucket = configuredBucket(RATE_LIMITS.unauthenticatedPerIp, deps.unauthenticatedPerIp);
-    const { allowed } = await deps.limiter.consume(bucket, ip ?? 'unknown', 1);
-    if (allowed) {
-      const entry = credentialGiven
-        ? { action: 'auth.invalid_credential', outcome: 'DENIED' as const, resourceType: 'Request', details: { path: '/graphql', transport: 'websocket' } }
-        : { action: 'access.denied', outcome: 'DENIED' as const, resourceType: 'Subscription', details: { reason: 'UNAUTHENTICATED', transport: 'websocket' } };
-      await deps.cls.run(() => {
+    const wait = await countUnauthenticated(deps.limiter, deps.unauthenticatedPerIp, client.ip, () =>
+      deps.cls.run(() => {
         deps.cls.set(CLS_ID, randomUUID());
-        deps.context.setClient(ip, userAgentOf(ctx.extra.request));
+        deps.context.setClient(client.ip, client.userAgent);
         return deps.audit.record(entry);
-      });
-    }
-    ctx.extra.socket.close(allowed ? 4401 : 4429, allowed ? 'Unauthorized' : 'Too many requests');
+      }),
+    );
+    ctx.extra.socket.close(wait === null ? 4401 : 4429, wait === null ? 'Unauthorized' : 'Too many requests');
   } catch {
     // The limiter or the audit log failed: a server error to retry, not a verdict on the credential.
     ctx.extra.socket.close(4500, 'Credential check failed; reconnect');
@@ -215,10 +213,10 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
       connectionInitWaitTimeout: 10_000,
       onConnect: async (ctx: Context<Record<string, unknown>, Extra & SocketState>) => {
         const authorization = authorizationOf(ctx.connectionParams);
-        const ip = deps.clientIp(ctx.extra.request);
+        const client = { ip: deps.clientIp(ctx.extra.request), userAgent: userAgentOf(ctx.extra.request) };
         let principal: Principal | undefined;
         try {
-          principal = await principals.resolve(authorization, { ip, userAgent: userAgentOf(ctx.extra.request) });
+          principal = await principals.resolve(authorization, client);
         } catch (error) {
           // The look-up failed, not the credential: a server error to retry, not 4401 (sign in again).
           if (!isCredentialRefusal(error)) {
@@ -228,7 +226,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
           principal = undefined;
         }
         if (!principal) {
-          await refuseConnection(deps, ctx, ip, authorization !== undefined);
+          await refuseConnection(deps, ctx, client, authorization !== undefined);
           return false;
         }
         // The client may have gone while its credential was looked up: graphql-ws has then run onClose
@@ -243,7 +241,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         const recheck = async (periodic = false): Promise<boolean> => {
           let still: Principal | undefined;
           try {
-            still = await principals.resolve(authorization, { ip, userAgent: userAgentOf(ctx.extra.request) });
+            still = await principals.resolve(authorization, client);
           } catch (error) {
             if (!isCredentialRefusal(error)) {
               if (periodic) return true;
@@ -267,7 +265,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         ctx.extra.custosReq = {
           custosPrincipal: Promise.resolve(principal),
           custosAbility: defineAbilityFor(principal),
-          ip,
+          ip: client.ip,
           path: '/graphql',
           get: () => undefined,
           custosRecheck: recheck,
