@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
 import { RecurringJobs } from '../../src/common/jobs/recurring-jobs.service';
 import { ComplaintSlaJob } from '../../src/modules/complaints/complaint-sla.service';
 import { startTestApp, type GraphQLResponse, type TestApp } from '../helpers/app';
@@ -352,6 +353,22 @@ describe('complaints', () => {
     // Acknowledged in time for the resolve deadline: no longer overdue.
     await actOk(agent.accessToken, 'acknowledgeComplaint', late.id);
     expect((await gqlOk<{ complaints: { totalCount: number } }>(t.gql, LIST, { f: { customerId: cust, overdue: true } }, agent.accessToken)).complaints.totalCount).toBe(0);
+  });
+
+  it('counts the complaints of a list only when the client selects totalCount', async () => {
+    const cust = await customer(agent.accessToken);
+    for (let i = 0; i < 3; i++) await fileOk(agent.accessToken, { customerId: cust });
+    const spy = jest.spyOn(Object.getPrototypeOf(t.app.get(DataSource).createQueryRunner()) as { query: (text: string, params?: unknown[]) => Promise<unknown> }, 'query');
+    try {
+      const page = await gqlOk<{ complaints: { nodes: unknown[] } }>(t.gql, 'query($f: ComplaintsFilter) { complaints(filter: $f, first: 2) { nodes { id } } }', { f: { customerId: cust } }, agent.accessToken);
+      expect(page.complaints.nodes).toHaveLength(2);
+      expect(spy.mock.calls.filter(([text]) => /count\(\*\).*FROM complaint/s.test(String(text)))).toEqual([]);
+      const counted = await gqlOk<{ complaints: { totalCount: number } }>(t.gql, 'query($f: ComplaintsFilter) { complaints(filter: $f, first: 2) { totalCount } }', { f: { customerId: cust } }, agent.accessToken);
+      expect(counted.complaints.totalCount).toBe(3);
+      expect(spy.mock.calls.filter(([text]) => /count\(\*\).*FROM complaint/s.test(String(text)))).toHaveLength(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('complaintStats groups a seeded set with hand-computed numbers (COMPLIANCE_OFFICER only)', async () => {

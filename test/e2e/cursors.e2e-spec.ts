@@ -13,6 +13,7 @@ const NOT_AT_AND_ID = [cursor('x', 'y'), cursor(AT, 'not-a-uuid'), cursor(1, 2),
 const NOT_BIGINT = [cursor('x'), cursor(1.5), cursor('99999999999999999999'), cursor(AT)];
 
 const REFUSED = { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'after', message: 'is not a valid cursor' }] };
+const ANOTHER_ORDER = { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'after', message: 'was issued under another orderBy; page again from the start' }] };
 
 type Role = 'admin' | 'co' | 'auditor';
 interface Page<N> {
@@ -123,17 +124,58 @@ describe('cursors: a well-formed cursor with values of the wrong type is BAD_USE
       expect(byRef.rest.nodes.map((c) => c.externalRef)).toEqual(['cur-m', 'cur-c', 'cur-a', 'cur-1']);
     });
 
-    it('customers refuse a cursor made under another order whose values do not fit', async () => {
-      const endCursor = async (field: string) => (await customers({ first: 2, orderBy: { field, direction: 'ASC' } })).pageInfo.endCursor;
+    it('customers refuse a cursor issued under another field or direction, even when its values would fit', async () => {
+      const endCursor = async (field: string, direction = 'ASC') => (await customers({ first: 2, orderBy: { field, direction } })).pageInfo.endCursor;
       const reuse = async (after: string | null, orderBy?: Record<string, unknown>) =>
         (await t.gql(CUSTOMERS, { first: 2, after, orderBy }, { token: token('co') })).errors?.map((e) => ({ code: e.extensions?.code, fieldErrors: e.extensions?.fieldErrors }));
-      expect(await reuse(await endCursor('EXTERNAL_REF'))).toEqual([REFUSED]);
-      expect(await reuse(await endCursor('EXTERNAL_REF'), { field: 'UPDATED_AT', direction: 'ASC' })).toEqual([REFUSED]);
-      expect(await reuse(await endCursor('RISK_SCORE'))).toEqual([REFUSED]);
-      expect(await reuse(await endCursor('RISK_SCORE'), { field: 'EXTERNAL_REF', direction: 'ASC' })).toEqual([REFUSED]);
-      expect(await reuse(await endCursor('CREATED_AT'), { field: 'RISK_SCORE', direction: 'ASC' })).toEqual([REFUSED]);
-      // Same kinds of key, so the cursor is taken.
-      expect(await reuse(await endCursor('UPDATED_AT'))).toBeUndefined();
+      expect(await reuse(await endCursor('EXTERNAL_REF'))).toEqual([ANOTHER_ORDER]);
+      expect(await reuse(await endCursor('EXTERNAL_REF'), { field: 'UPDATED_AT', direction: 'ASC' })).toEqual([ANOTHER_ORDER]);
+      expect(await reuse(await endCursor('RISK_SCORE'))).toEqual([ANOTHER_ORDER]);
+      expect(await reuse(await endCursor('RISK_SCORE'), { field: 'EXTERNAL_REF', direction: 'ASC' })).toEqual([ANOTHER_ORDER]);
+      expect(await reuse(await endCursor('CREATED_AT'), { field: 'RISK_SCORE', direction: 'ASC' })).toEqual([ANOTHER_ORDER]);
+      // Two timestamps and an id each: the values fit, the position does not.
+      expect(await reuse(await endCursor('UPDATED_AT'))).toEqual([ANOTHER_ORDER]);
+      expect(await reuse(await endCursor('CREATED_AT'), { field: 'CREATED_AT', direction: 'DESC' })).toEqual([ANOTHER_ORDER]);
+      // The default order and the same order spelled out are one order.
+      expect(await reuse(await endCursor('CREATED_AT'))).toBeUndefined();
+      expect(await reuse(await endCursor('EXTERNAL_REF', 'DESC'), { field: 'EXTERNAL_REF', direction: 'DESC' })).toBeUndefined();
+    });
+
+    it('events, alerts and complaints refuse a cursor issued under another order', async () => {
+      const c = await customer('cur-orders');
+      // Over the transaction limit, then over the daily limit too: two alerts of two rules.
+      for (const amount of ['2000.00', '4000.00']) expect((await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount, currency: 'EUR' }])).errors).toBeUndefined();
+      const agent = await createStaff(t, signedIn.admin, 'AGENT');
+      for (const subject of ['First', 'Second']) {
+        await gqlOk(t.gql, 'mutation($i: FileComplaintInput!) { fileComplaint(input: $i) { id } }', { i: { customerId: c, channel: 'PHONE', category: 'SERVICE', severity: 'LOW', subject, description: 'Slow answer.' } }, agent.accessToken);
+      }
+      const lists: Array<[string, string, Record<string, unknown>, Record<string, unknown>]> = [
+        ['events', 'EventOrder', { field: 'OCCURRED_AT', direction: 'DESC' }, { field: 'RECEIVED_AT', direction: 'DESC' }],
+        ['alerts', 'AlertOrder', { field: 'CREATED_AT', direction: 'DESC' }, { field: 'LAST_SEEN_AT', direction: 'DESC' }],
+        ['complaints', 'ComplaintOrder', { field: 'RECEIVED_AT', direction: 'DESC' }, { field: 'RECEIVED_AT', direction: 'ASC' }],
+      ];
+      for (const [list, orderType, defaultOrder, otherOrder] of lists) {
+        const document = `query($c: ID!, $after: String, $orderBy: ${orderType}) { ${list}(filter: {customerId: $c}, first: 1, after: $after, orderBy: $orderBy) { nodes { id } pageInfo { hasNextPage endCursor } } }`;
+        const page = async (variables: Record<string, unknown>) => t.gql<Record<string, Page<{ id: string }>>>(document, { c, ...variables }, { token: token('co') });
+        const first = (await page({})).data![list];
+        expect([list, first.pageInfo.hasNextPage]).toEqual([list, true]);
+        const after = first.pageInfo.endCursor;
+        const refusals = async (orderBy?: Record<string, unknown>) => (await page({ after, orderBy })).errors?.map((e) => ({ code: e.extensions?.code, fieldErrors: e.extensions?.fieldErrors }));
+        expect([list, await refusals(otherOrder)]).toEqual([list, [ANOTHER_ORDER]]);
+        expect([list, await refusals(defaultOrder)]).toEqual([list, undefined]);
+        const second = (await page({ after })).data![list];
+        expect(second.nodes).toHaveLength(1);
+        expect(second.nodes[0].id).not.toBe(first.nodes[0].id);
+      }
+    });
+
+    it('still reads a cursor issued before cursors carried their order', async () => {
+      const whole = await customers({ first: 100, orderBy: { field: 'EXTERNAL_REF', direction: 'DESC' } });
+      const [, second, ...rest] = whole.nodes;
+      // What the list issued for the second row before: its values alone.
+      const legacy = cursor(second.externalRef, second.id);
+      const page = await customers({ first: 100, after: legacy, orderBy: { field: 'EXTERNAL_REF', direction: 'DESC' } });
+      expect(page.nodes).toEqual(rest);
     });
 
     it('rules (a text and an int key)', async () => {

@@ -101,6 +101,25 @@ describe('cursors', () => {
     expectRefused(encodeCursor([1]), ['text']);
   });
 
+  it('binds a cursor to the order it was issued under, when the list has one', () => {
+    const cursor = encodeCursor([AT, ID], 'CREATED_AT:DESC');
+    expect(decodeCursor(cursor, ['timestamptz', 'uuid'], 'CREATED_AT:DESC')).toEqual([AT, ID]);
+    for (const order of ['UPDATED_AT:DESC', 'CREATED_AT:ASC']) {
+      expect(() => decodeCursor(cursor, ['timestamptz', 'uuid'], order)).toThrow(
+        expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'after', message: 'was issued under another orderBy; page again from the start' }] } }),
+      );
+    }
+    // A list of one fixed order takes no order-bound cursor.
+    expectRefused(cursor, ['timestamptz', 'uuid']);
+    // Issued before cursors carried their order: still read.
+    expect(decodeCursor(encodeCursor([AT, ID]), ['timestamptz', 'uuid'], 'CREATED_AT:DESC')).toEqual([AT, ID]);
+    for (const json of [`{"o":"CREATED_AT:DESC"}`, `{"o":"CREATED_AT:DESC","v":["${AT}"]}`, `{"o":1,"v":["${AT}","${ID}"]}`, `{"o":"CREATED_AT:DESC","v":["${AT}","${ID}"],"x":1}`, `{"o":"CREATED_AT:DESC","v":{"0":"${AT}"}}`]) {
+      expect(() => decodeCursor(raw(json), ['timestamptz', 'uuid'], 'CREATED_AT:DESC')).toThrow(
+        expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'after', message: 'is not a valid cursor' }] } }),
+      );
+    }
+  });
+
   it('treats an unknown kind as a programming error, not bad input', () => {
     expect(() => decodeCursor(encodeCursor(['x']), ['float' as CursorKind])).toThrow('Unknown cursor kind float');
   });

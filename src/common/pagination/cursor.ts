@@ -22,16 +22,24 @@ const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1
 /**
  * Cursors are opaque to clients: base64url of a JSON array of the sort-key values of the last row.
  * Keyset pagination (not OFFSET) keeps deep pages as fast as the first and stable under inserts.
+ *
+ * A list whose order the client chooses passes `order` (its field and direction): the cursor then carries it,
+ * `{"o": order, "v": values}`, because its values are a position in that order only. Read under another
+ * order, values of fitting types (two timestamps, say) would start the page at a meaningless place.
  */
-export function encodeCursor(values: ReadonlyArray<string | number>): string {
-  return Buffer.from(JSON.stringify(values), 'utf8').toString('base64url');
+export function encodeCursor(values: ReadonlyArray<string | number>, order?: string): string {
+  return Buffer.from(JSON.stringify(order === undefined ? values : { o: order, v: values }), 'utf8').toString('base64url');
 }
 
 /**
- * The sort-key values of a cursor, one per kind in `kinds`; BAD_USER_INPUT on `after` for anything else.
- * Timestamps, uuids and texts come back as written, so they bind to the query exactly as before.
+ * The sort-key values of a cursor, one per kind in `kinds`; BAD_USER_INPUT on `after` for anything else,
+ * including a cursor issued under another `order`. Timestamps, uuids and texts come back as written, so
+ * they bind to the query exactly as before.
+ *
+ * A bare array under a list with an order is a cursor issued before cursors carried their order; it is
+ * still read, so a client paging across the deploy carries on where it was.
  */
-export function decodeCursor<const K extends readonly CursorKind[]>(cursor: string, kinds: K): CursorValues<K> {
+export function decodeCursor<const K extends readonly CursorKind[]>(cursor: string, kinds: K, order?: string): CursorValues<K> {
   let parsed: unknown;
   try {
     if (!/^[A-Za-z0-9_-]{1,512}$/.test(cursor)) throw new Error('charset');
@@ -39,12 +47,22 @@ export function decodeCursor<const K extends readonly CursorKind[]>(cursor: stri
   } catch {
     throw invalidCursor();
   }
+  if (order !== undefined && isOrderBound(parsed)) {
+    if (parsed.o !== order) throw BadUserInputError.field('after', 'was issued under another orderBy; page again from the start');
+    parsed = parsed.v;
+  }
   if (!Array.isArray(parsed) || parsed.length !== kinds.length) throw invalidCursor();
   return parsed.map((value: unknown, i) => {
     const decoded = decodeValue(value, kinds[i]);
     if (decoded === undefined) throw invalidCursor();
     return decoded;
   }) as CursorValues<K>;
+}
+
+function isOrderBound(parsed: unknown): parsed is { o: string; v: unknown } {
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return false;
+  const keys = Object.keys(parsed);
+  return keys.length === 2 && typeof (parsed as { o?: unknown }).o === 'string' && keys.includes('v');
 }
 
 const invalidCursor = () => BadUserInputError.field('after', 'is not a valid cursor');

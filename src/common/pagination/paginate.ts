@@ -15,6 +15,8 @@ export interface PaginateOptions<T extends ObjectLiteral> {
   /** Sort keys, most significant first; the last must be unique (usually the id). */
   keys: SortKey<T>[];
   direction?: 'ASC' | 'DESC';
+  /** For a list whose order the client chooses: its field and direction, bound into the cursors (see `encodeCursor`). */
+  order?: string;
   /** Loads up to `limit` rows of the ordered page query; TypeORM entities (`getMany`) unless given. */
   load?: (query: SelectQueryBuilder<T>, limit: number) => Promise<T[]>;
 }
@@ -35,7 +37,7 @@ export async function paginate<T extends ObjectLiteral>(
   const countQuery = query.clone().orderBy();
   const pageQuery = query.clone();
   if (args.after) {
-    const values = decodeCursor(args.after, options.keys.map((k) => k.kind));
+    const values = decodeCursor(args.after, options.keys.map((k) => k.kind), options.order);
     const op = direction === 'ASC' ? '>' : '<';
     const params = Object.fromEntries(values.map((v, i) => [`cursor_${i}`, v]));
     const lhs = options.keys.map((k) => k.column).join(', ');
@@ -54,6 +56,6 @@ export async function paginate<T extends ObjectLiteral>(
   return {
     nodes,
     totalCount,
-    pageInfo: { hasNextPage, endCursor: last ? encodeCursor(options.keys.map((k) => k.value(last))) : null },
+    pageInfo: { hasNextPage, endCursor: last ? encodeCursor(options.keys.map((k) => k.value(last)), options.order) : null },
   };
 }

@@ -105,11 +105,14 @@ export class ComplaintReader {
     if (filter?.overdue === false) where += ` AND NOT ${OVERDUE_SQL}`;
     if (customerIds) add('k.customer_id = ANY(?::uuid[])', customerIds);
     const from = 'FROM complaint k JOIN customer c ON c.id = k.customer_id';
-    const [{ total }] = (await this.tx.manager().query(`SELECT count(*)::int AS total ${from} WHERE ${where}`, params)) as Array<{ total: number }>;
-    const order = ORDER_COLUMN[orderBy?.field ?? ComplaintOrderField.RECEIVED_AT];
+    // Only when the client selects it, with the filters as they are before the cursor's condition.
+    const total = this.tx.countWhenSelected(`SELECT count(*)::int AS total ${from} WHERE ${where}`, [...params]);
+    const orderField = orderBy?.field ?? ComplaintOrderField.RECEIVED_AT;
+    const order = ORDER_COLUMN[orderField];
     const dir = orderBy?.direction ?? 'DESC';
+    const cursorOrder = `${orderField}:${dir}`;
     if (page.after) {
-      const [at, id] = decodeCursor(page.after, ['timestamptz', 'uuid']);
+      const [at, id] = decodeCursor(page.after, ['timestamptz', 'uuid'], cursorOrder);
       where += ` AND (${order.column}, k.id) ${dir === 'ASC' ? '>' : '<'} ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
     const rows = limit === 0 ? [] : ((await this.tx.manager().query(`${SELECT} WHERE ${where} ORDER BY ${order.column} ${dir}, k.id ${dir} LIMIT $${params.push(limit + 1)}`, params)) as ComplaintRow[]);
@@ -117,8 +120,8 @@ export class ComplaintReader {
     const last = page_[page_.length - 1];
     return {
       nodes: await this.toModels(page_),
-      totalCount: total,
-      pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([new Date(last[order.key] as Date).toISOString(), last.id]) : null },
+      totalCount: await total,
+      pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([new Date(last[order.key] as Date).toISOString(), last.id], cursorOrder) : null },
     };
   }
 

@@ -294,9 +294,11 @@ export class CustomersService {
     // Ordering is no oracle either: sorting by a value reveals it as much as filtering on it.
     if (orderField === CustomerOrderField.RISK_SCORE) this.assertFilterable('riskScore', 'orderBy.field');
     const order = ORDER_COLUMNS[orderField];
+    const direction = orderBy?.direction ?? 'ASC';
     const result = await paginate(query, page, {
       keys: [order, { column: 'c.id', kind: 'uuid', value: (c) => c.id }],
-      direction: orderBy?.direction ?? 'ASC',
+      direction,
+      order: `${orderField}:${direction}`,
       load: fields ? (pageQuery, limit) => loadPlainRows(pageQuery.select(listColumns(fields, orderField).map((p) => `c.${p}`)), limit) : loadPlainRows,
     });
     if (lookups.length) await this.recordLookup(lookups, result.nodes.map((r) => r.id));

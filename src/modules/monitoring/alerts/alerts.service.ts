@@ -117,11 +117,13 @@ export class AlertsService {
     const from = 'FROM alert a LEFT JOIN customer c ON c.id = a.customer_id';
     // Only when the client selects it, with the filters as they are before the cursor's condition.
     const total = this.tx.countWhenSelected(`SELECT count(*)::int AS total ${from} WHERE ${where}`, [...params]);
-    const order = ALERT_ORDER[orderBy?.field ?? AlertOrderField.CREATED_AT];
+    const orderField = orderBy?.field ?? AlertOrderField.CREATED_AT;
+    const order = ALERT_ORDER[orderField];
     const dir = orderBy?.direction === SortDirection.ASC ? 'ASC' : 'DESC';
+    const cursorOrder = `${orderField}:${dir}`;
     if (page.after) {
       // ALERT_ORDER's SQL types double as cursor kinds: each value is checked as the type it is cast to.
-      const values = decodeCursor(page.after, [...order.keys.map((k) => k.type as 'timestamptz' | 'int'), 'uuid']);
+      const values = decodeCursor(page.after, [...order.keys.map((k) => k.type as 'timestamptz' | 'int'), 'uuid'], cursorOrder);
       const rhs = order.keys.map((k, i) => `$${params.push(values[i])}::${k.type}`);
       where += ` AND (${order.keys.map((k) => k.sql).join(', ')}, a.id) ${dir === 'ASC' ? '>' : '<'} (${rhs.join(', ')}, $${params.push(values[order.keys.length])}::uuid)`;
     }
@@ -129,7 +131,7 @@ export class AlertsService {
     const rows = (await this.tx.manager().query(`SELECT a.*, c.account_manager_id ${from} WHERE ${where} ORDER BY ${orderSql} LIMIT $${params.push(limit + 1)}`, params)) as Row[];
     const nodes = rows.slice(0, limit).map(toAlertModel);
     const last = nodes[nodes.length - 1];
-    return { nodes, totalCount: await total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([...order.keys.map((k) => k.value(last)), last.id]) : null } };
+    return { nodes, totalCount: await total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([...order.keys.map((k) => k.value(last)), last.id], cursorOrder) : null } };
   }
 
   /**

@@ -78,15 +78,16 @@ export class EventsService {
     const dir = orderBy?.direction === SortDirection.ASC ? 'ASC' : 'DESC';
     const byReceipt = orderBy?.field === EventOrderField.RECEIVED_AT;
     const column = byReceipt ? 'e.received_at' : 'e.occurred_at';
+    const cursorOrder = `${byReceipt ? EventOrderField.RECEIVED_AT : EventOrderField.OCCURRED_AT}:${dir}`;
     if (page.after) {
-      const [at, id] = decodeCursor(page.after, ['timestamptz', 'uuid']);
+      const [at, id] = decodeCursor(page.after, ['timestamptz', 'uuid'], cursorOrder);
       where += ` AND (${column}, e.id) ${dir === 'ASC' ? '>' : '<'} ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
     }
     const rows = (await this.tx.manager().query(`SELECT ${EVENT_COLUMNS}, c.account_manager_id ${from} WHERE ${where} ORDER BY ${column} ${dir}, e.id ${dir} LIMIT $${params.push(limit + 1)}`, params)) as EventRow[];
     const nodes = rows.slice(0, limit).map(toEventModel);
     const last = nodes[nodes.length - 1];
     const key = (event: EventModel) => (byReceipt ? event.receivedAt : event.occurredAt)!.toISOString();
-    return { nodes, totalCount: await total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([key(last), last.id]) : null } };
+    return { nodes, totalCount: await total, pageInfo: { hasNextPage: rows.length > limit, endCursor: last ? encodeCursor([key(last), last.id], cursorOrder) : null } };
   }
 
   /** PENDING → RELEASED or PENDING → REJECTED, once; the note is encrypted under the customer's key. */
