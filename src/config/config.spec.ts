@@ -21,7 +21,7 @@ describe('loadConfig', () => {
     expect(config.isProduction).toBe(true);
     expect(config.keys.piiActive).toBe('v2');
     expect(config.keys.pii.get('v1')).toHaveLength(32);
-    expect(config.graphql).toEqual({ maxDepth: 10, maxCost: 5000, maxAliases: 30, maxDirectives: 5, compileAfter: 1 });
+    expect(config.graphql).toEqual({ maxDepth: 10, maxCost: 5000, maxAliases: 30, maxDirectives: 5, compileAfter: 1, maxSocketsPerPrincipal: 20 });
     expect(config.port).toBe(3000);
   });
 

@@ -70,6 +70,8 @@ const envSchema = z.object({
   GRAPHQL_MAX_DIRECTIVES: intFromEnv(5),
   /** Executions of a document interpreted by graphql-js before it is compiled (0: compile at once). */
   GRAPHQL_COMPILE_AFTER: intFromEnv(1, 0),
+  /** Open subscription sockets per user (over all their sessions) or per partner, on one instance. */
+  GRAPHQL_MAX_SOCKETS_PER_PRINCIPAL: intFromEnv(20),
   WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
   TRUST_PROXY: z
     .string()
@@ -132,7 +134,7 @@ export interface AppConfig {
   bootstrapAdmin: { email: string; password?: string };
   notifyTransport: string;
   /** `compileAfter`: executions of a document interpreted before it is compiled (graphql-jit). */
-  graphql: { maxDepth: number; maxCost: number; maxAliases: number; maxDirectives: number; compileAfter: number };
+  graphql: { maxDepth: number; maxCost: number; maxAliases: number; maxDirectives: number; compileAfter: number; maxSocketsPerPrincipal: number };
   webhookAllowPrivate: boolean;
   /** Express `trust proxy`: which hops may set X-Forwarded-For (the client IP used by limits and audit). */
   trustProxy: boolean | number | string;
@@ -243,6 +245,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
       maxAliases: e.GRAPHQL_MAX_ALIASES,
       maxDirectives: e.GRAPHQL_MAX_DIRECTIVES,
       compileAfter: e.GRAPHQL_COMPILE_AFTER,
+      maxSocketsPerPrincipal: e.GRAPHQL_MAX_SOCKETS_PER_PRINCIPAL,
     },
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE === 'true',
     trustProxy: parseTrustProxy(e.TRUST_PROXY),

@@ -32,7 +32,7 @@ type Extra = { socket: { readyState?: number; close(code: number, reason: string
  * the same grants, closing the socket (4401, or 4403 for changed grants) when it does not.
  */
 type SocketRequest = FieldPolicyRequest & { ip?: string; path: string; get(): undefined; custosRecheck?: () => Promise<boolean> };
-type SocketState = { custosReq?: SocketRequest; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout };
+type SocketState = { custosReq?: SocketRequest; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout; custosHolder?: string };
 /** ws's readyState of an open socket. */
 const SOCKET_OPEN = 1;
 /** setTimeout's longest delay; a credential valid for longer is left to the periodic re-check. */
@@ -105,6 +105,13 @@ export interface SubscriptionDeps {
   unauthenticatedPerIp: number;
   /** The client's address as Express reads it for HTTP (TRUST_PROXY applied to X-Forwarded-For). */
   clientIp: (request: IncomingMessage) => string | undefined;
+  /** GRAPHQL_MAX_SOCKETS_PER_PRINCIPAL: open subscription sockets one user or partner may hold on this instance. */
+  maxSocketsPerPrincipal: number;
+}
+
+/** Whose sockets count together: a user's over all their sessions, a partner's over all its tokens. */
+function holderOf(p: Principal): string {
+  return p.kind === 'USER' ? `USER:${p.userId}` : `PARTNER:${p.partnerId}`;
 }
 
 /**
@@ -207,6 +214,13 @@ function grantsOf(p: Principal): string {
 
 export function subscriptionOptions(deps: SubscriptionDeps) {
   const { principals, validationRules, flushFieldAudit } = deps;
+  /**
+   * Open sockets per holder. Per-principal rate limits count operations, and an open socket costs none after
+   * its connection: without a cap, one valid credential could hold any number of sockets (memory, a timer and
+   * a credential re-check every 15 s each). graphql-ws multiplexes subscriptions over one socket, so a client
+   * needs one per browser tab, not one per subscription.
+   */
+  const openSockets = new Map<string, number>();
   return {
     'graphql-ws': {
       path: '/graphql',
@@ -232,6 +246,15 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         // The client may have gone while its credential was looked up: graphql-ws has then run onClose
         // already, and timers started now would never be cleared.
         if (ctx.extra.socket.readyState !== undefined && ctx.extra.socket.readyState !== SOCKET_OPEN) return false;
+        const holder = holderOf(principal);
+        const held = openSockets.get(holder) ?? 0;
+        if (held >= deps.maxSocketsPerPrincipal) {
+          ctx.extra.socket.close(4429, 'Too many open sockets');
+          return false;
+        }
+        // Counted from here (nothing awaits before the socket is acknowledged) until onClose.
+        openSockets.set(holder, held + 1);
+        ctx.extra.custosHolder = holder;
         /**
          * `periodic`: the timer's check between payloads. A look-up that failed (the database unreachable, the
          * pool exhausted) says nothing about the credential: the timer leaves the socket open and tries again
@@ -334,6 +357,13 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
       onClose: (ctx: Context<Record<string, unknown>, SocketState>) => {
         if (ctx.extra.custosTimer) clearInterval(ctx.extra.custosTimer);
         if (ctx.extra.custosExpiry) clearTimeout(ctx.extra.custosExpiry);
+        const holder = ctx.extra.custosHolder;
+        if (holder !== undefined) {
+          ctx.extra.custosHolder = undefined;
+          const left = (openSockets.get(holder) ?? 1) - 1;
+          if (left > 0) openSockets.set(holder, left);
+          else openSockets.delete(holder);
+        }
       },
       // In production no "Did you mean …?": the socket validates outside Apollo, whose plugins strip them over HTTP.
       // Likewise a document past a limit gets one QUERY_TOO_COMPLEX error, however many limits or nodes it broke

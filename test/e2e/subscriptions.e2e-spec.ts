@@ -214,4 +214,51 @@ describe('subscriptions over graphql-ws', () => {
     expect(d.received).toHaveLength(0);
     await Promise.all([s.client.dispose(), d.client.dispose()]);
   }, 30_000);
+
+  describe('with GRAPHQL_MAX_SOCKETS_PER_PRINCIPAL=2', () => {
+    let small: TestApp;
+    let smallUrl: string;
+    beforeAll(async () => {
+      small = await startTestApp({ GRAPHQL_MAX_SOCKETS_PER_PRINCIPAL: '2' });
+      await small.app.listen(0, '127.0.0.1');
+      smallUrl = `ws://127.0.0.1:${(small.app.getHttpServer().address() as { port: number }).port}/graphql`;
+    }, 60_000);
+    afterAll(() => small.close());
+
+    it('closes a user\'s or a partner\'s socket past the cap with 4429, and frees a place when one closes', async () => {
+      const smallAdmin = await signInAdmin(small);
+      const [officer, other] = [await createStaff(small, smallAdmin, 'COMPLIANCE_OFFICER'), await createStaff(small, smallAdmin, 'COMPLIANCE_OFFICER')];
+      const partner = await partnerWithToken(small, smallAdmin, 'INTERNAL');
+      const open = (token: string) => subscribe(smallUrl, token, 'subscription { alertRaised { id } }');
+      const first = open(officer.accessToken);
+      const second = open(officer.accessToken);
+      await Promise.all([first.connected, second.connected]);
+      const third = open(officer.accessToken);
+      expect(await third.closed).toBe(4429);
+      // Someone else's sockets are counted apart.
+      const others = open(other.accessToken);
+      await others.connected;
+      // The refused socket took no place; a closed one gives its place back, once.
+      await first.client.dispose();
+      await waitFor(() => first.closeCode !== undefined);
+      const again = open(officer.accessToken);
+      await again.connected;
+      const oneTooMany = open(officer.accessToken);
+      expect(await oneTooMany.closed).toBe(4429);
+      // A partner's sockets count together over its tokens.
+      const secondToken = (await gqlOk<{ issuePartnerToken: { token: string } }>(
+        small.gql,
+        'mutation($p: ID!, $e: DateTime!) { issuePartnerToken(input: {partnerId: $p, name: "second", scopes: ["customers:read"], expiresAt: $e}) { token } }',
+        { p: partner.id, e: new Date(Date.now() + 86_400_000).toISOString() },
+        smallAdmin.accessToken,
+      )).issuePartnerToken.token;
+      const [p1, p2] = [open(partner.token), open(partner.token)];
+      await Promise.all([p1.connected, p2.connected]);
+      expect(await open(secondToken).closed).toBe(4429);
+      for (const s of [second, others, again, p1, p2]) {
+        expect(s.closeCode).toBeUndefined();
+        await s.client.dispose();
+      }
+    }, 30_000);
+  });
 });
