@@ -15,7 +15,7 @@ import { ARGUMENT_POLICY, AUTHENTICATED, POLICY, type ArgumentRule, type PolicyM
 import { PRINCIPAL_RESOLVER, type PrincipalResolver } from './principal-resolver';
 import { IS_PUBLIC } from './public.decorator';
 import { SIGN_IN_OPERATIONS } from './operations';
-import { countUnauthenticated, invalidCredentialEntry } from './unauthenticated';
+import { chargeOperation, countUnauthenticated, invalidCredentialEntry } from './unauthenticated';
 import type { FieldPolicyRequest } from './field-policy';
 
 const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
@@ -25,6 +25,8 @@ type Targets = Array<Function>;
 type RequestWithPrincipal = Request & FieldPolicyRequest & {
   /** This request's one count against its IP for want of a valid credential: null, or seconds to wait when past the limit. */
   custosUnauthenticated?: Promise<number | null>;
+  /** A subscription socket's request: its operations are charged when requested (see chargeOperation). */
+  custosChargedAtSubscribe?: boolean;
 };
 
 /**
@@ -105,11 +107,7 @@ export class AccessGuard implements CanActivate {
     const ability = this.abilityOf(principal);
     req.custosAbility = ability;
 
-    if (principal.kind === 'USER') {
-      await this.limiter.consumeOrThrow(configuredBucket(RATE_LIMITS.staffOperations, this.config.rateLimits.staffOperations), principal.userId, 1, (s) => new RateLimitedError(s));
-    } else {
-      await this.limiter.consumeOrThrow(configuredBucket(RATE_LIMITS.partnerOperations, this.config.rateLimits.partnerOperations), principal.tokenId, 1, (s) => new RateLimitedError(s));
-    }
+    if (!req.custosChargedAtSubscribe) await chargeOperation(this.limiter, this.config.rateLimits, principal);
 
     const kinds = this.reflector.getAllAndOverride<Array<'USER' | 'PARTNER'>>(AUTHENTICATED, targets);
     if (kinds) {

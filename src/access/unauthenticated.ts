@@ -1,6 +1,9 @@
 import type { AuditSink } from '../common/audit/audit-sink';
 import type { RateLimiter } from '../common/rate-limit/rate-limiter.service';
 import { configuredBucket, RATE_LIMITS } from '../common/rate-limit/rate-limits';
+import { RateLimitedError } from '../common/errors/app-error';
+import type { Principal } from '../common/context/principal';
+import type { AppConfig } from '../config/config';
 
 type AuditInput = Parameters<AuditSink['record']>[0];
 
@@ -21,4 +24,15 @@ export async function countUnauthenticated(limiter: RateLimiter, limitPerMinute:
   if (!allowed) return retryAfterSeconds;
   await record();
   return null;
+}
+
+/**
+ * One operation of an authenticated principal against its bucket: a staff user's per user, a partner's per
+ * token. RATE_LIMITED past it. HTTP operations are charged by the access guard, subscriptions over a socket
+ * when they are requested (so a refusal is an `error` message, not a `next` carrying errors).
+ */
+export async function chargeOperation(limiter: RateLimiter, limits: AppConfig['rateLimits'], principal: Principal): Promise<void> {
+  await (principal.kind === 'USER'
+    ? limiter.consumeOrThrow(configuredBucket(RATE_LIMITS.staffOperations, limits.staffOperations), principal.userId, 1, (s) => new RateLimitedError(s))
+    : limiter.consumeOrThrow(configuredBucket(RATE_LIMITS.partnerOperations, limits.partnerOperations), principal.tokenId, 1, (s) => new RateLimitedError(s)));
 }

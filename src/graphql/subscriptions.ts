@@ -10,10 +10,11 @@ import { defineAbilityFor } from '../access/abilities';
 import type { FieldPolicyRequest } from '../access/field-policy';
 import type { PrincipalResolver } from '../access/principal-resolver';
 import type { Principal } from '../common/context/principal';
-import { ForbiddenError, QueryTooComplexError, UnauthenticatedError } from '../common/errors/app-error';
+import { ForbiddenError, QueryTooComplexError, RateLimitedError, UnauthenticatedError } from '../common/errors/app-error';
+import type { AppConfig } from '../config/config';
 import { ErrorCode } from '../common/errors/error-codes';
 import type { RateLimiter } from '../common/rate-limit/rate-limiter.service';
-import { countUnauthenticated, invalidCredentialEntry } from '../access/unauthenticated';
+import { chargeOperation, countUnauthenticated, invalidCredentialEntry } from '../access/unauthenticated';
 import { isLimitError, limitErrorMessage } from './format-error';
 import { assertCostWithinLimit, MAX_TOKENS } from './query-limits';
 
@@ -31,7 +32,7 @@ type Extra = { socket: { readyState?: number; close(code: number, reason: string
  * `custosRecheck` (the socket's request only): whether the credential the socket opened with still holds with
  * the same grants, closing the socket (4401, or 4403 for changed grants) when it does not.
  */
-type SocketRequest = FieldPolicyRequest & { ip?: string; path: string; get(): undefined; custosRecheck?: () => Promise<boolean> };
+type SocketRequest = FieldPolicyRequest & { ip?: string; path: string; get(): undefined; custosRecheck?: () => Promise<boolean>; custosChargedAtSubscribe?: boolean };
 type SocketState = { custosReq?: SocketRequest; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout; custosHolder?: string };
 /** ws's readyState of an open socket. */
 const SOCKET_OPEN = 1;
@@ -103,6 +104,8 @@ export interface SubscriptionDeps {
   limiter: RateLimiter;
   /** RATE_LIMIT_UNAUTHENTICATED_PER_IP_PER_MINUTE. */
   unauthenticatedPerIp: number;
+  /** The per-principal operation limits, charged once per subscription requested over a socket. */
+  rateLimits: AppConfig['rateLimits'];
   /** The client's address as Express reads it for HTTP (TRUST_PROXY applied to X-Forwarded-For). */
   clientIp: (request: IncomingMessage) => string | undefined;
   /** GRAPHQL_MAX_SOCKETS_PER_PRINCIPAL: open subscription sockets one user or partner may hold on this instance. */
@@ -292,6 +295,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
           path: '/graphql',
           get: () => undefined,
           custosRecheck: recheck,
+          custosChargedAtSubscribe: true,
         };
         // Between payloads too, so a quiet socket does not outlive its session.
         const timer = setInterval(() => void recheck(true), SOCKET_RECHECK_MS);
@@ -312,6 +316,16 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         // A new subscription on an open socket: under the credential as it is now (the socket closes if not).
         if (req?.custosRecheck && !(await req.custosRecheck())) {
           return [new GraphQLError('Invalid, expired or revoked credentials', { extensions: { code: ErrorCode.UNAUTHENTICATED } })];
+        }
+        // Counted as an operation, as over HTTP, but here: refused by the access guard as it starts, a
+        // RATE_LIMITED would reach the client as a `next` carrying errors.
+        if (principal) {
+          try {
+            await chargeOperation(deps.limiter, deps.rateLimits, principal);
+          } catch (error) {
+            if (error instanceof RateLimitedError) return [error];
+            throw error;
+          }
         }
         let document: DocumentNode;
         try {

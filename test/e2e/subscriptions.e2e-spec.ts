@@ -3,6 +3,10 @@ import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth'
 import { ingest, partnerWithToken } from '../helpers/monitoring';
 import WebSocket from 'ws';
 import { subscribe, waitFor } from '../helpers/subscriptions';
+import { RateLimiter } from '../../src/common/rate-limit/rate-limiter.service';
+import { configuredBucket, RATE_LIMITS } from '../../src/common/rate-limit/rate-limits';
+import { APP_CONFIG } from '../../src/config/config.module';
+import type { AppConfig } from '../../src/config/config';
 
 describe('subscriptions over graphql-ws', () => {
   let t: TestApp;
@@ -62,6 +66,35 @@ describe('subscriptions over graphql-ws', () => {
     expect(forbidden.received).toHaveLength(0);
     expect(JSON.stringify(forbidden.errors)).toContain('FORBIDDEN');
     await forbidden.client.dispose();
+  });
+
+  it('charges each subscription once against the subscriber\'s operation limit, and refuses one past it with an error, never a next', async () => {
+    const officer = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+    const limit = t.app.get<AppConfig>(APP_CONFIG).rateLimits.staffOperations;
+    const bucket = configuredBucket(RATE_LIMITS.staffOperations, limit);
+    const limiter = t.app.get(RateLimiter);
+    await limiter.reset(bucket, officer.userId);
+    await limiter.consume(bucket, officer.userId, limit - 2);
+    // Two operations left: one subscription each (charged when requested, not again when it starts).
+    const first = subscribe(url, officer.accessToken, 'subscription { alertRaised { id } }');
+    await first.connected;
+    const on = (query: string) => {
+      const sink = { received: [] as unknown[], errors: [] as unknown[] };
+      first.client.subscribe({ query }, { next: (v) => sink.received.push(v), error: (e) => sink.errors.push(e), complete: () => undefined });
+      return sink;
+    };
+    const second = on('subscription { alertRaised { id severity } }');
+    await new Promise((r) => setTimeout(r, 300));
+    const third = on('subscription { alertRaised { id rule { code } } }');
+    await waitFor(() => third.errors.length > 0);
+    expect(third.received).toEqual([]);
+    expect(third.errors).toEqual([[expect.objectContaining({ extensions: expect.objectContaining({ code: 'RATE_LIMITED', retryAfterSeconds: expect.any(Number) }) })]]);
+    // The first two are live on the same socket.
+    const c = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "live-limited", transactionLimit: "100.00"}) { id } }', undefined, co.accessToken)).createCustomer.id;
+    expect((await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '500.00' }])).data!.ingestEvents[0]!.decision).toBe('HOLD');
+    await waitFor(() => first.received.length >= 1 && second.received.length >= 1);
+    expect([first.errors, second.errors, first.closeCode]).toEqual([[], [], undefined]);
+    await first.client.dispose();
   });
 
   it('counts and audits a connection without a valid credential as an HTTP request without one, under the client\'s forwarded address', async () => {
