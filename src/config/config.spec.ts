@@ -43,6 +43,12 @@ describe('loadConfig', () => {
   it('treats empty variables as unset', () => {
     expect(() => loadConfig({ ...productionEnv(), TOKEN_SECRET: '' })).toThrow(/requires TOKEN_SECRET/);
     expect(loadConfig({ ...productionEnv(), PII_ACTIVE_KEY: '' }).keys.piiActive).toBe('v2');
+    expect(loadConfig({ ...productionEnv(), METRICS_TOKEN: '' }).metricsToken).toBeUndefined();
+  });
+
+  it('takes a METRICS_TOKEN of at least 32 characters only', () => {
+    expect(loadConfig({ ...productionEnv(), METRICS_TOKEN: 'x'.repeat(32) }).metricsToken).toBe('x'.repeat(32));
+    expect(() => loadConfig({ ...productionEnv(), METRICS_TOKEN: 'x'.repeat(31) })).toThrow(/METRICS_TOKEN/);
   });
 
   it('refuses malformed secrets and settings', () => {

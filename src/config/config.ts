@@ -73,6 +73,8 @@ const envSchema = z.object({
   /** Open subscription sockets per user (over all their sessions) or per partner, on one instance. */
   GRAPHQL_MAX_SOCKETS_PER_PRINCIPAL: intFromEnv(20),
   WEBHOOK_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false'),
+  /** When set, GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (at least 32 characters). */
+  METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   TRUST_PROXY: z
     .string()
     .regex(/^(true|false|\d+|[0-9a-fA-F:.,/ a-z]+)$/, 'must be true, false, a hop count or a list of addresses/subnets')
@@ -139,6 +141,8 @@ export interface AppConfig {
   /** Express `trust proxy`: which hops may set X-Forwarded-For (the client IP used by limits and audit). */
   trustProxy: boolean | number | string;
   logLevel: string;
+  /** The bearer token GET /metrics requires; undefined: the endpoint is open (keep it off the public network). */
+  metricsToken?: string;
   /** Security-alert thresholds: PII_READ_SPIKE fires above `piiReadCustomers`, DENIED_BURST at `deniedRequests`. */
   securityAlerts: { piiReadCustomers: number; piiReadWindowMs: number; deniedRequests: number; deniedWindowMs: number };
   /** Identity rate limits (operations or events per minute) and sign-in lockout. */
@@ -250,6 +254,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
     webhookAllowPrivate: e.WEBHOOK_ALLOW_PRIVATE === 'true',
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     logLevel: e.LOG_LEVEL,
+    metricsToken: e.METRICS_TOKEN,
     securityAlerts: {
       piiReadCustomers: e.SECURITY_ALERT_PII_READ_CUSTOMERS,
       piiReadWindowMs: e.SECURITY_ALERT_PII_READ_WINDOW_MINUTES * 60_000,

@@ -1,5 +1,6 @@
-import { Controller, Get, Header, HttpCode, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
-import type { Response } from 'express';
+import { Controller, Get, Header, HttpCode, Inject, Req, Res, ServiceUnavailableException } from '@nestjs/common';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
 import { DataSource } from 'typeorm';
 import { Public } from '../access/public.decorator';
 import { ServiceUnavailableError } from '../common/errors/app-error';
@@ -18,6 +19,10 @@ const UNDEFINED_TABLE = '42P01';
 export class HealthController {
   /** How long the readiness check may take before it answers not-ready. */
   private readonly readyWithinMs: number;
+  /** SHA-256 of METRICS_TOKEN, compared in constant time; undefined when /metrics is open. */
+  private readonly metricsTokenDigest?: Buffer;
+  /** The readiness check in progress: concurrent probes share it, so a flood of them costs one check at a time. */
+  private readyCheck?: Promise<{ status: string; database: string; migrations: string }>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -26,6 +31,7 @@ export class HealthController {
   ) {
     const acquire = config.databaseTimeouts.poolAcquireMs;
     this.readyWithinMs = acquire > 0 ? Math.min(acquire, READY_CHECK_MAX_MS) : READY_CHECK_MAX_MS;
+    this.metricsTokenDigest = config.metricsToken === undefined ? undefined : digest(config.metricsToken);
   }
 
   /** The process is up and its event loop answers. */
@@ -42,6 +48,13 @@ export class HealthController {
    */
   @Get('health/ready')
   async ready(): Promise<{ status: string; database: string; migrations: string }> {
+    // /health is public and unthrottled (orchestrators probe it without credentials): a probe arriving while a
+    // check runs waits for that check's answer instead of taking another pooled connection.
+    this.readyCheck ??= this.checkReadiness().finally(() => (this.readyCheck = undefined));
+    return this.readyCheck;
+  }
+
+  private async checkReadiness(): Promise<{ status: string; database: string; migrations: string }> {
     let database = 'down';
     let migrations = 'unknown';
     const check = async () => {
@@ -86,7 +99,15 @@ export class HealthController {
 
   @Get('metrics')
   @Header('Cache-Control', 'no-store')
-  async metricsText(@Res() res: Response): Promise<void> {
+  async metricsText(@Req() req: Request, @Res() res: Response): Promise<void> {
+    if (this.metricsTokenDigest) {
+      const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
+      if (given === undefined || !timingSafeEqual(digest(given), this.metricsTokenDigest)) {
+        res.status(401).setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
+        res.send({ status: 'unauthorized' });
+        return;
+      }
+    }
     res.setHeader('Content-Type', this.metrics.registry.contentType);
     res.send(await this.metrics.registry.metrics());
   }
@@ -106,3 +127,5 @@ function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
     });
   });
 }
+
+const digest = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { DataSource } from 'typeorm';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { MAX_OPERATION_LABELS } from '../../src/graphql/plugins';
 import { gqlOk, signInAdmin } from '../helpers/auth';
@@ -22,6 +23,28 @@ describe('operations endpoints', () => {
     const res = await t.http().get('/health/ready');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok', database: 'up', migrations: 'applied' });
+  });
+
+  it('answers probes that arrive while a readiness check runs with that check, not one check each', async () => {
+    const dataSource = t.app.get(DataSource);
+    const query = dataSource.query.bind(dataSource);
+    // The database answering slowly, so that the probes overlap.
+    const spy = jest.spyOn(dataSource, 'query').mockImplementation(async (text: string, params?: unknown[]) => {
+      if (text === 'SELECT 1') await new Promise((r) => setTimeout(r, 300));
+      return query(text, params);
+    });
+    try {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => t.http().get('/health/ready')));
+      expect(answers.map((a) => [a.status, a.body])).toEqual(answers.map(() => [200, { status: 'ok', database: 'up', migrations: 'applied' }]));
+      const checks = spy.mock.calls.filter(([text]) => text === 'SELECT 1').length;
+      expect(checks).toBeGreaterThanOrEqual(1);
+      expect(checks).toBeLessThanOrEqual(2);
+      // The next probe after them checks again.
+      expect((await t.http().get('/health/ready')).status).toBe(200);
+      expect(spy.mock.calls.filter(([text]) => text === 'SELECT 1')).toHaveLength(checks + 1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('exposes Prometheus metrics with GraphQL latency by operation name', async () => {
@@ -111,5 +134,27 @@ describe('production start-up', () => {
     const lines = result.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^Custos cannot start: production mode requires PII_KEYS, BLIND_INDEX_KEY, TOKEN_SECRET, AUDIT_CHAIN_KEY$/);
+  });
+
+  describe('with METRICS_TOKEN set', () => {
+    const TOKEN = 'm'.repeat(24) + '-scrape-token-01';
+    let guarded: TestApp;
+    beforeAll(async () => {
+      guarded = await startTestApp({ METRICS_TOKEN: TOKEN });
+    });
+    afterAll(() => guarded.close());
+
+    it('serves /metrics only to a scraper presenting the token; health stays open', async () => {
+      for (const authorization of [undefined, 'Bearer wrong', `Bearer ${TOKEN}x`, TOKEN, `Basic ${TOKEN}`]) {
+        const req = guarded.http().get('/metrics');
+        const res = await (authorization ? req.set('authorization', authorization) : req);
+        expect([authorization, res.status, res.headers['www-authenticate'], res.text.includes('custos_')]).toEqual([authorization, 401, 'Bearer realm="metrics"', false]);
+      }
+      const ok = await guarded.http().get('/metrics').set('authorization', `Bearer ${TOKEN}`);
+      expect(ok.status).toBe(200);
+      expect(ok.text).toMatch(/custos_http_request_duration_seconds/);
+      expect((await guarded.http().get('/health/ready')).status).toBe(200);
+      expect((await guarded.http().get('/health/live')).status).toBe(200);
+    });
   });
 });
