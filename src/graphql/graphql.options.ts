@@ -30,7 +30,7 @@ export function graphqlOptions(config: AppConfig, metrics: MetricsService, logge
     sortSchema: true,
     path: '/graphql',
     context: graphqlContext,
-    subscriptions: subscriptionOptions({ audit, schema: () => execution.currentSchema(), maxCost: config.graphql.maxCost, hideSuggestions: config.isProduction, principals, validationRules: armor.validationRules, flushFieldAudit: fieldAuditFlusher(audit), cls, context: requestContext, unauthenticatedPerIp: config.rateLimits.unauthenticatedPerIp, maxSocketsPerPrincipal: config.graphql.maxSocketsPerPrincipal, rateLimits: config.rateLimits, ...sockets }) as never,
+    subscriptions: subscriptionOptions({ audit, schema: () => execution.currentSchema(), maxCost: config.graphql.maxCost, hideSuggestions: config.isProduction, principals, validationRules: armor.validationRules, flushFieldAudit: fieldAuditFlusher(audit), cls, context: requestContext, maxSocketsPerPrincipal: config.graphql.maxSocketsPerPrincipal, rateLimits: config.rateLimits, ...sockets }) as never,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     introspection: !config.isProduction,

@@ -85,7 +85,7 @@ describe('subscriptions: onConnect', () => {
         principals: { resolve: () => Promise.resolve(undefined) },
         clientIp: () => '198.51.100.4',
         limiter,
-        unauthenticatedPerIp: 60,
+        rateLimits: { unauthenticatedPerIp: 60 },
         audit: { record },
         cls: { run: (work: () => unknown) => work(), set: jest.fn() },
         context: { setClient: jest.fn() },

@@ -102,9 +102,10 @@ export interface SubscriptionDeps {
   context: RequestContext;
   /** Counts connection attempts without a valid credential per client address, as HTTP requests are. */
   limiter: RateLimiter;
-  /** RATE_LIMIT_UNAUTHENTICATED_PER_IP_PER_MINUTE. */
-  unauthenticatedPerIp: number;
-  /** The per-principal operation limits, charged once per subscription requested over a socket. */
+  /**
+   * The configured limits: per client address for connection attempts without a valid credential (shared with
+   * HTTP), and per principal for operations, charged once per subscription requested over a socket.
+   */
   rateLimits: AppConfig['rateLimits'];
   /** The client's address as Express reads it for HTTP (TRUST_PROXY applied to X-Forwarded-For). */
   clientIp: (request: IncomingMessage) => string | undefined;
@@ -128,7 +129,7 @@ async function refuseConnection(deps: SubscriptionDeps, ctx: Context<Record<stri
     ? invalidCredentialEntry({ path: '/graphql', transport: 'websocket' })
     : { action: 'access.denied', outcome: 'DENIED' as const, resourceType: 'Subscription', details: { reason: 'UNAUTHENTICATED', transport: 'websocket' } };
   try {
-    const wait = await countUnauthenticated(deps.limiter, deps.unauthenticatedPerIp, client.ip, () =>
+    const wait = await countUnauthenticated(deps.limiter, deps.rateLimits.unauthenticatedPerIp, client.ip, () =>
       deps.cls.run(() => {
         deps.cls.set(CLS_ID, randomUUID());
         deps.context.setClient(client.ip, client.userAgent);

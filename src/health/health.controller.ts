@@ -1,8 +1,8 @@
 import { Controller, Get, Header, HttpCode, Inject, Req, Res, ServiceUnavailableException } from '@nestjs/common';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { DataSource } from 'typeorm';
 import { Public } from '../access/public.decorator';
+import { constantTimeEqualHex, keyedDigest } from '../common/crypto/digest';
 import { ServiceUnavailableError } from '../common/errors/app-error';
 import type { AppConfig } from '../config/config';
 import { APP_CONFIG } from '../config/config.module';
@@ -19,8 +19,8 @@ const UNDEFINED_TABLE = '42P01';
 export class HealthController {
   /** How long the readiness check may take before it answers not-ready. */
   private readonly readyWithinMs: number;
-  /** SHA-256 of METRICS_TOKEN, compared in constant time; undefined when /metrics is open. */
-  private readonly metricsTokenDigest?: Buffer;
+  /** Whether a presented token is METRICS_TOKEN (keyed digests, compared in constant time); undefined when /metrics is open. */
+  private readonly isMetricsToken?: (given: string) => boolean;
   /** The readiness check in progress: concurrent probes share it, so a flood of them costs one check at a time. */
   private readyCheck?: Promise<{ status: string; database: string; migrations: string }>;
 
@@ -31,7 +31,10 @@ export class HealthController {
   ) {
     const acquire = config.databaseTimeouts.poolAcquireMs;
     this.readyWithinMs = acquire > 0 ? Math.min(acquire, READY_CHECK_MAX_MS) : READY_CHECK_MAX_MS;
-    this.metricsTokenDigest = config.metricsToken === undefined ? undefined : digest(config.metricsToken);
+    if (config.metricsToken !== undefined) {
+      const expected = keyedDigest(config.keys.token, 'metrics-token', config.metricsToken);
+      this.isMetricsToken = (given) => constantTimeEqualHex(keyedDigest(config.keys.token, 'metrics-token', given), expected);
+    }
   }
 
   /** The process is up and its event loop answers. */
@@ -100,9 +103,9 @@ export class HealthController {
   @Get('metrics')
   @Header('Cache-Control', 'no-store')
   async metricsText(@Req() req: Request, @Res() res: Response): Promise<void> {
-    if (this.metricsTokenDigest) {
+    if (this.isMetricsToken) {
       const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
-      if (given === undefined || !timingSafeEqual(digest(given), this.metricsTokenDigest)) {
+      if (given === undefined || !this.isMetricsToken(given)) {
         res.status(401).setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
         res.send({ status: 'unauthorized' });
         return;
@@ -127,5 +130,3 @@ function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
     });
   });
 }
-
-const digest = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();

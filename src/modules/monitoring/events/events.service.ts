@@ -76,9 +76,10 @@ export class EventsService {
     // the filters as they are before the cursor's condition.
     const total = this.tx.countWhenSelected(`SELECT count(*)::int AS total ${from} WHERE ${where}`, [...params]);
     const dir = orderBy?.direction === SortDirection.ASC ? 'ASC' : 'DESC';
-    const byReceipt = orderBy?.field === EventOrderField.RECEIVED_AT;
+    const orderField = orderBy?.field ?? EventOrderField.OCCURRED_AT;
+    const byReceipt = orderField === EventOrderField.RECEIVED_AT;
     const column = byReceipt ? 'e.received_at' : 'e.occurred_at';
-    const cursorOrder = `${byReceipt ? EventOrderField.RECEIVED_AT : EventOrderField.OCCURRED_AT}:${dir}`;
+    const cursorOrder = `${orderField}:${dir}`;
     if (page.after) {
       const [at, id] = decodeCursor(page.after, ['timestamptz', 'uuid'], cursorOrder);
       where += ` AND (${column}, e.id) ${dir === 'ASC' ? '>' : '<'} ($${params.push(at)}::timestamptz, $${params.push(id)}::uuid)`;
