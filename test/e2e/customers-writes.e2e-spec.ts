@@ -103,6 +103,22 @@ describe('customers: writes — limits, national ids, concurrent changes, the pa
     });
   });
 
+  it('refuses null for externalRef or lifecycleStage (neither can be cleared) with BAD_USER_INPUT at the field; nothing of the call applied', async () => {
+    const id = await create(agent.accessToken, { lifecycleStage: 'ACTIVE' });
+    for (const field of ['externalRef', 'lifecycleStage']) {
+      const refused = await update(agent.accessToken, id, { [field]: null, fullName: 'Not Applied' });
+      expect([field, codeOf(refused), fieldPaths(refused)]).toEqual([field, 'BAD_USER_INPUT', [field]]);
+    }
+    const row = (await sql.query(`SELECT external_ref, lifecycle_stage FROM customer WHERE id = $1`, [id])).rows[0];
+    expect(row).toEqual({ external_ref: `writes-${seq}`, lifecycle_stage: 'ACTIVE' });
+    expect(await profileChanges(id)).toEqual([]);
+    expect(await profileChangeEvents(id)).toEqual([]);
+    // Left out, they are kept, and the rest of the input applies.
+    const kept = await update(agent.accessToken, id, { fullName: 'Applied Person' });
+    expect(kept.errors).toBeUndefined();
+    expect(await profileChanges(id)).toEqual([['fullName']]);
+  });
+
   it('refuses a nationalId of only spaces and dashes with BAD_USER_INPUT at nationalId, on create and on update', async () => {
     for (const nationalId of ['-', '- -', ' -- ']) {
       const created = await t.gql(CREATE, { i: { externalRef: 'writes-dashes', nationalId } }, { token: agent.accessToken });

@@ -91,7 +91,8 @@ export class CreateCustomerInput {
 
 @InputType()
 export class UpdateCustomerInput {
-  @Field({ nullable: true }) @Text(100, { optional: true }) externalRef?: string;
+  // Left out: kept; null: refused (every customer has one; CustomerRecordsService.update).
+  @Field(() => String, { nullable: true }) @Text(100, { optional: true }) externalRef?: string | null;
   @Field({ nullable: true }) @Text(200, { optional: true }) fullName?: string;
   @Field({ nullable: true }) @OptionalEmail() email?: string;
   @Field({ nullable: true }) @IsOptional() @Validate(E164Phone) phone?: string;
@@ -102,7 +103,7 @@ export class UpdateCustomerInput {
   @Field(() => ID, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) accountManagerId?: string | null;
   @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) transactionLimit?: string | null;
   @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) dailyLimit?: string | null;
-  @Field(() => LifecycleStage, { nullable: true }) @IsOptional() @IsEnum(LifecycleStage) lifecycleStage?: LifecycleStage;
+  @Field(() => LifecycleStage, { nullable: true }) @IsOptional() @IsEnum(LifecycleStage) lifecycleStage?: LifecycleStage | null;
 }
 
 @InputType()
