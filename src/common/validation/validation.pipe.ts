@@ -3,6 +3,7 @@ import { plainToInstance } from 'class-transformer';
 import { validate, type ValidationError } from 'class-validator';
 import { BadUserInputError, type FieldError } from '../errors/app-error';
 import { MAX_INPUT_NESTING, tooDeeplyNested } from './nesting';
+import { clearedFields } from './not-clearable';
 
 /** Flattens class-validator's tree into `{path, message}` with dotted paths from the input root. */
 export function toFieldErrors(errors: ValidationError[], prefix = ''): FieldError[] {
@@ -31,8 +32,9 @@ export class InputValidationPipe implements PipeTransform {
     if (deep !== null) throw BadUserInputError.field(deep, `is nested too deeply (at most ${MAX_INPUT_NESTING} levels)`);
     const instance = plainToInstance(type, value) as object;
     const errors = await validate(instance, { forbidUnknownValues: false });
-    if (errors.length) {
-      const fieldErrors = toFieldErrors(errors);
+    const cleared = clearedFields(instance);
+    if (errors.length || cleared.length) {
+      const fieldErrors = [...cleared, ...toFieldErrors(errors)];
       throw new BadUserInputError(`Invalid input: ${fieldErrors.map((e) => `${e.path} ${e.message}`).join('; ')}`, fieldErrors);
     }
     return instance;

@@ -134,11 +134,6 @@ export class CustomerRecordsService {
     if (!this.customers.ability().can('update', subject('Customer', { ...row }) as never)) throw new ForbiddenError('Not allowed to update this customer');
     const refusal = customerWriteRefusal(principal, 'update', input as unknown as Record<string, unknown>);
     if (refusal) throw refusal;
-    // Every customer has an externalRef and a lifecycle stage: null cannot clear them, and passing it over in
-    // silence would tell the caller its change was made.
-    for (const field of ['externalRef', 'lifecycleStage'] as const) {
-      if (input[field] === null) throw BadUserInputError.field(field, 'cannot be cleared; leave it out to keep the current value');
-    }
     if (isClosedCustomer(row.status)) throw new ConflictError(`The customer is ${row.status}: no further changes`);
 
     return this.tx.run(async (manager) => {

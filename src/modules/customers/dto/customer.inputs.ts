@@ -6,6 +6,7 @@ import { isE164, normaliseNationalId, normalisePhone } from '../../../common/cry
 import { DateScalar, DecimalScalar } from '../../../common/scalars/scalars';
 import { MaxDecimals } from '../../../common/validation/decimal.decorators';
 import { Text } from '../../../common/validation/text.decorators';
+import { NotClearable } from '../../../common/validation/not-clearable';
 import { SortDirection } from '../../../common/pagination/sort';
 import { CustomerStatusEnum, LifecycleStage, RiskLevel } from '../models/customer.model';
 
@@ -91,8 +92,7 @@ export class CreateCustomerInput {
 
 @InputType()
 export class UpdateCustomerInput {
-  // Left out: kept; null: refused (every customer has one; CustomerRecordsService.update).
-  @Field(() => String, { nullable: true }) @Text(100, { optional: true }) externalRef?: string | null;
+  @Field({ nullable: true }) @NotClearable() @Text(100, { optional: true }) externalRef?: string;
   @Field({ nullable: true }) @Text(200, { optional: true }) fullName?: string;
   @Field({ nullable: true }) @OptionalEmail() email?: string;
   @Field({ nullable: true }) @IsOptional() @Validate(E164Phone) phone?: string;
@@ -103,7 +103,7 @@ export class UpdateCustomerInput {
   @Field(() => ID, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @IsUUID('all', { message: 'x must be an id' }) accountManagerId?: string | null;
   @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) transactionLimit?: string | null;
   @Field(() => DecimalScalar, { nullable: true, description: 'COMPLIANCE_OFFICER only after creation' }) @IsOptional() @Validate(NonNegative) @MaxDecimals(2) dailyLimit?: string | null;
-  @Field(() => LifecycleStage, { nullable: true }) @IsOptional() @IsEnum(LifecycleStage) lifecycleStage?: LifecycleStage | null;
+  @Field(() => LifecycleStage, { nullable: true }) @NotClearable() @IsOptional() @IsEnum(LifecycleStage) lifecycleStage?: LifecycleStage;
 }
 
 @InputType()

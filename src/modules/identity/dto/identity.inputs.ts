@@ -3,6 +3,7 @@ import { Transform } from 'class-transformer';
 import { ArrayMaxSize, IsBoolean, IsDate, IsEmail, IsEnum, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { PARTNER_SCOPES, Role, TrustLevel } from '../../../common/context/principal';
 import { Text } from '../../../common/validation/text.decorators';
+import { NotClearable } from '../../../common/validation/not-clearable';
 import { AssessmentResult } from '../models/partner.model';
 
 const lowerTrim = Transform(({ value }) => (typeof value === 'string' ? value.trim().toLowerCase() : value));
@@ -24,9 +25,9 @@ export class CreateUserInput {
 
 @InputType()
 export class UpdateUserInput {
-  @Field({ nullable: true }) @Text(100, { optional: true }) displayName?: string;
-  @Field(() => Role, { nullable: true }) @IsOptional() @IsEnum(Role, { message: 'x must be a role' }) role?: Role;
-  @Field({ nullable: true }) @IsOptional() @IsBoolean() disabled?: boolean;
+  @Field({ nullable: true }) @NotClearable() @Text(100, { optional: true }) displayName?: string;
+  @Field(() => Role, { nullable: true }) @NotClearable() @IsOptional() @IsEnum(Role, { message: 'x must be a role' }) role?: Role;
+  @Field({ nullable: true }) @NotClearable() @IsOptional() @IsBoolean() disabled?: boolean;
 }
 
 @InputType()
@@ -51,12 +52,13 @@ export class CreatePartnerInput {
 
 @InputType()
 export class UpdatePartnerInput {
-  @Field({ nullable: true }) @Text(200, { optional: true }) name?: string;
-  @Field({ nullable: true }) @IsOptional() @lowerTrim @IsEmail({}, { message: 'x must be a valid e-mail address' }) contactEmail?: string;
-  @Field(() => [String], { nullable: true }) @IsOptional() @ArrayMaxSize(PARTNER_SCOPES.length) @IsIn(PARTNER_SCOPES as unknown as string[], { each: true, message: `x must only contain ${PARTNER_SCOPES.join(', ')}` })
+  @Field({ nullable: true }) @NotClearable() @Text(200, { optional: true }) name?: string;
+  @Field({ nullable: true }) @NotClearable() @IsOptional() @lowerTrim @IsEmail({}, { message: 'x must be a valid e-mail address' }) contactEmail?: string;
+  @Field(() => [String], { nullable: true }) @NotClearable() @IsOptional() @ArrayMaxSize(PARTNER_SCOPES.length) @IsIn(PARTNER_SCOPES as unknown as string[], { each: true, message: `x must only contain ${PARTNER_SCOPES.join(', ')}` })
   allowedScopes?: string[];
-  @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1, { message: 'x must be at least 1' }) @Max(100_000_000) eventsPerMinute?: number;
-  @Field({ nullable: true }) @IsOptional() @IsBoolean() suspended?: boolean;
+  @Field(() => Int, { nullable: true, description: 'null: back to the default of its trust level' })
+  @IsOptional() @IsInt() @Min(1, { message: 'x must be at least 1' }) @Max(100_000_000) eventsPerMinute?: number | null;
+  @Field({ nullable: true }) @NotClearable() @IsOptional() @IsBoolean() suspended?: boolean;
 }
 
 @InputType()

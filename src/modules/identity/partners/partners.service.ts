@@ -84,7 +84,8 @@ export class PartnersService {
       }
       if (input.contactEmail) changes.contactEmail = input.contactEmail;
       if (input.allowedScopes) changes.allowedScopes = [...new Set(input.allowedScopes)];
-      if (input.eventsPerMinute) changes.eventsPerMinute = input.eventsPerMinute;
+      // null: the partner's own rate goes, and the default of its trust level applies again.
+      if (input.eventsPerMinute !== undefined && input.eventsPerMinute !== partner.eventsPerMinute) changes.eventsPerMinute = input.eventsPerMinute;
       // The manual suspension is recorded even over an assessment's, so that a later PASS does not lift it.
       if (input.suspended === true && !partner.suspendedManually) Object.assign(changes, { suspendedManually: true, suspendedAt: partner.suspendedAt ?? new Date() });
       if (input.suspended === false && partner.suspendedAt) {

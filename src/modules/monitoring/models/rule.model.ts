@@ -4,6 +4,7 @@ import { GraphQLJSON } from 'graphql-scalars';
 import { protectType } from '../../../access/field-policy';
 import { Connection } from '../../../common/pagination/connection';
 import { Text } from '../../../common/validation/text.decorators';
+import { NotClearable } from '../../../common/validation/not-clearable';
 import { EventType, RuleAction, RuleMode, RuleStatus, Severity } from './monitoring.enums';
 
 /** One version of a rule; versions share `code`. Alerts, hits and figures point at the exact version. */
@@ -45,14 +46,14 @@ export class CreateRuleInput {
 
 @InputType()
 export class UpdateRuleInput {
-  @Field({ nullable: true }) @Text(200, { optional: true }) name?: string;
+  @Field({ nullable: true }) @NotClearable() @Text(200, { optional: true }) name?: string;
   @Field({ nullable: true, description: 'Left out, the description stays; null clears it' }) @Text(2000, { optional: true }) description?: string;
-  @Field(() => [EventType], { nullable: true }) @IsOptional() @ArrayMinSize(1) @IsEnum(EventType, { each: true }) eventTypes?: EventType[];
-  @Field(() => GraphQLJSON, { nullable: true }) condition?: unknown;
-  @Field(() => Severity, { nullable: true }) @IsOptional() @IsEnum(Severity) severity?: Severity;
-  @Field(() => [RuleAction], { nullable: true }) @IsOptional() @ArrayMinSize(1) @IsEnum(RuleAction, { each: true }) actions?: RuleAction[];
-  @Field(() => RuleMode, { nullable: true }) @IsOptional() @IsEnum(RuleMode) mode?: RuleMode;
-  @Field({ nullable: true }) @IsOptional() @Matches(/^P(?!$)(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/, { message: 'x must be an ISO-8601 duration such as P1D or PT30M' }) dedupWindow?: string;
+  @Field(() => [EventType], { nullable: true }) @NotClearable() @IsOptional() @ArrayMinSize(1) @IsEnum(EventType, { each: true }) eventTypes?: EventType[];
+  @Field(() => GraphQLJSON, { nullable: true }) @NotClearable() condition?: unknown;
+  @Field(() => Severity, { nullable: true }) @NotClearable() @IsOptional() @IsEnum(Severity) severity?: Severity;
+  @Field(() => [RuleAction], { nullable: true }) @NotClearable() @IsOptional() @ArrayMinSize(1) @IsEnum(RuleAction, { each: true }) actions?: RuleAction[];
+  @Field(() => RuleMode, { nullable: true }) @NotClearable() @IsOptional() @IsEnum(RuleMode) mode?: RuleMode;
+  @Field({ nullable: true }) @NotClearable() @IsOptional() @Matches(/^P(?!$)(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$/, { message: 'x must be an ISO-8601 duration such as P1D or PT30M' }) dedupWindow?: string;
 }
 
 @InputType()
