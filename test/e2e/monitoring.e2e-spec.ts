@@ -272,6 +272,30 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(codeOf(await resolve(analyst.accessToken, false))).toBe('INVALID_TRANSITION');
   });
 
+  it("shows the resolver's note in the hold history, stored under the customer's key and gone once the customer is erased", async () => {
+    const c = await customer();
+    const res = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '1200.00' }]);
+    const eventId = res.data!.ingestEvents[0]!.event!.id;
+    const HISTORY = 'query($id: ID!) { event(id: $id) { holdHistory { outcome actorId note } } }';
+    const resolved = await gqlOk<{ resolveHold: { holdHistory: Array<{ outcome: string; actorId: string | null; note: string | null }> } }>(
+      t.gql, 'mutation($id: ID!) { resolveHold(eventId: $id, input: {release: false, note: "  card reported stolen by phone  "}) { holdHistory { outcome actorId note } } }', { id: eventId }, analyst.accessToken);
+    const expected = [{ outcome: 'PLACED', actorId: null, note: null }, { outcome: 'REJECTED', actorId: analyst.userId, note: 'card reported stolen by phone' }];
+    expect(resolved.resolveHold.holdHistory).toEqual(expected);
+    // Every role that reads the event reads the note: the account manager of the customer too.
+    expect((await gqlOk<{ event: { holdHistory: unknown[] } }>(t.gql, HISTORY, { id: eventId }, am.accessToken)).event.holdHistory).toEqual(expected);
+    const { rows } = await sql.query(`SELECT note FROM hold_action WHERE event_id = $1 AND outcome = 'REJECTED'`, [eventId]);
+    expect(rows[0].note).toMatch(/^e1\./);
+    expect(rows[0].note).not.toContain('stolen');
+    // Erasure shreds the customer's key: the history stays, the note cannot be read any more.
+    await sql.query(
+      `UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL, date_of_birth = NULL, address = NULL,
+              email_bidx = NULL, phone_bidx = NULL, national_id_bidx = NULL, erased_at = now() WHERE id = $1`,
+      [c],
+    );
+    const after = await gqlOk<{ event: { holdHistory: Array<{ outcome: string; note: string | null }> } }>(t.gql, HISTORY, { id: eventId }, co.accessToken);
+    expect(after.event.holdHistory.map((h) => [h.outcome, h.note])).toEqual([['PLACED', null], ['REJECTED', null]]);
+  });
+
   it('lists the hold queue with every event\'s hold history in one statement, not one per event', async () => {
     const c = await customer();
     const held = await ingest(t, core.token, ['1100.00', '1200.00', '1300.00'].map((amount) => ({ customerId: c, type: 'TRANSACTION', amount })));

@@ -106,7 +106,7 @@ export class EventsService {
       }
       const actionId = randomUUID();
       const [customer] = await this.customers.snapshots([event.customerId!], []);
-      const note = input.note && customer ? this.customers.sealForCustomer(customer, { table: 'hold_action', column: 'note', rowId: actionId }, input.note) : null;
+      const note = input.note && customer ? this.customers.sealForCustomer(customer, holdNoteAad(actionId), input.note) : null;
       // A note that cannot be kept is refused, not dropped: the resolution rolls back and may be sent without it.
       if (input.note && !note) throw new ConflictError('The customer is erased: a note can no longer be kept; resolve without one', { field: 'note' });
       await manager.query(`INSERT INTO hold_action (id, event_id, customer_id, outcome, actor_id, note) VALUES ($1, $2, $3, $4, $5, $6)`, [actionId, eventId, event.customerId, to, principal.kind === 'USER' ? principal.userId : null, note]);
@@ -120,14 +120,25 @@ export class EventsService {
     });
   }
 
-  /** The hold histories of many events (a page of the hold queue) in one statement, in the order of `eventIds`. */
+  /**
+   * The hold histories of many events (a page of the hold queue) in one statement, in the order of `eventIds`.
+   * A resolution's note is opened with its customer's key, read in the same statement (null once erased).
+   */
   async holdHistories(eventIds: readonly string[]): Promise<HoldActionModel[][]> {
     const rows = (await this.tx.manager().query(
-      `SELECT id, event_id, outcome, actor_id, created_at FROM hold_action WHERE event_id = ANY($1::uuid[]) ORDER BY event_id, created_at, id`,
+      `SELECT h.id, h.event_id, h.outcome, h.actor_id, h.created_at, h.customer_id, h.note, c.data_key
+         FROM hold_action h LEFT JOIN customer c ON h.note IS NOT NULL AND c.id = h.customer_id
+        WHERE h.event_id = ANY($1::uuid[]) ORDER BY h.event_id, h.created_at, h.id`,
       [[...eventIds]],
-    )) as Array<{ id: string; event_id: string; outcome: string; actor_id: string | null; created_at: Date }>;
+    )) as Array<{ id: string; event_id: string; outcome: string; actor_id: string | null; created_at: Date; customer_id: string; note: string | null; data_key: string | null }>;
     const byEvent = new Map<string, HoldActionModel[]>(eventIds.map((id) => [id, []]));
-    for (const r of rows) byEvent.get(r.event_id)?.push({ id: r.id, outcome: r.outcome, actorId: r.actor_id, createdAt: r.created_at });
+    for (const r of rows) {
+      const note = this.customers.openForCustomer({ id: r.customer_id, dataKey: r.data_key }, holdNoteAad(r.id), r.note);
+      byEvent.get(r.event_id)?.push({ id: r.id, outcome: r.outcome, actorId: r.actor_id, note, createdAt: r.created_at });
+    }
     return eventIds.map((id) => byEvent.get(id)!);
   }
 }
+
+/** What a hold resolution's note is sealed to: its hold_action row. */
+const holdNoteAad = (actionId: string) => ({ table: 'hold_action', column: 'note', rowId: actionId });

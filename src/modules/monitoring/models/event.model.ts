@@ -95,6 +95,8 @@ export class HoldActionModel {
   @Field(() => ID) id!: string;
   @Field() outcome!: string;
   @Field(() => ID, { nullable: true }) actorId!: string | null;
+  @Field(() => String, { nullable: true, description: "The resolver's note (RELEASED or REJECTED), stored under the customer's key: null once the customer is erased" })
+  note!: string | null;
   @Field() createdAt!: Date;
 }
 
