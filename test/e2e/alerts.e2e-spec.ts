@@ -175,6 +175,42 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     }
   });
 
+  it('tells the new assignee of an assignment, and every other compliance officer of an escalation', async () => {
+    const co2 = await createStaff(t, admin, 'COMPLIANCE_OFFICER');
+    const { alertId } = await largeAlert();
+    const ref = `al-${n}`;
+    type Notice = { kind: string; title: string; alertId: string | null; customerId: string | null };
+    const notices = async (who: SignedIn, kind: string) =>
+      (await gqlOk<{ myNotifications: { nodes: Notice[] } }>(t.gql, 'query { myNotifications(first: 100) { nodes { kind title alertId customerId } } }', undefined, who.accessToken))
+        .myNotifications.nodes.filter((x) => x.kind === kind && x.alertId === alertId);
+    const ASSIGN = 'mutation($id: ID!, $a: ID!) { assignAlert(id: $id, assigneeId: $a) { id } }';
+    const TRANSITION = 'mutation($id: ID!, $to: AlertTarget!) { transitionAlert(id: $id, input: {to: $to}) { status } }';
+
+    await gqlOk(t.gql, ASSIGN, { id: alertId, a: analyst.userId }, co.accessToken);
+    expect(await notices(analyst, 'ALERT_ASSIGNED')).toEqual([{ kind: 'ALERT_ASSIGNED', title: `Alert LARGE_TRANSACTION (HIGH) for customer ${ref} assigned to you`, alertId, customerId: expect.any(String) }]);
+    // The same assignee again, or someone taking the alert themselves: nobody is told what they know.
+    await gqlOk(t.gql, ASSIGN, { id: alertId, a: analyst.userId }, co.accessToken);
+    await gqlOk(t.gql, ASSIGN, { id: alertId, a: co2.userId }, co2.accessToken);
+    expect(await notices(analyst, 'ALERT_ASSIGNED')).toHaveLength(1);
+    expect(await notices(co2, 'ALERT_ASSIGNED')).toEqual([]);
+    expect(await notices(co, 'ALERT_ASSIGNED')).toEqual([]);
+
+    // The analyst escalates: both compliance officers hear of it, the analyst does not.
+    expect((await gqlOk<{ transitionAlert: { status: string } }>(t.gql, TRANSITION, { id: alertId, to: 'ESCALATED' }, analyst.accessToken)).transitionAlert.status).toBe('ESCALATED');
+    for (const officer of [co, co2]) {
+      expect(await notices(officer, 'ALERT_ESCALATED')).toEqual([{ kind: 'ALERT_ESCALATED', title: `Alert LARGE_TRANSACTION (HIGH) for customer ${ref} escalated`, alertId, customerId: expect.any(String) }]);
+    }
+    expect(await notices(analyst, 'ALERT_ESCALATED')).toEqual([]);
+    // Escalated again by an officer (back to INVESTIGATING first): the other officer is told, the one escalating is not.
+    await gqlOk(t.gql, TRANSITION, { id: alertId, to: 'INVESTIGATING' }, co.accessToken);
+    await gqlOk(t.gql, TRANSITION, { id: alertId, to: 'ESCALATED' }, co.accessToken);
+    expect(await notices(co, 'ALERT_ESCALATED')).toHaveLength(1);
+    expect(await notices(co2, 'ALERT_ESCALATED')).toHaveLength(2);
+    // Other transitions tell nobody.
+    await gqlOk(t.gql, TRANSITION, { id: alertId, to: 'INVESTIGATING' }, co.accessToken);
+    expect((await sql.query(`SELECT count(*)::int AS n FROM notification WHERE alert_id = $1 AND kind IN ('ALERT_ASSIGNED', 'ALERT_ESCALATED')`, [alertId])).rows[0].n).toBe(4);
+  });
+
   it('refuses to assign an alert that was closed while the assignment waited', async () => {
     const { alertId } = await largeAlert();
     await inSideTransaction(t.db.url, async (side) => {

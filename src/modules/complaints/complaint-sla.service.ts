@@ -82,7 +82,7 @@ export class ComplaintSlaJob implements OnModuleInit {
         WHERE k.id = $1`,
       [complaintId],
     )) as Due[];
-    if (row && (row.ack_due || row.resolve_due)) await this.escalate(manager, row, now, () => this.activeOfficers());
+    if (row && (row.ack_due || row.resolve_due)) await this.escalate(manager, row, now, () => this.users.activeIdsWithRole(Role.COMPLIANCE_OFFICER));
   }
 
   private async sweepBatch(manager: EntityManager, now: Date): Promise<SweepResult> {
@@ -109,7 +109,7 @@ export class ComplaintSlaJob implements OnModuleInit {
     await manager.query(`SELECT id FROM customer WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [[...new Set(due.map((r) => r.customer_id))]]);
     let breaches = 0;
     let officers: Promise<string[]> | undefined;
-    for (const row of due) breaches += await this.escalate(manager, row, now, () => (officers ??= this.activeOfficers()));
+    for (const row of due) breaches += await this.escalate(manager, row, now, () => (officers ??= this.users.activeIdsWithRole(Role.COMPLIANCE_OFFICER)));
     return { complaints: due.length, breaches };
   }
 
@@ -145,17 +145,5 @@ export class ComplaintSlaJob implements OnModuleInit {
       });
     }
     return missed.length;
-  }
-
-  /** Every active COMPLIANCE_OFFICER (paged through the users service). */
-  private async activeOfficers(): Promise<string[]> {
-    const ids: string[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.users.list({ role: Role.COMPLIANCE_OFFICER, disabled: false } as never, { first: 100, after });
-      ids.push(...page.nodes.map((u) => u.id));
-      if (!page.pageInfo.hasNextPage || !page.pageInfo.endCursor) return ids;
-      after = page.pageInfo.endCursor;
-    }
   }
 }

@@ -53,6 +53,12 @@ export class UsersService {
     return this.tx.manager().createQueryBuilder(UserEntity, 'u').where('u.id = :id', { id }).setLock('pessimistic_read').getOne();
   }
 
+  /** The ids of every active user with this role (the recipients of a notice to, say, every compliance officer). */
+  async activeIdsWithRole(role: Role): Promise<string[]> {
+    const rows = (await this.tx.manager().query(`SELECT id FROM app_user WHERE role = $1 AND disabled_at IS NULL ORDER BY id`, [role])) as Array<{ id: string }>;
+    return rows.map((r) => r.id);
+  }
+
   async list(filter: UsersFilter | undefined, page: PageArgs): Promise<ConnectionShape<UserEntity>> {
     const query = this.tx.manager().createQueryBuilder(UserEntity, 'u');
     if (filter?.role) query.andWhere('u.role = :role', { role: filter.role });

@@ -15,6 +15,7 @@ import { UsersService } from '../../identity/users/users.service';
 import { CustomersService } from '../../customers/customers.service';
 import { RiskService } from '../risk/risk.service';
 import { LiveUpdates } from '../live/live-updates.service';
+import { NotificationsService } from '../notifications/notifications.service';
 import { randomUUID } from 'node:crypto';
 import { AlertActivityKind, AlertOrderField, type AlertActivityModel, type AlertModel, type AlertOrder, type AlertsFilter, type TransitionAlertInput } from '../models/alert.model';
 import { SortDirection } from '../../../common/pagination/sort';
@@ -45,6 +46,7 @@ export class AlertsService {
     private readonly live: LiveUpdates,
     private readonly metrics: MetricsService,
     private readonly vault: PiiVault,
+    private readonly notifications: NotificationsService,
   ) {}
 
   /**
@@ -184,6 +186,8 @@ export class AlertsService {
       if (!rows.length) throw new InvalidTransitionError('Alert', 'CLOSED', 'assigned');
       await manager.query(`INSERT INTO alert_activity (alert_id, kind, actor_id, from_status, to_status, assignee_id) VALUES ($1, 'ASSIGNED', $2, $3, $3, $4)`, [id, this.actorId(), rows[0].status, assigneeId]);
       await this.audit.record({ action: 'alert.assign', outcome: 'SUCCESS', resourceType: 'Alert', resourceId: id, customerId: alert.customerId, details: { assigneeId } });
+      // The new assignee hears of it, unless they took the alert themselves or already had it.
+      if (assigneeId !== this.actorId() && assigneeId !== alert.assigneeId) await this.notifyAbout(manager, alert, [assigneeId], 'ALERT_ASSIGNED', 'assigned to you');
       return this.get(id);
     });
   }
@@ -211,10 +215,30 @@ export class AlertsService {
       if (input.note && !note) throw new ConflictError('The customer is erased: a note can no longer be kept; transition without one', { field: 'note' });
       await manager.query(`INSERT INTO alert_activity (id, alert_id, kind, actor_id, from_status, to_status, note) VALUES ($1, $2, 'TRANSITION', $3, $4, $5, $6)`, [activityId, id, this.actorId(), alert.status, to, note]);
       await this.audit.record({ action: 'alert.transition', outcome: 'SUCCESS', resourceType: 'Alert', resourceId: id, customerId: alert.customerId, details: { from: alert.status, to, disposition: input.disposition ?? null } });
+      // Escalation hands the alert up to compliance: every active compliance officer but the one escalating hears of it.
+      if (to === AlertStatus.ESCALATED) {
+        const officers = (await this.users.activeIdsWithRole(Role.COMPLIANCE_OFFICER)).filter((userId) => userId !== this.actorId());
+        await this.notifyAbout(manager, alert, officers, 'ALERT_ESCALATED', 'escalated');
+      }
       // risk: a closed alert leaves the open-alert factor; closed TRUE_POSITIVE it counts as confirmed.
       if (alert.customerId) await this.risk.recompute(manager, alert.customerId, 'alert.transition');
       return this.get(id);
     });
+  }
+
+  /**
+   * Notices about an alert to `userIds`, in the caller's transaction (pushed and e-mailed once it commits).
+   * The title names the rule (or the alert's kind) and the customer's externalRef, never PII.
+   */
+  private async notifyAbout(manager: EntityManager, alert: AlertModel, userIds: readonly string[], kind: string, what: string): Promise<void> {
+    if (!userIds.length) return;
+    const [about] = (await manager.query(
+      `SELECT r.code, c.external_ref FROM alert a LEFT JOIN rule r ON r.id = a.rule_id LEFT JOIN customer c ON c.id = a.customer_id WHERE a.id = $1`,
+      [alert.id],
+    )) as Array<{ code: string | null; external_ref: string | null }>;
+    const customer = about?.external_ref ? ` for customer ${about.external_ref}` : '';
+    const title = `Alert ${about?.code ?? alert.kind} (${alert.severity})${customer} ${what}`;
+    await this.notifications.notifyAll(manager, userIds.map((userId) => ({ userId, kind, title, customerId: alert.customerId, alertId: alert.id, eventId: alert.eventId })));
   }
 
   /** The alert's committed status, read after a conditional update found it changed. */
