@@ -105,10 +105,10 @@ export class UsersService {
     }
     return this.tx.run(async (manager) => {
       const changes: Partial<UserEntity> = {};
-      if (input.displayName !== undefined && input.displayName !== null) changes.displayName = input.displayName;
+      if (input.displayName !== undefined) changes.displayName = input.displayName;
       if (input.role) changes.role = input.role;
       if (user.role === Role.ACCOUNT_MANAGER && changes.role && changes.role !== Role.ACCOUNT_MANAGER) await this.assertNoCustomersManaged(manager, id);
-      if (input.disabled !== undefined && input.disabled !== null) changes.disabledAt = input.disabled ? (user.disabledAt ?? new Date()) : null;
+      if (input.disabled !== undefined) changes.disabledAt = input.disabled ? (user.disabledAt ?? new Date()) : null;
       if (user.role === Role.ADMIN && (changes.role && changes.role !== Role.ADMIN || input.disabled === true)) await this.assertAnotherAdmin(user.id);
       if (Object.keys(changes).length) await manager.update(UserEntity, { id }, changes);
       if (input.disabled === true) await this.sessions.revokeAllFor(id, 'USER_DISABLED');

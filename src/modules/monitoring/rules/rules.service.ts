@@ -96,8 +96,7 @@ export class RulesService {
   async update(id: string, input: UpdateRuleInput): Promise<RuleModel> {
     // A malformed id is reported before a bad condition, as lockedRow would, without opening a transaction.
     if (!isUUID(id)) throw BadUserInputError.field('id', 'is not a valid id');
-    if (input.condition !== undefined && input.condition !== null) this.check(input.condition, input.dedupWindow);
-    else this.check(undefined, input.dedupWindow);
+    this.check(input.condition, input.dedupWindow);
     const { code } = await this.row(id);
     return this.tx.run(async (manager) => {
       // Before the row's lock, as activation takes them: two edits of versions of one code then number their
@@ -116,7 +115,7 @@ export class RulesService {
         mode: input.mode ?? current.mode,
         dedupWindow: input.dedupWindow ?? current.dedup_window,
       };
-      if (input.condition !== undefined && input.condition !== null) await this.checkWatchlists(manager, input.condition);
+      if (input.condition !== undefined) await this.checkWatchlists(manager, input.condition);
       let row: RuleRow;
       if (current.status === RuleStatus.DRAFT) {
         [row] = ((await manager.query(

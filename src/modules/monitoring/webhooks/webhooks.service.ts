@@ -69,7 +69,7 @@ export class WebhooksService {
 
   async update(id: string, input: UpdateWebhookInput): Promise<WebhookModel> {
     const current = await this.get(id);
-    const url = input.url !== undefined && input.url !== null ? await this.checkUrl(input.url) : null;
+    const url = input.url !== undefined ? await this.checkUrl(input.url) : null;
     const eventTypes = input.eventTypes ? unique(input.eventTypes) : null;
     if (eventTypes) checkScopes(eventTypes, (await this.partners.findEntity(current.partnerId)).allowedScopes);
     return this.tx.run(async (manager) => {
