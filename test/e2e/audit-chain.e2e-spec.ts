@@ -43,8 +43,21 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     }
   };
 
-  /** Waits out the back-off after a refused one-statement chaining (earlier tests provoke refusals on purpose). */
-  const stagedFastPathReady = () => new Promise((resolve) => setTimeout(resolve, 1100));
+  /**
+   * The sequencer's private state, read here and never set, so that tests of which path a group takes wait on
+   * that state rather than on how long the steps in between take (a loaded machine stretches them).
+   */
+  const sequencerOf = () =>
+    (writer as unknown as { sequencer: { skipFastPath: boolean; stagedFastPathAfter: number; waiting: unknown[]; flushing?: Promise<void>; idle(): Promise<void>; chainCommitted(): Promise<void> } }).sequencer;
+  /**
+   * Waits until the next group of staged entries may try the one-statement chaining: nothing of this instance's
+   * in flight, and the back-off after a refused chaining (earlier tests provoke refusals on purpose) run out.
+   */
+  const stagedFastPathReady = async (): Promise<void> => {
+    const sequencer = sequencerOf();
+    await sequencer.idle();
+    while (Date.now() < sequencer.stagedFastPathAfter) await new Promise((resolve) => setTimeout(resolve, 20));
+  };
 
   beforeAll(async () => {
     t = await startTestApp();
@@ -256,7 +269,9 @@ describe('audit chain: append-only, keyed, verifiable', () => {
   });
 
   it('appends onto the known head in one statement that is its own transaction, and appends nothing once the head has moved', async () => {
+    const sweep = jest.spyOn(writer, 'chainPending').mockResolvedValue(); // a sweep of its own would be counted below
     await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-2' }); // the fast path knows the head
+    await sequencerOf().idle();
     const statements: string[] = [];
     const tx = t.app.get(TransactionService);
     const manager = tx.outsideTransaction();
@@ -273,6 +288,7 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     } finally {
       spy.mockRestore();
       detached.mockRestore();
+      sweep.mockRestore();
     }
     expect(lockedPathRuns).toBe(0); // no BEGIN … COMMIT around it: the locked path was not needed
     expect(statements).toHaveLength(1);
@@ -292,8 +308,12 @@ describe('audit chain: append-only, keyed, verifiable', () => {
   });
 
   it('chains a transaction\'s own committed entries onto the known head in one statement, lock held for that statement only', async () => {
+    // The periodic sweep stays out: a sweep in the same group sends it down the locked path, and one of its own
+    // in the window below would be counted as such.
+    const sweep = jest.spyOn(writer, 'chainPending').mockResolvedValue();
     await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-4' }); // the fast path knows the head
     await stagedFastPathReady();
+    expect(sequencerOf().skipFastPath).toBe(false);
     const tx = t.app.get(TransactionService);
     const statements: string[] = [];
     const manager = tx.outsideTransaction();
@@ -313,6 +333,7 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     } finally {
       spy.mockRestore();
       detached.mockRestore();
+      sweep.mockRestore();
     }
     expect(lockedPathRuns).toBe(0); // no sequencer transaction: no take, no BEGIN … COMMIT around the lock
     expect(statements).toHaveLength(1);
@@ -327,7 +348,10 @@ describe('audit chain: append-only, keyed, verifiable', () => {
   it('runs no take for a transaction whose entries an earlier take already chained', async () => {
     const tx = t.app.get(TransactionService);
     const sweep = jest.spyOn(writer, 'chainPending').mockResolvedValue(); // the periodic sweep stays out of the count
+    const sequencer = sequencerOf();
+    await sequencer.idle();
     const detached = jest.spyOn(tx, 'runDetached');
+    const asked = jest.spyOn(sequencer, 'chainCommitted');
     const pendingOf = async (): Promise<number> => (await sql.query(`SELECT count(*)::int AS n FROM audit_entry_pending WHERE action = 'test.taken_by_other'`)).rows[0].n;
     const entry = (i: number) => () => writer.record({ action: 'test.taken_by_other', outcome: 'SUCCESS', resourceType: 'Test', resourceId: `taken-${i}` });
     const pendingReach = async (n: number) => {
@@ -345,7 +369,12 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     try {
       runs.push(tx.run(entry(0)));
       await pendingReach(1);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Its commit is visible before its reply is read: wait until it has asked for its chaining and that group
+      // is in flight (waiting for the lock), so the nine below form a group of their own behind it.
+      for (let waited = 0; !(asked.mock.calls.length > 0 && sequencer.flushing && !sequencer.waiting.length); waited += 10) {
+        if (waited > 10_000) throw new Error('the first transaction did not ask for its chaining');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       for (let i = 1; i < 10; i++) runs.push(tx.run(entry(i)));
       await pendingReach(10);
       await sql.query('SELECT pg_advisory_unlock($1)', [AUDIT_LOCKS.append]);
@@ -357,6 +386,7 @@ describe('audit chain: append-only, keyed, verifiable', () => {
       await Promise.allSettled(runs);
       sweep.mockRestore();
       detached.mockRestore();
+      asked.mockRestore();
     }
     // The first caller's take chained all ten; the nine callers behind it needed no take of their own.
     expect(takes).toBe(1);
@@ -370,7 +400,7 @@ describe('audit chain: append-only, keyed, verifiable', () => {
     const tx = t.app.get(TransactionService);
     // The sequencer's back-off state (private: read here, never set), so the refusal and the back-off are
     // checked directly rather than by how long the steps in between take.
-    const sequencer = (writer as unknown as { sequencer: { skipFastPath: boolean; stagedFastPathAfter: number } }).sequencer;
+    const sequencer = sequencerOf();
     // Past any back-off an earlier test left, so the transaction below does try the fast path.
     while (Date.now() < sequencer.stagedFastPathAfter) await new Promise((resolve) => setTimeout(resolve, 20));
     // The periodic sweep stays out: it would chain the foreign entry first and so spare the refusal.
@@ -477,6 +507,7 @@ describe('audit chain: append-only, keyed, verifiable', () => {
   });
 
   it('chains a transaction\'s entries once when the one-statement chaining committed but its reply was lost', async () => {
+    const sweep = jest.spyOn(writer, 'chainPending').mockResolvedValue(); // in the group, it would send it down the locked path
     await writer.record({ action: 'test.warm', outcome: 'SUCCESS', resourceType: 'Test', resourceId: 'warm-6' }); // the fast path knows the head
     await stagedFastPathReady();
     const tx = t.app.get(TransactionService);
@@ -495,6 +526,7 @@ describe('audit chain: append-only, keyed, verifiable', () => {
       await tx.run(() => writer.recordMany([1, 2].map((i) => ({ action: 'test.lost_chain_reply', outcome: 'SUCCESS' as const, resourceType: 'Test', resourceId: `lost-chain-${i}` }))));
     } finally {
       spy.mockRestore();
+      sweep.mockRestore();
     }
     expect(lost).toBe(1);
     const { rows } = await sql.query(`SELECT resource_id FROM audit_entry WHERE action = 'test.lost_chain_reply' ORDER BY id`);
