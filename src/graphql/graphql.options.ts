@@ -14,7 +14,8 @@ import type { AuditSink } from '../common/audit/audit-sink';
 import type { PrincipalResolver } from '../access/principal-resolver';
 import type { ClsService } from 'nestjs-cls';
 import type { RequestContext } from '../common/context/request-context';
-import { graphqlContext, subscriptionOptions, type SubscriptionDeps } from './subscriptions';
+import { graphqlContext, SUBSCRIPTION_FIELDS, subscriptionOptions, type SubscriptionDeps } from './subscriptions';
+import { LiveSockets } from './live-sockets';
 import { CompiledExecution } from './compiled-execution';
 import { DateTimeScalar } from '../common/scalars/date-time';
 
@@ -25,12 +26,22 @@ import { DateTimeScalar } from '../common/scalars/date-time';
 export function graphqlOptions(config: AppConfig, metrics: MetricsService, logger: OperationLogger & { error(fields: object, message: string): void }, audit: AuditSink, principals: PrincipalResolver, cls: ClsService, requestContext: RequestContext, sockets: Pick<SubscriptionDeps, 'limiter' | 'clientIp'>): ApolloDriverConfig {
   const armor = armorProtection(config);
   const execution = new CompiledExecution(config.graphql.compileAfter);
+  const liveSockets = new LiveSockets(config.graphql.maxSocketsPerPrincipal, SUBSCRIPTION_FIELDS);
+  metrics.registerGauge('custos_graphql_sockets_open', 'Subscription sockets open on this instance, past their credential check', () =>
+    Promise.resolve([{ labels: {}, value: liveSockets.openSockets }]),
+  );
+  metrics.registerGauge(
+    'custos_graphql_subscriptions_live',
+    'Live subscriptions on this instance, by subscription field',
+    () => Promise.resolve(liveSockets.liveSubscriptions().map(({ field, count }) => ({ labels: { field }, value: count }))),
+    ['field'],
+  );
   return {
     autoSchemaFile: true,
     sortSchema: true,
     path: '/graphql',
     context: graphqlContext,
-    subscriptions: subscriptionOptions({ audit, schema: () => execution.currentSchema(), maxCost: config.graphql.maxCost, hideSuggestions: config.isProduction, principals, validationRules: armor.validationRules, flushFieldAudit: fieldAuditFlusher(audit), cls, context: requestContext, maxSocketsPerPrincipal: config.graphql.maxSocketsPerPrincipal, rateLimits: config.rateLimits, ...sockets }) as never,
+    subscriptions: subscriptionOptions({ audit, schema: () => execution.currentSchema(), maxCost: config.graphql.maxCost, hideSuggestions: config.isProduction, principals, validationRules: armor.validationRules, flushFieldAudit: fieldAuditFlusher(audit), cls, context: requestContext, sockets: liveSockets, rateLimits: config.rateLimits, ...sockets }) as never,
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     introspection: !config.isProduction,

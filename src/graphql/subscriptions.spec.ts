@@ -2,6 +2,7 @@ import { Role } from '../common/context/principal';
 import { UnauthenticatedError } from '../common/errors/app-error';
 import type { StaffPrincipal } from '../common/context/principal';
 import { subscriptionOptions, type SubscriptionDeps } from './subscriptions';
+import { LiveSockets } from './live-sockets';
 
 const analyst: StaffPrincipal = { kind: 'USER', userId: 'u1', role: Role.ANALYST, sessionId: 's1', stepUpUntil: null };
 
@@ -9,7 +10,7 @@ const analyst: StaffPrincipal = { kind: 'USER', userId: 'u1', role: Role.ANALYST
 function connecting() {
   let release: (p: StaffPrincipal | undefined) => void = () => undefined;
   const resolve = jest.fn(() => new Promise<StaffPrincipal | undefined>((r) => (release = r)));
-  const deps = { principals: { resolve }, clientIp: () => '127.0.0.1' } as unknown as SubscriptionDeps;
+  const deps = { principals: { resolve }, clientIp: () => '127.0.0.1', sockets: new LiveSockets(20) } as unknown as SubscriptionDeps;
   const socket = { readyState: 1, close: jest.fn() };
   const ctx = { connectionParams: { authorization: 'Bearer t' }, extra: { socket, request: { socket: { remoteAddress: '127.0.0.1' } } } } as Record<string, unknown> & {
     extra: { socket: typeof socket; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout };

@@ -17,6 +17,7 @@ import type { RateLimiter } from '../common/rate-limit/rate-limiter.service';
 import { chargeOperation, countUnauthenticated, invalidCredentialEntry } from '../access/unauthenticated';
 import { isLimitError, limitErrorMessage } from './format-error';
 import { assertCostWithinLimit, MAX_TOKENS } from './query-limits';
+import { holderOf, type LiveSockets } from './live-sockets';
 
 /** A validation error without graphql-js's " Did you mean …?" (which leaks the schema when introspection is off). */
 function withoutSuggestion(error: GraphQLError): GraphQLError {
@@ -109,14 +110,12 @@ export interface SubscriptionDeps {
   rateLimits: AppConfig['rateLimits'];
   /** The client's address as Express reads it for HTTP (TRUST_PROXY applied to X-Forwarded-For). */
   clientIp: (request: IncomingMessage) => string | undefined;
-  /** GRAPHQL_MAX_SOCKETS_PER_PRINCIPAL: open subscription sockets one user or partner may hold on this instance. */
-  maxSocketsPerPrincipal: number;
+  /** This instance's open sockets (capped per user or partner: GRAPHQL_MAX_SOCKETS_PER_PRINCIPAL) and live subscriptions. */
+  sockets: LiveSockets;
 }
 
-/** Whose sockets count together: a user's over all their sessions, a partner's over all its tokens. */
-function holderOf(p: Principal): string {
-  return p.kind === 'USER' ? `USER:${p.userId}` : `PARTNER:${p.partnerId}`;
-}
+/** The subscriptions served, each with who may open it. */
+export const SUBSCRIPTION_FIELDS = Object.keys(SUBSCRIPTION_RULES);
 
 /**
  * A connection attempt without a valid credential, treated as an HTTP request without one (countUnauthenticated):
@@ -178,6 +177,9 @@ function subscribeAsSubscriber(deps: SubscriptionDeps) {
   return async (args: ExecutionArgs) => {
     const result = await subscribe(args);
     if (!(Symbol.asyncIterator in Object(result))) return result;
+    // One root field per subscription (graphql-js validates it); live until the iterator ends, however it ends.
+    const operation = operationOf(args.document, args.operationName);
+    const ended = deps.sockets.subscriptionStarted((operation && rootFields(operation, args.document)[0]) ?? 'unknown');
     const context = args.contextValue as { req?: SocketRequest };
     const req = context.req;
     const inner = (result as AsyncIterable<unknown>)[Symbol.asyncIterator]() as AsyncIterator<unknown>;
@@ -195,13 +197,21 @@ function subscribeAsSubscriber(deps: SubscriptionDeps) {
         // token, a disabled user or changed grants end the socket before the next payload, not at the next
         // periodic re-check.
         if (!result.done && req?.custosRecheck && !(await req.custosRecheck())) {
+          ended();
           await inner.return?.();
           return { done: true, value: undefined };
         }
+        if (result.done) ended();
         return result;
       },
-      return: () => (inner.return ? inner.return() : Promise.resolve({ done: true, value: undefined })),
-      throw: (e: unknown) => (inner.throw ? inner.throw(e) : Promise.reject(e)),
+      return: () => {
+        ended();
+        return inner.return ? inner.return() : Promise.resolve({ done: true, value: undefined });
+      },
+      throw: (e: unknown) => {
+        ended();
+        return inner.throw ? inner.throw(e) : Promise.reject(e);
+      },
     };
   };
 }
@@ -217,14 +227,7 @@ function grantsOf(p: Principal): string {
 }
 
 export function subscriptionOptions(deps: SubscriptionDeps) {
-  const { principals, validationRules, flushFieldAudit } = deps;
-  /**
-   * Open sockets per holder. Per-principal rate limits count operations, and an open socket costs none after
-   * its connection: without a cap, one valid credential could hold any number of sockets (memory, a timer and
-   * a credential re-check every 15 s each). graphql-ws multiplexes subscriptions over one socket, so a client
-   * needs one per browser tab, not one per subscription.
-   */
-  const openSockets = new Map<string, number>();
+  const { principals, validationRules, flushFieldAudit, sockets } = deps;
   return {
     'graphql-ws': {
       path: '/graphql',
@@ -251,13 +254,11 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         // already, and timers started now would never be cleared.
         if (ctx.extra.socket.readyState !== undefined && ctx.extra.socket.readyState !== SOCKET_OPEN) return false;
         const holder = holderOf(principal);
-        const held = openSockets.get(holder) ?? 0;
-        if (held >= deps.maxSocketsPerPrincipal) {
+        if (!sockets.admit(holder)) {
           ctx.extra.socket.close(4429, 'Too many open sockets');
           return false;
         }
         // Counted from here (nothing awaits before the socket is acknowledged) until onClose.
-        openSockets.set(holder, held + 1);
         ctx.extra.custosHolder = holder;
         /**
          * `periodic`: the timer's check between payloads. A look-up that failed (the database unreachable, the
@@ -375,9 +376,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         const holder = ctx.extra.custosHolder;
         if (holder !== undefined) {
           ctx.extra.custosHolder = undefined;
-          const left = (openSockets.get(holder) ?? 1) - 1;
-          if (left > 0) openSockets.set(holder, left);
-          else openSockets.delete(holder);
+          sockets.release(holder);
         }
       },
       // In production no "Did you mean …?": the socket validates outside Apollo, whose plugins strip them over HTTP.

@@ -258,7 +258,22 @@ describe('subscriptions over graphql-ws', () => {
     }, 60_000);
     afterAll(() => small.close());
 
+    /** This instance's gauges on /metrics: open sockets, and live `alertRaised` subscriptions. */
+    const gauges = async () => {
+      const text = (await small.http().get('/metrics')).text;
+      const read = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
+      return { sockets: read(/^custos_graphql_sockets_open (\d+)$/m), alertRaised: read(/^custos_graphql_subscriptions_live\{field="alertRaised"\} (\d+)$/m) };
+    };
+    /** The gauges move just after a socket is acknowledged or a subscription starts or ends: polled, not slept for. */
+    const gaugesReach = async (want: { sockets: number; alertRaised: number }) => {
+      for (const deadline = Date.now() + 5_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+        if (JSON.stringify(await gauges()) === JSON.stringify(want)) return;
+      }
+      expect(await gauges()).toEqual(want);
+    };
+
     it('closes a user\'s or a partner\'s socket past the cap with 4429, and frees a place when one closes', async () => {
+      expect(await gauges()).toEqual({ sockets: 0, alertRaised: 0 });
       const smallAdmin = await signInAdmin(small);
       const [officer, other] = [await createStaff(small, smallAdmin, 'COMPLIANCE_OFFICER'), await createStaff(small, smallAdmin, 'COMPLIANCE_OFFICER')];
       const partner = await partnerWithToken(small, smallAdmin, 'INTERNAL');
@@ -266,14 +281,22 @@ describe('subscriptions over graphql-ws', () => {
       const first = open(officer.accessToken);
       const second = open(officer.accessToken);
       await Promise.all([first.connected, second.connected]);
+      await gaugesReach({ sockets: 2, alertRaised: 2 });
       const third = open(officer.accessToken);
       expect(await third.closed).toBe(4429);
       // Someone else's sockets are counted apart.
       const others = open(other.accessToken);
       await others.connected;
+      await gaugesReach({ sockets: 3, alertRaised: 3 }); // the refused socket is in neither gauge
+      // A subscription the client completes is no longer live; its socket stays open.
+      const stop = second.client.subscribe({ query: 'subscription { alertRaised { id } }' }, { next: () => undefined, error: () => undefined, complete: () => undefined });
+      await gaugesReach({ sockets: 3, alertRaised: 4 });
+      stop();
+      await gaugesReach({ sockets: 3, alertRaised: 3 });
       // The refused socket took no place; a closed one gives its place back, once.
       await first.client.dispose();
       await waitFor(() => first.closeCode !== undefined);
+      await gaugesReach({ sockets: 2, alertRaised: 2 });
       const again = open(officer.accessToken);
       await again.connected;
       const oneTooMany = open(officer.accessToken);
@@ -288,10 +311,14 @@ describe('subscriptions over graphql-ws', () => {
       const [p1, p2] = [open(partner.token), open(partner.token)];
       await Promise.all([p1.connected, p2.connected]);
       expect(await open(secondToken).closed).toBe(4429);
+      // A partner may hold a socket but no subscription: refused subscriptions are never live.
+      await waitFor(() => p1.errors.length > 0 && p2.errors.length > 0);
+      await gaugesReach({ sockets: 5, alertRaised: 3 });
       for (const s of [second, others, again, p1, p2]) {
         expect(s.closeCode).toBeUndefined();
         await s.client.dispose();
       }
+      await gaugesReach({ sockets: 0, alertRaised: 0 });
     }, 30_000);
   });
 });
