@@ -28,10 +28,11 @@ export interface DemoReport {
   alertsRaised: number;
   /** Alerts that are not rule alerts (SYSTEMIC complaint spikes, SLA_BREACH), by kind. */
   otherAlerts: Record<string, number>;
-  /** Events per decision as the database holds them (every event, partner-sent and Custos' own). */
+  /** Events per decision this run recorded (every event, partner-sent and Custos' own; earlier runs' left out). */
   decisions: Record<string, number>;
   /** Decisions the partner got back from ingestEvents. */
   ingestDecisions: Record<string, number>;
+  /** This run's holds, and how many of them still wait for resolveHold. */
   holds: { placed: number; pending: number };
   complaintsByCategory: Record<string, number>;
   missed: Array<{ rule: string; customer: string }>;

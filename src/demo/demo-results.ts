@@ -8,12 +8,35 @@ interface AlertRow {
   customer: { id: string } | null;
 }
 
-/** What the rules caught, read back through GraphQL as a compliance officer would. */
+/** Events per decision, and holds still pending, over the whole database. */
+export interface DecisionCounts {
+  decisions: Record<string, number>;
+  pending: number;
+}
+
+/**
+ * The database's events per decision and pending holds, read as a compliance officer would: one count per
+ * request, since sibling fields resolve concurrently, which the embedded server handles badly.
+ */
+export async function decisionCounts(asCo: DemoClient): Promise<DecisionCounts> {
+  const count = async (filter: Record<string, string>) =>
+    (await asCo.ok<{ events: { totalCount: number } }>('query($f: EventsFilter) { events(first: 0, filter: $f) { totalCount } }', { f: filter })).events.totalCount;
+  const decisions: Record<string, number> = {};
+  for (const d of DECISIONS) decisions[d] = await count({ decision: d });
+  return { decisions, pending: await count({ decision: 'HOLD', holdStatus: 'PENDING' }) };
+}
+
+/**
+ * What the rules caught, read back through GraphQL as a compliance officer would. `before`: the counts read
+ * before this run's first event, so that decisions and holds are this run's alone when `--force` adds a run
+ * to a database that already holds others.
+ */
 export async function buildReport(
   asCo: DemoClient,
   data: DemoDataset,
   customerIds: string[],
   since: Date,
+  before: DecisionCounts,
 ): Promise<Pick<DemoReport, 'rules' | 'otherAlerts' | 'decisions' | 'holds' | 'complaintsByCategory' | 'missed' | 'unexpected' | 'alertsRaised'>> {
   // Plain pages, one rule at a time: a node asking for both `rule` and `customer` would run two loaders at
   // once, and concurrent statements are what the embedded server mishandles (docs/DEMO.md).
@@ -71,12 +94,8 @@ export async function buildReport(
   const otherAlerts: Record<string, number> = {};
   for (const a of kinds) if (a.kind !== 'RULE') otherAlerts[a.kind] = (otherAlerts[a.kind] ?? 0) + 1;
 
-  // One count per request: sibling fields resolve concurrently, which the embedded server handles badly.
-  const count = async (filter: Record<string, string>) =>
-    (await asCo.ok<{ events: { totalCount: number } }>('query($f: EventsFilter) { events(first: 0, filter: $f) { totalCount } }', { f: filter })).events.totalCount;
-  const counts: Record<string, { totalCount: number }> = {};
-  for (const d of DECISIONS) counts[d] = { totalCount: await count({ decision: d }) };
-  counts.pending = { totalCount: await count({ decision: 'HOLD', holdStatus: 'PENDING' }) };
+  const after = await decisionCounts(asCo);
+  const decisions = Object.fromEntries(DECISIONS.map((d) => [d, after.decisions[d] - (before.decisions[d] ?? 0)]));
   const stats = await asCo.ok<{ complaintStats: Array<{ key: string; count: number }> }>(
     'query($i: ComplaintStatsInput!) { complaintStats(input: $i) { key count } }',
     { i: { from: new Date(since.getTime() - 60_000).toISOString(), to: new Date(Date.now() + 60_000).toISOString(), groupBy: 'CATEGORY' } },
@@ -85,8 +104,8 @@ export async function buildReport(
     rules,
     alertsRaised: kinds.length,
     otherAlerts,
-    decisions: Object.fromEntries(DECISIONS.map((d) => [d, counts[d].totalCount])),
-    holds: { placed: counts.HOLD.totalCount, pending: counts.pending.totalCount },
+    decisions,
+    holds: { placed: decisions.HOLD, pending: after.pending - before.pending },
     complaintsByCategory: Object.fromEntries(stats.complaintStats.map((s) => [s.key, s.count])),
     missed,
     unexpected,

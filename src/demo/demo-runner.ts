@@ -13,7 +13,7 @@ import { UsersService } from '../modules/identity/users/users.service';
 import { DemoClient, DemoRequestError, signIn, type StaffSession } from './demo-client';
 import { generateDemoData, SANCTIONED_LIST, type DemoDataset, type DemoEvent } from './demo-data';
 import { DECISIONS, type DemoReport } from './demo-report';
-import { buildReport } from './demo-results';
+import { buildReport, decisionCounts } from './demo-results';
 
 export interface DemoRunOptions {
   customers: number;
@@ -147,6 +147,8 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoReport> {
         i: { code: SANCTIONED_LIST, add: data.sanctionedCounterparties },
       });
     }
+    // What earlier runs left (`--force`): the report counts this run's decisions and holds alone.
+    const countsBefore = await decisionCounts(asCo);
     lap('setup');
 
     const customerIds = await createCustomers(asPartner, data, managers.map((m) => m.id), o.progress);
@@ -157,7 +159,7 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoReport> {
     await fileComplaints(asAgent, data, customerIds, o.progress);
     lap('verificationsAndComplaints');
 
-    const report = await buildReport(asCo, data, customerIds, runStartedAt);
+    const report = await buildReport(asCo, data, customerIds, runStartedAt, countsBefore);
     lap('report');
     return {
       ...report,

@@ -15,11 +15,11 @@ describe('npm run demo', () => {
   let report: DemoReport;
   let options: DemoRunOptions;
 
-  const sql = async <T extends Record<string, unknown>>(text: string): Promise<T[]> => {
+  const sql = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => {
     const client = new Client({ connectionString: db.url });
     await client.connect();
     try {
-      return (await client.query<T>(text)).rows;
+      return (await client.query<T>(text, params)).rows;
     } finally {
       await client.end();
     }
@@ -110,5 +110,14 @@ describe('npm run demo', () => {
     for (const rule of DEMO_RULES) expect(second.rules.find((r) => r.rule === rule)).toMatchObject({ recall: 1, falsePositives: 0 });
     const [{ customers }] = await sql<{ customers: number }>('SELECT count(*)::int AS customers FROM customer');
     expect(customers).toBe(40);
+    // Decisions and holds are the second run's alone: the events of its own customers, not the first run's too.
+    const own = await sql<{ decision: string; n: number; pending: number }>(
+      `SELECT e.decision, count(*)::int AS n, count(*) FILTER (WHERE e.hold_status = 'PENDING')::int AS pending
+         FROM event e JOIN customer c ON c.id = e.customer_id WHERE c.external_ref LIKE $1 GROUP BY e.decision`,
+      [`${second.runId}%`],
+    );
+    for (const d of ['ALLOW', 'REVIEW', 'HOLD', 'BLOCK']) expect({ d, n: second.decisions[d] }).toEqual({ d, n: own.find((x) => x.decision === d)?.n ?? 0 });
+    expect(second.holds).toEqual({ placed: own.find((x) => x.decision === 'HOLD')?.n ?? 0, pending: own.reduce((a, x) => a + x.pending, 0) });
+    expect(second.holds.placed).toBeGreaterThanOrEqual(1);
   }, 120_000);
 });
