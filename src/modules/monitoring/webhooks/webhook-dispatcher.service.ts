@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { AppConfig } from '../../../config/config';
 import { APP_CONFIG } from '../../../config/config.module';
+import type { EntityManager } from 'typeorm';
 import { TransactionService } from '../../../database/transaction.service';
 import { partnerInForceSql } from '../../identity/partners/partner-standing';
 import { WebhookCircuits } from './webhook-circuits';
@@ -10,6 +11,13 @@ import { refusalOf, type RecipientState } from './webhook-recipients';
 import { WebhookSecrets } from './webhook-secrets';
 import { signatureHeader } from './webhook-signature';
 import { WebhookRetryPolicy, WEBHOOK_SETTINGS } from './webhooks.settings';
+
+/**
+ * The row as this attempt leased it: still PENDING, with the attempts before this one ($2) spent. Every write
+ * that settles or puts off an attempt is conditional on it, so a worker whose lease ran out, or a duplicate
+ * job, changes nothing another worker has already settled.
+ */
+const AT_THIS_ATTEMPT = `id = $1 AND status = 'PENDING' AND attempts = $2::int - 1`;
 
 type Claimed = RecipientState & {
   id: string; payload: Record<string, unknown>; created_at: Date; webhook_id: string; url: string;
@@ -123,7 +131,7 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     return this.tx.run(async (manager) => {
       const [rows] = (await manager.query(
         `UPDATE webhook_outbox SET locked_until = NULL, next_attempt_at = $3::timestamptz, updated_at = now()
-          WHERE id = $1 AND status = 'PENDING' AND attempts = $2::int - 1 RETURNING id`,
+          WHERE ${AT_THIS_ATTEMPT} RETURNING id`,
         [claimed.id, attempt, until.toISOString()],
       )) as [Array<{ id: string }>, number];
       if (!rows.length) return null;
@@ -158,14 +166,11 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
     const recorded = await this.tx.run(async (manager) => {
       const [rows] = (await manager.query(
         `UPDATE webhook_outbox SET status = 'DEAD', last_error = $3, locked_until = NULL, updated_at = now()
-          WHERE id = $1 AND status = 'PENDING' AND attempts = $2::int - 1 RETURNING id`,
+          WHERE ${AT_THIS_ATTEMPT} RETURNING id`,
         [claimed.id, attempt, reason],
       )) as [Array<{ id: string }>, number];
       if (!rows.length) return false;
-      await manager.query(
-        `INSERT INTO webhook_delivery (outbox_id, webhook_id, event_type, attempt, status, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, 'DEAD', NULL, $5, 0)`,
-        [claimed.id, claimed.webhook_id, claimed.event_type, attempt, reason],
-      );
+      await this.logAttempt(manager, claimed, attempt, 'DEAD', { statusCode: null, error: reason, durationMs: 0 });
       return true;
     });
     if (recorded) this.logger.warn(`webhook delivery ${claimed.id} (${claimed.event_type}) dead-lettered before attempt ${attempt}: ${reason}`);
@@ -181,21 +186,26 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnModuleDestro
         `UPDATE webhook_outbox
             SET attempts = $2::int, status = $3, next_attempt_at = COALESCE($4::timestamptz, next_attempt_at), locked_until = NULL,
                 last_status_code = $5::int, last_error = $6, delivered_at = CASE WHEN $3 = 'DELIVERED' THEN now() END, updated_at = now()
-          WHERE id = $1 AND status = 'PENDING' AND attempts = $2::int - 1
+          WHERE ${AT_THIS_ATTEMPT}
           RETURNING id`,
         [claimed.id, attempt, status === 'FAILED' ? 'PENDING' : status, nextAt?.toISOString() ?? null, result.statusCode, result.error],
       )) as [Array<{ id: string }>, number];
       // The lease ran out and another worker already settled this attempt: keep its record.
       if (!rows.length) return false;
-      await manager.query(
-        `INSERT INTO webhook_delivery (outbox_id, webhook_id, event_type, attempt, status, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [claimed.id, claimed.webhook_id, claimed.event_type, attempt, status, result.statusCode, result.error, result.durationMs],
-      );
+      await this.logAttempt(manager, claimed, attempt, status, result);
       if (nextAt) await this.queue.enqueue(manager, { outboxId: claimed.id, attempt: attempt + 1 }, nextAt);
       return true;
     });
     if (recorded && status === 'DEAD') this.logger.warn(`webhook delivery ${claimed.id} (${claimed.event_type}) dead-lettered after ${attempt} attempts: ${result.error}`);
     return recorded ? status : null;
+  }
+
+  /** The attempt's entry in the delivery log, in the transaction that settled its row. */
+  private async logAttempt(manager: EntityManager, claimed: Claimed, attempt: number, status: AttemptStatus, result: PostResult): Promise<void> {
+    await manager.query(
+      `INSERT INTO webhook_delivery (outbox_id, webhook_id, event_type, attempt, status, status_code, error, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [claimed.id, claimed.webhook_id, claimed.event_type, attempt, status, result.statusCode, result.error, result.durationMs],
+    );
   }
 
   /**
