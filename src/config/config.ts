@@ -106,6 +106,9 @@ const envSchema = z.object({
   EVENT_PARTITIONS_AHEAD_MONTHS: z.coerce.number().int().min(1).max(120).default(12),
   /** How long a LOCK_LOGIN hit locks the customer's login (SPEC §8: default 30 minutes); at most a week. */
   LOGIN_LOCK_MINUTES: z.coerce.number().int().min(1).max(10_080).default(30),
+  /** Customer snapshots the ingest path keeps between calls (0: read every call's customers), and for how long. */
+  INGEST_CUSTOMER_CACHE_SIZE: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
+  INGEST_CUSTOMER_CACHE_SECONDS: z.coerce.number().int().min(1).max(3_600).default(60),
 });
 
 export interface AppConfig {
@@ -160,6 +163,8 @@ export interface AppConfig {
   lockout: { ipFailures: number; accountFailures: number; windowMs: number; lockMs: number };
   /** Months past the current one for which the event-partition job keeps monthly partitions (1..120). */
   eventPartitionsAheadMonths: number;
+  /** INGEST_CUSTOMER_CACHE_SIZE and INGEST_CUSTOMER_CACHE_SECONDS (in milliseconds). */
+  ingestCustomerCache: { size: number; ttlMs: number };
   /** LOGIN_LOCK_MINUTES in milliseconds. */
   loginLockMs: number;
   /** Flag name → words that set it on COMMUNICATION content (CONTENT_FLAG_WORDS_FILE, else the built-in lists). */
@@ -278,6 +283,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv, options: LoadConfigOptions
       lockMs: e.LOCKOUT_DURATION_MINUTES * 60_000,
     },
     eventPartitionsAheadMonths: e.EVENT_PARTITIONS_AHEAD_MONTHS,
+    ingestCustomerCache: { size: e.INGEST_CUSTOMER_CACHE_SIZE, ttlMs: e.INGEST_CUSTOMER_CACHE_SECONDS * 1000 },
     loginLockMs: e.LOGIN_LOCK_MINUTES * 60_000,
     contentFlagWords,
   };

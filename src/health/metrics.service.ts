@@ -53,6 +53,19 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly customerLookups = new Counter({
+    name: 'custos_ingest_customer_lookups_total',
+    help: 'Customers an ingest call resolved, by where the snapshot came from (cached or read)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly staleSnapshots = new Counter({
+    name: 'custos_ingest_stale_snapshot_retries_total',
+    help: 'Ingest calls rolled back and screened again because a customer changed after its snapshot was taken',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'custos_' });
   }

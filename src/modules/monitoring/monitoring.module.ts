@@ -8,6 +8,7 @@ import { LoginLocksService } from './login-locks/login-locks.service';
 import { LiveUpdates } from './live/live-updates.service';
 import { CustomerMonitoringResolver } from './customer-monitoring.resolver';
 import { AlertsService } from './alerts/alerts.service';
+import { CustomerSnapshotCache } from './events/customer-snapshot-cache';
 import { DecisionPipeline } from './events/decision-pipeline.service';
 import { EventPartitions } from './events/event-partitions.service';
 import { EventsResolver } from './events/events.resolver';
@@ -51,7 +52,7 @@ import { RiskService } from './risk/risk.service';
       }),
       inject: [IngestService, WebhookOutbox, TransactionService, RiskService],
     },
-    RuleEngine, RulesService, AlertsService, NotificationsService, DecisionPipeline, IngestService, EventsService,
+    RuleEngine, RulesService, AlertsService, NotificationsService, CustomerSnapshotCache, DecisionPipeline, IngestService, EventsService,
     EventsResolver, AlertsResolver, RulesResolver, NotificationsResolver, CustomerMonitoringResolver,
     WatchlistsService, WatchlistsResolver,
     LiveUpdates, LiveResolver,

@@ -19,6 +19,7 @@ import { RuleEngine, type ActiveRule } from '../rules/rule-engine.service';
 import { toRuleModel, type RuleRow } from '../rules/rule-row';
 import { WebhookOutbox, type WebhookPublication } from '../webhooks/webhook-outbox.service';
 import { AlertBook, type AlertHit } from './alert-book';
+import { CustomerSnapshotCache } from './customer-snapshot-cache';
 import { compareNumbers } from '../rules/condition/semantics';
 import { ContentFlagger } from './event-flags';
 import { EVENT_COLUMNS, toEventModel, type EventRow } from './event-row';
@@ -116,6 +117,7 @@ export class DecisionPipeline {
     private readonly warnings: EarlyWarningsService,
     private readonly tx: TransactionService,
     private readonly metrics: MetricsService,
+    private readonly snapshotCache: CustomerSnapshotCache,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.flagger = new ContentFlagger(config.contentFlagWords);
@@ -158,7 +160,11 @@ export class DecisionPipeline {
       ...(evaluation.statement ? [evaluation.statement] : []),
     ]);
     const locked = new Map((lockedRows as unknown as SnapshotRow[]).map((r) => [r.id, toSnapshot(r)]));
-    if (items.some(({ event }) => snapshotChanged(event.customer, locked.get(event.customer.id) ?? event.customer))) throw new StaleCustomerSnapshot();
+    const changed = items.filter(({ event }) => snapshotChanged(event.customer, locked.get(event.customer.id) ?? event.customer));
+    if (changed.length) {
+      this.snapshotCache.forget(changed.map(({ event }) => event.customer.id));
+      throw new StaleCustomerSnapshot();
+    }
     const stored = new Map((insertedRows as unknown as EventRow[]).map((r) => [r.id, r]));
     const screened = items.flatMap(({ event }, index) => {
       const row = stored.get(event.id);
@@ -292,8 +298,13 @@ export class DecisionPipeline {
       const excludeIds = ids.slice(ids.indexOf(e.id) + 1);
       await this.warnings.evaluatePayment(manager, { customerId: e.customer.id, eventId: e.id, occurredAt: e.occurredAt, attributes: e.attributes, excludeIds });
     }
+    // The rows locked above are the customers as committed, unless this call changed them since: scoring
+    // (alerts, a payment's early warnings) may have. The others serve the next call without a look-up.
+    const changedHere = new Set(after.filter((a) => a.raised.length || a.e.type === EventType.PAYMENT).map((a) => a.e.customer.id));
     // Counted once committed: a rolled-back call screened nothing.
     this.tx.afterCommit(() => {
+      this.snapshotCache.forget(changedHere);
+      this.snapshotCache.remember([...locked.values()].filter((c) => !changedHere.has(c.id)));
       for (const { e, opened, decision } of after) {
         this.metrics.eventsScreened.inc({ type: e.type, source: e.source === 'SYSTEM' ? 'SYSTEM' : 'PARTNER' });
         this.metrics.decisions.inc({ decision });

@@ -23,6 +23,8 @@ import { PartnersService } from '../../identity/partners/partners.service';
 import { EventInput } from '../models/event.model';
 import type { EventResultModel } from '../models/event-result.model';
 import { EventType } from '../models/monitoring.enums';
+import { MetricsService } from '../../../health/metrics.service';
+import { CustomerSnapshotCache } from './customer-snapshot-cache';
 import { DecisionPipeline, StaleCustomerSnapshot, type IncomingEvent } from './decision-pipeline.service';
 import { parseInstant } from '../../../common/scalars/date-time';
 import { wellFormedEvent } from './event-input-check';
@@ -55,6 +57,8 @@ export class IngestService {
     private readonly partners: PartnersService,
     private readonly limiter: RateLimiter,
     private readonly pipeline: DecisionPipeline,
+    private readonly snapshotCache: CustomerSnapshotCache,
+    private readonly metrics: MetricsService,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -62,33 +66,35 @@ export class IngestService {
   async ingest(raw: unknown[]): Promise<Array<EventResultModel | AppError>> {
     const principal = this.context.principal as PartnerPrincipal;
     if (!Array.isArray(raw) || raw.length > MAX_EVENTS_PER_CALL) throw BadUserInputError.field('events', `must hold at most ${MAX_EVENTS_PER_CALL} events`);
-    const slots = await this.validateAll(raw, principal);
-    await this.resolveCustomers(slots, principal);
+    const validated = await this.validateAll(raw, principal);
+    const slots = await this.resolveCustomers(validated, principal, { cached: true });
     const valid = slots.filter((s) => !s.error);
     if (valid.length) {
       const perMinute = principal.eventsPerMinute !== undefined ? principal.eventsPerMinute : (await this.partners.findEntity(principal.partnerId)).eventsPerMinute;
       const bucket = partnerEventsBucket(principal.trustLevel, perMinute, this.config.rateLimits);
       await this.limiter.consumeOrThrow(bucket, principal.partnerId, valid.length, (s) => new RateLimitedError(s, 'Event rate limit reached for this partner'));
     }
+    // Under their row locks, in the transaction: nothing can change the customers between this read and the
+    // screening's own lock.
+    const underLock = () => this.resolveCustomers(validated, principal, { forUpdate: true });
     // Inside a caller's transaction nothing could be rolled back alone for a retry: lock before screening.
     const joining = this.tx.inTransaction();
     try {
-      return await this.screenInTransaction(raw.length, principal, slots, joining);
+      return await this.screenInTransaction(raw.length, principal, joining ? underLock : async () => slots);
     } catch (error) {
       if (!(error instanceof StaleCustomerSnapshot) || joining) throw error;
-      // A customer changed while this call waited for its lock (a limit, the status, the account manager): all
-      // of it rolled back; screen again from snapshots read under the lock, which nothing can change meanwhile.
-      return this.screenInTransaction(raw.length, principal, slots, true);
+      // A customer changed after its snapshot was taken (while this call waited for its lock, or since the
+      // snapshot was cached): all of it rolled back. Resolve the customers again under their locks, ids and
+      // external refs alike (a ref may name another customer by now), and screen again.
+      this.metrics.staleSnapshots.inc();
+      return this.screenInTransaction(raw.length, principal, underLock);
     }
   }
 
-  /**
-   * The screening and the call's audit entry, in one transaction. `lockFirst`: read the customers again under
-   * their row locks before screening (a retry after {@link StaleCustomerSnapshot}).
-   */
-  private async screenInTransaction(received: number, principal: PartnerPrincipal, slots: Slot[], lockFirst: boolean): Promise<Array<EventResultModel | AppError>> {
+  /** The screening and the call's audit entry, in one transaction, on the slots `resolve` gives in it. */
+  private async screenInTransaction(received: number, principal: PartnerPrincipal, resolve: () => Promise<Slot[]>): Promise<Array<EventResultModel | AppError>> {
     return this.tx.run(async (manager) => {
-      if (lockFirst) await this.refreshCustomers(slots);
+      const slots = await resolve();
       const valid = slots.filter((s) => !s.error);
       const closed = slots.filter((s) => s.closed);
       const results: Array<EventResultModel | AppError> = slots.map((s) => s.error ?? (null as never));
@@ -116,13 +122,6 @@ export class IngestService {
       });
       return results;
     });
-  }
-
-  /** The screened slots' customers read again under their row locks; one closed meanwhile makes its events CONFLICT. */
-  private async refreshCustomers(slots: Slot[]): Promise<void> {
-    const live = slots.filter((s) => s.customer && !s.error);
-    const fresh = new Map((await this.customers.snapshots([...new Set(live.map((s) => s.customer!.id))], [], { forUpdate: true })).map((c) => [c.id, c]));
-    for (const slot of live) placeCustomer(slot, fresh.get(slot.customer!.id) ?? slot.customer!);
   }
 
   /**
@@ -195,13 +194,18 @@ export class IngestService {
     return { index, input, at: at as Date };
   }
 
-  /** Ownership: an EXTERNAL partner screens only customers it onboarded; others look absent (NOT_FOUND). */
-  private async resolveCustomers(slots: Slot[], principal: PartnerPrincipal): Promise<void> {
+  /**
+   * The validated slots with their customers placed, as new slots (`validated` is left as it is, for a
+   * second resolution). Ownership: an EXTERNAL partner screens only customers it onboarded; others look
+   * absent (NOT_FOUND). `cached`: snapshots may come from the ingest cache (checked later under the lock);
+   * `forUpdate`: read under the row locks, in the caller's transaction.
+   */
+  private async resolveCustomers(validated: readonly Slot[], principal: PartnerPrincipal, options: { cached?: boolean; forUpdate?: boolean }): Promise<Slot[]> {
+    const slots = validated.map((s) => ({ ...s }));
     const pending = slots.filter((s) => !s.error);
-    const found = await this.customers.snapshots(
-      pending.map((s) => s.input.customerId).filter((v): v is string => !!v),
-      pending.map((s) => s.input.customerExternalRef).filter((v): v is string => !!v),
-    );
+    const ids = [...new Set(pending.map((s) => s.input.customerId).filter((v): v is string => !!v))];
+    const refs = [...new Set(pending.map((s) => s.input.customerExternalRef).filter((v): v is string => !!v))];
+    const found = options.cached ? await this.snapshotCache.snapshots(ids, refs) : await this.customers.snapshots(ids, refs, { forUpdate: options.forUpdate });
     const byId = new Map(found.map((c) => [c.id, c]));
     const byRef = new Map(found.map((c) => [c.externalRef, c]));
     for (const slot of pending) {
@@ -210,6 +214,7 @@ export class IngestService {
       if (!customer || !visible) slot.error = new NotFoundError('Customer');
       else placeCustomer(slot, customer);
     }
+    return slots;
   }
 
   /**
