@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
 import { RecurringJobs } from '../../src/common/jobs/recurring-jobs.service';
 import { ComplaintSlaJob } from '../../src/modules/complaints/complaint-sla.service';
 import { startTestApp, type GraphQLResponse, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { partnerWithToken } from '../helpers/monitoring';
+import { spyOnQueries } from '../helpers/postgres';
 
 type Res = Pick<GraphQLResponse, 'errors'>;
 const codeOf = (res: Res) => res.errors?.[0]?.extensions?.code;
@@ -358,7 +358,7 @@ describe('complaints', () => {
   it('counts the complaints of a list only when the client selects totalCount', async () => {
     const cust = await customer(agent.accessToken);
     for (let i = 0; i < 3; i++) await fileOk(agent.accessToken, { customerId: cust });
-    const spy = jest.spyOn(Object.getPrototypeOf(t.app.get(DataSource).createQueryRunner()) as { query: (text: string, params?: unknown[]) => Promise<unknown> }, 'query');
+    const spy = spyOnQueries(t.app);
     try {
       const page = await gqlOk<{ complaints: { nodes: unknown[] } }>(t.gql, 'query($f: ComplaintsFilter) { complaints(filter: $f, first: 2) { nodes { id } } }', { f: { customerId: cust } }, agent.accessToken);
       expect(page.complaints.nodes).toHaveLength(2);

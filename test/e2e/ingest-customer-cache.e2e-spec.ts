@@ -1,8 +1,8 @@
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
+import { spyOnQueries } from '../helpers/postgres';
 
 /**
  * The ingest path keeps the snapshots of customers it screened, so a partner's next event for one of them
@@ -21,9 +21,6 @@ describe('ingest: cached customer snapshots', () => {
   const customer = async (extra: Record<string, unknown> = {}, token = co.accessToken) =>
     (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: `cache-${++n}`, accountManagerId: am.userId, transactionLimit: '1000.00', dailyLimit: '50000.00', ...extra } }, token)).createCustomer.id;
 
-  /** Statements reaching PostgreSQL through the query runner; the spy records and changes nothing. */
-  const spyOnQueries = () =>
-    jest.spyOn(Object.getPrototypeOf(t.app.get(DataSource).createQueryRunner()) as { query: (sql: string, params?: unknown[]) => Promise<unknown> }, 'query');
   /** The customer look-ups made before a call's transaction (the screening's own lock reads `FOR UPDATE`). */
   const lookUps = (spy: ReturnType<typeof spyOnQueries>) => spy.mock.calls.filter(([text]) => /FROM customer WHERE/.test(String(text)) && !/FOR UPDATE/.test(String(text))).length;
 
@@ -55,7 +52,7 @@ describe('ingest: cached customer snapshots', () => {
   it('looks a customer up for its first event only, by id and by external ref alike', async () => {
     const c = await customer();
     const ref = `cache-${n}`;
-    const spy = spyOnQueries();
+    const spy = spyOnQueries(t.app);
     try {
       const [cachedBefore, readBefore] = [await cached(), await read()];
       expect((await send(core.token, { customerId: c })).result!.decision).toBe('ALLOW');
@@ -126,7 +123,7 @@ describe('ingest: cached customer snapshots', () => {
       const offCo = await createStaff(off, offAdmin, 'COMPLIANCE_OFFICER');
       const partner = await partnerWithToken(off, offAdmin, 'INTERNAL');
       const c = (await gqlOk<{ createCustomer: { id: string } }>(off.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: 'cache-off', transactionLimit: '1000.00', dailyLimit: '5000.00' } }, offCo.accessToken)).createCustomer.id;
-      const spy = jest.spyOn(Object.getPrototypeOf(off.app.get(DataSource).createQueryRunner()) as { query: (sql: string, params?: unknown[]) => Promise<unknown> }, 'query');
+      const spy = spyOnQueries(off.app);
       try {
         for (let i = 0; i < 3; i++) expect((await ingest(off, partner.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00' }])).data!.ingestEvents[0]!.decision).toBe('ALLOW');
         expect(lookUps(spy)).toBe(3);

@@ -1,11 +1,10 @@
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
 import { RuleEngine } from '../../src/modules/monitoring/rules/rule-engine.service';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, INGEST, newKey, partnerWithToken } from '../helpers/monitoring';
 import { sentMessages } from '../helpers/notify';
-import { inSideTransaction, lockWaiters } from '../helpers/postgres';
+import { inSideTransaction, lockWaiters, spyOnQueries } from '../helpers/postgres';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 
@@ -19,10 +18,6 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
 
   const customer = async (extra: Record<string, unknown> = {}) =>
     (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: `mon-${++n}`, accountManagerId: am.userId, transactionLimit: '1000.00', dailyLimit: '5000.00', ...extra } }, co.accessToken)).createCustomer.id;
-
-  /** A spy on the query runner's `query`, recording every statement that reaches PostgreSQL; it changes nothing. */
-  const spyOnQueries = () =>
-    jest.spyOn(Object.getPrototypeOf(t.app.get(DataSource).createQueryRunner()) as { query: (sql: string, params?: unknown[]) => Promise<unknown> }, 'query');
 
   beforeAll(async () => {
     t = await startTestApp();
@@ -301,7 +296,7 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const held = await ingest(t, core.token, ['1100.00', '1200.00', '1300.00'].map((amount) => ({ customerId: c, type: 'TRANSACTION', amount })));
     const ids = held.data!.ingestEvents.map((r) => r!.event!.id);
     await gqlOk(t.gql, 'mutation($id: ID!) { resolveHold(eventId: $id, input: {release: false}) { holdStatus } }', { id: ids[1] }, am.accessToken);
-    const spy = spyOnQueries();
+    const spy = spyOnQueries(t.app);
     try {
       const page = await gqlOk<{ customer: { events: { nodes: Array<{ id: string; holdHistory: Array<{ outcome: string }> }> } } }>(
         t.gql, 'query($c: ID!) { customer(id: $c) { events(first: 10) { nodes { id holdHistory { outcome } } } } }', { c }, co.accessToken);
@@ -317,7 +312,7 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const c = await customer();
     const base = Date.now() - 3_600_000;
     await ingest(t, core.token, Array.from({ length: 40 }, (_, i) => ({ customerId: c, type: 'LOGIN', attributes: { outcome: 'SUCCESS' }, occurredAt: new Date(base + i * 1000).toISOString() })));
-    const spy = spyOnQueries();
+    const spy = spyOnQueries(t.app);
     let pageSql: [string, unknown[]] | undefined;
     try {
       const PAGE = 'query($c: ID!) { customer(id: $c) { events(first: 5) { nodes { id } pageInfo { hasNextPage } } } }';

@@ -1,5 +1,7 @@
+import type { INestApplication } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { DataSource } from 'typeorm';
 
 /** The server tests run against: DATABASE_URL if set, else the local PostgreSQL on 127.0.0.1:5432. */
 export function serverUrl(database = 'postgres'): string {
@@ -96,4 +98,13 @@ export async function inSideTransaction(url: string, work: (side: Client) => Pro
   } finally {
     await side.end();
   }
+}
+
+/**
+ * A spy on the query runner's `query`, recording every statement the app sends through TypeORM (statements
+ * the pipelining client sends together, such as the ingest screening's round trip, do not pass here). It
+ * changes nothing; the prototype is shared by every app in the process, so restore it in a `finally`.
+ */
+export function spyOnQueries(app: INestApplication) {
+  return jest.spyOn(Object.getPrototypeOf(app.get(DataSource).createQueryRunner()) as { query: (sql: string, params?: unknown[]) => Promise<unknown> }, 'query');
 }
