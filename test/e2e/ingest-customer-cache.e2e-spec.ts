@@ -114,6 +114,14 @@ describe('ingest: cached customer snapshots', () => {
     expect((await send(shop.token, { customerId: c })).code).toBe('NOT_FOUND');
     expect((await cached()) - before).toBe(1); // found in the cache, and still not the shop's to screen
     expect(await storedFor(c)).toBe(1);
+
+    // Ownership is checked on the snapshot, so the lock compares the onboarding partner too (no API call moves
+    // a customer to another partner; the database could).
+    const own = await customer({}, shop.token);
+    expect((await send(shop.token, { customerId: own })).result!.decision).toBe('ALLOW');
+    await sql.query(`UPDATE customer SET onboarded_by_partner_id = $2 WHERE id = $1`, [own, core.id]);
+    expect((await send(shop.token, { customerId: own })).code).toBe('NOT_FOUND');
+    expect(await storedFor(own)).toBe(1);
   });
 
   it('reads every call\'s customers when the cache is off', async () => {

@@ -84,14 +84,15 @@ export function toSnapshot(r: SnapshotRow): CustomerSnapshot {
 
 /**
  * Whether `fresh` (read under the row lock) says anything a decision reads differently from `seen` (read
- * before it): a change committed in between — a limit, the status, the account manager, the risk score.
+ * before it, or cached): a change committed in between — a limit, the status, the account manager, the risk
+ * score. The onboarding partner too, which no write changes today: ownership was checked on `seen`.
  */
 export function snapshotChanged(seen: CustomerSnapshot, fresh: CustomerSnapshot): boolean {
   return (
     seen.status !== fresh.status || seen.riskLevel !== fresh.riskLevel || seen.riskScore !== fresh.riskScore || seen.verificationLevel !== fresh.verificationLevel ||
     seen.creditLevel !== fresh.creditLevel || seen.transactionLimit !== fresh.transactionLimit || seen.dailyLimit !== fresh.dailyLimit ||
     seen.restrictedLimit !== fresh.restrictedLimit || seen.accountManagerId !== fresh.accountManagerId || seen.dataKey !== fresh.dataKey ||
-    seen.externalRef !== fresh.externalRef
+    seen.externalRef !== fresh.externalRef || seen.onboardedByPartnerId !== fresh.onboardedByPartnerId
   );
 }
 
