@@ -49,12 +49,19 @@ export class CustomerSnapshotCache {
   async snapshots(ids: readonly string[], externalRefs: readonly string[]): Promise<CustomerSnapshot[]> {
     if (!this.entries) return this.customers.snapshots(ids, externalRefs);
     const found = new Map<string, CustomerSnapshot>();
-    const missingIds = ids.filter((id) => !this.take(this.fresh(id), found));
-    const missingRefs = externalRefs.filter((ref) => {
+    const missingIds: string[] = [];
+    for (const id of ids) {
+      const snapshot = this.fresh(id);
+      if (snapshot) found.set(snapshot.id, snapshot);
+      else missingIds.push(id);
+    }
+    const missingRefs: string[] = [];
+    for (const ref of externalRefs) {
       const id = this.idOfRef!.get(ref);
       const snapshot = id === undefined ? undefined : this.fresh(id);
-      return !this.take(snapshot?.externalRef === ref ? snapshot : undefined, found);
-    });
+      if (snapshot?.externalRef === ref) found.set(snapshot.id, snapshot);
+      else missingRefs.push(ref);
+    }
     const hits = ids.length + externalRefs.length - missingIds.length - missingRefs.length;
     if (hits) this.metrics.customerLookups.inc({ result: 'cached' }, hits);
     if (missingIds.length || missingRefs.length) {
@@ -92,10 +99,5 @@ export class CustomerSnapshotCache {
     if (entry.expiresAt > Date.now()) return entry.snapshot;
     this.entries!.delete(id);
     return undefined;
-  }
-
-  private take(snapshot: CustomerSnapshot | undefined, into: Map<string, CustomerSnapshot>): boolean {
-    if (snapshot) into.set(snapshot.id, snapshot);
-    return !!snapshot;
   }
 }

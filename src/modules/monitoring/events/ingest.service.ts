@@ -67,7 +67,7 @@ export class IngestService {
     const principal = this.context.principal as PartnerPrincipal;
     if (!Array.isArray(raw) || raw.length > MAX_EVENTS_PER_CALL) throw BadUserInputError.field('events', `must hold at most ${MAX_EVENTS_PER_CALL} events`);
     const validated = await this.validateAll(raw, principal);
-    const slots = await this.resolveCustomers(validated, principal, { cached: true });
+    const slots = await this.resolveCustomers(validated, principal, false);
     const valid = slots.filter((s) => !s.error);
     if (valid.length) {
       const perMinute = principal.eventsPerMinute !== undefined ? principal.eventsPerMinute : (await this.partners.findEntity(principal.partnerId)).eventsPerMinute;
@@ -76,7 +76,7 @@ export class IngestService {
     }
     // Under their row locks, in the transaction: nothing can change the customers between this read and the
     // screening's own lock.
-    const underLock = () => this.resolveCustomers(validated, principal, { forUpdate: true });
+    const underLock = () => this.resolveCustomers(validated, principal, true);
     // Inside a caller's transaction nothing could be rolled back alone for a retry: lock before screening.
     const joining = this.tx.inTransaction();
     try {
@@ -197,15 +197,15 @@ export class IngestService {
   /**
    * The validated slots with their customers placed, as new slots (`validated` is left as it is, for a
    * second resolution). Ownership: an EXTERNAL partner screens only customers it onboarded; others look
-   * absent (NOT_FOUND). `cached`: snapshots may come from the ingest cache (checked later under the lock);
-   * `forUpdate`: read under the row locks, in the caller's transaction.
+   * absent (NOT_FOUND). `underLock`: read under the row locks, in the caller's transaction; otherwise the
+   * snapshots may come from the ingest cache (the screening's lock checks them).
    */
-  private async resolveCustomers(validated: readonly Slot[], principal: PartnerPrincipal, options: { cached?: boolean; forUpdate?: boolean }): Promise<Slot[]> {
+  private async resolveCustomers(validated: readonly Slot[], principal: PartnerPrincipal, underLock: boolean): Promise<Slot[]> {
     const slots = validated.map((s) => ({ ...s }));
     const pending = slots.filter((s) => !s.error);
     const ids = [...new Set(pending.map((s) => s.input.customerId).filter((v): v is string => !!v))];
     const refs = [...new Set(pending.map((s) => s.input.customerExternalRef).filter((v): v is string => !!v))];
-    const found = options.cached ? await this.snapshotCache.snapshots(ids, refs) : await this.customers.snapshots(ids, refs, { forUpdate: options.forUpdate });
+    const found = underLock ? await this.customers.snapshots(ids, refs, { forUpdate: true }) : await this.snapshotCache.snapshots(ids, refs);
     const byId = new Map(found.map((c) => [c.id, c]));
     const byRef = new Map(found.map((c) => [c.externalRef, c]));
     for (const slot of pending) {
