@@ -10,6 +10,7 @@ import { CustomerMonitoringResolver } from './customer-monitoring.resolver';
 import { AlertsService } from './alerts/alerts.service';
 import { CustomerSnapshotCache } from './events/customer-snapshot-cache';
 import { DecisionPipeline } from './events/decision-pipeline.service';
+import { ScreeningConsequences } from './events/screening-consequences';
 import { EventPartitions } from './events/event-partitions.service';
 import { EventsResolver } from './events/events.resolver';
 import { EventsService } from './events/events.service';
@@ -52,7 +53,7 @@ import { RiskService } from './risk/risk.service';
       }),
       inject: [IngestService, WebhookOutbox, TransactionService, RiskService],
     },
-    RuleEngine, RulesService, AlertsService, NotificationsService, CustomerSnapshotCache, DecisionPipeline, IngestService, EventsService,
+    RuleEngine, RulesService, AlertsService, NotificationsService, CustomerSnapshotCache, ScreeningConsequences, DecisionPipeline, IngestService, EventsService,
     EventsResolver, AlertsResolver, RulesResolver, NotificationsResolver, CustomerMonitoringResolver,
     WatchlistsService, WatchlistsResolver,
     LiveUpdates, LiveResolver,

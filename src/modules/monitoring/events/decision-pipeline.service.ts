@@ -1,28 +1,24 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
 import type { AppConfig } from '../../../config/config';
 import { APP_CONFIG } from '../../../config/config.module';
 import { TransactionService } from '../../../database/transaction.service';
-import { MetricsService } from '../../../health/metrics.service';
-import type { EntityManager } from 'typeorm';
 import { CustomersService, SNAPSHOT_COLUMNS, snapshotChanged, toSnapshot, type CustomerSnapshot, type SnapshotRow } from '../../customers/customers.service';
 import { toAlertModel } from '../alerts/alerts.service';
 import type { AlertModel } from '../models/alert.model';
-import type { NewNotification } from '../notifications/notifications.service';
 import type { EventInput } from '../models/event.model';
 import type { EventResultModel } from '../models/event-result.model';
 import { Decision, decisionOf, EventType, HoldStatus, maxDecision, RuleAction, RuleMode } from '../models/monitoring.enums';
-import { NotificationsService } from '../notifications/notifications.service';
-import { LiveUpdates } from '../live/live-updates.service';
-import { EarlyWarningsService } from '../risk/early-warnings.service';
-import { RiskService } from '../risk/risk.service';
+import type { NewNotification } from '../notifications/notifications.service';
+import { compareNumbers } from '../rules/condition/semantics';
 import { RuleEngine, type ActiveRule } from '../rules/rule-engine.service';
 import { toRuleModel, type RuleRow } from '../rules/rule-row';
-import { WebhookOutbox, type WebhookPublication } from '../webhooks/webhook-outbox.service';
 import { AlertBook, type AlertHit } from './alert-book';
 import { CustomerSnapshotCache } from './customer-snapshot-cache';
-import { compareNumbers } from '../rules/condition/semantics';
 import { ContentFlagger } from './event-flags';
 import { EVENT_COLUMNS, toEventModel, type EventRow } from './event-row';
+import { extendLock, isLocked, mergeSpans, storedLoginLocks } from './login-lock-span';
+import { ScreeningConsequences, type DecidedBatch, type DecisionUpdate, type EventOutcome } from './screening-consequences';
 
 export interface IncomingEvent extends Omit<EventInput, 'occurredAt' | 'idempotencyKey'> {
   id: string;
@@ -86,19 +82,14 @@ export class StaleCustomerSnapshot extends Error {
 
 const HOLDABLE = new Set<string>([EventType.TRANSACTION, EventType.PAYMENT]);
 
-/** A customer's login lock as the batch has it so far: stored, then extended by the batch's LOCK_LOGIN hits. */
-type LoginLock = { lockedSince: Date; lockedUntil: Date; lifted: boolean };
-
 /**
  * A batch of events from persistence to decision, set-based: one statement stores them all (claiming their
  * idempotency keys), one evaluates every active rule's aggregates for every event (each event's windows
  * see the stored history and the earlier events of the call, never the later ones), then decisions are
  * taken in memory event by event in call order — the highest ENFORCE decision together with the customer's
  * own state, alerts deduplicated, login locks — so an earlier event's alert or lock is seen by a later one
- * exactly as if they came one per call. What the decisions cause — rule hits, alerts, decisions on the
- * events, login locks, holds, notifications, webhook outbox rows — is written afterwards, one statement
- * per kind, all in the caller's transaction, so the events and everything they caused commit together.
- * A batch of 10 and a batch of 1000 cost the same number of statements.
+ * exactly as if they came one per call. What the decisions cause is written afterwards, in the caller's
+ * transaction, by ScreeningConsequences. A batch of 10 and a batch of 1000 cost the same number of statements.
  */
 @Injectable()
 export class DecisionPipeline {
@@ -109,15 +100,10 @@ export class DecisionPipeline {
 
   constructor(
     private readonly engine: RuleEngine,
-    private readonly notifications: NotificationsService,
     private readonly customers: CustomersService,
-    private readonly live: LiveUpdates,
-    private readonly webhooks: WebhookOutbox,
-    private readonly risk: RiskService,
-    private readonly warnings: EarlyWarningsService,
     private readonly tx: TransactionService,
-    private readonly metrics: MetricsService,
     private readonly snapshotCache: CustomerSnapshotCache,
+    private readonly consequences: ScreeningConsequences,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.flagger = new ContentFlagger(config.contentFlagWords);
@@ -177,15 +163,15 @@ export class DecisionPipeline {
     const triggeredOf = screened.map(({ index }) => verdicts[index]);
     const alerts = new AlertBook();
     await alerts.load(manager, screened.flatMap(({ e }, k) => triggeredOf[k].filter((r) => r.mode === RuleMode.ENFORCE && r.actions.includes(RuleAction.RAISE_ALERT)).map((r) => alertHit(r, e))));
-    const locks = await this.loginLocks(manager, screened.filter(({ e }) => e.type === EventType.LOGIN).map(({ e }) => e.customer.id));
+    const locks = await storedLoginLocks(manager, screened.filter(({ e }) => e.type === EventType.LOGIN).map(({ e }) => e.customer.id));
     const now = screened[0].row.received_at;
 
-    const hits: Array<[string, string, string, string, string]> = [];
-    const lockWrites = new Map<string, { lockedSince: Date; lockedUntil: Date; ruleId: string }>();
-    const decided: Array<{ id: string; occurredAt: string; decision: Decision; holdStatus: HoldStatus | null; ruleIds: string[] }> = [];
-    const holds: Array<{ eventId: string; customerId: string }> = [];
+    const ruleHits: DecidedBatch['ruleHits'] = [];
+    const lockWrites: DecidedBatch['lockWrites'] = new Map();
+    const decisionUpdates: DecisionUpdate[] = [];
+    const holds: DecidedBatch['holds'] = [];
     const notes: NewNotification[] = [];
-    const after: Array<{ e: IncomingEvent; event: ReturnType<typeof toEventModel>; opened: AlertModel[]; held: boolean; raised: AlertModel[]; decision: Decision }> = [];
+    const outcomes: EventOutcome[] = [];
     for (const [k, { e, index, row: inserted }] of screened.entries()) {
       const triggered = triggeredOf[k];
       const accountManager = e.customer.accountManagerId;
@@ -193,7 +179,7 @@ export class DecisionPipeline {
       if (e.type === EventType.LOGIN && isLocked(locks.get(e.customer.id), e.occurredAt)) decision = maxDecision(decision, Decision.BLOCK);
       const raised: AlertModel[] = [];
       const opened: AlertModel[] = [];
-      for (const rule of triggered) hits.push([rule.id, e.id, e.customer.id, rule.mode, e.occurredAt.toISOString()]);
+      for (const rule of triggered) ruleHits.push([rule.id, e.id, e.customer.id, rule.mode, e.occurredAt.toISOString()]);
       for (const rule of triggered.filter((r) => r.mode === RuleMode.ENFORCE)) {
         decision = maxDecision(decision, decisionOf(rule.actions));
         if (rule.actions.includes(RuleAction.RAISE_ALERT)) {
@@ -220,7 +206,7 @@ export class DecisionPipeline {
       const row: EventRow = { ...inserted, decision, hold_status: held ? HoldStatus.PENDING : null, triggered_rule_ids: triggered.map((r) => r.id) };
       // The insert stored ALLOW, no hold and no rules: most events need no second write.
       if (row.decision !== inserted.decision || row.hold_status !== inserted.hold_status || row.triggered_rule_ids.length) {
-        decided.push({ id: e.id, occurredAt: e.occurredAt.toISOString(), decision, holdStatus: row.hold_status, ruleIds: row.triggered_rule_ids });
+        decisionUpdates.push({ id: e.id, occurredAt: e.occurredAt.toISOString(), decision, holdStatus: row.hold_status, ruleIds: row.triggered_rule_ids });
       }
       if (held) {
         holds.push({ eventId: e.id, customerId: e.customer.id });
@@ -228,89 +214,11 @@ export class DecisionPipeline {
         if (accountManager) notes.push({ userId: accountManager, kind: 'HOLD_PLACED', title: `Transaction of ${e.amount ?? '?'} ${e.currency ?? ''} held for customer ${e.customer.externalRef}`.trim(), customerId: e.customer.id, eventId: e.id });
       }
       const event = toEventModel(row);
-      after.push({ e, event, opened, held, raised, decision });
+      outcomes.push({ e, event, opened, held, raised, decision });
       results[index] = { event: { ...event, accountManagerId: accountManager }, decision, triggeredRules: triggered.map((r) => r.model), alerts: raised, duplicate: false };
     }
 
-    await alerts.write(manager);
-    if (hits.length) {
-      await manager.query(
-        `INSERT INTO rule_hit (rule_id, event_id, customer_id, mode, occurred_at) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[])`,
-        [0, 1, 2, 3, 4].map((c) => hits.map((h) => h[c])),
-      );
-    }
-    if (decided.length) {
-      await manager.query(
-        `UPDATE event SET decision = x.decision, hold_status = x.hold_status, triggered_rule_ids = ARRAY(SELECT jsonb_array_elements_text(x.rule_ids))::uuid[]
-           FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, occurred_at timestamptz, decision text, hold_status text, rule_ids jsonb)
-          WHERE event.id = x.id AND event.occurred_at = x.occurred_at`,
-        [JSON.stringify(decided.map((d) => ({ id: d.id, occurred_at: d.occurredAt, decision: d.decision, hold_status: d.holdStatus, rule_ids: d.ruleIds })))],
-      );
-    }
-    if (lockWrites.size) {
-      // One row per customer: the span its hits leave (mergeSpans, as the hits one by one would) and the rule
-      // of its last hit. The stored span merges the same way: an overlapping span widens it at either end, a
-      // later disjoint one replaces it, an earlier disjoint one leaves it. In customer order, so two batches
-      // locking the same customers never wait on each other crosswise.
-      const locked = [...lockWrites].sort(([a], [b]) => (a < b ? -1 : 1));
-      await manager.query(
-        `INSERT INTO login_lock (customer_id, locked_since, locked_until, rule_id) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::uuid[])
-         ON CONFLICT (customer_id) DO UPDATE SET
-           locked_since = CASE WHEN EXCLUDED.locked_since > login_lock.locked_until THEN EXCLUDED.locked_since
-                               WHEN EXCLUDED.locked_until < login_lock.locked_since THEN login_lock.locked_since
-                               ELSE least(login_lock.locked_since, EXCLUDED.locked_since) END,
-           locked_until = greatest(login_lock.locked_until, EXCLUDED.locked_until), rule_id = EXCLUDED.rule_id,
-           -- A late-arriving burst whose lock already ended must not undo an analyst's lift.
-           lifted_at = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_at END,
-           lifted_by = CASE WHEN EXCLUDED.locked_until > greatest(login_lock.locked_until, now()) THEN NULL ELSE login_lock.lifted_by END`,
-        [locked.map(([customerId]) => customerId), locked.map(([, w]) => w.lockedSince.toISOString()), locked.map(([, w]) => w.lockedUntil.toISOString()), locked.map(([, w]) => w.ruleId)],
-      );
-    }
-    if (holds.length) {
-      await manager.query(`INSERT INTO hold_action (event_id, customer_id, outcome) SELECT e, c, 'PLACED' FROM unnest($1::uuid[], $2::uuid[]) AS x(e, c)`, [holds.map((h) => h.eventId), holds.map((h) => h.customerId)]);
-    }
-    await this.notifications.notifyAll(manager, notes);
-    // webhooks: the sending partner's webhooks hear of new alerts and of the hold, through the outbox in this
-    // transaction (delivered by the job queue after commit). A new alert is the one this event opened.
-    const publications: WebhookPublication[] = [];
-    for (const { e, event, opened, held } of after) {
-      for (const alert of opened) publications.push(this.webhooks.alertRaised(e.source, alert, event, e.customer));
-      if (held) publications.push(this.webhooks.holdPlaced(e.source, event, e.customer));
-    }
-    await this.webhooks.publishAll(manager, publications);
-    for (const { opened } of after) for (const alert of opened) this.live.alertRaised(alert);
-    // risk: alerts raised or repeated change the score, recomputed once per customer from what the batch
-    // left; a late PAYMENT may raise CREDIT_DETERIORATION.
-    // Customers in id order: two concurrent calls lock the customer rows they recompute in the same order.
-    const rescored = [...new Set(after.filter((a) => a.raised.length).map((a) => a.e.customer.id))].sort();
-    for (const customerId of rescored) await this.risk.recompute(manager, customerId, 'alert.raised');
-    // Each PAYMENT is judged as its own call would have judged it: without the events that follow it in
-    // this one (stored already, but not there yet for the event before them).
-    const callOrder = new Map<string, string[]>(); // customer → the call's event ids, in call order
-    for (const { e } of after) {
-      const ids = callOrder.get(e.customer.id);
-      if (ids) ids.push(e.id);
-      else callOrder.set(e.customer.id, [e.id]);
-    }
-    for (const { e } of after) {
-      if (e.type !== EventType.PAYMENT) continue;
-      const ids = callOrder.get(e.customer.id)!;
-      const excludeIds = ids.slice(ids.indexOf(e.id) + 1);
-      await this.warnings.evaluatePayment(manager, { customerId: e.customer.id, eventId: e.id, occurredAt: e.occurredAt, attributes: e.attributes, excludeIds });
-    }
-    // The rows locked above are the customers as committed, unless this call changed them since: scoring
-    // (alerts, a payment's early warnings) may have. The others serve the next call without a look-up.
-    const changedHere = new Set(after.filter((a) => a.raised.length || a.e.type === EventType.PAYMENT).map((a) => a.e.customer.id));
-    // Counted once committed: a rolled-back call screened nothing.
-    this.tx.afterCommit(() => {
-      this.snapshotCache.forget(changedHere);
-      this.snapshotCache.remember([...locked.values()].filter((c) => !changedHere.has(c.id)));
-      for (const { e, opened, decision } of after) {
-        this.metrics.eventsScreened.inc({ type: e.type, source: e.source === 'SYSTEM' ? 'SYSTEM' : 'PARTNER' });
-        this.metrics.decisions.inc({ decision });
-        for (const alert of opened) this.metrics.alertsRaised.inc({ kind: alert.kind, severity: alert.severity });
-      }
-    });
+    await this.consequences.write(manager, { alerts, ruleHits, decisionUpdates, lockWrites, holds, notes, outcomes, locked });
     return results;
   }
 
@@ -346,15 +254,6 @@ export class DecisionPipeline {
     }
     return Decision.ALLOW;
   }
-
-  /** The stored login locks of these customers, to be extended in memory as the batch's hits lock them. */
-  private async loginLocks(manager: EntityManager, customerIds: string[]): Promise<Map<string, LoginLock>> {
-    if (!customerIds.length) return new Map();
-    const rows = (await manager.query(`SELECT customer_id, locked_since, locked_until, lifted_at IS NOT NULL AS lifted FROM login_lock WHERE customer_id = ANY($1::uuid[])`, [[...new Set(customerIds)]])) as Array<{
-      customer_id: string; locked_since: Date; locked_until: Date; lifted: boolean;
-    }>;
-    return new Map(rows.map((r) => [r.customer_id, { lockedSince: r.locked_since, lockedUntil: r.locked_until, lifted: r.lifted }]));
-  }
 }
 
 /**
@@ -385,35 +284,5 @@ export function laterOfSameCustomer(events: ReadonlyArray<Pick<IncomingEvent, 'i
 const alertHit = (rule: ActiveRule, e: IncomingEvent): AlertHit => ({
   ruleId: rule.id, customerId: e.customer.id, eventId: e.id, severity: rule.severity, occurredAt: e.occurredAt, dedupWindowMs: rule.dedupWindowMs,
 });
-
-/** Only logins inside the lock's span are blocked: a back-filled login from before the burst is not. */
-export function isLocked(lock: LoginLock | undefined, at: Date): boolean {
-  return !!lock && !lock.lifted && lock.lockedSince <= at && at < lock.lockedUntil;
-}
-
-type Span = { since: Date; until: Date };
-
-/**
- * A lock span after another hit's span: overlapping (or touching) spans merge; a later disjoint one starts a
- * new span (the old one is over); an earlier disjoint one (a back-filled burst) leaves the current span.
- */
-export function mergeSpans(current: Span, hit: Span): Span {
-  if (hit.since > current.until) return hit;
-  if (hit.until < current.since) return current;
-  return { since: hit.since < current.since ? hit.since : current.since, until: hit.until > current.until ? hit.until : current.until };
-}
-
-/** What the login_lock upsert does to a lock, for the later logins of the batch. */
-export function extendLock(locks: Map<string, LoginLock>, customerId: string, span: Span, now: Date): void {
-  const lock = locks.get(customerId);
-  if (!lock) {
-    locks.set(customerId, { lockedSince: span.since, lockedUntil: span.until, lifted: false });
-    return;
-  }
-  if (span.until.getTime() > Math.max(lock.lockedUntil.getTime(), now.getTime())) lock.lifted = false;
-  const merged = mergeSpans({ since: lock.lockedSince, until: lock.lockedUntil }, span);
-  lock.lockedSince = merged.since;
-  lock.lockedUntil = merged.until;
-}
 
 export type { ActiveRule };

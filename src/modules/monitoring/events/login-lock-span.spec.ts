@@ -1,4 +1,4 @@
-import { extendLock, isLocked, mergeSpans } from './decision-pipeline.service';
+import { extendLock, isLocked, mergeSpans } from './login-lock-span';
 
 const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 10, minute));
 const span = (from: number, to: number) => ({ since: at(from), until: at(to) });
