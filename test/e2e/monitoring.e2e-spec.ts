@@ -338,6 +338,35 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(eventRows(rows[0]['QUERY PLAN'][0].Plan)).toBeLessThanOrEqual(7);
   });
 
+  it('pages every event by receipt from the index of (received_at, id), reading only the page', async () => {
+    const c = await customer();
+    const base = Date.now() - 7_200_000;
+    for (let call = 0; call < 2; call++) {
+      await ingest(t, core.token, Array.from({ length: 500 }, (_, i) => ({ customerId: c, type: 'LOGIN', attributes: { outcome: 'SUCCESS' }, occurredAt: new Date(base + (call * 500 + i) * 1000).toISOString() })));
+    }
+    await sql.query('ANALYZE event');
+    const spy = spyOnQueries(t.app);
+    let pageSql: [string, unknown[]] | undefined;
+    try {
+      const res = await gqlOk<{ events: { nodes: Array<{ receivedAt: string }> } }>(t.gql, '{ events(first: 5, orderBy: {field: RECEIVED_AT, direction: DESC}) { nodes { receivedAt } } }', undefined, co.accessToken);
+      const times = res.events.nodes.map((e) => Date.parse(e.receivedAt));
+      expect(times).toHaveLength(5);
+      expect(times).toEqual([...times].sort((a, b) => b - a));
+      pageSql = spy.mock.calls.map(([text, params]) => [String(text), params as unknown[]] as [string, unknown[]]).find(([text]) => /ORDER BY e\.received_at/.test(text));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(pageSql).toBeDefined();
+    // Each partition hands over its newest rows in order (at most one more than it contributes), where a
+    // sort would read every one of the 1000+ stored events.
+    const partitions = Number((await sql.query(`SELECT count(*) AS n FROM pg_inherits WHERE inhparent = 'event'::regclass`)).rows[0].n);
+    const { rows } = await sql.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${pageSql![0]}`, pageSql![1]);
+    type PlanNode = { 'Relation Name'?: string; 'Actual Rows': number; 'Actual Loops': number; Plans?: PlanNode[] };
+    const eventRows = (node: PlanNode): number =>
+      (node['Relation Name']?.startsWith('event') ? node['Actual Rows'] * node['Actual Loops'] : 0) + (node.Plans ?? []).reduce((sum, child) => sum + eventRows(child), 0);
+    expect(eventRows(rows[0]['QUERY PLAN'][0].Plan)).toBeLessThanOrEqual(6 + partitions);
+  });
+
   it('versions rules: an ACTIVE rule is never edited in place; SHADOW rules record hits without acting', async () => {
     const create = await gqlOk<{ createRule: { id: string; version: number; status: string } }>(t.gql, `mutation($i: CreateRuleInput!) { createRule(input: $i) { id version status } }`, {
       i: { code: 'TEST_CHANNEL', name: 'ATM channel', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT', 'BLOCK'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'ATM' } } } },
