@@ -59,10 +59,11 @@ export interface DecidedBatch {
 }
 
 /**
- * Writes what a screened batch caused, one statement per kind whatever the batch's size, in the caller's
- * transaction (the events and everything they caused commit together): alerts, rule hits, decisions on the
- * events, login locks, holds, notifications, webhook outbox rows; then the customers' risk and early
- * warnings, and, once committed, the live pushes, the snapshot cache and the counters.
+ * Writes what a screened batch caused, in the caller's transaction (the events and everything they caused
+ * commit together): alerts, rule hits, decisions on the events, login locks, holds, notifications and
+ * webhook outbox rows, one statement per kind whatever the batch's size; then the risk of each customer
+ * whose alerts were raised or repeated, and each payment's early warnings; once committed, the live
+ * pushes, the snapshot cache and the counters.
  */
 @Injectable()
 export class ScreeningConsequences {
