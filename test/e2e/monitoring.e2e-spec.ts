@@ -291,6 +291,12 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const { rows } = await sql.query(`SELECT note FROM hold_action WHERE event_id = $1 AND outcome = 'REJECTED'`, [eventId]);
     expect(rows[0].note).toMatch(/^e1\./);
     expect(rows[0].note).not.toContain('stolen');
+    // Each full read of the note is audited under the customer, naming the field, not its text: the analyst's
+    // (the mutation's answer) and the account manager's.
+    const readsOf = async () => (await sql.query(`SELECT actor_id, fields, details::text AS details FROM audit_entry WHERE action = 'customer.read_pii' AND customer_id = $1 ORDER BY id`, [c])).rows;
+    const reads = await readsOf();
+    expect(reads.map((r) => [r.actor_id, r.fields])).toEqual([[analyst.userId, ['HoldAction.note']], [am.userId, ['HoldAction.note']]]);
+    for (const r of reads) expect(r.details).not.toMatch(/stolen/);
     // Erasure shreds the customer's key: the history stays, the note cannot be read any more.
     await sql.query(
       `UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL, date_of_birth = NULL, address = NULL,
@@ -299,6 +305,8 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     );
     const after = await gqlOk<{ event: { holdHistory: Array<{ outcome: string; note: string | null }> } }>(t.gql, HISTORY, { id: eventId }, co.accessToken);
     expect(after.event.holdHistory.map((h) => [h.outcome, h.note])).toEqual([['PLACED', null], ['REJECTED', null]]);
+    // Nothing was read in full, so nothing more is audited.
+    expect(await readsOf()).toHaveLength(2);
   });
 
   it('lists the hold queue with every event\'s hold history in one statement, not one per event', async () => {

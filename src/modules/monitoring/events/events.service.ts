@@ -134,7 +134,7 @@ export class EventsService {
     const byEvent = new Map<string, HoldActionModel[]>(eventIds.map((id) => [id, []]));
     for (const r of rows) {
       const note = this.customers.openForCustomer({ id: r.customer_id, dataKey: r.data_key }, holdNoteAad(r.id), r.note);
-      byEvent.get(r.event_id)?.push({ id: r.id, outcome: r.outcome, actorId: r.actor_id, note, createdAt: r.created_at });
+      byEvent.get(r.event_id)?.push({ id: r.id, outcome: r.outcome, actorId: r.actor_id, note, createdAt: r.created_at, customerId: r.customer_id });
     }
     return eventIds.map((id) => byEvent.get(id)!);
   }

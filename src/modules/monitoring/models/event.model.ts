@@ -1,7 +1,7 @@
 import { Field, ID, InputType, ObjectType } from '@nestjs/graphql';
 import { IsEnum, IsISO8601, IsObject, IsOptional, IsString, IsUUID, Matches, MaxLength, Validate, ValidatorConstraint, type ValidatorConstraintInterface } from 'class-validator';
 import { GraphQLJSON } from 'graphql-scalars';
-import { protectType } from '../../../access/field-policy';
+import { auditFullReads, protectType } from '../../../access/field-policy';
 import { Connection } from '../../../common/pagination/connection';
 import { INSTANT_TIME } from '../../../common/scalars/date-time';
 import { DecimalScalar } from '../../../common/scalars/scalars';
@@ -98,7 +98,12 @@ export class HoldActionModel {
   @Field(() => String, { nullable: true, description: "The resolver's note (RELEASED or REJECTED), stored under the customer's key: null once the customer is erased" })
   note!: string | null;
   @Field() createdAt!: Date;
+  /** The customer whose key sealed the note; not exposed, it names the customer in the read's audit entry. */
+  customerId?: string;
 }
+
+// A hold note is the customer's PII (SPEC §4), as an alert note is: reading it in full is audited under that customer.
+auditFullReads('HoldAction', { fields: ['note'], customerIdOf: (row) => row.customerId as string | undefined });
 
 protectType('Event', { subject: 'Event' });
 protectType('EventResult', { subject: 'EventResult' });
