@@ -433,6 +433,11 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     await gqlOk(t.gql, 'mutation($id: ID!) { activateRule(id: $id) { status } }', { id: v2.updateRule.id }, co.accessToken);
     const versions = await gqlOk<{ rules: { nodes: Array<{ version: number; status: string }> } }>(t.gql, '{ rules(filter: {code: "TEST_CHANNEL"}) { nodes { version status } } }', undefined, analyst.accessToken);
     expect(versions.rules.nodes).toEqual([{ version: 1, status: 'RETIRED' }, { version: 2, status: 'ACTIVE' }]);
+    // A code filter that no rule could carry is refused, not read as "no filter" (empty) or matched in vain.
+    for (const code of ['', '   ', 'test_channel', 'X'.repeat(65)]) {
+      const refused = await t.gql('query($code: String) { rules(filter: {code: $code}) { nodes { id } } }', { code }, { token: analyst.accessToken });
+      expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'code' }] });
+    }
     const blocked = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00', channel: 'ATM' }]);
     expect(blocked.data!.ingestEvents[0]!.decision).toBe('BLOCK');
     await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: v2.updateRule.id }, co.accessToken);

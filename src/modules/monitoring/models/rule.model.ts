@@ -31,9 +31,13 @@ export const RuleConnection = Connection(RuleModel, 'RuleConnection');
 // Field by field: an account manager meets a rule only as the one behind its alerts, and sees what names it.
 protectType('Rule', { subject: 'Rule' });
 
+/** A rule's code: what `createRule` accepts, and so all a `rules` filter can match. */
+const RULE_CODE = /^[A-Z][A-Z0-9_]{1,63}$/;
+const RULE_CODE_MESSAGE = 'x must be UPPER_SNAKE_CASE, 2–64 characters';
+
 @InputType()
 export class CreateRuleInput {
-  @Field() @Matches(/^[A-Z][A-Z0-9_]{1,63}$/, { message: 'x must be UPPER_SNAKE_CASE, 2–64 characters' }) code!: string;
+  @Field() @Matches(RULE_CODE, { message: RULE_CODE_MESSAGE }) code!: string;
   @Field() @Text(200) name!: string;
   @Field({ nullable: true }) @Text(2000, { optional: true }) description?: string;
   @Field(() => [EventType]) @ArrayMinSize(1, { message: 'x must name at least one event type' }) @ArrayMaxSize(7) @IsEnum(EventType, { each: true }) eventTypes!: EventType[];
@@ -58,6 +62,6 @@ export class UpdateRuleInput {
 
 @InputType()
 export class RulesFilter {
-  @Field({ nullable: true }) @IsOptional() code?: string;
+  @Field({ nullable: true }) @IsOptional() @Matches(RULE_CODE, { message: RULE_CODE_MESSAGE }) code?: string;
   @Field(() => RuleStatus, { nullable: true }) @IsOptional() @IsEnum(RuleStatus) status?: RuleStatus;
 }
