@@ -416,6 +416,33 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(eventRowsRead(rows[0]['QUERY PLAN'][0].Plan)).toBeLessThanOrEqual(6 + partitions);
   });
 
+  it('reads the amount when a sum, avg or max names no field', async () => {
+    const create = await gqlOk<{ createRule: { id: string } }>(t.gql, `mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }`, {
+      i: {
+        code: 'TEST_SUM_NO_FIELD', name: 'Channel SUMTEST over 250 an hour', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['REVIEW'],
+        condition: { all: [
+          { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'SUMTEST' } } },
+          { compare: { left: { aggregate: { fn: 'sum', eventTypes: ['TRANSACTION'], window: 'PT1H' } }, op: 'gt', right: { value: 250 } } },
+        ] },
+      },
+    }, analyst.accessToken);
+    await gqlOk(t.gql, 'mutation($id: ID!) { activateRule(id: $id) { status } }', { id: create.createRule.id }, co.accessToken);
+    try {
+      const c = await customer();
+      const decisions: Array<string | null> = [];
+      for (const amount of ['100.00', '100.00', '100.00']) {
+        const res = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount, channel: 'SUMTEST' }]);
+        decisions.push(res.data!.ingestEvents[0]!.decision);
+      }
+      // 100, 200, then 300 > 250: the third is reviewed, by this rule alone.
+      expect(decisions).toEqual(['ALLOW', 'ALLOW', 'REVIEW']);
+      const hits = await sql.query(`SELECT count(*)::int AS n FROM rule_hit WHERE rule_id = $1`, [create.createRule.id]);
+      expect(hits.rows).toEqual([{ n: 1 }]);
+    } finally {
+      await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: create.createRule.id }, co.accessToken);
+    }
+  });
+
   it('versions rules: an ACTIVE rule is never edited in place; SHADOW rules record hits without acting', async () => {
     const create = await gqlOk<{ createRule: { id: string; version: number; status: string } }>(t.gql, `mutation($i: CreateRuleInput!) { createRule(input: $i) { id version status } }`, {
       i: { code: 'TEST_CHANNEL', name: 'ATM channel', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT', 'BLOCK'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'ATM' } } } },

@@ -41,6 +41,10 @@ describe('buildAggregateQuery: statement shape', () => {
     [{ fn: 'sum', field: 'amount' }, /^SELECT coalesce\(sum\(amount\) FILTER \(WHERE .*\), 0\)::text AS a0/],
     [{ fn: 'avg', field: 'amount' }, /^SELECT \(avg\(amount\) FILTER \(WHERE .*\)\)::text AS a0 /],
     [{ fn: 'max', field: 'amount' }, /^SELECT \(max\(amount\) FILTER \(WHERE .*\)\)::text AS a0 /],
+    // Without a field, sum, avg and max read the amount.
+    [{ fn: 'sum' }, /^SELECT coalesce\(sum\(amount\) FILTER \(WHERE .*\), 0\)::text AS a0/],
+    [{ fn: 'avg' }, /^SELECT \(avg\(amount\) FILTER \(WHERE .*\)\)::text AS a0 /],
+    [{ fn: 'max' }, /^SELECT \(max\(amount\) FILTER \(WHERE .*\)\)::text AS a0 /],
     [{ fn: 'distinctCount', field: 'deviceId' }, /^SELECT count\(DISTINCT device_id\) FILTER \(WHERE /],
     [{ fn: 'distinctCount', field: 'amount' }, /^SELECT count\(DISTINCT amount\) FILTER \(WHERE /],
     [{ fn: 'distinctCount', field: 'counterpartyRef' }, /^SELECT count\(DISTINCT counterparty_ref\) FILTER/],

@@ -213,7 +213,9 @@ function aggregate(node: unknown, path: string, depth: number, st: State): void 
     if (field === 'flags') fail(st, `${path}.field`, 'must be a single-valued field, not flags: count flagged events with a where on flags');
     else if (field !== undefined) fieldName(field, `${path}.field`, st);
   } else if (field === undefined) {
-    fail(st, `${path}.field`, fn === 'distinctCount' ? 'is required: distinctCount counts distinct values of a field' : `is required: ${fn} needs amount or attributes.<key>`);
+    // SPEC makes `field` optional: sum, avg and max then read the amount, the one numeric column; a distinct
+    // count has no such natural field.
+    if (fn === 'distinctCount') fail(st, `${path}.field`, 'is required: distinctCount counts distinct values of a field');
   } else if (fn === 'distinctCount') {
     if (field === 'flags') fail(st, `${path}.field`, 'must be a single-valued field, not flags');
     else fieldName(field, `${path}.field`, st);
