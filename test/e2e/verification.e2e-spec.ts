@@ -190,7 +190,21 @@ describe('customer verification', () => {
       // Nothing was earned or recorded by the refused attempts.
       expect(await level(cust)).toBe('NONE');
       expect((await verificationEvents(cust)).length).toBe(0);
+      // The refused completion is in the audit log all the same, as the refused start is.
+      const refused = (await audits(cust)).filter((e) => e.action === 'verification.complete');
+      expect([status, refused.map((e) => [e.outcome, e.actor_id, e.resource_id, e.details.answer, e.details.customerStatus])]).toEqual([
+        status, [['DENIED', agent.userId, open.verificationId, 'CUSTOMER_CLOSED', status]],
+      ]);
     }
+  });
+
+  it('refuses to complete a provider check as a code, and records the refusal', async () => {
+    const cust = await customer(agent.accessToken);
+    const checked = await recordOk(co.accessToken, { customerId: cust });
+    const res = await complete(agent.accessToken, checked.id, '123456');
+    expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', fieldErrors: [{ path: 'verificationId', message: 'is not a one-time-code challenge' }] });
+    const refused = (await audits(cust)).filter((e) => e.action === 'verification.complete');
+    expect(refused.map((e) => [e.outcome, e.actor_id, e.resource_id, e.details.answer])).toEqual([['ERROR', agent.userId, checked.id, 'NOT_A_CODE_CHALLENGE']]);
   });
 
   it('refuses a code after five minutes (EXPIRED), on a clock the test moves', async () => {

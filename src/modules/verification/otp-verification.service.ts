@@ -115,11 +115,17 @@ export class OtpVerificationService {
   async complete(input: CompleteCustomerVerificationInput): Promise<VerificationModel> {
     const principal = this.reader.principal();
     const found = await this.reader.find(input.verificationId, 'verificationId');
-    if (!OTP_METHODS.has(found.method)) throw BadUserInputError.field('verificationId', 'is not a one-time-code challenge');
     if (!this.reader.ability().can('create', subject('Verification', { accountManagerId: found.account_manager_id, onboardedByPartnerId: found.onboarded_by_partner_id }) as never)) {
       throw new ForbiddenError('Not allowed to verify this customer');
     }
-    if (isClosedCustomer(found.customer_status)) throw new ConflictError(`The customer is ${found.customer_status}: no verification`);
+    // Code checks record their own outcomes (the failed-mutation audit leaves them alone), so the two refusals
+    // before the attempt is looked at are recorded here.
+    const refuse = async (outcome: 'DENIED' | 'ERROR', answer: string, error: Error): Promise<never> => {
+      await this.audit.record({ action: 'verification.complete', outcome, resourceType: 'Verification', resourceId: found.id, customerId: found.customer_id, details: { answer, method: found.method, customerStatus: found.customer_status } });
+      throw error;
+    };
+    if (!OTP_METHODS.has(found.method)) return refuse('ERROR', 'NOT_A_CODE_CHALLENGE', BadUserInputError.field('verificationId', 'is not a one-time-code challenge'));
+    if (isClosedCustomer(found.customer_status)) return refuse('DENIED', 'CUSTOMER_CLOSED', new ConflictError(`The customer is ${found.customer_status}: no verification`));
     const code = input.code.trim();
     return this.tx.run(async (manager) => {
       // The customer first (a start supersedes challenges under the same lock), then the challenge itself.
