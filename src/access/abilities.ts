@@ -4,7 +4,7 @@ import { Role, type PartnerPrincipal, type Principal, type StaffPrincipal } from
 /** Verbs of the permission model, in the domain's words. */
 export type Action =
   | 'manage' | 'read' | 'readMasked' | 'readAfterStepUp' | 'create' | 'update' | 'erase' | 'ingest' | 'activate' | 'retire' | 'assign'
-  | 'transition' | 'resolve' | 'file' | 'handle' | 'open' | 'note' | 'propose' | 'decide' | 'export' | 'verify';
+  | 'transition' | 'resolve' | 'file' | 'handle' | 'feedback' | 'open' | 'note' | 'propose' | 'decide' | 'export' | 'verify';
 
 /** Things permissions are about. */
 export type SubjectName =
@@ -48,7 +48,7 @@ function staffRules(p: StaffPrincipal, { can }: AbilityBuilder<AppAbility>): voi
       can('manage', 'Watchlist');
       can(['assign', 'transition'], 'Alert');
       can('resolve', 'Hold');
-      can(['file', 'handle'], 'Complaint');
+      can(['file', 'handle', 'feedback'], 'Complaint');
       can('create', 'Verification');
       can(['open', 'note', 'update'], 'Case');
       can(['propose', 'decide'], 'Sanction');
@@ -68,7 +68,7 @@ function staffRules(p: StaffPrincipal, { can }: AbilityBuilder<AppAbility>): voi
     case Role.AGENT:
       can(['create', 'update'], 'Customer');
       can(['create', 'read'], 'Consent');
-      can(['file', 'handle', 'read'], 'Complaint');
+      can(['file', 'handle', 'feedback', 'read'], 'Complaint');
       can(['create', 'read'], 'Verification');
       break;
     case Role.ACCOUNT_MANAGER: {
@@ -80,7 +80,7 @@ function staffRules(p: StaffPrincipal, { can }: AbilityBuilder<AppAbility>): voi
       // logic: rules are read by compliance and analysts only.
       can('read', 'Rule', RULE_SUMMARY_FIELDS);
       can('resolve', 'Hold', own);
-      can(['file', 'handle'], 'Complaint', own);
+      can(['file', 'handle', 'feedback'], 'Complaint', own);
       can('create', 'Verification', own);
       break;
     }
@@ -162,7 +162,9 @@ function partnerRules(p: PartnerPrincipal, { can }: AbilityBuilder<AppAbility>):
         break;
       case 'complaints:write':
         can('file', 'Complaint', own);
-        can('handle', 'Complaint', { filedByPartnerId: p.partnerId });
+        // Partners do not handle complaints (SPEC §4); of the handling mutations they get only the feedback on
+        // what they filed (§8), so the guard refuses the others before any input is validated.
+        can('feedback', 'Complaint', { filedByPartnerId: p.partnerId });
         break;
       case 'verifications:write':
         can('create', 'Verification', own);

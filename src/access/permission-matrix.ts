@@ -11,7 +11,8 @@ export const MATRIX_PRINCIPALS: Array<{ label: string; principal: Principal; own
   {
     label: 'PARTNER (own)',
     principal: { kind: 'PARTNER' as const, partnerId: 'p-self', tokenId: 't', trustLevel: TrustLevel.EXTERNAL, scopes: [...PARTNER_SCOPES] },
-    own: { onboardedByPartnerId: 'p-self' },
+    // Its customers are those it onboarded; its complaints those it filed.
+    own: { onboardedByPartnerId: 'p-self', filedByPartnerId: 'p-self' },
   },
 ];
 
@@ -51,6 +52,8 @@ const ACTIONS: Array<{ label: string; action: Parameters<AppAbility['can']>[0]; 
   { label: 'alerts: assign, transition', action: 'transition', subject: 'Alert' },
   { label: 'resolveHold', action: 'resolve', subject: 'Hold' },
   { label: 'complaints: file', action: 'file', subject: 'Complaint' },
+  { label: 'complaints: handle', action: 'handle', subject: 'Complaint' },
+  { label: 'recordComplaintFeedback', action: 'feedback', subject: 'Complaint' },
   { label: 'customer verification', action: 'create', subject: 'Verification' },
   { label: 'cases: open, note', action: 'open', subject: 'Case' },
   { label: 'propose sanction', action: 'propose', subject: 'Sanction' },

@@ -510,6 +510,10 @@ describe('complaints', () => {
     // Partners do not handle complaints, but record the customer's feedback on what they filed.
     expect(codeOf(await act(partnerA.token, 'acknowledgeComplaint', mine.id))).toBe('FORBIDDEN');
     expect(codeOf(await act(partnerA.token, 'addComplaintNote', mine.id, ', note: $note', { note: 'x' }))).toBe('FORBIDDEN');
+    // Refused before its input is looked at (authorization before validation): FORBIDDEN, never BAD_USER_INPUT.
+    expect(codeOf(await act(partnerA.token, 'addComplaintNote', mine.id, ', note: $note', { note: '   ' }))).toBe('FORBIDDEN');
+    expect(codeOf(await act(partnerA.token, 'reopenComplaint', mine.id, ', reason: $reason', { reason: 'x'.repeat(5000) }))).toBe('FORBIDDEN');
+    expect(codeOf(await resolve(partnerA.token, mine.id, { summary: '   ', remedy: 'REFUND', amount: '1.005' }))).toBe('FORBIDDEN');
     await actOk(agent.accessToken, 'acknowledgeComplaint', mine.id);
     await actOk(agent.accessToken, 'startInvestigation', mine.id);
     await resolve(agent.accessToken, mine.id);

@@ -85,7 +85,7 @@ export class ComplaintsResolver {
     return this.workflow.resolve(id, input);
   }
 
-  @Policy('handle', 'Complaint')
+  @Policy('feedback', 'Complaint')
   @Mutation(() => ComplaintModel, { description: 'On a RESOLVED or CLOSED complaint, by staff or by the partner that filed it (complaints:write)' })
   recordComplaintFeedback(@Args('id', { type: () => ID }) id: string, @Args('input') input: RecordComplaintFeedbackInput): Promise<ComplaintModel> {
     return this.workflow.recordFeedback(id, input);
