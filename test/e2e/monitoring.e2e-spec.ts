@@ -440,6 +440,34 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     }
   });
 
+  it("reads the evaluated customer's attributes inside an aggregate's where, per customer, alone and in a batch", async () => {
+    const onChannel = { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'HALFLIMIT' } } };
+    // Past transactions above half of this customer's transactionLimit, three in a week.
+    const aboveHalf = { compare: { left: { field: 'amount' }, op: 'gt', right: { mul: [{ customer: 'transactionLimit' }, { value: 0.5 }] } } };
+    const counted = { aggregate: { fn: 'count', eventTypes: ['TRANSACTION'], window: 'P7D', where: { all: [onChannel, aboveHalf] } } };
+    const create = await gqlOk<{ createRule: { id: string } }>(t.gql, `mutation($i: CreateRuleInput!) { createRule(input: $i) { id } }`, {
+      i: { code: 'TEST_HALF_LIMIT', name: 'Three above half the limit in a week', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['REVIEW'],
+        condition: { all: [onChannel, { compare: { left: counted, op: 'gte', right: { value: 3 } } }] } },
+    }, analyst.accessToken);
+    await gqlOk(t.gql, 'mutation($id: ID!) { activateRule(id: $id) { status } }', { id: create.createRule.id }, co.accessToken);
+    try {
+      const [wide, narrow] = [await customer({ transactionLimit: '1000.00' }), await customer({ transactionLimit: '200.00' })];
+      const send = async (c: string, amount: string) =>
+        (await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount, channel: 'HALFLIMIT' }])).data!.ingestEvents[0]!.decision;
+      // 600 is above 500, 400 is not: the third above half is the fourth event.
+      expect([await send(wide, '600.00'), await send(wide, '400.00'), await send(wide, '600.00'), await send(wide, '600.00')]).toEqual(['ALLOW', 'ALLOW', 'ALLOW', 'REVIEW']);
+      // One call for two customers: the same amounts count for the one whose half-limit they pass, not the other.
+      const [wide2, narrow2] = [await customer({ transactionLimit: '1000.00' }), await customer({ transactionLimit: '200.00' })];
+      const batch = await ingest(t, core.token, [wide2, narrow2, wide2, narrow2, wide2, narrow2].map((c) => ({ customerId: c, type: 'TRANSACTION', amount: '150.00', channel: 'HALFLIMIT' })));
+      expect(batch.data!.ingestEvents.map((r) => r!.decision)).toEqual(['ALLOW', 'ALLOW', 'ALLOW', 'ALLOW', 'ALLOW', 'REVIEW']);
+      // The customer's value when the event is screened: a raised limit stops the count at once.
+      await gqlOk(t.gql, 'mutation($id: ID!) { updateCustomer(id: $id, input: {transactionLimit: "10000.00"}) { id } }', { id: narrow }, co.accessToken);
+      expect([await send(narrow, '150.00'), await send(narrow, '150.00'), await send(narrow, '150.00')]).toEqual(['ALLOW', 'ALLOW', 'ALLOW']);
+    } finally {
+      await gqlOk(t.gql, 'mutation($id: ID!) { retireRule(id: $id) { status } }', { id: create.createRule.id }, co.accessToken);
+    }
+  });
+
   it('versions rules: an ACTIVE rule is never edited in place; SHADOW rules record hits without acting', async () => {
     const create = await gqlOk<{ createRule: { id: string; version: number; status: string } }>(t.gql, `mutation($i: CreateRuleInput!) { createRule(input: $i) { id version status } }`, {
       i: { code: 'TEST_CHANNEL', name: 'ATM channel', eventTypes: ['TRANSACTION'], severity: 'LOW', actions: ['RAISE_ALERT', 'BLOCK'], mode: 'SHADOW', condition: { compare: { left: { field: 'channel' }, op: 'eq', right: { value: 'ATM' } } } },

@@ -89,7 +89,7 @@ export function prepareEvaluation(
   const lastActivity = undecided.some((r) => r.compiled.customerAttributes.includes('daysSinceLastActivity'));
   const built = undecided.length
     ? buildAggregateQuery(undecided.flatMap((r) => r.compiled.aggregates), {
-        customerId: customer.id, occurredAt: event.occurredAt.toISOString(), event: eventView, list,
+        customerId: customer.id, occurredAt: event.occurredAt.toISOString(), event: eventView, customer: customerView, list,
         lastActivityExcluding: lastActivity ? event.id : undefined, excludeIds,
       })
     : null;

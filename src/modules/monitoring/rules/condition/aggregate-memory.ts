@@ -7,7 +7,7 @@ import { decimalKey, readField, toDecimal, toText } from './semantics';
  * The meaning of an aggregate, computed over events in memory. It is the reference `buildAggregateQuery`
  * is tested against, and serves backtests or callers that already hold the customer's events.
  * `rows` are the customer's events shaped like `EvaluationContext.event` with `type` and `occurredAt`;
- * `current` is the event being evaluated. Values are exact, shaped as `readAggregateRow` gives them: counts as
+ * `current` is the event being evaluated and `customer` its customer (for `customer` operands in `where`). Values are exact, shaped as `readAggregateRow` gives them: counts as
  * numbers; sum, avg and max as decimal text (avg to 20 decimal places, where PostgreSQL keeps at least 16
  * significant digits).
  */
@@ -16,6 +16,7 @@ export function computeAggregateInMemory(
   rows: readonly Record<string, unknown>[],
   current: Record<string, unknown>,
   list: (code: string) => ReadonlySet<string>,
+  customer: Record<string, unknown> = {},
 ): number | string | null {
   const end = timeOf(current.occurredAt) - spec.offsetMs;
   const start = end - spec.windowMs;
@@ -23,7 +24,7 @@ export function computeAggregateInMemory(
   const matching = rows.filter((row) => {
     const t = timeOf(row.occurredAt);
     return (
-      spec.eventTypes.includes(row.type as never) && t > start && t <= end && (where === null || where(row, current, list))
+      spec.eventTypes.includes(row.type as never) && t > start && t <= end && (where === null || where(row, current, list, customer))
     );
   });
   if (spec.fn === 'count') return matching.length;

@@ -34,6 +34,7 @@ const attrValues = ['FAILURE', 'SUCCESS', 'failure', 7, 30, '31', '12.5', 'abc',
 function randomEvent(customerId: string): Record<string, unknown> {
   const attributes: Record<string, unknown> = {};
   for (const k of ['outcome', 'daysLate', 'fields', 'vip']) if (rnd() < 0.7) attributes[k] = pick(attrValues);
+  if (rnd() < 0.8) attributes.tier = pick(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL', 'high', 3, null, 'BASIC', 'VERIFIED']);
   return {
     customerId,
     type: pick(ALL),
@@ -91,6 +92,20 @@ const wheres: unknown[] = [
   { any: [cmp(f('channel'), 'eq', v('APP')), { all: [cmp(f('country'), 'eq', cur('country')), { not: cmp(f('amount'), 'gt', v(100)) }] }] },
 ];
 
+/** Wheres reading the evaluated customer's attributes, bound per event like `current`. */
+const customerWheres: unknown[] = [
+  cmp(f('amount'), 'gt', { customer: 'transactionLimit' }),
+  cmp(f('amount'), 'lte', { mul: [{ customer: 'dailyLimit' }, v(0.1)] }),
+  cmp({ customer: 'riskScore' }, 'lt', f('amount')),
+  cmp(f('attributes.daysLate'), 'lt', { customer: 'accountAgeDays' }),
+  cmp(f('attributes.tier'), 'gte', { customer: 'riskLevel' }),
+  cmp(f('attributes.tier'), 'eq', { customer: 'creditLevel' }),
+  cmp({ customer: 'verificationLevel' }, 'lt', f('attributes.tier')),
+  cmp(f('attributes.outcome'), 'ne', { customer: 'status' }),
+  { all: [cmp({ customer: 'status' }, 'eq', v('RESTRICTED')), cmp(f('amount'), 'gt', v(100))] },
+  cmp({ customer: 'transactionLimit' }, 'eq', v(null)),
+];
+
 function specs(): AggregateSpec[] {
   const out: AggregateSpec[] = [];
   // Compared with a customer attribute: exact values.
@@ -117,7 +132,9 @@ function specs(): AggregateSpec[] {
   add({ fn: 'avg', field: 'attributes.daysLate', eventTypes: ALL, window: 'P90D' });
   add({ fn: 'distinctCount', field: 'amount', eventTypes: ALL, window: 'P90D' });
   add({ fn: 'distinctCount', field: 'attributes.outcome', eventTypes: ALL, window: 'P90D' });
-  for (const where of wheres) add({ fn: 'count', eventTypes: ALL, window: 'P90D', where });
+  for (const where of [...wheres, ...customerWheres]) add({ fn: 'count', eventTypes: ALL, window: 'P90D', where });
+  for (const where of customerWheres.slice(0, 3)) add({ fn: 'sum', field: 'amount', eventTypes: ALL, window: 'P30D', where });
+  capped({ fn: 'count', eventTypes: ALL, window: 'P60D', where: customerWheres[0] }, 2);
   for (const k of [0, 1, 3, 10, 1000]) {
     capped({ fn: 'count', eventTypes: ['LOGIN', 'PAYMENT'], window: 'P30D' }, k);
     capped({ fn: 'count', eventTypes: ALL, window: 'P2D', offset: 'PT12H' }, k);
@@ -161,8 +178,21 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
   const all = specs();
   const currents: Record<string, unknown>[] = [0, 1, 2, 3, 4, 5].map((i) => ({ ...mine[i], occurredAt: new Date(NOW - i * 3_600_000).toISOString() }));
   currents.push({ ...mine[6], deviceId: null, amount: null, flags: [], attributes: {}, occurredAt: new Date(NOW).toISOString() });
-  const queries = currents.map((current) =>
-    buildAggregateQuery(all, { customerId: current.customerId as string, occurredAt: current.occurredAt as string, event: current, list })!,
+  // The customer as each event saw it (its snapshot may change between events): some values missing.
+  const customers: Record<string, unknown>[] = currents.map((_, i) => ({
+    riskLevel: ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL', null][i % 5],
+    riskScore: [0, 35, 72.5, 100][i % 4],
+    status: ['ACTIVE', 'RESTRICTED', 'SUSPENDED'][i % 3],
+    transactionLimit: ['250.50', '1000', null, '0.01'][i % 4],
+    dailyLimit: ['5000', null, '100000.00'][i % 3],
+    verificationLevel: ['NONE', 'BASIC', 'VERIFIED', 'ENHANCED'][i % 4],
+    creditLevel: ['HIGH', 'LOW', 'MEDIUM'][i % 3],
+    accountAgeDays: [12.75, 400, 0.5][i % 3],
+  }));
+  const queries = currents.map((current, i) =>
+    buildAggregateQuery(all, {
+      customerId: current.customerId as string, occurredAt: current.occurredAt as string, event: current, customer: customers[i], list,
+    })!,
   );
   // The same queries as one statement, as a batch of events runs them (the last current twice: two ordinals).
   const batch = combineAggregateQueries([...queries, queries[queries.length - 1]].map((query, ord) => ({ ord, query })))!;
@@ -217,7 +247,7 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
     currents.forEach((current, i) => {
       const got = readAggregateRow(queries[i], results[i][0]);
       for (const spec of new Map(all.map((s) => [s.key, s])).values()) {
-        const exact = computeAggregateInMemory(spec, mine, current, list);
+        const exact = computeAggregateInMemory(spec, mine, current, list, customers[i]);
         // Uses of one key merge to the largest cap, or to an exact count when one use has none.
         const caps = all.filter((s) => s.key === spec.key).map((s) => s.countCap);
         const cap = caps.includes(undefined) ? undefined : Math.max(...(caps as number[]));
@@ -250,9 +280,9 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
     expect(sqlCapped.length).toBe([...cappedKeys].filter((k) => !all.some((s) => s.key === k && s.countCap === undefined)).length);
     let below = 0;
     let stopped = 0;
-    currents.forEach((current) => {
+    currents.forEach((current, i) => {
       for (const spec of all.filter((s) => s.countCap !== undefined)) {
-        const exact = computeAggregateInMemory(spec, mine, current, list) as number;
+        const exact = computeAggregateInMemory(spec, mine, current, list, customers[i]) as number;
         if (exact < spec.countCap!) below++;
         else stopped++;
       }
@@ -267,6 +297,15 @@ describe('aggregate SQL on PostgreSQL (PGlite) agrees with the in-memory referen
       computeAggregateInMemory(compileCondition(cmp({ aggregate: { fn: 'count', eventTypes: ALL, window: 'P90D', ...(where ? { where } : {}) } }, 'gt', v(0))).aggregates[0], mine, at, list) as number;
     const total = count();
     expect(wheres.filter((w) => count(w) > 0 && count(w) < total).length).toBeGreaterThan(wheres.length * 0.7);
+  });
+
+  it("sees non-trivial data in the wheres that read the customer: each matches some events for some customers' values", () => {
+    for (const where of customerWheres) {
+      const [spec] = compileCondition(cmp({ aggregate: { fn: 'count', eventTypes: ALL, window: 'P90D', where } }, 'gt', v(0))).aggregates;
+      const counts = currents.map((current, i) => computeAggregateInMemory(spec, mine, current, list, customers[i]) as number);
+      expect({ where, matched: counts.some((n) => n > 0) }).toEqual({ where, matched: true });
+      expect({ where, unmatched: counts.some((n) => n < mine.length) }).toEqual({ where, unmatched: true });
+    }
   });
 
   it('returns sums, averages and maxima with every digit, alone and in a combined statement', () => {

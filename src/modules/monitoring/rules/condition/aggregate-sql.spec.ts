@@ -211,6 +211,31 @@ describe('buildAggregateQuery: where', () => {
     expect(sqlOf({ fn: 'count', where }, { event: { channel: 'APP', flags: ['X'] } }).sql).toContain('(FALSE AND TRUE)');
   });
 
+  it("binds the customer's attributes like current fields", () => {
+    const where = cmp({ field: 'amount' }, 'gt', { mul: [{ customer: 'transactionLimit' }, { value: 0.5 }] });
+    const q = sqlOf({ fn: 'count', where }, { customer: { transactionLimit: '1000.00' } });
+    expect(q.sql).toMatch(/COALESCE\(amount > \$5::numeric, false\)/);
+    expect(q.params[4]).toBe('500');
+    const statusOnly = cmp({ customer: 'status' }, 'eq', { value: 'RESTRICTED' });
+    expect(sqlOf({ fn: 'count', where: statusOnly }, { customer: { status: 'RESTRICTED' } }).sql).toContain('FILTER (WHERE type = ANY($3::text[]) AND occurred_at > $2::timestamptz - $4::interval AND TRUE)');
+    expect(sqlOf({ fn: 'count', where: statusOnly }, { customer: { status: 'ACTIVE' } }).sql).toContain('AND FALSE)');
+  });
+
+  it("orders a past event's attribute against the customer's level by position on the scale", () => {
+    const q = sqlOf({ fn: 'count', where: cmp({ field: 'attributes.tier' }, 'gte', { customer: 'riskLevel' }) }, { customer: { riskLevel: 'HIGH' } });
+    expect(q.sql).toMatch(/COALESCE\(array_position\(\$5::text\[\], \(CASE .*\)\) >= array_position\(\$5::text\[\], \$7::text\), false\)/);
+    expect(q.params[4]).toEqual(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']);
+    expect(q.params[6]).toBe('HIGH');
+  });
+
+  it('gives one text for every customer, whichever of their values happen to be equal', () => {
+    const where = { all: [cmp({ field: 'attributes.tier' }, 'gte', { customer: 'riskLevel' }), cmp({ field: 'attributes.band' }, 'eq', { customer: 'creditLevel' })] };
+    const equal = sqlOf({ fn: 'count', where }, { customer: { riskLevel: 'HIGH', creditLevel: 'HIGH' } });
+    const different = sqlOf({ fn: 'count', where }, { customer: { riskLevel: 'LOW', creditLevel: 'HIGH' } });
+    expect(equal.sql).toBe(different.sql);
+    expect(equal.params.filter((p) => p === 'HIGH')).toHaveLength(2);
+  });
+
   it('passes a current decimal amount as text so numeric keeps every digit', () => {
     const q = sqlOf({ fn: 'count', where: cmp({ field: 'amount' }, 'eq', { current: 'amount' }) }, { event: { amount: '12345678901234567.89' } });
     expect(q.params).toContain('12345678901234567.89');

@@ -14,8 +14,8 @@ import type { EventFieldName } from './vocabulary';
  * so a customer with 100 000 events in the window costs a few index entries, not a scan of them all.
  * An aggregate's `where` is translated to SQL that mirrors `semantics.ts` exactly (every comparison is
  * wrapped in COALESCE(…, false) so NOT works on two-valued logic as in TypeScript). Every value — event
- * types, intervals, limits, literals, `current` fields, watchlist entries, attribute keys — is a bind
- * parameter; the SQL text holds only fixed column names and operators.
+ * types, intervals, limits, literals, `current` fields, the customer's attributes, watchlist entries,
+ * attribute keys — is a bind parameter; the SQL text holds only fixed column names and operators.
  */
 export interface AggregateQueryInput {
   customerId: string;
@@ -23,6 +23,11 @@ export interface AggregateQueryInput {
   occurredAt: Date | string;
   /** The current event, shaped like `EvaluationContext.event`, for `current` operands. */
   event: Record<string, unknown>;
+  /**
+   * The evaluated customer, shaped like `EvaluationContext.customer`, for `customer` operands inside a where
+   * (bound as parameters, like `current`); none when no rule reads one there.
+   */
+  customer?: Record<string, unknown>;
   /** Watchlist entries for `list` operands inside where. */
   list(code: string): ReadonlySet<string>;
   /**
@@ -149,9 +154,12 @@ class Builder {
     return ids.length ? ` AND id <> ALL(${this.param(ids, 'uuid[]')})` : '';
   }
 
-  /** `$n::cast`, one parameter per distinct (cast, value): a parameter must keep one type throughout. */
-  param(value: unknown, cast: string): string {
-    const id = `${cast}:${canonicalJson(value ?? null)}`;
+  /**
+   * `$n::cast`, one parameter per distinct (cast, value), or per (cast, `operand`) when given: a parameter must
+   * keep one type throughout.
+   */
+  param(value: unknown, cast: string, operand?: string): string {
+    const id = operand === undefined ? `${cast}:${canonicalJson(value ?? null)}` : `${cast}@${operand}`;
     let ref = this.index.get(id);
     if (!ref) {
       this.params.push(value ?? null);
@@ -224,11 +232,11 @@ class Builder {
     const { left, op, right } = c;
     const list = (code: string) => this.input.list(code);
     // Nothing from the past event: the answer is known now, from the very code the evaluator uses.
-    if (!reads(left) && !reads(right)) return compileWhere({ compare: c })({}, this.input.event, list) ? 'TRUE' : 'FALSE';
+    if (!reads(left) && !reads(right)) return compileWhere({ compare: c })({}, this.input.event, list, this.input.customer) ? 'TRUE' : 'FALSE';
     const typed = resolveCompare(left, op, right);
     if ('errors' in typed) throw new Error(`buildAggregateQuery: ${typed.errors[0].message}`); // validated earlier
     const { domain } = typed;
-    const value = (o: Operand) => operandValue(o, this.input.event, list);
+    const value = (o: Operand) => this.value(o);
     const members = () => {
       const v = value(right);
       return [...(v instanceof Set ? v : memberSet(v as unknown[], domain))];
@@ -249,25 +257,25 @@ class Builder {
       case 'memberNumber': {
         const numeric = domain.kind === 'memberNumber';
         const l = numeric ? this.num(left) : this.text(left);
-        const set = this.param(members(), numeric ? 'numeric[]' : 'text[]');
+        const set = this.bind(right, members(), numeric ? 'numeric[]' : 'text[]');
         return `COALESCE(${l} ${op === 'in' ? '= ANY' : '<> ALL'}(${set}), false)`;
       }
       case 'intersect': // left is the flags column: a constant left was folded above
-        return `COALESCE(${op === 'in' ? '' : 'NOT '}(flags && ${this.param(members(), 'text[]')}), false)`;
+        return `COALESCE(${op === 'in' ? '' : 'NOT '}(flags && ${this.bind(right, members(), 'text[]')}), false)`;
       case 'arrayContains': {
-        const arr = reads(left) ? 'flags' : this.param(stringsOf(value(left)), 'text[]');
+        const arr = reads(left) ? 'flags' : this.bind(left, stringsOf(value(left)), 'text[]');
         return `COALESCE(${this.text(right)} = ANY(${arr}), false)`;
       }
       case 'substring': {
-        const l = reads(left) ? this.column(left) : this.param(stringOf(value(left)), 'text');
+        const l = reads(left) ? this.column(left) : this.bind(left, stringOf(value(left)), 'text');
         return substringSql(l, this.text(right));
       }
       case 'containsDynamic': {
         const needle = this.text(right);
         if (!reads(left)) {
           const v = value(left);
-          if (typeof v === 'string') return substringSql(this.param(v, 'text'), needle);
-          if (Array.isArray(v)) return `COALESCE(${needle} = ANY(${this.param(stringsOf(v), 'text[]')}), false)`;
+          if (typeof v === 'string') return substringSql(this.bind(left, v, 'text'), needle);
+          if (Array.isArray(v)) return `COALESCE(${needle} = ANY(${this.bind(left, stringsOf(v), 'text[]')}), false)`;
           return 'FALSE';
         }
         const a = this.attribute(left);
@@ -276,9 +284,27 @@ class Builder {
           ` WHEN 'array' THEN COALESCE(${needle} IS NOT NULL AND ${a} @> jsonb_build_array(${needle}), false) ELSE false END)`
         );
       }
-      case 'level':
-        throw new Error('buildAggregateQuery: levels cannot appear inside where'); // customer operands are refused there
+      case 'level': {
+        // Ordered by position on the scale, as the evaluator does; a value off the scale (NULL) compares false.
+        const scale = this.param([...domain.scale], 'text[]');
+        return `COALESCE(array_position(${scale}, ${this.text(left)}) ${sqlOp} array_position(${scale}, ${this.text(right)}), false)`;
+      }
     }
+  }
+
+  /**
+   * The value of an operand that reads no past event, as a parameter. One that reads the evaluated event or
+   * customer gets a parameter of its own, whatever its value: the statement's text then does not depend on
+   * which of those values happen to be equal, so the events of a batch share one text and a prepared statement
+   * serves every customer.
+   */
+  private bind(o: Operand, value: unknown, cast: string): string {
+    return this.param(value, cast, perEvaluation(o) ? canonicalJson(o) : undefined);
+  }
+
+  /** The value of an operand that reads no past event: a literal, `current`, `customer`, a list or a product of those. */
+  private value(o: Operand): unknown {
+    return operandValue(o, this.input.event, (c) => this.input.list(c), this.input.customer);
   }
 
   private column(o: Operand): string {
@@ -303,9 +329,9 @@ class Builder {
 
   num(o: Operand): string {
     if (!reads(o)) {
-      const v = operandValue(o, this.input.event, (c) => this.input.list(c));
+      const v = this.value(o);
       // As decimal text, so numeric keeps every digit: of an amount as is, of a product (a Big) all of them.
-      return this.param(toDecimalText(v), 'numeric');
+      return this.bind(o, toDecimalText(v), 'numeric');
     }
     if ('mul' in o) return `(${this.num(o.mul[0])} * ${this.num(o.mul[1])})`;
     if (!this.isAttribute(o)) return this.column(o); // amount: validation admits no other column here
@@ -317,17 +343,22 @@ class Builder {
   }
 
   text(o: Operand): string {
-    if (!reads(o)) return this.param(toText(operandValue(o, this.input.event, (c) => this.input.list(c))), 'text');
+    if (!reads(o)) return this.bind(o, toText(this.value(o)), 'text');
     if (!this.isAttribute(o)) return this.column(o);
     const a = this.attribute(o);
     return `(CASE WHEN jsonb_typeof(${a}) IN ('string', 'number', 'boolean') THEN ${a} #>> '{}' END)`;
   }
 
   private bool(o: Operand): string {
-    if (!reads(o)) return this.param(toBool(operandValue(o, this.input.event, (c) => this.input.list(c))), 'boolean');
+    if (!reads(o)) return this.bind(o, toBool(this.value(o)), 'boolean');
     const a = this.attribute(o);
     return `(CASE WHEN jsonb_typeof(${a}) = 'boolean' THEN (${a} #>> '{}')::boolean END)`;
   }
+}
+
+/** Does the operand's value depend on the event or customer evaluated (`current`, `customer`)? */
+function perEvaluation(o: Operand): boolean {
+  return 'current' in o || 'customer' in o || ('mul' in o && o.mul.some(perEvaluation));
 }
 
 /** Does the operand read the past event being aggregated (as opposed to constants and the current event)? */

@@ -63,26 +63,33 @@ export function compileCondition(json: unknown): CompiledCondition {
 
 /**
  * The predicate of an aggregate's `where` on one past event (`row`, shaped like `EvaluationContext.event`)
- * against the triggering event (`current`). It is the reference the SQL translation mirrors, and lets
- * backtests or tests aggregate in memory.
+ * against the triggering event (`current`) and the evaluated customer (`customer`, shaped like
+ * `EvaluationContext.customer`). It is the reference the SQL translation mirrors, and lets backtests or tests
+ * aggregate in memory.
  */
 export function compileWhere(
   where: Condition,
-): (row: Record<string, unknown>, current: Record<string, unknown>, list: (code: string) => ReadonlySet<string>) => boolean {
+): (
+  row: Record<string, unknown>,
+  current: Record<string, unknown>,
+  list: (code: string) => ReadonlySet<string>,
+  customer?: Record<string, unknown>,
+) => boolean {
   const predicate = compileNode(where);
-  return (row, current, list) => predicate({ event: row, current, customer: {}, aggregate: noAggregate, list });
+  return (row, current, list, customer = {}) => predicate({ event: row, current, customer, aggregate: noAggregate, list });
 }
 
 /**
- * The value of an operand that reads no past event (value, current, list, or mul of those) — what the SQL
- * translation binds as a parameter.
+ * The value of an operand that reads no past event (value, current, customer, list, or mul of those) — what
+ * the SQL translation binds as a parameter.
  */
 export function operandValue(
   o: Operand,
   current: Record<string, unknown>,
   list: (code: string) => ReadonlySet<string>,
+  customer: Record<string, unknown> = {},
 ): unknown {
-  return compileOperand(o)({ event: {}, current, customer: {}, aggregate: noAggregate, list });
+  return compileOperand(o)({ event: {}, current, customer, aggregate: noAggregate, list });
 }
 
 function noAggregate(): number | null {

@@ -141,9 +141,13 @@ function operand(node: unknown, path: string, depth: number, inWhere: boolean, s
       if (!inWhere) return fail(st, path, "current is only allowed inside an aggregate's where (elsewhere use field)");
       return fieldName(body, here, st);
     case 'customer':
-      if (inWhere) return fail(st, path, "customer attributes cannot be used inside an aggregate's where, which is evaluated over past events");
       if (typeof body !== 'string' || !(CUSTOMER_ATTRIBUTES as readonly string[]).includes(body)) {
-        fail(st, here, `must be one of ${oneOf(CUSTOMER_ATTRIBUTES)}`);
+        return fail(st, here, `must be one of ${oneOf(CUSTOMER_ATTRIBUTES)}`);
+      }
+      // Inside a where, a customer attribute is the evaluated customer's value, bound like `current`; the last
+      // activity is read by the very statement that computes the aggregates, so it is not known yet there.
+      if (inWhere && body === 'daysSinceLastActivity') {
+        return fail(st, here, "daysSinceLastActivity cannot be used inside an aggregate's where: it is computed with the aggregates");
       }
       return;
     case 'list':
