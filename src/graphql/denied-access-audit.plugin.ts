@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
-import { Kind, type GraphQLError, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
+import { Kind, type DocumentNode, type FragmentDefinitionNode, type GraphQLError, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import type { FieldPolicyRequest } from '../access/field-policy';
 import { BATCH_ITEMS_NOT_FOUND, type AuditSink, type AuditRecord } from '../common/audit/audit-sink';
 import type { RequestContext } from '../common/context/request-context';
@@ -36,26 +36,50 @@ const REFUSALS: ReadonlySet<string> = new Set([ErrorCode.FORBIDDEN, ErrorCode.ST
 /** Root fields that take a batch and answer each item on its own: an error at `[field, index]` is one item's. */
 const BATCH_OPERATIONS: ReadonlySet<string> = new Set(['ingestEvents']);
 
-/** The field (not its alias) that answers `responseKey` at the operation's root; undefined when not found. */
-function rootFieldOf(selectionSet: SelectionSetNode | undefined, responseKey: string): string | undefined {
+/**
+ * The field (not its alias) that answers `responseKey` at the operation's root, looking through inline
+ * fragments and fragment spreads; undefined when not found.
+ */
+function rootFieldOf(
+  selectionSet: SelectionSetNode | undefined,
+  responseKey: string,
+  document?: DocumentNode,
+  seen: Set<string> = new Set(),
+): string | undefined {
   for (const selection of selectionSet?.selections ?? []) {
     if (selection.kind === Kind.FIELD && (selection.alias ?? selection.name).value === responseKey) return selection.name.value;
-    if (selection.kind === Kind.INLINE_FRAGMENT) {
-      const found = rootFieldOf(selection.selectionSet, responseKey);
-      if (found) return found;
+    let inner: SelectionSetNode | undefined;
+    if (selection.kind === Kind.INLINE_FRAGMENT) inner = selection.selectionSet;
+    else if (selection.kind === Kind.FRAGMENT_SPREAD && !seen.has(selection.name.value)) {
+      seen.add(selection.name.value);
+      inner = document?.definitions.find(
+        (d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value,
+      )?.selectionSet;
     }
+    const found = inner && rootFieldOf(inner, responseKey, document, seen);
+    if (found) return found;
   }
   return undefined;
+}
+
+/**
+ * The root field an error belongs to, by name: an alias (`login: eraseCustomer(…)`) must not pass for the
+ * operation it spells, neither in what the entry names nor in which operations record their own outcomes.
+ */
+function rootFieldOfError(error: GraphQLError, operation: OperationDefinitionNode | undefined, document: DocumentNode | undefined): string | null {
+  const key = error.path?.[0];
+  if (key === undefined) return null;
+  return rootFieldOf(operation?.selectionSet, String(key), document) ?? String(key);
 }
 
 /**
  * A NOT_FOUND for one item of a batch: an event naming a customer that is absent or out of the partner's scope
  * (the API answers both alike). The item is rejected and the call goes on; the caller did not reach for a row.
  */
-function isBatchItemNotFound(error: GraphQLError, operation: OperationDefinitionNode | undefined): boolean {
+function isBatchItemNotFound(error: GraphQLError, operation: OperationDefinitionNode | undefined, document: DocumentNode | undefined): boolean {
   const path = error.path;
   if (error.extensions?.code !== ErrorCode.NOT_FOUND || path?.length !== 2 || typeof path[1] !== 'number') return false;
-  const field = rootFieldOf(operation?.selectionSet, String(path[0]));
+  const field = rootFieldOf(operation?.selectionSet, String(path[0]), document);
   return field !== undefined && BATCH_OPERATIONS.has(field);
 }
 
@@ -77,7 +101,7 @@ export function deniedAccessAuditPlugin(audit: DeniedAccessAudit, context: Reque
   return {
     async requestDidStart({ contextValue }) {
       return {
-        async didEncounterErrors({ errors, operation }) {
+        async didEncounterErrors({ errors, operation, document }) {
           const refusals = errors.filter((e) => REFUSALS.has(String(e.extensions?.code ?? '')));
           if (!refusals.length) return;
           const refused = refusals.map((e) => ({ code: String(e.extensions?.code), path: e.path?.join('.') ?? null }));
@@ -90,9 +114,9 @@ export function deniedAccessAuditPlugin(audit: DeniedAccessAudit, context: Reque
             action: 'access.denied',
             outcome: 'DENIED',
             resourceType: 'Operation',
-            resourceId: refused[0].path?.split('.')[0] ?? null,
+            resourceId: rootFieldOfError(refusals[0], operation, document),
             // Only batch items not found: recorded as refused, told apart so DENIED_BURST does not count them.
-            details: { reason: refusals.every((e) => isBatchItemNotFound(e, operation)) ? BATCH_ITEMS_NOT_FOUND : 'refused by service', errors: refused.slice(0, 20) },
+            details: { reason: refusals.every((e) => isBatchItemNotFound(e, operation, document)) ? BATCH_ITEMS_NOT_FOUND : 'refused by service', errors: refused.slice(0, 20) },
           };
           await appendOrLog(entry, logger, requestId, async (e) => {
             if (requestId && actorId && (await audit.hasDeniedEntry(requestId, actorId))) return;
@@ -122,14 +146,18 @@ export function failedMutationAuditPlugin(audit: AuditSink, logger: AuditFailure
   return {
     async requestDidStart() {
       return {
-        async didEncounterErrors({ errors, operation }) {
+        async didEncounterErrors({ errors, operation, document }) {
           if (operation?.operation !== 'mutation') return;
+          // Paths are response keys (aliases); the operation's own name decides whether it records itself.
           const failed = errors
-            .filter((e) => e.path?.length === 1 && !ONCE_PER_REQUEST_OPERATIONS.has(String(e.path[0])))
-            .map((e) => ({ code: String(e.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR), path: e.path!.join('.') }))
-            .filter((e) => !NOT_A_FAILED_MUTATION.has(e.code));
+            .filter((e) => e.path?.length === 1)
+            .map((e) => ({ field: rootFieldOfError(e, operation, document)!, code: String(e.extensions?.code ?? ErrorCode.INTERNAL_SERVER_ERROR), path: e.path!.join('.') }))
+            .filter((e) => !ONCE_PER_REQUEST_OPERATIONS.has(e.field) && !NOT_A_FAILED_MUTATION.has(e.code));
           if (!failed.length) return;
-          const entry: AuditRecord = { action: 'mutation.failed', outcome: 'ERROR', resourceType: 'Operation', resourceId: failed[0].path, details: { errors: failed.slice(0, 20) } };
+          const entry: AuditRecord = {
+            action: 'mutation.failed', outcome: 'ERROR', resourceType: 'Operation', resourceId: failed[0].field,
+            details: { errors: failed.slice(0, 20).map(({ code, path }) => ({ code, path })) },
+          };
           await appendOrLog(entry, logger, context?.requestId, (e) => audit.record(e));
         },
       };

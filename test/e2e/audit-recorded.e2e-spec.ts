@@ -244,6 +244,13 @@ describe('audit: what is recorded for sign-in, sessions and partner tokens', () 
       expect(res.errors?.[0].extensions?.code).toBe('STEP_UP_REQUIRED');
       const denied = (await since(mark, co.userId)).filter((r) => r.outcome === 'DENIED');
       expect(denied).toEqual([expect.objectContaining({ action: 'access.denied', details: expect.objectContaining({ errors: [{ code: 'STEP_UP_REQUIRED', path: 'eraseCustomer' }] }) })]);
+      // Under an alias the entry still names the operation refused, and the path the key the client sees.
+      const mark2 = await headId();
+      const aliased = await t.gql('mutation($id: ID!) { login: eraseCustomer(id: $id, reason: "GDPR art. 17, ticket DPO-1") { id } }', { id: customerId }, { token: co.accessToken });
+      expect(aliased.errors?.[0].extensions?.code).toBe('STEP_UP_REQUIRED');
+      expect((await since(mark2, co.userId)).filter((r) => r.outcome === 'DENIED').map((r) => [r.action, r.resource_id, (r.details as { errors: unknown }).errors])).toEqual([
+        ['access.denied', 'eraseCustomer', [{ code: 'STEP_UP_REQUIRED', path: 'login' }]],
+      ]);
     });
   });
 
@@ -260,10 +267,19 @@ describe('audit: what is recorded for sign-in, sessions and partner tokens', () 
     // Not failed mutations: a query's error; a sign-in step's failure (identity records it as DENIED).
     expect((await t.gql('{ user(id: "nope") { id } }', undefined, { token: admin.accessToken })).errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     expect((await t.gql('mutation { stepUp(code: "000000") { expiresAt } }', undefined, { token: admin.accessToken })).errors?.[0].extensions?.code).toBeDefined();
+    // Aliases are response keys, not operations: a failing createUser spelled `stepUp` is recorded under its
+    // own name (also through a fragment), and a stepUp spelled otherwise still records only its own outcome.
+    const aliased = await t.gql('mutation($i: CreateUserInput!) { stepUp: createUser(input: $i) { id } }', { i: { email: admin.email, displayName: 'Dupe', role: 'AGENT', initialPassword: 'a-long-enough-password-1' } }, { token: admin.accessToken });
+    expect(aliased.errors?.[0]).toMatchObject({ path: ['stepUp'], extensions: { code: 'CONFLICT' } });
+    const spread = await t.gql('mutation($i: CreateUserInput!) { ...M } fragment M on Mutation { login: createUser(input: $i) { id } }', { i: { email: admin.email, displayName: 'Dupe', role: 'AGENT', initialPassword: 'a-long-enough-password-1' } }, { token: admin.accessToken });
+    expect(spread.errors?.[0]).toMatchObject({ path: ['login'], extensions: { code: 'CONFLICT' } });
+    expect((await t.gql('mutation { check: stepUp(code: "000000") { expiresAt } }', undefined, { token: admin.accessToken })).errors?.[0].path).toEqual(['check']);
     const failed = (await since(mark, admin.userId)).filter((r) => r.action === 'mutation.failed');
     expect(failed.map((r) => [r.outcome, r.resource_id, r.details])).toEqual([
       ['ERROR', 'createUser', { errors: [{ code: 'CONFLICT', path: 'createUser' }] }],
       ['ERROR', 'createUser', { errors: [{ code: 'BAD_USER_INPUT', path: 'createUser' }] }],
+      ['ERROR', 'createUser', { errors: [{ code: 'CONFLICT', path: 'stepUp' }] }],
+      ['ERROR', 'createUser', { errors: [{ code: 'CONFLICT', path: 'login' }] }],
     ]);
     expect(failed.every((r) => r.request_id)).toBe(true);
     expect(JSON.stringify(failed)).not.toMatch(/markername|Markername|a-long-enough/i);
