@@ -409,6 +409,9 @@ describe('customer verification', () => {
     expect(codeOf(await start(am2.accessToken, managed))).toBe('NOT_FOUND');
     expect(codeOf(await record(am2.accessToken, { customerId: managed }))).toBe('NOT_FOUND');
     expect(codeOf(await t.gql(ONE, { id: own.verificationId }, { token: am2.accessToken }))).toBe('NOT_FOUND');
+    // The refused read is recorded under the customer, as every denied access to a customer's data is.
+    const refusedRead = await sql.query(`SELECT customer_id::text FROM audit_entry WHERE action = 'verification.read' AND outcome = 'DENIED' AND actor_id = $1 AND resource_id = $2`, [am2.userId, own.verificationId]);
+    expect(refusedRead.rows).toEqual([{ customer_id: managed }]);
     expect((await gqlOk<{ customerVerification: Verification }>(t.gql, ONE, { id: own.verificationId }, am.accessToken)).customerVerification.status).toBe('PASSED');
 
     // Partners: own customers with verifications:write.

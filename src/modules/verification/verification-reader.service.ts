@@ -67,8 +67,10 @@ export class VerificationReader {
     applyCustomerScope(query, 'c', this.principal());
     const row = (await query.getRawOne()) as VerificationRow | undefined;
     if (row) return row;
-    if (await this.exists(id)) {
-      await this.audit.record({ action: 'verification.read', outcome: 'DENIED', resourceType: 'Verification', resourceId: id, details: { reason: 'out_of_scope' } });
+    const customerId = await this.customerOf(id);
+    if (customerId) {
+      // Under the customer, so its access report and the audit log filtered by it show the attempt.
+      await this.audit.record({ action: 'verification.read', outcome: 'DENIED', resourceType: 'Verification', resourceId: id, customerId, details: { reason: 'out_of_scope' } });
     }
     throw new NotFoundError('Verification');
   }
@@ -106,8 +108,9 @@ export class VerificationReader {
     };
   }
 
-  private async exists(id: string): Promise<boolean> {
-    const rows = (await this.tx.manager().query(`SELECT 1 FROM customer_verification WHERE id = $1`, [id])) as unknown[];
-    return rows.length > 0;
+  /** The customer of a verification that exists, whoever may see it; null when there is none. */
+  private async customerOf(id: string): Promise<string | null> {
+    const [row] = (await this.tx.manager().query(`SELECT customer_id FROM customer_verification WHERE id = $1`, [id])) as Array<{ customer_id: string }>;
+    return row?.customer_id ?? null;
   }
 }
