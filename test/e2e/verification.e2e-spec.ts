@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { NotifyDeliveryError, NotifyTransport } from '../../src/common/notify/notify-transport';
 import { VerificationClock } from '../../src/modules/verification/verification.clock';
 import { randomIp, startTestApp, TEST_ADMIN, testSecrets, type GraphQLResponse, type TestApp } from '../helpers/app';
 import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
@@ -281,6 +282,25 @@ describe('customer verification', () => {
     // The refused attempts are still audited and reported to monitoring.
     expect((await audits(cust)).filter((e) => e.action === 'verification.complete').map((e) => [e.outcome, e.details.answer])).toEqual([['DENIED', 'SUPERSEDED'], ['DENIED', 'SUPERSEDED']]);
     expect((await completeOk(agent.accessToken, third.verificationId, await codeFor(third.verificationId))).status).toBe('PASSED');
+  });
+
+  it('keeps the code the customer holds when a new one cannot be delivered, and withdraws the undelivered challenge', async () => {
+    const cust = await customer(agent.accessToken);
+    const held = await startOk(agent.accessToken, cust);
+    const transport = t.app.get(NotifyTransport);
+    jest.spyOn(transport, 'send').mockRejectedValueOnce(new NotifyDeliveryError('gateway down'));
+    const failed = await start(agent.accessToken, cust, 'EMAIL_OTP');
+    expect(codeOf(failed)).toBe('INTERNAL_SERVER_ERROR');
+    const rows = (await sql.query(`SELECT id, status FROM customer_verification WHERE customer_id = $1 ORDER BY created_at`, [cust])).rows as Array<{ id: string; status: string }>;
+    expect(rows.map((r) => r.status)).toEqual(['PENDING', 'EXPIRED']);
+    const undelivered = rows[1].id;
+    // The start is recorded as it happened: begun, then not delivered, with what was given back.
+    expect((await audits(cust)).filter((e) => e.action === 'verification.start').map((e) => [e.resource_id, e.outcome, e.details.answer ?? null, e.details.restored ?? null])).toEqual([
+      [held.verificationId, 'SUCCESS', null, null], [undelivered, 'SUCCESS', null, null], [undelivered, 'ERROR', 'NOT_DELIVERED', [held.verificationId]],
+    ]);
+    // No one completes the undelivered challenge; the code already sent still works.
+    expect((await completeOk(agent.accessToken, undelivered, '123456')).status).toBe('EXPIRED');
+    expect((await completeOk(agent.accessToken, held.verificationId, await codeFor(held.verificationId))).status).toBe('PASSED');
   });
 
   it('VERIFICATION_FAILURES fires on the third failed attempt within an hour, not on the second', async () => {

@@ -76,7 +76,7 @@ export class OtpVerificationService {
     const id = randomUUID();
     const code = newOtpCode();
     const expiresAt = new Date(this.clock.now().getTime() + OTP_SETTINGS.ttlMs);
-    await this.tx.run(async (manager) => {
+    const supersededIds = await this.tx.run(async (manager) => {
       await this.outcomes.lockCustomer(manager, customer.id);
       const superseded = (await manager.query(
         `UPDATE customer_verification SET status = 'SUPERSEDED', completed_at = clock_timestamp(), updated_at = now()
@@ -94,6 +94,7 @@ export class OtpVerificationService {
         action: 'verification.start', outcome: 'SUCCESS', resourceType: 'Verification', resourceId: id, customerId: customer.id,
         details: { method: input.method, expiresAt: expiresAt.toISOString(), superseded: superseded[0]?.map((r) => r.id) ?? [] },
       });
+      return superseded[0]?.map((r) => r.id) ?? [];
     });
     // Delivery after commit: a rollback never leaves a code in someone's inbox that cannot be used.
     try {
@@ -107,9 +108,45 @@ export class OtpVerificationService {
       });
     } catch (error) {
       this.logger.warn({ msg: 'verification code not delivered', verificationId: id, transport: this.notify.kind, error: (error as Error).message });
+      await this.undelivered(customer.id, id, input.method, supersededIds).catch((undo: unknown) => {
+        // The new challenge then simply runs out in five minutes; the caller's answer is the same.
+        this.logger.error({ msg: 'undelivered challenge not withdrawn', verificationId: id, error: (undo as Error).message });
+      });
       throw new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'The code could not be delivered; start the verification again');
     }
     return { verificationId: id, customerId: customer.id, method: input.method as unknown as VerificationMethod, expiresAt, attemptsLeft: OTP_SETTINGS.maxAttempts, resendsLeft: quota.remaining };
+  }
+
+  /**
+   * A code that never left: its challenge is withdrawn (EXPIRED now, so no one completes it) and the
+   * challenges it superseded get their place back while they are still live, so a transport failure does
+   * not take away the code the customer already holds. Nothing changes if a later start came in meanwhile:
+   * that one superseded this challenge and owns the customer's live code. The start's quota unit stays
+   * spent: a failed send may still have reached the customer's phone.
+   */
+  private async undelivered(customerId: string, id: string, method: string, supersededIds: readonly string[]): Promise<void> {
+    await this.tx.run(async (manager) => {
+      await this.outcomes.lockCustomer(manager, customerId);
+      const now = this.clock.now().toISOString(); // the clock expiry is judged by on completion
+      const [withdrawn] = (await manager.query(
+        `UPDATE customer_verification SET status = 'EXPIRED', expires_at = least(expires_at, $2::timestamptz), completed_at = clock_timestamp(), updated_at = now()
+          WHERE id = $1 AND status = 'PENDING' RETURNING id`,
+        [id, now],
+      )) as [Array<{ id: string }>, number];
+      let restored: string[] = [];
+      if (withdrawn.length && supersededIds.length) {
+        const [rows] = (await manager.query(
+          `UPDATE customer_verification SET status = 'PENDING', completed_at = NULL, updated_at = now()
+            WHERE id = ANY($1::uuid[]) AND status = 'SUPERSEDED' AND expires_at > $2::timestamptz AND attempts < max_attempts RETURNING id`,
+          [supersededIds, now],
+        )) as [Array<{ id: string }>, number];
+        restored = rows.map((r) => r.id);
+      }
+      await this.audit.record({
+        action: 'verification.start', outcome: 'ERROR', resourceType: 'Verification', resourceId: id, customerId,
+        details: { method, answer: 'NOT_DELIVERED', withdrawn: withdrawn.length > 0, restored },
+      });
+    });
   }
 
   async complete(input: CompleteCustomerVerificationInput): Promise<VerificationModel> {
