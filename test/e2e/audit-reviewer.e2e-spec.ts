@@ -247,15 +247,18 @@ describe('audit: reviewer API and export', () => {
       expect(found.customers.nodes).toEqual([{ id: createCustomer.id }]);
       await gqlOk(t.gql, 'query($v: String!) { customers(filter: {email: $v}) { totalCount } }', { v: 'lookup.marker@example.test' }, searcher.accessToken);
       await gqlOk(t.gql, 'query($v: String!) { customers(filter: {email: $v}) { totalCount } }', { v: 'nobody@example.test' }, searcher.accessToken);
+      // An empty page confirms the value through its count all the same: recorded under the customer it matched.
+      const counted = await gqlOk<{ customers: { totalCount: number; nodes: unknown[] } }>(t.gql, 'query($v: String!) { customers(filter: {nationalId: $v}, first: 0) { totalCount nodes { id } } }', { v: 'LK123456' }, searcher.accessToken);
+      expect(counted.customers).toEqual({ totalCount: 1, nodes: [] });
       const { customerAccessReport } = await asAuditor<{ customerAccessReport: Array<Record<string, unknown>> }>(ACCESS_REPORT, { c: createCustomer.id });
       expect(customerAccessReport).toEqual([
-        expect.objectContaining({ actorType: 'USER', actorId: searcher.userId, role: 'AGENT', fields: ['email', 'nationalId'], reads: 0, lookups: 2 }),
+        expect.objectContaining({ actorType: 'USER', actorId: searcher.userId, role: 'AGENT', fields: ['email', 'nationalId'], reads: 0, lookups: 3 }),
       ]);
       const page = await asAuditor<Page>(AUDIT_LOG, { f: { customerId: createCustomer.id, action: 'customer.lookup' } });
-      expect(page.auditLog.nodes).toHaveLength(2);
+      expect(page.auditLog.nodes).toHaveLength(3);
       // The search that matched nothing is audited too, under no customer; no entry holds a searched value.
       const { rows } = await sql.query(`SELECT customer_id, fields, details::text AS details FROM audit_entry WHERE action = 'customer.lookup' AND actor_id = $1 ORDER BY id`, [searcher.userId]);
-      expect(rows.map((r) => [r.customer_id, r.fields])).toEqual([[createCustomer.id, ['nationalId']], [createCustomer.id, ['email']], [null, ['email']]]);
+      expect(rows.map((r) => [r.customer_id, r.fields])).toEqual([[createCustomer.id, ['nationalId']], [createCustomer.id, ['email']], [null, ['email']], [createCustomer.id, ['nationalId']]]);
       expect(JSON.stringify(rows)).not.toMatch(/LK123456|lookup\.marker|nobody/);
     });
     it('reports the reads the customers module audits, end to end, with field names and no values', async () => {

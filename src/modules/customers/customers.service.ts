@@ -150,6 +150,9 @@ const ORDER_COLUMNS: Record<CustomerOrderField, SortKey<CustomerEntity>> = {
   EXTERNAL_REF: { column: 'c.external_ref', kind: 'text', value: (c) => c.externalRef },
 };
 
+/** The most customers one lookup is recorded under (a blind-index value shared by more is a data problem). */
+const LOOKUP_AUDIT_CAP = 100;
+
 /** Reading customers: by id, lists with filters and blind-index lookups, all within the principal's row scope. */
 @Injectable()
 export class CustomersService {
@@ -291,6 +294,11 @@ export class CustomersService {
     const principal = this.principal();
     const query = applyCustomerScope(this.tx.manager().createQueryBuilder(CustomerEntity, 'c'), 'c', principal);
     const lookups = filter ? await this.applyFilter(query, filter) : [];
+    // Whom a lookup confirms: every match in scope, not only the page returned (`first: 0` with `totalCount`
+    // confirms as much as the nodes do). Blind-index matches are few; past the cap the entry says how many more.
+    const confirmed = lookups.length
+      ? ((await query.clone().select('c.id', 'id').orderBy('c.id').limit(LOOKUP_AUDIT_CAP + 1).getRawMany()) as Array<{ id: string }>).map((r) => r.id)
+      : [];
     const orderField = orderBy?.field ?? CustomerOrderField.CREATED_AT;
     // Ordering is no oracle either: sorting by a value reveals it as much as filtering on it.
     if (orderField === CustomerOrderField.RISK_SCORE) this.assertFilterable('riskScore', 'orderBy.field');
@@ -302,19 +310,21 @@ export class CustomersService {
       order: `${orderField}:${direction}`,
       load: fields ? (pageQuery, limit) => loadPlainRows(pageQuery.select(listColumns(fields, orderField).map((p) => `c.${p}`)), limit) : loadPlainRows,
     });
-    if (lookups.length) await this.recordLookup(lookups, result.nodes.map((r) => r.id));
+    if (lookups.length) await this.recordLookup(lookups, confirmed);
     return { ...result, nodes: result.nodes.map((r) => this.pii.toModel(r)) };
   }
 
   /**
-   * A search by a full email, phone or national id confirms that value for every customer it returns, so it
+   * A search by a full email, phone or national id confirms that value for every customer it matches, so it
    * is audited under each of them (the customer's access report lists it with the fields searched), or once
-   * without a customer when nothing matched. Field names only, never the searched value.
+   * without a customer when nothing matched. Field names only, never the searched value. `matched` holds at
+   * most one id past the cap: that one is not named, the entries say more matched.
    */
   private recordLookup(fields: readonly string[], matched: readonly string[]): Promise<void> {
     const entry = { action: CUSTOMER_LOOKUP_ACTION, outcome: 'SUCCESS' as const, resourceType: 'Customer', fields: [...fields] };
     if (!matched.length) return this.audit.record(entry);
-    return this.audit.recordMany(matched.map((id) => ({ ...entry, resourceId: id, customerId: id })));
+    const details = matched.length > LOOKUP_AUDIT_CAP ? { moreMatches: true } : undefined;
+    return this.audit.recordMany(matched.slice(0, LOOKUP_AUDIT_CAP).map((id) => ({ ...entry, resourceId: id, customerId: id, ...(details ? { details } : {}) })));
   }
 
   /**
