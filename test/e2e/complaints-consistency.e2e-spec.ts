@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { ComplaintSlaJob, type SweepResult } from '../../src/modules/complaints/complaint-sla.service';
 import { startTestApp, type GraphQLResponse, type TestApp } from '../helpers/app';
@@ -21,7 +22,8 @@ interface Complaint {
 
 /**
  * Complaints against concurrent work and the clock: the SLA sweep's lock order, deadlines reached late,
- * erasure, changes racing a change of state, spikes outliving their alert. A database of its own, so that
+ * erasure (and how the statistics count what it closed), changes racing a change of state, spikes outliving
+ * their alert, the order of one transaction's timeline entries. A database of its own, so that
  * sweeping with a jumped clock reports only what these tests filed.
  */
 describe('complaints: consistency', () => {
@@ -239,5 +241,81 @@ describe('complaints: consistency', () => {
     // Still spiking: the new alert counts the next one.
     await fileOk({ customerId: cust, category: 'DATA_PRIVACY' });
     expect((await systemic()).slice(before)).toEqual([closed, { ...reopened, occurrences: 2 }]);
+  });
+
+  it('complaintStats counts a complaint closed by erasure as breached only for a deadline that passed before it closed', async () => {
+    const cust = await customer();
+    // Erased before their deadlines: one still RECEIVED (CRITICAL: 1 h / 24 h), one acknowledged, not resolved (MEDIUM: 24 h / 7 d).
+    const received = await fileOk({ customerId: cust, severity: 'CRITICAL' });
+    const acknowledged = await fileOk({ customerId: cust, severity: 'MEDIUM' });
+    await actOk(agent.accessToken, 'acknowledgeComplaint', acknowledged.id);
+    // Erased after a deadline passed unmet, with no sweep in between: filed 2 h before and never acknowledged;
+    // acknowledged in time, filed 8 days before and never resolved.
+    const unacknowledged = await fileOk({ customerId: cust, severity: 'CRITICAL' });
+    const unresolved = await fileOk({ customerId: cust, severity: 'MEDIUM' });
+    await actOk(agent.accessToken, 'acknowledgeComplaint', unresolved.id);
+    const back = (id: string, by: string) =>
+      sql.query(`UPDATE complaint SET received_at = received_at - $2::interval, acknowledge_by = acknowledge_by - $2::interval, resolve_by = resolve_by - $2::interval,
+                        acknowledged_at = acknowledged_at - $2::interval WHERE id = $1`, [id, by]);
+    await back(unacknowledged.id, '2 hours');
+    await back(unresolved.id, '8 days');
+
+    await gqlOk(t.gql, 'mutation($c: String!) { stepUp(code: $c) { expiresAt } }', { c: await freshCode(co.secret) }, co.accessToken);
+    await gqlOk(t.gql, 'mutation($id: ID!) { eraseCustomer(id: $id, reason: "GDPR art. 17 request") { id } }', { id: cust }, co.accessToken);
+    const all = [received, acknowledged, unacknowledged, unresolved];
+    // Not escalated: any breach below comes from the deadlines and closedAt alone.
+    for (const c of all) expect(await one(c.id)).toMatchObject({ status: 'CLOSED', escalated: false });
+
+    // Moved to June 2024, one day each, every interval kept: now all their deadlines lie long in the past.
+    for (const [i, c] of all.entries()) {
+      await sql.query(
+        `UPDATE complaint SET received_at = $2::timestamptz, acknowledge_by = acknowledge_by + ($2::timestamptz - received_at), resolve_by = resolve_by + ($2::timestamptz - received_at),
+                acknowledged_at = acknowledged_at + ($2::timestamptz - received_at), closed_at = closed_at + ($2::timestamptz - received_at) WHERE id = $1`,
+        [c.id, `2024-06-0${3 + i}T08:00:00Z`],
+      );
+    }
+    const stats = await gqlOk<{ complaintStats: unknown[] }>(t.gql, 'query($i: ComplaintStatsInput!) { complaintStats(input: $i) { key count open slaBreached } }',
+      { i: { from: '2024-06-01T00:00:00Z', to: '2024-06-08T00:00:00Z', groupBy: 'DAY' } }, co.accessToken);
+    expect(stats.complaintStats).toEqual([
+      { key: '2024-06-03', count: 1, open: 0, slaBreached: 0 },
+      { key: '2024-06-04', count: 1, open: 0, slaBreached: 0 },
+      { key: '2024-06-05', count: 1, open: 0, slaBreached: 1 },
+      { key: '2024-06-06', count: 1, open: 0, slaBreached: 1 },
+    ]);
+  });
+
+  it('lists timeline entries one transaction wrote in the same millisecond in the order it wrote them', async () => {
+    type Entry = { id: string; kind: string; missed: string | null; tx: string };
+    const entries = async (complaintId: string) =>
+      (await sql.query(`SELECT id, kind, detail->>'missed' AS missed, xmin::text AS tx FROM complaint_activity WHERE complaint_id = $1 AND kind <> 'FILED'`, [complaintId])).rows as Entry[];
+    // Two entries of one transaction get the same created_at, and ids that sort against the order they were
+    // written in: only the write order tells them apart.
+    const sameMillisecond = async (first: Entry, second: Entry) => {
+      expect(first.tx).toBe(second.tx);
+      await sql.query(
+        `UPDATE complaint_activity SET created_at = (SELECT min(created_at) FROM complaint_activity WHERE id = ANY($1::uuid[])),
+                id = CASE WHEN id = $2::uuid THEN $3::uuid ELSE $4::uuid END
+          WHERE id = ANY($1::uuid[])`,
+        [[first.id, second.id], first.id, `ffffffff${randomUUID().slice(8)}`, `00000000${randomUUID().slice(8)}`],
+      );
+    };
+    const cust = await customer();
+
+    // The sweep reports both deadlines of one complaint in one transaction: ACKNOWLEDGE, then RESOLVE.
+    const both = await fileOk({ customerId: cust, severity: 'CRITICAL' });
+    await sweep(new Date(Date.parse(both.receivedAt) + 25 * H));
+    const swept = await entries(both.id);
+    await sameMillisecond(swept.find((e) => e.missed === 'ACKNOWLEDGE')!, swept.find((e) => e.missed === 'RESOLVE')!);
+    const sweptTimeline = (await one(both.id)).timeline;
+    expect(sweptTimeline.map((e) => [e.kind, e.detail.missed ?? null])).toEqual([['FILED', null], ['ESCALATED', 'ACKNOWLEDGE'], ['ESCALATED', 'RESOLVE']]);
+    expect(sweptTimeline[1].at).toBe(sweptTimeline[2].at);
+
+    // A late acknowledgement writes its entry, then the ESCALATED one, in its transaction.
+    const late = await fileOk({ customerId: cust, severity: 'CRITICAL' });
+    await sql.query(`UPDATE complaint SET received_at = received_at - interval '2 hours', acknowledge_by = acknowledge_by - interval '2 hours' WHERE id = $1`, [late.id]);
+    await actOk(agent.accessToken, 'acknowledgeComplaint', late.id);
+    const moved = await entries(late.id);
+    await sameMillisecond(moved.find((e) => e.kind === 'ACKNOWLEDGED')!, moved.find((e) => e.kind === 'ESCALATED')!);
+    expect((await one(late.id)).timeline.map((e) => e.kind)).toEqual(['FILED', 'ACKNOWLEDGED', 'ESCALATED']);
   });
 });

@@ -21,11 +21,14 @@ const GROUP_KEY: Record<ComplaintStatsGroupBy, string> = {
 
 /**
  * A deadline missed: escalated by the sweep, or — whether or not the sweep has run yet — acknowledged or
- * resolved after its deadline, or still short of it with the deadline past.
+ * resolved after its deadline, or short of it when the deadline passed. The clock stops at `closed_at`: a
+ * complaint closed unacknowledged or unresolved (an erasure closes them so) missed only the deadlines that
+ * passed before it closed. Derived from the timestamps rather than the sweep's breach stamps, which lag
+ * the clock by up to a sweep (longer during a job outage) and are never set for an erased customer.
  */
 const BREACHED_SQL = `(k.escalated
-  OR k.acknowledged_at > k.acknowledge_by OR (k.acknowledged_at IS NULL AND k.acknowledge_by < now())
-  OR k.resolved_at > k.resolve_by OR (k.resolved_at IS NULL AND k.resolve_by < now()))`;
+  OR k.acknowledged_at > k.acknowledge_by OR (k.acknowledged_at IS NULL AND k.acknowledge_by < coalesce(k.closed_at, now()))
+  OR k.resolved_at > k.resolve_by OR (k.resolved_at IS NULL AND k.resolve_by < coalesce(k.closed_at, now())))`;
 
 /** `P30D`, `P4W`, `PT48H` → milliseconds (the input's pattern already checked the shape). */
 export function windowMs(window: string): number {

@@ -151,13 +151,14 @@ export class ComplaintReader {
   }
 
   /**
-   * Timelines of several complaints (already read within scope), oldest change first, in one query;
-   * notes decrypted under each complaint's customer key.
+   * Timelines of several complaints (already read within scope), in the order the changes were written,
+   * in one query; notes decrypted under each complaint's customer key. By `seq`, not `created_at`: one
+   * transaction can write several entries within the same millisecond.
    */
   async timelines(complaintIds: readonly string[]): Promise<Map<string, ComplaintTimelineEntryModel[]>> {
     const rows = (await this.tx.manager().query(
       `SELECT a.*, k.customer_id FROM complaint_activity a JOIN complaint k ON k.id = a.complaint_id
-        WHERE a.complaint_id = ANY($1::uuid[]) ORDER BY a.complaint_id, a.created_at, a.id`,
+        WHERE a.complaint_id = ANY($1::uuid[]) ORDER BY a.complaint_id, a.seq`,
       [complaintIds],
     )) as ActivityRow[];
     const keys = await this.keysOf(rows.filter((r) => r.note !== null).map((r) => r.customer_id));
