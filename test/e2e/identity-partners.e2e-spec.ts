@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import type { TestApp } from '../helpers/app';
 import { createStaff, gqlOk, type SignedIn, startAppWithAdmin, stopAppWithAdmin } from '../helpers/auth';
-import { lockWaiters } from '../helpers/postgres';
+import { lockWaiters, spyOnQueries } from '../helpers/postgres';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 const CREATE = `mutation($i: CreatePartnerInput!) { createPartner(input: $i) { id name trustLevel allowedScopes eventsPerMinute suspended agreementExpiresAt } }`;
@@ -188,6 +188,51 @@ describe('identity: partners and partner tokens', () => {
     expect(page2.partners.nodes.map((p) => p.id)).not.toContain(page1.partners.nodes[0].id);
     const analyst = await createStaff(t, admin, 'ANALYST');
     expect(codeOf(await t.gql('{ partners { totalCount } }', undefined, { token: analyst.accessToken }))).toBe('FORBIDDEN');
+  });
+
+  it("reads a page of partners, their latest assessments and a page of each one's tokens in a fixed number of statements", async () => {
+    const LIST = `query($a: String) { partners(first: 100, after: $a) { nodes { id lastAssessment { result notes }
+      tokens(first: 2) { totalCount nodes { id prefix createdAt revokedAt } pageInfo { hasNextPage endCursor } } } pageInfo { endCursor } } }`;
+    type Page = { partners: { nodes: Array<{ id: string; lastAssessment: { result: string; notes: string | null } | null; tokens: { totalCount: number; nodes: Array<{ id: string; prefix: string; createdAt: string }>; pageInfo: { hasNextPage: boolean; endCursor: string } } }>; pageInfo: { endCursor: string } } };
+    const start = (await gqlOk<Page>(t.gql, LIST, undefined, admin.accessToken)).partners.pageInfo.endCursor;
+    const statements = async () => {
+      const spy = spyOnQueries(t.app);
+      try {
+        const page = await gqlOk<Page>(t.gql, LIST, { a: start }, admin.accessToken);
+        return { page, count: spy.mock.calls.length };
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const made: Array<{ id: string; tokens: string[] }> = [];
+    const add = async (k: number) => {
+      for (let i = 0; i < k; i++) {
+        const p = await partner();
+        const tokens = [(await token(p.id)).tokenInfo.id, (await token(p.id)).tokenInfo.id, (await token(p.id)).tokenInfo.id];
+        // Two assessments: the later one is the partner's latest.
+        await gqlOk(t.gql, ASSESS, { i: { partnerId: p.id, result: 'CONDITIONAL', notes: 'first look' } }, admin.accessToken);
+        await gqlOk(t.gql, ASSESS, { i: { partnerId: p.id, result: 'PASS', notes: `latest ${p.id}` } }, admin.accessToken);
+        made.push({ id: p.id, tokens });
+      }
+    };
+    await add(2);
+    const small = await statements();
+    await add(4);
+    const large = await statements();
+    expect(large.page.partners.nodes).toHaveLength(6);
+    expect(large.count).toBe(small.count);
+    for (const [i, node] of large.page.partners.nodes.entries()) {
+      expect(node.id).toBe(made[i].id);
+      expect(node.lastAssessment).toEqual({ result: 'PASS', notes: `latest ${made[i].id}` });
+      expect(node.tokens.totalCount).toBe(3);
+      expect(node.tokens.nodes.map((tk) => tk.id)).toEqual(made[i].tokens.slice(0, 2));
+      expect(node.tokens.pageInfo.hasNextPage).toBe(true);
+    }
+    // The cursor of a batched token page continues where it stopped.
+    const first = large.page.partners.nodes[0];
+    const rest = await gqlOk<{ partners: { nodes: Array<{ id: string; tokens: { nodes: Array<{ id: string }>; pageInfo: { hasNextPage: boolean } } }> } }>(
+      t.gql, 'query($a: String, $t: String) { partners(first: 1, after: $a) { nodes { id tokens(first: 2, after: $t) { nodes { id } pageInfo { hasNextPage } } } } }', { a: start, t: first.tokens.pageInfo.endCursor }, admin.accessToken);
+    expect(rest.partners.nodes[0].tokens).toEqual({ nodes: [{ id: made[0].tokens[2] }], pageInfo: { hasNextPage: false } });
   });
 
   it('a token acts only within its scopes', async () => {

@@ -6,7 +6,7 @@ import { RequestContext } from '../../../common/context/request-context';
 import { isStaff, PARTNER_SCOPES, type PartnerPrincipal, type PartnerScope, type TrustLevel } from '../../../common/context/principal';
 import { BadUserInputError, NotFoundError } from '../../../common/errors/app-error';
 import type { ConnectionShape, PageArgs } from '../../../common/pagination/connection';
-import { paginate } from '../../../common/pagination/paginate';
+import { loadBatchedConnections } from '../../../common/pagination/batched-connection';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
 import { TransactionService } from '../../../database/transaction.service';
@@ -30,6 +30,33 @@ const toModel = (t: PartnerTokenEntity): PartnerToken => ({
   revokedAt: t.revokedAt,
   lastUsedAt: t.lastUsedAt,
   createdAt: t.createdAt,
+});
+
+/** A `partner_token` row as SQL returns it (the digest is never read out of it). */
+interface TokenRow {
+  id: string;
+  partner_id: string;
+  name: string;
+  token_prefix: string;
+  scopes: string[];
+  expires_at: Date | string;
+  revoked_at: Date | string | null;
+  last_used_at: Date | string | null;
+  created_at: Date | string;
+}
+
+const instant = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
+
+const rowToModel = (t: TokenRow): PartnerToken => ({
+  id: t.id,
+  partnerId: t.partner_id,
+  name: t.name,
+  prefix: t.token_prefix,
+  scopes: t.scopes,
+  expiresAt: instant(t.expires_at)!,
+  revokedAt: instant(t.revoked_at),
+  lastUsedAt: instant(t.last_used_at),
+  createdAt: instant(t.created_at)!,
 });
 
 /**
@@ -90,15 +117,20 @@ export class PartnerTokensService {
     });
   }
 
-  async listFor(partnerId: string, page: PageArgs): Promise<ConnectionShape<PartnerToken>> {
-    const query = this.tx.manager().createQueryBuilder(PartnerTokenEntity, 't').where('t.partner_id = :partnerId', { partnerId });
-    const result = await paginate(query, page, {
-      keys: [
-        { column: 't.created_at', kind: 'timestamptz', value: (t) => t.createdAt.toISOString() },
-        { column: 't.id', kind: 'uuid', value: (t) => t.id },
-      ],
+  /**
+   * The same page of tokens of many partners in one statement (oldest first; cursors as `paginate` writes
+   * them), for the `Partner.tokens` DataLoader.
+   */
+  async listForMany(partnerIds: readonly string[], page: PageArgs): Promise<Array<ConnectionShape<PartnerToken>>> {
+    const pages = await loadBatchedConnections<TokenRow>(
+      this.tx.manager(),
+      { table: 'partner_token', parentColumn: 'partner_id', orderColumn: 'created_at', orderKind: 'timestamptz', direction: 'ASC' },
+      partnerIds, page, (r) => new Date(r.created_at).toISOString(),
+    );
+    return partnerIds.map((id) => {
+      const p = pages.get(id)!;
+      return { ...p, nodes: p.nodes.map(rowToModel) };
     });
-    return { ...result, nodes: result.nodes.map(toModel) };
   }
 
   /**

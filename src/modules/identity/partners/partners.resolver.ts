@@ -1,5 +1,7 @@
-import { Args, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import { Args, Context, ID, Mutation, Parent, Query, ResolveField, Resolver } from '@nestjs/graphql';
+import DataLoader from 'dataloader';
 import { Policy } from '../../../access/policy.decorator';
+import { requestLoader } from '../../../common/context/request-loaders';
 import { PageArgs, type ConnectionShape } from '../../../common/pagination/connection';
 import { CreatePartnerInput, IssuePartnerTokenInput, RecordPartnerAssessmentInput, UpdatePartnerInput } from '../dto/identity.inputs';
 import { IssuedPartnerToken, Partner, PartnerConnection, PartnerToken, PartnerTokenConnection } from '../models/partner.model';
@@ -56,7 +58,11 @@ export class PartnersResolver {
   }
 
   @ResolveField(() => PartnerTokenConnection)
-  tokens(@Parent() partner: Partner, @Args() page: PageArgs): Promise<ConnectionShape<PartnerToken>> {
-    return this.tokenService.listFor(partner.id, page);
+  tokens(@Parent() partner: Partner, @Args() page: PageArgs, @Context() ctx: { req: object }): Promise<ConnectionShape<PartnerToken>> {
+    // One statement for a page of partners, whatever its size.
+    const loader = requestLoader(ctx.req, `partnerTokens:${page.first}:${page.after}`, () =>
+      new DataLoader<string, ConnectionShape<PartnerToken>>((ids) => this.tokenService.listForMany(ids, page)),
+    );
+    return loader.load(partner.id);
   }
 }

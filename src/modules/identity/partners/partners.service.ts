@@ -42,7 +42,15 @@ export class PartnersService {
         { column: 'p.id', kind: 'uuid', value: (p) => p.id },
       ],
     });
-    return { ...result, nodes: await Promise.all(result.nodes.map((p) => this.toModel(p))) };
+    // The page's latest assessments in one statement, not one per partner.
+    const ids = result.nodes.map((p) => p.id);
+    const latest = ids.length
+      ? await this.tx.manager().createQueryBuilder(PartnerAssessmentEntity, 'a')
+          .distinctOn(['a.partner_id']).where('a.partner_id IN (:...ids)', { ids })
+          .orderBy('a.partner_id').addOrderBy('a.assessed_at', 'DESC').addOrderBy('a.id', 'DESC').getMany()
+      : [];
+    const byPartner = new Map(latest.map((a) => [a.partnerId, a]));
+    return { ...result, nodes: await Promise.all(result.nodes.map((p) => this.toModel(p, byPartner.get(p.id) ?? null))) };
   }
 
   /** Id and name of partners, in the order asked (for DataLoaders). */
@@ -134,8 +142,9 @@ export class PartnersService {
     if (row) throw new ConflictError('A partner with this name already exists', { field: 'name' });
   }
 
-  async toModel(p: PartnerEntity): Promise<Partner> {
-    const last = await this.tx.manager().findOne(PartnerAssessmentEntity, { where: { partnerId: p.id }, order: { assessedAt: 'DESC' } });
+  /** The API view; `latest`: the partner's latest assessment when the caller already read it (null: none). */
+  async toModel(p: PartnerEntity, latest?: PartnerAssessmentEntity | null): Promise<Partner> {
+    const last = latest !== undefined ? latest : await this.tx.manager().findOne(PartnerAssessmentEntity, { where: { partnerId: p.id }, order: { assessedAt: 'DESC', id: 'DESC' } });
     const defaultRate = p.trustLevel === TrustLevel.INTERNAL ? this.config.rateLimits.partnerEventsInternal : this.config.rateLimits.partnerEventsExternal;
     const lastAssessment: PartnerAssessment | null = last
       ? { id: last.id, result: last.result as AssessmentResult, notes: last.notes, nextDueAt: last.nextDueAt, assessedAt: last.assessedAt }
