@@ -9,6 +9,7 @@ import type { ConnectionShape, PageArgs } from '../../../common/pagination/conne
 import { loadBatchedConnections } from '../../../common/pagination/batched-connection';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
+import type { EntityManager } from 'typeorm';
 import { TransactionService } from '../../../database/transaction.service';
 import { newSecret } from '../auth/secrets';
 import type { IssuePartnerTokenInput } from '../dto/identity.inputs';
@@ -19,18 +20,6 @@ import { partnerInForceSql } from './partner-standing';
 import { networkOf } from '../../audit/security-alerts/network';
 
 export const PARTNER_TOKEN_PREFIX = 'ptk_';
-
-const toModel = (t: PartnerTokenEntity): PartnerToken => ({
-  id: t.id,
-  partnerId: t.partnerId,
-  name: t.name,
-  prefix: t.tokenPrefix,
-  scopes: t.scopes,
-  expiresAt: t.expiresAt,
-  revokedAt: t.revokedAt,
-  lastUsedAt: t.lastUsedAt,
-  createdAt: t.createdAt,
-});
 
 /** A `partner_token` row as SQL returns it (the digest is never read out of it). */
 interface TokenRow {
@@ -47,7 +36,7 @@ interface TokenRow {
 
 const instant = (v: Date | string | null): Date | null => (v === null ? null : new Date(v));
 
-const rowToModel = (t: TokenRow): PartnerToken => ({
+const toModel = (t: TokenRow): PartnerToken => ({
   id: t.id,
   partnerId: t.partner_id,
   name: t.name,
@@ -102,7 +91,7 @@ export class PartnerTokensService {
       });
       const id = identifiers[0].id as string;
       await this.audit.record({ action: 'partner_token.issue', outcome: 'SUCCESS', resourceType: 'PartnerToken', resourceId: id, details: { partnerId: partner.id, scopes } });
-      return { token, tokenInfo: toModel(await manager.findOneByOrFail(PartnerTokenEntity, { id })) };
+      return { token, tokenInfo: await this.view(manager, id) };
     });
   }
 
@@ -113,8 +102,14 @@ export class PartnerTokensService {
       if (!token) throw new NotFoundError('Partner token');
       if (!token.revokedAt) await manager.update(PartnerTokenEntity, { id }, { revokedAt: new Date() });
       await this.audit.record({ action: 'partner_token.revoke', outcome: 'SUCCESS', resourceType: 'PartnerToken', resourceId: id, details: { partnerId: token.partnerId } });
-      return toModel(await manager.findOneByOrFail(PartnerTokenEntity, { id }));
+      return await this.view(manager, id);
     });
+  }
+
+  /** One stored token's API view, read as the list reads its rows (one mapping for both). */
+  private async view(manager: EntityManager, id: string): Promise<PartnerToken> {
+    const [row] = (await manager.query(`SELECT * FROM partner_token WHERE id = $1`, [id])) as TokenRow[];
+    return toModel(row);
   }
 
   /**
@@ -129,7 +124,7 @@ export class PartnerTokensService {
     );
     return partnerIds.map((id) => {
       const p = pages.get(id)!;
-      return { ...p, nodes: p.nodes.map(rowToModel) };
+      return { ...p, nodes: p.nodes.map(toModel) };
     });
   }
 

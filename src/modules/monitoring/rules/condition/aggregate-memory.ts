@@ -7,9 +7,9 @@ import { decimalKey, readField, toDecimal, toText } from './semantics';
  * The meaning of an aggregate, computed over events in memory. It is the reference `buildAggregateQuery`
  * is tested against, and serves backtests or callers that already hold the customer's events.
  * `rows` are the customer's events shaped like `EvaluationContext.event` with `type` and `occurredAt`;
- * `current` is the event being evaluated and `customer` its customer (for `customer` operands in `where`). Values are exact, shaped as `readAggregateRow` gives them: counts as
- * numbers; sum, avg and max as decimal text (avg to 20 decimal places, where PostgreSQL keeps at least 16
- * significant digits).
+ * `current` is the event being evaluated and `customer` its customer (for `customer` operands in `where`).
+ * Values are exact, shaped as `readAggregateRow` gives them: counts as numbers; sum, avg and max as decimal
+ * text (avg to 20 decimal places, where PostgreSQL keeps at least 16 significant digits).
  */
 export function computeAggregateInMemory(
   spec: AggregateSpec,

@@ -236,9 +236,8 @@ class Builder {
     const typed = resolveCompare(left, op, right);
     if ('errors' in typed) throw new Error(`buildAggregateQuery: ${typed.errors[0].message}`); // validated earlier
     const { domain } = typed;
-    const value = (o: Operand) => this.value(o);
     const members = () => {
-      const v = value(right);
+      const v = this.value(right);
       return [...(v instanceof Set ? v : memberSet(v as unknown[], domain))];
     };
     const sqlOp = SQL_OPS[op];
@@ -263,17 +262,17 @@ class Builder {
       case 'intersect': // left is the flags column: a constant left was folded above
         return `COALESCE(${op === 'in' ? '' : 'NOT '}(flags && ${this.bind(right, members(), 'text[]')}), false)`;
       case 'arrayContains': {
-        const arr = reads(left) ? 'flags' : this.bind(left, stringsOf(value(left)), 'text[]');
+        const arr = reads(left) ? 'flags' : this.bind(left, stringsOf(this.value(left)), 'text[]');
         return `COALESCE(${this.text(right)} = ANY(${arr}), false)`;
       }
       case 'substring': {
-        const l = reads(left) ? this.column(left) : this.bind(left, stringOf(value(left)), 'text');
+        const l = reads(left) ? this.column(left) : this.bind(left, stringOf(this.value(left)), 'text');
         return substringSql(l, this.text(right));
       }
       case 'containsDynamic': {
         const needle = this.text(right);
         if (!reads(left)) {
-          const v = value(left);
+          const v = this.value(left);
           if (typeof v === 'string') return substringSql(this.bind(left, v, 'text'), needle);
           if (Array.isArray(v)) return `COALESCE(${needle} = ANY(${this.bind(left, stringsOf(v), 'text[]')}), false)`;
           return 'FALSE';
