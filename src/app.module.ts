@@ -1,8 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { ClsModule } from 'nestjs-cls';
 import { LoggerModule } from 'nestjs-pino';
-import type { Request } from 'express';
 import type { AppConfig } from './config/config';
+import type { RequestWithId } from './common/context/request-id';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
 import { loggerParams } from './common/logging/logging';
@@ -38,7 +38,7 @@ export class AppModule {
         ConfigModule.forRoot(config),
         ClsModule.forRoot({
           global: true,
-          middleware: { mount: true, generateId: true, idGenerator: (req: Request) => (req as Request & { id: string }).id },
+          middleware: { mount: true, generateId: true, idGenerator: (req: RequestWithId) => req.id },
         }),
         LoggerModule.forRoot(loggerParams(config)),
         // The embedded PGlite (no DATABASE_URL) serves every connection in one session: no named statements or

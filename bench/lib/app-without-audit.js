@@ -31,20 +31,15 @@ async function createAppWithoutAudit(config, databaseUrl) {
   const { Logger } = require('nestjs-pino');
   const { AppModule } = requireDist('app.module');
   const { AUDIT_SINK } = requireDist('common/audit/audit-sink');
-  const { requestIdMiddleware } = requireDist('common/context/request-id');
-  const { MAX_BODY_BYTES } = requireDist('app.factory');
+  const { createHttpAdapter } = requireDist('app.factory');
 
   const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot({ config, databaseUrl })] })
     .overrideProvider(AUDIT_SINK)
     .useValue(NO_AUDIT_SINK)
     .compile();
-  // As in createApp (NestFactory.create with bufferLogs: true, bodyParser: false).
-  const app = moduleRef.createNestApplication({ bufferLogs: true, bodyParser: false });
+  // As in createApp: the same HTTP adapter settings, bufferLogs: true.
+  const app = moduleRef.createNestApplication(createHttpAdapter(config), { bufferLogs: true });
   app.useLogger(app.get(Logger));
-  app.use(requestIdMiddleware);
-  app.useBodyParser('json', { limit: MAX_BODY_BYTES });
-  app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxy);
   if (app.get(AUDIT_SINK, { strict: false }) !== NO_AUDIT_SINK) throw new Error('AUDIT_SINK was not overridden');
   return app;
 }

@@ -1,8 +1,9 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
-import type { Request } from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 import { AUDIT_SINK, type AuditSink } from '../common/audit/audit-sink';
+import { headerOf } from '../common/context/request-id';
 import { RequestContext } from '../common/context/request-context';
 import type { Principal } from '../common/context/principal';
 import { ForbiddenError, RateLimitedError, UnauthenticatedError } from '../common/errors/app-error';
@@ -22,7 +23,12 @@ const ROOT_TYPES = new Set(['Query', 'Mutation', 'Subscription']);
 type AuditInput = Parameters<AuditSink['record']>[0];
 // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
 type Targets = Array<Function>;
-type RequestWithPrincipal = Request & FieldPolicyRequest & {
+/** An HTTP request (Fastify's), or a subscription socket's stand-in for one. */
+type RequestWithPrincipal = FieldPolicyRequest & {
+  method?: string;
+  url?: string;
+  ip?: string;
+  headers: IncomingHttpHeaders;
   /** This request's one count against its IP for want of a valid credential: null, or seconds to wait when past the limit. */
   custosUnauthenticated?: Promise<number | null>;
   /** A subscription socket's request: its operations are charged when requested (see chargeOperation). */
@@ -53,7 +59,7 @@ export class AccessGuard implements CanActivate {
     if (ctx.getType<string>() === 'http') {
       const req = ctx.switchToHttp().getRequest<RequestWithPrincipal>();
       if (isPublic) return true;
-      return this.authorize(req, `${req.method} ${req.path}`, targets, false);
+      return this.authorize(req, `${req.method} ${pathOf(req)}`, targets, false);
     }
     if (ctx.getType<string>() !== 'graphql') return false;
     const gql = GqlExecutionContext.create(ctx);
@@ -71,7 +77,7 @@ export class AccessGuard implements CanActivate {
   }
 
   private async authorize(req: RequestWithPrincipal, operation: string, targets: Targets, isPublic: boolean): Promise<boolean> {
-    this.context.setClient(req.ip, req.get?.('user-agent'));
+    this.context.setClient(req.ip, headerOf(req, 'user-agent'));
     if (isPublic) {
       if (SIGN_IN_OPERATIONS.has(operation)) {
         await this.limiter.consumeOrThrow(configuredBucket(RATE_LIMITS.signInPerIp, this.config.rateLimits.signInPerIp), req.ip ?? 'unknown', 1, (s) => new RateLimitedError(s));
@@ -81,7 +87,7 @@ export class AccessGuard implements CanActivate {
       req.custosPrincipal = this.principalOf(req).catch(async (error: unknown) => {
         // Only a refused credential is ignored; the database being unreachable is not the client's doing.
         if (!(error instanceof UnauthenticatedError)) throw error;
-        await this.countUnauthenticated(req, invalidCredentialEntry({ path: req.path }));
+        await this.countUnauthenticated(req, invalidCredentialEntry({ path: pathOf(req) }));
         return undefined;
       });
       await req.custosPrincipal;
@@ -95,7 +101,7 @@ export class AccessGuard implements CanActivate {
       // An invalid, expired or revoked credential. Anything else (the database unreachable, say) is not
       // counted against the client's address nor audited as a bad credential.
       if (!(error instanceof UnauthenticatedError)) throw error;
-      const wait = await this.countUnauthenticated(req, invalidCredentialEntry({ path: req.path }));
+      const wait = await this.countUnauthenticated(req, invalidCredentialEntry({ path: pathOf(req) }));
       throw wait === null ? error : new RateLimitedError(wait);
     }
     if (!principal) {
@@ -128,7 +134,7 @@ export class AccessGuard implements CanActivate {
 
   private principalOf(req: RequestWithPrincipal): Promise<Principal | undefined> {
     req.custosPrincipal ??= this.principals
-      .resolve(req.get?.('authorization'), { ip: req.ip, userAgent: req.get?.('user-agent') })
+      .resolve(headerOf(req, 'authorization'), { ip: req.ip, userAgent: headerOf(req, 'user-agent') })
       // A credential that is invalid, expired or revoked rejects; callers count and audit it (countUnauthenticated).
       .then((principal) => {
         this.context.principal = principal;
@@ -151,4 +157,9 @@ export class AccessGuard implements CanActivate {
     await this.audit.record({ action: 'access.denied', outcome: 'DENIED', resourceType: 'Operation', resourceId: operation, details: { reason } });
     throw new ForbiddenError(`Not allowed to run ${operation}`);
   }
+}
+
+/** The request's path without its query string (which may carry PII). */
+function pathOf(req: RequestWithPrincipal): string {
+  return (req.url ?? '').split('?')[0];
 }

@@ -1,6 +1,5 @@
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { Module } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import { Logger } from 'nestjs-pino';
 import { APP_CONFIG } from '../config/config.module';
@@ -14,22 +13,24 @@ import { PRINCIPAL_RESOLVER, type PrincipalResolver } from '../access/principal-
 import { ClsService } from 'nestjs-cls';
 import { RequestContext } from '../common/context/request-context';
 import { RateLimiter } from '../common/rate-limit/rate-limiter.service';
-import { clientIpOf } from './client-ip';
+import { clientAddressOf, trustProxyFunction } from '../common/http/client-address';
 
 @Module({
   imports: [
     GraphQLModule.forRootAsync<ApolloDriverConfig>({
       driver: ApolloDriver,
-      inject: [APP_CONFIG, MetricsService, Logger, AUDIT_SINK, PRINCIPAL_RESOLVER, ClsService, RequestContext, RateLimiter, HttpAdapterHost],
-      useFactory: (config: AppConfig, metrics: MetricsService, logger: Logger, audit: AuditSink, principals: PrincipalResolver, cls: ClsService, requestContext: RequestContext, limiter: RateLimiter, adapterHost: HttpAdapterHost) =>
-        graphqlOptions(config, metrics, {
+      inject: [APP_CONFIG, MetricsService, Logger, AUDIT_SINK, PRINCIPAL_RESOLVER, ClsService, RequestContext, RateLimiter],
+      useFactory: (config: AppConfig, metrics: MetricsService, logger: Logger, audit: AuditSink, principals: PrincipalResolver, cls: ClsService, requestContext: RequestContext, limiter: RateLimiter) => {
+        const trust = trustProxyFunction(config.trustProxy);
+        return graphqlOptions(config, metrics, {
           log: (fields, message) => logger.log(fields, message),
           error: (fields, message) => logger.error(fields, message),
         }, audit, principals, cls, requestContext, {
           limiter,
-          // Read when a socket connects, by then the Express app exists and has its `trust proxy` setting.
-          clientIp: (request) => clientIpOf(adapterHost.httpAdapter.getInstance(), request),
-        }),
+          // A WebSocket upgrade is read with the same TRUST_PROXY as an HTTP request (createHttpAdapter).
+          clientIp: (request) => clientAddressOf(request, trust),
+        });
+      },
     }),
   ],
   providers: [ServerInfoResolver, SubscriptionSockets],

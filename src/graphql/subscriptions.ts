@@ -33,7 +33,7 @@ type Extra = { socket: { readyState?: number; close(code: number, reason: string
  * `custosRecheck` (the socket's request only): whether the credential the socket opened with still holds with
  * the same grants, closing the socket (4401, or 4403 for changed grants) when it does not.
  */
-type SocketRequest = FieldPolicyRequest & { ip?: string; path: string; get(): undefined; custosRecheck?: () => Promise<boolean>; custosChargedAtSubscribe?: boolean };
+type SocketRequest = FieldPolicyRequest & { ip?: string; url: string; headers: Record<string, never>; custosRecheck?: () => Promise<boolean>; custosChargedAtSubscribe?: boolean };
 type SocketState = { custosReq?: SocketRequest; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout; custosHolder?: string };
 /** ws's readyState of an open socket. */
 const SOCKET_OPEN = 1;
@@ -165,8 +165,8 @@ async function asSubscriber<T>(deps: SubscriptionDeps, req: FieldPolicyRequest, 
  * subscription of the socket.
  */
 function payloadRequest(socket: SocketRequest): SocketRequest {
-  const { custosPrincipal, custosAbility, ip, path, get } = socket;
-  return { custosPrincipal, custosAbility, ip, path, get };
+  const { custosPrincipal, custosAbility, ip, url, headers } = socket;
+  return { custosPrincipal, custosAbility, ip, url, headers };
 }
 
 /**
@@ -294,8 +294,8 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
           custosPrincipal: Promise.resolve(principal),
           custosAbility: defineAbilityFor(principal),
           ip: client.ip,
-          path: '/graphql',
-          get: () => undefined,
+          url: '/graphql',
+          headers: {},
           custosRecheck: recheck,
           custosChargedAtSubscribe: true,
         };

@@ -1,5 +1,6 @@
 import { Controller, Get, Header, HttpCode, Inject, Req, Res, ServiceUnavailableException } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { headerOf } from '../common/context/request-id';
 import { DataSource } from 'typeorm';
 import { Public } from '../access/public.decorator';
 import { constantTimeEqualHex, keyedDigest } from '../common/crypto/digest';
@@ -102,17 +103,15 @@ export class HealthController {
 
   @Get('metrics')
   @Header('Cache-Control', 'no-store')
-  async metricsText(@Req() req: Request, @Res() res: Response): Promise<void> {
+  async metricsText(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     if (this.isMetricsToken) {
-      const given = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
+      const given = /^Bearer (.+)$/.exec(headerOf(req, 'authorization') ?? '')?.[1];
       if (given === undefined || !this.isMetricsToken(given)) {
-        res.status(401).setHeader('WWW-Authenticate', 'Bearer realm="metrics"');
-        res.send({ status: 'unauthorized' });
+        await reply.status(401).header('WWW-Authenticate', 'Bearer realm="metrics"').send({ status: 'unauthorized' });
         return;
       }
     }
-    res.setHeader('Content-Type', this.metrics.registry.contentType);
-    res.send(await this.metrics.registry.metrics());
+    await reply.header('Content-Type', this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
   }
 }
 

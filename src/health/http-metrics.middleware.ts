@@ -1,5 +1,5 @@
 import { Injectable, type NestMiddleware } from '@nestjs/common';
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MetricsService } from './metrics.service';
 
 /** Times every HTTP request; the route label is the path without query, bounded to known prefixes. */
@@ -7,10 +7,10 @@ import { MetricsService } from './metrics.service';
 export class HttpMetricsMiddleware implements NestMiddleware {
   constructor(private readonly metrics: MetricsService) {}
 
-  use(req: Request, res: Response, next: NextFunction): void {
+  use(req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, next: () => void): void {
     const stop = this.metrics.httpDuration.startTimer();
     res.on('finish', () => {
-      const path = (req.originalUrl ?? req.url).split('?')[0];
+      const path = (req.originalUrl ?? req.url ?? '').split('?')[0];
       const route = ['/graphql', '/health/live', '/health/ready', '/metrics'].includes(path)
         ? path
         : path.startsWith('/audit/') ? '/audit/*' : 'other';

@@ -6,7 +6,7 @@ import type { INestApplication } from '@nestjs/common';
 import * as argon2 from 'argon2';
 import { Client } from 'pg';
 import request from 'supertest';
-import { createApp } from '../../src/app.factory';
+import { createApp, initApp } from '../../src/app.factory';
 import { ConfigError, loadConfig } from '../../src/config/config';
 import { startTestApp, TEST_ADMIN, testSecrets, type TestApp } from '../helpers/app';
 import { codeAt, createStaff, freshCode, gqlOk, LOGIN, signIn, signInAdmin, type SignedIn } from '../helpers/auth';
@@ -349,7 +349,7 @@ describe('identity: the bootstrap admin at start-up (e2e)', () => {
     });
     const app = await createApp(config, db.url);
     try {
-      await app.init();
+      await initApp(app);
     } catch (error) {
       await app.close().catch(() => undefined);
       throw error;

@@ -5,7 +5,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Client } from 'pg';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { createApp } from '../../src/app.factory';
+import { createApp, initApp } from '../../src/app.factory';
 import { KeyVersionMissingError } from '../../src/common/crypto/crypto.errors';
 import { dataKeyOwner, wrapDataKey } from '../../src/common/crypto/envelope';
 import { KeyRing } from '../../src/common/crypto/key-ring';
@@ -38,7 +38,7 @@ function rawDataSource(url: string): DataSource {
 /** The real app on an existing database (startTestApp always clones a fresh one). */
 async function appOn(db: TestDatabase, config: AppConfig): Promise<TestApp> {
   const app: INestApplication = await createApp(config, db.url);
-  await app.init();
+  await initApp(app);
   const http = () => request(app.getHttpServer());
   return {
     app,

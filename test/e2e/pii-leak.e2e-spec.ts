@@ -33,10 +33,11 @@ describe('no plaintext PII in the database or the logs', () => {
   let child: ChildProcess;
   let logs = '';
   let t: Pick<TestApp, 'gql'>;
+  let port: number;
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    const port = await freePort();
+    port = await freePort();
     child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/main.ts'], {
       cwd: join(__dirname, '..', '..'),
       env: {
@@ -70,6 +71,25 @@ describe('no plaintext PII in the database or the logs', () => {
       await exited;
     }
     await db.drop();
+  });
+
+  it('logs each request once under the id it answered with, and leaves health probes out', async () => {
+    const base = `http://127.0.0.1:${port}`;
+    for (const path of ['/health/live', '/health/ready']) expect((await fetch(`${base}${path}`)).status).toBe(200);
+    const res = await fetch(`${base}/graphql?probe=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'client-corr-1' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    const id = res.headers.get('x-request-id');
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    await new Promise((r) => setTimeout(r, 300));
+    const lines = logs.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg?: string; req?: { id?: string; path?: string; clientRequestId?: string } });
+    const completed = lines.filter((line) => line.msg === 'request completed');
+    expect(completed.filter((line) => line.req?.id === id)).toEqual([
+      expect.objectContaining({ req: expect.objectContaining({ id, clientRequestId: 'client-corr-1', method: 'POST', path: '/graphql' }) }),
+    ]);
+    expect(completed.filter((line) => line.req?.path?.startsWith('/health'))).toEqual([]);
   });
 
   it('finds no marker value in pg_dump or in the logs', async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { createApp } from '../../src/app.factory';
+import { createApp, initApp } from '../../src/app.factory';
 import { loadConfig, type AppConfig } from '../../src/config/config';
 import { createTestDatabase, type TestDatabase } from './postgres';
 
@@ -81,7 +81,7 @@ export async function startTestApp(env: Record<string, string> = {}, options: St
   let app: INestApplication;
   try {
     app = await createApp(config, url);
-    await app.init();
+    await initApp(app);
   } catch (error) {
     await db.drop();
     throw error;

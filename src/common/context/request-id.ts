@@ -1,28 +1,34 @@
 import { randomUUID } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
 /** A caller-supplied id is logged only when it is short and harmless, so it cannot inject into logs. */
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export interface RequestWithId extends Request {
+/** The raw request as the HTTP server, the request log and the request context see it. */
+export interface RequestWithId extends IncomingMessage {
   id: string;
   /** The caller's own safe `x-request-id`, for correlating with its logs; never used as our id. */
   clientRequestId?: string;
 }
 
 /**
- * First middleware of every request: mints the request id and echoes it on the response. Logs, audit
- * entries and error reports all use this id, and audit counts on it (one denial per request, DENIED_BURST):
- * a caller who could choose it could make many requests look like one. A safe incoming `x-request-id` is
- * kept beside it, in the request log line, as `clientRequestId`.
+ * Mints the id of every request, before any hook or middleware runs (the HTTP server's `genReqId`); the
+ * response echoes it. Logs, audit entries and error reports all use this id, and audit counts on it (one
+ * denial per request, DENIED_BURST): a caller who could choose it could make many requests look like one.
+ * A safe incoming `x-request-id` is kept beside it, in the request log line, as `clientRequestId`.
  */
-export function requestIdMiddleware(req: Request, res: Response, next: NextFunction): void {
-  const incoming = req.header(REQUEST_ID_HEADER);
-  const withId = req as RequestWithId;
+export function mintRequestId(raw: IncomingMessage): string {
+  const withId = raw as RequestWithId;
   withId.id = randomUUID();
-  if (incoming && SAFE_REQUEST_ID.test(incoming)) withId.clientRequestId = incoming;
-  res.setHeader(REQUEST_ID_HEADER, withId.id);
-  next();
+  const incoming = raw.headers[REQUEST_ID_HEADER];
+  if (typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming)) withId.clientRequestId = incoming;
+  return withId.id;
+}
+
+/** One value of a request header, or undefined; a repeated header (an array) is not taken as any one of its values. */
+export function headerOf(req: { headers?: IncomingMessage['headers'] }, name: string): string | undefined {
+  const value = req.headers?.[name];
+  return typeof value === 'string' ? value : undefined;
 }

@@ -50,7 +50,8 @@ export function loggerParams(config: AppConfig): Params {
       // On the root logger once, not per request (pino-http's customProps makes two child loggers a request).
       base: { pid: process.pid, hostname: hostname(), service: 'custos' },
       // Health probes would drown everything else.
-      autoLogging: { ignore: (req: IncomingMessage) => (req.url ?? '').startsWith('/health') },
+      // `originalUrl`: the HTTP server's middleware layer rewrites `url` relative to where the logger is mounted.
+      autoLogging: { ignore: (req: IncomingMessage & { originalUrl?: string }) => (req.originalUrl ?? req.url ?? '').startsWith('/health') },
       serializers: {
         // GET /graphql?query=… may carry PII in literals: log the path only.
         req: (req: { id: string; method: string; url: string; remoteAddress?: string; raw?: { clientRequestId?: string } }) => ({

@@ -1,5 +1,5 @@
 import { Controller, Get, Query, Res, UseFilters } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { Policy } from '../../../access/policy.decorator';
 import { AuditExportService } from './audit-export.service';
 import { parseExportParams } from './export-format';
@@ -13,7 +13,7 @@ export class AuditExportController {
 
   @Get('export')
   @Policy('export', 'AuditLog')
-  async export(@Query() query: Record<string, unknown>, @Res() res: Response): Promise<void> {
-    await this.exporter.stream(parseExportParams(query), res);
+  async export(@Query() query: Record<string, unknown>, @Res() reply: FastifyReply): Promise<void> {
+    await this.exporter.stream(parseExportParams(query), reply);
   }
 }

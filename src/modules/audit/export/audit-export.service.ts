@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { AUDIT_SINK, type AuditSink } from '../../../common/audit/audit-sink';
 import { AUDIT_COLUMNS, type AuditDbRow } from '../audit-chain';
@@ -23,7 +24,7 @@ export class AuditExportService {
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
   ) {}
 
-  async stream(params: ExportParams, res: Response): Promise<void> {
+  async stream(params: ExportParams, reply: FastifyReply): Promise<void> {
     // Recorded before the first byte leaves: an export the client aborts was still an export.
     await this.audit.record({
       action: 'audit.export',
@@ -34,11 +35,17 @@ export class AuditExportService {
     const [head] = (await this.dataSource.query('SELECT id::text AS id FROM audit_entry ORDER BY audit_entry.id DESC LIMIT 1')) as Array<{ id: string }>;
     const line = params.format === 'csv' ? csvLine : jsonlLine;
 
-    res.status(200);
-    res.setHeader('content-type', CONTENT_TYPES[params.format]);
-    res.setHeader('content-disposition', `attachment; filename="audit-${new Date().toISOString().replace(/[:.]/g, '-')}.${params.format}"`);
-    res.setHeader('cache-control', 'no-store');
-    res.setHeader('x-content-type-options', 'nosniff');
+    // From here the export writes the socket itself, batch by batch; the headers already set on the reply (the
+    // request id) go out with its own. An error before this point is still answered as JSON (HttpErrorFilter).
+    reply.hijack();
+    const res = reply.raw;
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
+    res.writeHead(200, {
+      'content-type': CONTENT_TYPES[params.format],
+      'content-disposition': `attachment; filename="audit-${new Date().toISOString().replace(/[:.]/g, '-')}.${params.format}"`,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+    });
     if (params.format === 'csv' && !(await write(res, CSV_HEADER))) return;
     if (!head) {
       res.end();
@@ -81,7 +88,7 @@ export class AuditExportService {
 }
 
 /** Writes a chunk, waiting for `drain` when the socket buffer is full; false once the client has gone. */
-async function write(res: Response, chunk: string): Promise<boolean> {
+async function write(res: ServerResponse, chunk: string): Promise<boolean> {
   if (res.destroyed) return false;
   if (res.write(chunk)) return true;
   await new Promise<void>((resolve) => {

@@ -1,5 +1,5 @@
 import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import { AppError } from '../../../common/errors/app-error';
 import { ErrorCode, HTTP_STATUS } from '../../../common/errors/error-codes';
 
@@ -14,10 +14,10 @@ export class HttpErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('AuditExport');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
-    if (res.headersSent) {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    if (reply.raw.headersSent) {
       this.logger.error(exception, 'audit export failed while streaming');
-      res.destroy();
+      reply.raw.destroy();
       return;
     }
     let code = ErrorCode.INTERNAL_SERVER_ERROR;
@@ -33,7 +33,7 @@ export class HttpErrorFilter implements ExceptionFilter {
     } else {
       this.logger.error(exception, 'audit export failed');
     }
-    if (typeof extra.retryAfterSeconds === 'number') res.setHeader('retry-after', String(extra.retryAfterSeconds));
-    res.status(HTTP_STATUS[code]).json({ error: { code, message, ...extra } });
+    if (typeof extra.retryAfterSeconds === 'number') reply.header('retry-after', String(extra.retryAfterSeconds));
+    reply.status(HTTP_STATUS[code]).send({ error: { code, message, ...extra } });
   }
 }
