@@ -15,7 +15,7 @@ import { canOnWhole, defineAbilityFor, type AppAbility } from './abilities';
 import { ARGUMENT_POLICY, AUTHENTICATED, POLICY, type ArgumentRule, type PolicyMetadata } from './policy.decorator';
 import { PRINCIPAL_RESOLVER, type PrincipalResolver } from './principal-resolver';
 import { IS_PUBLIC } from './public.decorator';
-import { SIGN_IN_OPERATIONS } from './operations';
+import { EVENT_METERED_OPERATIONS, SIGN_IN_OPERATIONS } from './operations';
 import { chargeOperation, countUnauthenticated, invalidCredentialEntry } from './unauthenticated';
 import type { FieldPolicyRequest } from './field-policy';
 
@@ -113,7 +113,8 @@ export class AccessGuard implements CanActivate {
     const ability = this.abilityOf(principal);
     req.custosAbility = ability;
 
-    if (!req.custosChargedAtSubscribe) await chargeOperation(this.limiter, this.config.rateLimits, principal);
+    const metered = principal.kind === 'PARTNER' && EVENT_METERED_OPERATIONS.has(operation);
+    if (!req.custosChargedAtSubscribe && !metered) await chargeOperation(this.limiter, this.config.rateLimits, principal);
 
     const kinds = this.reflector.getAllAndOverride<Array<'USER' | 'PARTNER'>>(AUTHENTICATED, targets);
     if (kinds) {

@@ -26,13 +26,14 @@ describe('identity: rate limits come from configuration and count operations (e2
 
   describe('partner operations per minute (RATE_LIMIT_PARTNER_OPERATIONS_PER_MINUTE=2)', () => {
     let t: TestApp;
+    let admin: SignedIn;
     beforeAll(async () => {
       t = await startTestApp({ RATE_LIMIT_PARTNER_OPERATIONS_PER_MINUTE: '2' });
+      admin = await signInAdmin(t);
     });
     afterAll(() => t.close());
 
     it('applies the limit per token: one exhausted token does not affect another partner', async () => {
-      const admin = await signInAdmin(t);
       const a = await partnerWithToken(t, admin, 'EXTERNAL');
       const b = await partnerWithToken(t, admin, 'EXTERNAL');
       // Two operations: whatever the resolver answers, the limiter lets them through.
@@ -41,6 +42,19 @@ describe('identity: rate limits come from configuration and count operations (e2
       expect(codeOf(refused)).toBe('RATE_LIMITED');
       expect(refused.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
       expect(codes(await t.gql(aliasedIngest(2), undefined, { token: b.token }))).not.toContain('RATE_LIMITED');
+    });
+
+    it('counts ingestEvents by its events, not as operations: a feed of single-event calls is not held to the operation limit', async () => {
+      const agent = await createStaff(t, admin, 'AGENT');
+      const customer = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "rate-feed-1"}) { id } }', undefined, agent.accessToken)).createCustomer.id;
+      const core = await partnerWithToken(t, admin, 'INTERNAL');
+      const login = { customerId: customer, type: 'LOGIN', attributes: { outcome: 'SUCCESS' } };
+      for (let i = 0; i < 5; i++) expect((await ingest(t, core.token, [login])).errors).toBeUndefined();
+      // A call carrying no valid event has nothing to count against the events limit: it is one operation.
+      expect(codes(await t.gql(aliasedIngest(2), undefined, { token: core.token }))).not.toContain('RATE_LIMITED');
+      expect(codeOf(await t.gql(aliasedIngest(1), undefined, { token: core.token }))).toBe('RATE_LIMITED');
+      // Its events still count against its events limit only: the operation bucket being spent does not stop them.
+      expect((await ingest(t, core.token, [login])).errors).toBeUndefined();
     });
   });
 });

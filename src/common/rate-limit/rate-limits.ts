@@ -12,8 +12,8 @@ export const RATE_LIMITS = {
   /** Operations per staff account. */
   staffOperations: { name: 'staff-ops', limit: 600, windowMs: MINUTE },
   /**
-   * Operations per partner token. Not a SPEC figure (the SPEC caps partner *events*, below): chosen so that an
-   * INTERNAL partner ingesting 3,000,000 events/minute in batches of 500 is not held back by the operation count.
+   * Operations per partner token. Not a SPEC figure (the SPEC caps partner *events*, below). `ingestEvents` is
+   * not counted here but by its events (EVENT_METERED_OPERATIONS); a call carrying no valid event counts one.
    */
   partnerOperations: { name: 'partner-ops', limit: 6_000, windowMs: MINUTE },
   /** Sign-in operations per client IP. */

@@ -10,6 +10,7 @@ import { TrustLevel, type PartnerPrincipal } from '../../../common/context/princ
 import { AppError, BadUserInputError, ConflictError, ForbiddenError, NotFoundError, RateLimitedError, type FieldError } from '../../../common/errors/app-error';
 import { RateLimiter } from '../../../common/rate-limit/rate-limiter.service';
 import { partnerEventsBucket } from '../../../common/rate-limit/rate-limits';
+import { chargeOperation } from '../../../access/unauthenticated';
 import { canonicalJson } from '../../audit/audit-chain';
 import { keyedDigest } from '../../../common/crypto/digest';
 import { isDecimalString } from '../../../common/scalars/scalars';
@@ -65,7 +66,10 @@ export class IngestService {
 
   async ingest(raw: unknown[]): Promise<Array<EventResultModel | AppError>> {
     const principal = this.context.principal as PartnerPrincipal;
-    if (!Array.isArray(raw) || raw.length > MAX_EVENTS_PER_CALL) throw BadUserInputError.field('events', `must hold at most ${MAX_EVENTS_PER_CALL} events`);
+    if (!Array.isArray(raw) || raw.length > MAX_EVENTS_PER_CALL) {
+      await chargeOperation(this.limiter, this.config.rateLimits, principal);
+      throw BadUserInputError.field('events', `must hold at most ${MAX_EVENTS_PER_CALL} events`);
+    }
     const validated = await this.validateAll(raw, principal);
     const slots = await this.resolveCustomers(validated, principal, false);
     const valid = slots.filter((s) => !s.error);
@@ -73,6 +77,9 @@ export class IngestService {
       const perMinute = principal.eventsPerMinute !== undefined ? principal.eventsPerMinute : (await this.partners.findEntity(principal.partnerId)).eventsPerMinute;
       const bucket = partnerEventsBucket(principal.trustLevel, perMinute, this.config.rateLimits);
       await this.limiter.consumeOrThrow(bucket, principal.partnerId, valid.length, (s) => new RateLimitedError(s, 'Event rate limit reached for this partner'));
+    } else {
+      // No event to count (the guard leaves ingestEvents to its events limit): the call is one operation.
+      await chargeOperation(this.limiter, this.config.rateLimits, principal);
     }
     // Under their row locks, in the transaction: nothing can change the customers between this read and the
     // screening's own lock.
