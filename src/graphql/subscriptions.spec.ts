@@ -5,12 +5,14 @@ import { subscriptionOptions, type SubscriptionDeps } from './subscriptions';
 import { LiveSockets } from './live-sockets';
 
 const analyst: StaffPrincipal = { kind: 'USER', userId: 'u1', role: Role.ANALYST, sessionId: 's1', stepUpUntil: null };
+/** A request context that runs its work at once and keeps nothing: these tests are about the socket, not the context. */
+const requestContext = { cls: { run: <T>(work: () => T) => work(), set: () => undefined }, context: { setClient: () => undefined } };
 
 /** onConnect with a credential look-up the test releases, on a socket the test may close meanwhile. */
 function connecting() {
   let release: (p: StaffPrincipal | undefined) => void = () => undefined;
   const resolve = jest.fn(() => new Promise<StaffPrincipal | undefined>((r) => (release = r)));
-  const deps = { principals: { resolve }, clientIp: () => '127.0.0.1', sockets: new LiveSockets(20) } as unknown as SubscriptionDeps;
+  const deps = { principals: { resolve }, clientIp: () => '127.0.0.1', sockets: new LiveSockets(20), ...requestContext } as unknown as SubscriptionDeps;
   const socket = { readyState: 1, close: jest.fn() };
   const ctx = { connectionParams: { authorization: 'Bearer t' }, extra: { socket, request: { socket: { remoteAddress: '127.0.0.1' } } } } as Record<string, unknown> & {
     extra: { socket: typeof socket; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout };
@@ -32,7 +34,7 @@ describe('subscriptions: onConnect', () => {
   it('closes with 4500, not 4401, when the credential could not be looked up at connect', async () => {
     const { ctx, socket, connected, resolve } = connecting();
     resolve.mockImplementationOnce(() => Promise.reject(new Error('Connection terminated unexpectedly')));
-    const again = subscriptionOptions({ principals: { resolve }, clientIp: () => '127.0.0.1' } as unknown as SubscriptionDeps)['graphql-ws'].onConnect(ctx as never);
+    const again = subscriptionOptions({ principals: { resolve }, clientIp: () => '127.0.0.1', ...requestContext } as unknown as SubscriptionDeps)['graphql-ws'].onConnect(ctx as never);
     expect(await again).toBe(false);
     expect(socket.close).toHaveBeenCalledWith(4500, 'Credential check failed; reconnect');
     expect(ctx.extra.custosTimer).toBeUndefined();

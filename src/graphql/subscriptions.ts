@@ -33,7 +33,7 @@ type Extra = { socket: { readyState?: number; close(code: number, reason: string
  * `custosRecheck` (the socket's request only): whether the credential the socket opened with still holds with
  * the same grants, closing the socket (4401, or 4403 for changed grants) when it does not.
  */
-type SocketRequest = FieldPolicyRequest & { ip?: string; url: string; headers: Record<string, never>; custosRecheck?: () => Promise<boolean>; custosChargedAtSubscribe?: boolean };
+type SocketRequest = FieldPolicyRequest & { ip?: string; url: string; headers: { 'user-agent'?: string }; custosRecheck?: () => Promise<boolean>; custosChargedAtSubscribe?: boolean };
 type SocketState = { custosReq?: SocketRequest; custosTimer?: NodeJS.Timeout; custosExpiry?: NodeJS.Timeout; custosHolder?: string };
 /** ws's readyState of an open socket. */
 const SOCKET_OPEN = 1;
@@ -108,7 +108,7 @@ export interface SubscriptionDeps {
    * HTTP), and per principal for operations, charged once per subscription requested over a socket.
    */
   rateLimits: AppConfig['rateLimits'];
-  /** The client's address as Express reads it for HTTP (TRUST_PROXY applied to X-Forwarded-For). */
+  /** The client's address as HTTP reads it (TRUST_PROXY applied to X-Forwarded-For). */
   clientIp: (request: IncomingMessage) => string | undefined;
   /** This instance's open sockets (capped per user or partner: GRAPHQL_MAX_SOCKETS_PER_PRINCIPAL) and live subscriptions. */
   sockets: LiveSockets;
@@ -129,11 +129,7 @@ async function refuseConnection(deps: SubscriptionDeps, ctx: Context<Record<stri
     : { action: 'access.denied', outcome: 'DENIED' as const, resourceType: 'Subscription', details: { reason: 'UNAUTHENTICATED', transport: 'websocket' } };
   try {
     const wait = await countUnauthenticated(deps.limiter, deps.rateLimits.unauthenticatedPerIp, client.ip, () =>
-      deps.cls.run(() => {
-        deps.cls.set(CLS_ID, randomUUID());
-        deps.context.setClient(client.ip, client.userAgent);
-        return deps.audit.record(entry);
-      }),
+      inSocketContext(deps, client, () => deps.audit.record(entry)),
     );
     ctx.extra.socket.close(wait === null ? 4401 : 4429, wait === null ? 'Unauthorized' : 'Too many requests');
   } catch {
@@ -147,10 +143,23 @@ function userAgentOf(request: IncomingMessage): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Runs `work` in a fresh request context carrying the subscriber's principal and ability. */
-async function asSubscriber<T>(deps: SubscriptionDeps, req: FieldPolicyRequest, work: () => Promise<T>): Promise<T> {
-  const principal = req.custosPrincipal ? await req.custosPrincipal : undefined;
+/**
+ * Runs `work` in a request context of its own, as an HTTP request gets: a fresh request id and the socket's
+ * client address and user agent, so audit entries written on the socket carry them (SPEC §5), and the partner
+ * token's network check sees the address. graphql-ws calls its hooks outside any HTTP request context.
+ */
+function inSocketContext<T>(deps: SubscriptionDeps, client: { ip?: string; userAgent?: string }, work: () => Promise<T>): Promise<T> {
   return deps.cls.run(() => {
+    deps.cls.set(CLS_ID, randomUUID());
+    deps.context.setClient(client.ip, client.userAgent);
+    return work();
+  });
+}
+
+/** Runs `work` in a fresh request context of the socket carrying the subscriber's principal and ability. */
+async function asSubscriber<T>(deps: SubscriptionDeps, req: SocketRequest, work: () => Promise<T>): Promise<T> {
+  const principal = req.custosPrincipal ? await req.custosPrincipal : undefined;
+  return inSocketContext(deps, { ip: req.ip, userAgent: req.headers['user-agent'] }, () => {
     deps.context.principal = principal;
     deps.context.setAbility(req.custosAbility);
     return work();
@@ -237,7 +246,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         const client = { ip: deps.clientIp(ctx.extra.request), userAgent: userAgentOf(ctx.extra.request) };
         let principal: Principal | undefined;
         try {
-          principal = await principals.resolve(authorization, client);
+          principal = await inSocketContext(deps, client, () => principals.resolve(authorization, client));
         } catch (error) {
           // The look-up failed, not the credential: a server error to retry, not 4401 (sign in again).
           if (!isCredentialRefusal(error)) {
@@ -269,7 +278,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         const recheck = async (periodic = false): Promise<boolean> => {
           let still: Principal | undefined;
           try {
-            still = await principals.resolve(authorization, client);
+            still = await inSocketContext(deps, client, () => principals.resolve(authorization, client));
           } catch (error) {
             if (!isCredentialRefusal(error)) {
               if (periodic) return true;
@@ -295,7 +304,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
           custosAbility: defineAbilityFor(principal),
           ip: client.ip,
           url: '/graphql',
-          headers: {},
+          headers: client.userAgent === undefined ? {} : { 'user-agent': client.userAgent },
           custosRecheck: recheck,
           custosChargedAtSubscribe: true,
         };
@@ -346,7 +355,9 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
         }
         const refused = rootFields(operation, document).filter((f) => !principal || !req?.custosAbility || !(SUBSCRIPTION_RULES[f]?.(principal, req.custosAbility) ?? false));
         if (refused.length) {
-          await deps.audit.record({ action: 'access.denied', outcome: 'DENIED', resourceType: 'Subscription', resourceId: refused.join(','), actor: principal?.kind === 'USER' ? { type: 'USER', id: principal.userId, role: principal.role, sessionId: principal.sessionId } : undefined });
+          const entry = { action: 'access.denied', outcome: 'DENIED' as const, resourceType: 'Subscription', resourceId: refused.join(',') };
+          // Under the subscriber's context: the entry names the user or partner, the address and the user agent.
+          await (req ? asSubscriber(deps, req, () => deps.audit.record(entry)) : deps.audit.record(entry));
           return refused.map((f) => new GraphQLError(`Not allowed to subscribe to ${f}`, { extensions: { code: 'FORBIDDEN' } }));
         }
         // Every pushed payload resolves the selection again: priced as over HTTP, before the first one.

@@ -125,6 +125,35 @@ describe('subscriptions over graphql-ws', () => {
     }
   });
 
+  it('records what happens on a socket under the subscriber, with its forwarded address and user agent', async () => {
+    const { Client } = await import('pg');
+    const sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+    try {
+      const feed = await partnerWithToken(t, admin, 'INTERNAL');
+      const client = { 'x-forwarded-for': '203.0.113.41', 'user-agent': 'feed-monitor/2.0' };
+      // A partner may not subscribe to alerts: refused, and recorded as that partner's denied access.
+      const refused = subscribe(url, feed.token, 'subscription { alertRaised { id } }', {}, { headers: client });
+      await refused.connected;
+      await waitFor(() => refused.errors.length > 0);
+      expect(JSON.stringify(refused.errors)).toContain('FORBIDDEN');
+      await refused.client.dispose();
+      const rows = async (action: string) =>
+        (await sql.query(
+          `SELECT actor_type, partner_id, ip, user_agent, request_id IS NOT NULL AS has_request FROM audit_entry WHERE action = $1 AND partner_id = $2
+           UNION ALL SELECT actor_type, partner_id, ip, user_agent, request_id IS NOT NULL FROM audit_entry_pending WHERE action = $1 AND partner_id = $2`,
+          [action, feed.id],
+        )).rows;
+      const expected = { actor_type: 'PARTNER', partner_id: feed.id, ip: '203.0.113.41', user_agent: 'feed-monitor/2.0', has_request: true };
+      expect(await rows('access.denied')).toEqual([expected]);
+      // The token's use from that address: recorded with it, so a later use from another network is told apart.
+      expect(await rows('partner_token.use')).toEqual([expected]);
+      expect((await sql.query('SELECT last_used_ip FROM partner_token WHERE partner_id = $1', [feed.id])).rows).toEqual([{ last_used_ip: '203.0.113.41' }]);
+    } finally {
+      await sql.end();
+    }
+  });
+
   it('reads root fields through fragments: allowed ones are served, forbidden ones still refused', async () => {
     const DOC = 'subscription { ...Live } fragment Live on Subscription { ... on Subscription { alertRaised { id } } }';
     const officer = subscribe(url, co.accessToken, DOC);
