@@ -191,11 +191,13 @@ describe('audit: reviewer API and export', () => {
 
     it('audits every reviewer query, with its filter', async () => {
       const actorId = randomUUID();
-      await asAuditor<Page>(AUDIT_LOG, { f: { actorId, action: 'x.y' }, first: 7 });
+      const sent = await t.gql(AUDIT_LOG, { f: { actorId, action: 'x.y' }, first: 7 }, { token: auditor.accessToken, ip: '198.51.100.23', headers: { 'user-agent': 'custos-console/7.1' } });
+      expect(sent.errors).toBeUndefined();
       const page = await asAuditor<Page>(AUDIT_LOG, { f: { action: 'audit.query', actorId: auditor.userId }, first: 100 });
       const entry = page.auditLog.nodes.find((n) => (n.details.filter as Record<string, unknown>)?.actorId === actorId);
       expect(entry).toMatchObject({ actorType: 'USER', role: 'AUDITOR', outcome: 'SUCCESS', details: { operation: 'auditLog', first: 7, filter: { actorId, action: 'x.y' } } });
-      expect(entry?.userAgent).toBeDefined();
+      // The entry carries the request's client: its address (through the trusted proxy), user agent and id.
+      expect(entry).toMatchObject({ ip: '198.51.100.23', userAgent: 'custos-console/7.1', requestId: sent.headers['x-request-id'] });
       await asAuditor(ALERTS);
       const alertQueries = await asAuditor<Page>(AUDIT_LOG, { f: { action: 'audit.query', actorId: auditor.userId }, first: 1 });
       expect(alertQueries.auditLog.nodes[0].details).toMatchObject({ operation: 'securityAlerts' });
