@@ -26,6 +26,50 @@ describe('identity: sessions', () => {
     expect(minutes).toBeLessThanOrEqual(15);
   });
 
+  describe('a credential\'s use and its audit entry commit together', () => {
+    let sql: Client;
+    beforeAll(async () => {
+      sql = new Client({ connectionString: t.db.url });
+      await sql.connect();
+    });
+    afterAll(() => sql.end());
+
+    /** Runs `work` while no audit entry of `action` can be written, in or out of a transaction. */
+    async function whileUnrecordable<T>(action: string, work: () => Promise<T>): Promise<T> {
+      for (const table of ['audit_entry', 'audit_entry_pending']) await sql.query(`ALTER TABLE ${table} ADD CONSTRAINT test_unrecordable CHECK (action <> '${action}') NOT VALID`);
+      try {
+        return await work();
+      } finally {
+        for (const table of ['audit_entry', 'audit_entry_pending']) await sql.query(`ALTER TABLE ${table} DROP CONSTRAINT test_unrecordable`);
+      }
+    }
+
+    it('a refresh whose entry cannot be written rotates nothing: the retry succeeds instead of counting as reuse', async () => {
+      const user = await createStaff(t, admin, 'ANALYST');
+      const failed = await whileUnrecordable('auth.session_refresh', () => t.gql(REFRESH, { r: user.refreshToken }));
+      expect(failed.errors?.length).toBeGreaterThan(0);
+      expect(codeOf(failed)).not.toBe('UNAUTHENTICATED');
+      const retried = await gqlOk<{ refreshSession: { accessToken: string } }>(t.gql, REFRESH, { r: user.refreshToken });
+      expect((await t.gql(ME, undefined, { token: retried.refreshSession.accessToken })).errors).toBeUndefined();
+      const { rows } = await sql.query(`SELECT revoked_at FROM auth_session WHERE id = $1`, [sessionIdOf(user.accessToken)]);
+      expect(rows).toEqual([{ revoked_at: null }]);
+    });
+
+    it('a partner token\'s use whose entry cannot be written is not taken as recorded', async () => {
+      const { partnerWithToken } = await import('../helpers/monitoring');
+      const feed = await partnerWithToken(t, admin, 'INTERNAL');
+      const probe = () => t.gql('{ customers(first: 1) { totalCount } }', undefined, { token: feed.token, ip: '198.51.100.77' });
+      const failed = await whileUnrecordable('partner_token.use', probe);
+      expect(failed.errors?.length).toBeGreaterThan(0);
+      await probe();
+      const uses = await sql.query(
+        `SELECT ip FROM audit_entry WHERE action = 'partner_token.use' AND partner_id = $1 UNION ALL SELECT ip FROM audit_entry_pending WHERE action = 'partner_token.use' AND partner_id = $1`,
+        [feed.id],
+      );
+      expect(uses.rows).toEqual([{ ip: '198.51.100.77' }]);
+    });
+  });
+
   it('rotates refresh tokens; reusing an old one revokes the whole session', async () => {
     const user = await createStaff(t, admin, 'ANALYST');
     const first = await gqlOk<{ refreshSession: { accessToken: string; refreshToken: string } }>(t.gql, REFRESH, { r: user.refreshToken });

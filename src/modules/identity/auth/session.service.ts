@@ -59,38 +59,52 @@ export class SessionService {
     return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken, sessionId };
   }
 
+  /**
+   * Rotates the refresh token; reuse of a used one revokes the session. The rotation (or the revocation) and its
+   * audit entry commit together: an entry that cannot be written leaves the old token unused, so the client's
+   * retry rotates it instead of being taken for a reuse, and no revocation goes unrecorded.
+   */
   async refresh(refreshToken: string): Promise<IssuedSession & { userId: string }> {
     const outcome = await this.tx.run(async (manager) => {
-      const [row] = (await manager.query(
-        `SELECT r.id, r.used_at, s.id AS session_id, s.user_id, s.revoked_at, s.expires_at, u.disabled_at
-           FROM refresh_token r JOIN auth_session s ON s.id = r.session_id JOIN app_user u ON u.id = s.user_id
-          WHERE r.token_digest = $1 FOR UPDATE OF r`,
-        [this.digest(refreshToken)],
-      )) as Array<{ id: string; used_at: Date | null; session_id: string; user_id: string; revoked_at: Date | null; expires_at: Date; disabled_at: Date | null }>;
-      if (!row) return { error: 'unknown' as const };
-      if (row.used_at) {
-        await manager.query(`UPDATE auth_session SET revoked_at = now(), revoke_reason = 'REFRESH_TOKEN_REUSE' WHERE id = $1 AND revoked_at IS NULL`, [row.session_id]);
-        return { error: 'reuse' as const, row };
+      const rotated = await this.rotate(manager, refreshToken);
+      if ('pair' in rotated) {
+        await this.audit.record({ action: 'auth.session_refresh', outcome: 'SUCCESS', resourceType: 'Session', resourceId: rotated.pair.sessionId, actor: { type: 'USER', id: rotated.pair.userId, sessionId: rotated.pair.sessionId } });
+        return rotated;
       }
-      if (row.revoked_at || row.disabled_at || new Date(row.expires_at) <= new Date()) return { error: 'dead' as const, row };
-      await manager.query(`UPDATE refresh_token SET used_at = now() WHERE id = $1`, [row.id]);
-      const pair = await this.issuePair(manager, row.user_id, row.session_id);
-      return { pair: { ...pair, userId: row.user_id } };
+      const row = rotated.row;
+      await this.audit.record({
+        action: rotated.error === 'reuse' ? 'auth.refresh_token_reuse' : 'auth.session_refresh',
+        outcome: 'DENIED',
+        resourceType: 'Session',
+        resourceId: row?.session_id ?? null,
+        actor: { type: row ? 'USER' : 'ANONYMOUS', id: row?.user_id ?? null, sessionId: row?.session_id ?? null },
+        details: { reason: rotated.error },
+      });
+      return rotated;
     });
-    if ('pair' in outcome && outcome.pair) {
-      await this.audit.record({ action: 'auth.session_refresh', outcome: 'SUCCESS', resourceType: 'Session', resourceId: outcome.pair.sessionId, actor: { type: 'USER', id: outcome.pair.userId, sessionId: outcome.pair.sessionId } });
-      return outcome.pair;
-    }
-    const row = 'row' in outcome ? outcome.row : undefined;
-    await this.audit.record({
-      action: outcome.error === 'reuse' ? 'auth.refresh_token_reuse' : 'auth.session_refresh',
-      outcome: 'DENIED',
-      resourceType: 'Session',
-      resourceId: row?.session_id ?? null,
-      actor: { type: row ? 'USER' : 'ANONYMOUS', id: row?.user_id ?? null, sessionId: row?.session_id ?? null },
-      details: { reason: outcome.error },
-    });
+    if ('pair' in outcome) return outcome.pair;
     throw new UnauthenticatedError(outcome.error === 'reuse' ? 'Refresh token already used: the session has been revoked' : 'Invalid or expired refresh token');
+  }
+
+  private async rotate(manager: EntityManager, refreshToken: string): Promise<
+    | { pair: IssuedSession & { userId: string } }
+    | { error: 'unknown' | 'reuse' | 'dead'; row?: { session_id: string; user_id: string } }
+  > {
+    const [row] = (await manager.query(
+      `SELECT r.id, r.used_at, s.id AS session_id, s.user_id, s.revoked_at, s.expires_at, u.disabled_at
+         FROM refresh_token r JOIN auth_session s ON s.id = r.session_id JOIN app_user u ON u.id = s.user_id
+        WHERE r.token_digest = $1 FOR UPDATE OF r`,
+      [this.digest(refreshToken)],
+    )) as Array<{ id: string; used_at: Date | null; session_id: string; user_id: string; revoked_at: Date | null; expires_at: Date; disabled_at: Date | null }>;
+    if (!row) return { error: 'unknown' };
+    if (row.used_at) {
+      await manager.query(`UPDATE auth_session SET revoked_at = now(), revoke_reason = 'REFRESH_TOKEN_REUSE' WHERE id = $1 AND revoked_at IS NULL`, [row.session_id]);
+      return { error: 'reuse', row };
+    }
+    if (row.revoked_at || row.disabled_at || new Date(row.expires_at) <= new Date()) return { error: 'dead', row };
+    await manager.query(`UPDATE refresh_token SET used_at = now() WHERE id = $1`, [row.id]);
+    const pair = await this.issuePair(manager, row.user_id, row.session_id);
+    return { pair: { ...pair, userId: row.user_id } };
   }
 
   /** The staff principal for a valid access token whose session and user are still live. */

@@ -150,28 +150,30 @@ export class PartnerTokensService {
     if (!row) return null;
     const ip = this.context.ip ?? null;
     const newNetwork = row.last_used_at !== null && networkOf(ip) !== networkOf(row.last_used_ip);
-    // Most uses need no write at all: skip the statement then. When one is due, the guarded UPDATE still
-    // decides, so concurrent uses of one token record (and audit) it once.
-    const [touched] = row.stale || newNetwork
-      ? ((await this.tx.manager().query(
-          `UPDATE partner_token SET last_used_at = now(), last_used_ip = $2
-            WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute' OR $3::boolean) RETURNING id`,
-          [row.id, ip, newNetwork],
-        )) as [Array<{ id: string }>, number])
-      : [[]];
     const scopes = row.scopes.filter((s): s is PartnerScope => row.allowed_scopes.includes(s) && (PARTNER_SCOPES as readonly string[]).includes(s));
     const principal: PartnerPrincipal = {
       kind: 'PARTNER', partnerId: row.partner_id, tokenId: row.id, trustLevel: row.trust_level, scopes, eventsPerMinute: row.events_per_minute,
       validUntil: new Date(row.valid_until),
     };
-    if (touched.length) {
-      await this.audit.record({
-        action: 'partner_token.use',
-        outcome: 'SUCCESS',
-        resourceType: 'PartnerToken',
-        resourceId: row.id,
-        actor: { type: 'PARTNER', id: row.id, role: 'PARTNER', partnerId: row.partner_id },
-        details: { scopes },
+    // Most uses need no write at all: skip the statement then. When one is due, the guarded UPDATE still
+    // decides, so concurrent uses of one token record (and audit) it once; the mark and its entry commit
+    // together, so a use whose entry could not be written is not taken as already recorded by the next one.
+    if (row.stale || newNetwork) {
+      await this.tx.run(async (manager) => {
+        const touched = (await manager.query(
+          `UPDATE partner_token SET last_used_at = now(), last_used_ip = $2
+            WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute' OR $3::boolean) RETURNING id`,
+          [row.id, ip, newNetwork],
+        )) as [Array<{ id: string }>, number];
+        if (!touched[0].length) return;
+        await this.audit.record({
+          action: 'partner_token.use',
+          outcome: 'SUCCESS',
+          resourceType: 'PartnerToken',
+          resourceId: row.id,
+          actor: { type: 'PARTNER', id: row.id, role: 'PARTNER', partnerId: row.partner_id },
+          details: { scopes },
+        });
       });
     }
     return principal;
