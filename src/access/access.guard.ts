@@ -113,18 +113,24 @@ export class AccessGuard implements CanActivate {
     const ability = this.abilityOf(principal);
     req.custosAbility = ability;
 
+    // An operation metered by what it carries is charged by its service, before any work, once it is allowed;
+    // refused here, it is one operation like any other, so refusals cannot go uncounted.
     const metered = principal.kind === 'PARTNER' && EVENT_METERED_OPERATIONS.has(operation);
     if (!req.custosChargedAtSubscribe && !metered) await chargeOperation(this.limiter, this.config.rateLimits, principal);
+    const refusal = this.refusalOf(principal, ability, targets);
+    if (refusal === undefined) return true;
+    if (metered && !req.custosChargedAtSubscribe) await chargeOperation(this.limiter, this.config.rateLimits, principal);
+    return this.deny(operation, refusal);
+  }
 
+  /** Why the operation's declaration refuses the principal, or undefined when it allows it. */
+  private refusalOf(principal: Principal, ability: AppAbility, targets: Targets): string | undefined {
     const kinds = this.reflector.getAllAndOverride<Array<'USER' | 'PARTNER'>>(AUTHENTICATED, targets);
-    if (kinds) {
-      if (kinds.includes(principal.kind)) return true;
-      return this.deny(operation, 'principal kind not allowed');
-    }
+    if (kinds) return kinds.includes(principal.kind) ? undefined : 'principal kind not allowed';
     const policy = this.reflector.getAllAndOverride<PolicyMetadata>(POLICY, targets);
-    if (!policy) return this.deny(operation, 'no policy declared');
-    if (policy.fieldLevel ? ability.can(policy.action, policy.subject) : canOnWhole(ability, policy.action, policy.subject)) return true;
-    return this.deny(operation, `${policy.action} ${policy.subject}`);
+    if (!policy) return 'no policy declared';
+    if (policy.fieldLevel ? ability.can(policy.action, policy.subject) : canOnWhole(ability, policy.action, policy.subject)) return undefined;
+    return `${policy.action} ${policy.subject}`;
   }
 
   /** Counts and audits a request without a valid credential once, however many checks ask (see countUnauthenticated). */

@@ -20,6 +20,6 @@ export const ONCE_PER_REQUEST_OPERATIONS = new Set([...SIGN_IN_OPERATIONS, 'step
  * Partner operations metered by what they carry instead of the per-token operation count: each event of
  * `ingestEvents` counts once against the partner's events limit (SPEC §8: "Rate limits count each event as one
  * operation"), so a feed sending one event per call is held to `eventsPerMinute`, not to the operation count.
- * A call carrying no valid event is one operation (IngestService).
+ * A call its policy refuses is one operation like any other (the guard).
  */
 export const EVENT_METERED_OPERATIONS = new Set(['ingestEvents']);

@@ -7,6 +7,7 @@ const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> 
 const aliasedIngest = (n: number) => `mutation { ${Array.from({ length: n }, (_, i) => `i${i}: ingestEvents(events: []) { duplicate }`).join(' ')} }`;
 const codes = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => (res.errors ?? []).map((e) => e.extensions?.code);
 const aliasedMe = (n: number) => `query { ${Array.from({ length: n }, (_, i) => `m${i}: me { __typename }`).join(' ')} }`;
+const aliasedCustomers = (n: number) => `query { ${Array.from({ length: n }, (_, i) => `c${i}: customers(first: 1) { totalCount }`).join(' ')} }`;
 
 describe('identity: rate limits come from configuration and count operations (e2e)', () => {
   describe('staff operations per minute (RATE_LIMIT_STAFF_OPERATIONS_PER_MINUTE=3)', () => {
@@ -37,11 +38,11 @@ describe('identity: rate limits come from configuration and count operations (e2
       const a = await partnerWithToken(t, admin, 'EXTERNAL');
       const b = await partnerWithToken(t, admin, 'EXTERNAL');
       // Two operations: whatever the resolver answers, the limiter lets them through.
-      expect(codes(await t.gql(aliasedIngest(2), undefined, { token: a.token }))).not.toContain('RATE_LIMITED');
-      const refused = await t.gql(aliasedIngest(1), undefined, { token: a.token });
+      expect(codes(await t.gql(aliasedCustomers(2), undefined, { token: a.token }))).not.toContain('RATE_LIMITED');
+      const refused = await t.gql(aliasedCustomers(1), undefined, { token: a.token });
       expect(codeOf(refused)).toBe('RATE_LIMITED');
       expect(refused.errors![0].extensions!.retryAfterSeconds).toBeGreaterThanOrEqual(1);
-      expect(codes(await t.gql(aliasedIngest(2), undefined, { token: b.token }))).not.toContain('RATE_LIMITED');
+      expect(codes(await t.gql(aliasedCustomers(2), undefined, { token: b.token }))).not.toContain('RATE_LIMITED');
     });
 
     it('counts ingestEvents by its events, not as operations: a feed of single-event calls is not held to the operation limit', async () => {
@@ -50,11 +51,13 @@ describe('identity: rate limits come from configuration and count operations (e2
       const core = await partnerWithToken(t, admin, 'INTERNAL');
       const login = { customerId: customer, type: 'LOGIN', attributes: { outcome: 'SUCCESS' } };
       for (let i = 0; i < 5; i++) expect((await ingest(t, core.token, [login])).errors).toBeUndefined();
-      // A call carrying no valid event has nothing to count against the events limit: it is one operation.
-      expect(codes(await t.gql(aliasedIngest(2), undefined, { token: core.token }))).not.toContain('RATE_LIMITED');
-      expect(codeOf(await t.gql(aliasedIngest(1), undefined, { token: core.token }))).toBe('RATE_LIMITED');
-      // Its events still count against its events limit only: the operation bucket being spent does not stop them.
-      expect((await ingest(t, core.token, [login])).errors).toBeUndefined();
+      // A call carrying no event counts as one event, not as an operation.
+      expect(codes(await t.gql(aliasedIngest(3), undefined, { token: core.token }))).not.toContain('RATE_LIMITED');
+      // Refused by its policy (a token without events:write), a call is one operation like any other, so refusals
+      // (each one audited) cannot go uncounted.
+      const reader = await partnerWithToken(t, admin, 'INTERNAL', ['customers:read']);
+      for (let i = 0; i < 2; i++) expect(codes(await t.gql(aliasedIngest(1), undefined, { token: reader.token }))).toEqual(['FORBIDDEN']);
+      expect(codeOf(await t.gql(aliasedIngest(1), undefined, { token: reader.token }))).toBe('RATE_LIMITED');
     });
   });
 });
@@ -100,6 +103,18 @@ describe('identity: blind-index lookups and partner events follow their configur
     // The refused call counted nothing: the one event left in the budget still goes through.
     expect((await ingest(t, shop.token, [login])).errors).toBeUndefined();
     expect(codeOf(await ingest(t, shop.token, [login]))).toBe('RATE_LIMITED');
+  });
+
+  it('counts every event of a call, an invalid one too, before any is looked at: a call past the limit does no work', async () => {
+    const shop = await partnerWithToken(t, admin, 'EXTERNAL');
+    const mine = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "rate-shop-2"}) { id } }', undefined, shop.token)).createCustomer.id;
+    const login = { customerId: mine, type: 'LOGIN', attributes: { outcome: 'SUCCESS' } };
+    const undated = { ...login, occurredAt: 'yesterday' };
+    const answered = await ingest(t, shop.token, [undated, undated, login]);
+    expect(answered.errors?.map((e) => [e.path?.join('.'), e.extensions?.code])).toEqual([['ingestEvents.0', 'BAD_USER_INPUT'], ['ingestEvents.1', 'BAD_USER_INPUT']]);
+    // Three of the four events a minute are spent, the two refused ones included.
+    expect(codeOf(await ingest(t, shop.token, [login, login]))).toBe('RATE_LIMITED');
+    expect((await ingest(t, shop.token, [login])).errors).toBeUndefined();
   });
 
   it('an INTERNAL partner gets RATE_LIMIT_PARTNER_EVENTS_INTERNAL_PER_MINUTE; a partner eventsPerMinute overrides the configured default', async () => {

@@ -13,7 +13,7 @@ export const RATE_LIMITS = {
   staffOperations: { name: 'staff-ops', limit: 600, windowMs: MINUTE },
   /**
    * Operations per partner token. Not a SPEC figure (the SPEC caps partner *events*, below). `ingestEvents` is
-   * not counted here but by its events (EVENT_METERED_OPERATIONS); a call carrying no valid event counts one.
+   * counted here only when its policy refuses it; allowed, it counts its events (EVENT_METERED_OPERATIONS).
    */
   partnerOperations: { name: 'partner-ops', limit: 6_000, windowMs: MINUTE },
   /** Sign-in operations per client IP. */

@@ -70,17 +70,14 @@ export class IngestService {
       await chargeOperation(this.limiter, this.config.rateLimits, principal);
       throw BadUserInputError.field('events', `must hold at most ${MAX_EVENTS_PER_CALL} events`);
     }
+    // The call's rate limit (the guard leaves ingestEvents to it): each event counts once against the partner's
+    // events limit, valid or not, and a call carrying none counts as one (SPEC §8). Charged before any work, so a
+    // call past the limit costs one look-up in the limiter and nothing more.
+    const perMinute = principal.eventsPerMinute !== undefined ? principal.eventsPerMinute : (await this.partners.findEntity(principal.partnerId)).eventsPerMinute;
+    const bucket = partnerEventsBucket(principal.trustLevel, perMinute, this.config.rateLimits);
+    await this.limiter.consumeOrThrow(bucket, principal.partnerId, Math.max(1, raw.length), (s) => new RateLimitedError(s, 'Event rate limit reached for this partner'));
     const validated = await this.validateAll(raw, principal);
     const slots = await this.resolveCustomers(validated, principal, false);
-    const valid = slots.filter((s) => !s.error);
-    if (valid.length) {
-      const perMinute = principal.eventsPerMinute !== undefined ? principal.eventsPerMinute : (await this.partners.findEntity(principal.partnerId)).eventsPerMinute;
-      const bucket = partnerEventsBucket(principal.trustLevel, perMinute, this.config.rateLimits);
-      await this.limiter.consumeOrThrow(bucket, principal.partnerId, valid.length, (s) => new RateLimitedError(s, 'Event rate limit reached for this partner'));
-    } else {
-      // No event to count (the guard leaves ingestEvents to its events limit): the call is one operation.
-      await chargeOperation(this.limiter, this.config.rateLimits, principal);
-    }
     // Under their row locks, in the transaction: nothing can change the customers between this read and the
     // screening's own lock.
     const underLock = () => this.resolveCustomers(validated, principal, true);
