@@ -8,7 +8,7 @@ import { trustProxyFunction } from './common/http/client-address';
 import type { AppConfig } from './config/config';
 
 /** Request bodies above this are refused (413) before parsing; 1000 inline events fit comfortably. */
-export const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
  * Builds the application exactly as production runs it; tests use this too. Fastify, not Express: on the

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
 import type { IncomingHttpHeaders } from 'node:http';
 import { AUDIT_SINK, type AuditSink } from '../common/audit/audit-sink';
-import { headerOf } from '../common/context/request-id';
+import { headerOf } from '../common/http/headers';
 import { RequestContext } from '../common/context/request-context';
 import type { Principal } from '../common/context/principal';
 import { ForbiddenError, RateLimitedError, UnauthenticatedError } from '../common/errors/app-error';
@@ -113,13 +113,12 @@ export class AccessGuard implements CanActivate {
     const ability = this.abilityOf(principal);
     req.custosAbility = ability;
 
+    const refusal = this.refusalOf(principal, ability, targets);
     // An operation metered by what it carries is charged by its service, before any work, once it is allowed;
     // refused here, it is one operation like any other, so refusals cannot go uncounted.
-    const metered = principal.kind === 'PARTNER' && EVENT_METERED_OPERATIONS.has(operation);
+    const metered = principal.kind === 'PARTNER' && EVENT_METERED_OPERATIONS.has(operation) && refusal === undefined;
     if (!req.custosChargedAtSubscribe && !metered) await chargeOperation(this.limiter, this.config.rateLimits, principal);
-    const refusal = this.refusalOf(principal, ability, targets);
     if (refusal === undefined) return true;
-    if (metered && !req.custosChargedAtSubscribe) await chargeOperation(this.limiter, this.config.rateLimits, principal);
     return this.deny(operation, refusal);
   }
 

@@ -3,6 +3,7 @@ import type { AppAbility } from '../access/abilities';
 import type { AuditSink } from '../common/audit/audit-sink';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { headerOf } from '../common/http/headers';
 import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { RequestContext } from '../common/context/request-context';
 import type { Context } from 'graphql-ws';
@@ -138,11 +139,6 @@ async function refuseConnection(deps: SubscriptionDeps, ctx: Context<Record<stri
   }
 }
 
-function userAgentOf(request: IncomingMessage): string | undefined {
-  const value = request.headers?.['user-agent'];
-  return typeof value === 'string' ? value : undefined;
-}
-
 /**
  * Runs `work` in a request context of its own, as an HTTP request gets: a fresh request id and the socket's
  * client address and user agent, so audit entries written on the socket carry them (SPEC §5), and the partner
@@ -243,7 +239,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
       connectionInitWaitTimeout: 10_000,
       onConnect: async (ctx: Context<Record<string, unknown>, Extra & SocketState>) => {
         const authorization = authorizationOf(ctx.connectionParams);
-        const client = { ip: deps.clientIp(ctx.extra.request), userAgent: userAgentOf(ctx.extra.request) };
+        const client = { ip: deps.clientIp(ctx.extra.request), userAgent: headerOf(ctx.extra.request, 'user-agent') };
         let principal: Principal | undefined;
         try {
           principal = await inSocketContext(deps, client, () => principals.resolve(authorization, client));

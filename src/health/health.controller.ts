@@ -1,6 +1,6 @@
 import { Controller, Get, Header, HttpCode, Inject, Req, Res, ServiceUnavailableException } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { headerOf } from '../common/context/request-id';
+import { headerOf } from '../common/http/headers';
 import { DataSource } from 'typeorm';
 import { Public } from '../access/public.decorator';
 import { constantTimeEqualHex, keyedDigest } from '../common/crypto/digest';

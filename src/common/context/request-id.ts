@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { headerOf } from '../http/headers';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -22,13 +23,7 @@ export interface RequestWithId extends IncomingMessage {
 export function mintRequestId(raw: IncomingMessage): string {
   const withId = raw as RequestWithId;
   withId.id = randomUUID();
-  const incoming = raw.headers[REQUEST_ID_HEADER];
-  if (typeof incoming === 'string' && SAFE_REQUEST_ID.test(incoming)) withId.clientRequestId = incoming;
+  const incoming = headerOf(raw, REQUEST_ID_HEADER);
+  if (incoming && SAFE_REQUEST_ID.test(incoming)) withId.clientRequestId = incoming;
   return withId.id;
-}
-
-/** One value of a request header, or undefined; a repeated header (an array) is not taken as any one of its values. */
-export function headerOf(req: { headers?: IncomingMessage['headers'] }, name: string): string | undefined {
-  const value = req.headers?.[name];
-  return typeof value === 'string' ? value : undefined;
 }
