@@ -55,6 +55,25 @@ describe('subscriptions over graphql-ws', () => {
     expect(rows).toEqual([{ fields: ['email'] }]);
   });
 
+  it('pushes an alert as the call leaves it: repeated by a later event of the same call, the push shows every occurrence', async () => {
+    const live = subscribe(url, co.accessToken, 'subscription { alertRaised { id occurrences firstSeenAt lastSeenAt customer { externalRef } } }');
+    await live.connected;
+    await new Promise((r) => setTimeout(r, 200));
+    const c = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "live-repeat", transactionLimit: "100.00"}) { id } }', {}, co.accessToken)).createCustomer.id;
+    const at = Math.floor(Date.now() / 1000) * 1000;
+    const [earlier, later] = [new Date(at - 10 * 60_000).toISOString(), new Date(at - 5 * 60_000).toISOString()];
+    const res = await ingest(t, core.token, [
+      { customerId: c, type: 'TRANSACTION', amount: '500.00', occurredAt: earlier },
+      { customerId: c, type: 'TRANSACTION', amount: '700.00', occurredAt: later },
+    ]);
+    expect(res.data!.ingestEvents.map((r) => r!.decision)).toEqual(['HOLD', 'HOLD']);
+    await waitFor(() => live.received.some((m) => (m.data!.alertRaised as { customer: { externalRef: string } }).customer.externalRef === 'live-repeat'));
+    await new Promise((r) => setTimeout(r, 200));
+    const pushed = live.received.map((m) => m.data!.alertRaised as { id: string; occurrences: number; firstSeenAt: string; lastSeenAt: string; customer: { externalRef: string } }).filter((a) => a.customer.externalRef === 'live-repeat');
+    expect(pushed).toEqual([{ id: expect.any(String), occurrences: 2, firstSeenAt: earlier, lastSeenAt: later, customer: { externalRef: 'live-repeat' } }]);
+    await live.client.dispose();
+  });
+
   it('refuses unauthenticated and unauthorised subscribers without ever sending a next with errors', async () => {
     const anon = subscribe(url, undefined, 'subscription { alertRaised { id } }');
     expect(await anon.closed).toBe(4401);

@@ -40,6 +40,7 @@ export class AlertBook {
   private readonly open = new Map<string, OpenAlert[]>();
   /** The copies handed out by `raise`, by alert id: a new alert's createdAt is known only once stored. */
   private readonly handedOut = new Map<string, AlertModel[]>();
+  private readonly byId = new Map<string, OpenAlert>();
 
   async load(manager: EntityManager, hits: readonly AlertHit[]): Promise<void> {
     if (!hits.length) return;
@@ -68,7 +69,11 @@ export class AlertBook {
         ORDER BY a.last_seen_at DESC FOR UPDATE OF a`,
       [pairs.map((p) => p.ruleId), pairs.map((p) => p.customerId), pairs.map((p) => new Date(p.since).toISOString()), pairs.map((p) => new Date(p.until).toISOString())],
     )) as Parameters<typeof toAlertModel>[0][];
-    for (const row of rows) this.listOf(row.rule_id!, row.customer_id!).push({ ...toAlertModel(row), isNew: false, repeats: 0 });
+    for (const row of rows) {
+      const stored: OpenAlert = { ...toAlertModel(row), isNew: false, repeats: 0 };
+      this.listOf(row.rule_id!, row.customer_id!).push(stored);
+      this.byId.set(stored.id, stored);
+    }
   }
 
   /** The alert this hit opens or repeats, as it stands after the hit (a copy). */
@@ -98,6 +103,7 @@ export class AlertBook {
       accountManagerId: null, isNew: true, repeats: 0,
     };
     list.push(opened);
+    this.byId.set(opened.id, opened);
     return { alert: this.handOut(opened), created: true };
   }
 
@@ -125,6 +131,16 @@ export class AlertBook {
         [repeated.map((a) => a.id), repeated.map((a) => a.repeats), repeated.map((a) => a.lastSeenAt.toISOString()), repeated.map((a) => a.firstSeenAt.toISOString())],
       );
     }
+  }
+
+  /**
+   * The alert `copy` was handed out for, as the whole batch leaves it: a live push sent once the call commits
+   * shows the alert's final occurrences and span, not the count of the hit that opened it.
+   */
+  settled(copy: AlertModel): AlertModel {
+    const a = this.byId.get(copy.id);
+    if (!a) return copy;
+    return { ...copy, occurrences: a.occurrences, firstSeenAt: a.firstSeenAt, lastSeenAt: a.lastSeenAt };
   }
 
   private listOf(ruleId: string, customerId: string): OpenAlert[] {

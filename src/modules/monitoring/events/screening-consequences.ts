@@ -126,7 +126,8 @@ export class ScreeningConsequences {
       if (held) publications.push(this.webhooks.holdPlaced(e.source, event, e.customer));
     }
     await this.webhooks.publishAll(manager, publications);
-    for (const { opened } of outcomes) for (const alert of opened) this.live.alertRaised(alert);
+    // Pushed as the call leaves each alert: a later event of the same call may have repeated it.
+    for (const { opened } of outcomes) for (const alert of opened) this.live.alertRaised(alerts.settled(alert));
     // risk: alerts raised or repeated change the score, recomputed once per customer from what the batch
     // left; a late PAYMENT may raise CREDIT_DETERIORATION.
     // Customers in id order: two concurrent calls lock the customer rows they recompute in the same order.
