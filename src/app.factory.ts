@@ -27,8 +27,8 @@ export async function createApp(config: AppConfig, databaseUrl: string): Promise
 export function createHttpAdapter(config: AppConfig): FastifyAdapter {
   const adapter = new FastifyAdapter({
     bodyLimit: MAX_BODY_BYTES,
-    // Node's own defaults, which Fastify replaces with 72 s and none: idle keep-alive connections close soon
-    // enough for a shutdown's drain (server.ts) to finish, and a body trickled in byte by byte is cut at 5 min.
+    // Node's own defaults, which Fastify replaces with 72 s and none: an idle keep-alive connection holds its
+    // socket for 5 s, not 72, and a body trickled in byte by byte is cut at 5 min.
     keepAliveTimeout: 5_000,
     requestTimeout: 300_000,
     // Behind a load balancer set TRUST_PROXY so the client address comes from X-Forwarded-For; by default no

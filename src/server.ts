@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import { createApp } from './app.factory';
 import { loadConfig, type AppConfig } from './config/config';
@@ -64,19 +64,33 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /**
  * Closes the listening socket, closes idle keep-alive connections at once and waits for requests in flight;
  * whatever still runs after `graceMs` (a stuck request, a socket whose client never answers) is cut so shutdown
- * always ends.
+ * always ends. A connection whose request was in flight goes idle once answered and is closed then, not at
+ * its keep-alive timeout; a request that still arrives on an open connection is served and told that the
+ * connection ends with it.
  */
 export function drainHttp(server: Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
+    const lastOnItsConnection = (_req: IncomingMessage, res: ServerResponse) => {
+      res.shouldKeepAlive = false;
+    };
+    const sweep = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);
     const timer = setTimeout(() => {
       server.closeAllConnections();
-      resolve();
+      done();
     }, graceMs);
-    timer.unref();
-    server.close(() => {
+    const done = () => {
       clearTimeout(timer);
+      clearInterval(sweep);
+      server.off('request', lastOnItsConnection);
       resolve();
-    });
+    };
+    timer.unref();
+    sweep.unref();
+    server.prependListener('request', lastOnItsConnection);
+    server.close(done);
     server.closeIdleConnections();
   });
 }
+
+/** How often a drain closes the connections that went idle since it began. */
+const DRAIN_SWEEP_MS = 50;
