@@ -216,7 +216,7 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     await inSideTransaction(t.db.url, async (side) => {
       await side.query('SELECT 1 FROM alert WHERE id = $1 FOR UPDATE', [alertId]);
       const assigning = t.gql('mutation($id: ID!, $a: ID!) { assignAlert(id: $id, assigneeId: $a) { id } }', { id: alertId, a: analyst.userId }, { token: co.accessToken });
-      await lockWaiters(side, 1);
+      expect(await lockWaiters(side, 1)).toBe(1);
       // What a transitionAlert(CLOSED) committing first leaves.
       await side.query(`UPDATE alert SET status = 'CLOSED', disposition = 'FALSE_POSITIVE', closed_at = now() WHERE id = $1`, [alertId]);
       await side.query('COMMIT');

@@ -130,9 +130,14 @@ describe('customers: write rules, lookup rate limit and audit', () => {
 
   it.each([['accountManagerId', '00000000-0000-4000-8000-000000000001'], ['transactionLimit', '5.00'], ['dailyLimit', '7.00']])('a non-officer changing %s gets FORBIDDEN naming the field', async (field, value) => {
     const id = await create(`w-${field}`);
+    const row = async () => (await sql.query('SELECT account_manager_id, transaction_limit, daily_limit, updated_at FROM customer WHERE id = $1', [id])).rows;
+    const before = await row();
     const res = await t.gql(update, { id, i: { [field]: value } }, { token: agent.accessToken });
     expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(JSON.stringify(res.errors?.[0])).toContain(field);
+    expect(res.data?.updateCustomer ?? null).toBeNull();
+    // Refused, not written: a field that grants row access above all must not change on the way to the error.
+    expect(await row()).toEqual(before);
   });
 
   it('the profile-change history records which fields, who and when — never the values', async () => {
@@ -152,10 +157,13 @@ describe('customers: write rules, lookup rate limit and audit', () => {
   it('writes to a TERMINATED customer are CONFLICT', async () => {
     const id = await create('w-term');
     await sql.query(`UPDATE customer SET status = 'TERMINATED' WHERE id = $1`, [id]);
+    const stored = async () => (await sql.query('SELECT full_name, updated_at, (SELECT count(*)::int FROM customer_consent WHERE customer_id = $1) AS consents FROM customer WHERE id = $1', [id])).rows;
+    const before = await stored();
     const res = await t.gql(update, { id, i: { fullName: 'New Name' } }, { token: agent.accessToken });
     expect(res.errors?.[0]?.extensions?.code).toBe('CONFLICT');
     const consent = await t.gql('mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }', { i: { customerId: id, purpose: 'SMS', granted: true } }, { token: agent.accessToken });
     expect(consent.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    expect(await stored()).toEqual(before);
   });
 
   it('the 61st lookup in a minute is RATE_LIMITED with retryAfterSeconds; lookups are audited by field name, never value', async () => {

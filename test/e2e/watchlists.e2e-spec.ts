@@ -128,6 +128,9 @@ describe('watchlists', () => {
     expect(codeOf(await t.gql('{ watchlists { totalCount } }'))).toBe('UNAUTHENTICATED');
     const { rows } = await sql.query(`SELECT count(*)::int AS n FROM watchlist WHERE code = 'TEST_DENIED'`);
     expect(rows[0].n).toBe(0);
+    // The refused additions left the sanctions list as it was.
+    const added = await sql.query(`SELECT count(*)::int AS n FROM watchlist_entry e JOIN watchlist w ON w.id = e.watchlist_id WHERE w.code = 'SANCTIONED_COUNTERPARTIES' AND e.value = 'X'`);
+    expect(added.rows[0].n).toBe(0);
   });
 
   it('lists watchlists by code and pages through entries, values of any length included', async () => {
