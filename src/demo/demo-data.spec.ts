@@ -35,6 +35,7 @@ describe('demo data', () => {
     const byCategory = new Map<string, number>();
     for (const c of data.complaints) byCategory.set(c.category, (byCategory.get(c.category) ?? 0) + 1);
     expect(byCategory.get(FLOODED_CATEGORY)).toBeGreaterThanOrEqual(8);
+    expect(byCategory.size).toBeGreaterThan(1);
     for (const [category, n] of byCategory) if (category !== FLOODED_CATEGORY) expect(n).toBeLessThan(5);
   });
 });

@@ -139,6 +139,8 @@ describe('customers: the field matrix holds for every role and for partners', ()
     expect(data.a.email).toBe('m***@example.test');
     expect(data.list.nodes[0].mail).toBe('m***@example.test');
     expect(data.a.secret).toBeNull();
+    expect(data.a.address).toBeNull();
+    expect(data.list.nodes[0].dob).toBeNull();
   });
 
   it('the generated permission matrix document is current', async () => {

@@ -186,6 +186,8 @@ describe('customers: records, scope, lookups, write rules, erasure', () => {
     await sql.query(`UPDATE customer SET full_name = (SELECT email FROM customer WHERE id = $1) WHERE id = $1`, [a.id]);
     const moved = await t.gql('query($id: ID!) { customer(id: $id) { fullName } }', { id: a.id }, { token: co.accessToken });
     expect(JSON.stringify(moved.body)).not.toContain('victim@example.test');
+    expect(moved.errors?.length).toBeGreaterThan(0);
+    expect(moved.data).toEqual({ customer: { fullName: null } });
   });
 
   it('erases a customer: step-up required, key and PII destroyed, history kept, further writes CONFLICT', async () => {
@@ -216,7 +218,7 @@ describe('customers: records, scope, lookups, write rules, erasure', () => {
       await side.query('BEGIN');
       await side.query('SELECT 1 FROM customer WHERE id = $1 FOR UPDATE', [twice.id]);
       const racing = [t.gql(erase, { id: twice.id }, { token: co.accessToken }), t.gql(erase, { id: twice.id }, { token: co.accessToken })];
-      await lockWaiters(side, 2);
+      expect(await lockWaiters(side, 2)).toBe(2);
       await side.query('COMMIT');
       expect((await Promise.all(racing)).map((r) => codeOf(r) ?? 'OK').sort()).toEqual(['CONFLICT', 'OK']);
     } finally {

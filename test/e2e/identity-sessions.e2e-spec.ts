@@ -149,7 +149,7 @@ describe('identity: sessions', () => {
     const foreign = `${header}.${payload}.${foreignSig}`;
     for (const token of [none, tampered, foreign, 'garbage', `${header}.${payload}`]) {
       const res = await t.gql(ME, undefined, { token });
-      expect(codeOf(res)).toBe('UNAUTHENTICATED');
+      expect([token, codeOf(res), res.data ?? null]).toEqual([token, 'UNAUTHENTICATED', null]);
     }
     const bad = await t.http().post('/graphql').set('authorization', 'Basic abc').send({ query: ME });
     expect(bad.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');

@@ -97,14 +97,14 @@ describe('ingest: idempotency claims and token use', () => {
 
   it('a token used again within the minute from the same network is not written to', async () => {
     const login = () => ({ idempotencyKey: newKey(), customerId, type: 'LOGIN', occurredAt: new Date().toISOString(), attributes: { outcome: 'SUCCESS' } });
-    await send([login()], '10.9.8.7'); // a new network: recorded at once
+    expect((await send([login()], '10.9.8.7')).errors).toBeUndefined(); // a new network: recorded at once
     const [before] = await q<{ last_used_at: Date; xmin: string }>(`SELECT last_used_at, xmin::text FROM partner_token WHERE partner_id = $1`, [core.id]);
     expect(before.last_used_at).not.toBeNull();
-    await send([login()], '10.9.8.7');
+    expect((await send([login()], '10.9.8.7')).errors).toBeUndefined();
     const [after] = await q<{ last_used_at: Date; xmin: string }>(`SELECT last_used_at, xmin::text FROM partner_token WHERE partner_id = $1`, [core.id]);
     expect(after).toEqual(before); // the same row version: nothing was written
     await q(`UPDATE partner_token SET last_used_at = now() - interval '2 minutes' WHERE partner_id = $1`, [core.id]);
-    await send([login()], '10.9.8.7');
+    expect((await send([login()], '10.9.8.7')).errors).toBeUndefined();
     const [touched] = await q<{ fresh: boolean }>(`SELECT last_used_at > now() - interval '1 minute' AS fresh FROM partner_token WHERE partner_id = $1`, [core.id]);
     expect(touched.fresh).toBe(true);
   });

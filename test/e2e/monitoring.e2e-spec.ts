@@ -670,6 +670,7 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     const c = await customer();
     const shadow = await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '10.00', channel: 'BRANCH_CASH' }]);
     expect(await notified(shadow.data!.ingestEvents[0]!.event!.id)).toEqual([]);
+    expect((await sql.query(`SELECT mode FROM rule_hit WHERE event_id = $1 AND rule_id = $2`, [shadow.data!.ingestEvents[0]!.event!.id, rule.createRule.id])).rows).toEqual([{ mode: 'SHADOW' }]);
 
     const enforce = await gqlOk<{ updateRule: { id: string } }>(t.gql, 'mutation($id: ID!) { updateRule(id: $id, input: {mode: ENFORCE}) { id } }', { id: rule.createRule.id }, co.accessToken);
     await gqlOk(t.gql, 'mutation($id: ID!) { activateRule(id: $id) { status } }', { id: enforce.updateRule.id }, co.accessToken);

@@ -99,13 +99,17 @@ describe('no plaintext PII in the database or the logs', () => {
     const officer = await createStaff(app, admin, 'COMPLIANCE_OFFICER');
     const created = await gqlOk<{ createCustomer: { id: string } }>(app.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: 'leak-1', ...MARKERS } }, agent.accessToken);
     // Literals in the document itself (not only variables) must not be logged either.
-    await app.gql(`{ customers(filter: {email: "${MARKERS.email}"}) { nodes { fullName email phone } } }`, undefined, { token: officer.accessToken });
-    await app.gql('query($id: ID!) { customer(id: $id) { fullName email phone nationalId dateOfBirth address } }', { id: created.createCustomer.id }, { token: officer.accessToken });
+    const found = await app.gql<{ customers: { nodes: unknown[] } }>(`{ customers(filter: {email: "${MARKERS.email}"}) { nodes { fullName email phone } } }`, undefined, { token: officer.accessToken });
+    expect(found.data?.customers.nodes).toEqual([{ fullName: MARKERS.fullName, email: MARKERS.email, phone: MARKERS.phone }]);
+    // Without step-up the officer gets nationalId, dateOfBirth and address as null with an error; the rest in clear.
+    const read = await app.gql<{ customer: Record<string, unknown> }>('query($id: ID!) { customer(id: $id) { fullName email phone nationalId dateOfBirth address } }', { id: created.createCustomer.id }, { token: officer.accessToken });
+    expect(read.data?.customer).toMatchObject({ fullName: MARKERS.fullName, email: MARKERS.email, phone: MARKERS.phone });
     // Invalid input carrying PII: the error names the field, never the value.
     const bad = await app.gql(`mutation { createCustomer(input: {externalRef: "leak-2", email: "not-an-email ${MARKERS.nationalId}", phone: "${MARKERS.address}"}) { id } }`, undefined, { token: agent.accessToken });
     expect(bad.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     expect(JSON.stringify(bad.body)).not.toContain(MARKERS.nationalId);
-    await app.gql(`mutation { updateCustomer(id: "${created.createCustomer.id}", input: {address: "${MARKERS.address} 2"}) { id } }`, undefined, { token: agent.accessToken });
+    const updated = await app.gql(`mutation { updateCustomer(id: "${created.createCustomer.id}", input: {address: "${MARKERS.address} 2"}) { id } }`, undefined, { token: agent.accessToken });
+    expect(updated.errors).toBeUndefined();
     // Variables graphql-js cannot coerce: its messages quote the value; the client's must not.
     const CREATE = 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }';
     const undeliverable: Array<Record<string, unknown>> = [

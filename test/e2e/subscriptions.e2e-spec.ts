@@ -215,6 +215,11 @@ describe('subscriptions over graphql-ws', () => {
     await cheap.connected;
     await new Promise((r) => setTimeout(r, 300));
     expect(cheap.errors).toEqual([]);
+    const c = (await gqlOk<{ createCustomer: { id: string } }>(t.gql, 'mutation { createCustomer(input: {externalRef: "live-cheap", transactionLimit: "100.00"}) { id } }', undefined, co.accessToken)).createCustomer.id;
+    expect((await ingest(t, core.token, [{ customerId: c, type: 'TRANSACTION', amount: '500.00' }])).data!.ingestEvents[0]!.decision).toBe('HOLD');
+    await waitFor(() => cheap.received.length >= 1);
+    expect(cheap.received[0].data!.alertRaised).toEqual({ customer: { alerts: { nodes: [{ id: expect.any(String) }] } } });
+    expect(cheap.errors).toEqual([]);
     await cheap.client.dispose();
   });
 
