@@ -1,5 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Client } from 'pg';
+import { EntityManager } from 'typeorm';
+import { UserEntity } from '../../src/modules/identity/entities/user.entity';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { lockWaiters } from '../helpers/postgres';
 import { accessClaims, createStaff, freshCode, gqlOk, LOGIN, sessionIdOf, signIn, signInAdmin, signJwt, type SignedIn, startAppWithAdmin, stopAppWithAdmin } from '../helpers/auth';
@@ -53,6 +55,55 @@ describe('identity: sessions', () => {
       expect((await t.gql(ME, undefined, { token: retried.refreshSession.accessToken })).errors).toBeUndefined();
       const { rows } = await sql.query(`SELECT revoked_at FROM auth_session WHERE id = $1`, [sessionIdOf(user.accessToken)]);
       expect(rows).toEqual([{ revoked_at: null }]);
+    });
+
+    it('a refresh that fails after rotating leaves nothing half-done: the user is read in the rotation\'s transaction', async () => {
+      const user = await createStaff(t, admin, 'ANALYST');
+      // The user's read fails once (a timeout, a dropped connection): the rotation must roll back with it,
+      // or the client's retry with the same token would be taken for theft and revoke the session.
+      const original = EntityManager.prototype.findOneBy;
+      let failed = false;
+      const read = jest.spyOn(EntityManager.prototype, 'findOneBy').mockImplementation(function (this: EntityManager, ...args: Parameters<EntityManager['findOneBy']>) {
+        if (!failed && args[0] === UserEntity) {
+          failed = true;
+          return Promise.reject(new Error('connection lost'));
+        }
+        return original.apply(this, args) as never;
+      });
+      let refused: Awaited<ReturnType<typeof t.gql>>;
+      try {
+        refused = await t.gql(REFRESH, { r: user.refreshToken });
+      } finally {
+        read.mockRestore();
+      }
+      expect(failed).toBe(true);
+      expect(refused.errors?.length).toBeGreaterThan(0);
+      const retried = await gqlOk<{ refreshSession: { accessToken: string; user: { id: string } } }>(t.gql, REFRESH, { r: user.refreshToken });
+      expect(retried.refreshSession.user.id).toBe(user.userId);
+      const { rows } = await sql.query(`SELECT revoked_at FROM auth_session WHERE id = $1`, [sessionIdOf(user.accessToken)]);
+      expect(rows).toEqual([{ revoked_at: null }]);
+    });
+
+    it('a TOTP enrollment begun whose entry cannot be written keeps the secret begun before', async () => {
+      const email = `enrol-${Date.now()}@custos.test`;
+      await gqlOk(t.gql, 'mutation($i: CreateUserInput!) { createUser(input: $i) { id } }', { i: { email, displayName: 'Enrol', role: 'AGENT', initialPassword: 'initial-enrol-password-1' } }, admin.accessToken);
+      const { login } = await gqlOk<{ login: { challengeToken: string } }>(t.gql, LOGIN, { email, password: 'initial-enrol-password-1' });
+      const { completePasswordChange: enrol } = await gqlOk<{ completePasswordChange: { challengeToken: string; next: string } }>(
+        t.gql, 'mutation($c: String!, $p: String!) { completePasswordChange(challengeToken: $c, newPassword: $p) { challengeToken next } }', { c: login.challengeToken, p: 'renewed-enrol-password-1' },
+      );
+      expect(enrol.next).toBe('ENROLLMENT_REQUIRED');
+      const BEGIN = 'mutation($c: String!) { beginTotpEnrollment(challengeToken: $c) { secret } }';
+      const { beginTotpEnrollment: first } = await gqlOk<{ beginTotpEnrollment: { secret: string } }>(t.gql, BEGIN, { c: enrol.challengeToken });
+      const again = await whileUnrecordable('auth.totp_enrollment_begin', () => t.gql(BEGIN, { c: enrol.challengeToken }));
+      expect(again.errors?.length).toBeGreaterThan(0);
+      expect(again.data ?? null).toBeNull();
+      // The secret the user already scanned still completes the enrollment: the refused begin replaced nothing.
+      const done = await t.gql<{ completeTotpEnrollment: { user: { id: string } } }>(
+        'mutation($c: String!, $code: String!) { completeTotpEnrollment(challengeToken: $c, code: $code) { user { id } } }', { c: enrol.challengeToken, code: await freshCode(first.secret) },
+      );
+      expect(done.errors).toBeUndefined();
+      const { rows } = await sql.query(`SELECT count(*)::int AS n FROM audit_entry WHERE action = 'auth.totp_enrollment_begin' AND actor_id = $1 UNION ALL SELECT count(*)::int FROM audit_entry_pending WHERE action = 'auth.totp_enrollment_begin' AND actor_id = $1`, [done.data!.completeTotpEnrollment.user.id]);
+      expect(rows.reduce((n, r) => n + (r.n as number), 0)).toBe(1);
     });
 
     it('a partner token\'s use whose entry cannot be written is not taken as recorded', async () => {

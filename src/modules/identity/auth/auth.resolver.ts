@@ -58,8 +58,7 @@ export class AuthResolver {
   @Public()
   @Mutation(() => Session, { description: 'Rotates the refresh token; reusing an old one revokes the session' })
   async refreshSession(@Args('refreshToken') refreshToken: string): Promise<Session> {
-    const issued = await this.sessions.refresh(refreshToken);
-    const user = await this.users.findById(issued.userId);
+    const { user, ...issued } = await this.sessions.refresh(refreshToken);
     return { ...issued, user: toUserModel(user), recoveryCodes: null };
   }
 

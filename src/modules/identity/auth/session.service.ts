@@ -8,7 +8,7 @@ import { UnauthenticatedError } from '../../../common/errors/app-error';
 import { APP_CONFIG } from '../../../config/config.module';
 import type { AppConfig } from '../../../config/config';
 import { TransactionService } from '../../../database/transaction.service';
-import type { UserEntity } from '../entities/user.entity';
+import { UserEntity } from '../entities/user.entity';
 import { AccessTokenService } from './access-token.service';
 import { newSecret } from './secrets';
 
@@ -64,7 +64,11 @@ export class SessionService {
    * audit entry commit together: an entry that cannot be written leaves the old token unused, so the client's
    * retry rotates it instead of being taken for a reuse, and no revocation goes unrecorded.
    */
-  async refresh(refreshToken: string): Promise<IssuedSession & { userId: string }> {
+  /**
+   * Rotates the refresh token and returns the new pair with its user, read in the rotation's transaction:
+   * once the old token is marked used nothing may fail, or the client's retry would count as reuse.
+   */
+  async refresh(refreshToken: string): Promise<IssuedSession & { userId: string; user: UserEntity }> {
     const outcome = await this.tx.run(async (manager) => {
       const rotated = await this.rotate(manager, refreshToken);
       if ('pair' in rotated) {
@@ -87,7 +91,7 @@ export class SessionService {
   }
 
   private async rotate(manager: EntityManager, refreshToken: string): Promise<
-    | { pair: IssuedSession & { userId: string } }
+    | { pair: IssuedSession & { userId: string; user: UserEntity } }
     | { error: 'unknown' | 'reuse' | 'dead'; row?: { session_id: string; user_id: string } }
   > {
     const [row] = (await manager.query(
@@ -104,7 +108,8 @@ export class SessionService {
     if (row.revoked_at || row.disabled_at || new Date(row.expires_at) <= new Date()) return { error: 'dead', row };
     await manager.query(`UPDATE refresh_token SET used_at = now() WHERE id = $1`, [row.id]);
     const pair = await this.issuePair(manager, row.user_id, row.session_id);
-    return { pair: { ...pair, userId: row.user_id } };
+    const user = await manager.findOneByOrFail(UserEntity, { id: row.user_id });
+    return { pair: { ...pair, userId: row.user_id, user } };
   }
 
   /** The staff principal for a valid access token whose session and user are still live. */

@@ -13,7 +13,7 @@ import type { LoginChallenge, Session, TotpEnrollment } from '../models/auth.mod
 import { PasswordHasher } from '../passwords/password-hasher';
 import { checkNewPassword } from '../passwords/password-policy';
 import { toUserModel } from '../users/user.mapper';
-import { ChallengeService, invalidCode } from './challenge.service';
+import { CHALLENGE_MAX_FAILURES, ChallengeService, challengeExpired, invalidCode } from './challenge.service';
 import { LockoutService, normalizeEmail, type FailureKind } from './lockout.service';
 import { newRecoveryCode, normalizeRecoveryCode } from './secrets';
 import { SessionService } from './session.service';
@@ -91,8 +91,16 @@ export class SignInService {
     const { challenge, user } = await this.challenges.open(challengeToken, SignInStep.ENROLLMENT_REQUIRED);
     const secret = this.totp.newSecret();
     const sealed = this.secrets.seal(user, secret, { table: 'sign_in_challenge', column: 'pending_totp_secret', rowId: challenge.id });
-    await this.tx.manager().query(`UPDATE sign_in_challenge SET pending_totp_secret = $2 WHERE id = $1`, [challenge.id, sealed]);
-    await this.audit.record({ action: 'auth.totp_enrollment_begin', outcome: 'SUCCESS', resourceType: 'User', resourceId: user.id, actor: this.actor(user) });
+    // The new pending secret and its audit entry commit together; a challenge that died since it was read
+    // (used, expired, out of attempts) is refused by the same statement.
+    await this.tx.run(async (manager) => {
+      const [, changed] = (await manager.query(
+        `UPDATE sign_in_challenge SET pending_totp_secret = $2 WHERE id = $1 AND consumed_at IS NULL AND expires_at > now() AND failed_attempts < $3`,
+        [challenge.id, sealed, CHALLENGE_MAX_FAILURES],
+      )) as [unknown, number];
+      if (changed !== 1) throw challengeExpired();
+      await this.audit.record({ action: 'auth.totp_enrollment_begin', outcome: 'SUCCESS', resourceType: 'User', resourceId: user.id, actor: this.actor(user) });
+    });
     return { secret, otpauthUri: this.totp.uri(secret, user.email) };
   }
 
