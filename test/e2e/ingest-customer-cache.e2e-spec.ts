@@ -1,6 +1,9 @@
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
+import { PiiVault } from '../../src/common/crypto/pii-vault.service';
+import { SYSTEM_EVENT_SINK, type SystemEventSink } from '../../src/common/audit/system-event-sink';
+import { CustomersService } from '../../src/modules/customers/customers.service';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
 import { spyOnQueries } from '../helpers/postgres';
 
@@ -143,4 +146,74 @@ describe('ingest: cached customer snapshots', () => {
       await off.close();
     }
   }, 120_000);
+
+  describe('an erased customer\'s data key leaves memory', () => {
+    const vault = () => t.app.get(PiiVault, { strict: false });
+    const inMemory = (wrapped: string) => (vault() as unknown as { cache: { get(k: string): unknown } }).cache.get(wrapped) !== undefined;
+    const keyOf = async (id: string) => (await sql.query(`SELECT data_key FROM customer WHERE id = $1`, [id])).rows[0].data_key as string;
+    const ERASE = 'mutation($id: ID!) { eraseCustomer(id: $id, reason: "customer request (GDPR art. 17)") { status } }';
+    const eraseElsewhere = (id: string) => sql.query(
+      `UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL, date_of_birth = NULL, address = NULL,
+              email_bidx = NULL, phone_bidx = NULL, national_id_bidx = NULL, erased_at = now() WHERE id = $1`, [id]);
+    // Erasure needs a recent step-up; one serves the whole block (a second code in the same 30 s would wait).
+    beforeAll(async () => {
+      await gqlOk(t.gql, 'mutation($c: String!) { stepUp(code: $c) { expiresAt } }', { c: await freshCode(co.secret) }, co.accessToken);
+    });
+
+    it('erasure forgets the key once committed, though a request opened it again before the commit', async () => {
+      const c = await customer({ email: `erase.gap.${n}@example.test` });
+      const wrapped = await keyOf(c);
+      // Another request reading the customer between the erasure's own forget and its commit still sees the
+      // row with its key, and opens it: stood in for here at the erasure's last step before it commits.
+      const sink = t.app.get<SystemEventSink>(SYSTEM_EVENT_SINK, { strict: false });
+      const announce = sink.customerStatusChanged.bind(sink);
+      let reopened = false;
+      const spy = jest.spyOn(sink, 'customerStatusChanged').mockImplementation(async (change) => {
+        t.app.get(CustomersService, { strict: false }).sealForCustomer({ id: c, dataKey: wrapped }, { table: 'event', column: 'content', rowId: c }, 'a concurrent reader');
+        reopened = inMemory(wrapped);
+        return announce(change);
+      });
+      try {
+        expect((await gqlOk<{ eraseCustomer: { status: string } }>(t.gql, ERASE, { id: c }, co.accessToken)).eraseCustomer.status).toBe('ERASED');
+      } finally {
+        spy.mockRestore();
+      }
+      expect(reopened).toBe(true);
+      expect(inMemory(wrapped)).toBe(false);
+    });
+
+    it('erasure drops the cached snapshot: the next event reads the customer afresh and never opens the erased key', async () => {
+      const c = await customer({ email: `erase.snapshot.${n}@example.test` });
+      const wrapped = await keyOf(c);
+      expect((await send(core.token, { customerId: c })).result!.decision).toBe('ALLOW');
+      await gqlOk(t.gql, ERASE, { id: c }, co.accessToken);
+      const retriesBefore = await retries();
+      const spy = spyOnQueries(t.app);
+      let after;
+      try {
+        after = await send(core.token, { customerId: c, type: 'COMMUNICATION', amount: undefined, currency: undefined, channel: 'EMAIL', content: 'after the erasure' });
+        expect(lookUps(spy)).toBe(1);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(after.result).toBeNull();
+      expect(after.code).toBe('CONFLICT');
+      expect(await retries()).toBe(retriesBefore);
+      expect(inMemory(wrapped)).toBe(false);
+    });
+
+    it('a call screening with a snapshot from before an erasure on another instance drops the key it opened', async () => {
+      const c = await customer({ email: `erase.elsewhere.${n}@example.test` });
+      const wrapped = await keyOf(c);
+      expect((await send(core.token, { customerId: c })).result!.decision).toBe('ALLOW');
+      await eraseElsewhere(c);
+      const retriesBefore = await retries();
+      // The cached snapshot still carries the key: the content is sealed with it before the row lock shows the erasure.
+      const after = await send(core.token, { customerId: c, type: 'COMMUNICATION', amount: undefined, currency: undefined, channel: 'EMAIL', content: 'after the erasure' });
+      expect(after.code).toBe('CONFLICT');
+      expect(await retries()).toBe(retriesBefore + 1);
+      expect(inMemory(wrapped)).toBe(false);
+      expect(await storedFor(c)).toBe(1);
+    });
+  });
 });

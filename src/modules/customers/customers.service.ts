@@ -214,6 +214,14 @@ export class CustomersService {
     return rows.map(toSnapshot);
   }
 
+  /**
+   * Drops a data key from memory that a snapshot still carried after the customer's row lost it (erased):
+   * sealing with the stale snapshot opened it again after the erasure had forgotten it.
+   */
+  forgetReplacedKey(seen: Pick<CustomerSnapshot, 'dataKey'>, current: Pick<CustomerSnapshot, 'dataKey'>): void {
+    if (seen.dataKey && seen.dataKey !== current.dataKey) this.pii.forget({ dataKey: seen.dataKey });
+  }
+
   /** Encrypts free text tied to a customer (event content, notes) under that customer's data key. */
   sealForCustomer(customer: Pick<CustomerSnapshot, 'id' | 'dataKey'>, aad: { table: string; column: string; rowId: string }, text: string): string | null {
     const dek = this.pii.dataKey({ id: customer.id, dataKey: customer.dataKey });

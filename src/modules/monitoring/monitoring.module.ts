@@ -40,18 +40,20 @@ import { RiskService } from './risk/risk.service';
   providers: [
     {
       provide: SYSTEM_EVENT_SINK,
-      useFactory: (ingest: IngestService, webhooks: WebhookOutbox, tx: TransactionService, risk: RiskService): SystemEventSink => ({
+      useFactory: (ingest: IngestService, webhooks: WebhookOutbox, tx: TransactionService, risk: RiskService, snapshots: CustomerSnapshotCache): SystemEventSink => ({
         record: (e: SystemEvent) => ingest.recordSystemEvent(e),
         customerStatusChanged: async (c: CustomerStatusChange) => {
           await webhooks.publish(tx.manager(), c.onboardedByPartnerId, 'customer.status_changed', {
             customerId: c.customerId, customerExternalRef: c.externalRef, previousStatus: c.from, status: c.to, at: new Date().toISOString(),
           });
+          // The next call for this customer reads it afresh instead of screening (and sealing) with the old snapshot.
+          tx.afterCommit(() => snapshots.forget([c.customerId]));
         },
         customerCreated: async (customerId: string) => {
           await risk.recompute(tx.manager(), customerId, 'customer.created');
         },
       }),
-      inject: [IngestService, WebhookOutbox, TransactionService, RiskService],
+      inject: [IngestService, WebhookOutbox, TransactionService, RiskService, CustomerSnapshotCache],
     },
     RuleEngine, RulesService, AlertsService, NotificationsService, CustomerSnapshotCache, ScreeningConsequences, DecisionPipeline, IngestService, EventsService,
     EventsResolver, AlertsResolver, RulesResolver, NotificationsResolver, CustomerMonitoringResolver,

@@ -149,6 +149,7 @@ export class DecisionPipeline {
     const changed = items.filter(({ event }) => snapshotChanged(event.customer, locked.get(event.customer.id) ?? event.customer));
     if (changed.length) {
       this.snapshotCache.forget(changed.map(({ event }) => event.customer.id));
+      for (const { event } of changed) this.customers.forgetReplacedKey(event.customer, locked.get(event.customer.id) ?? { dataKey: null });
       throw new StaleCustomerSnapshot();
     }
     const stored = new Map((insertedRows as unknown as EventRow[]).map((r) => [r.id, r]));
