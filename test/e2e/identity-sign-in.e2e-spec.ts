@@ -212,6 +212,19 @@ describe('identity: sign-in with mandatory TOTP', () => {
     for (let i = 0; i < 10; i++) expect(code(await t.gql(change, { c: `guess-number-${i}-xx` }, { token: user.accessToken }))).toBe('BAD_USER_INPUT');
     expect(code(await t.gql(change, { c: user.password }, { token: user.accessToken }))).toBe('RATE_LIMITED');
     expect(code(await t.gql(LOGIN, { email: user.email, password: user.password }))).toBe('RATE_LIMITED');
+    // Every refusal is on the record, the one for the locked account included (RATE_LIMITED leaves no mutation.failed entry).
+    const sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+    try {
+      const { rows } = await sql.query(
+        `SELECT details->>'reason' AS reason, count(*)::int AS n FROM (SELECT details FROM audit_entry WHERE action = 'user.change_password' AND outcome = 'DENIED' AND resource_id = $1
+           UNION ALL SELECT details FROM audit_entry_pending WHERE action = 'user.change_password' AND outcome = 'DENIED' AND resource_id = $1) x GROUP BY 1 ORDER BY 1`,
+        [user.userId],
+      );
+      expect(rows).toEqual([{ reason: 'account_locked', n: 1 }, { reason: 'wrong_current_password', n: 10 }]);
+    } finally {
+      await sql.end();
+    }
   });
 });
 

@@ -166,7 +166,11 @@ export class UsersService {
     await this.tx.run(async () => {
       await this.lockout.serialize(user.emailNormalized);
       const lock = await this.lockout.lockedFor(user.emailNormalized, this.context.ip);
-      if (lock.seconds) throw new CommitThenThrow(this.lockout.lockedError(lock));
+      if (lock.seconds) {
+        // RATE_LIMITED refusals leave no mutation.failed entry; this one is a password attempt on a locked account.
+        await this.audit.record({ action: 'user.change_password', outcome: 'DENIED', resourceType: 'User', resourceId: user.id, details: { reason: 'account_locked' } });
+        throw new CommitThenThrow(this.lockout.lockedError(lock));
+      }
       if (await this.hasher.verify(user.passwordHash, String(currentPassword ?? ''))) return;
       const locked = await this.lockout.recordFailure(user.emailNormalized, this.context.ip, 'PASSWORD');
       await this.audit.record({ action: 'user.change_password', outcome: 'DENIED', resourceType: 'User', resourceId: user.id, details: { reason: 'wrong_current_password' } });
