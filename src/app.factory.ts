@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -5,6 +6,7 @@ import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { mintRequestId, REQUEST_ID_HEADER } from './common/context/request-id';
 import { trustProxyFunction } from './common/http/client-address';
+import { trackResponsesInFlight } from './common/http/responses-in-flight';
 import type { AppConfig } from './config/config';
 
 /** Request bodies above this are refused (413) before parsing; 1000 inline events fit comfortably. */
@@ -42,6 +44,8 @@ export function createHttpAdapter(config: AppConfig): FastifyAdapter {
     reply.header(REQUEST_ID_HEADER, request.id);
     done();
   });
+  // So that a shutdown's drain (server.ts) can end each keep-alive connection with the response it carries.
+  trackResponsesInFlight(adapter.getInstance().server as Server);
   return adapter;
 }
 

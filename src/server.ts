@@ -1,6 +1,7 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import { createApp } from './app.factory';
+import { lastResponsesOnTheirConnections } from './common/http/responses-in-flight';
 import { loadConfig, type AppConfig } from './config/config';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './database/embedded-postgres';
 import { runMigrations } from './database/migrate';
@@ -64,33 +65,21 @@ const SHUTDOWN_GRACE_MS = 10_000;
 /**
  * Closes the listening socket, closes idle keep-alive connections at once and waits for requests in flight;
  * whatever still runs after `graceMs` (a stuck request, a socket whose client never answers) is cut so shutdown
- * always ends. A connection whose request was in flight goes idle once answered and is closed then, not at
- * its keep-alive timeout; a request that still arrives on an open connection is served and told that the
- * connection ends with it.
+ * always ends. A keep-alive connection carrying a request ends with its response (`Connection: close`), and so
+ * does one on which a request still arrives, so none waits out its keep-alive timeout.
  */
 export function drainHttp(server: Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const lastOnItsConnection = (_req: IncomingMessage, res: ServerResponse) => {
-      res.shouldKeepAlive = false;
-    };
-    const sweep = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);
     const timer = setTimeout(() => {
       server.closeAllConnections();
-      done();
-    }, graceMs);
-    const done = () => {
-      clearTimeout(timer);
-      clearInterval(sweep);
-      server.off('request', lastOnItsConnection);
       resolve();
-    };
+    }, graceMs);
     timer.unref();
-    sweep.unref();
-    server.prependListener('request', lastOnItsConnection);
-    server.close(done);
+    lastResponsesOnTheirConnections(server);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
     server.closeIdleConnections();
   });
 }
-
-/** How often a drain closes the connections that went idle since it began. */
-const DRAIN_SWEEP_MS = 50;
