@@ -160,14 +160,14 @@ describe('ingest: cached customer snapshots', () => {
       await gqlOk(t.gql, 'mutation($c: String!) { stepUp(code: $c) { expiresAt } }', { c: await freshCode(co.secret) }, co.accessToken);
     });
 
-    it('erasure forgets the key once committed, though a request opened it again before the commit', async () => {
+    it('erasure forgets the key for good: a request that opens it again before the commit does not cache it', async () => {
       const c = await customer({ email: `erase.gap.${n}@example.test` });
       const wrapped = await keyOf(c);
       // Another request reading the customer between the erasure's own forget and its commit still sees the
       // row with its key, and opens it: stood in for here at the erasure's last step before it commits.
       const sink = t.app.get<SystemEventSink>(SYSTEM_EVENT_SINK, { strict: false });
       const announce = sink.customerStatusChanged.bind(sink);
-      let reopened = false;
+      let reopened: boolean | undefined;
       const spy = jest.spyOn(sink, 'customerStatusChanged').mockImplementation(async (change) => {
         t.app.get(CustomersService, { strict: false }).sealForCustomer({ id: c, dataKey: wrapped }, { table: 'event', column: 'content', rowId: c }, 'a concurrent reader');
         reopened = inMemory(wrapped);
@@ -178,7 +178,10 @@ describe('ingest: cached customer snapshots', () => {
       } finally {
         spy.mockRestore();
       }
-      expect(reopened).toBe(true);
+      expect(reopened).toBe(false);
+      expect(inMemory(wrapped)).toBe(false);
+      // Nor later: a reader that read the row before the erasure committed and opens the key only now.
+      t.app.get(CustomersService, { strict: false }).sealForCustomer({ id: c, dataKey: wrapped }, { table: 'event', column: 'content', rowId: c }, 'a late reader');
       expect(inMemory(wrapped)).toBe(false);
     });
 

@@ -70,6 +70,21 @@ describe('PiiVault', () => {
     expect(spy).toHaveBeenCalledTimes(1);
   });
 
+  it('never caches a forgotten key again: a late reader still opens it, but each open unwraps anew', () => {
+    const vault = new PiiVault(configWith(new Map([['v1', v1]]), 'v1'));
+    const { dek, wrapped } = vault.newDataKey(alice);
+    const other = vault.newDataKey(bob);
+    vault.forget(wrapped);
+    const ring = (vault as unknown as { ring: KeyRing }).ring;
+    const spy = jest.spyOn(ring, 'get');
+    expect(vault.openDataKey(wrapped, alice).equals(dek)).toBe(true);
+    expect(vault.openDataKey(wrapped, alice).equals(dek)).toBe(true);
+    expect(spy).toHaveBeenCalledTimes(2);
+    // Other keys are cached as before.
+    vault.openDataKey(other.wrapped, bob);
+    expect(spy).toHaveBeenCalledTimes(2);
+  });
+
   it('rewraps v1 keys under v2 once v2 is active', () => {
     const before = new PiiVault(configWith(new Map([['v1', v1]]), 'v1'));
     const { dek, wrapped } = before.newDataKey(alice);

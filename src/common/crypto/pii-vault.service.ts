@@ -20,6 +20,8 @@ import { KeyRing } from './key-ring';
 
 /** Unwrapped data keys kept in memory; enough for a page of customers and the staff signed in. */
 const DEK_CACHE_SIZE = 1000;
+/** How many destroyed keys the vault remembers never to cache again (a wrapped key is ~100 bytes). */
+const FORGOTTEN_KEYS_REMEMBERED = 10_000;
 
 interface CachedKey {
   owner: string;
@@ -37,6 +39,9 @@ export class PiiVault {
   // Keyed by the wrapped string alone: a wrapped key opens for exactly one owner, and the owner is checked
   // on every hit, so a lookup with another owner falls through to a real (failing) unwrap.
   private readonly cache = new BoundedLru<string, CachedKey>(DEK_CACHE_SIZE);
+  // Keys destroyed (erasure, a webhook's retired secret, a rewrap) are never cached again: a request that
+  // read the row before the change committed may still open the old key after it was forgotten.
+  private readonly forgotten = new BoundedLru<string, true>(FORGOTTEN_KEYS_REMEMBERED);
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.ring = KeyRing.fromConfig(config.keys);
@@ -83,6 +88,7 @@ export class PiiVault {
   /** Drops a cached key, so an erased owner's data cannot be read from memory after its key is destroyed. */
   forget(wrapped: string): void {
     this.cache.delete(wrapped);
+    this.forgotten.set(wrapped, true);
   }
 
   encrypt(dek: Buffer, value: string, aad: ValueAad): string {
@@ -107,6 +113,7 @@ export class PiiVault {
   }
 
   private remember(wrapped: string, owner: string, dek: Buffer): void {
+    if (this.forgotten.get(wrapped)) return;
     this.cache.set(wrapped, { owner, dek: Buffer.from(dek) });
   }
 }

@@ -218,10 +218,8 @@ export class CustomerRecordsService {
         [id, row.status],
       )) as [unknown, number];
       if (erased !== 1) throw new ConflictError('The customer changed meanwhile (erased or its status changed); reload it');
-      // Now, and again once committed: until then other requests still read the row with its key and may
-      // open (and cache) it again.
+      // For good: a request that read the row before this commits may still open the key, but not cache it.
       this.pii.forget(row);
-      this.tx.afterCommit(() => this.pii.forget(row));
       await this.systemEvents.customerStatusChanged({ customerId: id, externalRef: row.externalRef, onboardedByPartnerId: row.onboardedByPartnerId ?? null, from: row.status, to: 'ERASED' });
       await this.audit.record({ action: 'customer.erase', outcome: 'SUCCESS', resourceType: 'Customer', resourceId: id, customerId: id, details: { reason: trimmed, previousStatus: row.status } });
       return this.pii.toModel(await manager.findOneByOrFail(CustomerEntity, { id }));

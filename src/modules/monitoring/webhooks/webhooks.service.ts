@@ -101,9 +101,7 @@ export class WebhooksService {
       if (!old) throw new NotFoundError('Webhook');
       await manager.query(`UPDATE webhook SET secret_enc = $2, data_key = $3, updated_at = now() WHERE id = $1`, [id, secretEnc, dataKey]);
       await this.audit.record({ action: 'webhook.rotate_secret', outcome: 'SUCCESS', resourceType: 'Webhook', resourceId: id, details: { partnerId: current.partnerId } });
-      // Now, and again once committed: until then a delivery may still read the old key and cache it again.
       this.secrets.forget(old.data_key);
-      this.tx.afterCommit(() => this.secrets.forget(old.data_key));
       return { webhook: await this.load(manager, id), secret };
     });
   }
@@ -120,9 +118,7 @@ export class WebhooksService {
       await manager.query(`UPDATE webhook SET deleted_at = now(), active = false, secret_enc = NULL, data_key = NULL, updated_at = now() WHERE id = $1`, [id]);
       const deadLettered = await this.deadLetterPending(manager, id, 'webhook deleted');
       await this.audit.record({ action: 'webhook.delete', outcome: 'SUCCESS', resourceType: 'Webhook', resourceId: id, details: { partnerId: old.partner_id, deadLettered } });
-      // Now, and again once committed: until then a delivery may still read the old key and cache it again.
       this.secrets.forget(old.data_key);
-      this.tx.afterCommit(() => this.secrets.forget(old.data_key));
       return true;
     });
   }
