@@ -216,7 +216,7 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     await inSideTransaction(t.db.url, async (side) => {
       await side.query('SELECT 1 FROM alert WHERE id = $1 FOR UPDATE', [alertId]);
       const assigning = t.gql('mutation($id: ID!, $a: ID!) { assignAlert(id: $id, assigneeId: $a) { id } }', { id: alertId, a: analyst.userId }, { token: co.accessToken });
-      expect(await lockWaiters(side, 1)).toBe(1);
+      expect(await lockWaiters(side, 1)).toBeGreaterThanOrEqual(1);
       // What a transitionAlert(CLOSED) committing first leaves.
       await side.query(`UPDATE alert SET status = 'CLOSED', disposition = 'FALSE_POSITIVE', closed_at = now() WHERE id = $1`, [alertId]);
       await side.query('COMMIT');
@@ -233,7 +233,7 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
       await side.query('SELECT 1 FROM event WHERE id = $1 FOR UPDATE', [eventId]);
       const moving = t.gql('mutation($id: ID!) { transitionAlert(id: $id, input: {to: INVESTIGATING}) { status } }', { id: alertId }, { token: analyst.accessToken });
       const resolving = t.gql('mutation($id: ID!) { resolveHold(eventId: $id, input: {release: true}) { holdStatus } }', { id: eventId }, { token: analyst.accessToken });
-      expect(await lockWaiters(side, 2)).toBe(2);
+      expect(await lockWaiters(side, 2)).toBeGreaterThanOrEqual(2);
       // What another analyst's close and rejection, committing first, leave.
       await side.query(`UPDATE alert SET status = 'CLOSED', disposition = 'FALSE_POSITIVE', closed_at = now() WHERE id = $1`, [alertId]);
       await side.query(`UPDATE event SET hold_status = 'REJECTED' WHERE id = $1`, [eventId]);
@@ -249,7 +249,7 @@ describe('alerts: ordering, assignee, triggering event, activity and notes, dedu
     await inSideTransaction(t.db.url, async (side) => {
       await side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [customerId]);
       const moving = t.gql('mutation($id: ID!) { transitionAlert(id: $id, input: {to: INVESTIGATING}) { status } }', { id: alertId }, { token: analyst.accessToken });
-      expect(await lockWaiters(side, 1)).toBe(1);
+      expect(await lockWaiters(side, 1)).toBeGreaterThanOrEqual(1);
       await side.query(`SET LOCAL lock_timeout = '5s'`);
       await expect(side.query('SELECT id FROM alert WHERE id = $1 FOR UPDATE', [alertId])).resolves.toMatchObject({ rowCount: 1 });
       await side.query('COMMIT');

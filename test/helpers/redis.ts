@@ -16,7 +16,7 @@ export function redisReachable(url = TEST_REDIS_URL): boolean {
     c.on('error', () => {});
     c.connect().then(() => c.ping()).then((r) => { process.stdout.write(String(r)); c.disconnect(); },
       () => { c.disconnect(); process.exitCode = 1; });`;
-  const result = spawnSync(process.execPath, ['-e', script, require.resolve('ioredis'), url], { timeout: 3000, encoding: 'utf8' });
+  const result = spawnSync(process.execPath, ['-e', script, require.resolve('ioredis'), url], { timeout: 10_000, encoding: 'utf8' });
   const up = result.status === 0 && result.stdout === 'PONG';
   if (!up && process.env.TEST_REQUIRE_REDIS === '1') throw new Error(`Redis at ${url} is unreachable and TEST_REQUIRE_REDIS=1: the Redis path cannot go untested`);
   return up;

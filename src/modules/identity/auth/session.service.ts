@@ -62,11 +62,9 @@ export class SessionService {
   /**
    * Rotates the refresh token; reuse of a used one revokes the session. The rotation (or the revocation) and its
    * audit entry commit together: an entry that cannot be written leaves the old token unused, so the client's
-   * retry rotates it instead of being taken for a reuse, and no revocation goes unrecorded.
-   */
-  /**
-   * Rotates the refresh token and returns the new pair with its user, read in the rotation's transaction:
-   * once the old token is marked used nothing may fail, or the client's retry would count as reuse.
+   * retry rotates it instead of being taken for a reuse, and no revocation goes unrecorded. The user comes back
+   * with the pair, read in the same transaction: once the old token is marked used nothing may fail after the
+   * commit, or the client's retry would count as reuse.
    */
   async refresh(refreshToken: string): Promise<IssuedSession & { userId: string; user: UserEntity }> {
     const outcome = await this.tx.run(async (manager) => {

@@ -167,8 +167,8 @@ export class UsersService {
       await this.lockout.serialize(user.emailNormalized);
       const lock = await this.lockout.lockedFor(user.emailNormalized, this.context.ip);
       if (lock.seconds) {
-        // RATE_LIMITED refusals leave no mutation.failed entry; this one is a password attempt on a locked account.
-        await this.audit.record({ action: 'user.change_password', outcome: 'DENIED', resourceType: 'User', resourceId: user.id, details: { reason: 'account_locked' } });
+        // RATE_LIMITED refusals leave no mutation.failed entry; this one is a password attempt while locked out.
+        await this.audit.record({ action: 'user.change_password', outcome: 'DENIED', resourceType: 'User', resourceId: user.id, details: { reason: lock.scope === 'ACCOUNT' ? 'account_locked' : 'ip_throttled' } });
         throw new CommitThenThrow(this.lockout.lockedError(lock));
       }
       if (await this.hasher.verify(user.passwordHash, String(currentPassword ?? ''))) return;
