@@ -215,8 +215,8 @@ export class CustomersService {
   }
 
   /**
-   * Drops a data key from memory that a snapshot still carried after the customer's row lost it (erased):
-   * sealing with the stale snapshot opened it again after the erasure had forgotten it.
+   * Drops a data key from memory that a snapshot still carried after the customer's row lost it (erased on
+   * another instance, whose vault forgot it there): sealing with the stale snapshot had opened it here.
    */
   forgetReplacedKey(seen: Pick<CustomerSnapshot, 'dataKey'>, current: Pick<CustomerSnapshot, 'dataKey'>): void {
     if (seen.dataKey && seen.dataKey !== current.dataKey) this.pii.forget({ dataKey: seen.dataKey });

@@ -146,10 +146,13 @@ export class DecisionPipeline {
       ...(evaluation.statement ? [evaluation.statement] : []),
     ]);
     const locked = new Map((lockedRows as unknown as SnapshotRow[]).map((r) => [r.id, toSnapshot(r)]));
-    const changed = items.filter(({ event }) => snapshotChanged(event.customer, locked.get(event.customer.id) ?? event.customer));
+    const changed = items.flatMap(({ event: { customer: seen } }) => {
+      const now = locked.get(seen.id);
+      return now && snapshotChanged(seen, now) ? [{ seen, now }] : [];
+    });
     if (changed.length) {
-      this.snapshotCache.forget(changed.map(({ event }) => event.customer.id));
-      for (const { event } of changed) this.customers.forgetReplacedKey(event.customer, locked.get(event.customer.id) ?? { dataKey: null });
+      this.snapshotCache.forget(changed.map(({ seen }) => seen.id));
+      for (const { seen, now } of changed) this.customers.forgetReplacedKey(seen, now);
       throw new StaleCustomerSnapshot();
     }
     const stored = new Map((insertedRows as unknown as EventRow[]).map((r) => [r.id, r]));
