@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { startTestApp, type TestApp } from '../helpers/app';
-import { inSideTransaction, lockWaiters } from '../helpers/postgres';
+import { ERASE_CUSTOMER_SQL, inSideTransaction, lockWaiters } from '../helpers/postgres';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 
 type Res = { errors?: Array<{ path?: Array<string | number>; extensions?: Record<string, unknown> }>; data?: unknown };
@@ -9,8 +9,6 @@ const fieldPaths = (res: Res) => ((res.errors?.[0]?.extensions?.fieldErrors ?? [
 const CREATE = 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }';
 const UPDATE = 'mutation($id: ID!, $i: UpdateCustomerInput!) { updateCustomer(id: $id, input: $i) { id transactionLimit dailyLimit accountManager { id } } }';
 const CONSENT = 'mutation($i: RecordConsentInput!) { recordConsent(input: $i) { id } }';
-/** What an eraseCustomer committing first leaves. */
-const ERASED = `UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL, date_of_birth = NULL, address = NULL, email_bidx = NULL, phone_bidx = NULL, national_id_bidx = NULL, erased_at = now() WHERE id = $1`;
 const future = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
 
 describe('customers: writes — limits, national ids, concurrent changes, the partner write scope', () => {
@@ -154,7 +152,7 @@ describe('customers: writes — limits, national ids, concurrent changes, the pa
 
     it('refuses a consent that waited while its customer was erased (CONFLICT) or reassigned (NOT_FOUND); nothing recorded', async () => {
       const cases: Array<[string, string, (id: string) => [string, unknown[]], string]> = [
-        ['erased', agent.accessToken, (id) => [ERASED, [id]], 'CONFLICT'],
+        ['erased', agent.accessToken, (id) => [ERASE_CUSTOMER_SQL, [id]], 'CONFLICT'],
         ['reassigned', am1.accessToken, (id) => ['UPDATE customer SET account_manager_id = $2 WHERE id = $1', [id, am2.userId]], 'NOT_FOUND'],
       ];
       for (const [name, token, change, code] of cases) {

@@ -5,7 +5,7 @@ import { PiiVault } from '../../src/common/crypto/pii-vault.service';
 import { SYSTEM_EVENT_SINK, type SystemEventSink } from '../../src/common/audit/system-event-sink';
 import { CustomersService } from '../../src/modules/customers/customers.service';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
-import { spyOnQueries } from '../helpers/postgres';
+import { ERASE_CUSTOMER_SQL, spyOnQueries } from '../helpers/postgres';
 
 /**
  * The ingest path keeps the snapshots of customers it screened, so a partner's next event for one of them
@@ -152,9 +152,6 @@ describe('ingest: cached customer snapshots', () => {
     const inMemory = (wrapped: string) => (vault() as unknown as { cache: { get(k: string): unknown } }).cache.get(wrapped) !== undefined;
     const keyOf = async (id: string) => (await sql.query(`SELECT data_key FROM customer WHERE id = $1`, [id])).rows[0].data_key as string;
     const ERASE = 'mutation($id: ID!) { eraseCustomer(id: $id, reason: "customer request (GDPR art. 17)") { status } }';
-    const eraseElsewhere = (id: string) => sql.query(
-      `UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL, date_of_birth = NULL, address = NULL,
-              email_bidx = NULL, phone_bidx = NULL, national_id_bidx = NULL, erased_at = now() WHERE id = $1`, [id]);
     // Erasure needs a recent step-up; one serves the whole block (a second code in the same 30 s would wait).
     beforeAll(async () => {
       await gqlOk(t.gql, 'mutation($c: String!) { stepUp(code: $c) { expiresAt } }', { c: await freshCode(co.secret) }, co.accessToken);
@@ -209,7 +206,7 @@ describe('ingest: cached customer snapshots', () => {
       const c = await customer({ email: `erase.elsewhere.${n}@example.test` });
       const wrapped = await keyOf(c);
       expect((await send(core.token, { customerId: c })).result!.decision).toBe('ALLOW');
-      await eraseElsewhere(c);
+      await sql.query(ERASE_CUSTOMER_SQL, [c]);
       const retriesBefore = await retries();
       // The cached snapshot still carries the key: the content is sealed with it before the row lock shows the erasure.
       const after = await send(core.token, { customerId: c, type: 'COMMUNICATION', amount: undefined, currency: undefined, channel: 'EMAIL', content: 'after the erasure' });

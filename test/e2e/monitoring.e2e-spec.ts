@@ -4,7 +4,7 @@ import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, INGEST, newKey, partnerWithToken } from '../helpers/monitoring';
 import { sentMessages } from '../helpers/notify';
-import { inSideTransaction, lockWaiters, spyOnQueries } from '../helpers/postgres';
+import { ERASE_CUSTOMER_SQL, inSideTransaction, lockWaiters, spyOnQueries } from '../helpers/postgres';
 
 const codeOf = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) => res.errors?.[0]?.extensions?.code;
 
@@ -322,11 +322,7 @@ describe('monitoring: ingest, decisions, alerts, holds, notifications', () => {
     expect(reads.map((r) => [r.actor_id, r.fields])).toEqual([[analyst.userId, ['HoldAction.note']], [am.userId, ['HoldAction.note']]]);
     for (const r of reads) expect(r.details).not.toMatch(/stolen/);
     // Erasure shreds the customer's key: the history stays, the note cannot be read any more.
-    await sql.query(
-      `UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL, date_of_birth = NULL, address = NULL,
-              email_bidx = NULL, phone_bidx = NULL, national_id_bidx = NULL, erased_at = now() WHERE id = $1`,
-      [c],
-    );
+    await sql.query(ERASE_CUSTOMER_SQL, [c]);
     const after = await gqlOk<{ event: { holdHistory: Array<{ outcome: string; note: string | null }> } }>(t.gql, HISTORY, { id: eventId }, co.accessToken);
     expect(after.event.holdHistory.map((h) => [h.outcome, h.note])).toEqual([['PLACED', null], ['REJECTED', null]]);
     // Nothing was read in full, so nothing more is audited.

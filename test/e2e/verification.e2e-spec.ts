@@ -9,7 +9,7 @@ import { randomIp, startTestApp, TEST_ADMIN, testSecrets, type GraphQLResponse, 
 import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { partnerWithToken } from '../helpers/monitoring';
 import { sentMessages } from '../helpers/notify';
-import { createTestDatabase, inSideTransaction, lockWaiters, type TestDatabase } from '../helpers/postgres';
+import { createTestDatabase, ERASE_CUSTOMER_SQL, inSideTransaction, lockWaiters, type TestDatabase } from '../helpers/postgres';
 
 type Res = Pick<GraphQLResponse, 'errors'>;
 const codeOf = (res: Res) => res.errors?.[0]?.extensions?.code;
@@ -395,8 +395,7 @@ describe('customer verification', () => {
         await side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [cust]);
         const waiting = attempt(cust, open, code);
         expect(await lockWaiters(side, 1)).toBe(1);
-        // What an eraseCustomer committing first leaves.
-        await side.query(`UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL, date_of_birth = NULL, address = NULL, email_bidx = NULL, phone_bidx = NULL, national_id_bidx = NULL, erased_at = now() WHERE id = $1`, [cust]);
+        await side.query(ERASE_CUSTOMER_SQL, [cust]);
         await side.query('COMMIT');
         expect([name, codeOf(await waiting)]).toEqual([name, 'CONFLICT']);
       });

@@ -108,3 +108,7 @@ export async function inSideTransaction(url: string, work: (side: Client) => Pro
 export function spyOnQueries(app: INestApplication) {
   return jest.spyOn(Object.getPrototypeOf(app.get(DataSource).createQueryRunner()) as { query: (sql: string, params?: unknown[]) => Promise<unknown> }, 'query');
 }
+
+/** What an `eraseCustomer` committing first (on this instance or another) leaves of the customer `$1`. */
+export const ERASE_CUSTOMER_SQL = `UPDATE customer SET status = 'ERASED', data_key = NULL, full_name = NULL, email = NULL, phone = NULL, national_id = NULL, date_of_birth = NULL,
+       address = NULL, email_bidx = NULL, phone_bidx = NULL, national_id_bidx = NULL, erased_at = now() WHERE id = $1`;
