@@ -21,15 +21,18 @@ export interface BatchedConnectionQuery {
  * events, say), so the statement count does not grow with the number of parents. Each parent's page is its
  * own index-ordered scan with `LIMIT first + 1` (a LATERAL join over the parent ids): a parent with a
  * million children costs what one with ten does. The per-parent totals are one more statement, run only if
- * the client selects `totalCount`. Feed it from a DataLoader keyed by parent id.
+ * the client selects `totalCount`. Feed it from a DataLoader keyed by parent id: the pages come back in the
+ * order of `parentIds`, each row turned into the node the API serves by `toNode` (given the index of its
+ * parent, for what the parent carries and its rows do not).
  */
-export async function loadBatchedConnections<Row extends { id: string }>(
+export async function loadBatchedConnections<Row extends { id: string }, Node>(
   manager: EntityManager,
   query: BatchedConnectionQuery,
   parentIds: readonly string[],
   page: PageArgs,
   orderValue: (row: Row) => string | number,
-): Promise<Map<string, ConnectionShape<Row>>> {
+  toNode: (row: Row, parentIndex: number) => Node,
+): Promise<Array<ConnectionShape<Node>>> {
   const limit = pageSize(page);
   const dir = query.direction ?? 'ASC';
   const params: unknown[] = [parentIds];
@@ -66,16 +69,14 @@ export async function loadBatchedConnections<Row extends { id: string }>(
     if (!grouped.has(parent)) grouped.set(parent, []);
     grouped.get(parent)!.push(row);
   }
-  const result = new Map<string, ConnectionShape<Row>>();
-  for (const parentId of parentIds) {
+  return parentIds.map((parentId, parentIndex) => {
     const all = grouped.get(parentId) ?? [];
-    const nodes = all.slice(0, limit);
-    const last = nodes[nodes.length - 1];
-    result.set(parentId, {
-      nodes,
+    const rowsOfPage = all.slice(0, limit);
+    const last = rowsOfPage[rowsOfPage.length - 1];
+    return {
+      nodes: rowsOfPage.map((row) => toNode(row, parentIndex)),
       totalCount: eager ? (eager.get(parentId) ?? 0) : async () => (await totals()).get(parentId) ?? 0,
       pageInfo: { hasNextPage: all.length > limit, endCursor: last ? encodeCursor([orderValue(last), last.id]) : null },
-    });
-  }
-  return result;
+    };
+  });
 }

@@ -31,21 +31,27 @@ export class CustomerComplaintsResolver {
     const principal = this.reader.principal();
     // The partner id comes from the verified principal (a uuid), never from input.
     const where = principal.kind === 'PARTNER' && isUUID(principal.partnerId) ? `filed_by_partner_id = '${principal.partnerId}'` : undefined;
+    type Parent = Pick<CustomerModel, 'id' | 'accountManagerId' | 'onboardedByPartnerId'>;
     const loader = requestLoader(ctx.req, `customerComplaints:${page.first}:${page.after}`, () =>
-      new DataLoader<string, ConnectionShape<ComplaintModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<ComplaintRow>(
-          this.tx.manager(),
-          { table: 'complaint', parentColumn: 'customer_id', orderColumn: 'received_at', orderKind: 'timestamptz', direction: 'DESC', where },
-          ids, page, (r) => new Date(r.received_at).toISOString(),
-        );
-        const all = [...pages.values()].flatMap((p) => p.nodes);
-        const models = new Map((await this.reader.toModels(all)).map((m) => [m.id, m]));
-        return ids.map((id) => {
-          const p = pages.get(id)!;
-          return { ...p, nodes: p.nodes.map((r) => ({ ...models.get(r.id)!, accountManagerId: customer.accountManagerId, onboardedByPartnerId: customer.onboardedByPartnerId })) };
-        });
-      }),
+      // Keyed by customer, carrying each one's scope columns: the complaints' row scope reads them per parent
+      // (the complaint rows do not hold them).
+      new DataLoader<Parent, ConnectionShape<ComplaintModel>, string>(
+        async (parents) => {
+          const pages = await loadBatchedConnections<ComplaintRow, ComplaintRow>(
+            this.tx.manager(),
+            { table: 'complaint', parentColumn: 'customer_id', orderColumn: 'received_at', orderKind: 'timestamptz', direction: 'DESC', where },
+            parents.map((c) => c.id), page, (r) => new Date(r.received_at).toISOString(), (r) => r,
+          );
+          // Decrypted together: one key look-up for every customer of the batch.
+          const models = new Map((await this.reader.toModels(pages.flatMap((p) => p.nodes))).map((m) => [m.id, m]));
+          return pages.map((p, i) => ({
+            ...p,
+            nodes: p.nodes.map((r) => ({ ...models.get(r.id)!, accountManagerId: parents[i].accountManagerId, onboardedByPartnerId: parents[i].onboardedByPartnerId })),
+          }));
+        },
+        { cacheKeyFn: (c) => c.id },
+      ),
     );
-    return loader.load(customer.id);
+    return loader.load({ id: customer.id, accountManagerId: customer.accountManagerId, onboardedByPartnerId: customer.onboardedByPartnerId });
   }
 }

@@ -20,11 +20,11 @@ export class CustomerHistoryService {
   consents(req: object, customerId: string, page: PageArgs): Promise<ConnectionShape<ConsentModel>> {
     const loader = requestLoader(req, `consents:${page.first}:${page.after}`, () =>
       new DataLoader<string, ConnectionShape<ConsentModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<ConsentRow>(this.tx.manager(), { table: 'customer_consent', parentColumn: 'customer_id', orderColumn: 'recorded_at', orderKind: 'timestamptz' }, ids, page, (r) => new Date(r.recorded_at).toISOString());
-        return ids.map((id) => {
-          const p = pages.get(id)!;
-          return { ...p, nodes: p.nodes.map((r) => ({ id: r.id, customerId: r.customer_id, purpose: r.purpose, granted: r.granted, recordedAt: r.recorded_at })) };
-        });
+        return loadBatchedConnections<ConsentRow, ConsentModel>(
+          this.tx.manager(), { table: 'customer_consent', parentColumn: 'customer_id', orderColumn: 'recorded_at', orderKind: 'timestamptz' }, ids, page,
+          (r) => new Date(r.recorded_at).toISOString(),
+          (r) => ({ id: r.id, customerId: r.customer_id, purpose: r.purpose, granted: r.granted, recordedAt: r.recorded_at }),
+        );
       }),
     );
     return loader.load(customerId);
@@ -33,11 +33,11 @@ export class CustomerHistoryService {
   profileChanges(req: object, customerId: string, page: PageArgs): Promise<ConnectionShape<ProfileChangeModel>> {
     const loader = requestLoader(req, `profileChanges:${page.first}:${page.after}`, () =>
       new DataLoader<string, ConnectionShape<ProfileChangeModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<ChangeRow>(this.tx.manager(), { table: 'customer_profile_change', parentColumn: 'customer_id', orderColumn: 'changed_at', orderKind: 'timestamptz' }, ids, page, (r) => new Date(r.changed_at).toISOString());
-        return ids.map((id) => {
-          const p = pages.get(id)!;
-          return { ...p, nodes: p.nodes.map((r) => ({ id: r.id, fields: r.fields, actorType: r.actor_type, actorId: r.actor_id, changedAt: r.changed_at })) };
-        });
+        return loadBatchedConnections<ChangeRow, ProfileChangeModel>(
+          this.tx.manager(), { table: 'customer_profile_change', parentColumn: 'customer_id', orderColumn: 'changed_at', orderKind: 'timestamptz' }, ids, page,
+          (r) => new Date(r.changed_at).toISOString(),
+          (r) => ({ id: r.id, fields: r.fields, actorType: r.actor_type, actorId: r.actor_id, changedAt: r.changed_at }),
+        );
       }),
     );
     return loader.load(customerId);

@@ -36,11 +36,10 @@ export class CustomerMonitoringResolver {
     this.require('Alert');
     const loader = requestLoader(ctx.req, `customerAlerts:${page.first}:${page.after}`, () =>
       new DataLoader<string, ConnectionShape<AlertModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<Parameters<typeof toAlertModel>[0]>(this.tx.manager(), { table: 'alert', parentColumn: 'customer_id', orderColumn: 'created_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page, (r) => new Date(r.created_at).toISOString());
-        return ids.map((id) => {
-          const p = pages.get(id)!;
-          return { ...p, nodes: p.nodes.map(toAlertModel) };
-        });
+        return loadBatchedConnections<Parameters<typeof toAlertModel>[0], AlertModel>(
+          this.tx.manager(), { table: 'alert', parentColumn: 'customer_id', orderColumn: 'created_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page,
+          (r) => new Date(r.created_at).toISOString(), (r) => toAlertModel(r),
+        );
       }),
     );
     return loader.load(customer.id);
@@ -53,11 +52,11 @@ export class CustomerMonitoringResolver {
       // Keyed by customer, carrying each one's account manager: the events' row scope reads it per parent.
       new DataLoader<{ id: string; accountManagerId: string | null }, ConnectionShape<EventModel>, string>(
         async (parents) => {
-          const pages = await loadBatchedConnections<EventRow & { id: string }>(this.tx.manager(), { table: 'event', parentColumn: 'customer_id', orderColumn: 'occurred_at', orderKind: 'timestamptz', direction: 'DESC' }, parents.map((c) => c.id), page, (r) => new Date(r.occurred_at).toISOString());
-          return parents.map(({ id, accountManagerId }) => {
-            const p = pages.get(id)!;
-            return { ...p, nodes: p.nodes.map((r) => ({ ...toEventModel({ ...r, amount: r.amount === null ? null : String(r.amount) }), accountManagerId })) };
-          });
+          return loadBatchedConnections<EventRow & { id: string }, EventModel>(
+            this.tx.manager(), { table: 'event', parentColumn: 'customer_id', orderColumn: 'occurred_at', orderKind: 'timestamptz', direction: 'DESC' }, parents.map((c) => c.id), page,
+            (r) => new Date(r.occurred_at).toISOString(),
+            (r, i) => ({ ...toEventModel({ ...r, amount: r.amount === null ? null : String(r.amount) }), accountManagerId: parents[i].accountManagerId }),
+          );
         },
         { cacheKeyFn: (c) => c.id },
       ),

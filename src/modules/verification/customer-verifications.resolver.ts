@@ -29,15 +29,11 @@ export class CustomerVerificationsResolver {
     }
     const loader = requestLoader(ctx.req, `customerVerifications:${page.first}:${page.after}`, () =>
       new DataLoader<string, ConnectionShape<VerificationModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<VerificationRow>(
+        return loadBatchedConnections<VerificationRow, VerificationModel>(
           this.tx.manager(),
           { table: 'customer_verification', parentColumn: 'customer_id', orderColumn: 'created_at', orderKind: 'timestamptz', direction: 'DESC' },
-          ids, page, (r) => new Date(r.created_at).toISOString(),
+          ids, page, (r) => new Date(r.created_at).toISOString(), (r) => this.reader.toModel(r),
         );
-        return ids.map((id) => {
-          const p = pages.get(id)!;
-          return { ...p, nodes: p.nodes.map((r) => this.reader.toModel(r)) };
-        });
       }),
     );
     return loader.load(customer.id);

@@ -117,15 +117,11 @@ export class PartnerTokensService {
    * them), for the `Partner.tokens` DataLoader.
    */
   async listForMany(partnerIds: readonly string[], page: PageArgs): Promise<Array<ConnectionShape<PartnerToken>>> {
-    const pages = await loadBatchedConnections<TokenRow>(
+    return loadBatchedConnections<TokenRow, PartnerToken>(
       this.tx.manager(),
       { table: 'partner_token', parentColumn: 'partner_id', orderColumn: 'created_at', orderKind: 'timestamptz', direction: 'ASC' },
-      partnerIds, page, (r) => new Date(r.created_at).toISOString(),
+      partnerIds, page, (r) => new Date(r.created_at).toISOString(), (r) => toModel(r),
     );
-    return partnerIds.map((id) => {
-      const p = pages.get(id)!;
-      return { ...p, nodes: p.nodes.map(toModel) };
-    });
   }
 
   /**

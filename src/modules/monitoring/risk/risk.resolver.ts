@@ -60,17 +60,14 @@ export class CustomerRiskResolver {
   riskHistory(@Parent() customer: CustomerModel, @Args() page: PageArgs, @Context() ctx: Ctx): Promise<ConnectionShape<RiskHistoryEntryModel>> {
     const loader = requestLoader(ctx.req, `riskHistory:${page.first}:${page.after}`, () =>
       new DataLoader<string, ConnectionShape<RiskHistoryEntryModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<RiskRow>(this.tx.manager(), { table: 'customer_risk_history', parentColumn: 'customer_id', orderColumn: 'computed_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page, (r) => new Date(r.computed_at).toISOString());
-        return ids.map((id) => {
-          const p = pages.get(id)!;
-          return {
-            ...p,
-            nodes: p.nodes.map((r) => ({
-              id: r.id, score: r.score, level: r.level as RiskLevel, previousScore: r.previous_score, previousLevel: r.previous_level as RiskLevel | null,
-              factors: r.factors ?? [], reason: r.reason, computedAt: r.computed_at,
-            })),
-          };
-        });
+        return loadBatchedConnections<RiskRow, RiskHistoryEntryModel>(
+          this.tx.manager(), { table: 'customer_risk_history', parentColumn: 'customer_id', orderColumn: 'computed_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page,
+          (r) => new Date(r.computed_at).toISOString(),
+          (r) => ({
+            id: r.id, score: r.score, level: r.level as RiskLevel, previousScore: r.previous_score, previousLevel: r.previous_level as RiskLevel | null,
+            factors: r.factors ?? [], reason: r.reason, computedAt: r.computed_at,
+          }),
+        );
       }),
     );
     return loader.load(customer.id);
@@ -80,17 +77,14 @@ export class CustomerRiskResolver {
   creditHistory(@Parent() customer: CustomerModel, @Args() page: PageArgs, @Context() ctx: Ctx): Promise<ConnectionShape<CreditAssessmentModel>> {
     const loader = requestLoader(ctx.req, `creditHistory:${page.first}:${page.after}`, () =>
       new DataLoader<string, ConnectionShape<CreditAssessmentModel>>(async (ids) => {
-        const pages = await loadBatchedConnections<CreditRow>(this.tx.manager(), { table: 'customer_credit_history', parentColumn: 'customer_id', orderColumn: 'recorded_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page, (r) => new Date(r.recorded_at).toISOString());
-        return ids.map((id) => {
-          const p = pages.get(id)!;
-          return {
-            ...p,
-            nodes: p.nodes.map((r) => ({
-              id: r.id, score: r.score, level: r.level as RiskLevel, limit: String(r.credit_limit), previousScore: r.previous_score, previousLevel: r.previous_level as RiskLevel | null,
-              source: r.source, recordedAt: r.recorded_at,
-            })),
-          };
-        });
+        return loadBatchedConnections<CreditRow, CreditAssessmentModel>(
+          this.tx.manager(), { table: 'customer_credit_history', parentColumn: 'customer_id', orderColumn: 'recorded_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page,
+          (r) => new Date(r.recorded_at).toISOString(),
+          (r) => ({
+            id: r.id, score: r.score, level: r.level as RiskLevel, limit: String(r.credit_limit), previousScore: r.previous_score, previousLevel: r.previous_level as RiskLevel | null,
+            source: r.source, recordedAt: r.recorded_at,
+          }),
+        );
       }),
     );
     return loader.load(customer.id);
