@@ -225,3 +225,39 @@ describe('identity: requests without a valid credential are limited per IP and a
     expect(await entries('auth.invalid_credential')).toBe(before + 3);
   });
 });
+
+describe('identity: an address throttled for failures cannot change a password either (e2e)', () => {
+  let t: TestApp;
+  let user: SignedIn;
+  beforeAll(async () => {
+    t = await startTestApp({ LOCKOUT_IP_FAILURES: '3' });
+    user = await createStaff(t, await signInAdmin(t), 'ANALYST');
+  });
+  afterAll(() => t.close());
+
+  it('changePassword from the throttled address is RATE_LIMITED and audited as ip_throttled; the account itself is not locked', async () => {
+    const ip = '192.0.2.30';
+    // Failures naming other accounts: only the address's count reaches its limit, never this user's.
+    for (let i = 0; i < 3; i++) expect(codeOf(await t.gql(LOGIN, { email: `spray-${i}@custos.test`, password: 'z'.repeat(12) }, { ip }))).toBe('UNAUTHENTICATED');
+    const change = 'mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }';
+    const refused = await t.gql(change, { c: user.password, n: 'a-new-long-passphrase-1' }, { token: user.accessToken, ip });
+    expect(codeOf(refused)).toBe('RATE_LIMITED');
+
+    const sql = new Client({ connectionString: t.db.url });
+    await sql.connect();
+    try {
+      const { rows } = await sql.query(
+        `SELECT details->>'reason' AS reason, count(*)::int AS n FROM (SELECT details FROM audit_entry WHERE action = 'user.change_password' AND outcome = 'DENIED' AND resource_id = $1
+           UNION ALL SELECT details FROM audit_entry_pending WHERE action = 'user.change_password' AND outcome = 'DENIED' AND resource_id = $1) x GROUP BY 1`,
+        [user.userId],
+      );
+      expect(rows).toEqual([{ reason: 'ip_throttled', n: 1 }]);
+    } finally {
+      await sql.end();
+    }
+    // The same user from another address: the account was never locked, so the change goes through.
+    const changed = await t.gql(change, { c: user.password, n: 'a-new-long-passphrase-1' }, { token: user.accessToken, ip: '192.0.2.31' });
+    expect(changed.errors).toBeUndefined();
+    expect(changed.data).toEqual({ changePassword: true });
+  });
+});

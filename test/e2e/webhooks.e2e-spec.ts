@@ -1,7 +1,9 @@
 import { Client } from 'pg';
 import { WebhookCircuits } from '../../src/modules/monitoring/webhooks/webhook-circuits';
 import { WebhookDispatcher } from '../../src/modules/monitoring/webhooks/webhook-dispatcher.service';
+import { WebhookSecrets } from '../../src/modules/monitoring/webhooks/webhook-secrets';
 import { WebhookRetryPolicy } from '../../src/modules/monitoring/webhooks/webhooks.settings';
+import { PiiVault } from '../../src/common/crypto/pii-vault.service';
 import { startTestApp, type TestApp } from '../helpers/app';
 import { createStaff, freshCode, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { ingest, partnerWithToken } from '../helpers/monitoring';
@@ -365,6 +367,50 @@ describe('webhooks: signed, retried, dead-lettered, logged, partner-owned', () =
     const { rows: audit } = await sql.query(`SELECT action FROM audit_entry WHERE resource_id = $1 ORDER BY id`, [coreWebhookId]);
     expect(audit.map((a) => a.action)).toEqual(['webhook.create', 'webhook.update', 'webhook.update', 'webhook.rotate_secret', 'webhook.delete']);
     expect(JSON.stringify(await sql.query(`SELECT details FROM audit_entry WHERE resource_id = $1`, [coreWebhookId]).then((r) => r.rows))).not.toContain(coreSecret);
+  });
+
+  it('a retired secret\'s key leaves memory for good, even when a delivery opens it while the rotation or deletion commits', async () => {
+    const secrets = t.app.get(WebhookSecrets, { strict: false });
+    const inMemory = (wrapped: string) => (t.app.get(PiiVault, { strict: false }) as unknown as { cache: { get(k: string): unknown } }).cache.get(wrapped) !== undefined;
+    const hook = await receiver();
+    const { webhook } = await createWebhook(quiet.id, hook.url, ['hold.placed']);
+    const stored = async () => (await sql.query(`SELECT secret_enc, data_key FROM webhook WHERE id = $1`, [webhook.id])).rows[0] as { secret_enc: string | null; data_key: string | null };
+    // A delivery in flight read the row before the change and opens its key only now, between the change's
+    // own forget and its commit: stood in for at that point.
+    const openedBeside = async (change: () => Promise<unknown>, old: { secret_enc: string | null; data_key: string | null }) => {
+      const forget = secrets.forget.bind(secrets);
+      let reopened: boolean | undefined;
+      const spy = jest.spyOn(secrets, 'forget').mockImplementation((dataKey) => {
+        forget(dataKey);
+        secrets.open(webhook.id, old.secret_enc!, old.data_key!);
+        reopened = inMemory(old.data_key!);
+      });
+      try {
+        await change();
+      } finally {
+        spy.mockRestore();
+      }
+      return reopened;
+    };
+
+    const first = await stored();
+    secrets.open(webhook.id, first.secret_enc!, first.data_key!); // as a delivery before the rotation did
+    expect(inMemory(first.data_key!)).toBe(true);
+    const reopenedOnRotation = await openedBeside(() => gqlOk(t.gql, 'mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }', { id: webhook.id }, admin.accessToken), first);
+    expect(reopenedOnRotation).toBe(false);
+    expect(inMemory(first.data_key!)).toBe(false);
+    // Nor later: a delivery that claimed its message before the rotation and opens the old key only now.
+    secrets.open(webhook.id, first.secret_enc!, first.data_key!);
+    expect(inMemory(first.data_key!)).toBe(false);
+
+    const second = await stored();
+    expect(second.data_key).not.toBe(first.data_key);
+    secrets.open(webhook.id, second.secret_enc!, second.data_key!);
+    expect(inMemory(second.data_key!)).toBe(true);
+    const reopenedOnDeletion = await openedBeside(() => gqlOk(t.gql, 'mutation($id: ID!) { deleteWebhook(id: $id) }', { id: webhook.id }, admin.accessToken), second);
+    expect(reopenedOnDeletion).toBe(false);
+    expect(inMemory(second.data_key!)).toBe(false);
+    expect(await stored()).toEqual({ secret_enc: null, data_key: null });
   });
 });
 
