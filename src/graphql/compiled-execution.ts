@@ -45,6 +45,12 @@ export class CompiledExecution {
     const schema = this.currentSchema();
     const { document, operationName } = requestContext;
     const variables = requestContext.request.variables ?? {};
+    // No operation to run (Apollo then passes no operationName, so the document's only operation would run):
+    // graphql-js, given the name the client asked for, answers which one is missing without running anything,
+    // and Apollo turns that into OPERATION_RESOLUTION_FAILURE.
+    if (!requestContext.operation) {
+      return (await execute({ schema, document, operationName: requestContext.request.operationName, contextValue: requestContext.context, variableValues: variables })) as ExecutionResult;
+    }
     const plan = this.planFor(document, operationName ?? null);
     plan.executions += 1;
     const compiled = plan.executions > this.compileAfter ? (plan.compiled ??= compile(schema, document, operationName)) : 'interpret';

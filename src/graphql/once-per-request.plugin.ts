@@ -3,17 +3,29 @@ import { Kind, type FragmentDefinitionNode, type SelectionSetNode } from 'graphq
 import { ONCE_PER_REQUEST_OPERATIONS } from '../access/operations';
 import { QueryTooComplexError } from '../common/errors/app-error';
 
-/** Root fields of the operation that verify a secret, counting aliases and fields reached through fragments. */
-export function countSecretChecks(selectionSet: SelectionSetNode, fragments: Record<string, FragmentDefinitionNode>, seen = new Set<string>()): number {
+/**
+ * Root fields of the operation that verify a secret, counting aliases and fields reached through fragments.
+ * Each fragment is counted once and its count reused wherever it is spread: a document whose fragments each
+ * spread the next one twice names 2^n fields in n lines, and walking every spread would take as long.
+ * A fragment met again while it is being counted (a cycle, which validation refuses first) counts 0.
+ */
+export function countSecretChecks(selectionSet: SelectionSetNode, fragments: Record<string, FragmentDefinitionNode>, counted = new Map<string, number>()): number {
   let count = 0;
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) {
       if (ONCE_PER_REQUEST_OPERATIONS.has(selection.name.value)) count++;
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
-      count += countSecretChecks(selection.selectionSet, fragments, seen);
-    } else if (selection.kind === Kind.FRAGMENT_SPREAD && !seen.has(selection.name.value)) {
-      const fragment = fragments[selection.name.value];
-      if (fragment) count += countSecretChecks(fragment.selectionSet, fragments, new Set([...seen, selection.name.value]));
+      count += countSecretChecks(selection.selectionSet, fragments, counted);
+    } else {
+      const name = selection.name.value;
+      let known = counted.get(name);
+      if (known === undefined) {
+        counted.set(name, 0);
+        const fragment = fragments[name];
+        known = fragment ? countSecretChecks(fragment.selectionSet, fragments, counted) : 0;
+        counted.set(name, known);
+      }
+      count += known;
     }
   }
   return count;

@@ -14,7 +14,10 @@ export function costLimitPlugin(maxCost: number): ApolloServerPlugin<BaseContext
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ request, document, schema }) {
+        async didResolveOperation({ request, document, schema, operation }) {
+          // No operation to run (an unknown operationName, or several operations and none named): the
+          // executor answers OPERATION_RESOLUTION_FAILURE without running anything, so there is nothing to price.
+          if (!operation) return;
           assertCostWithinLimit(schema, document, request.variables, request.operationName ?? undefined, maxCost);
         },
       };

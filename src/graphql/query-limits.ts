@@ -128,6 +128,9 @@ function computeCost(schema: GraphQLSchema, query: CostedDocument, variables: Re
       estimators: [fieldExtensionsEstimator(), connectionEstimator, simpleEstimator({ defaultComplexity: 1 })],
     });
   } catch (error) {
+    // The pricer stops counting past its node limit (10 000 fields once fragments are expanded) rather
+    // than walk a document that names exponentially many.
+    if (error instanceof Error && /maximum allowed number of nodes/.test(error.message)) throw new QueryTooComplexError('Query names too many fields once its fragments are expanded');
     // Pricing needs the variables' values, so their coercion fails here first: answer as graphql-js would
     // (every bad variable named), not as an internal error.
     throw variablesError(schema, query, variables, operationName) ?? error;

@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { Transform } from 'class-transformer';
-import { IsNotEmpty, IsOptional, IsString, MaxLength, ValidateBy } from 'class-validator';
+import { isEmail, IsNotEmpty, IsOptional, IsString, MaxLength, ValidateBy } from 'class-validator';
 
 /**
  * Text PostgreSQL cannot store: a NUL character (in text or in jsonb), or a lone UTF-16 surrogate — valid in
@@ -27,4 +27,15 @@ export function Text(max: number, options: { optional?: boolean } = {}): Propert
     MaxLength(max, { message: `x must be at most ${max} characters` }),
     ValidateBy({ name: 'isStorableText', validator: { validate: (v: unknown) => typeof v !== 'string' || isStorableText(v), defaultMessage: () => `x ${UNSTORABLE_TEXT_MESSAGE}` } }),
   );
+}
+
+/**
+ * An e-mail address. Storable text is checked first: validator's `isEmail` throws (URIError) on a lone
+ * surrogate, which would answer a typing mistake with an internal error.
+ */
+export function EmailAddress(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isEmailAddress',
+    validator: { validate: (v: unknown) => typeof v === 'string' && isStorableText(v) && isEmail(v), defaultMessage: () => 'x must be a valid e-mail address' },
+  });
 }

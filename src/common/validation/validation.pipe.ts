@@ -2,7 +2,7 @@ import { Injectable, type ArgumentMetadata, type PipeTransform } from '@nestjs/c
 import { plainToInstance } from 'class-transformer';
 import { validate, type ValidationError } from 'class-validator';
 import { BadUserInputError, type FieldError } from '../errors/app-error';
-import { MAX_INPUT_NESTING, tooDeeplyNested } from './nesting';
+import { inputShapeError } from './nesting';
 import { clearedFields } from './not-clearable';
 
 /** Flattens class-validator's tree into `{path, message}` with dotted paths from the input root. */
@@ -28,8 +28,8 @@ export class InputValidationPipe implements PipeTransform {
     if (!type || value === null || value === undefined || typeof value !== 'object' || [Object, Array].includes(type as never)) {
       return value;
     }
-    const deep = tooDeeplyNested(value);
-    if (deep !== null) throw BadUserInputError.field(deep, `is nested too deeply (at most ${MAX_INPUT_NESTING} levels)`);
+    const shape = inputShapeError(value);
+    if (shape) throw BadUserInputError.field(shape.key, shape.message);
     const instance = plainToInstance(type, value) as object;
     const errors = await validate(instance, { forbidUnknownValues: false });
     const cleared = clearedFields(instance);

@@ -1,11 +1,11 @@
 import { applyDecorators } from '@nestjs/common';
 import { Field, ID, InputType, registerEnumType } from '@nestjs/graphql';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsEmail, IsEnum, IsOptional, IsUUID, MaxLength, Validate, ValidatorConstraint, type ValidatorConstraintInterface } from 'class-validator';
+import { IsBoolean, IsEnum, IsOptional, IsUUID, MaxLength, Validate, ValidatorConstraint, type ValidatorConstraintInterface } from 'class-validator';
 import { isE164, normaliseNationalId, normalisePhone } from '../../../common/crypto/blind-index';
 import { DateScalar, DecimalScalar } from '../../../common/scalars/scalars';
 import { MaxDecimals } from '../../../common/validation/decimal.decorators';
-import { Text } from '../../../common/validation/text.decorators';
+import { EmailAddress, Text } from '../../../common/validation/text.decorators';
 import { NotClearable } from '../../../common/validation/not-clearable';
 import { SortDirection } from '../../../common/pagination/sort';
 import { CustomerStatusEnum, LifecycleStage, RiskLevel } from '../models/customer.model';
@@ -71,7 +71,7 @@ const OptionalEmail = (): PropertyDecorator =>
   applyDecorators(
     Transform(({ value }) => (typeof value === 'string' ? value.trim() : value)),
     IsOptional(),
-    IsEmail({}, { message: 'x must be a valid e-mail address' }),
+    EmailAddress(),
     MaxLength(254, { message: 'x must be at most 254 characters' }),
   );
 

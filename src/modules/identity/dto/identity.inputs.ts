@@ -1,8 +1,8 @@
 import { Field, ID, InputType, Int } from '@nestjs/graphql';
 import { Transform } from 'class-transformer';
-import { ArrayMaxSize, IsBoolean, IsDate, IsEmail, IsEnum, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
+import { ArrayMaxSize, IsBoolean, IsDate, IsEnum, IsIn, IsInt, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { PARTNER_SCOPES, Role, TrustLevel } from '../../../common/context/principal';
-import { Text } from '../../../common/validation/text.decorators';
+import { EmailAddress, Text } from '../../../common/validation/text.decorators';
 import { NotClearable } from '../../../common/validation/not-clearable';
 import { AssessmentResult } from '../models/partner.model';
 
@@ -17,7 +17,7 @@ export class LoginInput {
 
 @InputType()
 export class CreateUserInput {
-  @Field() @lowerTrim @IsEmail({}, { message: 'x must be a valid e-mail address' }) @MaxLength(254, { message: 'x must be at most 254 characters' }) email!: string;
+  @Field() @lowerTrim @EmailAddress() @MaxLength(254, { message: 'x must be at most 254 characters' }) email!: string;
   @Field() @Text(100) displayName!: string;
   @Field(() => Role) @IsEnum(Role, { message: 'x must be a role' }) role!: Role;
   @Field({ description: 'The user must replace it at first sign-in' }) @IsString() initialPassword!: string;
@@ -40,7 +40,7 @@ export class UsersFilter {
 @InputType()
 export class CreatePartnerInput {
   @Field() @Text(200) name!: string;
-  @Field() @lowerTrim @IsEmail({}, { message: 'x must be a valid e-mail address' }) contactEmail!: string;
+  @Field() @lowerTrim @EmailAddress() contactEmail!: string;
   @Field(() => TrustLevel) @IsEnum(TrustLevel) trustLevel!: TrustLevel;
   @Field(() => [String]) @ArrayMaxSize(PARTNER_SCOPES.length) @IsIn(PARTNER_SCOPES as unknown as string[], { each: true, message: `x must only contain ${PARTNER_SCOPES.join(', ')}` })
   allowedScopes!: string[];
@@ -53,7 +53,7 @@ export class CreatePartnerInput {
 @InputType()
 export class UpdatePartnerInput {
   @Field({ nullable: true }) @NotClearable() @Text(200, { optional: true }) name?: string;
-  @Field({ nullable: true }) @NotClearable() @IsOptional() @lowerTrim @IsEmail({}, { message: 'x must be a valid e-mail address' }) contactEmail?: string;
+  @Field({ nullable: true }) @NotClearable() @IsOptional() @lowerTrim @EmailAddress() contactEmail?: string;
   @Field(() => [String], { nullable: true }) @NotClearable() @IsOptional() @ArrayMaxSize(PARTNER_SCOPES.length) @IsIn(PARTNER_SCOPES as unknown as string[], { each: true, message: `x must only contain ${PARTNER_SCOPES.join(', ')}` })
   allowedScopes?: string[];
   @Field(() => Int, { nullable: true, description: 'null: back to the default of its trust level' })

@@ -15,7 +15,7 @@ import { canonicalJson } from '../../audit/audit-chain';
 import { keyedDigest } from '../../../common/crypto/digest';
 import { isDecimalString } from '../../../common/scalars/scalars';
 import { toFieldErrors } from '../../../common/validation/validation.pipe';
-import { MAX_INPUT_NESTING, tooDeeplyNested } from '../../../common/validation/nesting';
+import { inputShapeError } from '../../../common/validation/nesting';
 import type { AppConfig } from '../../../config/config';
 import { APP_CONFIG } from '../../../config/config.module';
 import { TransactionService } from '../../../database/transaction.service';
@@ -155,10 +155,11 @@ export class IngestService {
     raw.forEach((item, index) => {
       // Most events pass the fast lane; the rest go through class-validator, for its error messages.
       const fast = wellFormedEvent(item);
-      // class-transformer recurses into attributes: a value nested too deeply would overflow the stack.
-      const deep = fast ? null : tooDeeplyNested(item);
-      if (deep !== null) {
-        slots[index] = { index, input: new EventInput(), error: BadUserInputError.field(deep, `is nested too deeply (at most ${MAX_INPUT_NESTING} levels)`) };
+      // class-transformer recurses into attributes: a value nested too deeply would overflow the stack, and
+      // a `constructor` key would make it throw.
+      const shape = fast ? null : inputShapeError(item);
+      if (shape) {
+        slots[index] = { index, input: new EventInput(), error: BadUserInputError.field(shape.key, shape.message) };
         return;
       }
       const input = fast ?? plainToInstance(EventInput, item ?? {});

@@ -1,5 +1,5 @@
 import { Field, Float, ID, InputType } from '@nestjs/graphql';
-import { IsEnum, IsNumber, IsOptional, IsString, IsUUID, Matches, Max, Min } from 'class-validator';
+import { IsEnum, IsOptional, IsString, IsUUID, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { Text } from '../../../common/validation/text.decorators';
 import { ExternalMethod, OtpMethod, VerificationResult } from '../models/verification.enums';
 
@@ -21,6 +21,20 @@ export class CompleteCustomerVerificationInput {
   code!: string;
 }
 
+/**
+ * A finite number with at most 3 decimal places. class-validator's `maxDecimalPlaces` reads them from the
+ * number's text, which throws for one it writes in exponent form (`1e-7`). Rounding to 3 places must give
+ * the number back.
+ */
+const AtMostThreeDecimals = (): PropertyDecorator =>
+  ValidateBy({
+    name: 'atMostThreeDecimals',
+    validator: {
+      validate: (v: unknown) => typeof v === 'number' && Number.isFinite(v) && Number(v.toFixed(3)) === v,
+      defaultMessage: () => 'x must be a number with at most 3 decimal places',
+    },
+  });
+
 @InputType()
 export class RecordVerificationResultInput {
   @Field(() => ID) @IsUUID('all', { message: ID_MESSAGE }) customerId!: string;
@@ -28,7 +42,7 @@ export class RecordVerificationResultInput {
   @Field() @Text(100) provider!: string;
   @Field(() => VerificationResult) @IsEnum(VerificationResult) result!: VerificationResult;
   @Field(() => Float, { nullable: true, description: '0–100' })
-  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 3 }, { message: 'x must be a number' })
+  @IsOptional() @AtMostThreeDecimals()
   @Min(0, { message: 'x must be between 0 and 100' }) @Max(100, { message: 'x must be between 0 and 100' })
   score?: number;
   @Field({ nullable: true, description: 'The provider\'s id of the check (letters, digits, . _ : / -; at most 200) — never a document or an image' })
