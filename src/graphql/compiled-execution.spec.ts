@@ -1,5 +1,5 @@
 import type { GatewayGraphQLRequestContext } from '@apollo/server-gateway-interface';
-import { buildSchema, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { buildSchema, getOperationAST, parse, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { BadUserInputError } from '../common/errors/app-error';
 import { CompiledExecution } from './compiled-execution';
 
@@ -17,8 +17,11 @@ function schema(): GraphQLSchema {
 
 async function executorOf(execution: CompiledExecution) {
   const { executor } = await execution.gateway.load({ apollo: {} as never });
-  return (document: DocumentNode, variables: Record<string, unknown>) =>
-    executor!({ document, operationName: null, request: { variables }, context: {} } as unknown as GatewayGraphQLRequestContext);
+  // As Apollo hands it over: the operation it resolved (none for an unknown name) and, then, no operationName.
+  return (document: DocumentNode, variables: Record<string, unknown>, requested?: string) => {
+    const operation = getOperationAST(document, requested) ?? undefined;
+    return executor!({ document, operation, operationName: operation?.name?.value ?? null, request: { variables, operationName: requested }, context: {} } as unknown as GatewayGraphQLRequestContext);
+  };
 }
 
 describe('CompiledExecution', () => {
@@ -75,5 +78,19 @@ describe('CompiledExecution', () => {
     await expect(bad).rejects.toMatchObject({ message: expect.not.stringContaining('three') });
     // A resolver's error is not a variable error: the partial result comes back as it is.
     await expect(run(document, { n: 1 })).resolves.toMatchObject({ data: { rows: [{ id: 0, secret: null }] }, errors: [{ message: 'no' }] });
+  });
+
+  it.each([0, 1])('runs nothing for an operation name the document lacks, and says so (compile after %i)', async (compileAfter) => {
+    const execution = new CompiledExecution(compileAfter);
+    execution.useSchema(schema());
+    const run = await executorOf(execution);
+    const named = parse('query Rows { rows(n: 1) { id } }');
+    for (let i = 0; i < 2; i++) {
+      const result = await run(named, {}, 'Other');
+      expect(result.data).toBeUndefined();
+      expect(result.errors?.map((e) => e.message)).toEqual(['Unknown operation named "Other".']);
+    }
+    expect(execution.counts).toEqual({ interpreted: 0, compiled: 0 });
+    expect((await run(named, {}, 'Rows')).data).toEqual({ rows: [{ id: 0 }] });
   });
 });
