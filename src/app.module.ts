@@ -8,7 +8,8 @@ import { DatabaseModule } from './database/database.module';
 import { loggerParams } from './common/logging/logging';
 import { GraphqlApiModule } from './graphql/graphql-api.module';
 import { HealthModule } from './health/health.module';
-import { APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
+import { ExpectedErrorFilter } from './common/errors/expected-error.filter';
 import { AccessGuard } from './access/access.guard';
 import { ContextModule } from './common/context/context.module';
 import { CryptoModule } from './common/crypto/crypto.module';
@@ -66,6 +67,7 @@ export class AppModule {
         // Guards run before pipes: authorisation is decided before input is validated.
         { provide: APP_GUARD, useClass: AccessGuard },
         { provide: APP_PIPE, useClass: InputValidationPipe },
+        { provide: APP_FILTER, useClass: ExpectedErrorFilter },
       ],
     };
   }

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { randomIp, TEST_ADMIN, testSecrets, type GraphQLResponse, type TestApp } from '../helpers/app';
-import { createStaff, gqlOk, signInAdmin } from '../helpers/auth';
+import { createStaff, gqlOk, signInAdmin, type SignedIn } from '../helpers/auth';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres';
 import { execFileSync } from 'node:child_process';
 
@@ -34,6 +34,9 @@ describe('no plaintext PII in the database or the logs', () => {
   let logs = '';
   let t: Pick<TestApp, 'gql'>;
   let port: number;
+  // The bootstrap admin enrolls at its first sign-in; the tests share that session.
+  let adminSession: Promise<SignedIn> | undefined;
+  const signedInAdmin = () => (adminSession ??= signInAdmin(t as TestApp));
 
   beforeAll(async () => {
     db = await createTestDatabase();
@@ -92,9 +95,37 @@ describe('no plaintext PII in the database or the logs', () => {
     expect(completed.filter((line) => line.req?.path?.startsWith('/health'))).toEqual([]);
   });
 
+  it('logs a client\'s mistakes and refusals as answers, not as server errors', async () => {
+    const base = `http://127.0.0.1:${port}`;
+    const post = async (query: string, token?: string) => {
+      const res = await fetch(`${base}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query }),
+      });
+      const body = (await res.json()) as { errors?: Array<{ extensions?: { code?: string } }> };
+      return { id: res.headers.get('x-request-id')!, code: body.errors?.[0]?.extensions?.code };
+    };
+    const agent = await createStaff(t as TestApp, await signedInAdmin(), 'AGENT');
+    const answers = [
+      await post('mutation { createCustomer(input: {externalRef: "log-1", email: "not an e-mail"}) { id } }', agent.accessToken),
+      await post('{ users(first: 1) { totalCount } }', agent.accessToken),
+      await post('{ customer(id: "00000000-0000-4000-8000-000000000000") { id } }', agent.accessToken),
+      await post('{ me { id } }'),
+    ];
+    expect(answers.map((a) => a.code)).toEqual(['BAD_USER_INPUT', 'FORBIDDEN', 'NOT_FOUND', 'UNAUTHENTICATED']);
+    await new Promise((r) => setTimeout(r, 300));
+    const lines = logs.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { level: number; msg?: string; req?: { id?: string } });
+    for (const { id } of answers) {
+      const ofRequest = lines.filter((line) => line.req?.id === id);
+      expect(ofRequest.some((line) => line.msg === 'request completed')).toBe(true);
+      expect(ofRequest.filter((line) => line.level >= 50)).toEqual([]);
+    }
+  });
+
   it('finds no marker value in pg_dump or in the logs', async () => {
     const app = t as TestApp;
-    const admin = await signInAdmin(app);
+    const admin = await signedInAdmin();
     const agent = await createStaff(app, admin, 'AGENT');
     const officer = await createStaff(app, admin, 'COMPLIANCE_OFFICER');
     const created = await gqlOk<{ createCustomer: { id: string } }>(app.gql, 'mutation($i: CreateCustomerInput!) { createCustomer(input: $i) { id } }', { i: { externalRef: 'leak-1', ...MARKERS } }, agent.accessToken);
