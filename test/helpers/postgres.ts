@@ -81,6 +81,13 @@ export async function lockWaiters(client: Client, count: number, timeoutMs = 20_
     if (waiting >= count || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 50));
   }
+  if (waiting < count) {
+    // Twice under load a race test saw one waiter where two were due; show what every backend was doing.
+    const { rows } = await client.query(
+      `SELECT pid, application_name, state, wait_event_type, wait_event, left(query, 120) AS query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+    );
+    console.warn(`lockWaiters: ${waiting} of ${count} waiting after ${timeoutMs} ms\n${JSON.stringify(rows, null, 1)}`);
+  }
   return waiting;
 }
 
