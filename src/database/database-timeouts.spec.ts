@@ -63,6 +63,24 @@ describe('database timeouts: SERVICE_UNAVAILABLE', () => {
     expect(ServiceUnavailableError.reasonOf(new Error('wrapped', { cause: timeout }))).toBe('STATEMENT_TIMEOUT');
   });
 
+  it('recognises the database going away: a restart, a failover, a killed session, a refused or broken socket', () => {
+    for (const lost of [
+      pgError('57P01', 'terminating connection due to administrator command'),
+      pgError('57P03', 'the database system is starting up'),
+      pgError('53300', 'sorry, too many clients already'),
+      pgError('08006', 'connection failure'),
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+      new QueryFailedError('SELECT 1', [], new Error('Connection terminated unexpectedly')),
+    ]) {
+      expect(ServiceUnavailableError.reasonOf(lost)).toBe('DATABASE_UNREACHABLE');
+    }
+    // Not the database's state: a wrong name or a class-08-looking code that is not a SQLSTATE.
+    expect(ServiceUnavailableError.reasonOf(pgError('3D000', 'database "x" does not exist'))).toBeUndefined();
+    expect(ServiceUnavailableError.reasonOf({ code: '08' })).toBeUndefined();
+    expect(ServiceUnavailableError.reasonOf({ code: 'toString' })).toBeUndefined();
+  });
+
   it('leaves every other error alone', () => {
     for (const other of [
       pgError('23505', 'duplicate key value violates unique constraint'),

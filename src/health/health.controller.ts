@@ -68,7 +68,8 @@ export class HealthController {
         migrations = (await this.hasPendingMigrations()) ? 'pending' : 'applied';
       } catch (error) {
         // Reachable perhaps, but no connection free in time (or a statement timed out): 'timeout', not 'down'.
-        if (database === 'down' && ServiceUnavailableError.reasonOf(error)) database = 'timeout';
+        const reason = ServiceUnavailableError.reasonOf(error);
+        if (database === 'down' && reason && reason !== 'DATABASE_UNREACHABLE') database = 'timeout';
         throw error;
       }
     };

@@ -219,4 +219,47 @@ describe('database timeouts: a stuck lock never hangs the app', () => {
       expect(codeOf(await t.gql('{ me { id } }', undefined, { ip: '192.0.2.77' }))).toBe('RATE_LIMITED');
     }, 60_000);
   });
+
+  describe('the database going away under a request', () => {
+    let t: TestApp;
+    let co: SignedIn;
+    let customerId: string;
+    let side: Client;
+
+    beforeAll(async () => {
+      ({ t, co, customerId } = await setUp({ DATABASE_STATEMENT_TIMEOUT_MS: '20000' }));
+      side = await sideClient(t);
+    });
+
+    afterAll(async () => {
+      await side?.end().catch(() => undefined);
+      await t?.close();
+    });
+
+    it('a session ended under a request (a restart, a failover, an operator) answers SERVICE_UNAVAILABLE, and the next request is served', async () => {
+      await side.query('BEGIN');
+      await side.query('SELECT id FROM customer WHERE id = $1 FOR UPDATE', [customerId]);
+      let res: GraphQLResponse;
+      try {
+        const pending = t.gql(UPDATE, { id: customerId, i: { fullName: 'Cut Off' } }, { token: co.accessToken });
+        // The app's session waiting on the lock is ended as a server shutdown or pg_terminate_backend would end it.
+        let ended = 0;
+        for (const deadline = Date.now() + 10_000; !ended && Date.now() < deadline; await sleep(50)) {
+          const { rows } = await side.query(
+            `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
+          );
+          ended = rows.filter((r: { ended: boolean }) => r.ended).length;
+        }
+        expect(ended).toBe(1);
+        res = await within(10_000, pending, 'updateCustomer whose session was ended');
+      } finally {
+        await side.query('ROLLBACK');
+      }
+      expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryable: true, reason: 'DATABASE_UNREACHABLE' });
+      expect(res.errors![0].message).not.toMatch(/terminat|administrator|customer/i);
+      const after = await within(5000, t.gql(UPDATE, { id: customerId, i: { fullName: 'Back Again' } }, { token: co.accessToken }), 'a write after the session was ended');
+      expect(after.errors).toBeUndefined();
+      expect(after.data?.updateCustomer).toEqual({ id: customerId });
+    });
+  });
 });

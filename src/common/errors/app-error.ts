@@ -81,7 +81,7 @@ export class QueryTooComplexError extends AppError {
 }
 
 /** Why the database could not serve (`extensions.reason` of SERVICE_UNAVAILABLE). */
-export type UnavailableReason = 'STATEMENT_TIMEOUT' | 'LOCK_NOT_AVAILABLE' | 'IDLE_IN_TRANSACTION_TIMEOUT' | 'POOL_EXHAUSTED' | 'CONNECTION_TIMEOUT' | 'PUBSUB_UNAVAILABLE';
+export type UnavailableReason = 'STATEMENT_TIMEOUT' | 'LOCK_NOT_AVAILABLE' | 'IDLE_IN_TRANSACTION_TIMEOUT' | 'POOL_EXHAUSTED' | 'CONNECTION_TIMEOUT' | 'DATABASE_UNREACHABLE' | 'PUBSUB_UNAVAILABLE';
 
 /** PostgreSQL SQLSTATEs that mean "not now" rather than "wrong": the same request may succeed later. */
 const UNAVAILABLE_SQLSTATES: Record<string, UnavailableReason> = {
@@ -91,7 +91,23 @@ const UNAVAILABLE_SQLSTATES: Record<string, UnavailableReason> = {
   '55P03': 'LOCK_NOT_AVAILABLE',
   // idle_in_transaction_session_timeout: the server ended a session left idle in a transaction (rolled back).
   '25P03': 'IDLE_IN_TRANSACTION_TIMEOUT',
+  // The server going away or not taking connections: a restart, a failover, an operator ending the session.
+  // admin_shutdown (also pg_terminate_backend), crash_shutdown, cannot_connect_now, too_many_connections.
+  '57P01': 'DATABASE_UNREACHABLE',
+  '57P02': 'DATABASE_UNREACHABLE',
+  '57P03': 'DATABASE_UNREACHABLE',
+  '53300': 'DATABASE_UNREACHABLE',
+  // The socket to it failing (Node's error codes, on the same `code` property).
+  ECONNREFUSED: 'DATABASE_UNREACHABLE',
+  ECONNRESET: 'DATABASE_UNREACHABLE',
+  ETIMEDOUT: 'DATABASE_UNREACHABLE',
+  EPIPE: 'DATABASE_UNREACHABLE',
+  EHOSTUNREACH: 'DATABASE_UNREACHABLE',
+  EAI_AGAIN: 'DATABASE_UNREACHABLE',
 };
+
+/** SQLSTATE class 08, connection_exception: the connection to the server failed. */
+const CONNECTION_EXCEPTION_CLASS = '08';
 
 /** pg-pool's own errors (plain Errors, recognised by message: they are raised by pg-pool, never translated). */
 const POOL_ERRORS: Record<string, UnavailableReason> = {
@@ -99,6 +115,8 @@ const POOL_ERRORS: Record<string, UnavailableReason> = {
   'timeout exceeded when trying to connect': 'POOL_EXHAUSTED',
   // A new connection did not open within it.
   'Connection terminated due to connection timeout': 'CONNECTION_TIMEOUT',
+  // pg: the server closed the connection under a query (a restart, a failover, a killed session).
+  'Connection terminated unexpectedly': 'DATABASE_UNREACHABLE',
 };
 
 /**
@@ -121,8 +139,9 @@ export class ServiceUnavailableError extends AppError {
   static reasonOf(error: unknown): UnavailableReason | undefined {
     for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
       const { code, message, driverError, cause } = e as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
-      if (typeof code === 'string' && UNAVAILABLE_SQLSTATES[code]) return UNAVAILABLE_SQLSTATES[code];
-      if (typeof message === 'string' && POOL_ERRORS[message] && e instanceof Error) return POOL_ERRORS[message];
+      if (typeof code === 'string' && Object.hasOwn(UNAVAILABLE_SQLSTATES, code)) return UNAVAILABLE_SQLSTATES[code];
+      if (typeof code === 'string' && code.length === 5 && code.startsWith(CONNECTION_EXCEPTION_CLASS)) return 'DATABASE_UNREACHABLE';
+      if (typeof message === 'string' && Object.hasOwn(POOL_ERRORS, message) && e instanceof Error) return POOL_ERRORS[message];
       e = driverError ?? cause;
     }
     return undefined;
