@@ -7,6 +7,9 @@ import { dataSourceOptions } from './data-source-options';
  */
 export const MIGRATION_LOCK_KEY = '109356099334003';
 
+/** How long start-up (and `migration:run`) waits for the database to accept its connection. */
+export const MIGRATION_CONNECT_TIMEOUT_MS = 30_000;
+
 /**
  * Applies pending migrations, each in its own transaction; returns the names applied.
  *
@@ -16,10 +19,12 @@ export const MIGRATION_LOCK_KEY = '109356099334003';
  * instead of applying the same migrations again. Works on the embedded PGlite too (advisory locks are
  * supported; its single session makes the lock trivially its own there).
  */
-export async function runMigrations(url: string): Promise<string[]> {
+export async function runMigrations(url: string, { connectTimeoutMs = MIGRATION_CONNECT_TIMEOUT_MS }: { connectTimeoutMs?: number } = {}): Promise<string[]> {
   // A single connection: the lock, every migration and the unlock all go through it. No statement or
-  // idle-in-transaction timeout applies here (those are the serving app's pool's only).
-  const dataSource = new DataSource(dataSourceOptions(url, { extra: { max: 1, application_name: 'custos-migrate' } }));
+  // idle-in-transaction timeout applies here (those are the serving app's pool's only). Opening it is
+  // bounded, though: a server that accepts the TCP connection and never answers (a half-up host, a wrong
+  // port on a proxy) would otherwise hold start-up silent forever.
+  const dataSource = new DataSource(dataSourceOptions(url, { extra: { max: 1, application_name: 'custos-migrate', connectionTimeoutMillis: connectTimeoutMs } }));
   await dataSource.initialize();
   const runner = dataSource.createQueryRunner();
   try {

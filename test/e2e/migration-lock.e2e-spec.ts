@@ -1,4 +1,5 @@
 import { readdirSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
@@ -66,4 +67,22 @@ describe('start-up migrations under concurrency', () => {
       await client.end();
     }
   }, 60_000);
+});
+
+describe('start-up migrations against a database that never answers', () => {
+  it('give up when the connection does not open in time, instead of holding start-up silent', async () => {
+    // Accepts TCP connections and never says a word, like a half-up host.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const started = Date.now();
+      await expect(runMigrations(`postgres://postgres@127.0.0.1:${port}/custos`, { connectTimeoutMs: 500 })).rejects.toThrow(/timeout/i);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
 });

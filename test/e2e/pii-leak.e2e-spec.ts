@@ -175,4 +175,15 @@ describe('no plaintext PII in the database or the logs', () => {
       expect({ field, inDump: dump.includes(value) }).toEqual({ field, inDump: false });
     }
   });
+
+  // Last: it stops the server the other tests use.
+  it('stops on SIGTERM, saying when it starts and when it is done', async () => {
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const started = Date.now();
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const messages = logs.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { context?: string; msg?: string }).filter((l) => l.context === 'Shutdown').map((l) => l.msg);
+    expect(messages).toEqual(['SIGTERM received: draining requests in flight, then stopping', 'stopped']);
+  });
 });
