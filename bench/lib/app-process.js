@@ -146,7 +146,8 @@ async function serve({ withoutAudit }) {
  */
 function appNodeFlags() {
   const start = require(path.join(__dirname, '..', '..', 'package.json')).scripts.start;
-  const words = start.trim().split(/\s+/);
+  // `exec node …`: the shell hands its process to node, so signals sent to npm reach the app.
+  const words = start.trim().split(/\s+/).filter((word, i) => !(i === 0 && word === 'exec'));
   if (words[0] !== 'node') throw new Error(`package.json start script does not run node: ${start}`);
   const flags = [];
   for (const word of words.slice(1)) {
