@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Kind, subscribe, type DocumentNode, type ExecutionArgs, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionNode } from 'graphql';
+import { getOperationAST, Kind, subscribe, type DocumentNode, type ExecutionArgs, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionNode } from 'graphql';
 import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { FieldPolicyRequest } from '../access/field-policy';
 import type { RequestContext } from '../common/context/request-context';
@@ -24,12 +24,6 @@ export interface SubscriberContextDeps {
   context: RequestContext;
   /** Counts live subscriptions by root field. */
   sockets: LiveSockets;
-}
-
-/** The operation a request runs: the one it names, or the document's only one. */
-export function operationOf(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | undefined {
-  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
-  return operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
 }
 
 /**
@@ -100,7 +94,7 @@ export function subscribeAsSubscriber(deps: SubscriberContextDeps) {
     const result = await subscribe(args);
     if (!(Symbol.asyncIterator in Object(result))) return result;
     // One root field per subscription (graphql-js validates it); live until the iterator ends, however it ends.
-    const operation = operationOf(args.document, args.operationName);
+    const operation = getOperationAST(args.document, args.operationName);
     const ended = deps.sockets.subscriptionStarted((operation && rootFields(operation, args.document)[0]) ?? 'unknown');
     const context = args.contextValue as { req?: SocketRequest };
     const req = context.req;

@@ -1,4 +1,4 @@
-import { GraphQLError, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema, type ValidationRule } from 'graphql';
+import { getOperationAST, GraphQLError, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { AppAbility } from '../access/abilities';
 import type { AuditSink } from '../common/audit/audit-sink';
 import type { IncomingMessage } from 'node:http';
@@ -18,7 +18,7 @@ import { chargeOperation, countUnauthenticated, invalidCredentialEntry } from '.
 import { isLimitError, limitErrorMessage } from './format-error';
 import { assertCostWithinLimit, MAX_TOKENS } from './query-limits';
 import { holderOf, type LiveSockets } from './live-sockets';
-import { asSubscriber, inSocketContext, operationOf, rootFields, subscribeAsSubscriber, type SocketRequest, type SocketState } from './subscriber-context';
+import { asSubscriber, inSocketContext, rootFields, subscribeAsSubscriber, type SocketRequest, type SocketState } from './subscriber-context';
 
 /** A validation error without graphql-js's " Did you mean …?" (which leaks the schema when introspection is off). */
 function withoutSuggestion(error: GraphQLError): GraphQLError {
@@ -225,7 +225,7 @@ export function subscriptionOptions(deps: SubscriptionDeps) {
           if (error instanceof GraphQLError && /token limit/i.test(error.message)) return [new GraphQLError(`Token limit of ${MAX_TOKENS} exceeded`, { extensions: { code: 'QUERY_TOO_COMPLEX' } })];
           return undefined;
         }
-        const operation = operationOf(document, payload.operationName);
+        const operation = getOperationAST(document, payload.operationName);
         if (!operation) return undefined; // so is a missing operation
         // Queries and mutations go over HTTP, where the once-per-request sign-in rule, the cost limit and the
         // per-IP counters apply; the socket serves subscriptions only.
