@@ -9,7 +9,7 @@ export interface BatchedConnectionQuery {
   parentColumn: string;
   /** Ordering column; ties are broken by `id` (a uuid). Both values go into the cursor. */
   orderColumn: string;
-  /** The ordering column's type, against which a cursor's first value is checked. */
+  /** The ordering column's type: how a row's value is written into its cursor, and checked when read back. */
   orderKind: CursorKind;
   direction?: 'ASC' | 'DESC';
   /** Extra SQL condition on the child rows (no user input), e.g. `status = 'OPEN'`. */
@@ -30,7 +30,6 @@ export async function loadBatchedConnections<Row extends { id: string }, Node>(
   query: BatchedConnectionQuery,
   parentIds: readonly string[],
   page: PageArgs,
-  orderValue: (row: Row) => string | number,
   toNode: (row: Row, parentIndex: number) => Node,
 ): Promise<Array<ConnectionShape<Node>>> {
   const limit = pageSize(page);
@@ -76,7 +75,14 @@ export async function loadBatchedConnections<Row extends { id: string }, Node>(
     return {
       nodes: rowsOfPage.map((row) => toNode(row, parentIndex)),
       totalCount: eager ? (eager.get(parentId) ?? 0) : async () => (await totals()).get(parentId) ?? 0,
-      pageInfo: { hasNextPage: all.length > limit, endCursor: last ? encodeCursor([orderValue(last), last.id]) : null },
+      pageInfo: { hasNextPage: all.length > limit, endCursor: last ? encodeCursor([cursorValue(last[query.orderColumn as keyof Row], query.orderKind), last.id]) : null },
     };
   });
+}
+
+/** A row's ordering value as its cursor carries it, read back by `decodeCursor` as `kind`. */
+function cursorValue(value: unknown, kind: CursorKind): string | number {
+  if (kind === 'timestamptz') return new Date(value as Date | string).toISOString();
+  if (kind === 'int') return Number(value);
+  return String(value);
 }

@@ -40,7 +40,7 @@ export class CustomerComplaintsResolver {
           const pages = await loadBatchedConnections<ComplaintRow, ComplaintRow>(
             this.tx.manager(),
             { table: 'complaint', parentColumn: 'customer_id', orderColumn: 'received_at', orderKind: 'timestamptz', direction: 'DESC', where },
-            parents.map((c) => c.id), page, (r) => new Date(r.received_at).toISOString(), (r) => r,
+            parents.map((c) => c.id), page, (r) => r,
           );
           // Decrypted together: one key look-up for every customer of the batch.
           const models = new Map((await this.reader.toModels(pages.flatMap((p) => p.nodes))).map((m) => [m.id, m]));

@@ -22,7 +22,6 @@ export class CustomerHistoryService {
       new DataLoader<string, ConnectionShape<ConsentModel>>(async (ids) => {
         return loadBatchedConnections<ConsentRow, ConsentModel>(
           this.tx.manager(), { table: 'customer_consent', parentColumn: 'customer_id', orderColumn: 'recorded_at', orderKind: 'timestamptz' }, ids, page,
-          (r) => new Date(r.recorded_at).toISOString(),
           (r) => ({ id: r.id, customerId: r.customer_id, purpose: r.purpose, granted: r.granted, recordedAt: r.recorded_at }),
         );
       }),
@@ -35,7 +34,6 @@ export class CustomerHistoryService {
       new DataLoader<string, ConnectionShape<ProfileChangeModel>>(async (ids) => {
         return loadBatchedConnections<ChangeRow, ProfileChangeModel>(
           this.tx.manager(), { table: 'customer_profile_change', parentColumn: 'customer_id', orderColumn: 'changed_at', orderKind: 'timestamptz' }, ids, page,
-          (r) => new Date(r.changed_at).toISOString(),
           (r) => ({ id: r.id, fields: r.fields, actorType: r.actor_type, actorId: r.actor_id, changedAt: r.changed_at }),
         );
       }),

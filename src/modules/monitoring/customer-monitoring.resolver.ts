@@ -38,7 +38,7 @@ export class CustomerMonitoringResolver {
       new DataLoader<string, ConnectionShape<AlertModel>>(async (ids) => {
         return loadBatchedConnections<Parameters<typeof toAlertModel>[0], AlertModel>(
           this.tx.manager(), { table: 'alert', parentColumn: 'customer_id', orderColumn: 'created_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page,
-          (r) => new Date(r.created_at).toISOString(), (r) => toAlertModel(r),
+          (r) => toAlertModel(r),
         );
       }),
     );
@@ -54,7 +54,6 @@ export class CustomerMonitoringResolver {
         async (parents) => {
           return loadBatchedConnections<EventRow & { id: string }, EventModel>(
             this.tx.manager(), { table: 'event', parentColumn: 'customer_id', orderColumn: 'occurred_at', orderKind: 'timestamptz', direction: 'DESC' }, parents.map((c) => c.id), page,
-            (r) => new Date(r.occurred_at).toISOString(),
             (r, i) => ({ ...toEventModel({ ...r, amount: r.amount === null ? null : String(r.amount) }), accountManagerId: parents[i].accountManagerId }),
           );
         },

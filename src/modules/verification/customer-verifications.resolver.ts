@@ -32,7 +32,7 @@ export class CustomerVerificationsResolver {
         return loadBatchedConnections<VerificationRow, VerificationModel>(
           this.tx.manager(),
           { table: 'customer_verification', parentColumn: 'customer_id', orderColumn: 'created_at', orderKind: 'timestamptz', direction: 'DESC' },
-          ids, page, (r) => new Date(r.created_at).toISOString(), (r) => this.reader.toModel(r),
+          ids, page, (r) => this.reader.toModel(r),
         );
       }),
     );

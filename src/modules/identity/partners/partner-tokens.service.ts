@@ -120,7 +120,7 @@ export class PartnerTokensService {
     return loadBatchedConnections<TokenRow, PartnerToken>(
       this.tx.manager(),
       { table: 'partner_token', parentColumn: 'partner_id', orderColumn: 'created_at', orderKind: 'timestamptz', direction: 'ASC' },
-      partnerIds, page, (r) => new Date(r.created_at).toISOString(), (r) => toModel(r),
+      partnerIds, page, (r) => toModel(r),
     );
   }
 

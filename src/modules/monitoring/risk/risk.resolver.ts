@@ -62,7 +62,6 @@ export class CustomerRiskResolver {
       new DataLoader<string, ConnectionShape<RiskHistoryEntryModel>>(async (ids) => {
         return loadBatchedConnections<RiskRow, RiskHistoryEntryModel>(
           this.tx.manager(), { table: 'customer_risk_history', parentColumn: 'customer_id', orderColumn: 'computed_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page,
-          (r) => new Date(r.computed_at).toISOString(),
           (r) => ({
             id: r.id, score: r.score, level: r.level as RiskLevel, previousScore: r.previous_score, previousLevel: r.previous_level as RiskLevel | null,
             factors: r.factors ?? [], reason: r.reason, computedAt: r.computed_at,
@@ -79,7 +78,6 @@ export class CustomerRiskResolver {
       new DataLoader<string, ConnectionShape<CreditAssessmentModel>>(async (ids) => {
         return loadBatchedConnections<CreditRow, CreditAssessmentModel>(
           this.tx.manager(), { table: 'customer_credit_history', parentColumn: 'customer_id', orderColumn: 'recorded_at', orderKind: 'timestamptz', direction: 'DESC' }, ids, page,
-          (r) => new Date(r.recorded_at).toISOString(),
           (r) => ({
             id: r.id, score: r.score, level: r.level as RiskLevel, limit: String(r.credit_limit), previousScore: r.previous_score, previousLevel: r.previous_level as RiskLevel | null,
             source: r.source, recordedAt: r.recorded_at,
